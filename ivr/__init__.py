@@ -1,0 +1,1 @@
+"""Priority Support call router."""

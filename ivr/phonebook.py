@@ -1,0 +1,549 @@
+"""The phonebook: the TOML file admins edit, loaded once into immutable value objects.
+
+Nothing else in the project reads TOML. `load_phonebook` checks the whole file and raises
+`PhonebookError` listing every problem, each with its key path, so an admin can fix a broken
+edit in one pass.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from enum import StrEnum
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
+from zoneinfo import ZoneInfo
+
+import holidays
+import phonenumbers
+
+from ivr.hours import (
+    OneOffShift,
+    WeeklyMoment,
+    WeeklyShift,
+    parse_one_off_shift,
+    parse_weekly_moment,
+    parse_weekly_shift,
+    parse_zone,
+)
+
+
+class Policy(StrEnum):
+    ALWAYS = "always"
+    BUSINESS_WEEK = "business-week"
+    NEVER = "never"
+
+
+class Kind(StrEnum):
+    PRIORITY = "priority"
+    SELECT = "select"
+
+
+class Ring(StrEnum):
+    TOGETHER = "together"
+    IN_ORDER = "in-order"
+
+
+PHONE_TIERS = frozenset({"priority", "premier"})
+TIERS = PHONE_TIERS | {"select"}
+SEVERITIES = (1, 2, 3, 4)
+DEFAULT_SEVERITY = MappingProxyType({1: Policy.ALWAYS, 2: Policy.NEVER, 3: Policy.NEVER, 4: Policy.NEVER})
+DEFAULT_RING_SECONDS = 20
+# Twilio accepts Dial timeouts of 5..600 s.
+RING_SECONDS_RANGE = (5, 600)
+# A maintenance date is valid through its end everywhere on earth; the last zone to leave
+# a date is UTC-12, at 12:00 UTC the next day.
+MAINTENANCE_GRACE = timedelta(hours=36)
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str = "Priority Support"
+    portal: str = "https://support.example.com"
+
+
+@dataclass(frozen=True)
+class Weekend:
+    starts: WeeklyMoment
+    ends: WeeklyMoment
+
+
+DEFAULT_WEEKEND = Weekend(
+    WeeklyMoment(4, time(17), ZoneInfo("America/Los_Angeles")),
+    WeeklyMoment(0, time(10), ZoneInfo("Australia/Sydney")),
+)
+
+
+@dataclass(frozen=True)
+class Line:
+    number: str
+    region: str | None
+    label: str
+
+
+@dataclass(frozen=True)
+class Team:
+    name: str
+    kind: Kind
+    region: str | None
+    tz: ZoneInfo
+    hours: tuple[WeeklyShift, ...]
+    dial: tuple[str, ...]
+    holidays: frozenset[date] = frozenset()
+    calendar: str | None = None
+    extra: tuple[OneOffShift, ...] = ()
+    ring: Ring = Ring.TOGETHER
+    ring_seconds: int = DEFAULT_RING_SECONDS
+    label: str = ""
+
+    @property
+    def spoken_name(self) -> str:
+        """'Amsterdam Priority Support' for team amsterdam of kind priority."""
+        place = self.label or self.name.replace("_", " ").replace("-", " ").title()
+        return f"{place} {self.kind.value.title()} Support"
+
+
+@dataclass(frozen=True)
+class Fallback:
+    dial: tuple[str, ...]
+    ring: Ring = Ring.TOGETHER
+    ring_seconds: int = 30
+    label: str = "on-call"
+
+
+@dataclass(frozen=True)
+class Customer:
+    sen: str
+    name: str
+    tier: str
+    maintenance_until: date
+    admins: tuple[str, ...] = ()
+
+    @property
+    def sen_digits(self) -> str:
+        return sen_digits(self.sen)
+
+    def maintained_at(self, at: datetime) -> bool:
+        """Valid through the end of `maintenance_until` anywhere on earth."""
+        expiry = datetime.combine(self.maintenance_until, time(), timezone.utc) + MAINTENANCE_GRACE
+        return at < expiry
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    message: str
+    warning: bool = False
+
+    def __str__(self) -> str:
+        level = "warning" if self.warning else "error"
+        return f"{level}: {self.path}: {self.message}" if self.path else f"{level}: {self.message}"
+
+
+class PhonebookError(Exception):
+    """The phonebook cannot be used; `problems` lists every error (and warning) found."""
+
+    def __init__(self, source: str, problems: list[Problem]):
+        self.source = source
+        self.problems = problems
+        errors = [p for p in problems if not p.warning]
+        lines = "\n".join(f"  {p}" for p in problems)
+        super().__init__(f"{source}: {len(errors)} error(s)\n{lines}")
+
+
+@dataclass(frozen=True, eq=False)
+class Phonebook:
+    service: Service
+    weekend: Weekend
+    severity: Mapping[int, Policy]
+    lines: tuple[Line, ...]
+    teams: tuple[Team, ...]
+    fallback: Fallback | None
+    customers: tuple[Customer, ...]
+    warnings: tuple[Problem, ...] = ()
+    _lines_by_number: Mapping[str, Line] = field(default_factory=dict, repr=False, compare=False)
+    _customers_by_sen: Mapping[str, Customer] = field(default_factory=dict, repr=False, compare=False)
+    _customers_by_admin: Mapping[str, tuple[Customer, ...]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        by_admin: dict[str, list[Customer]] = {}
+        for customer in self.customers:
+            for admin in customer.admins:
+                by_admin.setdefault(admin, []).append(customer)
+        object.__setattr__(self, "_lines_by_number", MappingProxyType({l.number: l for l in self.lines}))
+        object.__setattr__(
+            self, "_customers_by_sen", MappingProxyType({c.sen_digits: c for c in self.customers})
+        )
+        object.__setattr__(
+            self, "_customers_by_admin", MappingProxyType({k: tuple(v) for k, v in by_admin.items()})
+        )
+
+    def line(self, number: str) -> Line | None:
+        return self._lines_by_number.get(number)
+
+    def team(self, name: str) -> Team | None:
+        return next((t for t in self.teams if t.name == name), None)
+
+    def customer_by_sen(self, sen: str) -> Customer | None:
+        return self._customers_by_sen.get(sen_digits(sen))
+
+    def customers_by_admin(self, number: str) -> tuple[Customer, ...]:
+        return self._customers_by_admin.get(number, ())
+
+    def policy(self, severity: int) -> Policy:
+        return self.severity.get(severity, Policy.NEVER)
+
+
+def sen_digits(sen: str) -> str:
+    """'SEN-1234567' and '1234567' name the same entitlement."""
+    return re.sub(r"\D", "", sen)
+
+
+def is_e164(number: object) -> bool:
+    if not isinstance(number, str) or not re.fullmatch(r"\+[1-9]\d{6,14}", number):
+        return False
+    try:
+        return phonenumbers.is_valid_number(phonenumbers.parse(number, None))
+    except phonenumbers.NumberParseException:
+        return False
+
+
+def calendar_holidays(calendar: str, year: int) -> frozenset[date]:
+    country, _, subdiv = calendar.partition("-")
+    return frozenset(holidays.country_holidays(country, subdiv=subdiv or None, years=year))
+
+
+# --- loading -----------------------------------------------------------------------------
+
+TOP_KEYS = ("service", "weekend", "severity", "lines", "teams", "fallback", "customers")
+SERVICE_KEYS = ("name", "portal")
+WEEKEND_KEYS = ("starts", "ends")
+LINE_KEYS = ("number", "region", "label")
+TEAM_KEYS = (
+    "kind", "region", "tz", "hours", "holidays", "calendar", "extra",
+    "dial", "ring", "ring_seconds", "label",
+)
+FALLBACK_KEYS = ("dial", "ring", "ring_seconds", "label")
+CUSTOMER_KEYS = ("sen", "name", "tier", "maintenance_until", "admins")
+
+_MISSING = object()
+
+
+class _Reader:
+    """Collects problems while converting raw TOML values, so one pass reports them all."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def error(self, path: str, message: str) -> None:
+        self.problems.append(Problem(path, message))
+
+    def warn(self, path: str, message: str) -> None:
+        self.problems.append(Problem(path, message, warning=True))
+
+    def table(self, raw: object, path: str, known: tuple[str, ...]) -> dict[str, Any]:
+        if not isinstance(raw, dict):
+            self.error(path, "must be a table")
+            return {}
+        for key in raw:
+            if key not in known:
+                hint = difflib.get_close_matches(key, known, n=1)
+                suggestion = f" (did you mean {hint[0]!r}?)" if hint else f" (known keys: {', '.join(known)})"
+                self.error(_join(path, key), f"unknown key{suggestion}")
+        return raw
+
+    def convert(self, table: dict, path: str, key: str, parse: Callable[[Any], Any], default=_MISSING):
+        """parse(table[key]), recording a problem (and returning the default) when it fails."""
+        where = _join(path, key)
+        if key not in table:
+            if default is _MISSING:
+                self.error(where, "is required")
+                return None
+            return default
+        try:
+            return parse(table[key])
+        except ValueError as exc:
+            self.error(where, str(exc))
+            return default if default is not _MISSING else None
+
+    def items(self, table: dict, path: str, key: str, parse: Callable[[Any], Any]) -> tuple:
+        """A list value, each element parsed on its own so every bad element is reported."""
+        where = _join(path, key)
+        raw = table.get(key, [])
+        if not isinstance(raw, list):
+            self.error(where, "must be a list")
+            return ()
+        parsed = []
+        for index, value in enumerate(raw):
+            try:
+                parsed.append(parse(value))
+            except ValueError as exc:
+                self.error(f"{where}[{index}]", str(exc))
+        return tuple(parsed)
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("must be a non-empty string")
+    return value.strip()
+
+
+def _optional_text(value: object) -> str | None:
+    return _text(value)
+
+
+def _url(value: object) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"https?://\S+", value):
+        raise ValueError("must be a web address starting with https://")
+    return value
+
+
+def _phone(value: object) -> str:
+    if not is_e164(value):
+        raise ValueError(f"{value!r} is not a valid E.164 phone number like '+14155550100'")
+    return value
+
+
+def _date(value: object) -> date:
+    if isinstance(value, datetime):
+        raise ValueError(f"{value} must be a date without a time, like 2026-12-25")
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ValueError(f"{value!r} is not a date like 2026-12-25")
+
+
+def _enum(enum: type[StrEnum]) -> Callable[[object], Any]:
+    def parse(value: object):
+        try:
+            return enum(value)
+        except ValueError:
+            choices = ", ".join(repr(m.value) for m in enum)
+            raise ValueError(f"{value!r} is not one of {choices}") from None
+
+    return parse
+
+
+def _ring_seconds(value: object) -> int:
+    low, high = RING_SECONDS_RANGE
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{value!r} must be a whole number of seconds from {low} to {high}")
+    return value
+
+
+def _tier(value: object) -> str:
+    if value not in TIERS:
+        raise ValueError(f"{value!r} is not one of {', '.join(sorted(TIERS))}")
+    return value
+
+
+def _calendar(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be a string such as 'AU-NSW' or 'NL'")
+    country, _, subdiv = value.partition("-")
+    supported = holidays.list_supported_countries()
+    if country not in supported:
+        raise ValueError(f"{country!r} is not a country code known to the holidays package")
+    if subdiv and subdiv not in supported[country]:
+        raise ValueError(
+            f"{subdiv!r} is not a subdivision of {country} (known: {', '.join(supported[country])})"
+        )
+    return value
+
+
+def _dial_list(reader: _Reader, table: dict, path: str) -> tuple[str, ...]:
+    if "dial" not in table:
+        reader.error(_join(path, "dial"), "is required: the numbers to ring")
+        return ()
+    dial = reader.items(table, path, "dial", _phone)
+    if isinstance(table["dial"], list) and not table["dial"]:
+        reader.error(_join(path, "dial"), "must list at least one number to ring")
+    if len(table["dial"] if isinstance(table["dial"], list) else ()) > 10:
+        reader.error(_join(path, "dial"), "Twilio rings at most 10 numbers at once")
+    return dial
+
+
+def _read_service(reader: _Reader, raw: object) -> Service:
+    table = reader.table(raw, "service", SERVICE_KEYS)
+    return Service(
+        name=reader.convert(table, "service", "name", _text, Service.name),
+        portal=reader.convert(table, "service", "portal", _url, Service.portal),
+    )
+
+
+def _read_weekend(reader: _Reader, raw: object) -> Weekend:
+    table = reader.table(raw, "weekend", WEEKEND_KEYS)
+    starts = reader.convert(table, "weekend", "starts", parse_weekly_moment)
+    ends = reader.convert(table, "weekend", "ends", parse_weekly_moment)
+    if starts is None or ends is None:
+        return DEFAULT_WEEKEND
+    return Weekend(starts, ends)
+
+
+def _read_severity(reader: _Reader, raw: object) -> Mapping[int, Policy]:
+    table = reader.table(raw, "severity", tuple(str(s) for s in SEVERITIES))
+    policies = dict(DEFAULT_SEVERITY)
+    for key in table:
+        if key in {str(s) for s in SEVERITIES}:
+            policy = reader.convert(table, "severity", key, _enum(Policy), None)
+            if policy is not None:
+                policies[int(key)] = policy
+    return MappingProxyType(policies)
+
+
+def _read_lines(reader: _Reader, raw: object) -> tuple[Line, ...]:
+    if not isinstance(raw, list):
+        reader.error("lines", "must be an array of tables: [[lines]]")
+        return ()
+    lines, seen = [], {}
+    for index, item in enumerate(raw):
+        path = f"lines[{index}]"
+        table = reader.table(item, path, LINE_KEYS)
+        number = reader.convert(table, path, "number", _phone)
+        region = reader.convert(table, path, "region", _optional_text, None)
+        label = reader.convert(table, path, "label", _text, None)
+        if number is None:
+            continue
+        if number in seen:
+            reader.error(f"{path}.number", f"{number} is already used by lines[{seen[number]}]")
+            continue
+        seen[number] = index
+        lines.append(Line(number, region, label or number))
+    return tuple(lines)
+
+
+def _read_team(reader: _Reader, name: str, raw: object) -> Team | None:
+    path = f"teams.{name}"
+    table = reader.table(raw, path, TEAM_KEYS)
+    if not table and not isinstance(raw, dict):
+        return None
+    kind = reader.convert(table, path, "kind", _enum(Kind))
+    region = reader.convert(table, path, "region", _optional_text, None)
+    tz = reader.convert(table, path, "tz", parse_zone)
+    if "hours" not in table and "extra" not in table:
+        reader.error(f"{path}.hours", "is required: when is this team on duty? (e.g. ['mon-fri 09:00-17:00'])")
+    hours = reader.items(table, path, "hours", parse_weekly_shift)
+    extra = reader.items(table, path, "extra", parse_one_off_shift)
+    listed = frozenset(reader.items(table, path, "holidays", _date))
+    calendar = reader.convert(table, path, "calendar", _calendar, None)
+    dial = _dial_list(reader, table, path)
+    ring = reader.convert(table, path, "ring", _enum(Ring), Ring.TOGETHER)
+    ring_seconds = reader.convert(table, path, "ring_seconds", _ring_seconds, DEFAULT_RING_SECONDS)
+    label = reader.convert(table, path, "label", _text, "")
+    if kind is None or tz is None or not dial:
+        return None
+    return Team(name, kind, region, tz, hours, dial, listed, calendar, extra, ring, ring_seconds, label)
+
+
+def _read_teams(reader: _Reader, raw: object) -> tuple[Team, ...]:
+    if not isinstance(raw, dict):
+        reader.error("teams", "must be a table of teams: [teams.NAME]")
+        return ()
+    if not raw:
+        reader.error("teams", "defines no team: nobody could take a call")
+    teams = (_read_team(reader, name, item) for name, item in sorted(raw.items()))
+    return tuple(team for team in teams if team is not None)
+
+
+def _read_fallback(reader: _Reader, raw: object) -> Fallback:
+    table = reader.table(raw, "fallback", FALLBACK_KEYS)
+    return Fallback(
+        dial=_dial_list(reader, table, "fallback"),
+        ring=reader.convert(table, "fallback", "ring", _enum(Ring), Ring.TOGETHER),
+        ring_seconds=reader.convert(table, "fallback", "ring_seconds", _ring_seconds, 30),
+        label=reader.convert(table, "fallback", "label", _text, "on-call"),
+    )
+
+
+def _sen(value: object) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"(SEN-)?\d{4,20}", value.strip(), re.IGNORECASE):
+        raise ValueError(f"{value!r} is not a SEN like 'SEN-1234567'")
+    return value.strip()
+
+
+def _read_customers(reader: _Reader, raw: object) -> tuple[Customer, ...]:
+    if not isinstance(raw, list):
+        reader.error("customers", "must be an array of tables: [[customers]]")
+        return ()
+    customers, seen = [], {}
+    for index, item in enumerate(raw):
+        path = f"customers[{index}]"
+        table = reader.table(item, path, CUSTOMER_KEYS)
+        sen = reader.convert(table, path, "sen", _sen)
+        name = reader.convert(table, path, "name", _text)
+        tier = reader.convert(table, path, "tier", _tier)
+        until = reader.convert(table, path, "maintenance_until", _date)
+        admins = reader.items(table, path, "admins", _phone)
+        if None in (sen, name, tier, until):
+            continue
+        digits = sen_digits(sen)
+        if digits in seen:
+            reader.error(f"{path}.sen", f"{sen} is already used by customers[{seen[digits]}]")
+            continue
+        seen[digits] = index
+        customers.append(Customer(sen, name, tier, until, admins))
+    return tuple(customers)
+
+
+def _check_regions(reader: _Reader, lines: tuple[Line, ...], teams: tuple[Team, ...]) -> None:
+    team_regions = {t.region for t in teams if t.region}
+    line_regions = {l.region for l in lines if l.region}
+    for index, line in enumerate(lines):
+        if line.region and line.region not in team_regions:
+            reader.warn(
+                f"lines[{index}].region",
+                f"no team is in region {line.region!r}; calls on {line.number} always go to other regions",
+            )
+    for team in teams:
+        if team.region and team.region not in line_regions:
+            reader.warn(f"teams.{team.name}.region", f"no line is in region {team.region!r}")
+
+
+def parse_phonebook(text: str, source: str = "phonebook.toml") -> Phonebook:
+    """Build a Phonebook from TOML text, or raise PhonebookError naming every problem."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PhonebookError(source, [Problem("", f"TOML syntax error: {exc}")]) from None
+    reader = _Reader()
+    reader.table(raw, "", TOP_KEYS)
+    service = _read_service(reader, raw.get("service", {}))
+    weekend = _read_weekend(reader, raw["weekend"]) if "weekend" in raw else DEFAULT_WEEKEND
+    severity = _read_severity(reader, raw.get("severity", {}))
+    lines = _read_lines(reader, raw.get("lines", []))
+    if "teams" not in raw:
+        reader.error("teams", "is required: define at least one [teams.NAME]")
+    teams = _read_teams(reader, raw.get("teams", {}))
+    fallback = _read_fallback(reader, raw["fallback"]) if "fallback" in raw else None
+    customers = _read_customers(reader, raw.get("customers", []))
+    _check_regions(reader, lines, teams)
+    if any(not p.warning for p in reader.problems):
+        raise PhonebookError(source, reader.problems)
+    return Phonebook(
+        service, weekend, severity, lines, teams, fallback, customers, tuple(reader.problems)
+    )
+
+
+def load_phonebook(path: str | Path) -> Phonebook:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PhonebookError(str(path), [Problem("", f"cannot read the file: {exc.strerror}")]) from None
+    except UnicodeDecodeError:
+        raise PhonebookError(str(path), [Problem("", "the file is not UTF-8 text")]) from None
+    return parse_phonebook(text, str(path))

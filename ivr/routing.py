@@ -1,0 +1,118 @@
+"""Routing: for a call on a line at an instant, who do we ring, in what order, and why.
+
+A pure function of (phonebook, line number, instant, severity).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from ivr.phonebook import Kind, Line, Phonebook, Policy, Ring
+from ivr.schedule import Duty, is_weekend, on_duty
+
+FALLBACK = "fallback"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    team: str
+    kind: str
+    dial: tuple[str, ...]
+    until: datetime | None
+    ring: Ring
+    ring_seconds: int
+    spoken_name: str
+
+    def as_json(self) -> dict:
+        return {
+            "team": self.team,
+            "kind": self.kind,
+            "dial": list(self.dial),
+            "until": None if self.until is None else iso(self.until),
+        }
+
+
+@dataclass(frozen=True)
+class Decision:
+    at: datetime
+    line: Line | None
+    weekend: bool
+    severity: int
+    connect: bool
+    candidates: tuple[Candidate, ...]
+    reason: str
+
+    @property
+    def region(self) -> str | None:
+        return self.line.region if self.line else None
+
+    def as_json(self) -> dict:
+        return {
+            "at": iso(self.at),
+            "line": self.line.number if self.line else None,
+            "region": self.region,
+            "weekend": self.weekend,
+            "severity": self.severity,
+            "action": "connect" if self.connect else "deflect",
+            "candidates": [c.as_json() for c in self.candidates],
+            "reason": self.reason,
+        }
+
+
+def iso(at: datetime) -> str:
+    """UTC ISO 8601 with a Z, the form every JSON output uses."""
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _rank(duty: Duty, region: str | None) -> tuple:
+    """Priority before select, the line's region first; then the longest stretch ahead, then name."""
+    team = duty.team
+    never_ends = duty.until is None
+    until = 0 if never_ends else -duty.until.timestamp()
+    return (team.kind is not Kind.PRIORITY, team.region != region or region is None, not never_ends, until, team.name)
+
+
+def candidates(phonebook: Phonebook, region: str | None, at: datetime) -> tuple[Candidate, ...]:
+    """Everyone to ring for a call from `region` at `at`, ending with the fallback."""
+    ranked = sorted(on_duty(phonebook, at), key=lambda duty: _rank(duty, region))
+    result = [
+        Candidate(d.team.name, d.team.kind.value, d.team.dial, d.until, d.team.ring, d.team.ring_seconds,
+                  d.team.spoken_name)
+        for d in ranked
+    ]
+    fallback = phonebook.fallback
+    if fallback is not None:
+        result.append(
+            Candidate(FALLBACK, FALLBACK, fallback.dial, None, fallback.ring, fallback.ring_seconds,
+                      f"{phonebook.service.name} {fallback.label}")
+        )
+    return tuple(result)
+
+
+def connects(policy: Policy, weekend: bool) -> bool:
+    return policy is Policy.ALWAYS or (policy is Policy.BUSINESS_WEEK and not weekend)
+
+
+def route(phonebook: Phonebook, to: str, at: datetime, severity: int = 1) -> Decision:
+    line = phonebook.line(to)
+    weekend = is_weekend(phonebook, at)
+    policy = phonebook.policy(severity)
+    if not connects(policy, weekend):
+        why = (
+            "is connected by phone only during the business week, and it is the weekend"
+            if policy is Policy.BUSINESS_WEEK
+            else "is not connected by phone"
+        )
+        return Decision(at, line, weekend, severity, False, (), f"severity {severity} {why}")
+    found = candidates(phonebook, line.region if line else None, at)
+    teams = [c.team for c in found if c.kind != FALLBACK]
+    if teams:
+        reason = f"on duty: {', '.join(teams)}"
+    elif found:
+        reason = "no team is on duty; ringing the fallback"
+    else:
+        reason = "no team is on duty and there is no fallback; the caller leaves a voicemail"
+    if line is None:
+        reason += f" (the number {to} is not a published line, so it has no region)"
+    return Decision(at, line, weekend, severity, True, found, reason)
