@@ -1,17 +1,45 @@
-"""Who may call: the entitlement check for a SEN at an instant.
+"""Who may call: the entitlement check for a SEN at an instant, and where customers come from.
 
 The verdict is a pure function of the customer record and the instant; where the record comes
-from (the phonebook, a CSV file, a licensing service) is a `Source`.
+from (the phonebook, a CSV file, a licensing service) is a `Source`. A source that cannot answer
+raises `SourceUnavailable`, which is not the same as "no such SEN": the call flow fails open for
+level 1 calls (`Verdict.UNVERIFIED`). Nothing here knows about Flask.
 """
 
 from __future__ import annotations
 
+import csv
+import difflib
+import io
+import logging
+import os
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from pathlib import Path
+from typing import Callable, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
-from ivr.phonebook import PHONE_TIERS, Customer, Phonebook
+import requests
+
+from ivr.phonebook import (
+    CUSTOMER_KEYS,
+    PHONE_TIERS,
+    Customer,
+    CustomerIndex,
+    EntitlementSettings,
+    Phonebook,
+    Problem,
+    read_customer,
+    sen_digits,
+)
+
+log = logging.getLogger(__name__)
 
 
 class Verdict(StrEnum):
@@ -19,6 +47,8 @@ class Verdict(StrEnum):
     UNKNOWN = "unknown"
     EXPIRED = "expired"
     TIER = "tier"
+    # The source could not answer (time-out, error, bad data): neither allowed nor refused.
+    UNVERIFIED = "unverified"
 
 
 @dataclass(frozen=True)
@@ -41,10 +71,78 @@ def entitlement(customer: Customer | None, at: datetime) -> Entitlement:
     return Entitlement(Verdict.OK, customer)
 
 
+class Failure(StrEnum):
+    """Why a source could not answer; the label of the failure counter."""
+
+    TIMEOUT = "timeout"
+    CONNECTION = "connection"
+    STATUS = "status"
+    MALFORMED = "malformed"
+    NO_DATA = "no_data"
+
+
+class SourceUnavailable(Exception):
+    def __init__(self, reason: Failure, detail: str):
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{reason}: {detail}")
+
+
 class Source(Protocol):
+    """Customer records by SEN and by admin phone number; raises SourceUnavailable when it cannot tell."""
+
     def by_sen(self, sen: str) -> Customer | None: ...
 
     def by_admin(self, number: str) -> tuple[Customer, ...]: ...
+
+
+def check(source: Source, sen: str, at: datetime) -> Entitlement:
+    """The verdict for the SEN a caller typed, UNVERIFIED when the source cannot answer."""
+    try:
+        customer = source.by_sen(sen)
+    except SourceUnavailable:
+        return Entitlement(Verdict.UNVERIFIED, None)
+    return entitlement(customer, at)
+
+
+def recognise(source: Source, number: str) -> Customer | None:
+    """The customer whose admin is calling from `number`, when exactly one is; None otherwise,
+    including when the source cannot tell (the caller is then asked for the SEN)."""
+    try:
+        customers = source.by_admin(number)
+    except SourceUnavailable:
+        return None
+    return customers[0] if len(customers) == 1 else None
+
+
+class SourceStats:
+    """Counters for one kind of source, kept across reloads, for /metrics and logs."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.lookups = 0
+        self.cache_hits = 0
+        self.failures: Counter[Failure] = Counter()
+
+    def looked_up(self, *, cached: bool) -> None:
+        with self._lock:
+            self.lookups += 1
+            self.cache_hits += cached
+
+    def failed(self, source: str, reason: Failure, detail: str) -> SourceUnavailable:
+        """Count and log a failure; returns the exception for the caller to raise."""
+        with self._lock:
+            self.failures[reason] += 1
+        log.warning("entitlement source %s failed (%s): %s", source, reason.value, detail)
+        return SourceUnavailable(reason, detail)
+
+    def snapshot(self) -> dict:
+        with self._lock:
+            return {
+                "lookups": self.lookups,
+                "cache_hits": self.cache_hits,
+                "failures": {reason.value: self.failures[reason] for reason in Failure},
+            }
 
 
 @dataclass(frozen=True)
@@ -58,3 +156,344 @@ class PhonebookSource:
 
     def by_admin(self, number: str) -> tuple[Customer, ...]:
         return self.phonebook.customers_by_admin(number)
+
+
+# --- a CSV file ----------------------------------------------------------------------------
+
+CSV_REQUIRED = ("sen", "name", "tier", "maintenance_until")
+
+
+def parse_customers_csv(text: str, name: str) -> tuple[tuple[Customer, ...], list[Problem]]:
+    """Customers from CSV text with a header row (sen,name,tier,maintenance_until,admins; admins
+    separated by spaces). Every bad row is reported with its line number as the problem's path."""
+    reader = csv.DictReader(io.StringIO(text), restkey="")
+    header = reader.fieldnames or []
+    problems = [
+        Problem(f"{name} line 1", f"column {column!r} is missing") for column in CSV_REQUIRED if column not in header
+    ]
+    for column in header:
+        if column not in CUSTOMER_KEYS:
+            hint = difflib.get_close_matches(column, CUSTOMER_KEYS, n=1)
+            suggestion = f" (did you mean {hint[0]!r}?)" if hint else f" (known: {', '.join(CUSTOMER_KEYS)})"
+            problems.append(Problem(f"{name} line 1", f"unknown column {column!r}{suggestion}"))
+    if problems:
+        return (), problems
+    customers: list[Customer] = []
+    seen: dict[str, int] = {}
+    for row in reader:
+        # line_num counts physical lines (blank lines too); a quoted field spanning lines
+        # reports the row's last line.
+        line = reader.line_num
+        where = f"{name} line {line}"
+        if "" in row:
+            problems.append(Problem(where, f"has {len(header) + len(row[''])} cells, the header {len(header)}"))
+            continue
+        record = {key: value.strip() for key, value in row.items() if value is not None and value.strip()}
+        record["admins"] = record.get("admins", "").split()
+        customer, bad = read_customer(record)
+        problems.extend(Problem(where, f"{p.path}: {p.message}") for p in bad)
+        if customer is None:
+            continue
+        if customer.sen_digits in seen:
+            problems.append(Problem(where, f"sen: {customer.sen} is already used on line {seen[customer.sen_digits]}"))
+            continue
+        seen[customer.sen_digits] = line
+        customers.append(customer)
+    return tuple(customers), problems
+
+
+def read_customers_csv(path: Path) -> tuple[tuple[Customer, ...], list[Problem]]:
+    try:
+        # utf-8-sig: spreadsheets often start their CSV exports with a byte-order mark.
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        return (), [Problem(str(path), f"cannot read the file: {exc.strerror}")]
+    except UnicodeDecodeError:
+        return (), [Problem(str(path), "the file is not UTF-8 text")]
+    return parse_customers_csv(text, path.name)
+
+
+@dataclass(frozen=True)
+class FileState:
+    path: str
+    customers: int
+    loaded_version: float | None
+    last_error: str | None
+
+    def as_json(self) -> dict:
+        return {
+            "file": self.path,
+            "customers": self.customers,
+            "loaded_version": self.loaded_version,
+            "last_error": self.last_error,
+        }
+
+
+class FileSource:
+    """Customers from a CSV file, re-read when the file changes. A broken edit is refused and the
+    last good data stays in force; until some version has loaded, every lookup is a failure."""
+
+    def __init__(self, path: Path, stats: SourceStats | None = None):
+        self.path = Path(path)
+        self.stats = stats or SourceStats()
+        self._lock = threading.Lock()
+        self._seen: tuple[int, int, int] | None = None
+        self._index: CustomerIndex | None = None
+        self._version: float | None = None
+        self._error: str | None = None
+        self._refresh()
+
+    def by_sen(self, sen: str) -> Customer | None:
+        return self._current().by_sen(sen)
+
+    def by_admin(self, number: str) -> tuple[Customer, ...]:
+        return self._current().by_admin(number)
+
+    def state(self) -> FileState:
+        self._refresh()
+        return FileState(str(self.path), len(self._index or ()), self._version, self._error)
+
+    def _current(self) -> CustomerIndex:
+        self._refresh()
+        self.stats.looked_up(cached=False)
+        index = self._index
+        if index is None:
+            raise self.stats.failed(str(self.path), Failure.NO_DATA, self._error or "not loaded")
+        return index
+
+    def _refresh(self) -> None:
+        """Re-read the file when its modification time, size or inode changed since the last look."""
+        try:
+            info = os.stat(self.path)
+            seen = (info.st_mtime_ns, info.st_size, info.st_ino)
+        except OSError as exc:
+            seen = None
+            failure = f"cannot read the file: {exc.strerror}"
+        with self._lock:
+            if seen is None:
+                if self._error != failure:
+                    self._error = failure
+                    log.error("entitlements file %s: %s; keeping the last good customers", self.path, failure)
+                self._seen = None
+                return
+            if seen == self._seen:
+                return
+            self._seen = seen
+            customers, problems = read_customers_csv(self.path)
+            if problems:
+                self._error = f"{len(problems)} problem(s), first: {problems[0]}"
+                for problem in problems:
+                    log.error("entitlements file %s refused: %s", self.path, problem)
+                return
+            self._index = CustomerIndex(customers)
+            self._version = info.st_mtime
+            self._error = None
+            log.info("entitlements file %s loaded: %d customers", self.path, len(customers))
+
+
+# --- a licensing service -----------------------------------------------------------------
+
+# Enough for a few webhooks waiting at once; a lookup that outlives its deadline keeps its
+# worker only until requests' own time-out ends it.
+LOOKUP_WORKERS = 4
+CACHE_ENTRIES = 10_000
+
+
+class TtlCache:
+    """Answers kept for `seconds` by an injected monotonic clock; the oldest go first when full."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float], entries: int = CACHE_ENTRIES):
+        self.seconds = seconds
+        self.clock = clock
+        self.entries = entries
+        self._lock = threading.Lock()
+        self._items: dict[object, tuple[float, object]] = {}
+
+    def get(self, key: object) -> tuple[bool, object]:
+        """(True, value) while the answer is fresh, else (False, None)."""
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                return False, None
+            if item[0] <= self.clock():
+                del self._items[key]
+                return False, None
+            return True, item[1]
+
+    def put(self, key: object, value: object) -> None:
+        if self.seconds <= 0:
+            return
+        with self._lock:
+            self._items.pop(key, None)
+            while len(self._items) >= self.entries:
+                del self._items[next(iter(self._items))]
+            self._items[key] = (self.clock() + self.seconds, value)
+
+
+def admin_url(url: str) -> str:
+    """The reverse-lookup address: the SEN address cut before the path segment holding {sen}.
+    'https://licensing.example.com/sen/{sen}' -> 'https://licensing.example.com/sen'."""
+    parts = urlsplit(url)
+    segments = parts.path.split("/")
+    cut = next(i for i, segment in enumerate(segments) if "{sen}" in segment)
+    return urlunsplit((parts.scheme, parts.netloc, "/".join(segments[:cut]), "", ""))
+
+
+class UrlSource:
+    """Customers from a licensing service over HTTP.
+
+    GET url (with {sen} replaced by the SEN's digits) answers 200 with a JSON customer record or
+    404 for an unknown SEN. With admin_lookup, GET admin_url(url)?admin=+E164 answers 200 with a
+    JSON array of customer records (empty or 404 for none). Answers, including "unknown", are
+    cached for cache_seconds; failures are not, so the next call tries again. A lookup never
+    takes longer than timeout_seconds: it runs on a worker thread and is abandoned at the
+    deadline, because requests' own timeout applies to each socket read, not to the whole reply.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        timeout_seconds: float = 2.0,
+        cache_seconds: float = 300.0,
+        admin_lookup: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+        stats: SourceStats | None = None,
+    ):
+        self.url = url
+        self.admin_lookup = admin_lookup
+        self.timeout_seconds = timeout_seconds
+        self.stats = stats or SourceStats()
+        self._cache = TtlCache(cache_seconds, clock)
+        self._headers = {"Accept": "application/json"}
+        if token:
+            self._headers["Authorization"] = f"Bearer {token}"
+        self._session = requests.Session()
+        self._workers = ThreadPoolExecutor(LOOKUP_WORKERS, thread_name_prefix="licensing")
+
+    def by_sen(self, sen: str) -> Customer | None:
+        digits = sen_digits(sen)
+        return self._cached(("sen", digits), lambda: self._fetch_sen(digits))
+
+    def by_admin(self, number: str) -> tuple[Customer, ...]:
+        if not self.admin_lookup:
+            return ()
+        return self._cached(("admin", number), lambda: self._fetch_admin(number))
+
+    def close(self) -> None:
+        self._workers.shutdown(wait=False, cancel_futures=True)
+        self._session.close()
+
+    def _cached(self, key: tuple[str, str], fetch: Callable[[], object]):
+        hit, value = self._cache.get(key)
+        self.stats.looked_up(cached=hit)
+        if not hit:
+            value = fetch()
+            self._cache.put(key, value)
+        return value
+
+    def _fetch_sen(self, digits: str) -> Customer | None:
+        url = self.url.format(sen=digits)
+        response = self._get(url, None)
+        if response is None:
+            return None
+        customer = self._customer(url, self._json(url, response))
+        if customer.sen_digits != digits:
+            raise self.stats.failed(url, Failure.MALFORMED, f"answered for SEN {customer.sen}")
+        return customer
+
+    def _fetch_admin(self, number: str) -> tuple[Customer, ...]:
+        url = admin_url(self.url)
+        response = self._get(url, {"admin": number})
+        if response is None:
+            return ()
+        records = self._json(url, response)
+        if not isinstance(records, list):
+            raise self.stats.failed(url, Failure.MALFORMED, "the admin lookup must answer a JSON array")
+        return tuple(self._customer(url, record) for record in records)
+
+    def _get(self, url: str, params: dict | None) -> requests.Response | None:
+        """The 200 response, None for 404; anything else raises SourceUnavailable."""
+        future = self._workers.submit(
+            self._session.get, url, params=params, headers=self._headers, timeout=self.timeout_seconds
+        )
+        try:
+            response = future.result(timeout=self.timeout_seconds)
+        except (FutureTimeout, requests.Timeout):
+            # Frees the worker slot when the lookup is still queued behind slow ones.
+            future.cancel()
+            raise self.stats.failed(url, Failure.TIMEOUT, f"no answer within {self.timeout_seconds:g} s") from None
+        except requests.RequestException as exc:
+            raise self.stats.failed(url, Failure.CONNECTION, str(exc)) from None
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise self.stats.failed(url, Failure.STATUS, f"HTTP {response.status_code}")
+        return response
+
+    def _json(self, url: str, response: requests.Response) -> object:
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise self.stats.failed(url, Failure.MALFORMED, f"not JSON: {exc}") from None
+
+    def _customer(self, url: str, record: object) -> Customer:
+        if not isinstance(record, dict):
+            raise self.stats.failed(url, Failure.MALFORMED, "a customer record must be a JSON object")
+        customer, problems = read_customer(record)
+        if customer is None:
+            raise self.stats.failed(url, Failure.MALFORMED, "; ".join(f"{p.path}: {p.message}" for p in problems))
+        return customer
+
+
+# --- choosing the source -------------------------------------------------------------------
+
+
+class Sources:
+    """The source the current phonebook names. One instance per configuration is kept across
+    phonebook reloads (its cache and loaded file survive an unrelated edit); the counters are
+    kept for the life of the process, one SourceStats per kind of source."""
+
+    def __init__(self, token: str | None = None, clock: Callable[[], float] = time.monotonic):
+        self.token = token
+        self.clock = clock
+        self.stats = {"file": SourceStats(), "url": SourceStats()}
+        self._lock = threading.Lock()
+        self._settings: EntitlementSettings | None = None
+        self._source: FileSource | UrlSource | None = None
+
+    def for_phonebook(self, phonebook: Phonebook) -> Source:
+        settings = phonebook.entitlements
+        if settings is None:
+            return PhonebookSource(phonebook)
+        with self._lock:
+            if settings != self._settings:
+                if isinstance(self._source, UrlSource):
+                    self._source.close()
+                self._source = self._build(settings)
+                self._settings = settings
+            return self._source
+
+    def _build(self, settings: EntitlementSettings) -> FileSource | UrlSource:
+        if settings.file is not None:
+            return FileSource(settings.file, self.stats["file"])
+        return UrlSource(
+            settings.url,
+            token=self.token,
+            timeout_seconds=settings.timeout_seconds,
+            cache_seconds=settings.cache_seconds,
+            admin_lookup=settings.admin_lookup,
+            clock=self.clock,
+            stats=self.stats["url"],
+        )
+
+
+def check_source(phonebook: Phonebook) -> list[Problem]:
+    """What `ivr check` adds for [entitlements]: every bad row of the CSV file, with its line number.
+    A licensing service is not called by a check."""
+    settings = phonebook.entitlements
+    if settings is None or settings.file is None:
+        return []
+    return read_customers_csv(settings.file)[1]
+

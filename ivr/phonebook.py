@@ -58,12 +58,19 @@ RING_SECONDS_RANGE = (5, 600)
 # A maintenance date is valid through its end everywhere on earth; the last zone to leave
 # a date is UTC-12, at 12:00 UTC the next day.
 MAINTENANCE_GRACE = timedelta(hours=36)
+DEFAULT_TIMEOUT_SECONDS = 2.0
+DEFAULT_CACHE_SECONDS = 300.0
+# A licensing lookup happens while Twilio waits for a webhook (15 s at most, with prompts to play).
+TIMEOUT_SECONDS_RANGE = (0.1, 10.0)
+CACHE_SECONDS_MAX = 86400.0
 
 
 @dataclass(frozen=True)
 class Service:
     name: str = "Priority Support"
     portal: str = "https://support.example.com"
+    # Where a customer with expired maintenance renews: an email address or a web address.
+    renewals: str | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +141,38 @@ class Customer:
 
 
 @dataclass(frozen=True)
+class EntitlementSettings:
+    """[entitlements]: customers come from a CSV file or a licensing service, not [[customers]]."""
+
+    file: Path | None = None
+    url: str | None = None
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    cache_seconds: float = DEFAULT_CACHE_SECONDS
+    admin_lookup: bool = False
+
+
+class CustomerIndex:
+    """Customers by SEN digits and by admin number (one admin may look after several customers)."""
+
+    def __init__(self, customers: tuple[Customer, ...]):
+        by_admin: dict[str, list[Customer]] = {}
+        for customer in customers:
+            for admin in customer.admins:
+                by_admin.setdefault(admin, []).append(customer)
+        self._by_sen = MappingProxyType({c.sen_digits: c for c in customers})
+        self._by_admin = MappingProxyType({k: tuple(v) for k, v in by_admin.items()})
+
+    def __len__(self) -> int:
+        return len(self._by_sen)
+
+    def by_sen(self, sen: str) -> Customer | None:
+        return self._by_sen.get(sen_digits(sen))
+
+    def by_admin(self, number: str) -> tuple[Customer, ...]:
+        return self._by_admin.get(number, ())
+
+
+@dataclass(frozen=True)
 class Problem:
     path: str
     message: str
@@ -165,24 +204,13 @@ class Phonebook:
     fallback: Fallback | None
     customers: tuple[Customer, ...]
     warnings: tuple[Problem, ...] = ()
+    entitlements: EntitlementSettings | None = None
     _lines_by_number: Mapping[str, Line] = field(default_factory=dict, repr=False, compare=False)
-    _customers_by_sen: Mapping[str, Customer] = field(default_factory=dict, repr=False, compare=False)
-    _customers_by_admin: Mapping[str, tuple[Customer, ...]] = field(
-        default_factory=dict, repr=False, compare=False
-    )
+    _customer_index: CustomerIndex = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        by_admin: dict[str, list[Customer]] = {}
-        for customer in self.customers:
-            for admin in customer.admins:
-                by_admin.setdefault(admin, []).append(customer)
         object.__setattr__(self, "_lines_by_number", MappingProxyType({l.number: l for l in self.lines}))
-        object.__setattr__(
-            self, "_customers_by_sen", MappingProxyType({c.sen_digits: c for c in self.customers})
-        )
-        object.__setattr__(
-            self, "_customers_by_admin", MappingProxyType({k: tuple(v) for k, v in by_admin.items()})
-        )
+        object.__setattr__(self, "_customer_index", CustomerIndex(self.customers))
 
     def line(self, number: str) -> Line | None:
         return self._lines_by_number.get(number)
@@ -191,10 +219,10 @@ class Phonebook:
         return next((t for t in self.teams if t.name == name), None)
 
     def customer_by_sen(self, sen: str) -> Customer | None:
-        return self._customers_by_sen.get(sen_digits(sen))
+        return self._customer_index.by_sen(sen)
 
     def customers_by_admin(self, number: str) -> tuple[Customer, ...]:
-        return self._customers_by_admin.get(number, ())
+        return self._customer_index.by_admin(number)
 
     def policy(self, severity: int) -> Policy:
         return self.severity.get(severity, Policy.NEVER)
@@ -221,8 +249,8 @@ def calendar_holidays(calendar: str, year: int) -> frozenset[date]:
 
 # --- loading -----------------------------------------------------------------------------
 
-TOP_KEYS = ("service", "weekend", "severity", "lines", "teams", "fallback", "customers")
-SERVICE_KEYS = ("name", "portal")
+TOP_KEYS = ("service", "weekend", "severity", "lines", "teams", "fallback", "customers", "entitlements")
+SERVICE_KEYS = ("name", "portal", "renewals")
 WEEKEND_KEYS = ("starts", "ends")
 LINE_KEYS = ("number", "region", "label")
 TEAM_KEYS = (
@@ -231,6 +259,7 @@ TEAM_KEYS = (
 )
 FALLBACK_KEYS = ("dial", "ring", "ring_seconds", "label")
 CUSTOMER_KEYS = ("sen", "name", "tier", "maintenance_until", "admins")
+ENTITLEMENTS_KEYS = ("file", "url", "timeout_seconds", "cache_seconds", "admin_lookup")
 
 _MISSING = object()
 
@@ -308,6 +337,15 @@ def _url(value: object) -> str:
     return value
 
 
+def _renewals(value: object) -> str:
+    if isinstance(value, str) and re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
+        return value
+    try:
+        return _url(value)
+    except ValueError:
+        raise ValueError("must be an email address or a web address starting with https://") from None
+
+
 def _phone(value: object) -> str:
     if not is_e164(value):
         raise ValueError(f"{value!r} is not a valid E.164 phone number like '+14155550100'")
@@ -382,6 +420,7 @@ def _read_service(reader: _Reader, raw: object) -> Service:
     return Service(
         name=reader.convert(table, "service", "name", _text, Service.name),
         portal=reader.convert(table, "service", "portal", _url, Service.portal),
+        renewals=reader.convert(table, "service", "renewals", _renewals, None),
     )
 
 
@@ -475,6 +514,28 @@ def _sen(value: object) -> str:
     return value.strip()
 
 
+def _read_customer(reader: _Reader, table: dict, path: str) -> Customer | None:
+    sen = reader.convert(table, path, "sen", _sen)
+    name = reader.convert(table, path, "name", _text)
+    tier = reader.convert(table, path, "tier", _tier)
+    until = reader.convert(table, path, "maintenance_until", _date)
+    admins = reader.items(table, path, "admins", _phone)
+    if None in (sen, name, tier, until):
+        return None
+    return Customer(sen, name, tier, until, admins)
+
+
+def read_customer(record: Mapping[str, object]) -> tuple[Customer | None, tuple[Problem, ...]]:
+    """A customer record from outside the phonebook (a CSV row, a licensing-service reply), checked
+    like [[customers]]: the customer, or None and the problems, each with the field as its path.
+    Keys other than the customer fields are ignored."""
+    reader = _Reader()
+    customer = _read_customer(reader, dict(record), "")
+    if reader.problems:
+        return None, tuple(reader.problems)
+    return customer, ()
+
+
 def _read_customers(reader: _Reader, raw: object) -> tuple[Customer, ...]:
     if not isinstance(raw, list):
         reader.error("customers", "must be an array of tables: [[customers]]")
@@ -483,20 +544,73 @@ def _read_customers(reader: _Reader, raw: object) -> tuple[Customer, ...]:
     for index, item in enumerate(raw):
         path = f"customers[{index}]"
         table = reader.table(item, path, CUSTOMER_KEYS)
-        sen = reader.convert(table, path, "sen", _sen)
-        name = reader.convert(table, path, "name", _text)
-        tier = reader.convert(table, path, "tier", _tier)
-        until = reader.convert(table, path, "maintenance_until", _date)
-        admins = reader.items(table, path, "admins", _phone)
-        if None in (sen, name, tier, until):
+        customer = _read_customer(reader, table, path)
+        if customer is None:
             continue
+        sen = customer.sen
         digits = sen_digits(sen)
         if digits in seen:
             reader.error(f"{path}.sen", f"{sen} is already used by customers[{seen[digits]}]")
             continue
         seen[digits] = index
-        customers.append(Customer(sen, name, tier, until, admins))
+        customers.append(customer)
     return tuple(customers)
+
+
+def _seconds(low: float, high: float) -> Callable[[object], float]:
+    def parse(value: object) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+            raise ValueError(f"{value!r} must be a number of seconds from {low:g} to {high:g}")
+        return float(value)
+
+    return parse
+
+
+def _flag(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{value!r} must be true or false")
+    return value
+
+
+def _entitlements_url(value: object) -> str:
+    url = _url(value)
+    path = url.split("?", 1)[0]
+    if "{sen}" not in path:
+        raise ValueError("must contain {sen} in its path, e.g. 'https://licensing.example.com/sen/{sen}'")
+    try:
+        url.format(sen="1234567")
+    except (IndexError, KeyError, ValueError):
+        raise ValueError("may contain no placeholder other than {sen}") from None
+    return url
+
+
+def _read_entitlements(reader: _Reader, raw: object, base: Path) -> EntitlementSettings | None:
+    table = reader.table(raw, "entitlements", ENTITLEMENTS_KEYS)
+    file = reader.convert(table, "entitlements", "file", _text, None)
+    url = reader.convert(table, "entitlements", "url", _entitlements_url, None)
+    timeout = reader.convert(
+        table, "entitlements", "timeout_seconds", _seconds(*TIMEOUT_SECONDS_RANGE), DEFAULT_TIMEOUT_SECONDS
+    )
+    cache = reader.convert(
+        table, "entitlements", "cache_seconds", _seconds(0, CACHE_SECONDS_MAX), DEFAULT_CACHE_SECONDS
+    )
+    admin_lookup = reader.convert(table, "entitlements", "admin_lookup", _flag, False)
+    if ("file" in table) == ("url" in table):
+        reader.error("entitlements", "needs exactly one of 'file' (a CSV file) or 'url' (a licensing service)")
+        return None
+    if "file" in table:
+        for key in ("timeout_seconds", "cache_seconds", "admin_lookup"):
+            if key in table:
+                reader.warn(f"entitlements.{key}", "applies only to a licensing service ('url'); ignored")
+    if file is None and url is None:
+        return None
+    return EntitlementSettings(
+        file=base / file if file is not None else None,
+        url=url,
+        timeout_seconds=timeout,
+        cache_seconds=cache,
+        admin_lookup=admin_lookup,
+    )
 
 
 def _check_regions(reader: _Reader, lines: tuple[Line, ...], teams: tuple[Team, ...]) -> None:
@@ -530,11 +644,16 @@ def parse_phonebook(text: str, source: str = "phonebook.toml") -> Phonebook:
     teams = _read_teams(reader, raw.get("teams", {}))
     fallback = _read_fallback(reader, raw["fallback"]) if "fallback" in raw else None
     customers = _read_customers(reader, raw.get("customers", []))
+    entitlements = (
+        _read_entitlements(reader, raw["entitlements"], Path(source).parent) if "entitlements" in raw else None
+    )
+    if entitlements is not None and customers:
+        reader.warn("customers", "[entitlements] is set, so [[customers]] are ignored")
     _check_regions(reader, lines, teams)
     if any(not p.warning for p in reader.problems):
         raise PhonebookError(source, reader.problems)
     return Phonebook(
-        service, weekend, severity, lines, teams, fallback, customers, tuple(reader.problems)
+        service, weekend, severity, lines, teams, fallback, customers, tuple(reader.problems), entitlements
     )
 
 
