@@ -1,0 +1,167 @@
+"""A text message with the way forward for a caller we could not connect.
+
+The call flow only queues the message; a worker thread owned by the app sends it through
+Twilio's REST API, so a slow or failing API never delays the call. Nothing here knows about Flask.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from enum import StrEnum
+
+import phonenumbers
+import requests
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from ivr import prompts
+from ivr.phonebook import Customer, Service, is_e164
+
+log = logging.getLogger(__name__)
+
+# The worker is alone with the API; a time-out only bounds how long a stuck send holds the queue.
+SEND_TIMEOUT_SECONDS = 10
+# Beyond this many waiting messages something is badly wrong; further ones are dropped and counted.
+QUEUE_SIZE = 1000
+
+SMS_NUMBER_TYPES = frozenset(
+    {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
+)
+
+
+class Deflection(StrEnum):
+    """Why a caller was not connected; picks the text they are sent."""
+
+    SEVERITY = "severity"
+    UNKNOWN = "unknown"
+    EXPIRED = "expired"
+    TIER = "tier"
+    UNVERIFIED = "unverified"
+
+
+def can_receive_sms(number: str | None) -> bool:
+    """A valid E.164 mobile number; not 'anonymous', 'unknown' or a fixed line."""
+    if not number or not is_e164(number):
+        return False
+    return phonenumbers.number_type(phonenumbers.parse(number, None)) in SMS_NUMBER_TYPES
+
+
+@dataclass(frozen=True)
+class Text:
+    to: str
+    from_: str
+    body: str
+
+
+def link_text(reason: Deflection, service: Service, customer: Customer | None) -> str:
+    """The message body for a deflection. An expired SEN gets the renewals contact from
+    [service] renewals when it is set."""
+    renew = (
+        prompts.SMS_RENEW_CONTACT.format(renewals=service.renewals) if service.renewals else prompts.SMS_RENEW_PORTAL
+    )
+    return prompts.SMS_LINK[reason].format(
+        service=service.name,
+        portal=service.portal,
+        name=customer.name if customer else "",
+        sen=customer.sen if customer else "",
+        tier=customer.tier.title() if customer else "",
+        renew=renew,
+    )
+
+
+class SmsStats:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.sent = 0
+        self.failures: Counter[str] = Counter()
+
+    def count_sent(self) -> None:
+        with self._lock:
+            self.sent += 1
+
+    def count_failure(self, reason: str) -> None:
+        with self._lock:
+            self.failures[reason] += 1
+
+    def snapshot(self) -> dict:
+        with self._lock:
+            return {"sent": self.sent, "failures": dict(self.failures)}
+
+
+class SmsSender:
+    """Sends texts on a background thread, started on first use (so after gunicorn forks).
+    `send` never blocks; `drain` waits until everything queued so far has been tried."""
+
+    def __init__(self, account_sid: str | None, auth_token: str | None, from_number: str | None = None):
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.from_number = from_number
+        self.stats = SmsStats()
+        self._queue: queue.Queue[Text] = queue.Queue(QUEUE_SIZE)
+        self._lock = threading.Lock()
+        self._worker: threading.Thread | None = None
+        self._client: Client | None = None
+
+    def send(self, to: str, called: str, body: str) -> None:
+        """Queue a text to `to`, from TWILIO_SMS_FROM when set, else from the number they called."""
+        text = Text(to, self.from_number or called, body)
+        try:
+            self._queue.put_nowait(text)
+        except queue.Full:
+            self.stats.count_failure("queue_full")
+            log.error("SMS to %s dropped: %d messages already waiting", to, QUEUE_SIZE)
+            return
+        self._start()
+
+    def drain(self) -> None:
+        self._queue.join()
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(target=self._run, name="sms-sender", daemon=True)
+                self._worker.start()
+
+    def _run(self) -> None:
+        while True:
+            text = self._queue.get()
+            try:
+                self._deliver(text)
+            finally:
+                self._queue.task_done()
+
+    def _deliver(self, text: Text) -> None:
+        if not (self.account_sid and self.auth_token):
+            self.stats.count_failure("not_configured")
+            log.error("SMS to %s not sent: TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not set", text.to)
+            return
+        try:
+            message = self._twilio().messages.create(to=text.to, from_=text.from_, body=text.body)
+        except TwilioRestException as exc:
+            self.stats.count_failure("rejected")
+            log.error("SMS to %s from %s refused by Twilio: %s %s", text.to, text.from_, exc.code, exc.msg)
+        except requests.Timeout:
+            self.stats.count_failure("timeout")
+            log.error("SMS to %s: Twilio did not answer within %d s", text.to, SEND_TIMEOUT_SECONDS)
+        except requests.RequestException as exc:
+            self.stats.count_failure("connection")
+            log.error("SMS to %s: cannot reach Twilio: %s", text.to, exc)
+        except Exception:
+            # The worker must outlive any surprise, or every later text would wait forever.
+            self.stats.count_failure("error")
+            log.exception("SMS to %s failed", text.to)
+        else:
+            self.stats.count_sent()
+            log.info("SMS %s queued by Twilio for %s", message.sid, text.to)
+
+    def _twilio(self) -> Client:
+        if self._client is None:
+            self._client = Client(
+                self.account_sid, self.auth_token, http_client=TwilioHttpClient(timeout=SEND_TIMEOUT_SECONDS)
+            )
+        return self._client
