@@ -161,6 +161,8 @@ class PhonebookSource:
 # --- a CSV file ----------------------------------------------------------------------------
 
 CSV_REQUIRED = ("sen", "name", "tier", "maintenance_until")
+# A wrong export can break every row; the log gets the first ones, `ivr check` all of them.
+LOGGED_PROBLEMS = 20
 
 
 def parse_customers_csv(text: str, name: str) -> tuple[tuple[Customer, ...], list[Problem]]:
@@ -262,33 +264,36 @@ class FileSource:
         return index
 
     def _refresh(self) -> None:
-        """Re-read the file when its modification time, size or inode changed since the last look."""
+        """Re-read the file when its modification time, size or inode changed since the last look.
+        One thread re-reads; the others answer from the data in force meanwhile."""
         try:
             info = os.stat(self.path)
-            seen = (info.st_mtime_ns, info.st_size, info.st_ino)
         except OSError as exc:
-            seen = None
-            failure = f"cannot read the file: {exc.strerror}"
-        with self._lock:
+            info, failure = None, f"cannot read the file: {exc.strerror}"
+        seen = None if info is None else (info.st_mtime_ns, info.st_size, info.st_ino)
+        if seen is not None and seen == self._seen:
+            return
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
             if seen is None:
                 if self._error != failure:
-                    self._error = failure
                     log.error("entitlements file %s: %s; keeping the last good customers", self.path, failure)
-                self._seen = None
-                return
-            if seen == self._seen:
+                self._seen, self._error = None, failure
                 return
             self._seen = seen
             customers, problems = read_customers_csv(self.path)
             if problems:
                 self._error = f"{len(problems)} problem(s), first: {problems[0]}"
-                for problem in problems:
+                for problem in problems[:LOGGED_PROBLEMS]:
                     log.error("entitlements file %s refused: %s", self.path, problem)
                 return
             self._index = CustomerIndex(customers)
             self._version = info.st_mtime
             self._error = None
             log.info("entitlements file %s loaded: %d customers", self.path, len(customers))
+        finally:
+            self._lock.release()
 
 
 # --- a licensing service -----------------------------------------------------------------
