@@ -474,8 +474,8 @@ class Sources:
             return PhonebookSource(phonebook)
         with self._lock:
             if settings != self._settings:
-                if isinstance(self._source, UrlSource):
-                    self._source.close()
+                # The old source is not closed: a webhook may still be using it; it goes with
+                # its last reference.
                 self._source = self._build(settings)
                 self._settings = settings
             return self._source
