@@ -48,6 +48,8 @@ class Ring(StrEnum):
     IN_ORDER = "in-order"
 
 
+# The candidate name routing gives the [fallback]; no team may take it.
+FALLBACK = "fallback"
 PHONE_TIERS = frozenset({"priority", "premier"})
 TIERS = PHONE_TIERS | {"select"}
 SEVERITIES = (1, 2, 3, 4)
@@ -434,7 +436,7 @@ def _read_team(reader: _Reader, name: str, raw: object) -> Team | None:
     kind = reader.convert(table, path, "kind", _enum(Kind))
     region = reader.convert(table, path, "region", _optional_text, None)
     tz = reader.convert(table, path, "tz", parse_zone)
-    if "hours" not in table and "extra" not in table:
+    if not table.get("hours") and not table.get("extra"):
         reader.error(f"{path}.hours", "is required: when is this team on duty? (e.g. ['mon-fri 09:00-17:00'])")
     hours = reader.items(table, path, "hours", parse_weekly_shift)
     extra = reader.items(table, path, "extra", parse_one_off_shift)
@@ -455,7 +457,9 @@ def _read_teams(reader: _Reader, raw: object) -> tuple[Team, ...]:
         return ()
     if not raw:
         reader.error("teams", "defines no team: nobody could take a call")
-    teams = (_read_team(reader, name, item) for name, item in sorted(raw.items()))
+    if FALLBACK in raw:
+        reader.error(f"teams.{FALLBACK}", f"{FALLBACK!r} names the [fallback]; give this team another name")
+    teams = (_read_team(reader, name, item) for name, item in sorted(raw.items()) if name != FALLBACK)
     return tuple(team for team in teams if team is not None)
 
 
@@ -513,12 +517,20 @@ def _check_regions(reader: _Reader, lines: tuple[Line, ...], teams: tuple[Team, 
             reader.warn(f"teams.{team.name}.region", f"no line is in region {team.region!r}")
 
 
+def _syntax_error(exc: tomllib.TOMLDecodeError) -> str:
+    """'TOML syntax error at line 3, column 9: invalid value', from tomllib's '... (at line 3, column 9)'."""
+    match = re.fullmatch(r"(.*) \(at (line \d+, column \d+)\)", str(exc))
+    if match is None:
+        return f"TOML syntax error: {exc}"
+    return f"TOML syntax error at {match[2]}: {match[1][:1].lower()}{match[1][1:]}"
+
+
 def parse_phonebook(text: str, source: str = "phonebook.toml") -> Phonebook:
     """Build a Phonebook from TOML text, or raise PhonebookError naming every problem."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise PhonebookError(source, [Problem("", f"TOML syntax error: {exc}")]) from None
+        raise PhonebookError(source, [Problem("", _syntax_error(exc))]) from None
     reader = _Reader()
     reader.table(raw, "", TOP_KEYS)
     service = _read_service(reader, raw.get("service", {}))

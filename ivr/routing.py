@@ -8,10 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from ivr.phonebook import Kind, Line, Phonebook, Policy, Ring
+from ivr.phonebook import FALLBACK, Kind, Line, Phonebook, Policy, Ring
 from ivr.schedule import Duty, is_weekend, on_duty
-
-FALLBACK = "fallback"
 
 
 @dataclass(frozen=True)
