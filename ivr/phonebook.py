@@ -503,23 +503,29 @@ def _read_customers(reader: _Reader, raw: object) -> tuple[Customer, ...]:
     return tuple(customers)
 
 
-def _check_regions(reader: _Reader, lines: tuple[Line, ...], teams: tuple[Team, ...]) -> None:
-    team_regions = {t.region for t in teams if t.region}
-    line_regions = {l.region for l in lines if l.region}
-    for index, line in enumerate(lines):
-        if line.region and line.region not in team_regions:
-            reader.warn(
-                f"lines[{index}].region",
-                f"no team is in region {line.region!r}; calls on {line.number} always go to other regions",
-            )
-    for team in teams:
-        if team.region and team.region not in line_regions:
-            reader.warn(f"teams.{team.name}.region", f"no line is in region {team.region!r}")
+def _check_regions(reader: _Reader, raw: dict) -> None:
+    """Warn about regions only one side uses. Read from the raw tables so that a team or line
+    with an unrelated error does not cause a misleading warning as well."""
+
+    def regions(items) -> list[tuple[str, str]]:
+        return [(path, table["region"]) for path, table in items
+                if isinstance(table, dict) and isinstance(table.get("region"), str)]
+
+    raw_lines = raw.get("lines") if isinstance(raw.get("lines"), list) else []
+    raw_teams = raw.get("teams") if isinstance(raw.get("teams"), dict) else {}
+    line_regions = regions((f"lines[{i}]", table) for i, table in enumerate(raw_lines))
+    team_regions = regions((f"teams.{name}", table) for name, table in sorted(raw_teams.items()))
+    for path, region in line_regions:
+        if region not in {r for _, r in team_regions}:
+            reader.warn(f"{path}.region", f"no team is in region {region!r}; calls on this line go to other regions")
+    for path, region in team_regions:
+        if region not in {r for _, r in line_regions}:
+            reader.warn(f"{path}.region", f"no line is in region {region!r}")
 
 
 def _syntax_error(exc: tomllib.TOMLDecodeError) -> str:
-    """'TOML syntax error at line 3, column 9: invalid value', from tomllib's '... (at line 3, column 9)'."""
-    match = re.fullmatch(r"(.*) \(at (line \d+, column \d+)\)", str(exc))
+    """'TOML syntax error at line 3, column 9: invalid value', from tomllib's 'Invalid value (at line 3, column 9)'."""
+    match = re.fullmatch(r"(.*) \(at (.*)\)", str(exc))
     if match is None:
         return f"TOML syntax error: {exc}"
     return f"TOML syntax error at {match[2]}: {match[1][:1].lower()}{match[1][1:]}"
@@ -542,7 +548,7 @@ def parse_phonebook(text: str, source: str = "phonebook.toml") -> Phonebook:
     teams = _read_teams(reader, raw.get("teams", {}))
     fallback = _read_fallback(reader, raw["fallback"]) if "fallback" in raw else None
     customers = _read_customers(reader, raw.get("customers", []))
-    _check_regions(reader, lines, teams)
+    _check_regions(reader, raw)
     if any(not p.warning for p in reader.problems):
         raise PhonebookError(source, reader.problems)
     return Phonebook(
