@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import textwrap
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from ivr.phonebook import Phonebook, load_phonebook
+from ivr.phonebook import Phonebook, load_phonebook, parse_phonebook
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "phonebook.toml"
@@ -21,3 +22,8 @@ def utc(text: str) -> datetime:
 @pytest.fixture(scope="session")
 def sample() -> Phonebook:
     return load_phonebook(SAMPLE)
+
+
+def phonebook_from(text: str) -> Phonebook:
+    """A phonebook from literal TOML (indentation removed)."""
+    return parse_phonebook(textwrap.dedent(text), "test.toml")
