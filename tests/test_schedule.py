@@ -1,7 +1,6 @@
 """The business-hours engine: the weekend, who is on duty, and until when."""
 
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -371,9 +370,7 @@ def test_until_is_the_first_instant_off_duty(books, name, at):
     for duty in on_duty(phonebook, at):
         if duty.until is None:
             year = at + timedelta(days=366)
-            assert duty_intervals(phonebook, duty.team, at, year) == [(at.astimezone(ZoneInfo("UTC")), year)]
+            assert duty_intervals(phonebook, duty.team, at, year) == [(at, year)]
         else:
-            assert duty_intervals(phonebook, duty.team, at, duty.until + SECOND) == [
-                (at.replace(microsecond=0), duty.until)
-            ]
+            assert duty_intervals(phonebook, duty.team, at, duty.until + SECOND) == [(at, duty.until)]
             assert duty.team.name not in names(phonebook, duty.until)
