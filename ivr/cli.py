@@ -10,9 +10,10 @@ import click
 
 from ivr.coverage import coverage as coverage_of
 from ivr.coverage import week_by_week
-from ivr.phonebook import SEVERITIES, Phonebook, PhonebookError, Problem, is_e164, load_phonebook
-from ivr.routing import Candidate, iso, route as route_call
-from ivr.schedule import is_weekend, on_duty
+from ivr.phonebook import SEVERITIES, Phonebook, PhonebookError, Problem, Ring, is_e164, load_phonebook
+from ivr.routing import Candidate, iso
+from ivr.routing import route as route_call
+from ivr.schedule import Duty, is_weekend, on_duty
 
 DEFAULT_PHONEBOOK = "phonebook.toml"
 
@@ -108,9 +109,15 @@ def _local(at: datetime, tz) -> str:
 
 
 def _in(seconds: float) -> str:
-    minutes = int(seconds // 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m"
+    """'in 11h 05m' from now; the clock is only read at the edge, so `seconds` is given."""
+    hours, minutes = divmod(int(seconds // 60), 60)
+    return f"in {hours}h {minutes:02d}m" if hours else f"in {minutes}m"
+
+
+def _until(duty: Duty, at: datetime) -> str:
+    if duty.until is None:
+        return "with no end in sight"
+    return f"until {iso(duty.until)} ({_local(duty.until, duty.team.tz)}, {_in((duty.until - at).total_seconds())})"
 
 
 @main.command()
@@ -128,7 +135,8 @@ def who(phonebook_path: str, at: datetime | None, as_json: bool) -> None:
             "at": iso(at),
             "weekend": weekend,
             "on_duty": [
-                {"team": d.team.name, "kind": d.team.kind.value, "until": d.until and iso(d.until)} for d in duties
+                {"team": d.team.name, "kind": d.team.kind.value, "until": None if d.until is None else iso(d.until)}
+                for d in duties
             ],
         })
         return
@@ -140,13 +148,8 @@ def who(phonebook_path: str, at: datetime | None, as_json: bool) -> None:
     width = max(len(d.team.name) for d in duties)
     for duty in duties:
         team = duty.team
-        if duty.until is None:
-            until = "with no end in sight"
-        else:
-            until = (f"until {iso(duty.until)} ({_local(duty.until, team.tz)}, "
-                     f"in {_in((duty.until - at).total_seconds())})")
         click.echo(f"  {team.name:<{width}}  {team.kind.value:<8}  {team.region or '-':<6}  "
-                   f"local {_local(at, team.tz)}  {until}")
+                   f"local {_local(at, team.tz)}  {_until(duty, at)}")
 
 
 def _phone_number(ctx, param, value: str) -> str:
@@ -157,7 +160,7 @@ def _phone_number(ctx, param, value: str) -> str:
 
 def _ringing(candidate: Candidate) -> str:
     numbers = ", ".join(candidate.dial)
-    if candidate.ring.value == "in-order" and len(candidate.dial) > 1:
+    if candidate.ring is Ring.IN_ORDER and len(candidate.dial) > 1:
         return f"rings {numbers} in order, {candidate.ring_seconds}s each"
     return f"rings {numbers} for {candidate.ring_seconds}s"
 

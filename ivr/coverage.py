@@ -156,7 +156,7 @@ def week_by_week(phonebook: Phonebook, start: datetime, end: datetime) -> str:
         week_low, week_high = max(week, low), min(week + WEEK, high)
         days = (instant(week + day * 86400) for day in range(7))
         out += ["", f"Week of {instant(week):%a %Y-%m-%d}",
-                " " * width + "|".join(f"{day:%a %d}".ljust(per_day) for day in days)]
+                (" " * width + "|".join(f"{day:%a %d}".ljust(per_day) for day in days)).rstrip()]
         for label, timeline in rows:
             intervals = timeline.intervals(week_low, week_high)
             out.append(f"{label:<{width}}{_marks(intervals, week, week_low, week_high)}")
