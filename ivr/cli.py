@@ -39,7 +39,7 @@ class InstantType(click.ParamType):
     name = "instant"
 
     def convert(self, value, param, ctx) -> datetime:
-        if isinstance(value, datetime):
+        if isinstance(value, datetime) and value.tzinfo is not None:
             return value.astimezone(timezone.utc)
         text = str(value).strip()
         try:

@@ -8,7 +8,7 @@ week-by-week picture is for people; the gaps are the facts.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from ivr.intervals import Interval, complement, union
 from ivr.phonebook import Kind, Phonebook
