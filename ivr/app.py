@@ -52,7 +52,9 @@ def register_extensions(app: Flask) -> None:
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
     signature.init_app(app)
     # Raises PhonebookError with every problem when the file is missing or broken: refuse to start.
-    app.extensions["ivr_phonebook"] = ReloadingPhonebook(app.config["IVR_PHONEBOOK"])
+    app.extensions["ivr_phonebook"] = ReloadingPhonebook(
+        app.config["IVR_PHONEBOOK"], interval=app.config["IVR_RELOAD_SECONDS"]
+    )
     app.extensions["ivr_events"] = app.config.get("EVENT_SINK") or LogSink()
     app.extensions["ivr_clock"] = app.config.get("CLOCK") or _utc_now
 

@@ -22,6 +22,10 @@ class Setting:
 
 SETTINGS = (
     Setting("IVR_PHONEBOOK", "phonebook.toml", "The phonebook file; re-read when it changes."),
+    Setting(
+        "IVR_RELOAD_SECONDS", 1.0,
+        "How often (at most) each worker looks for a changed phonebook file, on request.", float,
+    ),
     Setting("TWILIO_ACCOUNT_SID", None, "The Twilio account (AC...) the service answers for."),
     Setting(
         "TWILIO_AUTH_TOKEN", None,
