@@ -50,11 +50,11 @@ def _utc_now() -> datetime:
 def register_extensions(app: Flask) -> None:
     # Heroku's router and most proxies terminate TLS; Twilio signed the https URL they were given.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
-    signature.init_app(app)
     # Raises PhonebookError with every problem when the file is missing or broken: refuse to start.
     app.extensions["ivr_phonebook"] = ReloadingPhonebook(
         app.config["IVR_PHONEBOOK"], interval=app.config["IVR_RELOAD_SECONDS"]
     )
+    signature.init_app(app)
     app.extensions["ivr_events"] = app.config.get("EVENT_SINK") or LogSink()
     app.extensions["ivr_clock"] = app.config.get("CLOCK") or _utc_now
 
