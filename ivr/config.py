@@ -26,7 +26,10 @@ SETTINGS = (
         "IVR_RELOAD_SECONDS", 1.0,
         "How often (at most) each worker looks for a changed phonebook file, on request.", float,
     ),
-    Setting("TWILIO_ACCOUNT_SID", None, "The Twilio account (AC...) the service answers for."),
+    Setting(
+        "TWILIO_ACCOUNT_SID", None,
+        "The Twilio account (AC...): for the REST client, and the AccountSid `ivr simulate` sends.",
+    ),
     Setting(
         "TWILIO_AUTH_TOKEN", None,
         "Signs Twilio's requests. Unset: a development token is generated in the instance folder.",

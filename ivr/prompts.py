@@ -18,8 +18,8 @@ GREETING = "Welcome to {service}."
 HELLO_CUSTOMER = "Hello, {customer}."
 ASK_SEN = "Enter your support entitlement number, then hash."
 ASK_SEVERITY = (
-    "For a critical outage, with production down, data loss or corruption, or many users blocked, "
-    "press 1. For major, press 2; medium, 3; low or a question, 4."
+    "For a critical outage: production down, data loss or corruption, or many users blocked, "
+    "press 1. Major, 2; medium, 3; low or a question, 4."
 )
 
 SEN_MISS = {

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Sequence
 
 from flask import Blueprint, Flask, abort, current_app, request, url_for
 from werkzeug.exceptions import HTTPException
@@ -168,7 +169,7 @@ def _not_entitled(phonebook: Phonebook, sen_digits: str, verdict: Entitlement, s
     return _deflect(verdict.verdict.value, text, spoken)
 
 
-def _deflect(reason: str, text: str, spoken: list[str] = ()):
+def _deflect(reason: str, text: str, spoken: Sequence[str] = ()):
     _event("deflected", {"reason": reason})
     return twiml_response(twiml.goodbye([*spoken, text, prompts.GOODBYE], _voice()))
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from calls import (
     ACME_ADMIN, AMSTERDAM, AU_LINE, FALLBACK, INITECH_ADMIN, NL_LINE, SELECT, SF, STRANGER, SYDNEY, US_LINE,
-    ListSink, call_params, make_app, play, post, twiml,
+    ACCOUNT, TOKEN, ListSink, call_params, make_app, play, post, twiml,
 )
 from conftest import SAMPLE, utc
 import ivr.voice
+from ivr.simulate import InProcess, Simulator, parse_presses
 
 ACME_SEN = "1234567#"
 L1 = "1"
@@ -231,7 +233,7 @@ def test_the_severity_question_takes_a_single_key(tmp_path):
     gather, redirect = list(root)
     assert gather.get("numDigits") == "1"
     assert _query(gather.get("action")) == {"sen": "1234567"}
-    assert "critical outage, with production down, data loss or corruption, or many users blocked" in gather[0].text
+    assert "critical outage: production down, data loss or corruption, or many users blocked" in gather[0].text
     assert redirect.text == gather.get("action")
 
 
@@ -396,3 +398,43 @@ def test_an_oversized_body_is_refused_with_413(tmp_path):
     client = make_app(tmp_path).test_client()
     response = post(client, "/voice", call_params(Padding="x" * 100_000))
     assert response.status_code == 413
+
+
+# --- no step loops back to the greeting ----------------------------------------------------
+
+
+class RecordingTransport(InProcess):
+    """The in-process transport, keeping every TwiML document the service answered."""
+
+    def __init__(self, app):
+        super().__init__(app)
+        self.documents = []
+
+    def post(self, url, params, headers):
+        status, body = super().post(url, params, headers)
+        if body.startswith("<?xml"):
+            self.documents.append(ET.fromstring(body))
+        return status, body
+
+
+@pytest.mark.parametrize("caller, press, answer", [
+    (STRANGER, f"{ACME_SEN},{L1}", [SF[1]]),
+    (STRANGER, f"{ACME_SEN},{L1}", []),
+    (STRANGER, "12#,,9999999#", []),
+    (ACME_ADMIN, "7,,2", []),
+    (INITECH_ADMIN, "", []),
+])
+def test_every_gather_dial_and_record_has_an_action_and_none_leads_back_to_the_greeting(tmp_path, caller, press, answer):
+    transport = RecordingTransport(make_app(tmp_path))
+    Simulator(transport, TOKEN, ACCOUNT).call(US_LINE, caller, parse_presses(press), answer)
+    assert transport.documents
+    for document in transport.documents:
+        verbs = list(document)
+        for index, verb in enumerate(verbs):
+            if verb.tag in ("Gather", "Dial", "Record"):
+                assert verb.get("action"), ET.tostring(document)
+                assert urlsplit(verb.get("action")).path != "/voice"
+            if verb.tag == "Gather":
+                assert index + 1 < len(verbs), f"nothing after the Gather: {ET.tostring(document)}"
+            if verb.tag == "Redirect":
+                assert urlsplit(verb.text).path != "/voice"
