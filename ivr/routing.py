@@ -8,10 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from ivr.phonebook import Kind, Line, Phonebook, Policy, Ring
+from ivr.phonebook import FALLBACK, Kind, Line, Phonebook, Policy, Ring, Team
 from ivr.schedule import Duty, is_weekend, on_duty
-
-FALLBACK = "fallback"
 
 
 @dataclass(frozen=True)
@@ -23,6 +21,7 @@ class Candidate:
     ring: Ring
     ring_seconds: int
     spoken_name: str
+    region: str | None = None
 
     def as_json(self) -> dict:
         return {
@@ -73,25 +72,65 @@ def _rank(duty: Duty, region: str | None) -> tuple:
     return (team.kind is not Kind.PRIORITY, team.region != region or region is None, not never_ends, until, team.name)
 
 
+def _team_candidate(team: Team, until: datetime | None) -> Candidate:
+    return Candidate(team.name, team.kind.value, team.dial, until, team.ring, team.ring_seconds, team.spoken_name,
+                     team.region)
+
+
+def _fallback_candidate(phonebook: Phonebook) -> Candidate | None:
+    fallback = phonebook.fallback
+    if fallback is None:
+        return None
+    return Candidate(FALLBACK, FALLBACK, fallback.dial, None, fallback.ring, fallback.ring_seconds,
+                     f"{phonebook.service.name} {fallback.label}")
+
+
 def candidates(phonebook: Phonebook, region: str | None, at: datetime) -> tuple[Candidate, ...]:
     """Everyone to ring for a call from `region` at `at`, ending with the fallback."""
     ranked = sorted(on_duty(phonebook, at), key=lambda duty: _rank(duty, region))
-    result = [
-        Candidate(d.team.name, d.team.kind.value, d.team.dial, d.until, d.team.ring, d.team.ring_seconds,
-                  d.team.spoken_name)
-        for d in ranked
-    ]
-    fallback = phonebook.fallback
+    result = [_team_candidate(d.team, d.until) for d in ranked]
+    fallback = _fallback_candidate(phonebook)
     if fallback is not None:
-        result.append(
-            Candidate(FALLBACK, FALLBACK, fallback.dial, None, fallback.ring, fallback.ring_seconds,
-                      f"{phonebook.service.name} {fallback.label}")
-        )
+        result.append(fallback)
     return tuple(result)
+
+
+def candidate(phonebook: Phonebook, name: str) -> Candidate | None:
+    """The candidate called `name` (a team, or the fallback) in this phonebook, whatever its duty.
+
+    A call keeps the candidate names chosen when it was routed; this resolves them again,
+    so a later step rings the numbers the phonebook lists now. None when the name is gone.
+    """
+    if name == FALLBACK:
+        return _fallback_candidate(phonebook)
+    team = phonebook.team(name)
+    return None if team is None else _team_candidate(team, None)
 
 
 def connects(policy: Policy, weekend: bool) -> bool:
     return policy is Policy.ALWAYS or (policy is Policy.BUSINESS_WEEK and not weekend)
+
+
+def _reason(to: str, line: Line | None, weekend: bool, found: tuple[Candidate, ...]) -> str:
+    """Why these candidates, in this order, in words an admin can check against the phonebook."""
+    why = []
+    if weekend:
+        why.append("it is the weekend, so Priority teams are off except on extra shifts")
+    if line is None:
+        why.append(f"{to} is not a published line, so no region goes first")
+    teams = [
+        f"{c.team} (in the line's region {c.region})" if line and c.region and c.region == line.region else c.team
+        for c in found
+        if c.kind != FALLBACK
+    ]
+    has_fallback = bool(found) and found[-1].kind == FALLBACK
+    if teams:
+        why.append("ringing " + ", then ".join(teams + ["the fallback"] * has_fallback))
+    elif has_fallback:
+        why.append("no team is on duty, so the fallback rings")
+    else:
+        why.append("no team is on duty and there is no fallback, so the caller leaves a voicemail")
+    return "; ".join(why)
 
 
 def route(phonebook: Phonebook, to: str, at: datetime, severity: int = 1) -> Decision:
@@ -100,19 +139,11 @@ def route(phonebook: Phonebook, to: str, at: datetime, severity: int = 1) -> Dec
     policy = phonebook.policy(severity)
     if not connects(policy, weekend):
         why = (
-            "is connected by phone only during the business week, and it is the weekend"
+            "is put through only during the business week, and it is the weekend"
             if policy is Policy.BUSINESS_WEEK
-            else "is not connected by phone"
+            else "is never put through by phone"
         )
-        return Decision(at, line, weekend, severity, False, (), f"severity {severity} {why}")
+        return Decision(at, line, weekend, severity, False, (),
+                        f"severity {severity} {why}; the caller is pointed to {phonebook.service.portal}")
     found = candidates(phonebook, line.region if line else None, at)
-    teams = [c.team for c in found if c.kind != FALLBACK]
-    if teams:
-        reason = f"on duty: {', '.join(teams)}"
-    elif found:
-        reason = "no team is on duty; ringing the fallback"
-    else:
-        reason = "no team is on duty and there is no fallback; the caller leaves a voicemail"
-    if line is None:
-        reason += f" (the number {to} is not a published line, so it has no region)"
-    return Decision(at, line, weekend, severity, True, found, reason)
+    return Decision(at, line, weekend, severity, True, found, _reason(to, line, weekend, found))

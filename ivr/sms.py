@@ -20,7 +20,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from ivr import prompts
-from ivr.phonebook import Customer, Service, is_e164
+from ivr.phonebook import Service, is_e164
 
 log = logging.getLogger(__name__)
 
@@ -58,20 +58,13 @@ class Text:
     body: str
 
 
-def link_text(reason: Deflection, service: Service, customer: Customer | None) -> str:
+def link_text(reason: Deflection, service: Service, sen: str) -> str:
     """The message body for a deflection. An expired SEN gets the renewals contact from
     [service] renewals when it is set."""
     renew = (
         prompts.SMS_RENEW_CONTACT.format(renewals=service.renewals) if service.renewals else prompts.SMS_RENEW_PORTAL
     )
-    return prompts.SMS_LINK[reason].format(
-        service=service.name,
-        portal=service.portal,
-        name=customer.name if customer else "",
-        sen=customer.sen if customer else "",
-        tier=customer.tier.title() if customer else "",
-        renew=renew,
-    )
+    return prompts.SMS_LINK[reason].format(service=service.name, portal=service.portal, sen=sen, renew=renew)
 
 
 class SmsStats:

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import date
 from urllib.parse import parse_qs
 
 import pytest
 import requests
 import responses
 
-from ivr.phonebook import Customer, Service
+from ivr.phonebook import Service
 from ivr.sms import Deflection, SmsSender, can_receive_sms, link_text
 
 ACCOUNT = "AC" + "0" * 32
 MESSAGES = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Messages.json"
-GLOBEX = Customer("SEN-2345678", "Globex", "premier", date(2026, 3, 31), ("+31612345678",))
-INITECH = Customer("SEN-3456789", "Initech", "select", date(2027, 12, 31), ("+14155559876",))
 SAMPLE_SERVICE = Service("Priority Support", "https://support.example.com")
 
 
@@ -51,12 +48,12 @@ def test_only_mobile_e164_numbers_are_offered_a_text(number, expected):
 
 def test_an_expired_sen_gets_the_renewals_contact_when_there_is_one():
     service = Service("Priority Support", "https://support.example.com", "renewals@example.com")
-    assert link_text(Deflection.EXPIRED, service, GLOBEX) == (
-        "Priority Support: maintenance for Globex (SEN-2345678) has expired. "
+    assert link_text(Deflection.EXPIRED, service, "2345678") == (
+        "Priority Support: maintenance for SEN 2345678 has expired. "
         "To renew, contact renewals@example.com. Requests: https://support.example.com"
     )
-    assert link_text(Deflection.EXPIRED, SAMPLE_SERVICE, GLOBEX) == (
-        "Priority Support: maintenance for Globex (SEN-2345678) has expired. "
+    assert link_text(Deflection.EXPIRED, SAMPLE_SERVICE, "2345678") == (
+        "Priority Support: maintenance for SEN 2345678 has expired. "
         "To renew, see the portal. Requests: https://support.example.com"
     )
 
@@ -64,10 +61,9 @@ def test_an_expired_sen_gets_the_renewals_contact_when_there_is_one():
 def test_every_deflection_text_carries_the_portal_and_fits_one_sms():
     service = Service("Priority Support", "https://support.example.com", "renewals@example.com")
     for reason in Deflection:
-        text = link_text(reason, service, INITECH if reason is Deflection.TIER else GLOBEX)
+        text = link_text(reason, service, "12345678901234567890")
         assert "https://support.example.com" in text
         assert len(text) <= 160, text
-    assert "Select plan of Initech" in link_text(Deflection.TIER, service, INITECH)
 
 
 def test_the_text_is_sent_from_the_number_they_called():
