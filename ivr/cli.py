@@ -12,6 +12,7 @@ import requests
 from ivr import simulate
 from ivr.coverage import coverage as coverage_of
 from ivr.coverage import week_by_week
+from ivr.entitlements import check_source
 from ivr.phonebook import SEVERITIES, Phonebook, PhonebookError, Problem, Ring, is_e164, load_phonebook
 from ivr.routing import Candidate, iso
 from ivr.routing import route as route_call
@@ -97,9 +98,19 @@ def check(phonebook_path: str) -> None:
     """Validate the phonebook: every error with its key path (exit 1), or OK with any warnings."""
     phonebook = read_phonebook(phonebook_path)
     _print_problems(phonebook_path, phonebook.warnings)
+    source = phonebook.entitlements
+    if source is not None and source.file is not None:
+        problems = check_source(phonebook)
+        _print_problems(str(source.file), problems)
+        if problems:
+            raise click.ClickException(f"{source.file} is not valid: {len(problems)} error(s)")
+    customers = (
+        f"{len(phonebook.customers)} customer(s)" if source is None
+        else f"customers from {source.file.name if source.file else source.url}"
+    )
     summary = (
         f"{len(phonebook.lines)} line(s), {len(phonebook.teams)} team(s), "
-        f"{'a' if phonebook.fallback else 'no'} fallback, {len(phonebook.customers)} customer(s)"
+        f"{'a' if phonebook.fallback else 'no'} fallback, {customers}"
     )
     warnings = f", {len(phonebook.warnings)} warning(s)" if phonebook.warnings else ""
     click.echo(f"{phonebook_path}: OK ({summary}{warnings})")

@@ -165,19 +165,19 @@ CSV_REQUIRED = ("sen", "name", "tier", "maintenance_until")
 LOGGED_PROBLEMS = 20
 
 
-def parse_customers_csv(text: str, name: str) -> tuple[tuple[Customer, ...], list[Problem]]:
+def parse_customers_csv(text: str) -> tuple[tuple[Customer, ...], list[Problem]]:
     """Customers from CSV text with a header row (sen,name,tier,maintenance_until,admins; admins
     separated by spaces). Every bad row is reported with its line number as the problem's path."""
     reader = csv.DictReader(io.StringIO(text), restkey="")
     header = reader.fieldnames or []
     problems = [
-        Problem(f"{name} line 1", f"column {column!r} is missing") for column in CSV_REQUIRED if column not in header
+        Problem("line 1", f"column {column!r} is missing") for column in CSV_REQUIRED if column not in header
     ]
     for column in header:
         if column not in CUSTOMER_KEYS:
             hint = difflib.get_close_matches(column, CUSTOMER_KEYS, n=1)
             suggestion = f" (did you mean {hint[0]!r}?)" if hint else f" (known: {', '.join(CUSTOMER_KEYS)})"
-            problems.append(Problem(f"{name} line 1", f"unknown column {column!r}{suggestion}"))
+            problems.append(Problem("line 1", f"unknown column {column!r}{suggestion}"))
     if problems:
         return (), problems
     customers: list[Customer] = []
@@ -186,7 +186,7 @@ def parse_customers_csv(text: str, name: str) -> tuple[tuple[Customer, ...], lis
         # line_num counts physical lines (blank lines too); a quoted field spanning lines
         # reports the row's last line.
         line = reader.line_num
-        where = f"{name} line {line}"
+        where = f"line {line}"
         if "" in row:
             problems.append(Problem(where, f"has {len(header) + len(row[''])} cells, the header {len(header)}"))
             continue
@@ -209,10 +209,10 @@ def read_customers_csv(path: Path) -> tuple[tuple[Customer, ...], list[Problem]]
         # utf-8-sig: spreadsheets often start their CSV exports with a byte-order mark.
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
-        return (), [Problem(str(path), f"cannot read the file: {exc.strerror}")]
+        return (), [Problem("", f"cannot read the file: {exc.strerror}")]
     except UnicodeDecodeError:
-        return (), [Problem(str(path), "the file is not UTF-8 text")]
-    return parse_customers_csv(text, path.name)
+        return (), [Problem("", "the file is not UTF-8 text")]
+    return parse_customers_csv(text)
 
 
 @dataclass(frozen=True)

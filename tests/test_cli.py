@@ -248,3 +248,43 @@ def test_bad_arguments_get_a_clear_usage_error(runner, args, message):
 def test_instants_are_iso_8601_with_an_offset_and_a_bare_date_is_midnight_utc(text, expected):
     at = INSTANT.convert(text, None, None)
     assert at == utc(expected) and at.utcoffset().total_seconds() == 0
+
+
+# --- ivr check with [entitlements] ---------------------------------------------------------
+
+
+def test_check_lists_bad_csv_rows_with_their_line_numbers_and_exits_1(runner, tmp_path):
+    phonebook = tmp_path / "phonebook.toml"
+    phonebook.write_text(SAMPLE.read_text() + '\n[entitlements]\nfile = "customers.csv"\n')
+    csv = tmp_path / "customers.csv"
+    csv.write_text(
+        "sen,name,tier,maintenance_until,admins\n"
+        "SEN-1234567,Acme Corporation,priority,2027-06-30,+14155551234\n"
+        "SEN-2345678,Globex,gold,2026-03-31,\n"
+        "SEN-3456789,Initech,select,2027-02-30,\n"
+    )
+    result = run(runner, "check", "--phonebook", str(phonebook))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"{phonebook}: warning: customers: [entitlements] is set, so [[customers]] are ignored",
+        f"{csv}: error: line 3: tier: 'gold' is not one of premier, priority, select",
+        f"{csv}: error: line 4: maintenance_until: '2027-02-30' is not a date like 2026-12-25",
+        f"Error: {csv} is not valid: 2 error(s)",
+    ]
+
+    csv.write_text("sen,name,tier,maintenance_until,admins\nSEN-1234567,Acme Corporation,priority,2027-06-30,\n")
+    result = run(runner, "check", "--phonebook", str(phonebook))
+    assert result.exit_code == 0
+    assert result.stdout == (
+        f"{phonebook}: OK (4 line(s), 4 team(s), a fallback, customers from customers.csv, 1 warning(s))\n"
+    )
+
+
+def test_check_does_not_call_the_licensing_service(runner, tmp_path):
+    phonebook = tmp_path / "phonebook.toml"
+    phonebook.write_text(
+        SAMPLE.read_text() + '\n[entitlements]\nurl = "https://licensing.example.com/sen/{sen}"\n'
+    )
+    result = run(runner, "check", "--phonebook", str(phonebook))
+    assert result.exit_code == 0
+    assert "customers from https://licensing.example.com/sen/{sen}" in result.stdout
