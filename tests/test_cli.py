@@ -4,6 +4,7 @@ import json
 
 from click.testing import CliRunner
 import pytest
+import responses
 import time_machine
 
 from conftest import SAMPLE, utc
@@ -280,6 +281,7 @@ def test_check_lists_bad_csv_rows_with_their_line_numbers_and_exits_1(runner, tm
     )
 
 
+@responses.activate
 def test_check_does_not_call_the_licensing_service(runner, tmp_path):
     phonebook = tmp_path / "phonebook.toml"
     phonebook.write_text(
@@ -288,3 +290,4 @@ def test_check_does_not_call_the_licensing_service(runner, tmp_path):
     result = run(runner, "check", "--phonebook", str(phonebook))
     assert result.exit_code == 0
     assert "customers from https://licensing.example.com/sen/{sen}" in result.stdout
+    assert len(responses.calls) == 0
