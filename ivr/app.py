@@ -18,8 +18,10 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ivr import health, signature, voice
 from ivr.config import load_settings
+from ivr.entitlements import Sources
 from ivr.events import LogSink
 from ivr.reloading import ReloadingPhonebook
+from ivr.sms import SmsSender
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -53,6 +55,11 @@ def register_extensions(app: Flask) -> None:
     # Raises PhonebookError with every problem when the file is missing or broken: refuse to start.
     app.extensions["ivr_phonebook"] = ReloadingPhonebook(
         app.config["IVR_PHONEBOOK"], interval=app.config["IVR_RELOAD_SECONDS"]
+    )
+    app.extensions["ivr_entitlements"] = Sources(token=app.config["IVR_ENTITLEMENTS_TOKEN"])
+    # Before signature.init_app: a generated development token signs local calls but cannot send texts.
+    app.extensions["ivr_sms"] = SmsSender(
+        app.config["TWILIO_ACCOUNT_SID"], app.config["TWILIO_AUTH_TOKEN"], app.config["TWILIO_SMS_FROM"]
     )
     signature.init_app(app)
     app.extensions["ivr_events"] = app.config.get("EVENT_SINK") or LogSink()

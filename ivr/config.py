@@ -34,7 +34,15 @@ SETTINGS = (
         "TWILIO_AUTH_TOKEN", None,
         "Signs Twilio's requests. Unset: a development token is generated in the instance folder.",
     ),
+    Setting(
+        "TWILIO_SMS_FROM", None,
+        "The number texts to deflected callers are sent from. Unset: the number the caller dialled.",
+    ),
     Setting("DATABASE_URL", None, "The call log database (read by the call-log store)."),
+    Setting(
+        "IVR_ENTITLEMENTS_TOKEN", None,
+        "Bearer token for the licensing API of `[entitlements] url`. Unset: no Authorization header.",
+    ),
     Setting(
         "IVR_PUBLIC_URL", None,
         "The https base URL Twilio calls (https://ivr.example.com); signatures are checked against it. "

@@ -100,6 +100,10 @@ class SmsSender:
         self._worker: threading.Thread | None = None
         self._client: Client | None = None
 
+    @property
+    def configured(self) -> bool:
+        return bool(self.account_sid and self.auth_token)
+
     def send(self, to: str, called: str, body: str) -> None:
         """Queue a text to `to`, from TWILIO_SMS_FROM when set, else from the number they called."""
         text = Text(to, self.from_number or called, body)
@@ -129,7 +133,7 @@ class SmsSender:
                 self._queue.task_done()
 
     def _deliver(self, text: Text) -> None:
-        if not (self.account_sid and self.auth_token):
+        if not self.configured:
             self.stats.count_failure("not_configured")
             log.error("SMS to %s not sent: TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not set", text.to)
             return

@@ -60,6 +60,19 @@ def ask(texts: list[str], action: str, voice: Voice, *, speech: bool = False, nu
     return response
 
 
+def offer(texts: list[str], action: str, goodbye_texts: list[str], voice: Voice) -> VoiceResponse:
+    """A last one-key question (the prompts inside the <Gather>); without a key, goodbye."""
+    response = VoiceResponse()
+    gather = Gather(action=action, method="POST", input="dtmf", num_digits=1, timeout=KEY_TIMEOUT)
+    for text in texts:
+        _say(gather, text, voice)
+    response.append(gather)
+    for text in goodbye_texts:
+        _say(response, text, voice)
+    response.hangup()
+    return response
+
+
 def goodbye(texts: list[str], voice: Voice) -> VoiceResponse:
     response = VoiceResponse()
     for text in texts:

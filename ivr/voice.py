@@ -4,6 +4,7 @@ Steps (each an action URL carrying the `CallState`):
   POST /voice           greet; recognise the caller ID, or ask for the SEN
   POST /voice/sen       read the SEN (3 tries), check the entitlement, ask the severity
   POST /voice/severity  read the severity (3 tries), route, ring the first candidate
+  POST /voice/text      after a final answer: 1 queues a text with the way forward
   POST /voice/dialed    bridged: hang up; else ring the next candidate, at last take a voicemail
   POST /voice/whisper   the engineer's leg: who is calling, press 1 to accept
   POST /voice/screen    the engineer's key: put through, or hang up
@@ -27,11 +28,12 @@ from werkzeug.exceptions import HTTPException
 from ivr import prompts, twiml
 from ivr.callstate import MAX_TRIES, CallState, StateError
 from ivr.caller_input import Miss, read_sen, read_severity
-from ivr.entitlements import Entitlement, PhonebookSource, Source, entitlement
-from ivr.phonebook import Customer, Kind, Phonebook, Policy, Ring
+from ivr.entitlements import Entitlement, Source, Verdict, check, entitlement, recognise
+from ivr.phonebook import Kind, Phonebook, Policy, Ring
 from ivr.prompts import say
 from ivr.routing import FALLBACK, Candidate, candidate, route
 from ivr.signature import twilio_request
+from ivr.sms import Deflection, can_receive_sms, link_text
 from ivr.twiml import Ringing, twiml_response
 
 log = logging.getLogger("ivr.voice")
@@ -53,7 +55,8 @@ def _phonebook() -> Phonebook:
 
 
 def _source(phonebook: Phonebook) -> Source:
-    return PhonebookSource(phonebook)
+    """[[customers]], the CSV file or the licensing service, as the phonebook in force says."""
+    return current_app.extensions["ivr_entitlements"].for_phonebook(phonebook)
 
 
 def _now():
@@ -117,12 +120,12 @@ def answer():
         "from": caller, "to": to, "caller_name": _form("CallerName") or None,
     })
     greeting = say(prompts.GREETING, service=phonebook.service.name)
-    known = _source(phonebook).by_admin(caller)
-    if len(known) == 1:
-        customer = known[0]
+    customer = recognise(_source(phonebook), caller)
+    if customer is not None:
         _event("recognised", {"sen": customer.sen, "customer": customer.name})
         state = CallState(sen=customer.sen_digits, recognised=True)
-        return _after_sen(phonebook, customer, state, [greeting, say(prompts.HELLO_CUSTOMER, customer=customer.name)])
+        verdict = entitlement(customer, _now())
+        return _after_sen(phonebook, verdict, state, [greeting, say(prompts.HELLO_CUSTOMER, customer=customer.name)])
     return twiml_response(twiml.ask([greeting, prompts.ASK_SEN], _url("voice.sen", CallState()), _voice(), speech=True))
 
 
@@ -133,45 +136,84 @@ def sen():
     state = _state()
     attempt = state.tries + 1
     reading = read_sen(_form("Digits"), _form("SpeechResult"))
-    customer = _source(phonebook).by_sen(reading.value) if reading.value else None
-    miss = reading.miss or (Miss.UNKNOWN if customer is None else None)
+    verdict = check(_source(phonebook), reading.value, _now()) if reading.value else None
+    miss = reading.miss or (Miss.UNKNOWN if verdict.verdict is Verdict.UNKNOWN else None)
     _event("sen_entered", {"sen": reading.value, "attempt": attempt, "miss": miss}, key=f"sen:{attempt}")
     if miss is None:
-        return _after_sen(phonebook, customer, state.advance(sen=reading.value, tries=0), [])
+        return _after_sen(phonebook, verdict, state.advance(sen=reading.value, tries=0), [])
     if attempt < MAX_TRIES:
         problem = say(prompts.SEN_MISS[miss], sen=prompts.spoken_digits(reading.value or ""))
         action = _url("voice.sen", state.advance(tries=attempt))
         return twiml_response(twiml.ask([problem, prompts.ASK_SEN], action, _voice(), speech=True))
     if miss is Miss.UNKNOWN:
-        return _not_entitled(phonebook, reading.value, entitlement(None, _now()), [])
-    return _deflect("no-sen", say(prompts.NO_SEN, portal=_portal(phonebook)))
+        return _not_entitled(phonebook, state.advance(sen=reading.value), verdict, [])
+    return _deflect("no-sen", say(prompts.NO_SEN, portal=_portal(phonebook)), state=state, link=Deflection.UNKNOWN)
 
 
-def _after_sen(phonebook: Phonebook, customer: Customer, state: CallState, spoken: list[str]):
-    verdict = entitlement(customer, _now())
-    if not verdict.may_call:
-        return _not_entitled(phonebook, state.sen, verdict, spoken)
-    _event("entitlement", {"sen": customer.sen, "customer": customer.name, "verdict": verdict.verdict.value})
+def _after_sen(phonebook: Phonebook, verdict: Entitlement, state: CallState, spoken: list[str]):
+    """Ask the severity of an entitled caller, or of one whose SEN could not be checked (level 1
+    calls fail open: they are put through, and the engineer hears that the SEN is not verified)."""
+    if verdict.verdict is Verdict.UNVERIFIED:
+        _event("entitlement", {"sen": state.sen, "customer": None, "verdict": verdict.verdict.value})
+        state = state.advance(verified=False)
+    elif not verdict.may_call:
+        return _not_entitled(phonebook, state, verdict, spoken)
+    else:
+        customer = verdict.customer
+        _event("entitlement", {"sen": customer.sen, "customer": customer.name, "verdict": verdict.verdict.value})
     action = _url("voice.severity", state)
     return twiml_response(twiml.ask([*spoken, prompts.ASK_SEVERITY], action, _voice(), num_digits=1))
 
 
-def _not_entitled(phonebook: Phonebook, sen_digits: str, verdict: Entitlement, spoken: list[str]):
+# The text a caller may ask for after each kind of final answer.
+_LINKS = {Verdict.UNKNOWN: Deflection.UNKNOWN, Verdict.EXPIRED: Deflection.EXPIRED, Verdict.TIER: Deflection.TIER}
+
+
+def _not_entitled(phonebook: Phonebook, state: CallState, verdict: Entitlement, spoken: list[str]):
     customer = verdict.customer
     _event("entitlement", {
-        "sen": customer.sen if customer else sen_digits, "customer": customer.name if customer else None,
+        "sen": customer.sen if customer else state.sen, "customer": customer.name if customer else None,
         "verdict": verdict.verdict.value,
     })
     text = say(
         prompts.NOT_ENTITLED[verdict.verdict], portal=_portal(phonebook),
         customer=customer.name if customer else "", tier=customer.tier if customer else "",
     )
-    return _deflect(verdict.verdict.value, text, spoken)
+    return _deflect(verdict.verdict.value, text, spoken, state=state, link=_LINKS[verdict.verdict])
 
 
-def _deflect(reason: str, text: str, spoken: Sequence[str] = ()):
+def _deflect(
+    reason: str, text: str, spoken: Sequence[str] = (), *, state: CallState | None = None,
+    link: Deflection | None = None,
+):
+    """The final answer; with `link`, a caller on a mobile number is offered the way forward by text."""
     _event("deflected", {"reason": reason})
+    if link is not None and _can_text():
+        action = _url("voice.text", state or CallState(), why=link.value)
+        return twiml_response(twiml.offer([*spoken, text, prompts.SMS_OFFER], action, [prompts.GOODBYE], _voice()))
     return twiml_response(twiml.goodbye([*spoken, text, prompts.GOODBYE], _voice()))
+
+
+def _can_text() -> bool:
+    return current_app.extensions["ivr_sms"].configured and can_receive_sms(_form("From"))
+
+
+@bp.post("/voice/text")
+@twilio_request
+def text():
+    phonebook = _phonebook()
+    state = _state()
+    try:
+        why = Deflection(request.args.get("why", ""))
+    except ValueError:
+        abort(400, description="not a reason for a text")
+    caller = _form("From")
+    if _form("Digits") != "1" or not can_receive_sms(caller):
+        return twiml_response(twiml.goodbye([prompts.GOODBYE], _voice()))
+    # Only queued here: the sender's worker talks to Twilio while the caller hears goodbye.
+    current_app.extensions["ivr_sms"].send(caller, _form("To"), link_text(why, phonebook.service, state.sen))
+    _event("sms", {"reason": why.value, "to": caller})
+    return twiml_response(twiml.goodbye([prompts.SMS_SENT, prompts.GOODBYE], _voice()))
 
 
 @bp.post("/voice/severity")
@@ -189,6 +231,9 @@ def severity():
         return _deflect("no-severity", say(prompts.NO_SEVERITY, portal=_portal(phonebook)))
     level = int(reading.value)
     _event("severity", {"severity": level})
+    if not state.verified and level != 1:
+        text = say(prompts.UNVERIFIED_NOT_L1, portal=_portal(phonebook))
+        return _deflect("unverified", text, state=state, link=Deflection.UNVERIFIED)
     decision = route(phonebook, _form("To"), _now(), level)
     _event("routed", {
         "action": "connect" if decision.connect else "deflect", "reason": decision.reason,
@@ -198,7 +243,8 @@ def severity():
         template = (
             prompts.SEVERITY_NOT_NOW if phonebook.policy(level) is Policy.BUSINESS_WEEK else prompts.SEVERITY_NOT_BY_PHONE
         )
-        return _deflect("severity", say(template, severity=level, portal=_portal(phonebook)))
+        text = say(template, severity=level, portal=_portal(phonebook))
+        return _deflect("severity", text, state=state, link=Deflection.SEVERITY)
     plan = tuple(c.team for c in decision.candidates)
     return _ring(phonebook, state.advance(severity=level, tries=0, plan=plan), [])
 
@@ -323,7 +369,8 @@ def whisper():
     if not state.severity:
         text = say(prompts.WHISPER_RESCUE, service=phonebook.service.name, line=label)
     else:
-        customer = _source(phonebook).by_sen(state.sen) if state.sen else None
+        # An unverified SEN is not looked up again; a lookup failing now only loses the name.
+        customer = check(_source(phonebook), state.sen, _now()).customer if state.sen and state.verified else None
         text = prompts.whisper(
             phonebook.service.name, state.severity, customer.name if customer else None, state.sen, label,
             state.verified,
