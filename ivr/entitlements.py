@@ -480,6 +480,15 @@ class Sources:
                 self._settings = settings
             return self._source
 
+    def state(self, phonebook: Phonebook) -> dict:
+        """Where customers come from and how lookups went, for /healthz."""
+        source = self.for_phonebook(phonebook)
+        if isinstance(source, FileSource):
+            return {"source": "file", **source.state().as_json(), **self.stats["file"].snapshot()}
+        if isinstance(source, UrlSource):
+            return {"source": "url", "url": source.url, **self.stats["url"].snapshot()}
+        return {"source": "phonebook", "customers": len(phonebook.customers)}
+
     def _build(self, settings: EntitlementSettings) -> FileSource | UrlSource:
         if settings.file is not None:
             return FileSource(settings.file, self.stats["file"])

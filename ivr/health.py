@@ -13,4 +13,9 @@ def init_app(app: Flask) -> None:
 
 @bp.get("/healthz")
 def healthz():
-    return jsonify({"status": "ok", "phonebook": current_app.extensions["ivr_phonebook"].state()})
+    phonebook = current_app.extensions["ivr_phonebook"]
+    return jsonify({
+        "status": "ok",
+        "phonebook": phonebook.state(),
+        "entitlements": current_app.extensions["ivr_entitlements"].state(phonebook.current()),
+    })
