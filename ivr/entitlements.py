@@ -416,7 +416,11 @@ class UrlSource:
         records = self._json(url, response)
         if not isinstance(records, list):
             raise self.stats.failed(url, Failure.MALFORMED, "the admin lookup must answer a JSON array")
-        return tuple(self._customer(url, record) for record in records)
+        customers = tuple(self._customer(url, record) for record in records)
+        # A recognised caller's SEN is looked up again for the engineer's whisper: answer it from here.
+        for customer in customers:
+            self._cache.put(("sen", customer.sen_digits), customer)
+        return customers
 
     def _get(self, url: str, params: dict | None) -> requests.Response | None:
         """The 200 response, None for 404; anything else raises SourceUnavailable."""

@@ -242,6 +242,15 @@ def test_caller_id_recognition_asks_the_service_by_admin_number():
 
 
 @responses.activate
+def test_customers_found_by_admin_number_are_cached_by_sen_too():
+    responses.get("https://licensing.example.com/sen?admin=%2B14155551234", json=[ACME])
+    source = url_source(admin_lookup=True)
+    recognise(source, "+14155551234")
+    assert source.by_sen("1234567").name == "Acme Corporation"
+    assert len(responses.calls) == 1
+
+
+@responses.activate
 def test_an_admin_of_several_customers_or_none_is_not_recognised():
     responses.get("https://licensing.example.com/sen?admin=%2B61491570156", json=[ACME, {**ACME, "sen": "SEN-4567890"}])
     responses.get("https://licensing.example.com/sen?admin=%2B14155550199", json=[])

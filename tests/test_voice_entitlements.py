@@ -175,11 +175,12 @@ def test_with_admin_lookup_an_admin_is_recognised_by_the_licensing_service(tmp_p
     book = phonebook(tmp_path, URL_SOURCE + "admin_lookup = true\n")
     with responses.RequestsMock() as mock:
         mock.get(LICENSING, json=[ACME], match=[responses.matchers.query_param_matcher({"admin": ACME_ADMIN})])
-        mock.get(f"{LICENSING}/1234567", json=ACME)
         call = play(tmp_path, caller=ACME_ADMIN, press="1", answer=[SF[0]], book=book)
     assert call.said("caller hears")[:2] == ["Welcome to Priority Support.", "Hello, Acme Corporation."]
     assert call.events.of("recognised") == [{"sen": "SEN-1234567", "customer": "Acme Corporation"}]
     assert call.said("connected") == [f"caller and {SF[0]}"]
+    # The whisper's name came from the admin lookup: one request for the whole call.
+    assert "level 1 call from Acme Corporation" in call.said("engineer hears")[0]
 
 
 def test_without_admin_lookup_every_caller_is_asked_for_the_sen(tmp_path):
