@@ -19,7 +19,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from enum import StrEnum
 from pathlib import Path
 from typing import Callable, Protocol
@@ -38,6 +38,7 @@ from ivr.phonebook import (
     read_customer,
     sen_digits,
 )
+from ivr.routing import iso
 
 log = logging.getLogger(__name__)
 
@@ -219,14 +220,15 @@ def read_customers_csv(path: Path) -> tuple[tuple[Customer, ...], list[Problem]]
 class FileState:
     path: str
     customers: int
-    loaded_version: float | None
+    # The modification time of the version in force, which says which edit it is.
+    loaded_version: datetime | None
     last_error: str | None
 
     def as_json(self) -> dict:
         return {
             "file": self.path,
             "customers": self.customers,
-            "loaded_version": self.loaded_version,
+            "loaded_version": None if self.loaded_version is None else iso(self.loaded_version),
             "last_error": self.last_error,
         }
 
@@ -241,7 +243,7 @@ class FileSource:
         self._lock = threading.Lock()
         self._seen: tuple[int, int, int] | None = None
         self._index: CustomerIndex | None = None
-        self._version: float | None = None
+        self._version: datetime | None = None
         self._error: str | None = None
         self._refresh()
 
@@ -289,7 +291,7 @@ class FileSource:
                     log.error("entitlements file %s refused: %s", self.path, problem)
                 return
             self._index = CustomerIndex(customers)
-            self._version = info.st_mtime
+            self._version = datetime.fromtimestamp(info.st_mtime, timezone.utc)
             self._error = None
             log.info("entitlements file %s loaded: %d customers", self.path, len(customers))
         finally:

@@ -356,7 +356,8 @@ def test_a_broken_csv_edit_keeps_the_last_good_customers(tmp_path, caplog):
     assert source.by_sen("5678901") is None
     state = source.state()
     assert state.customers == 4
-    assert state.loaded_version == 1_800_000_000
+    assert state.loaded_version == utc("2027-01-15T08:00Z")
+    assert state.as_json()["loaded_version"] == "2027-01-15T08:00:00Z"
     assert "line 6: tier: 'gold'" in state.last_error
     assert any("line 6" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
 
