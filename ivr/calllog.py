@@ -44,6 +44,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
 from ivr.outcomes import IN_PROGRESS, Event, Outcome, Summary, summarise
+from ivr.routing import iso
 
 logger = logging.getLogger(__name__)
 
@@ -221,6 +222,9 @@ class CallLog:
     def backend(self) -> str:
         return self.engine.dialect.name
 
+    def close(self) -> None:
+        self.engine.dispose()
+
     def create_tables(self) -> None:
         """Create missing tables and indexes (idempotent; safe while others run it too)."""
         metadata.create_all(self.engine, checkfirst=True)
@@ -367,6 +371,29 @@ class CallLog:
                 "last_error_at": _iso(self._last_error_at),
                 "last_stored_at": _iso(self._last_stored_at),
             }
+
+
+def call_json(call: Summary, timeline: list[Event]) -> dict:
+    """One call as the ops API and `ivr calls --json` show it."""
+    return {
+        "sid": call.sid,
+        "started_at": iso(call.started_at),
+        "line": call.line,
+        "from": call.caller,
+        "caller_name": call.caller_name,
+        "sen": call.sen,
+        "customer": call.customer,
+        "severity": call.severity,
+        "outcome": call.outcome.value if call.outcome else IN_PROGRESS,
+        "team": call.team,
+        "answer_seconds": call.answer_seconds,
+        "duration": call.duration,
+        "voicemail_url": call.voicemail_url,
+        "reason": call.reason,
+        "events": [
+            {"at": iso(e.at), "kind": e.kind, "key": e.key, "data": dict(e.data)} for e in timeline
+        ],
+    }
 
 
 def _iso(at: datetime | None) -> str | None:

@@ -10,32 +10,13 @@ import pytest
 from ivr.calllog import CallFilter, CallLog, database_url, make_engine
 from ivr.outcomes import Outcome
 
-from conftest import utc
+from conftest import answered_call, utc
 
 START = utc("2026-12-01T09:00:00Z")
 
 
 def seconds(n: float):
     return START + timedelta(seconds=n)
-
-
-def answered_call(store, sid="CA001", at=START, customer="Acme Corporation", line="+14155550100"):
-    """An L1 call from Acme on the US line, taken by San Francisco 12 s after it began."""
-    store.record(sid, "started", {"line": line, "region": "amer", "from": "+14155551234",
-                                  "to": line, "caller_name": "ACME"}, at)
-    store.record(sid, "recognised", {"sen": "SEN-1234567", "customer": customer}, at + timedelta(seconds=1))
-    store.record(sid, "entitlement", {"sen": "SEN-1234567", "customer": customer, "verdict": "ok"},
-                 at + timedelta(seconds=1))
-    store.record(sid, "severity", {"severity": 1}, at + timedelta(seconds=5))
-    store.record(sid, "routed", {"action": "connect", "reason": "on duty: san_francisco",
-                                 "candidates": ["san_francisco", "select", "fallback"], "weekend": False},
-                 at + timedelta(seconds=5))
-    store.record(sid, "screened", {"number": "+14155550101", "accepted": True}, at + timedelta(seconds=12))
-    store.record(sid, "dial", {"attempt": 1, "team": "san_francisco", "numbers": ["+14155550101"],
-                               "status": "completed", "duration": 300, "accepted_by": "+14155550101"},
-                 at + timedelta(seconds=312), key="dial:1")
-    store.record(sid, "status", {"call_status": "completed", "duration": 313}, at + timedelta(seconds=313),
-                 key="status")
 
 
 def test_a_call_is_summarised_with_who_answered_and_how_fast(store):
