@@ -134,6 +134,16 @@ class Customer:
 
 
 @dataclass(frozen=True)
+class Alerts:
+    """Who hears about a missed L1 call: SMS numbers and a Slack-compatible webhook."""
+
+    sms: tuple[str, ...] = ()
+    webhook: str | None = None
+    # The Twilio number SMS alerts come from; by default the line the call came in on.
+    sms_from: str | None = None
+
+
+@dataclass(frozen=True)
 class Problem:
     path: str
     message: str
@@ -165,6 +175,7 @@ class Phonebook:
     fallback: Fallback | None
     customers: tuple[Customer, ...]
     warnings: tuple[Problem, ...] = ()
+    alerts: Alerts = Alerts()
     _lines_by_number: Mapping[str, Line] = field(default_factory=dict, repr=False, compare=False)
     _customers_by_sen: Mapping[str, Customer] = field(default_factory=dict, repr=False, compare=False)
     _customers_by_admin: Mapping[str, tuple[Customer, ...]] = field(
@@ -221,7 +232,7 @@ def calendar_holidays(calendar: str, year: int) -> frozenset[date]:
 
 # --- loading -----------------------------------------------------------------------------
 
-TOP_KEYS = ("service", "weekend", "severity", "lines", "teams", "fallback", "customers")
+TOP_KEYS = ("service", "weekend", "severity", "lines", "teams", "fallback", "customers", "alerts")
 SERVICE_KEYS = ("name", "portal")
 WEEKEND_KEYS = ("starts", "ends")
 LINE_KEYS = ("number", "region", "label")
@@ -231,6 +242,7 @@ TEAM_KEYS = (
 )
 FALLBACK_KEYS = ("dial", "ring", "ring_seconds", "label")
 CUSTOMER_KEYS = ("sen", "name", "tier", "maintenance_until", "admins")
+ALERTS_KEYS = ("sms", "webhook", "sms_from")
 
 _MISSING = object()
 
@@ -305,6 +317,12 @@ def _optional_text(value: object) -> str | None:
 def _url(value: object) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"https?://\S+", value):
         raise ValueError("must be a web address starting with https://")
+    return value
+
+
+def _https_url(value: object) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"https://[^\s/]+\S*", value):
+        raise ValueError(f"{value!r} must be a web address starting with https://")
     return value
 
 
@@ -499,6 +517,15 @@ def _read_customers(reader: _Reader, raw: object) -> tuple[Customer, ...]:
     return tuple(customers)
 
 
+def _read_alerts(reader: _Reader, raw: object) -> Alerts:
+    table = reader.table(raw, "alerts", ALERTS_KEYS)
+    return Alerts(
+        sms=reader.items(table, "alerts", "sms", _phone),
+        webhook=reader.convert(table, "alerts", "webhook", _https_url, None),
+        sms_from=reader.convert(table, "alerts", "sms_from", _phone, None),
+    )
+
+
 def _check_regions(reader: _Reader, lines: tuple[Line, ...], teams: tuple[Team, ...]) -> None:
     team_regions = {t.region for t in teams if t.region}
     line_regions = {l.region for l in lines if l.region}
@@ -530,11 +557,12 @@ def parse_phonebook(text: str, source: str = "phonebook.toml") -> Phonebook:
     teams = _read_teams(reader, raw.get("teams", {}))
     fallback = _read_fallback(reader, raw["fallback"]) if "fallback" in raw else None
     customers = _read_customers(reader, raw.get("customers", []))
+    alerts = _read_alerts(reader, raw.get("alerts", {}))
     _check_regions(reader, lines, teams)
     if any(not p.warning for p in reader.problems):
         raise PhonebookError(source, reader.problems)
     return Phonebook(
-        service, weekend, severity, lines, teams, fallback, customers, tuple(reader.problems)
+        service, weekend, severity, lines, teams, fallback, customers, tuple(reader.problems), alerts
     )
 
 
