@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from sqlalchemy import create_engine, text
 
+from ivr import alerts, calllog, metrics, ops
 from ivr.calllog import CallLog, database_url, make_engine
 from ivr.phonebook import Phonebook, load_phonebook
 
@@ -97,3 +100,57 @@ def sqlite_store(tmp_path):
 def store(request) -> CallLog:
     """The same store tests run on SQLite and on PostgreSQL."""
     return request.getfixturevalue(f"{request.param}_store")
+
+
+# --- a web app with the call log, alerts, ops console and metrics ------------------------------
+
+OPS_PASSWORD = "correct horse battery staple"
+
+
+class PhonebookHolder:
+    """Stands in for the app's phonebook holder: `.current()` is the phonebook in force."""
+
+    def __init__(self, phonebook: Phonebook):
+        self.phonebook = phonebook
+
+    def current(self) -> Phonebook:
+        return self.phonebook
+
+    def state(self) -> dict:
+        return {"source": str(SAMPLE)}
+
+
+def make_app(instance: Path, phonebook: Phonebook, **config) -> Flask:
+    app = Flask(__name__, instance_path=str(instance))
+    app.config.update(
+        TESTING=True,
+        IVR_OPS_PASSWORD=OPS_PASSWORD,
+        IVR_ALERT_SETTLE_SECONDS=0,
+        IVR_ALERT_BACKOFF_SECONDS=0,
+        **config,
+    )
+    app.extensions["ivr_phonebook"] = PhonebookHolder(phonebook)
+    calllog.init_app(app)
+    alerts.init_app(app)
+    ops.init_app(app)
+    metrics.init_app(app)
+    return app
+
+
+@pytest.fixture
+def app(tmp_path, sample):
+    app = make_app(tmp_path, sample)
+    yield app
+    app.extensions["ivr_calllog"].close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def ops_auth() -> dict:
+    """HTTP Basic headers for user ops."""
+    token = base64.b64encode(f"ops:{OPS_PASSWORD}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
