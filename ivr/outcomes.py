@@ -85,7 +85,7 @@ def _answered(dials: list[Event], screened: list[Event]) -> tuple[str | None, da
         moments = [at for number, at in accepted.items() if number in rang]
         if moments:
             return data.get("team"), min(moments)
-        if data.get("accepted_by"):
+        if data.get("accepted_by") or data.get("bridged"):
             # Without its screening event, the bridge began `duration` seconds before the dial ended.
             return data.get("team"), dial.at - timedelta(seconds=_int(data.get("duration")) or 0)
     return None

@@ -122,13 +122,13 @@ class PhonebookHolder:
 
 def make_app(instance: Path, phonebook: Phonebook, **config) -> Flask:
     app = Flask(__name__, instance_path=str(instance))
-    app.config.update(
-        TESTING=True,
-        IVR_OPS_PASSWORD=OPS_PASSWORD,
-        IVR_ALERT_SETTLE_SECONDS=0,
-        IVR_ALERT_BACKOFF_SECONDS=0,
+    app.config.update({
+        "TESTING": True,
+        "IVR_OPS_PASSWORD": OPS_PASSWORD,
+        "IVR_ALERT_SETTLE_SECONDS": 0,
+        "IVR_ALERT_BACKOFF_SECONDS": 0,
         **config,
-    )
+    })
     app.extensions["ivr_phonebook"] = PhonebookHolder(phonebook)
     calllog.init_app(app)
     alerts.init_app(app)
