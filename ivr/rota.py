@@ -45,10 +45,12 @@ class Board:
 def board(phonebook: Phonebook, at: datetime) -> Board:
     """Who is on duty at `at`, since and until when, and the handoffs in the next two days."""
     on = []
+    # Whole seconds, as the schedule's intervals are.
+    window = instant(epoch(at - LOOKBACK))
     for duty in on_duty(phonebook, at):
-        stretches = duty_intervals(phonebook, duty.team, at - LOOKBACK, at + timedelta(seconds=1))
+        stretches = duty_intervals(phonebook, duty.team, window, at + timedelta(seconds=1))
         start = stretches[-1][0] if stretches else None
-        on.append(OnDuty(duty.team, None if start == at - LOOKBACK else start, duty.until))
+        on.append(OnDuty(duty.team, None if start == window else start, duty.until))
     horizon = at + HANDOFF_HORIZON
     handoffs = []
     for team in phonebook.teams:

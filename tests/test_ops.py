@@ -154,7 +154,7 @@ def test_the_calls_page_filters_and_links_each_call_to_its_timeline(app, client,
 
 
 def test_now_shows_who_is_on_duty_since_until_and_the_next_handoffs(client, ops_auth):
-    with time_machine.travel(utc("2026-12-01T09:00Z"), tick=False):
+    with time_machine.travel(utc("2026-12-01T09:00:00.250Z"), tick=False):
         page = client.get("/ops/", headers=ops_auth).get_data(as_text=True)
         api = client.get("/ops/api/now", headers=ops_auth).get_json()
     assert "Business week." in page and "Amsterdam Priority Support" in page
