@@ -6,10 +6,11 @@ Everything here is local time in some zone; turning it into instants is the job 
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _TIME = r"(\d{1,2}):(\d{2})"
@@ -59,8 +60,16 @@ def parse_zone(name: object) -> ZoneInfo:
         raise ValueError("must be an IANA time zone name such as 'Europe/Amsterdam'")
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r}") from None
+    # A directory of the zone database ('Europe') raises IsADirectoryError, an OSError.
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"unknown time zone {name!r}{_zone_hint(name)}") from None
+
+
+def _zone_hint(name: str) -> str:
+    """' (did you mean 'Europe/Amsterdam'?)' for 'europe/amsterdam' or 'Europe/Amsterdm'."""
+    by_folded = {zone.casefold(): zone for zone in available_timezones()}
+    close = difflib.get_close_matches(name.strip().casefold(), by_folded, n=1)
+    return f" (did you mean {by_folded[close[0]]!r}?)" if close else ""
 
 
 def _parse_clock(hours: str, minutes: str, *, allow_24: bool) -> time | None:

@@ -48,6 +48,8 @@ class Ring(StrEnum):
     IN_ORDER = "in-order"
 
 
+# The candidate name routing gives the [fallback]; no team may take it.
+FALLBACK = "fallback"
 PHONE_TIERS = frozenset({"priority", "premier"})
 TIERS = PHONE_TIERS | {"select"}
 SEVERITIES = (1, 2, 3, 4)
@@ -452,7 +454,7 @@ def _read_team(reader: _Reader, name: str, raw: object) -> Team | None:
     kind = reader.convert(table, path, "kind", _enum(Kind))
     region = reader.convert(table, path, "region", _optional_text, None)
     tz = reader.convert(table, path, "tz", parse_zone)
-    if "hours" not in table and "extra" not in table:
+    if not table.get("hours") and not table.get("extra"):
         reader.error(f"{path}.hours", "is required: when is this team on duty? (e.g. ['mon-fri 09:00-17:00'])")
     hours = reader.items(table, path, "hours", parse_weekly_shift)
     extra = reader.items(table, path, "extra", parse_one_off_shift)
@@ -473,7 +475,9 @@ def _read_teams(reader: _Reader, raw: object) -> tuple[Team, ...]:
         return ()
     if not raw:
         reader.error("teams", "defines no team: nobody could take a call")
-    teams = (_read_team(reader, name, item) for name, item in sorted(raw.items()))
+    if FALLBACK in raw:
+        reader.error(f"teams.{FALLBACK}", f"{FALLBACK!r} names the [fallback]; give this team another name")
+    teams = (_read_team(reader, name, item) for name, item in sorted(raw.items()) if name != FALLBACK)
     return tuple(team for team in teams if team is not None)
 
 
@@ -526,18 +530,32 @@ def _read_alerts(reader: _Reader, raw: object) -> Alerts:
     )
 
 
-def _check_regions(reader: _Reader, lines: tuple[Line, ...], teams: tuple[Team, ...]) -> None:
-    team_regions = {t.region for t in teams if t.region}
-    line_regions = {l.region for l in lines if l.region}
-    for index, line in enumerate(lines):
-        if line.region and line.region not in team_regions:
-            reader.warn(
-                f"lines[{index}].region",
-                f"no team is in region {line.region!r}; calls on {line.number} always go to other regions",
-            )
-    for team in teams:
-        if team.region and team.region not in line_regions:
-            reader.warn(f"teams.{team.name}.region", f"no line is in region {team.region!r}")
+def _check_regions(reader: _Reader, raw: dict) -> None:
+    """Warn about regions only one side uses. Read from the raw tables so that a team or line
+    with an unrelated error does not cause a misleading warning as well."""
+
+    def regions(items) -> list[tuple[str, str]]:
+        return [(path, table["region"]) for path, table in items
+                if isinstance(table, dict) and isinstance(table.get("region"), str)]
+
+    raw_lines = raw.get("lines") if isinstance(raw.get("lines"), list) else []
+    raw_teams = raw.get("teams") if isinstance(raw.get("teams"), dict) else {}
+    line_regions = regions((f"lines[{i}]", table) for i, table in enumerate(raw_lines))
+    team_regions = regions((f"teams.{name}", table) for name, table in sorted(raw_teams.items()))
+    for path, region in line_regions:
+        if region not in {r for _, r in team_regions}:
+            reader.warn(f"{path}.region", f"no team is in region {region!r}; calls on this line go to other regions")
+    for path, region in team_regions:
+        if region not in {r for _, r in line_regions}:
+            reader.warn(f"{path}.region", f"no line is in region {region!r}")
+
+
+def _syntax_error(exc: tomllib.TOMLDecodeError) -> str:
+    """'TOML syntax error at line 3, column 9: invalid value', from tomllib's 'Invalid value (at line 3, column 9)'."""
+    match = re.fullmatch(r"(.*) \(at (.*)\)", str(exc))
+    if match is None:
+        return f"TOML syntax error: {exc}"
+    return f"TOML syntax error at {match[2]}: {match[1][:1].lower()}{match[1][1:]}"
 
 
 def parse_phonebook(text: str, source: str = "phonebook.toml") -> Phonebook:
@@ -545,7 +563,7 @@ def parse_phonebook(text: str, source: str = "phonebook.toml") -> Phonebook:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise PhonebookError(source, [Problem("", f"TOML syntax error: {exc}")]) from None
+        raise PhonebookError(source, [Problem("", _syntax_error(exc))]) from None
     reader = _Reader()
     reader.table(raw, "", TOP_KEYS)
     service = _read_service(reader, raw.get("service", {}))
@@ -558,7 +576,7 @@ def parse_phonebook(text: str, source: str = "phonebook.toml") -> Phonebook:
     fallback = _read_fallback(reader, raw["fallback"]) if "fallback" in raw else None
     customers = _read_customers(reader, raw.get("customers", []))
     alerts = _read_alerts(reader, raw.get("alerts", {}))
-    _check_regions(reader, lines, teams)
+    _check_regions(reader, raw)
     if any(not p.warning for p in reader.problems):
         raise PhonebookError(source, reader.problems)
     return Phonebook(

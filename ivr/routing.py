@@ -8,10 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from ivr.phonebook import Kind, Line, Phonebook, Policy, Ring
+from ivr.phonebook import FALLBACK, Kind, Line, Phonebook, Policy, Ring
 from ivr.schedule import Duty, is_weekend, on_duty
-
-FALLBACK = "fallback"
 
 
 @dataclass(frozen=True)
@@ -23,6 +21,7 @@ class Candidate:
     ring: Ring
     ring_seconds: int
     spoken_name: str
+    region: str | None = None
 
     def as_json(self) -> dict:
         return {
@@ -78,7 +77,7 @@ def candidates(phonebook: Phonebook, region: str | None, at: datetime) -> tuple[
     ranked = sorted(on_duty(phonebook, at), key=lambda duty: _rank(duty, region))
     result = [
         Candidate(d.team.name, d.team.kind.value, d.team.dial, d.until, d.team.ring, d.team.ring_seconds,
-                  d.team.spoken_name)
+                  d.team.spoken_name, d.team.region)
         for d in ranked
     ]
     fallback = phonebook.fallback
@@ -94,25 +93,39 @@ def connects(policy: Policy, weekend: bool) -> bool:
     return policy is Policy.ALWAYS or (policy is Policy.BUSINESS_WEEK and not weekend)
 
 
+def _reason(to: str, line: Line | None, weekend: bool, found: tuple[Candidate, ...]) -> str:
+    """Why these candidates, in this order, in words an admin can check against the phonebook."""
+    why = []
+    if weekend:
+        why.append("it is the weekend, so Priority teams are off except on extra shifts")
+    if line is None:
+        why.append(f"{to} is not a published line, so no region goes first")
+    teams = [
+        f"{c.team} (in the line's region {c.region})" if line and c.region and c.region == line.region else c.team
+        for c in found
+        if c.kind != FALLBACK
+    ]
+    has_fallback = bool(found) and found[-1].kind == FALLBACK
+    if teams:
+        why.append("ringing " + ", then ".join(teams + ["the fallback"] * has_fallback))
+    elif has_fallback:
+        why.append("no team is on duty, so the fallback rings")
+    else:
+        why.append("no team is on duty and there is no fallback, so the caller leaves a voicemail")
+    return "; ".join(why)
+
+
 def route(phonebook: Phonebook, to: str, at: datetime, severity: int = 1) -> Decision:
     line = phonebook.line(to)
     weekend = is_weekend(phonebook, at)
     policy = phonebook.policy(severity)
     if not connects(policy, weekend):
         why = (
-            "is connected by phone only during the business week, and it is the weekend"
+            "is put through only during the business week, and it is the weekend"
             if policy is Policy.BUSINESS_WEEK
-            else "is not connected by phone"
+            else "is never put through by phone"
         )
-        return Decision(at, line, weekend, severity, False, (), f"severity {severity} {why}")
+        return Decision(at, line, weekend, severity, False, (),
+                        f"severity {severity} {why}; the caller is pointed to {phonebook.service.portal}")
     found = candidates(phonebook, line.region if line else None, at)
-    teams = [c.team for c in found if c.kind != FALLBACK]
-    if teams:
-        reason = f"on duty: {', '.join(teams)}"
-    elif found:
-        reason = "no team is on duty; ringing the fallback"
-    else:
-        reason = "no team is on duty and there is no fallback; the caller leaves a voicemail"
-    if line is None:
-        reason += f" (the number {to} is not a published line, so it has no region)"
-    return Decision(at, line, weekend, severity, True, found, reason)
+    return Decision(at, line, weekend, severity, True, found, _reason(to, line, weekend, found))

@@ -19,7 +19,8 @@ from ivr.intervals import Interval, clip, subtract, union
 from ivr.phonebook import Kind, Phonebook, Team, Weekend, calendar_holidays
 
 BLOCK_SECONDS = 28 * 86400
-# A stretch on duty that lasts longer than this counts as unending (a 24/7 team).
+# A stretch on duty that goes on this long past the next block boundary counts as unending
+# (a 24/7 team).
 HORIZON_SECONDS = 400 * 86400
 # Shifts last at most a day and DST moves clocks by hours, so two days of margin catch every
 # shift that can reach into a block.
@@ -100,6 +101,7 @@ class Timeline:
     def __init__(self, compile_block):
         self._compile = compile_block
         self._blocks: dict[int, tuple[list[int], list[int]]] = {}
+        self._runs: dict[int, int | None] = {}
 
     def _block(self, index: int) -> tuple[list[int], list[int]]:
         block = self._blocks.get(index)
@@ -118,14 +120,23 @@ class Timeline:
         if position < 0 or ends[position] <= at:
             return False
         end = ends[position]
-        while end == (index + 1) * BLOCK_SECONDS:
-            if end - at >= HORIZON_SECONDS:
-                return None
-            index += 1
-            starts, ends = self._block(index)
+        return self._run_on(end) if end == (index + 1) * BLOCK_SECONDS else end
+
+    def _run_on(self, boundary: int) -> int | None:
+        """Where a stretch that reaches the block boundary `boundary` ends; None if it goes on for
+        HORIZON_SECONDS past it. Memoised, so a 24/7 team costs one lookup per decision."""
+        if boundary in self._runs:
+            return self._runs[boundary]
+        end: int | None = boundary
+        while end % BLOCK_SECONDS == 0:
+            if end - boundary >= HORIZON_SECONDS:
+                end = None
+                break
+            starts, ends = self._block(end // BLOCK_SECONDS)
             if not starts or starts[0] != end:
                 break
             end = ends[0]
+        self._runs[boundary] = end
         return end
 
     def intervals(self, low: int, high: int) -> list[Interval]:
