@@ -1,1 +1,8 @@
 """Priority Support call router."""
+
+
+def create_app(config=None):
+    """The Flask app (see `ivr.app.create_app`); imported on call so `import ivr` does nothing."""
+    from ivr.app import create_app as factory
+
+    return factory(config)

@@ -7,7 +7,9 @@ import os
 from datetime import date, datetime, timezone
 
 import click
+import requests
 
+from ivr import simulate
 from ivr.coverage import coverage as coverage_of
 from ivr.coverage import week_by_week
 from ivr.phonebook import SEVERITIES, Phonebook, PhonebookError, Problem, Ring, is_e164, load_phonebook
@@ -206,6 +208,30 @@ def coverage(phonebook_path: str, start: datetime, end: datetime, as_json: bool)
         _echo_json(coverage_of(phonebook, start, end).as_json())
     else:
         click.echo(week_by_week(phonebook, start, end))
+
+
+@main.command("simulate")
+@phonebook_option
+@click.option("--to", "to", required=True, help="The support number the caller dials.")
+@click.option("--from", "caller", default=simulate.UNKNOWN_CALLER, show_default=True, help="The caller's number.")
+@click.option("--press", default="", help='Keys for each prompt in turn, comma-separated ("1234567#,1"); '
+              'an empty group lets the prompt time out; "say:one two" speaks instead.')
+@click.option("--answer", multiple=True, help="A dialled number that picks up and accepts (repeatable).")
+@click.option("--at", type=INSTANT, help="Place the call at this instant (in-process only).")
+@click.option("--url", help="Call a running service at this base URL instead of an in-process app.")
+def simulate_call(phonebook_path, to, caller, press, answer, at, url):
+    """Play one call as Twilio would, and print who hears, presses, rings and answers."""
+    if url and at:
+        raise click.UsageError(
+            "--at works only in-process: a running service reads its own clock and never takes the "
+            "time from a request"
+        )
+    try:
+        simulator = simulate.over_http(url) if url else simulate.in_process(phonebook_path, at)
+        turns = simulator.call(to, caller, simulate.parse_presses(press), answer)
+    except (PhonebookError, simulate.SimulationError, requests.RequestException) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(simulate.transcript(turns))
 
 
 # --- the call log: `ivr init-db` (the Procfile's release step) and `ivr calls` -------------------

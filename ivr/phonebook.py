@@ -469,6 +469,9 @@ def _read_team(reader: _Reader, name: str, raw: object) -> Team | None:
     return Team(name, kind, region, tz, hours, dial, listed, calendar, extra, ring, ring_seconds, label)
 
 
+_TEAM_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
 def _read_teams(reader: _Reader, raw: object) -> tuple[Team, ...]:
     if not isinstance(raw, dict):
         reader.error("teams", "must be a table of teams: [teams.NAME]")
@@ -477,7 +480,15 @@ def _read_teams(reader: _Reader, raw: object) -> tuple[Team, ...]:
         reader.error("teams", "defines no team: nobody could take a call")
     if FALLBACK in raw:
         reader.error(f"teams.{FALLBACK}", f"{FALLBACK!r} names the [fallback]; give this team another name")
-    teams = (_read_team(reader, name, item) for name, item in sorted(raw.items()) if name != FALLBACK)
+    # Team names travel in Twilio action URLs as a comma-separated ringing plan.
+    for name in raw:
+        if not _TEAM_NAME.fullmatch(name):
+            reader.error(f"teams.{name}", "a team name may use only letters, digits, '_' and '-'")
+    teams = (
+        _read_team(reader, name, item)
+        for name, item in sorted(raw.items())
+        if name != FALLBACK and _TEAM_NAME.fullmatch(name)
+    )
     return tuple(team for team in teams if team is not None)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from ivr.phonebook import FALLBACK, Kind, Line, Phonebook, Policy, Ring
+from ivr.phonebook import FALLBACK, Kind, Line, Phonebook, Policy, Ring, Team
 from ivr.schedule import Duty, is_weekend, on_duty
 
 
@@ -72,21 +72,39 @@ def _rank(duty: Duty, region: str | None) -> tuple:
     return (team.kind is not Kind.PRIORITY, team.region != region or region is None, not never_ends, until, team.name)
 
 
+def _team_candidate(team: Team, until: datetime | None) -> Candidate:
+    return Candidate(team.name, team.kind.value, team.dial, until, team.ring, team.ring_seconds, team.spoken_name,
+                     team.region)
+
+
+def _fallback_candidate(phonebook: Phonebook) -> Candidate | None:
+    fallback = phonebook.fallback
+    if fallback is None:
+        return None
+    return Candidate(FALLBACK, FALLBACK, fallback.dial, None, fallback.ring, fallback.ring_seconds,
+                     f"{phonebook.service.name} {fallback.label}")
+
+
 def candidates(phonebook: Phonebook, region: str | None, at: datetime) -> tuple[Candidate, ...]:
     """Everyone to ring for a call from `region` at `at`, ending with the fallback."""
     ranked = sorted(on_duty(phonebook, at), key=lambda duty: _rank(duty, region))
-    result = [
-        Candidate(d.team.name, d.team.kind.value, d.team.dial, d.until, d.team.ring, d.team.ring_seconds,
-                  d.team.spoken_name, d.team.region)
-        for d in ranked
-    ]
-    fallback = phonebook.fallback
+    result = [_team_candidate(d.team, d.until) for d in ranked]
+    fallback = _fallback_candidate(phonebook)
     if fallback is not None:
-        result.append(
-            Candidate(FALLBACK, FALLBACK, fallback.dial, None, fallback.ring, fallback.ring_seconds,
-                      f"{phonebook.service.name} {fallback.label}")
-        )
+        result.append(fallback)
     return tuple(result)
+
+
+def candidate(phonebook: Phonebook, name: str) -> Candidate | None:
+    """The candidate called `name` (a team, or the fallback) in this phonebook, whatever its duty.
+
+    A call keeps the candidate names chosen when it was routed; this resolves them again,
+    so a later step rings the numbers the phonebook lists now. None when the name is gone.
+    """
+    if name == FALLBACK:
+        return _fallback_candidate(phonebook)
+    team = phonebook.team(name)
+    return None if team is None else _team_candidate(team, None)
 
 
 def connects(policy: Policy, weekend: bool) -> bool:

@@ -167,6 +167,8 @@ def test_the_base_of_the_error_cases_is_itself_valid():
                      "error: customers[0].tier: 'gold' is not one of premier, priority, select", id="tier"),
         pytest.param(edited("maintenance_until = 2027-06-30", 'maintenance_until = "next year"'),
                      "error: customers[0].maintenance_until: 'next year' is not a date like 2026-12-25", id="maintenance-date"),
+        pytest.param(edited("[teams.office]", '[teams."new york"]'),
+                     "error: teams.new york: a team name may use only letters, digits, '_' and '-'", id="team-name-with-space"),
         pytest.param(edited("[teams.office]", "[teams.fallback]"),
                      "error: teams.fallback: 'fallback' names the [fallback]; give this team another name", id="team-named-fallback"),
         pytest.param(BASE + "\n[teams]\nother = 3\n", "error: teams.other: must be a table", id="team-not-a-table"),

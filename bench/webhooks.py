@@ -1,0 +1,170 @@
+"""How fast each webhook answers under real gunicorn, and how long an L1 caller listens.
+
+Run: python bench/webhooks.py [--requests N]
+
+1. Starts the Procfile's gunicorn command on a free loopback port with the sample phonebook,
+   sends N signed requests to each webhook one after the other (keep-alive, like Twilio), and
+   prints p50/p99 latency per webhook next to GET /healthz measured in the same run (the cost of
+   HTTP and gunicorn alone). Target: p99 well under 50 ms.
+2. Plays an L1 call in-process with the simulator and adds up the seconds of prompts the caller
+   hears before the first engineer's phone rings, at 150 words a minute (ivr.prompts), with and
+   without caller-ID recognition. Target: under 20 s with SEN entry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shlex
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import requests
+from twilio.request_validator import RequestValidator
+
+from ivr import simulate
+from ivr.prompts import WORDS_PER_MINUTE, speaking_seconds
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "phonebook.toml"
+US_LINE = "+14155550100"
+ACME_ADMIN = "+14155551234"
+STRANGER = "+12025550143"
+WARMUP = 20
+PLAN = "sen=1234567&sev=1&plan=san_francisco,amsterdam,select,fallback"
+
+
+def _webhooks(call_sid: str) -> list[tuple[str, str, dict]]:
+    """(name, path, form) of a representative request to each webhook."""
+    call = {"CallSid": call_sid, "AccountSid": "AC" + "0" * 32, "From": STRANGER, "To": US_LINE,
+            "CallStatus": "in-progress", "Direction": "inbound", "ApiVersion": "2010-04-01"}
+    leg = {**call, "CallSid": "CA" + "e" * 32, "ParentCallSid": call_sid, "To": "+14155550101", "Direction": "outbound-dial"}
+    no_answer = {**call, "DialCallStatus": "no-answer", "DialBridged": "false", "DialCallDuration": "0"}
+    return [
+        ("POST /voice (unknown caller)", "/voice", call),
+        ("POST /voice (recognised caller)", "/voice", {**call, "From": ACME_ADMIN}),
+        ("POST /voice/sen", "/voice/sen", {**call, "Digits": "1234567"}),
+        ("POST /voice/severity (route, dial)", "/voice/severity?sen=1234567", {**call, "Digits": "1"}),
+        ("POST /voice/dialed (next candidate)", f"/voice/dialed?{PLAN}&a=1", no_answer),
+        ("POST /voice/whisper", f"/voice/whisper?sen=1234567&sev=1&line=%2B14155550100&call={call_sid}", leg),
+        ("POST /voice/screen", f"/voice/screen?call={call_sid}", {**leg, "Digits": "1"}),
+        ("POST /voice/recording", "/voice/recording", {
+            "CallSid": call_sid, "RecordingSid": "RE1", "RecordingUrl": "https://api.twilio.com/r/RE1",
+            "RecordingStatus": "completed", "RecordingDuration": "20"}),
+        ("POST /voice/status", "/voice/status", {**call, "CallStatus": "completed", "CallDuration": "60"}),
+    ]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(port: int, token: str, instance: str, log) -> subprocess.Popen:
+    [line] = [l for l in (ROOT / "Procfile").read_text().splitlines() if l.startswith("web:")]
+    command = [sys.executable, "-m", "gunicorn", *shlex.split(line.removeprefix("web:"))[1:]]
+    env = {**os.environ, "PORT": str(port), "TWILIO_AUTH_TOKEN": token, "IVR_PHONEBOOK": str(SAMPLE),
+           "IVR_INSTANCE_PATH": instance, "IVR_LOG_LEVEL": "WARNING"}
+    env.setdefault("WEB_CONCURRENCY", "2")
+    return subprocess.Popen(command + ["--access-logfile", "/dev/null"], cwd=ROOT, env=env, stdout=log, stderr=log)
+
+
+def _wait(base: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            requests.get(f"{base}/healthz", timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise SystemExit("gunicorn did not start")
+
+
+def _measure(session: requests.Session, send, count: int) -> list[float]:
+    for _ in range(WARMUP):
+        send(session)
+    times = []
+    for _ in range(count):
+        start = time.perf_counter()
+        response = send(session)
+        times.append((time.perf_counter() - start) * 1000)
+        if response.status_code >= 300:
+            raise SystemExit(f"{response.request.url} answered {response.status_code}")
+    return times
+
+
+def _percentile(times: list[float], q: int) -> float:
+    return statistics.quantiles(times, n=100, method="inclusive")[q - 1]
+
+
+def latency(count: int) -> None:
+    token = secrets.token_hex(16)
+    validator = RequestValidator(token)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory() as instance, open(os.devnull, "w") as log:
+        process = _start(port, token, instance, log)
+        try:
+            _wait(base, process)
+            session = requests.Session()
+            baseline = _measure(session, lambda s: s.get(f"{base}/healthz"), count)
+            rows = [("GET /healthz (baseline)", baseline)]
+            for name, path, form in _webhooks("CA" + "d" * 32):
+                url = base + path
+                headers = {"X-Twilio-Signature": validator.compute_signature(url, form)}
+                rows.append((name, _measure(session, lambda s: s.post(url, data=form, headers=headers), count)))
+        finally:
+            process.terminate()
+            process.wait(timeout=15)
+    base_p50 = statistics.median(baseline)
+    print(f"Webhook latency under gunicorn ({os.environ.get('WEB_CONCURRENCY', '2')} workers), {count} sequential requests each:")
+    print(f"{'webhook':40} {'p50 ms':>8} {'p99 ms':>8} {'p50 / baseline':>15}")
+    for name, times in rows:
+        p50, p99 = statistics.median(times), _percentile(times, 99)
+        print(f"{name:40} {p50:8.2f} {p99:8.2f} {p50 / base_p50:15.2f}")
+    worst = max(_percentile(t, 99) for _, t in rows[1:])
+    print(f"worst webhook p99: {worst:.2f} ms (target: well under 50 ms)")
+
+
+def _seconds_before_ringing(turns: list[simulate.Turn]) -> float:
+    heard = []
+    for turn in turns:
+        if turn.who == "rings":
+            return speaking_seconds(*heard)
+        if turn.who == "caller hears":
+            heard.append(turn.what)
+    raise SystemExit("the simulated call never rang anyone")
+
+
+def prompt_seconds() -> None:
+    with tempfile.TemporaryDirectory() as instance:
+        config = {"IVR_INSTANCE_PATH": instance, "TWILIO_AUTH_TOKEN": "bench"}
+        at = datetime(2026, 12, 1, 20, tzinfo=timezone.utc)  # a weekday: San Francisco on duty
+        simulator = simulate.in_process(str(SAMPLE), at, config)
+        with_sen = simulator.call(US_LINE, STRANGER, ["1234567#", "1"])
+        recognised = simulator.call(US_LINE, ACME_ADMIN, ["1"])
+    print(f"Prompts an L1 caller hears before the first engineer's phone rings, at {WORDS_PER_MINUTE} words/min:")
+    print(f"  with SEN entry:            {_seconds_before_ringing(with_sen):5.1f} s (target: under 20 s)")
+    print(f"  recognised by caller ID:   {_seconds_before_ringing(recognised):5.1f} s")
+    print("  (prompts are inside <Gather>: a caller who types ahead cuts them short)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=500, help="requests per webhook")
+    args = parser.parse_args()
+    latency(args.requests)
+    print()
+    prompt_seconds()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""The Flask application factory: `create_app(config=None)`.
+
+Settings come from the environment (see `ivr.config`), overridden by `config`. Besides settings,
+`config` may carry `CLOCK` (a callable returning the aware current instant; the simulator pins
+it) and `EVENT_SINK` (where call events go; default: JSON lines on the `ivr.events` logger).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from ivr import health, signature, voice
+from ivr.config import load_settings
+from ivr.events import LogSink
+from ivr.reloading import ReloadingPhonebook
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+IMPORT_NAME = "ivr"
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    settings = load_settings(config)
+    app = Flask(IMPORT_NAME, instance_path=settings["IVR_INSTANCE_PATH"])
+    app.config.update(settings)
+    configure_logger(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    return app
+
+
+def default_instance_path() -> str:
+    """Flask's instance folder for this package, where `create_app` keeps the development token."""
+    return Flask(IMPORT_NAME).instance_path
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def register_extensions(app: Flask) -> None:
+    # Heroku's router and most proxies terminate TLS; Twilio signed the https URL they were given.
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+    # Raises PhonebookError with every problem when the file is missing or broken: refuse to start.
+    app.extensions["ivr_phonebook"] = ReloadingPhonebook(
+        app.config["IVR_PHONEBOOK"], interval=app.config["IVR_RELOAD_SECONDS"]
+    )
+    signature.init_app(app)
+    app.extensions["ivr_events"] = app.config.get("EVENT_SINK") or LogSink()
+    app.extensions["ivr_clock"] = app.config.get("CLOCK") or _utc_now
+
+
+def register_blueprints(app: Flask) -> None:
+    health.init_app(app)
+    voice.init_app(app)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    def http_error(error: HTTPException):
+        return jsonify({"error": error.name, "description": error.description}), error.code
+
+    app.register_error_handler(HTTPException, http_error)
+
+
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to whatever sys.stdout is at the time (gunicorn and pytest replace it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
+def configure_logger(app: Flask) -> None:
+    logger = logging.getLogger("ivr")
+    logger.setLevel(app.config["IVR_LOG_LEVEL"].upper())
+    if not any(isinstance(h, _StdoutHandler) for h in logger.handlers):
+        handler = _StdoutHandler()
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        logger.addHandler(handler)

@@ -1,0 +1,105 @@
+"""What a call carries from one webhook to the next, in the query string of its action URLs.
+
+Twilio signs the full URL of every request, so the state cannot be forged, and any worker of any
+instance can serve any step. The keys are short and the values plain, so the URLs stay readable
+in Twilio's request log.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields, replace
+from typing import Mapping
+
+MAX_TRIES = 3
+MAX_PLAN = 12
+_SEN = re.compile(r"\d{0,20}")
+_TEAM = re.compile(r"[^,]{1,64}")
+
+
+class StateError(ValueError):
+    """An action URL's query string is not one this service wrote."""
+
+
+@dataclass(frozen=True)
+class CallState:
+    sen: str = ""                # the SEN digits once known
+    recognised: bool = False     # the SEN came from caller-ID recognition
+    verified: bool = True        # False when the SEN could not be checked (the whisper says so)
+    severity: int = 0            # 1..4 once chosen
+    tries: int = 0               # misses so far at the current question
+    plan: tuple[str, ...] = ()   # candidate names in the engine's order, fixed when the call was routed
+    candidate: int = 0           # index into plan of the candidate being rung
+    number: int = 0              # index into that candidate's numbers, when they ring in order
+    attempt: int = 0             # dial attempts so far
+
+    def advance(self, **changes) -> CallState:
+        return replace(self, **changes)
+
+    def query(self) -> dict[str, str]:
+        """The non-default fields as query parameters."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value == f.default:
+                continue
+            if isinstance(value, bool):
+                out[_KEYS[f.name]] = "1" if value else "0"
+            elif isinstance(value, tuple):
+                out[_KEYS[f.name]] = ",".join(value)
+            else:
+                out[_KEYS[f.name]] = str(value)
+        return out
+
+    @classmethod
+    def from_query(cls, args: Mapping[str, str]) -> CallState:
+        """Parse what `query` wrote; StateError for anything else."""
+        values = {}
+        for f in fields(cls):
+            raw = args.get(_KEYS[f.name])
+            if raw is None:
+                continue
+            values[f.name] = _PARSE[f.name](raw)
+        state = cls(**values)
+        if state.plan and not (state.candidate < len(state.plan)):
+            raise StateError("candidate index beyond the plan")
+        return state
+
+
+def _flag(raw: str) -> bool:
+    if raw not in ("0", "1"):
+        raise StateError(f"not a flag: {raw!r}")
+    return raw == "1"
+
+
+def _bounded(low: int, high: int):
+    def parse(raw: str) -> int:
+        if not raw.isdigit() or not low <= int(raw) <= high:
+            raise StateError(f"not a number from {low} to {high}: {raw!r}")
+        return int(raw)
+
+    return parse
+
+
+def _sen(raw: str) -> str:
+    if not _SEN.fullmatch(raw):
+        raise StateError(f"not SEN digits: {raw!r}")
+    return raw
+
+
+def _plan(raw: str) -> tuple[str, ...]:
+    names = tuple(raw.split(","))
+    if len(names) > MAX_PLAN or not all(_TEAM.fullmatch(name) for name in names):
+        raise StateError(f"not a list of candidate names: {raw!r}")
+    return names
+
+
+_KEYS = {
+    "sen": "sen", "recognised": "r", "verified": "v", "severity": "sev", "tries": "try",
+    "plan": "plan", "candidate": "c", "number": "n", "attempt": "a",
+}
+_PARSE = {
+    "sen": _sen, "recognised": _flag, "verified": _flag, "severity": _bounded(1, 4),
+    "tries": _bounded(0, MAX_TRIES), "plan": _plan, "candidate": _bounded(0, MAX_PLAN - 1),
+    "number": _bounded(0, 9), "attempt": _bounded(0, 10 * MAX_PLAN),
+}

@@ -1,0 +1,58 @@
+"""Settings: the environment, overridden by the mapping given to `create_app`.
+
+Every setting the service reads is listed here with its default and meaning (the README shows
+the same table). Keys that are not environment settings (a test's `CLOCK` or `EVENT_SINK`) pass
+through from the mapping untouched.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    meaning: str
+    parse: type = str
+
+
+SETTINGS = (
+    Setting("IVR_PHONEBOOK", "phonebook.toml", "The phonebook file; re-read when it changes."),
+    Setting(
+        "IVR_RELOAD_SECONDS", 1.0,
+        "How often (at most) each worker looks for a changed phonebook file, on request.", float,
+    ),
+    Setting(
+        "TWILIO_ACCOUNT_SID", None,
+        "The Twilio account (AC...): for the REST client, and the AccountSid `ivr simulate` sends.",
+    ),
+    Setting(
+        "TWILIO_AUTH_TOKEN", None,
+        "Signs Twilio's requests. Unset: a development token is generated in the instance folder.",
+    ),
+    Setting("DATABASE_URL", None, "The call log database (read by the call-log store)."),
+    Setting(
+        "IVR_PUBLIC_URL", None,
+        "The https base URL Twilio calls (https://ivr.example.com); signatures are checked against it. "
+        "Unset: the request URL, as told by the proxy's X-Forwarded-Proto/Host.",
+    ),
+    Setting("IVR_INSTANCE_PATH", None, "The instance folder (development token, SQLite call log)."),
+    Setting("IVR_VOICE", "Polly.Joanna-Neural", "The Twilio <Say> voice for every prompt."),
+    Setting("IVR_LANGUAGE", "en-US", "The language of prompts and of speech recognition."),
+    Setting("IVR_LOG_LEVEL", "INFO", "Logging level of the `ivr` loggers."),
+    Setting("MAX_CONTENT_LENGTH", 64 * 1024, "Largest request body accepted (bytes); larger gets 413.", int),
+)
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] = os.environ) -> dict:
+    """Defaults, then the environment, then `overrides`."""
+    settings: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = environ.get(setting.name) or setting.default
+        settings[setting.name] = setting.parse(raw) if raw is not None else None
+    settings.update(overrides or {})
+    return settings

@@ -1,0 +1,85 @@
+"""Only Twilio may drive a call: every /voice request must carry a valid X-Twilio-Signature.
+
+Twilio signs the exact URL it requested (scheme, host, path, query) plus the POST parameters
+with the account's auth token. Behind a TLS-terminating proxy the URL Flask sees differs from
+the one Twilio used, so it is rebuilt from `IVR_PUBLIC_URL`, or else from the proxy's
+X-Forwarded-Proto/Host headers (the app runs behind werkzeug's ProxyFix). There is no bypass:
+local runs sign with a generated development token, as the simulator does.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask, abort, current_app, request
+from twilio.request_validator import RequestValidator
+
+log = logging.getLogger("ivr.signature")
+
+SIGNATURE_HEADER = "X-Twilio-Signature"
+DEV_TOKEN_FILE = "twilio-dev-auth-token"
+
+
+def dev_token_path(instance_path: str | Path) -> Path:
+    return Path(instance_path) / DEV_TOKEN_FILE
+
+
+def dev_token(instance_path: str | Path) -> str:
+    """The development auth token of this instance folder, created on first use.
+
+    Several workers may start at once: the token is written to a private file and linked into
+    place, so every worker reads the same complete token.
+    """
+    path = dev_token_path(instance_path)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{DEV_TOKEN_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(16))
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip()
+
+
+def init_app(app: Flask) -> None:
+    """Resolve the auth token: the configured one, else this instance's development token."""
+    if not app.config.get("TWILIO_AUTH_TOKEN"):
+        app.config["TWILIO_AUTH_TOKEN"] = dev_token(app.instance_path)
+        log.warning(
+            "TWILIO_AUTH_TOKEN is not set: requests must be signed with the development token in %s "
+            "(`ivr simulate` uses it); real Twilio requests will be refused",
+            dev_token_path(app.instance_path),
+        )
+
+
+def signed_url() -> str:
+    """The URL Twilio requested, as it signed it."""
+    public = current_app.config.get("IVR_PUBLIC_URL")
+    if not public:
+        return request.url
+    query = request.query_string.decode("latin-1")
+    return public.rstrip("/") + request.path + (f"?{query}" if query else "")
+
+
+def twilio_request(view):
+    """Answer 403 unless the request carries Twilio's signature for this URL and these parameters."""
+
+    @functools.wraps(view)
+    def checked(*args, **kwargs):
+        validator = RequestValidator(current_app.config["TWILIO_AUTH_TOKEN"])
+        signature = request.headers.get(SIGNATURE_HEADER, "")
+        if not signature or not validator.validate(signed_url(), request.form, signature):
+            log.warning("refused %s %s: missing or wrong %s", request.method, request.path, SIGNATURE_HEADER)
+            abort(403)
+        return view(*args, **kwargs)
+
+    return checked

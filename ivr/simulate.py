@@ -1,0 +1,317 @@
+"""A phone call without a phone: play Twilio's side of a call against the service.
+
+The simulator sends what Twilio sends (the real parameter names, signed with the auth token as
+Twilio signs them), follows every action URL, types the caller's keys into each <Gather>, rings
+the dialled numbers (the ones told to answer pick up, hear the whisper and press 1), posts the
+recording and final status callbacks, and writes down what each party hears and does.
+It talks to an app in-process (Flask's test client) or to a running service over HTTP.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Mapping, Protocol, Sequence
+from urllib.parse import urljoin
+
+import requests
+from flask import Flask
+from twilio.request_validator import RequestValidator
+
+from ivr.app import create_app, default_instance_path
+from ivr.config import load_settings
+from ivr.prompts import speaking_seconds
+from ivr.signature import SIGNATURE_HEADER, dev_token_path
+
+ENTRY_PATH = "/voice"
+STATUS_PATH = "/voice/status"
+API_VERSION = "2010-04-01"
+IN_PROCESS_BASE = "http://localhost"
+# How long a simulated engineer talks once connected, and a simulated voicemail lasts.
+TALK_SECONDS = 600
+MESSAGE_SECONDS = 25
+MAX_REQUESTS = 100
+# A caller the sample phonebook does not know.
+UNKNOWN_CALLER = "+12025550143"
+
+
+class SimulationError(Exception):
+    """The service answered something Twilio would reject (an error status, not TwiML, a loop)."""
+
+
+@dataclass(frozen=True)
+class Turn:
+    who: str    # "caller hears", "caller presses", "rings", "answers", "engineer hears", ...
+    what: str
+
+
+class Transport(Protocol):
+    base: str
+
+    def post(self, url: str, params: dict[str, str], headers: dict[str, str]) -> tuple[int, str]: ...
+
+
+class InProcess:
+    """Requests through Flask's test client: real HTTP semantics, no socket."""
+
+    base = IN_PROCESS_BASE
+
+    def __init__(self, app: Flask):
+        self.client = app.test_client()
+
+    def post(self, url: str, params: dict[str, str], headers: dict[str, str]) -> tuple[int, str]:
+        response = self.client.post(url, data=params, headers=headers)
+        return response.status_code, response.get_data(as_text=True)
+
+
+class OverHttp:
+    """Requests to a running service."""
+
+    def __init__(self, base: str, timeout: float = 15.0):
+        self.base = base.rstrip("/")
+        self.timeout = timeout
+        self.session = requests.Session()
+
+    def post(self, url: str, params: dict[str, str], headers: dict[str, str]) -> tuple[int, str]:
+        response = self.session.post(url, data=params, headers=headers, timeout=self.timeout, allow_redirects=False)
+        return response.status_code, response.text
+
+
+def sid(prefix: str) -> str:
+    """A Twilio-shaped SID: two letters and 32 hex digits."""
+    return prefix + secrets.token_hex(16)
+
+
+def parse_presses(text: str) -> list[str]:
+    """'1234567#,1' as one group per <Gather>; an empty group is a time-out."""
+    return text.split(",") if text else []
+
+
+@dataclass
+class _Call:
+    sid: str
+    params: dict[str, str]
+    presses: list[str]
+    answers: frozenset[str]
+    turns: list[Turn] = field(default_factory=list)
+    seconds: float = 0.0
+    requests: int = 0
+
+    def note(self, who: str, what: str) -> None:
+        self.turns.append(Turn(who, what))
+
+
+class Simulator:
+    def __init__(self, transport: Transport, auth_token: str, account_sid: str | None = None):
+        self.transport = transport
+        self.validator = RequestValidator(auth_token)
+        self.account_sid = account_sid or "AC" + "0" * 32
+
+    def call(self, to: str, caller: str, presses: Sequence[str] = (), answers: Sequence[str] = ()) -> list[Turn]:
+        """Play one inbound call to the end and return its transcript."""
+        call = _Call(
+            sid=sid("CA"),
+            params={
+                "AccountSid": self.account_sid, "ApiVersion": API_VERSION, "Direction": "inbound",
+                "From": caller, "Caller": caller, "To": to, "Called": to,
+            },
+            presses=list(presses),
+            answers=frozenset(answers),
+        )
+        call.params["CallSid"] = call.sid
+        call.note("call", f"{caller} calls {to}")
+        url = self.transport.base + ENTRY_PATH
+        document = self._post(call, url, {**call.params, "CallStatus": "ringing"})
+        while document is not None:
+            document, url = self._run(call, document, url)
+        status = {**call.params, "CallStatus": "completed", "CallDuration": str(round(call.seconds))}
+        self._post(call, self.transport.base + STATUS_PATH, status, twiml=False)
+        call.note("ends", f"after {round(call.seconds)} s")
+        return call.turns
+
+    # --- HTTP ----------------------------------------------------------------------------
+
+    def _post(self, call: _Call, url: str, params: dict[str, str], twiml: bool = True) -> ET.Element | None:
+        call.requests += 1
+        if call.requests > MAX_REQUESTS:
+            raise SimulationError(f"more than {MAX_REQUESTS} requests: the call flow loops")
+        headers = {SIGNATURE_HEADER: self.validator.compute_signature(url, params)}
+        status, body = self.transport.post(url, params, headers)
+        if status >= 300:
+            raise SimulationError(f"POST {url} answered {status}: {body[:200]}")
+        if not twiml:
+            return None
+        try:
+            root = ET.fromstring(body)
+        except ET.ParseError as exc:
+            raise SimulationError(f"POST {url} did not answer TwiML ({exc}): {body[:200]}") from None
+        if root.tag != "Response":
+            raise SimulationError(f"POST {url} answered <{root.tag}>, not <Response>")
+        return root
+
+    def _in_call(self, call: _Call) -> dict[str, str]:
+        return {**call.params, "CallStatus": "in-progress"}
+
+    # --- the caller's leg ------------------------------------------------------------------
+
+    def _run(self, call: _Call, document: ET.Element, url: str) -> tuple[ET.Element | None, str]:
+        """Play the verbs of one document; the next document and its URL, or None when the call ends."""
+        for verb in document:
+            if verb.tag == "Say":
+                self._hear(call, "caller hears", verb)
+            elif verb.tag == "Pause":
+                call.seconds += int(verb.get("length", "1"))
+            elif verb.tag == "Gather":
+                params = self._gather(call, verb)
+                if params is not None:
+                    return self._follow(call, url, verb.get("action"), params)
+            elif verb.tag == "Redirect":
+                return self._follow(call, url, verb.text, self._in_call(call))
+            elif verb.tag == "Dial":
+                return self._follow(call, url, verb.get("action"), self._dial(call, verb, url))
+            elif verb.tag == "Record":
+                return self._record(call, verb, url)
+            elif verb.tag == "Hangup":
+                call.note("hangs up", "the service ends the call")
+                return None, url
+            else:
+                raise SimulationError(f"the simulator does not play <{verb.tag}>")
+        return None, url
+
+    def _follow(self, call: _Call, url: str, action: str | None, params: dict[str, str]) -> tuple[ET.Element | None, str]:
+        if not action:
+            raise SimulationError(f"a verb in the answer to {url} has no action URL")
+        target = urljoin(url, action)
+        return self._post(call, target, params), target
+
+    def _hear(self, call: _Call, who: str, say: ET.Element) -> None:
+        text = (say.text or "").strip()
+        call.note(who, text)
+        call.seconds += speaking_seconds(text)
+
+    def _gather(self, call: _Call, gather: ET.Element) -> dict[str, str] | None:
+        for say in gather.iter("Say"):
+            self._hear(call, "caller hears", say)
+        group = call.presses.pop(0) if call.presses else ""
+        if not group:
+            call.note("caller waits", "no input: the prompt times out")
+            call.seconds += int(gather.get("timeout", "5"))
+            return None
+        params = self._in_call(call)
+        if group.startswith("say:"):
+            if "speech" not in gather.get("input", "dtmf"):
+                raise SimulationError("the caller speaks, but this <Gather> only takes keys")
+            params["SpeechResult"] = group.removeprefix("say:")
+            params["Confidence"] = "0.92"
+            call.note("caller says", params["SpeechResult"])
+            return params
+        call.note("caller presses", group)
+        finish = gather.get("finishOnKey", "#")
+        num_digits = gather.get("numDigits")
+        digits = group[: int(num_digits)] if num_digits else group
+        if finish and finish in digits:
+            digits = digits[: digits.index(finish)]
+        params["Digits"] = digits
+        return params
+
+    def _dial(self, call: _Call, dial: ET.Element, url: str) -> dict[str, str]:
+        numbers = [(n.text or "").strip() for n in dial.iter("Number")]
+        timeout = int(dial.get("timeout", "30"))
+        call.note("rings", ", ".join(numbers))
+        for number in dial.iter("Number"):
+            phone = (number.text or "").strip()
+            if phone not in call.answers:
+                continue
+            leg = sid("CA")
+            if self._screen(call, leg, number, phone, dial.get("callerId", ""), url):
+                call.note("connected", f"caller and {phone}")
+                call.seconds += TALK_SECONDS
+                return {
+                    **self._in_call(call), "DialCallStatus": "completed", "DialBridged": "true",
+                    "DialCallSid": leg, "DialCallDuration": str(TALK_SECONDS),
+                }
+        call.note("no answer", f"{', '.join(numbers)} after {timeout} s")
+        call.seconds += timeout
+        return {**self._in_call(call), "DialCallStatus": "no-answer", "DialBridged": "false", "DialCallSid": sid("CA"),
+                "DialCallDuration": "0"}
+
+    # --- the engineer's leg ----------------------------------------------------------------
+
+    def _screen(self, call: _Call, leg: str, number: ET.Element, phone: str, caller_id: str, url: str) -> bool:
+        """The engineer picks up (call leg `leg`) and hears the whisper; True when they accept."""
+        call.note("answers", phone)
+        params = {
+            "AccountSid": self.account_sid, "ApiVersion": API_VERSION, "CallSid": leg, "ParentCallSid": call.sid,
+            "Direction": "outbound-dial", "From": caller_id, "To": phone, "CallStatus": "in-progress",
+        }
+        if not number.get("url"):
+            return True
+        target = urljoin(url, number.get("url"))
+        document = self._post(call, target, params)
+        for verb in document:
+            if verb.tag == "Say":
+                self._hear(call, "engineer hears", verb)
+            elif verb.tag == "Gather":
+                for say in verb.iter("Say"):
+                    self._hear(call, "engineer hears", say)
+                call.note("engineer presses", "1")
+                answer = self._post(call, urljoin(target, verb.get("action")), {**params, "Digits": "1"})
+                accepted = answer.find("Hangup") is None
+                call.note("engineer", "accepts" if accepted else "is refused")
+                return accepted
+            elif verb.tag == "Hangup":
+                return False
+        return True
+
+    # --- voicemail -----------------------------------------------------------------------------
+
+    def _record(self, call: _Call, record: ET.Element, url: str) -> tuple[ET.Element | None, str]:
+        recording = sid("RE")
+        call.note("caller records", f"a {MESSAGE_SECONDS} s message after the beep")
+        call.seconds += MESSAGE_SECONDS
+        recording_url = f"https://api.twilio.com/{API_VERSION}/Accounts/{self.account_sid}/Recordings/{recording}"
+        done = {"RecordingUrl": recording_url, "RecordingSid": recording, "RecordingDuration": str(MESSAGE_SECONDS)}
+        document, target = self._follow(call, url, record.get("action"), {**self._in_call(call), **done, "Digits": "hangup"})
+        callback = record.get("recordingStatusCallback")
+        if callback:
+            params = {
+                "AccountSid": self.account_sid, "CallSid": call.sid, "RecordingStatus": "completed",
+                "RecordingSource": "RecordVerb", "RecordingChannels": "1", **done,
+            }
+            self._post(call, urljoin(url, callback), params, twiml=False)
+            call.note("recording", recording_url)
+        return document, target
+
+
+def in_process(phonebook_path: str, at: datetime | None = None, config: Mapping | None = None) -> Simulator:
+    """A simulator for a fresh app on `phonebook_path`; `at` pins the app's clock to that instant."""
+    app = create_app({
+        "IVR_PHONEBOOK": phonebook_path,
+        "IVR_LOG_LEVEL": os.environ.get("IVR_LOG_LEVEL", "WARNING"),
+        **({"CLOCK": lambda: at} if at else {}),
+        **(config or {}),
+    })
+    return Simulator(InProcess(app), app.config["TWILIO_AUTH_TOKEN"], app.config["TWILIO_ACCOUNT_SID"])
+
+
+def over_http(url: str) -> Simulator:
+    """A simulator for the service at `url`, signing with this machine's token for it."""
+    settings = load_settings()
+    token = settings["TWILIO_AUTH_TOKEN"]
+    if not token:
+        path = dev_token_path(settings["IVR_INSTANCE_PATH"] or default_instance_path())
+        if not path.exists():
+            raise SimulationError(
+                f"TWILIO_AUTH_TOKEN is not set and there is no development token at {path}: "
+                "set the token the service uses"
+            )
+        token = path.read_text().strip()
+    return Simulator(OverHttp(url), token, settings["TWILIO_ACCOUNT_SID"])
+
+
+def transcript(turns: Sequence[Turn]) -> str:
+    width = max((len(t.who) for t in turns), default=0)
+    return "\n".join(f"{t.who.rjust(width)}  {t.what}" for t in turns)

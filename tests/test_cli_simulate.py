@@ -1,0 +1,54 @@
+"""`ivr simulate`: the call transcript in the terminal."""
+
+from click.testing import CliRunner
+
+from calls import ACME_ADMIN, SF, TOKEN, US_LINE
+from conftest import SAMPLE
+from ivr.cli import main
+
+
+def _run(tmp_path, *args):
+    env = {"IVR_INSTANCE_PATH": str(tmp_path / "instance"), "TWILIO_AUTH_TOKEN": TOKEN, "IVR_PHONEBOOK": str(SAMPLE)}
+    return CliRunner(env=env).invoke(main, ["simulate", *args])
+
+
+def test_simulate_prints_the_call_at_a_pinned_instant(tmp_path):
+    result = _run(tmp_path, "--to", US_LINE, "--from", ACME_ADMIN, "--press", "1", "--answer", SF[0],
+                  "--at", "2026-12-01T12:00:00-08:00")
+    assert result.exit_code == 0, result.output
+    assert "caller hears  Connecting you to our San Francisco Priority Support team." in result.output
+    assert f"connected  caller and {SF[0]}" in result.output
+
+
+def test_at_the_weekend_the_same_call_goes_to_select(tmp_path):
+    # A bare date is 00:00 UTC: Sunday.
+    result = _run(tmp_path, "--to", US_LINE, "--from", ACME_ADMIN, "--press", "1", "--at", "2026-12-06")
+    assert result.exit_code == 0, result.output
+    connecting = [line for line in result.output.splitlines() if "Connecting you" in line]
+    assert connecting[0].endswith("Connecting you to our Global Select Support team.")
+
+
+def test_at_is_refused_against_a_running_service(tmp_path):
+    result = _run(tmp_path, "--to", US_LINE, "--at", "2026-12-05T12:00Z", "--url", "http://127.0.0.1:9")
+    assert result.exit_code == 2
+    assert "--at works only in-process" in result.output
+
+
+def test_a_naive_instant_is_refused(tmp_path):
+    result = _run(tmp_path, "--to", US_LINE, "--at", "2026-12-05T12:00")
+    assert result.exit_code == 2
+    assert "has no offset" in result.output
+
+
+def test_an_unreachable_service_is_a_clear_error(tmp_path):
+    result = _run(tmp_path, "--to", US_LINE, "--url", "http://127.0.0.1:9")
+    assert result.exit_code == 1
+    assert "Error:" in result.output and "Traceback" not in result.output
+
+
+def test_a_broken_phonebook_is_a_clear_error(tmp_path):
+    book = tmp_path / "broken.toml"
+    book.write_text("[service\n")
+    result = _run(tmp_path, "--phonebook", str(book), "--to", US_LINE)
+    assert result.exit_code == 1
+    assert "TOML syntax error" in result.output

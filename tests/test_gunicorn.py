@@ -1,0 +1,92 @@
+"""The Procfile's command serves real calls: gunicorn with ivr/gunicorn_conf.py, driven over HTTP."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+from click.testing import CliRunner
+
+from calls import ACME_ADMIN, TOKEN, US_LINE
+from conftest import ROOT, SAMPLE
+from ivr.cli import main
+from ivr.phonebook import load_phonebook
+
+STARTUP_SECONDS = 30
+
+
+def _procfile_web_command() -> list[str]:
+    [line] = [l for l in (ROOT / "Procfile").read_text().splitlines() if l.startswith("web:")]
+    command = shlex.split(line.removeprefix("web:"))
+    assert command[0] == "gunicorn"
+    return [sys.executable, "-m", "gunicorn", *command[1:]]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def service(tmp_path):
+    port = _free_port()
+    env = {
+        **os.environ, "PORT": str(port), "WEB_CONCURRENCY": "2", "TWILIO_AUTH_TOKEN": TOKEN,
+        "IVR_PHONEBOOK": str(SAMPLE), "IVR_INSTANCE_PATH": str(tmp_path / "instance"),
+    }
+    log = open(tmp_path / "gunicorn.log", "w")
+    process = subprocess.Popen(_procfile_web_command(), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + STARTUP_SECONDS
+    try:
+        while True:
+            try:
+                requests.get(f"{base}/healthz", timeout=1)
+                break
+            except requests.ConnectionError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"gunicorn did not start:\n{(tmp_path / 'gunicorn.log').read_text()}")
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+        log.close()
+
+
+def test_a_simulated_call_over_http_reaches_an_engineer_under_gunicorn(service, tmp_path):
+    health = requests.get(f"{service}/healthz", timeout=5).json()
+    assert health["phonebook"]["file"] == str(SAMPLE)
+    everyone = [n for team in load_phonebook(SAMPLE).teams for n in team.dial] + ["+14155550142"]
+    env = {"TWILIO_AUTH_TOKEN": TOKEN, "IVR_INSTANCE_PATH": str(tmp_path / "instance")}
+    args = ["simulate", "--url", service, "--to", US_LINE, "--from", ACME_ADMIN, "--press", "1"]
+    for number in everyone:
+        args += ["--answer", number]
+    result = CliRunner(env=env).invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "caller hears  Welcome to Priority Support." in result.output
+    assert "Hello, Acme Corporation." in result.output
+    assert "connected  caller and +" in result.output
+
+
+def test_unsigned_requests_are_refused_under_gunicorn(service):
+    assert requests.post(f"{service}/voice", data={"CallSid": "CA1"}, timeout=5).status_code == 403
+
+
+def test_the_gunicorn_config_reads_port_and_workers_and_gives_up_well_before_twilio(monkeypatch):
+    import runpy
+
+    monkeypatch.setenv("PORT", "5123")
+    monkeypatch.setenv("WEB_CONCURRENCY", "3")
+    conf = runpy.run_path(str(ROOT / "ivr" / "gunicorn_conf.py"))
+    assert conf["bind"] == "0.0.0.0:5123"
+    assert conf["workers"] == 3
+    assert conf["timeout"] < 15
+    assert conf["keepalive"] <= 5
