@@ -2,7 +2,7 @@
 
 Settings come from the environment (see `ivr.config`), overridden by `config`. Besides settings,
 `config` may carry `CLOCK` (a callable returning the aware current instant; the simulator pins
-it) and `EVENT_SINK` (where call events go; default: JSON lines on the `ivr.events` logger).
+it) and `EVENT_SINK` (where call events go; default: the call log, `ivr.calllog`).
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ivr import health, signature, voice
+from ivr import alerts, calllog, health, metrics, ops, signature, voice
 from ivr.config import load_settings
-from ivr.events import LogSink
 from ivr.reloading import ReloadingPhonebook
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -55,13 +54,18 @@ def register_extensions(app: Flask) -> None:
         app.config["IVR_PHONEBOOK"], interval=app.config["IVR_RELOAD_SECONDS"]
     )
     signature.init_app(app)
-    app.extensions["ivr_events"] = app.config.get("EVENT_SINK") or LogSink()
+    # The call log is the event sink (falling back to JSON lines on stdout when its database fails).
+    calllog.init_app(app)
+    alerts.init_app(app)
+    app.extensions["ivr_events"] = app.config.get("EVENT_SINK") or app.extensions["ivr_calllog"]
     app.extensions["ivr_clock"] = app.config.get("CLOCK") or _utc_now
 
 
 def register_blueprints(app: Flask) -> None:
     health.init_app(app)
     voice.init_app(app)
+    ops.init_app(app)
+    metrics.init_app(app)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -43,6 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
+from ivr.events import EventSink, LogSink
 from ivr.outcomes import IN_PROGRESS, Event, Outcome, Summary, summarise
 from ivr.routing import iso
 
@@ -203,8 +204,10 @@ def _insert(engine: Engine, table: Table):
 class CallLog:
     """Store of call events and summaries; implements the webhooks' EventSink protocol."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, fallback: EventSink | None = None):
         self.engine = engine
+        # The record of last resort when the database fails: the event as a JSON line on stdout.
+        self.fallback = fallback or LogSink(logging.WARNING)
         self._listeners: list[Callable[[Summary], None]] = []
         self._lock = threading.Lock()
         self._ready = False
@@ -294,12 +297,8 @@ class CallLog:
 
     def _failed(self, sid: str, kind: str, key: str, data: dict, at: datetime, error: str, backoff: bool) -> None:
         self.note_failure(error, backoff)
-        # The log on stdout is the record of last resort: one JSON line per event.
-        logger.warning(json.dumps(
-            {"unstored_call_event": {"call_sid": sid, "key": key, "kind": kind, "at": at.isoformat(),
-                                     "data": data}, "error": error},
-            default=str,
-        ))
+        logger.warning("call %s: %s event not stored (%s); logged on ivr.events instead", sid, kind, error)
+        self.fallback.record(sid, kind, data, at, key)
 
     def claim_alert(self, sid: str, at: datetime) -> bool:
         """True for exactly one caller per call, across workers and instances."""

@@ -236,15 +236,16 @@ def simulate_call(phonebook_path, to, caller, press, answer, at, url):
 
 # --- the call log: `ivr init-db` (the Procfile's release step) and `ivr calls` -------------------
 
-from flask import Flask  # noqa: E402 - this block of commands is self-contained
-
+from ivr.app import default_instance_path  # noqa: E402 - this block of commands is self-contained
 from ivr.calllog import CallFilter, CallLog, call_json  # noqa: E402
+from ivr.config import load_settings  # noqa: E402
 from ivr.outcomes import IN_PROGRESS, Outcome  # noqa: E402
 
 
 def _call_log() -> CallLog:
-    # The service keeps its SQLite call log in the package's instance folder; so do we.
-    return CallLog.from_settings(os.environ.get("DATABASE_URL"), Flask("ivr").instance_path)
+    """The service's call log: DATABASE_URL, else the SQLite file in its instance folder."""
+    settings = load_settings()
+    return CallLog.from_settings(settings["DATABASE_URL"], settings["IVR_INSTANCE_PATH"] or default_instance_path())
 
 
 @main.command("init-db")

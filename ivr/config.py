@@ -34,7 +34,17 @@ SETTINGS = (
         "TWILIO_AUTH_TOKEN", None,
         "Signs Twilio's requests. Unset: a development token is generated in the instance folder.",
     ),
-    Setting("DATABASE_URL", None, "The call log database (read by the call-log store)."),
+    Setting(
+        "DATABASE_URL", None,
+        "The call log database: a PostgreSQL URL (postgres:// as Heroku writes it, or postgresql://). "
+        "Unset: SQLite calllog.sqlite3 in the instance folder.",
+    ),
+    Setting("IVR_OPS_PASSWORD", None, "The ops console's password (user `ops` for HTTP Basic). Unset: /ops and /metrics answer 403."),
+    Setting(
+        "IVR_ALERT_SETTLE_SECONDS", 10.0,
+        "How long a missed-call alert without a voicemail waits for a recording still on its way.", float,
+    ),
+    Setting("IVR_ALERT_BACKOFF_SECONDS", 2.0, "The first pause before an alert is retried (then doubled).", float),
     Setting(
         "IVR_PUBLIC_URL", None,
         "The https base URL Twilio calls (https://ivr.example.com); signatures are checked against it. "

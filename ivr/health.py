@@ -13,4 +13,12 @@ def init_app(app: Flask) -> None:
 
 @bp.get("/healthz")
 def healthz():
-    return jsonify({"status": "ok", "phonebook": current_app.extensions["ivr_phonebook"].state()})
+    # Calls are still answered when the call log's database or an alert channel fails, so the
+    # service stays up (200) and says what is degraded.
+    calllog = current_app.extensions["ivr_calllog"].health()
+    return jsonify({
+        "status": "ok" if calllog["ok"] else "degraded",
+        "phonebook": current_app.extensions["ivr_phonebook"].state(),
+        "calllog": calllog,
+        "alerts": current_app.extensions["ivr_alerts"].health(),
+    })

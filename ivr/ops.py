@@ -167,7 +167,7 @@ def _http_error(error: HTTPException):
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return current_app.extensions["ivr_clock"]()
 
 
 def _phonebook() -> Phonebook:

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import textwrap
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+import responses
 from flask import Flask
 from sqlalchemy import create_engine, text
 
-from ivr import alerts, calllog, metrics, ops
+from ivr import create_app
 from ivr.calllog import CallLog, database_url, make_engine
 from ivr.phonebook import Phonebook, load_phonebook, parse_phonebook
 
@@ -103,44 +105,47 @@ def store(request) -> CallLog:
     return request.getfixturevalue(f"{request.param}_store")
 
 
-# --- a web app with the call log, alerts, ops console and metrics ------------------------------
+# --- no test reaches the internet ---------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def no_internet(monkeypatch):
+    """Outside HTTP (alerts to the sample phonebook's webhook, Twilio) is refused at once.
+
+    Calls placed by any test may be missed L1 calls that alert; alerts then run without delay or
+    backoff, so they finish (failing) inside the test. Local servers stay reachable.
+    """
+    monkeypatch.setenv("IVR_ALERT_SETTLE_SECONDS", "0")
+    monkeypatch.setenv("IVR_ALERT_BACKOFF_SECONDS", "0")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add_passthru(re.compile(r"https?://(127\.0\.0\.1|localhost)[:/]"))
+        yield
+
+
+# --- the service, with the call log, alerts, ops console and metrics -------------------------
 
 OPS_PASSWORD = "correct horse battery staple"
+TWILIO_TOKEN = "test-auth-token-0123456789abcdef"
+TWILIO_ACCOUNT = "AC" + "1" * 32
 
 
-class PhonebookHolder:
-    """Stands in for the app's phonebook holder: `.current()` is the phonebook in force."""
-
-    def __init__(self, phonebook: Phonebook):
-        self.phonebook = phonebook
-
-    def current(self) -> Phonebook:
-        return self.phonebook
-
-    def state(self) -> dict:
-        return {"source": str(SAMPLE)}
-
-
-def make_app(instance: Path, phonebook: Phonebook, **config) -> Flask:
-    app = Flask(__name__, instance_path=str(instance))
-    app.config.update({
-        "TESTING": True,
+def make_app(tmp_path: Path, phonebook: Path = SAMPLE, **config) -> Flask:
+    """The real service on a fresh instance folder (so a fresh SQLite call log)."""
+    return create_app({
+        "IVR_PHONEBOOK": str(phonebook),
+        "IVR_INSTANCE_PATH": str(tmp_path / "instance"),
+        "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+        "TWILIO_ACCOUNT_SID": TWILIO_ACCOUNT,
         "IVR_OPS_PASSWORD": OPS_PASSWORD,
         "IVR_ALERT_SETTLE_SECONDS": 0,
         "IVR_ALERT_BACKOFF_SECONDS": 0,
         **config,
     })
-    app.extensions["ivr_phonebook"] = PhonebookHolder(phonebook)
-    calllog.init_app(app)
-    alerts.init_app(app)
-    ops.init_app(app)
-    metrics.init_app(app)
-    return app
 
 
 @pytest.fixture
-def app(tmp_path, sample):
-    app = make_app(tmp_path, sample)
+def app(tmp_path):
+    app = make_app(tmp_path)
     yield app
     app.extensions["ivr_calllog"].close()
 

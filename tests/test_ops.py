@@ -11,8 +11,6 @@ from datetime import timedelta
 import pytest
 import time_machine
 
-from ivr.phonebook import parse_phonebook
-
 from conftest import OPS_PASSWORD, SAMPLE, answered_call, make_app, utc
 
 PAGES = ["/ops/", "/ops/calls", "/ops/calls/CA001", "/ops/week", "/ops/numbers", "/ops/calls.csv"]
@@ -28,8 +26,8 @@ def log(app):
 
 
 @pytest.mark.parametrize("path", PAGES + API)
-def test_without_a_password_configured_the_console_is_refused_not_open(tmp_path, sample, path):
-    app = make_app(tmp_path, sample, IVR_OPS_PASSWORD=None)
+def test_without_a_password_configured_the_console_is_refused_not_open(tmp_path, path):
+    app = make_app(tmp_path, IVR_OPS_PASSWORD=None)
     reply = app.test_client().get(path, headers=basic("ops", ""))
     assert reply.status_code == 403
     assert "set IVR_OPS_PASSWORD" in reply.get_data(as_text=True)
@@ -194,8 +192,9 @@ def test_the_week_draws_each_team_and_the_handoff_overlaps(client, ops_auth):
 
 def test_the_week_shows_gaps_when_nobody_is_on_duty(tmp_path, ops_auth):
     text = SAMPLE.read_text()
-    without_select = text[: text.index("[teams.select]")] + text[text.index("[fallback]"):]
-    app = make_app(tmp_path, parse_phonebook(without_select))
+    without_select = tmp_path / "phonebook.toml"
+    without_select.write_text(text[: text.index("[teams.select]")] + text[text.index("[fallback]"):])
+    app = make_app(tmp_path, without_select)
     with time_machine.travel(utc("2026-11-30T00:30Z"), tick=False):
         page = app.test_client().get("/ops/week", headers=ops_auth).get_data(as_text=True)
     assert svg_rows(page)["Nobody on duty"] >= 1
