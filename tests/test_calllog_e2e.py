@@ -56,6 +56,9 @@ def test_an_answered_l1_call_is_on_record_with_who_answered(tmp_path):
     assert kinds[:3] == ["started", "recognised", "entitlement"]
     assert {"severity", "routed", "screened", "dial", "status"} <= set(kinds)
     assert api(app, f"/ops/api/calls/{call['sid']}")["events"] == call["events"]
+    health = app.test_client().get("/healthz").get_json()
+    assert health["status"] == "ok" and health["calllog"]["ok"] and health["calllog"]["failures"] == 0
+    assert health["alerts"]["sms"]["failures"] == 0
 
 
 def test_a_missed_l1_call_leaves_a_voicemail_alerts_ops_once_and_repeats_change_nothing(tmp_path):
