@@ -14,6 +14,7 @@ from flask import Blueprint, Response, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
+from ivr.alerts import CHANNELS
 from ivr.ops import basic_auth
 
 logger = logging.getLogger(__name__)
@@ -51,17 +52,15 @@ class CallLogCollector:
                 [], [(str(b), n) for b, n in zip(ANSWER_BUCKETS, buckets)] + [("+Inf", count)], total
             )
             yield answer
-        alerter = self.app.extensions.get("ivr_alerts")
-        if alerter is not None:
-            state = alerter.health()
-            sent = CounterMetricFamily("ivr_alerts_sent", "Missed-call alerts delivered", labels=["channel"])
-            failed = CounterMetricFamily("ivr_alert_failures", "Missed-call alerts that could not be delivered",
-                                         labels=["channel"])
-            for channel in ("sms", "webhook"):
-                sent.add_metric([channel], state[channel]["sent"])
-                failed.add_metric([channel], state[channel]["failures"])
-            yield sent
-            yield failed
+        state = self.app.extensions["ivr_alerts"].health()
+        sent = CounterMetricFamily("ivr_alerts_sent", "Missed-call alerts delivered", labels=["channel"])
+        failed = CounterMetricFamily("ivr_alert_failures", "Missed-call alerts that could not be delivered",
+                                     labels=["channel"])
+        for channel in CHANNELS:
+            sent.add_metric([channel], state[channel]["sent"])
+            failed.add_metric([channel], state[channel]["failures"])
+        yield sent
+        yield failed
 
 
 def _start_timer() -> None:
