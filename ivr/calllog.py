@@ -441,5 +441,7 @@ def init_app(app) -> CallLog:
     except Exception as exc:  # noqa: BLE001 - the service answers calls even without its log
         logger.error("call log unavailable at start (%s); events go to the log until it is back", exc)
         log.note_failure(f"{type(exc).__name__}: {exc}", backoff=False)
+    # No connection opened here may be shared with processes forked later (gunicorn --preload).
+    log.engine.dispose()
     app.extensions["ivr_calllog"] = log
     return log
