@@ -2,7 +2,7 @@
 
 Settings come from the environment (see `ivr.config`), overridden by `config`. Besides settings,
 `config` may carry `CLOCK` (a callable returning the aware current instant; the simulator pins
-it) and `EVENT_SINK` (where call events go; default: JSON lines on the `ivr.events` logger).
+it) and `EVENT_SINK` (where call events go; default: the call log, `ivr.calllog`).
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ivr import health, signature, voice
+from ivr import alerts, calllog, health, metrics, ops, signature, voice
 from ivr.config import load_settings
 from ivr.entitlements import Sources
-from ivr.events import LogSink
 from ivr.reloading import ReloadingPhonebook
 from ivr.sms import SmsSender
 
@@ -62,13 +61,18 @@ def register_extensions(app: Flask) -> None:
         app.config["TWILIO_ACCOUNT_SID"], app.config["TWILIO_AUTH_TOKEN"], app.config["TWILIO_SMS_FROM"]
     )
     signature.init_app(app)
-    app.extensions["ivr_events"] = app.config.get("EVENT_SINK") or LogSink()
+    # The call log is the event sink (falling back to JSON lines on stdout when its database fails).
+    calllog.init_app(app)
+    alerts.init_app(app)
+    app.extensions["ivr_events"] = app.config.get("EVENT_SINK") or app.extensions["ivr_calllog"]
     app.extensions["ivr_clock"] = app.config.get("CLOCK") or _utc_now
 
 
 def register_blueprints(app: Flask) -> None:
     health.init_app(app)
     voice.init_app(app)
+    ops.init_app(app)
+    metrics.init_app(app)
 
 
 def register_errorhandlers(app: Flask) -> None:

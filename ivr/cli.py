@@ -243,3 +243,57 @@ def simulate_call(phonebook_path, to, caller, press, answer, at, url):
     except (PhonebookError, simulate.SimulationError, requests.RequestException) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(simulate.transcript(turns))
+
+
+# --- the call log: `ivr init-db` (the Procfile's release step) and `ivr calls` -------------------
+
+from ivr.app import default_instance_path  # noqa: E402 - this block of commands is self-contained
+from ivr.calllog import CallFilter, CallLog, call_json  # noqa: E402
+from ivr.config import load_settings  # noqa: E402
+from ivr.outcomes import IN_PROGRESS, Outcome  # noqa: E402
+
+
+def _call_log() -> CallLog:
+    """The service's call log: DATABASE_URL, else the SQLite file in its instance folder."""
+    settings = load_settings()
+    return CallLog.from_settings(settings["DATABASE_URL"], settings["IVR_INSTANCE_PATH"] or default_instance_path())
+
+
+@main.command("init-db")
+def init_db() -> None:
+    """Create the call log's tables and indexes if they are missing (safe to repeat)."""
+    log = _call_log()
+    try:
+        log.create_tables()
+    finally:
+        log.close()
+    click.echo(f"call log ready: {log.health()['database']}")
+
+
+@main.command("calls")
+@click.option("--since", type=INSTANT, help="Only calls that started at or after this instant.")
+@click.option("--outcome", type=click.Choice([o.value for o in Outcome] + [IN_PROGRESS]),
+              help="Only calls with this outcome.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
+@json_option
+def list_calls(since, outcome, limit, as_json) -> None:
+    """The most recent calls, newest first, as the ops console shows them (JSON: with timelines)."""
+    log = _call_log()
+    try:
+        page = log.calls(CallFilter(outcome=outcome, since=since), limit=limit)
+        timelines = log.timelines(c.sid for c in page.calls) if as_json else {}
+    finally:
+        log.close()
+    if as_json:
+        click.echo(json.dumps([call_json(c, timelines[c.sid]) for c in page.calls], indent=2))
+        return
+    if not page.calls:
+        click.echo("no calls")
+        return
+    for call in page.calls:
+        answered = f"{call.team} after {call.answer_seconds:g}s" if call.team else ""
+        click.echo("  ".join([
+            iso(call.started_at), call.sid, call.line or "-", call.caller or "-",
+            call.customer or call.sen or "-", f"L{call.severity}" if call.severity else "L?",
+            call.outcome.value if call.outcome else "in-progress", answered,
+        ]).rstrip())

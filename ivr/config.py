@@ -38,7 +38,17 @@ SETTINGS = (
         "TWILIO_SMS_FROM", None,
         "The number texts to deflected callers are sent from. Unset: the number the caller dialled.",
     ),
-    Setting("DATABASE_URL", None, "The call log database (read by the call-log store)."),
+    Setting(
+        "DATABASE_URL", None,
+        "The call log database: a PostgreSQL URL (postgres:// as Heroku writes it, or postgresql://). "
+        "Unset: SQLite calllog.sqlite3 in the instance folder.",
+    ),
+    Setting("IVR_OPS_PASSWORD", None, "The ops console's password (user `ops` for HTTP Basic). Unset: /ops and /metrics answer 403."),
+    Setting(
+        "IVR_ALERT_SETTLE_SECONDS", 10.0,
+        "How long a missed-call alert without a voicemail waits for a recording still on its way.", float,
+    ),
+    Setting("IVR_ALERT_BACKOFF_SECONDS", 2.0, "The first pause before an alert is retried (then doubled).", float),
     Setting(
         "IVR_ENTITLEMENTS_TOKEN", None,
         "Bearer token for the licensing API of `[entitlements] url`. Unset: no Authorization header.",

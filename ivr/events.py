@@ -23,7 +23,10 @@ class EventSink(Protocol):
 
 
 class LogSink:
-    """One JSON line per event on the `ivr.events` logger (stdout under gunicorn)."""
+    """One JSON line per event on the `ivr.events` logger (stdout under gunicorn), at `level`."""
+
+    def __init__(self, level: int = logging.INFO):
+        self.level = level
 
     def record(self, call_sid: str, kind: str, data: dict, at: datetime, key: str | None = None) -> None:
         try:
@@ -32,6 +35,6 @@ class LogSink:
                 default=str,
                 sort_keys=True,
             )
-            log.info(line)
+            log.log(self.level, line)
         except Exception:
             log.exception("could not record %s event for call %s", kind, call_sid)

@@ -13,9 +13,14 @@ def init_app(app: Flask) -> None:
 
 @bp.get("/healthz")
 def healthz():
+    # Calls are still answered when the call log's database or an alert channel fails, so the
+    # service stays up (200) and says what is degraded.
+    calllog = current_app.extensions["ivr_calllog"].health()
     phonebook = current_app.extensions["ivr_phonebook"]
     return jsonify({
-        "status": "ok",
+        "status": "ok" if calllog["ok"] else "degraded",
         "phonebook": phonebook.state(),
         "entitlements": current_app.extensions["ivr_entitlements"].state(phonebook.current()),
+        "calllog": calllog,
+        "alerts": current_app.extensions["ivr_alerts"].health(),
     })

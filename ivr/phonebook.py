@@ -175,6 +175,16 @@ class CustomerIndex:
 
 
 @dataclass(frozen=True)
+class Alerts:
+    """Who hears about a missed L1 call: SMS numbers and a Slack-compatible webhook."""
+
+    sms: tuple[str, ...] = ()
+    webhook: str | None = None
+    # The Twilio number SMS alerts come from; by default the line the call came in on.
+    sms_from: str | None = None
+
+
+@dataclass(frozen=True)
 class Problem:
     path: str
     message: str
@@ -207,6 +217,7 @@ class Phonebook:
     customers: tuple[Customer, ...]
     warnings: tuple[Problem, ...] = ()
     entitlements: EntitlementSettings | None = None
+    alerts: Alerts = Alerts()
     _lines_by_number: Mapping[str, Line] = field(default_factory=dict, repr=False, compare=False)
     _customer_index: CustomerIndex = field(default=None, repr=False, compare=False)
 
@@ -251,7 +262,9 @@ def calendar_holidays(calendar: str, year: int) -> frozenset[date]:
 
 # --- loading -----------------------------------------------------------------------------
 
-TOP_KEYS = ("service", "weekend", "severity", "lines", "teams", "fallback", "customers", "entitlements")
+TOP_KEYS = (
+    "service", "weekend", "severity", "lines", "teams", "fallback", "customers", "entitlements", "alerts",
+)
 SERVICE_KEYS = ("name", "portal", "renewals")
 WEEKEND_KEYS = ("starts", "ends")
 LINE_KEYS = ("number", "region", "label")
@@ -262,6 +275,7 @@ TEAM_KEYS = (
 FALLBACK_KEYS = ("dial", "ring", "ring_seconds", "label")
 CUSTOMER_KEYS = ("sen", "name", "tier", "maintenance_until", "admins")
 ENTITLEMENTS_KEYS = ("file", "url", "timeout_seconds", "cache_seconds", "admin_lookup")
+ALERTS_KEYS = ("sms", "webhook", "sms_from")
 
 _MISSING = object()
 
@@ -346,6 +360,10 @@ def _renewals(value: object) -> str:
         return _url(value)
     except ValueError:
         raise ValueError("must be an email address or a web address starting with https://") from None
+def _https_url(value: object) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"https://[^\s/]+\S*", value):
+        raise ValueError(f"{value!r} must be a web address starting with https://")
+    return value
 
 
 def _phone(value: object) -> str:
@@ -628,6 +646,15 @@ def _read_entitlements(reader: _Reader, raw: object, base: Path) -> EntitlementS
     )
 
 
+def _read_alerts(reader: _Reader, raw: object) -> Alerts:
+    table = reader.table(raw, "alerts", ALERTS_KEYS)
+    return Alerts(
+        sms=reader.items(table, "alerts", "sms", _phone),
+        webhook=reader.convert(table, "alerts", "webhook", _https_url, None),
+        sms_from=reader.convert(table, "alerts", "sms_from", _phone, None),
+    )
+
+
 def _check_regions(reader: _Reader, raw: dict) -> None:
     """Warn about regions only one side uses. Read from the raw tables so that a team or line
     with an unrelated error does not cause a misleading warning as well."""
@@ -678,11 +705,13 @@ def parse_phonebook(text: str, source: str = "phonebook.toml") -> Phonebook:
     )
     if entitlements is not None and customers:
         reader.warn("customers", "[entitlements] is set, so [[customers]] are ignored")
+    alerts = _read_alerts(reader, raw.get("alerts", {}))
     _check_regions(reader, raw)
     if any(not p.warning for p in reader.problems):
         raise PhonebookError(source, reader.problems)
     return Phonebook(
-        service, weekend, severity, lines, teams, fallback, customers, tuple(reader.problems), entitlements
+        service, weekend, severity, lines, teams, fallback, customers, tuple(reader.problems),
+        entitlements=entitlements, alerts=alerts,
     )
 
 

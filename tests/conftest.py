@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+import os
+import re
 import textwrap
-from datetime import datetime
+import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+import responses
+from flask import Flask
+from sqlalchemy import create_engine, text
 
+from ivr import create_app
+from ivr.calllog import CallLog, database_url, make_engine
 from ivr.phonebook import Phonebook, load_phonebook, parse_phonebook
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,11 +28,138 @@ def utc(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+def answered_call(store, sid="CA001", at=None, customer="Acme Corporation", line="+14155550100"):
+    """Record an L1 call from Acme on a line, taken by San Francisco 12 s after it began."""
+    at = at or utc("2026-12-01T09:00:00Z")
+    store.record(sid, "started", {"line": line, "region": "amer", "from": "+14155551234",
+                                  "to": line, "caller_name": "ACME"}, at)
+    store.record(sid, "recognised", {"sen": "SEN-1234567", "customer": customer}, at + timedelta(seconds=1))
+    store.record(sid, "entitlement", {"sen": "SEN-1234567", "customer": customer, "verdict": "ok"},
+                 at + timedelta(seconds=1))
+    store.record(sid, "severity", {"severity": 1}, at + timedelta(seconds=5))
+    store.record(sid, "routed", {"action": "connect", "reason": "on duty: san_francisco",
+                                 "candidates": ["san_francisco", "select", "fallback"], "weekend": False},
+                 at + timedelta(seconds=5))
+    store.record(sid, "screened", {"number": "+14155550101", "accepted": True}, at + timedelta(seconds=12))
+    store.record(sid, "dial", {"attempt": 1, "team": "san_francisco", "numbers": ["+14155550101"],
+                               "status": "completed", "duration": 300, "accepted_by": "+14155550101"},
+                 at + timedelta(seconds=312), key="dial:1")
+    store.record(sid, "status", {"call_status": "completed", "duration": 313}, at + timedelta(seconds=313),
+                 key="status")
+
+
 @pytest.fixture(scope="session")
 def sample() -> Phonebook:
     return load_phonebook(SAMPLE)
 
 
+# --- the call log on both backends -----------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The test PostgreSQL from IVR_TEST_DATABASE_URL, or skip saying why."""
+    configured = os.environ.get("IVR_TEST_DATABASE_URL")
+    if not configured:
+        pytest.skip("IVR_TEST_DATABASE_URL is not set (CI sets postgresql://postgres@127.0.0.1:5432/test)")
+    url = database_url(configured, "")
+    probe = create_engine(url, connect_args={"connect_timeout": 2})
+    try:
+        with probe.connect():
+            pass
+    except Exception as exc:  # noqa: BLE001 - any failure means: no PostgreSQL here
+        pytest.skip(f"PostgreSQL at {configured} is unreachable: {exc}")
+    finally:
+        probe.dispose()
+    return url
+
+
+@pytest.fixture
+def postgresql_store(postgres_url):
+    """A CallLog in a schema of its own, dropped afterwards, so runs never collide."""
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = make_engine(postgres_url).execution_options(schema_translate_map={None: schema})
+    store = CallLog(engine)
+    store.create_tables()
+    yield store
+    engine.dispose()
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path):
+    store = CallLog(make_engine(database_url(None, str(tmp_path))))
+    store.create_tables()
+    yield store
+    store.engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request) -> CallLog:
+    """The same store tests run on SQLite and on PostgreSQL."""
+    return request.getfixturevalue(f"{request.param}_store")
+
+
+# --- no test reaches the internet ---------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def no_internet(monkeypatch):
+    """Outside HTTP (alerts to the sample phonebook's webhook, Twilio) is refused at once.
+
+    Calls placed by any test may be missed L1 calls that alert; alerts then run without delay or
+    backoff, so they finish (failing) inside the test. Local servers stay reachable.
+    """
+    monkeypatch.setenv("IVR_ALERT_SETTLE_SECONDS", "0")
+    monkeypatch.setenv("IVR_ALERT_BACKOFF_SECONDS", "0")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add_passthru(re.compile(r"https?://(127\.0\.0\.1|localhost)[:/]"))
+        yield
+
+
+# --- the service, with the call log, alerts, ops console and metrics -------------------------
+
+OPS_PASSWORD = "correct horse battery staple"
+TWILIO_TOKEN = "test-auth-token-0123456789abcdef"
+TWILIO_ACCOUNT = "AC" + "1" * 32
+
+
+def make_app(tmp_path: Path, phonebook: Path = SAMPLE, **config) -> Flask:
+    """The real service on a fresh instance folder (so a fresh SQLite call log)."""
+    return create_app({
+        "IVR_PHONEBOOK": str(phonebook),
+        "IVR_INSTANCE_PATH": str(tmp_path / "instance"),
+        "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+        "TWILIO_ACCOUNT_SID": TWILIO_ACCOUNT,
+        "IVR_OPS_PASSWORD": OPS_PASSWORD,
+        "IVR_ALERT_SETTLE_SECONDS": 0,
+        "IVR_ALERT_BACKOFF_SECONDS": 0,
+        **config,
+    })
+
+
+@pytest.fixture
+def app(tmp_path):
+    app = make_app(tmp_path)
+    yield app
+    app.extensions["ivr_calllog"].close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def ops_auth() -> dict:
+    """HTTP Basic headers for user ops."""
+    token = base64.b64encode(f"ops:{OPS_PASSWORD}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
 def phonebook_from(text: str) -> Phonebook:
     """A phonebook from literal TOML (indentation removed)."""
     return parse_phonebook(textwrap.dedent(text), "test.toml")

@@ -214,8 +214,9 @@ def test_a_csv_file_next_to_the_phonebook_recognises_admins_and_checks_sens(tmp_
         encoding="utf-8",
     )
     book = phonebook(tmp_path, '[entitlements]\nfile = "customers.csv"\n')
-    recognised = play(tmp_path, caller=AU_MOBILE, to=AU_LINE, press="1", answer=[], book=book)
+    recognised = play(tmp_path, caller=AU_MOBILE, to=AU_LINE, press="1", answer=[SF[0]], book=book)
     assert "Hello, Umbrella." in recognised.said("caller hears")
+    assert "level 1 call from Umbrella" in recognised.said("engineer hears")[0]
     # [[customers]] of the phonebook no longer count.
     acme = play(tmp_path, press="1234567#,1234567#,1234567#", book=book)
     assert acme.events.of("deflected") == [{"reason": "unknown"}]

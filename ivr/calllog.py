@@ -1,0 +1,447 @@
+"""The call log: every call's timeline of events, and a summary row per call for the console.
+
+SQLAlchemy Core behind the small `CallLog` interface. The embedded default is SQLite in the
+instance folder (WAL, so several gunicorn workers share it); `DATABASE_URL` selects PostgreSQL
+for several instances. `CallLog.record` is the webhooks' event sink: it never raises and never
+waits long; when the database is down the event goes to the log as JSON and `health()` says so.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Iterable
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    and_,
+    case,
+    create_engine,
+    event,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+
+from ivr.events import EventSink, LogSink
+from ivr.outcomes import IN_PROGRESS, Event, Outcome, Summary, summarise
+from ivr.routing import iso
+
+logger = logging.getLogger(__name__)
+
+SQLITE_FILE = "calllog.sqlite3"
+# A locked database must not hold a caller in silence: wait this long, then log the event instead.
+BUSY_TIMEOUT_MS = 1000
+CONNECT_TIMEOUT_S = 2
+STATEMENT_TIMEOUT_MS = 2000
+# After a failure, events go straight to the log for a while instead of waiting on a dead database.
+RETRY_AFTER_S = 5.0
+PAGE_SIZE = 50
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware datetimes in, aware UTC datetimes out; stored as naive UTC on every backend."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("call log instants must be timezone-aware")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+metadata = MetaData()
+
+events = Table(
+    "call_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("call_sid", String(64), nullable=False),
+    Column("key", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("data", JSON, nullable=False),
+    Index("call_events_once", "call_sid", "key", unique=True),
+)
+
+calls = Table(
+    "calls",
+    metadata,
+    Column("sid", String(64), primary_key=True),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("line", String(32)),
+    Column("region", String(32)),
+    Column("caller", String(64)),
+    Column("caller_name", Text),
+    Column("sen", String(32)),
+    Column("customer", Text),
+    Column("severity", Integer),
+    Column("outcome", String(16)),
+    Column("team", String(64)),
+    Column("answer_seconds", Float),
+    Column("duration", Integer),
+    Column("voicemail_url", Text),
+    Column("no_candidates", Boolean, nullable=False, default=False),
+    Column("reason", Text),
+    Column("event_count", Integer, nullable=False, default=0),
+    Column("alerted_at", UTCDateTime),
+    # The newest page, unfiltered or filtered by one column, is an index range scan.
+    Index("calls_newest", "started_at", "sid"),
+    Index("calls_by_outcome", "outcome", "started_at", "sid"),
+    Index("calls_by_severity", "severity", "started_at", "sid"),
+    Index("calls_by_line", "line", "started_at", "sid"),
+    Index("calls_by_customer", "customer", "started_at", "sid"),
+    Index("calls_by_sen", "sen", "started_at", "sid"),
+    Index("calls_outcome_severity", "outcome", "severity"),
+)
+
+_SUMMARY_COLUMNS = tuple(f.name for f in fields(Summary))
+
+
+def database_url(configured: str | None, instance_path: str) -> str:
+    """The SQLAlchemy URL: DATABASE_URL as Heroku writes it, else SQLite in the instance folder."""
+    if not configured:
+        return f"sqlite:///{os.path.join(instance_path, SQLITE_FILE)}"
+    for prefix in ("postgres://", "postgresql://"):
+        if configured.startswith(prefix):
+            return "postgresql+psycopg://" + configured[len(prefix):]
+    return configured
+
+
+def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
+    dumps = lambda value: json.dumps(value, default=str)  # noqa: E731 - data may hold instants
+    if make_url(url).get_backend_name() == "sqlite":
+        path = make_url(url).database
+        if path and path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        engine = create_engine(
+            url,
+            json_serializer=dumps,
+            connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
+        )
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(connection, _record):
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            cursor.close()
+
+        return engine
+    return create_engine(
+        url,
+        json_serializer=dumps,
+        connect_args={
+            "connect_timeout": CONNECT_TIMEOUT_S,
+            "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={BUSY_TIMEOUT_MS}",
+        },
+    )
+
+
+@dataclass(frozen=True)
+class CallFilter:
+    outcome: str | None = None
+    severity: int | None = None
+    line: str | None = None
+    customer: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CallPage:
+    calls: tuple[Summary, ...]
+    next_cursor: str | None
+
+
+def _cursor(summary: Summary) -> str:
+    return f"{summary.started_at.astimezone(timezone.utc).isoformat()}~{summary.sid}"
+
+
+def _parse_cursor(cursor: str) -> tuple[datetime, str]:
+    moment, sep, sid = cursor.partition("~")
+    try:
+        at = datetime.fromisoformat(moment)
+    except ValueError:
+        at = None
+    if not sep or not sid or at is None or at.tzinfo is None:
+        raise ValueError(f"{cursor!r} is not a page cursor from this call log")
+    return at, sid
+
+
+def _insert(engine: Engine, table: Table):
+    return (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+class CallLog:
+    """Store of call events and summaries; implements the webhooks' EventSink protocol."""
+
+    def __init__(self, engine: Engine, fallback: EventSink | None = None):
+        self.engine = engine
+        # The record of last resort when the database fails: the event as a JSON line on stdout.
+        self.fallback = fallback or LogSink(logging.WARNING)
+        self._listeners: list[Callable[[Summary], None]] = []
+        self._lock = threading.Lock()
+        self._ready = False
+        self._failures = 0
+        self._last_error: str | None = None
+        self._last_error_at: datetime | None = None
+        self._last_stored_at: datetime | None = None
+        self._down_until = 0.0
+
+    @classmethod
+    def from_settings(cls, configured_url: str | None, instance_path: str) -> "CallLog":
+        return cls(make_engine(database_url(configured_url, instance_path)))
+
+    @property
+    def backend(self) -> str:
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def create_tables(self) -> None:
+        """Create missing tables and indexes (idempotent; safe while others run it too)."""
+        metadata.create_all(self.engine, checkfirst=True)
+        self._ready = True
+
+    def subscribe(self, listener: Callable[[Summary], None]) -> None:
+        """Call `listener(summary)` after each new event is stored (not for repeats)."""
+        self._listeners.append(listener)
+
+    # --- writing ----------------------------------------------------------------------
+
+    def record(self, call_sid: str, kind: str, data: dict, at: datetime, key: str | None = None) -> None:
+        """Store one event; repeats of (call_sid, key) are ignored. Never raises."""
+        key = key or kind
+        if time.monotonic() < self._down_until:
+            self._failed(call_sid, kind, key, data, at, "database unavailable, retrying shortly", backoff=False)
+            return
+        try:
+            summary = self._store(call_sid, kind, key, data, at)
+        except Exception as exc:  # noqa: BLE001 - nothing may break a call
+            self._failed(call_sid, kind, key, data, at, f"{type(exc).__name__}: {exc}", backoff=True)
+            return
+        with self._lock:
+            self._last_stored_at = datetime.now(timezone.utc)
+        if summary is not None:
+            for listener in self._listeners:
+                try:
+                    listener(summary)
+                except Exception:  # noqa: BLE001 - a listener's bug must not reach the call
+                    logger.exception("call log listener failed for %s", call_sid)
+
+    def _store(self, sid: str, kind: str, key: str, data: dict, at: datetime) -> Summary | None:
+        if not self._ready:
+            self.create_tables()
+        with self.engine.begin() as conn:
+            # The summary row is created first and locked, so concurrent events of one call
+            # (several workers) recompute the summary one after the other.
+            conn.execute(
+                _insert(self.engine, calls)
+                .values(sid=sid, started_at=at, no_candidates=False, event_count=0)
+                .on_conflict_do_nothing(index_elements=["sid"])
+            )
+            conn.execute(select(calls.c.sid).where(calls.c.sid == sid).with_for_update())
+            inserted = conn.execute(
+                _insert(self.engine, events)
+                .values(call_sid=sid, key=key, kind=kind, at=at, data=data)
+                .on_conflict_do_nothing(index_elements=["call_sid", "key"])
+                .returning(events.c.id)
+            ).first()
+            if inserted is None:
+                return None
+            timeline = [_event(row) for row in conn.execute(select(events).where(events.c.call_sid == sid))]
+            summary = summarise(sid, timeline)
+            values = {name: getattr(summary, name) for name in _SUMMARY_COLUMNS if name != "sid"}
+            values["outcome"] = summary.outcome.value if summary.outcome else None
+            conn.execute(update(calls).where(calls.c.sid == sid).values(event_count=len(timeline), **values))
+        return summary
+
+    def note_failure(self, error: str, backoff: bool = True) -> None:
+        """Count a database failure for `health()`; with `backoff`, rest the database a while."""
+        with self._lock:
+            self._failures += 1
+            self._last_error = error
+            self._last_error_at = datetime.now(timezone.utc)
+            if backoff:
+                self._down_until = time.monotonic() + RETRY_AFTER_S
+
+    def _failed(self, sid: str, kind: str, key: str, data: dict, at: datetime, error: str, backoff: bool) -> None:
+        self.note_failure(error, backoff)
+        logger.warning("call %s: %s event not stored (%s); logged on ivr.events instead", sid, kind, error)
+        self.fallback.record(sid, kind, data, at, key)
+
+    def claim_alert(self, sid: str, at: datetime) -> bool:
+        """True for exactly one caller per call, across workers and instances."""
+        with self.engine.begin() as conn:
+            claimed = conn.execute(
+                update(calls).where(calls.c.sid == sid, calls.c.alerted_at.is_(None)).values(alerted_at=at)
+            ).rowcount
+        return claimed == 1
+
+    # --- reading ----------------------------------------------------------------------
+
+    def calls(self, where: CallFilter = CallFilter(), limit: int = PAGE_SIZE, before: str | None = None) -> CallPage:
+        """Most recent first; `before` is the `next_cursor` of the previous page."""
+        query = select(calls).where(*_conditions(where))
+        if before:
+            at, sid = _parse_cursor(before)
+            query = query.where(or_(calls.c.started_at < at, and_(calls.c.started_at == at, calls.c.sid < sid)))
+        query = query.order_by(calls.c.started_at.desc(), calls.c.sid.desc()).limit(limit + 1)
+        with self.engine.connect() as conn:
+            rows = [_summary(row) for row in conn.execute(query)]
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return CallPage(tuple(rows), _cursor(rows[-1]) if more else None)
+
+    def call(self, sid: str) -> Summary | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(calls).where(calls.c.sid == sid)).first()
+        return None if row is None else _summary(row)
+
+    def timelines(self, sids: Iterable[str]) -> dict[str, list[Event]]:
+        """Each call's events in order, for the given calls."""
+        sids = list(sids)
+        found: dict[str, list[Event]] = {sid: [] for sid in sids}
+        if not sids:
+            return found
+        query = select(events).where(events.c.call_sid.in_(sids)).order_by(events.c.at, events.c.id)
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                found[row.call_sid].append(_event(row))
+        return found
+
+    def outcome_counts(self) -> list[tuple[str, int | None, int]]:
+        """(outcome, severity, number of calls); outcome `in-progress` for calls not over yet."""
+        query = select(calls.c.outcome, calls.c.severity, func.count()).group_by(calls.c.outcome, calls.c.severity)
+        with self.engine.connect() as conn:
+            return [(outcome or IN_PROGRESS, severity, count) for outcome, severity, count in conn.execute(query)]
+
+    def answer_histogram(self, bounds: tuple[float, ...]) -> tuple[list[int], int, float]:
+        """Cumulative counts of answered calls with answer_seconds <= each bound, the count, the sum."""
+        answered = calls.c.answer_seconds
+        columns = [func.coalesce(func.sum(case((answered <= b, 1), else_=0)), 0) for b in bounds]
+        query = select(*columns, func.count(answered), func.coalesce(func.sum(answered), 0.0)).where(
+            answered.is_not(None)
+        )
+        with self.engine.connect() as conn:
+            *buckets, count, total = conn.execute(query).one()
+        return [int(b) for b in buckets], int(count), float(total)
+
+    def health(self) -> dict:
+        with self._lock:
+            return {
+                "backend": self.backend,
+                "database": self.engine.url.render_as_string(hide_password=True),
+                "ok": self._last_error is None or (
+                    self._last_stored_at is not None and self._last_stored_at > self._last_error_at
+                ),
+                "failures": self._failures,
+                "last_error": self._last_error,
+                "last_error_at": _iso(self._last_error_at),
+                "last_stored_at": _iso(self._last_stored_at),
+            }
+
+
+def call_json(call: Summary, timeline: list[Event]) -> dict:
+    """One call as the ops API and `ivr calls --json` show it."""
+    return {
+        "sid": call.sid,
+        "started_at": iso(call.started_at),
+        "line": call.line,
+        "from": call.caller,
+        "caller_name": call.caller_name,
+        "sen": call.sen,
+        "customer": call.customer,
+        "severity": call.severity,
+        "outcome": call.outcome.value if call.outcome else IN_PROGRESS,
+        "team": call.team,
+        "answer_seconds": call.answer_seconds,
+        "duration": call.duration,
+        "voicemail_url": call.voicemail_url,
+        "reason": call.reason,
+        "events": [
+            {"at": iso(e.at), "kind": e.kind, "key": e.key, "data": dict(e.data)} for e in timeline
+        ],
+    }
+
+
+def _iso(at: datetime | None) -> str | None:
+    return None if at is None else at.isoformat(timespec="seconds")
+
+
+def _conditions(where: CallFilter) -> list:
+    conditions = []
+    if where.outcome == IN_PROGRESS:
+        conditions.append(calls.c.outcome.is_(None))
+    elif where.outcome:
+        conditions.append(calls.c.outcome == Outcome(where.outcome).value)
+    if where.severity is not None:
+        conditions.append(calls.c.severity == where.severity)
+    if where.line:
+        conditions.append(calls.c.line == where.line)
+    if where.customer:
+        conditions.append(or_(calls.c.customer == where.customer, calls.c.sen == where.customer))
+    if where.since:
+        conditions.append(calls.c.started_at >= where.since)
+    if where.until:
+        conditions.append(calls.c.started_at < where.until)
+    return conditions
+
+
+def _event(row) -> Event:
+    return Event(row.call_sid, row.key, row.kind, row.at, row.data)
+
+
+def _summary(row) -> Summary:
+    values = {name: getattr(row, name) for name in _SUMMARY_COLUMNS}
+    values["outcome"] = Outcome(row.outcome) if row.outcome else None
+    return Summary(**values)
+
+
+def day_range(day: str) -> tuple[datetime, datetime]:
+    """A UTC calendar day 'YYYY-MM-DD' as [start, end)."""
+    start = datetime.combine(datetime.strptime(day, "%Y-%m-%d").date(), datetime.min.time(), timezone.utc)
+    return start, start + timedelta(days=1)
+
+
+def init_app(app) -> CallLog:
+    """Open the call log named by DATABASE_URL (default: SQLite in the instance folder)."""
+    log = CallLog.from_settings(app.config.get("DATABASE_URL"), app.instance_path)
+    try:
+        log.create_tables()
+    except Exception as exc:  # noqa: BLE001 - the service answers calls even without its log
+        logger.error("call log unavailable at start (%s); events go to the log until it is back", exc)
+        log.note_failure(f"{type(exc).__name__}: {exc}", backoff=False)
+    # No connection opened here may be shared with processes forked later (gunicorn --preload).
+    log.engine.dispose()
+    app.extensions["ivr_calllog"] = log
+    return log

@@ -1,0 +1,157 @@
+"""What happened on a call: a summary derived from its timeline of events.
+
+A pure function of the events, whatever order they arrived in (Twilio repeats and reorders
+callbacks), so the summary can be recomputed from scratch after every event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Iterable, Mapping
+
+
+class Outcome(StrEnum):
+    ANSWERED = "answered"
+    VOICEMAIL = "voicemail"
+    ABANDONED = "abandoned"
+    DEFLECTED = "deflected"
+    FAILED = "failed"
+
+
+# Outcome filters in the ops console and CLI also accept "in-progress": no outcome yet.
+IN_PROGRESS = "in-progress"
+
+# Final CallStatus values from the status callback that mean Twilio could not carry the call.
+_CALL_FAILED = frozenset({"failed"})
+
+
+@dataclass(frozen=True)
+class Event:
+    call_sid: str
+    key: str
+    kind: str
+    at: datetime
+    data: Mapping
+
+
+@dataclass(frozen=True)
+class Summary:
+    sid: str
+    started_at: datetime
+    line: str | None = None
+    region: str | None = None
+    caller: str | None = None
+    caller_name: str | None = None
+    sen: str | None = None
+    customer: str | None = None
+    severity: int | None = None
+    outcome: Outcome | None = None
+    team: str | None = None
+    answer_seconds: float | None = None
+    duration: int | None = None
+    voicemail_url: str | None = None
+    no_candidates: bool = False
+    reason: str | None = None
+
+    @property
+    def missed_l1(self) -> bool:
+        """An L1 caller who never reached a person: the calls ops must hear about at once."""
+        if self.severity != 1 or self.outcome is None:
+            return False
+        if self.outcome in (Outcome.VOICEMAIL, Outcome.ABANDONED):
+            return True
+        return self.no_candidates and self.outcome is not Outcome.ANSWERED
+
+
+def _int(value: object) -> int | None:
+    try:
+        return int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def _answered(dials: list[Event], screened: list[Event]) -> tuple[str | None, datetime] | None:
+    """(team, moment of acceptance) when an engineer took the call, else None."""
+    accepted: dict[str, datetime] = {}
+    for event in screened:
+        number = event.data.get("number")
+        if event.data.get("accepted") and number:
+            accepted[number] = min(event.at, accepted.get(number, event.at))
+    for dial in dials:
+        data = dial.data
+        rang = set(data.get("numbers") or ()) | {data.get("accepted_by")}
+        moments = [at for number, at in accepted.items() if number in rang]
+        if moments:
+            return data.get("team"), min(moments)
+        if data.get("accepted_by") or data.get("bridged"):
+            # Without its screening event, the bridge began `duration` seconds before the dial ended.
+            return data.get("team"), dial.at - timedelta(seconds=_int(data.get("duration")) or 0)
+    return None
+
+
+def summarise(sid: str, events: Iterable[Event]) -> Summary:
+    """The call's summary; events may come in any order and any number of times."""
+    ordered = sorted(events, key=lambda e: (e.at, e.key))
+    if not ordered:
+        raise ValueError(f"call {sid} has no events")
+    by_kind: dict[str, list[Event]] = {}
+    for event in ordered:
+        by_kind.setdefault(event.kind, []).append(event)
+
+    def last(kind: str) -> Mapping:
+        found = by_kind.get(kind)
+        return found[-1].data if found else {}
+
+    started_events = by_kind.get("started")
+    started_at = started_events[0].at if started_events else ordered[0].at
+    started = last("started")
+    identity = {**last("sen_entered"), **last("recognised"), **last("entitlement")}
+    routed = last("routed")
+    status = last("status")
+    voicemail = last("voicemail")
+    dials = sorted(by_kind.get("dial", []), key=lambda e: _int(e.data.get("attempt")) or 0)
+    answered = _answered(dials, by_kind.get("screened", []))
+    deflected = (
+        "deflected" in by_kind
+        or routed.get("action") == "deflect"
+        or identity.get("verdict") not in (None, "ok")
+    )
+    no_candidates = routed.get("action") == "connect" and not routed.get("candidates")
+
+    team = answer_seconds = None
+    if answered is not None:
+        outcome: Outcome | None = Outcome.ANSWERED
+        team, accepted_at = answered
+        answer_seconds = round(max(0.0, (accepted_at - started_at).total_seconds()), 1)
+    elif voicemail:
+        outcome = Outcome.VOICEMAIL
+    elif deflected:
+        outcome = Outcome.DEFLECTED
+    elif status.get("call_status") in _CALL_FAILED or (status and "error" in by_kind):
+        outcome = Outcome.FAILED
+    elif status:
+        outcome = Outcome.ABANDONED
+    else:
+        outcome = None
+
+    severity = _int(last("severity").get("severity"))
+    return Summary(
+        sid=sid,
+        started_at=started_at,
+        line=started.get("to") or started.get("line"),
+        region=started.get("region"),
+        caller=started.get("from"),
+        caller_name=started.get("caller_name"),
+        sen=identity.get("sen"),
+        customer=identity.get("customer"),
+        severity=severity,
+        outcome=outcome,
+        team=team,
+        answer_seconds=answer_seconds,
+        duration=_int(status.get("duration")),
+        voicemail_url=voicemail.get("recording_url"),
+        no_candidates=no_candidates,
+        reason=last("deflected").get("reason") or routed.get("reason"),
+    )

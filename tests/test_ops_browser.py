@@ -1,0 +1,84 @@
+"""The ops console in a real headless browser: sign in, open a call, filter; screenshots kept."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from conftest import OPS_PASSWORD, ROOT, answered_call, make_app, utc
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts"
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright's Python package is not installed")
+if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
+    pytest.skip(f"no browser: {CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
+
+
+@pytest.fixture
+def served(tmp_path):
+    """The console on a real socket, with two calls on record."""
+    app = make_app(tmp_path)
+    calls = app.extensions["ivr_calllog"]
+    answered_call(calls, sid="CA0001", at=utc("2026-12-01T09:00Z"))
+    calls.record("CA0002", "started", {"to": "+31205550100", "from": "+31612345678",
+                                       "caller_name": "<script>alert(1)</script>"}, utc("2026-12-01T10:00Z"))
+    calls.record("CA0002", "entitlement", {"sen": "SEN-2345678", "customer": "Globex", "verdict": "expired"},
+                 utc("2026-12-01T10:00:09Z"))
+    calls.record("CA0002", "deflected", {"reason": "expired"}, utc("2026-12-01T10:00:09Z"))
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join()
+    calls.close()
+
+
+def test_sign_in_open_a_call_and_filter_in_a_real_browser(served):
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            dialogs = []
+            page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+            page.goto(f"{served}/ops/calls")
+            assert page.url.startswith(f"{served}/ops/login")
+            page.fill("#password", "not it")
+            page.click("button[type=submit]")
+            assert page.locator("[role=alert]").inner_text() == "Wrong password."
+            page.fill("#password", OPS_PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{served}/ops/calls")
+            rows = page.locator("#calls tbody tr")
+            assert rows.count() == 2
+            # The hostile caller name is text on the page, never a running script.
+            assert "<script>alert(1)</script>" in rows.nth(0).inner_text()
+            page.screenshot(path=str(ARTIFACTS / "ops-calls.png"), full_page=True)
+
+            rows.nth(1).locator("a").first.click()
+            page.wait_for_url(f"{served}/ops/calls/CA0001")
+            assert "san_francisco after 12 s" in page.inner_text("dl.facts")
+            assert page.locator("#timeline tbody tr").count() == 8
+            page.screenshot(path=str(ARTIFACTS / "ops-call.png"), full_page=True)
+
+            page.goto(f"{served}/ops/calls")
+            page.select_option("select[name=outcome]", "deflected")
+            page.click("form.filters button[type=submit]")
+            page.wait_for_url("**/ops/calls?outcome=deflected*")
+            assert page.locator("#calls tbody tr").count() == 1
+            assert "Globex" in page.locator("#calls tbody tr").inner_text()
+
+            phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
+            phone.context.add_cookies(page.context.cookies())
+            phone.goto(f"{served}/ops/calls")
+            assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+            phone.screenshot(path=str(ARTIFACTS / "ops-calls-phone.png"), full_page=True)
+            assert dialogs == []
+        finally:
+            browser.close()
