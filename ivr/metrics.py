@@ -2,7 +2,7 @@
 
 Call counts and answer times are read from the call log at scrape time, so every worker and
 instance reports the same figures. Webhook latency is measured in this process around each
-/voice request; alert counts come from this process's alert worker.
+/voice request; alert, entitlement-source and SMS counts come from this process's workers.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram,
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from ivr.alerts import CHANNELS
+from ivr.counters import CountersCollector
 from ivr.ops import basic_auth
 
 logger = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ def init_app(app) -> CollectorRegistry:
     webhook = Histogram("ivr_webhook_seconds", "Time to answer a Twilio webhook", ["endpoint"],
                         registry=registry, buckets=WEBHOOK_BUCKETS)
     registry.register(CallLogCollector(app))
+    registry.register(CountersCollector(app.extensions["ivr_entitlements"], app.extensions["ivr_sms"]))
     app.extensions["ivr_metrics"] = {"registry": registry, "webhook": webhook}
     app.before_request(_start_timer)
     app.after_request(_observe)

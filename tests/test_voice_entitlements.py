@@ -4,7 +4,7 @@ the licensing API and Twilio's REST API mocked by `responses`, at pinned instant
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
+import base64
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -130,6 +130,18 @@ def test_when_the_licensing_service_fails_a_level_1_call_is_still_put_through_as
     ]
     assert call.events.of("entitlement") == [{"sen": "1234567", "customer": None, "verdict": "unverified"}]
     assert licensing_failures(call)[reason.value] == 1
+
+
+def test_licensing_failures_and_texts_are_counted_in_metrics(tmp_path):
+    with responses.RequestsMock() as mock:
+        mock.get(f"{LICENSING}/1234567", body=requests.exceptions.ReadTimeout("read timed out"))
+        mock.add_callback(responses.POST, MESSAGES, callback=created)
+        call = play(tmp_path, caller=AU_MOBILE, press="1234567#,2,1", IVR_OPS_PASSWORD="ops-secret")
+    basic = "Basic " + base64.b64encode(b"ops:ops-secret").decode()
+    metrics = call.app.test_client().get("/metrics", headers={"Authorization": basic}).get_data(as_text=True)
+    assert 'ivr_entitlement_failures_total{reason="timeout",source="url"} 1.0' in metrics
+    assert 'ivr_entitlement_lookups_total{source="url"} 1.0' in metrics
+    assert "ivr_sms_sent_total 1.0" in metrics
 
 
 def test_when_the_licensing_service_fails_other_severities_get_the_portal_and_may_get_a_text(tmp_path):
