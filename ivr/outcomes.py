@@ -116,7 +116,9 @@ def summarise(sid: str, events: Iterable[Event]) -> Summary:
     deflected = (
         "deflected" in by_kind
         or routed.get("action") == "deflect"
-        or identity.get("verdict") not in (None, "ok")
+        # An unverified SEN is not a refusal: level 1 calls go on (other severities are deflected
+        # with their own event).
+        or identity.get("verdict") not in (None, "ok", "unverified")
     )
     no_candidates = routed.get("action") == "connect" and not routed.get("candidates")
 

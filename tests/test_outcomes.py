@@ -59,3 +59,18 @@ def test_a_severity_the_phonebook_does_not_connect_is_deflected():
                              ev("routed", 5, action="deflect", candidates=[], reason="severity 3 is not connected"),
                              ev("status", 20, key="status", call_status="completed")])
     assert (call.outcome, call.reason, call.missed_l1) == (Outcome.DEFLECTED, "severity 3 is not connected", False)
+
+
+def test_an_unverified_level_1_call_nobody_took_is_a_missed_l1_not_a_deflection():
+    call = summarise("CA1", [
+        ev("started", 0, to="+14155550100", **{"from": "+12025550143"}),
+        ev("sen_entered", 5, key="sen:1", sen="1234567", attempt=1, miss=None),
+        ev("entitlement", 5, sen="1234567", customer=None, verdict="unverified"),
+        ev("severity", 9, severity=1),
+        ev("routed", 9, action="connect", candidates=["san_francisco", "fallback"], reason="on duty"),
+        ev("dial", 60, key="dial:1", attempt=1, team="san_francisco", numbers=["+14155550101"],
+           status="no-answer", duration=0, accepted_by=None, bridged=False),
+        ev("status", 62, key="status", call_status="completed", duration=62),
+    ])
+    assert call.outcome is Outcome.ABANDONED and call.missed_l1
+    assert call.sen == "1234567"
