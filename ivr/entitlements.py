@@ -35,6 +35,7 @@ from ivr.phonebook import (
     EntitlementSettings,
     Phonebook,
     Problem,
+    is_e164,
     read_customer,
     sen_digits,
 )
@@ -90,11 +91,14 @@ class SourceUnavailable(Exception):
 
 
 class Source(Protocol):
-    """Customer records by SEN and by admin phone number; raises SourceUnavailable when it cannot tell."""
+    """Customer records by SEN and by admin phone number; raises SourceUnavailable when it cannot tell.
+    `state()` says where the records come from and how lookups went, for /healthz."""
 
     def by_sen(self, sen: str) -> Customer | None: ...
 
     def by_admin(self, number: str) -> tuple[Customer, ...]: ...
+
+    def state(self) -> dict: ...
 
 
 def check(source: Source, sen: str, at: datetime) -> Entitlement:
@@ -109,6 +113,9 @@ def check(source: Source, sen: str, at: datetime) -> Entitlement:
 def recognise(source: Source, number: str) -> Customer | None:
     """The customer whose admin is calling from `number`, when exactly one is; None otherwise,
     including when the source cannot tell (the caller is then asked for the SEN)."""
+    if not is_e164(number):
+        # 'anonymous', 'unknown': no admin has that number, so no source is asked.
+        return None
     try:
         customers = source.by_admin(number)
     except SourceUnavailable:
@@ -157,6 +164,9 @@ class PhonebookSource:
 
     def by_admin(self, number: str) -> tuple[Customer, ...]:
         return self.phonebook.customers_by_admin(number)
+
+    def state(self) -> dict:
+        return {"source": "phonebook", "customers": len(self.phonebook.customers)}
 
 
 # --- a CSV file ----------------------------------------------------------------------------
@@ -216,23 +226,6 @@ def read_customers_csv(path: Path) -> tuple[tuple[Customer, ...], list[Problem]]
     return parse_customers_csv(text)
 
 
-@dataclass(frozen=True)
-class FileState:
-    path: str
-    customers: int
-    # The modification time of the version in force, which says which edit it is.
-    loaded_version: datetime | None
-    last_error: str | None
-
-    def as_json(self) -> dict:
-        return {
-            "file": self.path,
-            "customers": self.customers,
-            "loaded_version": None if self.loaded_version is None else iso(self.loaded_version),
-            "last_error": self.last_error,
-        }
-
-
 class FileSource:
     """Customers from a CSV file, re-read when the file changes. A broken edit is refused and the
     last good data stays in force; until some version has loaded, every lookup is a failure."""
@@ -253,9 +246,17 @@ class FileSource:
     def by_admin(self, number: str) -> tuple[Customer, ...]:
         return self._current().by_admin(number)
 
-    def state(self) -> FileState:
+    def state(self) -> dict:
         self._refresh()
-        return FileState(str(self.path), len(self._index or ()), self._version, self._error)
+        return {
+            "source": "file",
+            "file": str(self.path),
+            "customers": len(self._index or ()),
+            # The modification time of the version in force, which says which edit it is.
+            "loaded_version": None if self._version is None else iso(self._version),
+            "last_error": self._error,
+            **self.stats.snapshot(),
+        }
 
     def _current(self) -> CustomerIndex:
         self._refresh()
@@ -338,12 +339,13 @@ class TtlCache:
 
 
 def admin_url(url: str) -> str:
-    """The reverse-lookup address: the SEN address cut before the path segment holding {sen}.
-    'https://licensing.example.com/sen/{sen}' -> 'https://licensing.example.com/sen'."""
+    """The reverse-lookup address: the SEN address cut before the path segment holding {sen},
+    with its query (an API key, say) kept: 'https://licensing.example.com/sen/{sen}' ->
+    'https://licensing.example.com/sen'."""
     parts = urlsplit(url)
     segments = parts.path.split("/")
     cut = next(i for i, segment in enumerate(segments) if "{sen}" in segment)
-    return urlunsplit((parts.scheme, parts.netloc, "/".join(segments[:cut]), "", ""))
+    return urlunsplit((parts.scheme, parts.netloc, "/".join(segments[:cut]), parts.query, ""))
 
 
 class UrlSource:
@@ -387,6 +389,9 @@ class UrlSource:
         if not self.admin_lookup:
             return ()
         return self._cached(("admin", number), lambda: self._fetch_admin(number))
+
+    def state(self) -> dict:
+        return {"source": "url", "url": self.url, **self.stats.snapshot()}
 
     def close(self) -> None:
         self._workers.shutdown(wait=False, cancel_futures=True)
@@ -488,12 +493,7 @@ class Sources:
 
     def state(self, phonebook: Phonebook) -> dict:
         """Where customers come from and how lookups went, for /healthz."""
-        source = self.for_phonebook(phonebook)
-        if isinstance(source, FileSource):
-            return {"source": "file", **source.state().as_json(), **self.stats["file"].snapshot()}
-        if isinstance(source, UrlSource):
-            return {"source": "url", "url": source.url, **self.stats["url"].snapshot()}
-        return {"source": "phonebook", "customers": len(phonebook.customers)}
+        return self.for_phonebook(phonebook).state()
 
     def _build(self, settings: EntitlementSettings) -> FileSource | UrlSource:
         if settings.file is not None:

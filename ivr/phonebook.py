@@ -16,6 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -607,8 +608,7 @@ def _flag(value: object) -> bool:
 
 def _entitlements_url(value: object) -> str:
     url = _url(value)
-    path = url.split("?", 1)[0]
-    if "{sen}" not in path:
+    if "{sen}" not in urlsplit(url).path:
         raise ValueError("must contain {sen} in its path, e.g. 'https://licensing.example.com/sen/{sen}'")
     try:
         url.format(sen="1234567")

@@ -226,6 +226,19 @@ def test_no_authorization_header_without_a_token():
 def test_the_admin_lookup_address_is_the_sen_address_without_its_sen_segment():
     assert admin_url("https://licensing.example.com/sen/{sen}") == "https://licensing.example.com/sen"
     assert admin_url("https://lic.example.com/v2/SEN-{sen}/support") == "https://lic.example.com/v2"
+    assert admin_url("https://lic.example.com/sen/{sen}?key=abc") == "https://lic.example.com/sen?key=abc"
+
+
+@responses.activate
+def test_the_admin_lookup_keeps_the_query_of_the_sen_address():
+    reply = responses.get(
+        "https://licensing.example.com/sen",
+        json=[ACME],
+        match=[responses.matchers.query_param_matcher({"key": "abc", "admin": "+14155551234"})],
+    )
+    source = UrlSource("https://licensing.example.com/sen/{sen}?key=abc", admin_lookup=True, clock=Clock())
+    assert recognise(source, "+14155551234").name == "Acme Corporation"
+    assert reply.call_count == 1
 
 
 @responses.activate
@@ -273,6 +286,15 @@ def test_a_failed_admin_lookup_is_counted_and_the_caller_is_asked_for_the_sen(re
         mock.get("https://licensing.example.com/sen", **reply)
         assert recognise(source, "+14155551234") is None
     assert sum(source.stats.failures.values()) == 1
+
+
+@pytest.mark.parametrize("caller", ["anonymous", "unknown", "", "266696687"])
+@responses.activate
+def test_a_caller_id_that_is_no_phone_number_is_never_looked_up(caller):
+    source = url_source(admin_lookup=True)
+    assert recognise(source, caller) is None
+    assert len(responses.calls) == 0
+    assert source.stats.snapshot()["lookups"] == 0
 
 
 @responses.activate
@@ -344,7 +366,7 @@ def test_the_csv_file_is_reloaded_when_it_changes(tmp_path):
     assert source.by_sen("5678901") is None
     write(path, CSV + "SEN-5678901,Hooli,premier,2027-01-31,\n", 1_800_000_060)
     assert source.by_sen("5678901").name == "Hooli"
-    assert source.state().customers == 5
+    assert source.state()["customers"] == 5
 
 
 def test_a_broken_csv_edit_keeps_the_last_good_customers(tmp_path, caplog):
@@ -355,15 +377,15 @@ def test_a_broken_csv_edit_keeps_the_last_good_customers(tmp_path, caplog):
     assert source.by_sen("1234567").name == "Acme Corporation"
     assert source.by_sen("5678901") is None
     state = source.state()
-    assert state.customers == 4
-    assert state.loaded_version == utc("2027-01-15T08:00Z")
-    assert state.as_json()["loaded_version"] == "2027-01-15T08:00:00Z"
-    assert "line 6: tier: 'gold'" in state.last_error
+    assert state["customers"] == 4
+    # The version in force is the good edit of 2027-01-15T08:00Z (1_800_000_000).
+    assert state["loaded_version"] == "2027-01-15T08:00:00Z"
+    assert "line 6: tier: 'gold'" in state["last_error"]
     assert any("line 6" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
 
     path.unlink()
     assert source.by_sen("1234567").name == "Acme Corporation"
-    assert "cannot read the file" in source.state().last_error
+    assert "cannot read the file" in source.state()["last_error"]
 
 
 def test_a_csv_file_that_never_loaded_makes_every_check_unverified(tmp_path):
@@ -405,6 +427,8 @@ def test_a_url_source_takes_the_defaults():
         ("cache_seconds = 60",
          "entitlements: needs exactly one of 'file' (a CSV file) or 'url' (a licensing service)"),
         ('url = "https://licensing.example.com/sen"',
+         "entitlements.url: must contain {sen} in its path, e.g. 'https://licensing.example.com/sen/{sen}'"),
+        ('url = "https://{sen}.licensing.example.com/"',
          "entitlements.url: must contain {sen} in its path, e.g. 'https://licensing.example.com/sen/{sen}'"),
         ('url = "https://licensing.example.com/sen/{sen}/{id}"',
          "entitlements.url: may contain no placeholder other than {sen}"),
