@@ -5,6 +5,7 @@ the licensing API and Twilio's REST API mocked by `responses`, at pinned instant
 from __future__ import annotations
 
 import base64
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -130,6 +131,18 @@ def test_when_the_licensing_service_fails_a_level_1_call_is_still_put_through_as
     ]
     assert call.events.of("entitlement") == [{"sen": "1234567", "customer": None, "verdict": "unverified"}]
     assert licensing_failures(call)[reason.value] == 1
+
+
+def test_the_call_log_keeps_an_unverified_level_1_call_as_unverified(tmp_path):
+    with responses.RequestsMock() as mock:
+        mock.get(f"{LICENSING}/1234567", status=500)
+        call = play(tmp_path, press="1234567#,1", answer=[SF[0]], EVENT_SINK=None, IVR_OPS_PASSWORD="ops-secret")
+    basic = "Basic " + base64.b64encode(b"ops:ops-secret").decode()
+    [logged] = call.app.test_client().get("/ops/api/calls", headers={"Authorization": basic}).get_json()["calls"]
+    assert (logged["outcome"], logged["sen"], logged["customer"]) == ("answered", "1234567", None)
+    assert [e["data"] for e in logged["events"] if e["kind"] == "entitlement"] == [
+        {"sen": "1234567", "customer": None, "verdict": "unverified"}
+    ]
 
 
 def test_licensing_failures_and_texts_are_counted_in_metrics(tmp_path):
@@ -349,6 +362,36 @@ def test_the_offer_is_a_one_key_gather_with_an_action_and_a_goodbye_after_it(tmp
     assert parse_qs(action.query) == {"sen": ["2345678"], "why": ["expired"]}
     assert [s.text for s in gather.iter("Say")][-1] == "Press 1 and we will text you the link."
     assert verbs[1].text == "Thank you for calling. Goodbye."
+
+
+def test_pressing_1_answers_the_call_before_twilio_has_taken_the_text(tmp_path):
+    app = create_app({
+        "IVR_PHONEBOOK": str(SAMPLE), "IVR_INSTANCE_PATH": str(tmp_path / "instance"),
+        "TWILIO_AUTH_TOKEN": TOKEN, "TWILIO_ACCOUNT_SID": ACCOUNT, "EVENT_SINK": ListSink(),
+    })
+    release = threading.Event()
+
+    def stuck(request):
+        release.wait(10)
+        return created(request)
+
+    with responses.RequestsMock() as mock:
+        mock.add_callback(responses.POST, MESSAGES, callback=stuck)
+        try:
+            response = post(
+                app.test_client(), "/voice/text?sen=2345678&why=expired",
+                call_params(to=AU_LINE, caller=AU_MOBILE, Digits="1"),
+            )
+            # The caller's goodbye is out while the message still waits on Twilio.
+            assert [s.text for s in twiml(response).iter("Say")] == [
+                "We are sending you a text message with the link.", "Thank you for calling. Goodbye.",
+            ]
+            assert app.extensions["ivr_sms"].stats.snapshot()["sent"] == 0
+        finally:
+            release.set()
+        app.extensions["ivr_sms"].drain()
+        assert sms_sent(mock)[0]["To"] == AU_MOBILE
+    assert app.extensions["ivr_sms"].stats.snapshot()["sent"] == 1
 
 
 def test_a_text_request_with_a_reason_this_service_never_wrote_is_a_400(tmp_path):
