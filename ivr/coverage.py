@@ -116,7 +116,8 @@ def _marks(intervals: list[Interval], week: int, low: int, high: int) -> str:
     return "|".join("".join(marks[i : i + per_day]) for i in range(0, len(marks), per_day))
 
 
-def _duration(seconds: int) -> str:
+def duration(seconds: int) -> str:
+    """'3d 9h', '2h 30m', '45s'."""
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
     minutes = rest // 60
@@ -128,7 +129,7 @@ def _between(low: int, high: int) -> str:
     """'Thu 2026-12-24 03:00 - 06:00 UTC (3h)', naming the end's date only when it differs."""
     start, end = instant(low), instant(high)
     until = f"{end:%H:%M}" if end.date() == start.date() else f"{end:%a %Y-%m-%d %H:%M}"
-    return f"{start:%a %Y-%m-%d %H:%M} - {until} UTC ({_duration(high - low)})"
+    return f"{start:%a %Y-%m-%d %H:%M} - {until} UTC ({duration(high - low)})"
 
 
 def _gap_lines(title: str, gaps: list[Interval]) -> list[str]:
