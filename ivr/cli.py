@@ -19,8 +19,8 @@ from ivr.outcomes import IN_PROGRESS, Outcome
 from ivr.phonebook import SEVERITIES, Phonebook, PhonebookError, Problem, Ring, is_e164, load_phonebook
 from ivr.routing import Candidate, iso
 from ivr.routing import route as route_call
-from ivr.rota import HANDOFF_HORIZON, Board, OnDuty, board
-from ivr.schedule import is_weekend, on_duty
+from ivr.rota import HANDOFF_HORIZON, OnDuty, board
+from ivr.schedule import is_weekend, on_duty, weekend_change
 
 DEFAULT_PHONEBOOK = "phonebook.toml"
 
@@ -137,12 +137,12 @@ def _until(duty: OnDuty, at: datetime) -> str:
     return f"until {iso(duty.until)} ({_local(duty.until, duty.team.tz)}, {_in(duty.until, at)})"
 
 
-def _week_line(rota: Board) -> str:
+def _week_line(phonebook: Phonebook, at: datetime) -> str:
     """'the weekend, until ...' or 'the business week; the weekend starts ...'."""
-    span = rota.weekend_span
-    if rota.weekend:
-        return "the weekend" + (f", until {iso(span[1])} ({_in(span[1], rota.at)})" if span else "")
-    return "the business week" + (f"; the weekend starts {iso(span[0])} ({_in(span[0], rota.at)})" if span else "")
+    change = weekend_change(phonebook, at)
+    if not is_weekend(phonebook, at):
+        return f"the business week; the weekend starts {iso(change)} ({_in(change, at)})"
+    return "the weekend, " + ("with no end in sight" if change is None else f"until {iso(change)} ({_in(change, at)})")
 
 
 def _after_the_teams(phonebook: Phonebook) -> str:
@@ -156,7 +156,7 @@ def _who_text(phonebook: Phonebook, at: datetime) -> list[str]:
     """Who is on duty, until when in UTC and in each team's own time, what follows every team,
     and the handoffs coming up."""
     rota = board(phonebook, at)
-    out = [f"{iso(at)}: {_week_line(rota)}"]
+    out = [f"{iso(at)}: {_week_line(phonebook, at)}"]
     if not rota.on_duty:
         out.append(f"No team is on duty: a call goes to {_after_the_teams(phonebook)}.")
     else:

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import phonebook_from, utc
-from ivr.schedule import duty_intervals, epoch, instant, is_weekend, on_duty, weekends
+from ivr.schedule import duty_intervals, epoch, instant, is_weekend, on_duty, weekend_change, weekends
 
 SECOND = timedelta(seconds=1)
 
@@ -228,6 +228,25 @@ def test_the_weekend_lasts_46_47_or_48_hours_with_daylight_saving(sample, start,
     found = weekends(sample, utc(start) - timedelta(days=2), utc(end) + timedelta(days=2))
     assert found == [(utc(start), utc(end))]
     assert found[0][1] - found[0][0] == timedelta(hours=hours)
+
+
+@pytest.mark.parametrize(
+    "at, change",
+    [
+        ("2026-12-01T16:00Z", "2026-12-05T01:00Z"),  # the business week: the next weekend starts
+        ("2026-12-05T00:59:59Z", "2026-12-05T01:00Z"),
+        ("2026-12-05T01:00Z", "2026-12-06T23:00Z"),  # in the weekend: it ends
+        ("2026-12-06T23:00Z", "2026-12-12T01:00Z"),
+    ],
+)
+def test_weekend_change_is_the_next_start_or_the_end_of_the_weekend_in_progress(sample, at, change):
+    assert weekend_change(sample, utc(at)) == utc(change)
+
+
+def test_a_weekend_that_starts_when_it_ends_never_ends():
+    phonebook = phonebook_from(MIDNIGHT + '[weekend]\nstarts = "fri 17:00 UTC"\nends = "fri 17:00 UTC"\n')
+    assert is_weekend(phonebook, utc("2026-12-01T12:00Z"))
+    assert weekend_change(phonebook, utc("2026-12-01T12:00Z")) is None
 
 
 def test_weekends_are_clipped_to_the_range_asked_for(sample):
