@@ -413,10 +413,12 @@ def _calendar(value: object) -> str:
     country, _, subdiv = value.partition("-")
     supported = holidays.list_supported_countries()
     if country not in supported:
-        raise ValueError(f"{country!r} is not a country code known to the holidays package")
+        hint = did_you_mean(value.upper(), [f"{c}-{d}" for c in supported for d in supported[c]] + list(supported))
+        raise ValueError(f"{country!r} is not a country code known to the holidays package{hint}")
     if subdiv and subdiv not in supported[country]:
         raise ValueError(
             f"{subdiv!r} is not a subdivision of {country} (known: {', '.join(supported[country])})"
+            f"{did_you_mean(subdiv.upper(), supported[country])}"
         )
     return value
 

@@ -137,6 +137,9 @@ def test_the_base_of_the_error_cases_is_itself_valid():
                      "error: teams.office.extra[0]: '9-5' is not a time range", id="extra-malformed"),
         pytest.param(edited("holidays = [2026-12-25]", 'calendar = "XX"'),
                      "error: teams.office.calendar: 'XX' is not a country code known to the holidays package", id="calendar-country"),
+        pytest.param(edited("holidays = [2026-12-25]", 'calendar = "us-ca"'),
+                     "error: teams.office.calendar: 'us' is not a country code known to the holidays package "
+                     "(did you mean 'US-CA'?)", id="calendar-lower-case"),
         pytest.param(edited("holidays = [2026-12-25]", 'calendar = "US-XX"'),
                      "error: teams.office.calendar: 'XX' is not a subdivision of US", id="calendar-subdivision"),
         pytest.param(edited('kind = "priority"', 'kind = "gold"'),
