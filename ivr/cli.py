@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from datetime import date, datetime, timezone
+from typing import TYPE_CHECKING
 
 import click
 
@@ -21,6 +22,9 @@ from ivr.routing import Candidate, iso
 from ivr.routing import route as route_call
 from ivr.rota import HANDOFF_HORIZON, OnDuty, board
 from ivr.schedule import is_weekend, on_duty, weekend_change
+
+if TYPE_CHECKING:
+    from ivr.calllog import CallLog
 
 DEFAULT_PHONEBOOK = "phonebook.toml"
 
@@ -288,9 +292,8 @@ def simulate_call(phonebook_path, to, caller, press, answer, at, url):
 
 # --- the call log: `ivr init-db` (the Procfile's release step) and `ivr calls` -------------------
 
-def _call_log():
-    """The service's call log (an `ivr.calllog.CallLog`): DATABASE_URL, else the SQLite file in its
-    instance folder."""
+def _call_log() -> CallLog:
+    """The service's call log: DATABASE_URL, else the SQLite file in its instance folder."""
     from ivr.app import default_instance_path
     from ivr.calllog import CallLog
 
