@@ -393,3 +393,12 @@ def test_until_is_the_first_instant_off_duty(books, name, at):
         else:
             assert duty_intervals(phonebook, duty.team, at, duty.until + SECOND) == [(at, duty.until)]
             assert duty.team.name not in names(phonebook, duty.until)
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=phonebooks, at=instants)
+def test_the_weekend_changes_exactly_at_weekend_change(books, name, at):
+    phonebook = books[name]
+    change = weekend_change(phonebook, at)
+    assert at < change <= at + timedelta(days=8)
+    assert is_weekend(phonebook, change - SECOND) == is_weekend(phonebook, at) != is_weekend(phonebook, change)
