@@ -1,22 +1,30 @@
-"""The `ivr` command line: the admin and ops edge. It reads the clock; the engine never does."""
+"""The `ivr` command line: the admin and ops edge. It reads the clock; the engine never does.
+
+`ivr check/who/route/coverage` must start fast (a year's coverage in well under 0.5 s), so the
+commands that need Flask, SQLAlchemy or requests import them when they run.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 from datetime import date, datetime, timezone
+from typing import TYPE_CHECKING
 
 import click
-import requests
 
-from ivr import simulate
+from ivr.config import load_settings
 from ivr.coverage import coverage as coverage_of
-from ivr.coverage import week_by_week
-from ivr.entitlements import check_source
+from ivr.coverage import duration, week_by_week
+from ivr.outcomes import IN_PROGRESS, Outcome
 from ivr.phonebook import SEVERITIES, Phonebook, PhonebookError, Problem, Ring, is_e164, load_phonebook
 from ivr.routing import Candidate, iso
 from ivr.routing import route as route_call
-from ivr.schedule import Duty, is_weekend, on_duty
+from ivr.rota import HANDOFF_HORIZON, OnDuty, board
+from ivr.schedule import is_weekend, on_duty, weekend_change
+
+if TYPE_CHECKING:
+    from ivr.calllog import CallLog
 
 DEFAULT_PHONEBOOK = "phonebook.toml"
 
@@ -100,6 +108,8 @@ def check(phonebook_path: str) -> None:
     _print_problems(phonebook_path, phonebook.warnings)
     source = phonebook.entitlements
     if source is not None and source.file is not None:
+        from ivr.entitlements import check_source
+
         problems = check_source(phonebook)
         _print_problems(str(source.file), problems)
         if problems:
@@ -121,16 +131,58 @@ def _local(at: datetime, tz) -> str:
     return f"{local:%a %H:%M} {local.tzname()}"
 
 
-def _in(seconds: float) -> str:
-    """'in 11h 05m' from now; the clock is only read at the edge, so `seconds` is given."""
-    hours, minutes = divmod(int(seconds // 60), 60)
-    return f"in {hours}h {minutes:02d}m" if hours else f"in {minutes}m"
+def _in(then: datetime, at: datetime) -> str:
+    return f"in {duration(int((then - at).total_seconds()))}"
 
 
-def _until(duty: Duty, at: datetime) -> str:
+def _until(duty: OnDuty, at: datetime) -> str:
     if duty.until is None:
         return "with no end in sight"
-    return f"until {iso(duty.until)} ({_local(duty.until, duty.team.tz)}, {_in((duty.until - at).total_seconds())})"
+    return f"until {iso(duty.until)} ({_local(duty.until, duty.team.tz)}, {_in(duty.until, at)})"
+
+
+def _week_line(phonebook: Phonebook, at: datetime) -> str:
+    """'the weekend, until ...' or 'the business week; the weekend starts ...'."""
+    change = weekend_change(phonebook, at)
+    if not is_weekend(phonebook, at):
+        return f"the business week; the weekend starts {iso(change)} ({_in(change, at)})"
+    return "the weekend, " + ("with no end in sight" if change is None else f"until {iso(change)} ({_in(change, at)})")
+
+
+def _after_the_teams(phonebook: Phonebook) -> str:
+    fallback = phonebook.fallback
+    if fallback is None:
+        return "voicemail"
+    return f"the fallback ({fallback.label}) {', '.join(fallback.dial)}, then voicemail"
+
+
+def _who_text(phonebook: Phonebook, at: datetime) -> list[str]:
+    """Who is on duty, until when in UTC and in each team's own time, what follows every team,
+    and the handoffs coming up."""
+    rota = board(phonebook, at)
+    out = [f"{iso(at)}: {_week_line(phonebook, at)}"]
+    if not rota.on_duty:
+        out.append(f"No team is on duty: a call goes to {_after_the_teams(phonebook)}.")
+    else:
+        widths = [max(len(text) for text in column) for column in zip(*(
+            (d.team.name, d.team.kind.value, d.team.region or "-") for d in rota.on_duty
+        ))]
+        for duty in rota.on_duty:
+            team = duty.team
+            columns = (team.name, team.kind.value, team.region or "-")
+            aligned = "  ".join(text.ljust(width) for text, width in zip(columns, widths))
+            out.append(f"  {aligned}  local {_local(at, team.tz)}  {_until(duty, at)}")
+        out.append(f"After every team: {_after_the_teams(phonebook)}.")
+    hours = int(HANDOFF_HORIZON.total_seconds() // 3600)
+    if rota.handoffs:
+        out.append(f"Coming up (next {hours}h):")
+        out += [
+            f"  {iso(h.at)}  {h.team.name} {'comes on' if h.comes_on else 'goes off'} duty ({_local(h.at, h.team.tz)})"
+            for h in rota.handoffs
+        ]
+    else:
+        out.append(f"No team comes on or goes off duty in the next {hours}h.")
+    return out
 
 
 @main.command()
@@ -138,31 +190,20 @@ def _until(duty: Duty, at: datetime) -> str:
 @at_option
 @json_option
 def who(phonebook_path: str, at: datetime | None, as_json: bool) -> None:
-    """Who is on duty at an instant, and until when."""
+    """Who is on duty at an instant, until when, and the handoffs coming up."""
     phonebook = read_phonebook(phonebook_path)
     at = at or now()
-    weekend = is_weekend(phonebook, at)
-    duties = on_duty(phonebook, at)
     if as_json:
         _echo_json({
             "at": iso(at),
-            "weekend": weekend,
+            "weekend": is_weekend(phonebook, at),
             "on_duty": [
                 {"team": d.team.name, "kind": d.team.kind.value, "until": None if d.until is None else iso(d.until)}
-                for d in duties
+                for d in on_duty(phonebook, at)
             ],
         })
         return
-    click.echo(f"{iso(at)}: {'the weekend' if weekend else 'the business week'}")
-    if not duties:
-        fallback = "the fallback rings" if phonebook.fallback else "callers leave a voicemail"
-        click.echo(f"No team is on duty: {fallback}.")
-        return
-    width = max(len(d.team.name) for d in duties)
-    for duty in duties:
-        team = duty.team
-        click.echo(f"  {team.name:<{width}}  {team.kind.value:<8}  {team.region or '-':<6}  "
-                   f"local {_local(at, team.tz)}  {_until(duty, at)}")
+    click.echo("\n".join(_who_text(phonebook, at)))
 
 
 def _phone_number(ctx, param, value: str) -> str:
@@ -224,7 +265,7 @@ def coverage(phonebook_path: str, start: datetime, end: datetime, as_json: bool)
 @main.command("simulate")
 @phonebook_option
 @click.option("--to", "to", required=True, help="The support number the caller dials.")
-@click.option("--from", "caller", default=simulate.UNKNOWN_CALLER, show_default=True, help="The caller's number.")
+@click.option("--from", "caller", help="The caller's number (default: one the sample phonebook does not know).")
 @click.option("--press", default="", help='Keys for each prompt in turn, comma-separated ("1234567#,1"); '
               'an empty group lets the prompt time out; "say:one two" speaks instead.')
 @click.option("--answer", multiple=True, help="A dialled number that picks up and accepts (repeatable).")
@@ -232,6 +273,10 @@ def coverage(phonebook_path: str, start: datetime, end: datetime, as_json: bool)
 @click.option("--url", help="Call a running service at this base URL instead of an in-process app.")
 def simulate_call(phonebook_path, to, caller, press, answer, at, url):
     """Play one call as Twilio would, and print who hears, presses, rings and answers."""
+    import requests
+
+    from ivr import simulate
+
     if url and at:
         raise click.UsageError(
             "--at works only in-process: a running service reads its own clock and never takes the "
@@ -239,7 +284,7 @@ def simulate_call(phonebook_path, to, caller, press, answer, at, url):
         )
     try:
         simulator = simulate.over_http(url) if url else simulate.in_process(phonebook_path, at)
-        turns = simulator.call(to, caller, simulate.parse_presses(press), answer)
+        turns = simulator.call(to, caller or simulate.UNKNOWN_CALLER, simulate.parse_presses(press), answer)
     except (PhonebookError, simulate.SimulationError, requests.RequestException) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(simulate.transcript(turns))
@@ -247,14 +292,11 @@ def simulate_call(phonebook_path, to, caller, press, answer, at, url):
 
 # --- the call log: `ivr init-db` (the Procfile's release step) and `ivr calls` -------------------
 
-from ivr.app import default_instance_path  # noqa: E402 - this block of commands is self-contained
-from ivr.calllog import CallFilter, CallLog, call_json  # noqa: E402
-from ivr.config import load_settings  # noqa: E402
-from ivr.outcomes import IN_PROGRESS, Outcome  # noqa: E402
-
-
 def _call_log() -> CallLog:
     """The service's call log: DATABASE_URL, else the SQLite file in its instance folder."""
+    from ivr.app import default_instance_path
+    from ivr.calllog import CallLog
+
     settings = load_settings()
     return CallLog.from_settings(settings["DATABASE_URL"], settings["IVR_INSTANCE_PATH"] or default_instance_path())
 
@@ -278,6 +320,8 @@ def init_db() -> None:
 @json_option
 def list_calls(since, outcome, limit, as_json) -> None:
     """The most recent calls, newest first, as the ops console shows them (JSON: with timelines)."""
+    from ivr.calllog import CallFilter, call_json
+
     log = _call_log()
     try:
         page = log.calls(CallFilter(outcome=outcome, since=since), limit=limit)

@@ -116,7 +116,8 @@ def _marks(intervals: list[Interval], week: int, low: int, high: int) -> str:
     return "|".join("".join(marks[i : i + per_day]) for i in range(0, len(marks), per_day))
 
 
-def _duration(seconds: int) -> str:
+def duration(seconds: int) -> str:
+    """'3d 9h', '2h 30m', '45s'."""
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
     minutes = rest // 60
@@ -128,7 +129,7 @@ def _between(low: int, high: int) -> str:
     """'Thu 2026-12-24 03:00 - 06:00 UTC (3h)', naming the end's date only when it differs."""
     start, end = instant(low), instant(high)
     until = f"{end:%H:%M}" if end.date() == start.date() else f"{end:%a %Y-%m-%d %H:%M}"
-    return f"{start:%a %Y-%m-%d %H:%M} - {until} UTC ({_duration(high - low)})"
+    return f"{start:%a %Y-%m-%d %H:%M} - {until} UTC ({duration(high - low)})"
 
 
 def _gap_lines(title: str, gaps: list[Interval]) -> list[str]:
@@ -141,7 +142,7 @@ def week_by_week(phonebook: Phonebook, start: datetime, end: datetime) -> str:
     """Who covers when, one block per week (Monday to Sunday, UTC), with that week's exact gaps."""
     low, high = _bounds(start, end)
     timelines = compiled(phonebook)
-    rows = [("weekend", timelines.weekend)] + [
+    rows = [("weekend (Priority off)", timelines.weekend)] + [
         (f"{team.name} ({', '.join(filter(None, (team.kind.value, team.region)))})", timelines.teams[team.name])
         for team in phonebook.teams
     ]
@@ -149,7 +150,7 @@ def week_by_week(phonebook: Phonebook, start: datetime, end: datetime) -> str:
     per_day = 24 // HOURS_PER_MARK
     out = [
         f"Coverage from {iso(start)} to {iso(end)}, in UTC, one mark per {HOURS_PER_MARK} hours:",
-        f"{FULL!r} on duty throughout, {PART!r} part of the time, {OFF!r} off.",
+        f"{FULL!r} on duty (or weekend) throughout, {PART!r} part of the time, {OFF!r} off.",
     ]
     first_week = low - (low - _FIRST_MONDAY) % WEEK
     for week in range(first_week, high, WEEK):
@@ -159,8 +160,16 @@ def week_by_week(phonebook: Phonebook, start: datetime, end: datetime) -> str:
                 (" " * width + "|".join(f"{day:%a %d}".ljust(per_day) for day in days)).rstrip()]
         for label, timeline in rows:
             intervals = timeline.intervals(week_low, week_high)
-            out.append(f"{label:<{width}}{_marks(intervals, week, week_low, week_high)}")
+            out.append(f"{label:<{width}}{_marks(intervals, week, week_low, week_high)}".rstrip())
         out += _gap_lines("no team on duty", _l1_gaps(phonebook, week_low, week_high))
         out += _gap_lines("no Priority team on duty outside the weekend",
                           _priority_gaps(phonebook, week_low, week_high))
+    out += ["", "Over the whole range:", _total("no team on duty", _l1_gaps(phonebook, low, high)),
+            _total("no Priority team on duty outside the weekend", _priority_gaps(phonebook, low, high))]
     return "\n".join(out)
+
+
+def _total(title: str, gaps: list[Interval]) -> str:
+    if not gaps:
+        return f"  {title}: never"
+    return f"  {title}: {len(gaps)} gap(s), {duration(sum(e - s for s, e in gaps))} in all"

@@ -55,6 +55,12 @@ class WeeklyMoment:
         return f"{DAY_NAMES[self.weekday]} {self.at:%H:%M} {self.tz.key}"
 
 
+def did_you_mean(value: object, choices) -> str:
+    """' (did you mean 'priority'?)' for 'priorty' among the choices, else ''."""
+    close = difflib.get_close_matches(value, choices, n=1) if isinstance(value, str) else []
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def parse_zone(name: object) -> ZoneInfo:
     if not isinstance(name, str) or not name:
         raise ValueError("must be an IANA time zone name such as 'Europe/Amsterdam'")
@@ -99,7 +105,9 @@ def _parse_day(name: str) -> int:
     try:
         return DAY_NAMES.index(name.lower())
     except ValueError:
-        raise ValueError(f"{name!r} is not a day (use {', '.join(DAY_NAMES)})") from None
+        # 'saturday', 'tues' and 'fry' are all close to a three-letter name.
+        hint = did_you_mean(name.lower()[:3], DAY_NAMES)
+        raise ValueError(f"{name!r} is not a day (use {', '.join(DAY_NAMES)}){hint}") from None
 
 
 def _parse_days(text: str) -> frozenset[int]:
@@ -121,7 +129,8 @@ def parse_weekly_shift(text: object) -> WeeklyShift:
     text = text.strip()
     if text == "24/7":
         return WeeklyShift(frozenset(range(7)), time(0), timedelta(days=1))
-    days, _, hours = text.partition(" ")
+    # 'mon, wed, fri 08:00-12:00' is 'mon,wed,fri 08:00-12:00'.
+    days, _, hours = re.sub(r"\s*,\s*", ",", text).partition(" ")
     if not hours.strip():
         raise ValueError(f"{text!r} needs days and hours, like 'mon-fri 09:00-17:00'")
     start, length = _parse_time_range(hours.strip())

@@ -7,7 +7,6 @@ edit in one pass.
 
 from __future__ import annotations
 
-import difflib
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from ivr.hours import (
     OneOffShift,
     WeeklyMoment,
     WeeklyShift,
+    did_you_mean,
     parse_one_off_shift,
     parse_weekly_moment,
     parse_weekly_shift,
@@ -299,8 +299,7 @@ class _Reader:
             return {}
         for key in raw:
             if key not in known:
-                hint = difflib.get_close_matches(key, known, n=1)
-                suggestion = f" (did you mean {hint[0]!r}?)" if hint else f" (known keys: {', '.join(known)})"
+                suggestion = did_you_mean(key, known) or f" (known keys: {', '.join(known)})"
                 self.error(_join(path, key), f"unknown key{suggestion}")
         return raw
 
@@ -344,10 +343,6 @@ def _text(value: object) -> str:
     return value.strip()
 
 
-def _optional_text(value: object) -> str | None:
-    return _text(value)
-
-
 def _url(value: object) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"https?://\S+", value):
         raise ValueError("must be a web address starting with https://")
@@ -361,6 +356,8 @@ def _renewals(value: object) -> str:
         return _url(value)
     except ValueError:
         raise ValueError("must be an email address or a web address starting with https://") from None
+
+
 def _https_url(value: object) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"https://[^\s/]+\S*", value):
         raise ValueError(f"{value!r} must be a web address starting with https://")
@@ -391,8 +388,9 @@ def _enum(enum: type[StrEnum]) -> Callable[[object], Any]:
         try:
             return enum(value)
         except ValueError:
-            choices = ", ".join(repr(m.value) for m in enum)
-            raise ValueError(f"{value!r} is not one of {choices}") from None
+            choices = tuple(m.value for m in enum)
+            listed = ", ".join(repr(c) for c in choices)
+            raise ValueError(f"{value!r} is not one of {listed}{did_you_mean(value, choices)}") from None
 
     return parse
 
@@ -406,7 +404,7 @@ def _ring_seconds(value: object) -> int:
 
 def _tier(value: object) -> str:
     if value not in TIERS:
-        raise ValueError(f"{value!r} is not one of {', '.join(sorted(TIERS))}")
+        raise ValueError(f"{value!r} is not one of {', '.join(sorted(TIERS))}{did_you_mean(value, tuple(sorted(TIERS)))}")
     return value
 
 
@@ -416,10 +414,12 @@ def _calendar(value: object) -> str:
     country, _, subdiv = value.partition("-")
     supported = holidays.list_supported_countries()
     if country not in supported:
-        raise ValueError(f"{country!r} is not a country code known to the holidays package")
+        hint = did_you_mean(value.upper(), [f"{c}-{d}" for c in supported for d in supported[c]] + list(supported))
+        raise ValueError(f"{country!r} is not a country code known to the holidays package{hint}")
     if subdiv and subdiv not in supported[country]:
         raise ValueError(
             f"{subdiv!r} is not a subdivision of {country} (known: {', '.join(supported[country])})"
+            f"{did_you_mean(subdiv.upper(), supported[country])}"
         )
     return value
 
@@ -451,6 +451,10 @@ def _read_weekend(reader: _Reader, raw: object) -> Weekend:
     ends = reader.convert(table, "weekend", "ends", parse_weekly_moment)
     if starts is None or ends is None:
         return DEFAULT_WEEKEND
+    if (starts.weekday, starts.at, starts.tz.key) == (ends.weekday, ends.at, ends.tz.key):
+        # By the rule (a start to the first end after it) each weekend runs into the next.
+        reader.warn("weekend", f"starts and ends at the same moment ({starts}), so the weekend never ends: "
+                               "Priority teams are never on duty except on extra shifts")
     return Weekend(starts, ends)
 
 
@@ -474,7 +478,7 @@ def _read_lines(reader: _Reader, raw: object) -> tuple[Line, ...]:
         path = f"lines[{index}]"
         table = reader.table(item, path, LINE_KEYS)
         number = reader.convert(table, path, "number", _phone)
-        region = reader.convert(table, path, "region", _optional_text, None)
+        region = reader.convert(table, path, "region", _text, None)
         label = reader.convert(table, path, "label", _text, None)
         if number is None:
             continue
@@ -492,7 +496,7 @@ def _read_team(reader: _Reader, name: str, raw: object) -> Team | None:
     if not table and not isinstance(raw, dict):
         return None
     kind = reader.convert(table, path, "kind", _enum(Kind))
-    region = reader.convert(table, path, "region", _optional_text, None)
+    region = reader.convert(table, path, "region", _text, None)
     tz = reader.convert(table, path, "tz", parse_zone)
     if not table.get("hours") and not table.get("extra"):
         reader.error(f"{path}.hours", "is required: when is this team on duty? (e.g. ['mon-fri 09:00-17:00'])")
@@ -524,12 +528,11 @@ def _read_teams(reader: _Reader, raw: object) -> tuple[Team, ...]:
     for name in raw:
         if not _TEAM_NAME.fullmatch(name):
             reader.error(f"teams.{name}", "a team name may use only letters, digits, '_' and '-'")
-    teams = (
-        _read_team(reader, name, item)
-        for name, item in sorted(raw.items())
-        if name != FALLBACK and _TEAM_NAME.fullmatch(name)
+    # A team with a bad name is still read, so its other mistakes are reported in the same pass.
+    teams = [(name, _read_team(reader, name, item)) for name, item in sorted(raw.items())]
+    return tuple(
+        team for name, team in teams if team is not None and name != FALLBACK and _TEAM_NAME.fullmatch(name)
     )
-    return tuple(team for team in teams if team is not None)
 
 
 def _read_fallback(reader: _Reader, raw: object) -> Fallback:
@@ -579,15 +582,18 @@ def _read_customers(reader: _Reader, raw: object) -> tuple[Customer, ...]:
         path = f"customers[{index}]"
         table = reader.table(item, path, CUSTOMER_KEYS)
         customer = _read_customer(reader, table, path)
-        if customer is None:
+        # Duplicates are found by the SEN alone, so a customer with other mistakes still counts.
+        try:
+            sen = _sen(table.get("sen"))
+        except ValueError:
             continue
-        sen = customer.sen
         digits = sen_digits(sen)
         if digits in seen:
             reader.error(f"{path}.sen", f"{sen} is already used by customers[{seen[digits]}]")
             continue
         seen[digits] = index
-        customers.append(customer)
+        if customer is not None:
+            customers.append(customer)
     return tuple(customers)
 
 

@@ -180,6 +180,18 @@ def is_weekend(phonebook: Phonebook, at: datetime) -> bool:
     return compiled(phonebook).weekend.stretch(epoch(at)) is not False
 
 
+def weekend_change(phonebook: Phonebook, at: datetime) -> datetime | None:
+    """The next instant after `at` when the weekend ends (if `at` is in it) or starts; None when
+    the weekend in progress never ends."""
+    seconds = epoch(at)
+    timeline = compiled(phonebook).weekend
+    end = timeline.stretch(seconds)
+    if end is not False:
+        return None if end is None else instant(end)
+    # A weekend starts every week.
+    return instant(timeline.intervals(seconds, seconds + 8 * 86400)[0][0])
+
+
 def on_duty(phonebook: Phonebook, at: datetime) -> tuple[Duty, ...]:
     """Teams on duty at `at`, in phonebook (name) order."""
     seconds = epoch(at)

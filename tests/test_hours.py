@@ -19,6 +19,7 @@ MON, TUE, WED, THU, FRI, SAT, SUN = range(7)
         ("mon-tue,thu 9:30-10:00", {MON, TUE, THU}, time(9, 30), timedelta(minutes=30)),
         ("24/7", set(range(7)), time(0), timedelta(days=1)),
         ("MON-FRI 09:00-17:00", {MON, TUE, WED, THU, FRI}, time(9), timedelta(hours=8)),
+        ("mon, wed , fri 08:00-12:00", {MON, WED, FRI}, time(8), timedelta(hours=4)),
     ],
 )
 def test_weekly_shifts_parse_into_days_start_and_length(text, days, start, length):
@@ -53,6 +54,8 @@ def test_occurrences_are_local_wall_clock_and_an_overnight_shift_ends_the_next_d
         ("mon-fri 24:00-02:00", "24:00 is not a time of day"),
         ("mon-fri 25:00-26:00", "25:00 is not a time of day"),
         ("funday 09:00-17:00", "'funday' is not a day"),
+        ("mon-fry 09:00-17:00", r"'fry' is not a day \(use mon, tue, wed, thu, fri, sat, sun\) \(did you mean 'fri'\?\)"),
+        ("Saturday 10:00-14:00", r"\(did you mean 'sat'\?\)"),
         ("mon,,fri 09:00-17:00", "'' is not a day"),
         ("weekdays", "needs days and hours"),
         (7, "must be a string"),

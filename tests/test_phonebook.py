@@ -137,10 +137,16 @@ def test_the_base_of_the_error_cases_is_itself_valid():
                      "error: teams.office.extra[0]: '9-5' is not a time range", id="extra-malformed"),
         pytest.param(edited("holidays = [2026-12-25]", 'calendar = "XX"'),
                      "error: teams.office.calendar: 'XX' is not a country code known to the holidays package", id="calendar-country"),
+        pytest.param(edited("holidays = [2026-12-25]", 'calendar = "us-ca"'),
+                     "error: teams.office.calendar: 'us' is not a country code known to the holidays package "
+                     "(did you mean 'US-CA'?)", id="calendar-lower-case"),
         pytest.param(edited("holidays = [2026-12-25]", 'calendar = "US-XX"'),
                      "error: teams.office.calendar: 'XX' is not a subdivision of US", id="calendar-subdivision"),
         pytest.param(edited('kind = "priority"', 'kind = "gold"'),
                      "error: teams.office.kind: 'gold' is not one of 'priority', 'select'", id="kind"),
+        pytest.param(edited('kind = "priority"', 'kind = "priorty"'),
+                     "error: teams.office.kind: 'priorty' is not one of 'priority', 'select' (did you mean 'priority'?)",
+                     id="kind-misspelt"),
         pytest.param(edited('dial = ["+14155550101"]', 'dial = ["+14155550101"]\nring = "all"'),
                      "error: teams.office.ring: 'all' is not one of 'together', 'in-order'", id="ring"),
         pytest.param(edited('dial = ["+14155550101"]', 'dial = ["+14155550101"]\nring_seconds = 2'),
@@ -165,6 +171,9 @@ def test_the_base_of_the_error_cases_is_itself_valid():
         pytest.param(edited('sen = "SEN-1234567"', 'sen = "ABC"'), "error: customers[0].sen: 'ABC' is not a SEN", id="sen-malformed"),
         pytest.param(edited('tier = "priority"', 'tier = "gold"'),
                      "error: customers[0].tier: 'gold' is not one of premier, priority, select", id="tier"),
+        pytest.param(edited('tier = "priority"', 'tier = "Premier"'),
+                     "error: customers[0].tier: 'Premier' is not one of premier, priority, select (did you mean 'premier'?)",
+                     id="tier-misspelt"),
         pytest.param(edited("maintenance_until = 2027-06-30", 'maintenance_until = "next year"'),
                      "error: customers[0].maintenance_until: 'next year' is not a date like 2026-12-25", id="maintenance-date"),
         pytest.param(edited("[teams.office]", '[teams."new york"]'),
@@ -193,6 +202,29 @@ def test_every_problem_is_reported_at_once():
     found = problems(text)
     assert [p.split(":")[1].strip() for p in found] == [
         "lines[0].number", "teams.office.kind", "teams.office.tz", "customers[0].tier",
+    ]
+
+
+def test_a_team_with_a_bad_name_still_has_its_other_mistakes_reported():
+    found = problems(edited("[teams.office]", '[teams."new york"]').replace('tz = "America/Los_Angeles"', 'tz = "NYC"'))
+    assert "error: teams.new york.tz: unknown time zone 'NYC'" in found
+
+
+def test_a_duplicate_sen_is_reported_even_when_the_first_customer_has_other_mistakes():
+    text = edited('tier = "priority"', 'tier = "gold"') + (
+        '\n[[customers]]\nsen = "1234567"\nname = "Again"\ntier = "priority"\nmaintenance_until = 2027-01-01\n'
+    )
+    assert problems(text) == [
+        "error: customers[0].tier: 'gold' is not one of premier, priority, select",
+        "error: customers[1].sen: 1234567 is already used by customers[0]",
+    ]
+
+
+def test_a_weekend_that_starts_when_it_ends_is_warned_about_as_it_never_ends():
+    phonebook = parse_phonebook(edited('ends = "mon 10:00 Australia/Sydney"', 'ends = "fri 17:00 America/Los_Angeles"'))
+    assert [str(w) for w in phonebook.warnings] == [
+        "warning: weekend: starts and ends at the same moment (fri 17:00 America/Los_Angeles), so the weekend "
+        "never ends: Priority teams are never on duty except on extra shifts",
     ]
 
 

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import phonebook_from, utc
-from ivr.schedule import duty_intervals, epoch, instant, is_weekend, on_duty, weekends
+from ivr.schedule import duty_intervals, epoch, instant, is_weekend, on_duty, weekend_change, weekends
 
 SECOND = timedelta(seconds=1)
 
@@ -230,6 +230,25 @@ def test_the_weekend_lasts_46_47_or_48_hours_with_daylight_saving(sample, start,
     assert found[0][1] - found[0][0] == timedelta(hours=hours)
 
 
+@pytest.mark.parametrize(
+    "at, change",
+    [
+        ("2026-12-01T16:00Z", "2026-12-05T01:00Z"),  # the business week: the next weekend starts
+        ("2026-12-05T00:59:59Z", "2026-12-05T01:00Z"),
+        ("2026-12-05T01:00Z", "2026-12-06T23:00Z"),  # in the weekend: it ends
+        ("2026-12-06T23:00Z", "2026-12-12T01:00Z"),
+    ],
+)
+def test_weekend_change_is_the_next_start_or_the_end_of_the_weekend_in_progress(sample, at, change):
+    assert weekend_change(sample, utc(at)) == utc(change)
+
+
+def test_a_weekend_that_starts_when_it_ends_never_ends():
+    phonebook = phonebook_from(MIDNIGHT + '[weekend]\nstarts = "fri 17:00 UTC"\nends = "fri 17:00 UTC"\n')
+    assert is_weekend(phonebook, utc("2026-12-01T12:00Z"))
+    assert weekend_change(phonebook, utc("2026-12-01T12:00Z")) is None
+
+
 def test_weekends_are_clipped_to_the_range_asked_for(sample):
     assert weekends(sample, utc("2026-01-11T00:00Z"), utc("2026-01-18T00:00Z")) == spans(
         ("2026-01-11T00:00Z", "2026-01-11T23:00Z"), ("2026-01-17T01:00Z", "2026-01-18T00:00Z")
@@ -374,3 +393,12 @@ def test_until_is_the_first_instant_off_duty(books, name, at):
         else:
             assert duty_intervals(phonebook, duty.team, at, duty.until + SECOND) == [(at, duty.until)]
             assert duty.team.name not in names(phonebook, duty.until)
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=phonebooks, at=instants)
+def test_the_weekend_changes_exactly_at_weekend_change(books, name, at):
+    phonebook = books[name]
+    change = weekend_change(phonebook, at)
+    assert at < change <= at + timedelta(days=8)
+    assert is_weekend(phonebook, change - SECOND) == is_weekend(phonebook, at) != is_weekend(phonebook, change)
