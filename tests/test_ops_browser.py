@@ -63,7 +63,7 @@ def test_sign_in_open_a_call_and_filter_in_a_real_browser(served):
 
             rows.nth(1).locator("a").first.click()
             page.wait_for_url(f"{served}/ops/calls/CA0001")
-            assert "san_francisco after 12 s" in page.inner_text("dl.facts")
+            assert "San Francisco Priority Support after 12 s" in page.inner_text("dl.facts")
             assert page.locator("#timeline tbody tr").count() == 8
             page.screenshot(path=str(ARTIFACTS / "ops-call.png"), full_page=True)
 
