@@ -57,6 +57,8 @@ def alert_text(call: Summary, phonebook: Phonebook, console_url: str | None = No
         text += " No team was on duty."
     if call.outcome is Outcome.VOICEMAIL:
         text += f" Voicemail: {call.voicemail_url}"
+    elif call.outcome is Outcome.FAILED:
+        text += " The call failed before anyone answered; no voicemail."
     else:
         text += " The caller hung up before anyone answered; no voicemail."
     if console_url:

@@ -164,3 +164,19 @@ def test_without_twilio_credentials_the_sms_failure_is_visible(sqlite_store, sam
     assert alerter.drain(10)
     assert "TWILIO_ACCOUNT_SID" in alerter.health()["sms"]["last_error"]
     assert alerter.health()["webhook"]["sent"] == 1
+
+
+@responses.activate
+def test_an_l1_call_that_failed_before_anyone_answered_is_an_alert(alerter, sqlite_store):
+    sms_sent()
+    webhook_ok()
+    sqlite_store.record("CA905", "started", {"to": "+14155550100", "from": "+14155551234"}, START)
+    sqlite_store.record("CA905", "severity", {"severity": 1}, START + timedelta(seconds=5))
+    sqlite_store.record("CA905", "error", {"message": "KeyError: 'x'", "step": "voice.severity"},
+                        START + timedelta(seconds=5))
+    sqlite_store.record("CA905", "status", {"call_status": "completed", "duration": 30},
+                        START + timedelta(seconds=30), key="status")
+    assert alerter.drain(10)
+    assert sms_body(responses.calls[0])["Body"].endswith(
+        "from +14155551234. The call failed before anyone answered; no voicemail. "
+        "Timeline: https://ivr.example.com/ops/calls/CA905")
