@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import timedelta
 from urllib.parse import parse_qs
 
@@ -180,3 +181,22 @@ def test_an_l1_call_that_failed_before_anyone_answered_is_an_alert(alerter, sqli
     assert sms_body(responses.calls[0])["Body"].endswith(
         "from +14155551234. The call failed before anyone answered; no voicemail. "
         "Timeline: https://ivr.example.com/ops/calls/CA905")
+
+
+@responses.activate
+def test_a_slow_destination_does_not_hold_the_others(alerter, sqlite_store):
+    posted = threading.Event()
+
+    def slow_twilio(request):
+        # Twilio answers only once the webhook has had its alert: sent one after the other, never.
+        return (201, {}, json.dumps({"sid": "SM1", "status": "queued"})) if posted.wait(10) else (504, {}, "")
+
+    def webhook(request):
+        posted.set()
+        return 200, {}, "ok"
+
+    responses.add_callback(responses.POST, MESSAGES, callback=slow_twilio)
+    responses.add_callback(responses.POST, WEBHOOK, callback=webhook)
+    voicemail_call(sqlite_store)
+    assert alerter.drain(20)
+    assert alerter.health()["sms"]["sent"] == 1 and alerter.health()["webhook"]["sent"] == 1
