@@ -8,11 +8,16 @@ from datetime import date, datetime, timezone
 
 import click
 import requests
+from sqlalchemy.exc import SQLAlchemyError
 
 from ivr import simulate
+from ivr.app import default_instance_path
+from ivr.calllog import CallFilter, CallLog, call_json
+from ivr.config import load_settings
 from ivr.coverage import coverage as coverage_of
 from ivr.coverage import week_by_week
 from ivr.entitlements import check_source
+from ivr.outcomes import IN_PROGRESS, Outcome
 from ivr.phonebook import SEVERITIES, Phonebook, PhonebookError, Problem, Ring, is_e164, load_phonebook
 from ivr.routing import Candidate, iso
 from ivr.routing import route as route_call
@@ -247,11 +252,6 @@ def simulate_call(phonebook_path, to, caller, press, answer, at, url):
 
 # --- the call log: `ivr init-db` (the Procfile's release step) and `ivr calls` -------------------
 
-from ivr.app import default_instance_path  # noqa: E402 - this block of commands is self-contained
-from ivr.calllog import CallFilter, CallLog, call_json  # noqa: E402
-from ivr.config import load_settings  # noqa: E402
-from ivr.outcomes import IN_PROGRESS, Outcome  # noqa: E402
-
 
 def _call_log() -> CallLog:
     """The service's call log: DATABASE_URL, else the SQLite file in its instance folder."""
@@ -265,6 +265,8 @@ def init_db() -> None:
     log = _call_log()
     try:
         log.create_tables()
+    except SQLAlchemyError as exc:
+        raise click.ClickException(f"cannot prepare the call log {log.health()['database']}: {exc.orig or exc}") from None
     finally:
         log.close()
     click.echo(f"call log ready: {log.health()['database']}")
@@ -280,8 +282,11 @@ def list_calls(since, outcome, limit, as_json) -> None:
     """The most recent calls, newest first, as the ops console shows them (JSON: with timelines)."""
     log = _call_log()
     try:
+        log.create_tables()  # a service that never started yet has no calls, not a broken log
         page = log.calls(CallFilter(outcome=outcome, since=since), limit=limit)
         timelines = log.timelines(c.sid for c in page.calls) if as_json else {}
+    except SQLAlchemyError as exc:
+        raise click.ClickException(f"cannot read the call log {log.health()['database']}: {exc.orig or exc}") from None
     finally:
         log.close()
     if as_json:
