@@ -76,9 +76,12 @@ def test_sign_in_open_a_call_and_filter_in_a_real_browser(served):
 
             phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
             phone.context.add_cookies(page.context.cookies())
-            phone.goto(f"{served}/ops/calls")
-            assert phone.evaluate("document.documentElement.scrollWidth") <= 390
-            phone.screenshot(path=str(ARTIFACTS / "ops-calls-phone.png"), full_page=True)
+            # Every page fits a phone's width: nothing scrolls sideways.
+            for name, path in [("now", "/ops/"), ("calls", "/ops/calls"), ("call", "/ops/calls/CA0001"),
+                               ("week", "/ops/week"), ("numbers", "/ops/numbers")]:
+                phone.goto(f"{served}{path}")
+                assert phone.evaluate("document.documentElement.scrollWidth") <= 390, path
+                phone.screenshot(path=str(ARTIFACTS / f"ops-{name}-phone.png"), full_page=True)
             assert dialogs == []
         finally:
             browser.close()
