@@ -30,7 +30,9 @@ from ivr.routing import iso
 logger = logging.getLogger(__name__)
 
 # The caller may still be leaving a voicemail when the status callback says the call ended;
-# waiting this long lets the alert carry the recording link. Ops still hears within a minute.
+# waiting this long lets the alert carry the recording link. Ops still hears within a minute:
+# the destinations are tried side by side, each at worst ATTEMPTS time-outs and two pauses
+# (10 + 3 * 5 + 2 + 4 = 31 s).
 SETTLE_SECONDS = 10.0
 ATTEMPTS = 3
 BACKOFF_SECONDS = 2.0
@@ -57,6 +59,8 @@ def alert_text(call: Summary, phonebook: Phonebook, console_url: str | None = No
         text += " No team was on duty."
     if call.outcome is Outcome.VOICEMAIL:
         text += f" Voicemail: {call.voicemail_url}"
+    elif call.outcome is Outcome.FAILED:
+        text += " The call failed before anyone answered; no voicemail."
     else:
         text += " The caller hung up before anyone answered; no voicemail."
     if console_url:
@@ -159,11 +163,17 @@ class Alerter:
         text = alert_text(call, phonebook, self.console_url)
         settings = phonebook.alerts
         logger.warning("missed L1 call %s: %s", sid, text)
-        for number in settings.sms:
-            sender = settings.sms_from or call.line
-            self._attempt("sms", lambda number=number: self._sms(number, sender, text))
+        sender = settings.sms_from or call.line
+        sends = [("sms", lambda number=number: self._sms(number, sender, text)) for number in settings.sms]
         if settings.webhook:
-            self._attempt("webhook", lambda: self._webhook(settings.webhook, text))
+            sends.append(("webhook", lambda: self._webhook(settings.webhook, text)))
+        # Side by side, so one slow destination's retries cannot hold the others past the minute.
+        threads = [threading.Thread(target=self._attempt, args=send, name="ivr-alert-send", daemon=True)
+                   for send in sends]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
     def _attempt(self, channel: str, send: Callable[[], None]) -> None:
         stats = self.stats[channel]

@@ -3,7 +3,9 @@
 SQLAlchemy Core behind the small `CallLog` interface. The embedded default is SQLite in the
 instance folder (WAL, so several gunicorn workers share it); `DATABASE_URL` selects PostgreSQL
 for several instances. `CallLog.record` is the webhooks' event sink: it never raises and never
-waits long; when the database is down the event goes to the log as JSON and `health()` says so.
+waits long (a writer thread stores the event while the webhook waits at most `RECORD_WAIT_S`);
+when the database is down, locked or unreachable the event goes to the log as JSON and
+`health()` says so.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import threading
 import time
 from dataclasses import dataclass, fields
@@ -50,10 +53,15 @@ from ivr.routing import iso
 logger = logging.getLogger(__name__)
 
 SQLITE_FILE = "calllog.sqlite3"
-# A locked database must not hold a caller in silence: wait this long, then log the event instead.
+# A webhook waits at most this long for its event to be stored (a store takes a few ms), then
+# answers the caller and logs the event, while the writer finishes or fails on its own.
+RECORD_WAIT_S = 0.25
+# The writer's own patience with a locked, dead or unreachable database.
 BUSY_TIMEOUT_MS = 1000
 CONNECT_TIMEOUT_S = 2
 STATEMENT_TIMEOUT_MS = 2000
+# Unacknowledged data on a connection whose server vanished: give up after this, not minutes.
+TCP_USER_TIMEOUT_MS = 3000
 # After a failure, events go straight to the log for a while instead of waiting on a dead database.
 RETRY_AFTER_S = 5.0
 PAGE_SIZE = 50
@@ -160,6 +168,7 @@ def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
         json_serializer=dumps,
         connect_args={
             "connect_timeout": CONNECT_TIMEOUT_S,
+            "tcp_user_timeout": TCP_USER_TIMEOUT_MS,
             "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={BUSY_TIMEOUT_MS}",
         },
     )
@@ -196,6 +205,16 @@ def _parse_cursor(cursor: str) -> tuple[datetime, str]:
     return at, sid
 
 
+class _Write:
+    """One event on its way to the database, handed from a webhook to the writer thread."""
+
+    def __init__(self, sid: str, kind: str, key: str, data: dict, at: datetime):
+        self.event = (sid, kind, key, data, at)
+        self.finished = threading.Event()
+        self.settled = False  # the writer has the result; under CallLog._lock
+        self.abandoned = False  # the webhook stopped waiting and logged the event; under CallLog._lock
+
+
 def _insert(engine: Engine, table: Table):
     return (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)(table)
 
@@ -215,6 +234,8 @@ class CallLog:
         self._last_error_at: datetime | None = None
         self._last_stored_at: datetime | None = None
         self._down_until = 0.0
+        self._writes: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
 
     @classmethod
     def from_settings(cls, configured_url: str | None, instance_path: str) -> "CallLog":
@@ -225,6 +246,11 @@ class CallLog:
         return self.engine.dialect.name
 
     def close(self) -> None:
+        with self._lock:
+            writer, self._writer = self._writer, None
+        if writer is not None and writer.is_alive():
+            self._writes.put(None)
+            writer.join(RECORD_WAIT_S)
         self.engine.dispose()
 
     def create_tables(self) -> None:
@@ -239,24 +265,63 @@ class CallLog:
     # --- writing ----------------------------------------------------------------------
 
     def record(self, call_sid: str, kind: str, data: dict, at: datetime, key: str | None = None) -> None:
-        """Store one event; repeats of (call_sid, key) are ignored. Never raises."""
+        """Store one event; repeats of (call_sid, key) are ignored. Never raises, never waits long."""
         key = key or kind
         if time.monotonic() < self._down_until:
-            self._failed(call_sid, kind, key, data, at, "database unavailable, retrying shortly", backoff=False)
+            self.note_failure(None, backoff=False)
+            self._log_instead(call_sid, kind, key, data, at, "database unavailable, retrying shortly")
             return
-        try:
-            summary = self._store(call_sid, kind, key, data, at)
-        except Exception as exc:  # noqa: BLE001 - nothing may break a call
-            self._failed(call_sid, kind, key, data, at, f"{type(exc).__name__}: {exc}", backoff=True)
+        write = _Write(call_sid, kind, key, data, at)
+        self._start_writer()
+        self._writes.put(write)
+        if write.finished.wait(RECORD_WAIT_S):
             return
         with self._lock:
-            self._last_stored_at = datetime.now(timezone.utc)
-        if summary is not None:
-            for listener in self._listeners:
-                try:
-                    listener(summary)
-                except Exception:  # noqa: BLE001 - a listener's bug must not reach the call
-                    logger.exception("call log listener failed for %s", call_sid)
+            write.abandoned = not write.settled
+        if write.abandoned:
+            error = f"the database did not answer within {RECORD_WAIT_S:g} s"
+            self.note_failure(error)
+            self._log_instead(call_sid, kind, key, data, at, error)
+        else:
+            write.finished.wait()  # the writer has the result and is a moment from done
+
+    def _start_writer(self) -> None:
+        with self._lock:
+            # Started on first use, so it lives in the process (gunicorn worker) that records.
+            if self._writer is None or not self._writer.is_alive():
+                self._writer = threading.Thread(target=self._write_events, name="ivr-calllog", daemon=True)
+                self._writer.start()
+
+    def _write_events(self) -> None:
+        while (write := self._writes.get()) is not None:
+            sid, kind, key, data, at = write.event
+            summary = error = None
+            try:
+                summary = self._store(sid, kind, key, data, at)
+            except Exception as exc:  # noqa: BLE001 - nothing may break a call
+                error = f"{type(exc).__name__}: {exc}"
+            with self._lock:
+                write.settled = True
+                abandoned = write.abandoned
+                if error is None:
+                    self._last_stored_at = datetime.now(timezone.utc)
+            if error is not None and abandoned:
+                # On the log already and counted; only the reason is news.
+                with self._lock:
+                    self._last_error, self._last_error_at = error, datetime.now(timezone.utc)
+            elif error is not None:
+                self.note_failure(error)
+                self._log_instead(sid, kind, key, data, at, error)
+            elif summary is not None:
+                self._tell_listeners(summary)
+            write.finished.set()
+
+    def _tell_listeners(self, summary: Summary) -> None:
+        for listener in self._listeners:
+            try:
+                listener(summary)
+            except Exception:  # noqa: BLE001 - a listener's bug must not reach the call
+                logger.exception("call log listener failed for %s", summary.sid)
 
     def _store(self, sid: str, kind: str, key: str, data: dict, at: datetime) -> Summary | None:
         if not self._ready:
@@ -285,17 +350,18 @@ class CallLog:
             conn.execute(update(calls).where(calls.c.sid == sid).values(event_count=len(timeline), **values))
         return summary
 
-    def note_failure(self, error: str, backoff: bool = True) -> None:
-        """Count a database failure for `health()`; with `backoff`, rest the database a while."""
+    def note_failure(self, error: str | None, backoff: bool = True) -> None:
+        """Count an event the database could not store for `health()` (with `error`: the
+        reason, else the last one stands); with `backoff`, rest the database a while."""
         with self._lock:
             self._failures += 1
-            self._last_error = error
-            self._last_error_at = datetime.now(timezone.utc)
+            if error is not None:
+                self._last_error = error
+                self._last_error_at = datetime.now(timezone.utc)
             if backoff:
                 self._down_until = time.monotonic() + RETRY_AFTER_S
 
-    def _failed(self, sid: str, kind: str, key: str, data: dict, at: datetime, error: str, backoff: bool) -> None:
-        self.note_failure(error, backoff)
+    def _log_instead(self, sid: str, kind: str, key: str, data: dict, at: datetime, error: str) -> None:
         logger.warning("call %s: %s event not stored (%s); logged on ivr.events instead", sid, kind, error)
         self.fallback.record(sid, kind, data, at, key)
 

@@ -304,9 +304,13 @@ def _call_log() -> CallLog:
 @main.command("init-db")
 def init_db() -> None:
     """Create the call log's tables and indexes if they are missing (safe to repeat)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     log = _call_log()
     try:
         log.create_tables()
+    except SQLAlchemyError as exc:
+        raise click.ClickException(f"cannot prepare the call log {log.health()['database']}: {exc.orig or exc}") from None
     finally:
         log.close()
     click.echo(f"call log ready: {log.health()['database']}")
@@ -320,12 +324,17 @@ def init_db() -> None:
 @json_option
 def list_calls(since, outcome, limit, as_json) -> None:
     """The most recent calls, newest first, as the ops console shows them (JSON: with timelines)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from ivr.calllog import CallFilter, call_json
 
     log = _call_log()
     try:
+        log.create_tables()  # a service that never started yet has no calls, not a broken log
         page = log.calls(CallFilter(outcome=outcome, since=since), limit=limit)
         timelines = log.timelines(c.sid for c in page.calls) if as_json else {}
+    except SQLAlchemyError as exc:
+        raise click.ClickException(f"cannot read the call log {log.health()['database']}: {exc.orig or exc}") from None
     finally:
         log.close()
     if as_json:

@@ -33,7 +33,7 @@ from werkzeug.exceptions import HTTPException
 from ivr.calllog import PAGE_SIZE, CallFilter, CallLog, call_json, day_range
 from ivr.outcomes import IN_PROGRESS, Outcome
 from ivr.phonebook import SEVERITIES, Phonebook
-from ivr.routing import iso, route
+from ivr.routing import candidate, iso, route
 from ivr.rota import board, week
 
 bp = Blueprint("ops", __name__, url_prefix="/ops", template_folder="templates")
@@ -235,6 +235,13 @@ def neutralise(cell: object) -> object:
 @bp.app_template_filter("when")
 def _when_filter(at: datetime | None) -> str:
     return _hm(at)
+
+
+@bp.app_template_filter("team")
+def _team_filter(name: str | None) -> str:
+    """A team key as people say it ("Amsterdam Priority Support"); the API keeps the keys."""
+    found = candidate(_phonebook(), name) if name else None
+    return found.spoken_name if found else name or ""
 
 
 @bp.app_template_filter("phone")

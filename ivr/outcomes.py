@@ -60,7 +60,7 @@ class Summary:
         """An L1 caller who never reached a person: the calls ops must hear about at once."""
         if self.severity != 1 or self.outcome is None:
             return False
-        if self.outcome in (Outcome.VOICEMAIL, Outcome.ABANDONED):
+        if self.outcome in (Outcome.VOICEMAIL, Outcome.ABANDONED, Outcome.FAILED):
             return True
         return self.no_candidates and self.outcome is not Outcome.ANSWERED
 
@@ -88,6 +88,10 @@ def _answered(dials: list[Event], screened: list[Event]) -> tuple[str | None, da
         if data.get("accepted_by") or data.get("bridged"):
             # Without its screening event, the bridge began `duration` seconds before the dial ended.
             return data.get("team"), dial.at - timedelta(seconds=_int(data.get("duration")) or 0)
+    if accepted:
+        # Put through, but no dial result names the team yet (it comes when the talk ends) or ever
+        # (an emergency dial after a fault rings the fallback without a dial event).
+        return None, min(accepted.values())
     return None
 
 
@@ -111,6 +115,8 @@ def summarise(sid: str, events: Iterable[Event]) -> Summary:
     routed = last("routed")
     status = last("status")
     voicemail = last("voicemail")
+    # Twilio reports a recording with no audio ("absent") or a failed one: no message was left.
+    left_message = voicemail.get("recording_url") and voicemail.get("status") in (None, "completed")
     dials = sorted(by_kind.get("dial", []), key=lambda e: _int(e.data.get("attempt")) or 0)
     answered = _answered(dials, by_kind.get("screened", []))
     deflected = (
@@ -127,7 +133,7 @@ def summarise(sid: str, events: Iterable[Event]) -> Summary:
         outcome: Outcome | None = Outcome.ANSWERED
         team, accepted_at = answered
         answer_seconds = round(max(0.0, (accepted_at - started_at).total_seconds()), 1)
-    elif voicemail:
+    elif left_message:
         outcome = Outcome.VOICEMAIL
     elif deflected:
         outcome = Outcome.DEFLECTED
@@ -153,7 +159,7 @@ def summarise(sid: str, events: Iterable[Event]) -> Summary:
         team=team,
         answer_seconds=answer_seconds,
         duration=_int(status.get("duration")),
-        voicemail_url=voicemail.get("recording_url"),
+        voicemail_url=voicemail.get("recording_url") if left_message else None,
         no_candidates=no_candidates,
         reason=last("deflected").get("reason") or routed.get("reason"),
     )

@@ -6,7 +6,7 @@ Pure functions of (phonebook, instant) over `ivr.schedule`; the console only ren
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta, timezone
 
 from ivr.intervals import Interval, complement, union
 from ivr.phonebook import Phonebook, Team
@@ -91,9 +91,15 @@ class Week:
         return (at - self.start) / (self.end - self.start)
 
     @property
-    def days(self) -> tuple[datetime, ...]:
-        count = (self.end - self.start).days
-        return tuple(self.start + timedelta(days=n) for n in range(count))
+    def days(self) -> tuple[tuple[datetime, datetime], ...]:
+        """The UTC calendar days across the week, each clipped to it: the drawing's grid."""
+        found = []
+        day = datetime.combine(self.start.astimezone(timezone.utc).date(), time(), timezone.utc)
+        while day < self.end:
+            following = day + timedelta(days=1)
+            found.append((max(day, self.start), min(following, self.end)))
+            day = following
+        return tuple(found)
 
 
 def _instants(intervals: list[Interval]) -> tuple[tuple[datetime, datetime], ...]:

@@ -160,6 +160,8 @@ def ops_auth() -> dict:
     """HTTP Basic headers for user ops."""
     token = base64.b64encode(f"ops:{OPS_PASSWORD}".encode()).decode()
     return {"Authorization": f"Basic {token}"}
+
+
 def phonebook_from(text: str) -> Phonebook:
     """A phonebook from literal TOML (indentation removed)."""
     return parse_phonebook(textwrap.dedent(text), "test.toml")

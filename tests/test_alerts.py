@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import timedelta
 from urllib.parse import parse_qs
 
@@ -164,3 +165,38 @@ def test_without_twilio_credentials_the_sms_failure_is_visible(sqlite_store, sam
     assert alerter.drain(10)
     assert "TWILIO_ACCOUNT_SID" in alerter.health()["sms"]["last_error"]
     assert alerter.health()["webhook"]["sent"] == 1
+
+
+@responses.activate
+def test_an_l1_call_that_failed_before_anyone_answered_is_an_alert(alerter, sqlite_store):
+    sms_sent()
+    webhook_ok()
+    sqlite_store.record("CA905", "started", {"to": "+14155550100", "from": "+14155551234"}, START)
+    sqlite_store.record("CA905", "severity", {"severity": 1}, START + timedelta(seconds=5))
+    sqlite_store.record("CA905", "error", {"message": "KeyError: 'x'", "step": "voice.severity"},
+                        START + timedelta(seconds=5))
+    sqlite_store.record("CA905", "status", {"call_status": "completed", "duration": 30},
+                        START + timedelta(seconds=30), key="status")
+    assert alerter.drain(10)
+    assert sms_body(responses.calls[0])["Body"].endswith(
+        "from +14155551234. The call failed before anyone answered; no voicemail. "
+        "Timeline: https://ivr.example.com/ops/calls/CA905")
+
+
+@responses.activate
+def test_a_slow_destination_does_not_hold_the_others(alerter, sqlite_store):
+    posted = threading.Event()
+
+    def slow_twilio(request):
+        # Twilio answers only once the webhook has had its alert: sent one after the other, never.
+        return (201, {}, json.dumps({"sid": "SM1", "status": "queued"})) if posted.wait(10) else (504, {}, "")
+
+    def webhook(request):
+        posted.set()
+        return 200, {}, "ok"
+
+    responses.add_callback(responses.POST, MESSAGES, callback=slow_twilio)
+    responses.add_callback(responses.POST, WEBHOOK, callback=webhook)
+    voicemail_call(sqlite_store)
+    assert alerter.drain(20)
+    assert alerter.health()["sms"]["sent"] == 1 and alerter.health()["webhook"]["sent"] == 1

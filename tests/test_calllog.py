@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 from datetime import timedelta
 
 import pytest
 
-from ivr.calllog import CallFilter, CallLog, database_url, make_engine
+from ivr.calllog import RECORD_WAIT_S, CallFilter, CallLog, database_url, make_engine
 from ivr.outcomes import Outcome
 
 from conftest import answered_call, utc
@@ -182,3 +183,38 @@ def test_a_database_that_is_down_answers_at_once_and_recovers_in_health(monkeypa
     health = store.health()
     assert health["failures"] == 2 and health["ok"] is False
     assert health["backend"] == "postgresql"
+
+
+def test_a_database_locked_longer_than_a_webhook_may_wait_is_logged_at_once(tmp_path, caplog):
+    store = CallLog(make_engine(database_url(None, str(tmp_path))))
+    store.create_tables()
+    blocker = sqlite3.connect(tmp_path / "calllog.sqlite3", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        # The writer would wait BUSY_TIMEOUT_MS for the lock; the webhook stops waiting well before.
+        store.record("CA602", "started", {"to": "+14155550100"}, START)
+        health = store.health()
+        assert health["last_error"] == f"the database did not answer within {RECORD_WAIT_S:g} s"
+        assert health["ok"] is False and health["failures"] == 1
+        assert '"call_sid": "CA602"' in caplog.text
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        store.close()
+
+
+def test_a_database_server_that_never_answers_holds_no_webhook(caplog):
+    # A socket that accepts connections and never speaks: what a hung or half-dead server looks like.
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        store = CallLog(make_engine(database_url(f"postgresql://postgres@127.0.0.1:{port}/calls", "")))
+        try:
+            store.record("CA702", "started", {"to": "+14155550100"}, START)
+            # Returned before the connection attempt ended (CONNECT_TIMEOUT_S), with the event logged.
+            assert store.health()["last_error"] == f"the database did not answer within {RECORD_WAIT_S:g} s"
+            assert '"call_sid": "CA702"' in caplog.text
+            # The next events do not try again while the database rests.
+            store.record("CA702", "severity", {"severity": 1}, seconds(5))
+            assert store.health()["failures"] == 2 and caplog.text.count('"call_sid": "CA702"') == 2
+        finally:
+            store.close()

@@ -44,3 +44,19 @@ def test_init_db_then_calls_lists_newest_first_with_filters(tmp_path, monkeypatc
 
     bad = runner.invoke(main, ["calls", "--since", "yesterday"])
     assert bad.exit_code == 2 and "not an ISO 8601 instant" in bad.output
+
+
+def test_calls_on_a_fresh_or_unreachable_call_log_say_so_without_a_traceback(tmp_path, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", database_url(None, str(tmp_path)))
+    fresh = CliRunner().invoke(main, ["calls"])
+    assert (fresh.exit_code, fresh.output) == (0, "no calls\n")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:1/calls")
+    down = CliRunner().invoke(main, ["calls", "--json"])
+    assert down.exit_code == 1 and down.output.startswith(
+        "Error: cannot read the call log postgresql+psycopg://postgres@127.0.0.1:1/calls: ")
+
+
+def test_init_db_fails_the_release_step_clearly_when_the_database_is_unreachable(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgres://postgres@127.0.0.1:1/calls")
+    failed = CliRunner().invoke(main, ["init-db"])
+    assert failed.exit_code == 1 and "Error: cannot prepare the call log postgresql+psycopg://" in failed.output

@@ -148,7 +148,7 @@ def test_the_calls_page_filters_and_links_each_call_to_its_timeline(app, client,
     answered = client.get("/ops/calls?outcome=answered", headers=ops_auth).get_data(as_text=True)
     assert "/ops/calls/CA001" in answered and "/ops/calls/CA002" not in answered
     timeline = client.get("/ops/calls/CA001", headers=ops_auth).get_data(as_text=True)
-    assert "san_francisco after 12 s" in timeline and "screened" in timeline
+    assert "San Francisco Priority Support after 12 s" in timeline and "screened" in timeline
 
 
 def test_now_shows_who_is_on_duty_since_until_and_the_next_handoffs(client, ops_auth):
@@ -173,9 +173,9 @@ def test_now_says_when_it_is_the_weekend(client, ops_auth):
 
 def svg_rows(page: str) -> dict[str, int]:
     """Each coverage row's label and how many bars it draws."""
-    table = page[page.index('<table id="week"'):page.index("</table>") + len("</table>")]
+    section = page[page.index('<section id="week"'):page.index("</section>") + len("</section>")]
     rows = {}
-    for svg in ET.fromstring(table).iter("svg"):
+    for svg in ET.fromstring(section).iter("svg"):
         if svg.get("aria-label"):
             rows[svg.get("aria-label")] = len([r for r in svg.iter("rect")])
     return rows

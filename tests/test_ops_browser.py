@@ -63,7 +63,7 @@ def test_sign_in_open_a_call_and_filter_in_a_real_browser(served):
 
             rows.nth(1).locator("a").first.click()
             page.wait_for_url(f"{served}/ops/calls/CA0001")
-            assert "san_francisco after 12 s" in page.inner_text("dl.facts")
+            assert "San Francisco Priority Support after 12 s" in page.inner_text("dl.facts")
             assert page.locator("#timeline tbody tr").count() == 8
             page.screenshot(path=str(ARTIFACTS / "ops-call.png"), full_page=True)
 
@@ -76,9 +76,12 @@ def test_sign_in_open_a_call_and_filter_in_a_real_browser(served):
 
             phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
             phone.context.add_cookies(page.context.cookies())
-            phone.goto(f"{served}/ops/calls")
-            assert phone.evaluate("document.documentElement.scrollWidth") <= 390
-            phone.screenshot(path=str(ARTIFACTS / "ops-calls-phone.png"), full_page=True)
+            # Every page fits a phone's width: nothing scrolls sideways.
+            for name, path in [("now", "/ops/"), ("calls", "/ops/calls"), ("call", "/ops/calls/CA0001"),
+                               ("week", "/ops/week"), ("numbers", "/ops/numbers")]:
+                phone.goto(f"{served}{path}")
+                assert phone.evaluate("document.documentElement.scrollWidth") <= 390, path
+                phone.screenshot(path=str(ARTIFACTS / f"ops-{name}-phone.png"), full_page=True)
             assert dialogs == []
         finally:
             browser.close()

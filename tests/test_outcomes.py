@@ -74,3 +74,32 @@ def test_an_unverified_level_1_call_nobody_took_is_a_missed_l1_not_a_deflection(
     ])
     assert call.outcome is Outcome.ABANDONED and call.missed_l1
     assert call.sen == "1234567"
+
+
+def test_a_call_put_through_is_answered_before_its_dial_result_arrives():
+    # The engineer pressed 1; the dial's result comes only when the talk ends, maybe after the status.
+    accepted = ev("screened", 15, key="screened:CA9", number="+31205550102", accepted=True)
+    status = ev("status", 200, key="status", call_status="completed", duration=200)
+    call = summarise("CA1", [*RINGING_TOGETHER[:3], accepted, status])
+    assert (call.outcome, call.team, call.answer_seconds, call.missed_l1) == (Outcome.ANSWERED, None, 15.0, False)
+    assert summarise("CA1", [*RINGING_TOGETHER, accepted, status]).team == "amsterdam"
+
+
+def test_an_emergency_dial_after_a_fault_that_an_engineer_took_is_answered():
+    call = summarise("CA1", [ev("started", 0), ev("severity", 5, severity=1), ev("error", 6, message="boom"),
+                             ev("screened", 20, key="screened:CA9", number="+14155550142", accepted=True),
+                             ev("status", 90, key="status", call_status="completed")])
+    assert (call.outcome, call.answer_seconds) == (Outcome.ANSWERED, 20.0)
+
+
+def test_a_failed_level_1_call_nobody_took_is_a_missed_l1():
+    call = summarise("CA1", [ev("started", 0), ev("severity", 5, severity=1), ev("error", 6, message="boom"),
+                             ev("status", 30, key="status", call_status="completed")])
+    assert call.outcome is Outcome.FAILED and call.missed_l1
+
+
+def test_a_recording_without_audio_is_no_voicemail():
+    call = summarise("CA1", [*RINGING_TOGETHER[:3],
+                             ev("voicemail", 40, recording_url="https://api.twilio.com/RE1", status="absent"),
+                             ev("status", 41, key="status", call_status="completed")])
+    assert (call.outcome, call.voicemail_url, call.missed_l1) == (Outcome.ABANDONED, None, True)

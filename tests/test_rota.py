@@ -32,3 +32,12 @@ def test_a_stretch_older_than_the_lookback_has_no_since(sample):
     since = {d.team.name: d.since for d in now.on_duty}
     assert since == {"amsterdam": utc("2026-12-01T06:00Z"), "select": None}
     assert now.weekend_span == (utc("2026-12-05T01:00Z"), utc("2026-12-06T23:00Z"))
+
+
+def test_the_week_is_drawn_on_utc_calendar_days_clipped_to_it(sample):
+    days = week(sample, utc("2026-12-04T16:00Z"), days=2).days
+    assert days == (
+        (utc("2026-12-04T16:00Z"), utc("2026-12-05T00:00Z")),
+        (utc("2026-12-05T00:00Z"), utc("2026-12-06T00:00Z")),
+        (utc("2026-12-06T00:00Z"), utc("2026-12-06T16:00Z")),
+    )
