@@ -293,6 +293,16 @@ def test_a_leg_answered_by_voicemail_and_screened_out_moves_on_to_the_next_numbe
     assert _query(dial.get("action"))["n"] == "1"
 
 
+def test_a_voicemail_that_picks_up_first_never_takes_the_call_the_next_candidate_rings(tmp_path):
+    # Amsterdam rings both numbers together at 13:00 local; the first to pick up is a voicemail.
+    call = play(tmp_path, "2026-12-01T12:00Z", AU_LINE, press=f"{ACME_SEN},{L1}", voicemail=[AMSTERDAM[0]],
+                answer=[SELECT[0]])
+    assert call.said("not put through") == [", ".join(AMSTERDAM)]
+    assert [s["number"] for s in call.events.of("screened")] == [SELECT[0]]
+    assert "Nobody at Amsterdam Priority Support could take the call." in call.said("caller hears")
+    assert call.said("connected") == [f"caller and {SELECT[0]}"]
+
+
 def test_a_caller_who_hung_up_while_ringing_is_not_dialled_again(tmp_path):
     client = make_app(tmp_path).test_client()
     params = call_params(CallStatus="completed", DialCallStatus="canceled", DialBridged="false")
