@@ -397,6 +397,20 @@ def test_bad_severity_keys_get_a_retry_prompt(tmp_path, digits):
     assert root.find("Gather").get("action") == "/voice/severity?sen=1234567&try=1"
 
 
+def test_a_dial_outcome_with_a_malformed_duration_is_still_read_not_rescued(tmp_path):
+    client = make_app(tmp_path).test_client()
+    params = call_params(DialCallStatus="completed", DialBridged="true", DialCallDuration="²")
+    root = twiml(post(client, "/voice/dialed?sen=1234567&sev=1&plan=san_francisco,select,fallback&a=1", params))
+    assert [v.tag for v in root] == ["Hangup"]
+    assert client.application.extensions["ivr_events"].of("dial")[0]["duration"] is None
+
+
+def test_a_caller_id_in_other_digits_is_not_passed_on_to_engineers(tmp_path):
+    client = make_app(tmp_path).test_client()
+    root = twiml(post(client, "/voice/severity?sen=1234567", call_params(caller="+1٤١٥٥٥٥١٢٣٤", Digits="1")))
+    assert root.find("Dial").get("callerId") == US_LINE
+
+
 @pytest.mark.parametrize("query", ["try=9", "sev=7", "plan=", "sen=12ab", "r=yes", "plan=a,b&c=5", "a=-1"])
 def test_a_state_this_service_never_wrote_is_a_400(tmp_path, query):
     client = make_app(tmp_path).test_client()
