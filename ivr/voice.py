@@ -405,7 +405,10 @@ def _rescue_numbers(phonebook: Phonebook) -> tuple[tuple[str, ...], int]:
 
 
 def _rescue_call():
-    """Ring a human from the last good phonebook, with as little of our machinery as possible."""
+    """Ring a human from the last good phonebook, with as little of our machinery as possible;
+    unless an engineer already took the call, or the caller is gone."""
+    if _bridged() or _caller_gone():
+        return twiml_response(twiml.hangup())
     phonebook = current_app.extensions["ivr_phonebook"].last_good()
     numbers, seconds = _rescue_numbers(phonebook)
     if not numbers:

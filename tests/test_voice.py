@@ -13,6 +13,7 @@ from calls import (
 )
 from conftest import SAMPLE, utc
 import ivr.voice
+from ivr.reloading import ReloadingPhonebook
 from ivr.simulate import InProcess, Simulator, parse_presses
 
 ACME_SEN = "1234567#"
@@ -371,6 +372,28 @@ def test_a_rescue_nobody_answers_ends_in_voicemail(tmp_path, monkeypatch):
     call = play(tmp_path, "2026-12-01T20:00Z", US_LINE, press=f"{ACME_SEN},{L1}")
     assert call.said("rings") == [FALLBACK]
     assert call.said("caller records")
+
+
+def _broken_candidate(*args, **kwargs):
+    raise RuntimeError("the phonebook holder is broken")
+
+
+def test_an_exception_after_an_engineer_took_the_call_ends_it_instead_of_ringing_again(tmp_path, monkeypatch):
+    monkeypatch.setattr(ivr.voice, "candidate", _broken_candidate)
+    client = make_app(tmp_path).test_client()
+    path = "/voice/dialed?sen=1234567&sev=1&plan=san_francisco,select,fallback&a=1"
+    bridged = twiml(post(client, path, call_params(DialCallStatus="completed", DialBridged="true")))
+    assert [v.tag for v in bridged] == ["Hangup"]
+    missed = twiml(post(client, path, call_params(DialCallStatus="no-answer", DialBridged="false")))
+    assert [n.text for n in missed.find("Dial")] == [FALLBACK]
+
+
+def test_a_phonebook_holder_that_raises_still_rings_the_fallback_from_the_last_good_phonebook(tmp_path, monkeypatch):
+    monkeypatch.setattr(ReloadingPhonebook, "current", _broken_candidate)
+    client = make_app(tmp_path).test_client()
+    root = twiml(post(client, "/voice", call_params()))
+    assert [n.text for n in root.find("Dial")] == [FALLBACK]
+    assert urlsplit(root.find("Dial").get("action")).path == "/voice/rescued"
 
 
 def test_a_failing_event_sink_does_not_touch_the_call(tmp_path):
