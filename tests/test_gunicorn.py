@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
-import socket
 import subprocess
 import sys
 import time
@@ -28,33 +28,35 @@ def _procfile_web_command() -> list[str]:
     return [sys.executable, "-m", "gunicorn", *command[1:]]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# Loopback only, on a port the kernel picks as gunicorn binds it: no race with other processes.
+LOOPBACK_ANY_PORT = ["--bind", "127.0.0.1:0"]
+LISTENING = re.compile(r"Listening at: (http://127\.0\.0\.1:\d+)")
 
 
 @pytest.fixture
 def service(tmp_path):
-    port = _free_port()
     env = {
-        **os.environ, "PORT": str(port), "WEB_CONCURRENCY": "2", "TWILIO_AUTH_TOKEN": TOKEN,
+        **os.environ, "WEB_CONCURRENCY": "2", "TWILIO_AUTH_TOKEN": TOKEN,
         "IVR_PHONEBOOK": str(SAMPLE), "IVR_INSTANCE_PATH": str(tmp_path / "instance"),
     }
-    log = open(tmp_path / "gunicorn.log", "w")
-    process = subprocess.Popen(_procfile_web_command(), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    log_path = tmp_path / "gunicorn.log"
+    log = open(log_path, "w")
+    process = subprocess.Popen(_procfile_web_command() + LOOPBACK_ANY_PORT, cwd=ROOT, env=env, stdout=log,
+                               stderr=subprocess.STDOUT)
     deadline = time.monotonic() + STARTUP_SECONDS
     try:
         while True:
-            try:
-                requests.get(f"{base}/healthz", timeout=1)
-                break
-            except requests.ConnectionError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"gunicorn did not start:\n{(tmp_path / 'gunicorn.log').read_text()}")
-                time.sleep(0.1)
-        yield base
+            listening = LISTENING.search(log_path.read_text())
+            if listening:
+                try:
+                    requests.get(f"{listening[1]}/healthz", timeout=1)
+                    break
+                except requests.ConnectionError:
+                    pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"gunicorn did not start:\n{log_path.read_text()}")
+            time.sleep(0.1)
+        yield listening[1]
     finally:
         process.terminate()
         process.wait(timeout=15)
