@@ -34,10 +34,18 @@ LISTENING = re.compile(r"Listening at: (http://127\.0\.0\.1:\d+)")
 
 
 @pytest.fixture
-def service(tmp_path):
+def book(tmp_path):
+    copy = tmp_path / "phonebook.toml"
+    copy.write_text(SAMPLE.read_text())
+    return copy
+
+
+@pytest.fixture
+def service(tmp_path, book):
+    """The service on a copy of the sample phonebook, which each worker checks on every request."""
     env = {
-        **os.environ, "WEB_CONCURRENCY": "2", "TWILIO_AUTH_TOKEN": TOKEN,
-        "IVR_PHONEBOOK": str(SAMPLE), "IVR_INSTANCE_PATH": str(tmp_path / "instance"),
+        **os.environ, "WEB_CONCURRENCY": "2", "TWILIO_AUTH_TOKEN": TOKEN, "IVR_RELOAD_SECONDS": "0",
+        "IVR_PHONEBOOK": str(book), "IVR_INSTANCE_PATH": str(tmp_path / "instance"),
     }
     log_path = tmp_path / "gunicorn.log"
     log = open(log_path, "w")
@@ -63,9 +71,9 @@ def service(tmp_path):
         log.close()
 
 
-def test_a_simulated_call_over_http_reaches_an_engineer_under_gunicorn(service, tmp_path):
+def test_a_simulated_call_over_http_reaches_an_engineer_under_gunicorn(service, tmp_path, book):
     health = requests.get(f"{service}/healthz", timeout=5).json()
-    assert health["phonebook"]["file"] == str(SAMPLE)
+    assert health["phonebook"]["file"] == str(book)
     everyone = [n for team in load_phonebook(SAMPLE).teams for n in team.dial] + ["+14155550142"]
     env = {"TWILIO_AUTH_TOKEN": TOKEN, "IVR_INSTANCE_PATH": str(tmp_path / "instance")}
     args = ["simulate", "--url", service, "--to", US_LINE, "--from", ACME_ADMIN, "--press", "1"]
@@ -76,6 +84,18 @@ def test_a_simulated_call_over_http_reaches_an_engineer_under_gunicorn(service, 
     assert "caller hears  Welcome to Priority Support." in result.output
     assert "Hello, Acme Corporation." in result.output
     assert "connected  caller and +" in result.output
+
+
+def test_every_worker_refuses_a_broken_edit_and_takes_the_fixed_file(service, book):
+    # Several requests on fresh connections, so both workers answer.
+    def states():
+        return [requests.get(f"{service}/healthz", timeout=5).json()["phonebook"] for _ in range(8)]
+
+    good = book.read_text()
+    book.write_text(good.replace('tz = "Europe/Amsterdam"', 'tz = "Europe/Amsterdm"'))
+    assert all("Europe/Amsterdm" in state["last_error"] for state in states())
+    book.write_text(good)
+    assert all(state["last_error"] is None and state["last_reload"] for state in states())
 
 
 def test_unsigned_requests_are_refused_under_gunicorn(service):
