@@ -2,8 +2,8 @@
 
 Run: python bench/webhooks.py [--requests N]
 
-1. Starts the Procfile's gunicorn command on a free loopback port with the sample phonebook,
-   sends N signed requests to each webhook one after the other (keep-alive, like Twilio), and
+1. Starts the Procfile's gunicorn command on loopback (a port the kernel picks) with the sample
+   phonebook, sends N signed requests to each webhook one after the other (keep-alive, like Twilio), and
    prints p50/p99 latency per webhook next to GET /healthz measured in the same run (the cost of
    HTTP and gunicorn alone). Target: p99 well under 50 ms.
 2. Plays an L1 call in-process with the simulator and adds up the seconds of prompts the caller
@@ -16,8 +16,8 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import re
 import shlex
-import socket
 import statistics
 import subprocess
 import sys
@@ -62,30 +62,33 @@ def _webhooks(call_sid: str) -> list[tuple[str, str, dict]]:
     ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# Loopback only, on a port the kernel picks as gunicorn binds it.
+LISTENING = re.compile(r"Listening at: (http://127\.0\.0\.1:\d+)")
 
 
-def _start(port: int, token: str, instance: str, log) -> subprocess.Popen:
+def _start(token: str, instance: str, log) -> subprocess.Popen:
     [line] = [l for l in (ROOT / "Procfile").read_text().splitlines() if l.startswith("web:")]
     command = [sys.executable, "-m", "gunicorn", *shlex.split(line.removeprefix("web:"))[1:]]
-    env = {**os.environ, "PORT": str(port), "TWILIO_AUTH_TOKEN": token, "IVR_PHONEBOOK": str(SAMPLE),
+    env = {**os.environ, "TWILIO_AUTH_TOKEN": token, "IVR_PHONEBOOK": str(SAMPLE),
            "IVR_INSTANCE_PATH": instance, "IVR_LOG_LEVEL": "WARNING"}
     env.setdefault("WEB_CONCURRENCY", "2")
-    return subprocess.Popen(command + ["--access-logfile", "/dev/null"], cwd=ROOT, env=env, stdout=log, stderr=log)
+    command += ["--bind", "127.0.0.1:0", "--access-logfile", "/dev/null"]
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
 
 
-def _wait(base: str, process: subprocess.Popen) -> None:
+def _wait(log_path: Path, process: subprocess.Popen) -> str:
+    """The base URL of the started service."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and process.poll() is None:
-        try:
-            requests.get(f"{base}/healthz", timeout=1)
-            return
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    raise SystemExit("gunicorn did not start")
+        listening = LISTENING.search(log_path.read_text())
+        if listening:
+            try:
+                requests.get(f"{listening[1]}/healthz", timeout=1)
+                return listening[1]
+            except requests.ConnectionError:
+                pass
+        time.sleep(0.1)
+    raise SystemExit(f"gunicorn did not start:\n{log_path.read_text()}")
 
 
 def _measure(session: requests.Session, send, count: int) -> list[float]:
@@ -108,12 +111,12 @@ def _percentile(times: list[float], q: int) -> float:
 def latency(count: int) -> None:
     token = secrets.token_hex(16)
     validator = RequestValidator(token)
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory() as instance, open(os.devnull, "w") as log:
-        process = _start(port, token, instance, log)
+    with tempfile.TemporaryDirectory() as instance:
+        log_path = Path(instance) / "gunicorn.log"
+        log = open(log_path, "w")
+        process = _start(token, instance, log)
         try:
-            _wait(base, process)
+            base = _wait(log_path, process)
             session = requests.Session()
             baseline = _measure(session, lambda s: s.get(f"{base}/healthz"), count)
             rows = [("GET /healthz (baseline)", baseline)]
@@ -124,6 +127,7 @@ def latency(count: int) -> None:
         finally:
             process.terminate()
             process.wait(timeout=15)
+            log.close()
     base_p50 = statistics.median(baseline)
     print(f"Webhook latency under gunicorn ({os.environ.get('WEB_CONCURRENCY', '2')} workers), {count} sequential requests each:")
     print(f"{'webhook':40} {'p50 ms':>8} {'p99 ms':>8} {'p50 / baseline':>15}")

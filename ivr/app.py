@@ -2,7 +2,9 @@
 
 Settings come from the environment (see `ivr.config`), overridden by `config`. Besides settings,
 `config` may carry `CLOCK` (a callable returning the aware current instant; the simulator pins
-it) and `EVENT_SINK` (where call events go; default: the call log, `ivr.calllog`).
+it), `EVENT_SINK` (where call events go; default: the call log, `ivr.calllog`) and `LOG_STREAM`
+(`"stdout"`, the default, where gunicorn and Heroku collect logs; or `"stderr"`, so that a
+command printing on stdout, such as `ivr simulate`, keeps its output clean).
 """
 
 from __future__ import annotations
@@ -82,25 +84,35 @@ def register_errorhandlers(app: Flask) -> None:
     app.register_error_handler(HTTPException, http_error)
 
 
-class _StdoutHandler(logging.StreamHandler):
-    """Writes to whatever sys.stdout is at the time (gunicorn and pytest replace it)."""
+class _StreamHandler(logging.StreamHandler):
+    """Writes to whatever sys.stdout (or sys.stderr) is at the time (gunicorn and pytest replace it)."""
 
-    def __init__(self) -> None:
-        super().__init__(sys.stdout)
+    def __init__(self, target: str) -> None:
+        super().__init__()
+        self.target = target
 
     @property
     def stream(self):
-        return sys.stdout
+        return getattr(sys, self.target)
 
     @stream.setter
     def stream(self, _value) -> None:
         pass
 
 
+LOG_STREAMS = ("stdout", "stderr")
+
+
 def configure_logger(app: Flask) -> None:
     logger = logging.getLogger("ivr")
     logger.setLevel(app.config["IVR_LOG_LEVEL"].upper())
-    if not any(isinstance(h, _StdoutHandler) for h in logger.handlers):
-        handler = _StdoutHandler()
+    stream = app.config.get("LOG_STREAM") or "stdout"
+    if stream not in LOG_STREAMS:
+        raise ValueError(f"LOG_STREAM must be one of {', '.join(LOG_STREAMS)}, not {stream!r}")
+    # The `ivr` logger is global: one handler, pointed at the stream of the app created last.
+    handler = next((h for h in logger.handlers if isinstance(h, _StreamHandler)), None)
+    if handler is None:
+        handler = _StreamHandler(stream)
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
         logger.addHandler(handler)
+    handler.target = stream

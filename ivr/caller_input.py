@@ -46,7 +46,7 @@ def read_sen(digits: str | None, speech: str | None) -> Reading:
         text = spoken
     else:
         return Reading(None, Miss.EMPTY)
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         return Reading(None, Miss.UNCLEAR)
     low, high = SEN_LENGTH
     if not low <= len(text) <= high:
@@ -56,7 +56,7 @@ def read_sen(digits: str | None, speech: str | None) -> Reading:
 
 def _spoken_digits(speech: str) -> str | None:
     out = []
-    for word in re.findall(r"[a-z']+|\d+", speech.lower()):
+    for word in re.findall(r"[a-z']+|[0-9]+", speech.lower()):
         if word.isdigit():
             out.append(word)
         elif word in _SPOKEN_DIGITS:

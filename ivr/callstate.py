@@ -13,7 +13,7 @@ from typing import Mapping
 
 MAX_TRIES = 3
 MAX_PLAN = 12
-_SEN = re.compile(r"\d{0,20}")
+_SEN = re.compile(r"[0-9]{0,20}")
 _TEAM = re.compile(r"[^,]{1,64}")
 
 
@@ -74,7 +74,7 @@ def _flag(raw: str) -> bool:
 
 def _bounded(low: int, high: int):
     def parse(raw: str) -> int:
-        if not raw.isdigit() or not low <= int(raw) <= high:
+        if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
             raise StateError(f"not a number from {low} to {high}: {raw!r}")
         return int(raw)
 

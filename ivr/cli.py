@@ -269,9 +269,11 @@ def coverage(phonebook_path: str, start: datetime, end: datetime, as_json: bool)
 @click.option("--press", default="", help='Keys for each prompt in turn, comma-separated ("1234567#,1"); '
               'an empty group lets the prompt time out; "say:one two" speaks instead.')
 @click.option("--answer", multiple=True, help="A dialled number that picks up and accepts (repeatable).")
+@click.option("--voicemail", multiple=True,
+              help="A dialled number whose voicemail picks up and presses no key (repeatable).")
 @click.option("--at", type=INSTANT, help="Place the call at this instant (in-process only).")
 @click.option("--url", help="Call a running service at this base URL instead of an in-process app.")
-def simulate_call(phonebook_path, to, caller, press, answer, at, url):
+def simulate_call(phonebook_path, to, caller, press, answer, voicemail, at, url):
     """Play one call as Twilio would, and print who hears, presses, rings and answers."""
     import requests
 
@@ -284,7 +286,7 @@ def simulate_call(phonebook_path, to, caller, press, answer, at, url):
         )
     try:
         simulator = simulate.over_http(url) if url else simulate.in_process(phonebook_path, at)
-        turns = simulator.call(to, caller or simulate.UNKNOWN_CALLER, simulate.parse_presses(press), answer)
+        turns = simulator.call(to, caller or simulate.UNKNOWN_CALLER, simulate.parse_presses(press), answer, voicemail)
     except (PhonebookError, simulate.SimulationError, requests.RequestException) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(simulate.transcript(turns))

@@ -16,11 +16,13 @@ def healthz():
     # Calls are still answered when the call log's database or an alert channel fails, so the
     # service stays up (200) and says what is degraded.
     calllog = current_app.extensions["ivr_calllog"].health()
-    phonebook = current_app.extensions["ivr_phonebook"]
+    holder = current_app.extensions["ivr_phonebook"]
+    # First look at the file (each worker checks on request), so the state shown is this moment's.
+    phonebook = holder.current()
     return jsonify({
         "status": "ok" if calllog["ok"] else "degraded",
-        "phonebook": phonebook.state(),
-        "entitlements": current_app.extensions["ivr_entitlements"].state(phonebook.current()),
+        "phonebook": holder.state(),
+        "entitlements": current_app.extensions["ivr_entitlements"].state(phonebook),
         "calllog": calllog,
         "alerts": current_app.extensions["ivr_alerts"].health(),
     })

@@ -247,8 +247,12 @@ def sen_digits(sen: str) -> str:
     return re.sub(r"\D", "", sen)
 
 
+# The shape of an E.164 number: "+", a country code, up to 15 digits; ASCII digits only, as Twilio takes them.
+E164_SHAPE = re.compile(r"\+[1-9][0-9]{6,14}")
+
+
 def is_e164(number: object) -> bool:
-    if not isinstance(number, str) or not re.fullmatch(r"\+[1-9]\d{6,14}", number):
+    if not isinstance(number, str) or not E164_SHAPE.fullmatch(number):
         return False
     try:
         return phonenumbers.is_valid_number(phonenumbers.parse(number, None))

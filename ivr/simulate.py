@@ -2,8 +2,9 @@
 
 The simulator sends what Twilio sends (the real parameter names, signed with the auth token as
 Twilio signs them), follows every action URL, types the caller's keys into each <Gather>, rings
-the dialled numbers (the ones told to answer pick up, hear the whisper and press 1), posts the
-recording and final status callbacks, and writes down what each party hears and does.
+the dialled numbers (the ones told to answer pick up, hear the whisper and press 1; a voicemail
+picks up and presses nothing), posts the recording and final status callbacks, and writes down
+what each party hears and does.
 It talks to an app in-process (Flask's test client) or to a running service over HTTP.
 """
 
@@ -23,6 +24,7 @@ from twilio.request_validator import RequestValidator
 
 from ivr.app import create_app, default_instance_path
 from ivr.config import load_settings
+from ivr.events import LogSink
 from ivr.prompts import speaking_seconds
 from ivr.signature import SIGNATURE_HEADER, dev_token_path
 
@@ -96,6 +98,7 @@ class _Call:
     params: dict[str, str]
     presses: list[str]
     answers: frozenset[str]
+    voicemails: frozenset[str]
     turns: list[Turn] = field(default_factory=list)
     seconds: float = 0.0
     requests: int = 0
@@ -110,8 +113,12 @@ class Simulator:
         self.validator = RequestValidator(auth_token)
         self.account_sid = account_sid or "AC" + "0" * 32
 
-    def call(self, to: str, caller: str, presses: Sequence[str] = (), answers: Sequence[str] = ()) -> list[Turn]:
-        """Play one inbound call to the end and return its transcript."""
+    def call(
+        self, to: str, caller: str, presses: Sequence[str] = (), answers: Sequence[str] = (),
+        voicemails: Sequence[str] = (),
+    ) -> list[Turn]:
+        """Play one inbound call to the end and return its transcript. Of the dialled numbers,
+        `answers` pick up and press 1, `voicemails` pick up and press nothing; the rest ring out."""
         call = _Call(
             sid=sid("CA"),
             params={
@@ -120,6 +127,7 @@ class Simulator:
             },
             presses=list(presses),
             answers=frozenset(answers),
+            voicemails=frozenset(voicemails),
         )
         call.params["CallSid"] = call.sid
         call.note("call", f"{caller} calls {to}")
@@ -221,28 +229,37 @@ class Simulator:
         numbers = [(n.text or "").strip() for n in dial.iter("Number")]
         timeout = int(dial.get("timeout", "30"))
         call.note("rings", ", ".join(numbers))
+        picked_up = None
         for number in dial.iter("Number"):
             phone = (number.text or "").strip()
-            if phone not in call.answers:
+            if phone not in call.answers | call.voicemails:
                 continue
-            leg = sid("CA")
-            if self._screen(call, leg, number, phone, dial.get("callerId", ""), url):
+            picked_up = sid("CA")
+            if self._screen(call, picked_up, number, phone, dial.get("callerId", ""), url):
                 call.note("connected", f"caller and {phone}")
                 call.seconds += TALK_SECONDS
                 return {
                     **self._in_call(call), "DialCallStatus": "completed", "DialBridged": "true",
-                    "DialCallSid": leg, "DialCallDuration": str(TALK_SECONDS),
+                    "DialCallSid": picked_up, "DialCallDuration": str(TALK_SECONDS),
                 }
-        call.note("no answer", f"{', '.join(numbers)} after {timeout} s")
         call.seconds += timeout
+        if picked_up:
+            # A leg that was answered, then hung up while screening, completed without being bridged.
+            call.note("not put through", ", ".join(numbers))
+            return {**self._in_call(call), "DialCallStatus": "completed", "DialBridged": "false",
+                    "DialCallSid": picked_up, "DialCallDuration": "0"}
+        call.note("no answer", f"{', '.join(numbers)} after {timeout} s")
         return {**self._in_call(call), "DialCallStatus": "no-answer", "DialBridged": "false", "DialCallSid": sid("CA"),
                 "DialCallDuration": "0"}
 
     # --- the engineer's leg ----------------------------------------------------------------
 
     def _screen(self, call: _Call, leg: str, number: ET.Element, phone: str, caller_id: str, url: str) -> bool:
-        """The engineer picks up (call leg `leg`) and hears the whisper; True when they accept."""
-        call.note("answers", phone)
+        """`phone` picks up (call leg `leg`) and the whisper's TwiML plays on its leg, as Twilio plays it:
+        an engineer presses 1, a voicemail presses nothing. True when the call is put through."""
+        engineer = phone in call.answers
+        who = "engineer" if engineer else "voicemail"
+        call.note("answers", phone if engineer else f"{phone} (voicemail)")
         params = {
             "AccountSid": self.account_sid, "ApiVersion": API_VERSION, "CallSid": leg, "ParentCallSid": call.sid,
             "Direction": "outbound-dial", "From": caller_id, "To": phone, "CallStatus": "in-progress",
@@ -253,17 +270,25 @@ class Simulator:
         document = self._post(call, target, params)
         for verb in document:
             if verb.tag == "Say":
-                self._hear(call, "engineer hears", verb)
+                self._hear(call, f"{who} hears", verb)
             elif verb.tag == "Gather":
                 for say in verb.iter("Say"):
-                    self._hear(call, "engineer hears", say)
-                call.note("engineer presses", "1")
+                    self._hear(call, f"{who} hears", say)
+                if not engineer:
+                    call.note(f"{who} waits", "no key is pressed: the whisper times out")
+                    call.seconds += int(verb.get("timeout", "5"))
+                    continue
+                call.note(f"{who} presses", "1")
                 answer = self._post(call, urljoin(target, verb.get("action")), {**params, "Digits": "1"})
                 accepted = answer.find("Hangup") is None
-                call.note("engineer", "accepts" if accepted else "is refused")
+                call.note(who, "accepts" if accepted else "is refused")
                 return accepted
             elif verb.tag == "Hangup":
+                call.note("hangs up", f"the service ends the call to {phone}")
                 return False
+            else:
+                raise SimulationError(f"the simulator does not play <{verb.tag}> on the engineer's leg")
+        # Twilio puts the call through when the whisper's TwiML runs out.
         return True
 
     # --- voicemail -----------------------------------------------------------------------------
@@ -287,10 +312,17 @@ class Simulator:
 
 
 def in_process(phonebook_path: str, at: datetime | None = None, config: Mapping | None = None) -> Simulator:
-    """A simulator for a fresh app on `phonebook_path`; `at` pins the app's clock to that instant."""
+    """A simulator for a fresh app on `phonebook_path`; `at` pins the app's clock to that instant.
+
+    A simulated call stays in this process: its events are logged, not stored, so it neither
+    fills the service's call log nor alerts ops; and logs go to stderr, leaving stdout to the
+    transcript. `config` overrides any of this.
+    """
     app = create_app({
         "IVR_PHONEBOOK": phonebook_path,
         "IVR_LOG_LEVEL": os.environ.get("IVR_LOG_LEVEL", "WARNING"),
+        "LOG_STREAM": "stderr",
+        "EVENT_SINK": LogSink(),
         **({"CLOCK": lambda: at} if at else {}),
         **(config or {}),
     })

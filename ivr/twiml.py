@@ -13,6 +13,9 @@ from flask import Response
 from twilio.twiml.voice_response import Dial, Gather, Record, VoiceResponse
 
 SEN_TIMEOUT = 6
+# Seconds of silence that end a spoken SEN. A number, not "auto": "auto" stops at the first pause
+# between digit groups, and Twilio does not take it with a speechModel (warning 13335).
+SPEECH_TIMEOUT = 3
 KEY_TIMEOUT = 5
 WHISPER_TIMEOUT = 10
 VOICEMAIL_SECONDS = 120
@@ -50,7 +53,7 @@ def ask(texts: list[str], action: str, voice: Voice, *, speech: bool = False, nu
         num_digits=num_digits,
         timeout=SEN_TIMEOUT if speech else KEY_TIMEOUT,
         language=voice.language,
-        speech_timeout="auto" if speech else None,
+        speech_timeout=SPEECH_TIMEOUT if speech else None,
         speech_model="numbers_and_commands" if speech else None,
     )
     for text in texts:

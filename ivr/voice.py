@@ -19,7 +19,6 @@ exception becomes TwiML that still rings a human (`_rescue`).
 from __future__ import annotations
 
 import logging
-import re
 from typing import Sequence
 
 from flask import Blueprint, Flask, abort, current_app, request, url_for
@@ -29,7 +28,7 @@ from ivr import prompts, twiml
 from ivr.callstate import MAX_TRIES, CallState, StateError
 from ivr.caller_input import Miss, read_sen, read_severity
 from ivr.entitlements import Entitlement, Source, Verdict, check, entitlement, recognise
-from ivr.phonebook import Kind, Phonebook, Policy, Ring
+from ivr.phonebook import E164_SHAPE, Kind, Phonebook, Policy, Ring
 from ivr.prompts import say
 from ivr.routing import FALLBACK, Candidate, candidate, route
 from ivr.signature import twilio_request
@@ -39,9 +38,6 @@ from ivr.twiml import Ringing, twiml_response
 log = logging.getLogger("ivr.voice")
 
 bp = Blueprint("voice", __name__)
-
-_PHONE_NUMBER = re.compile(r"\+[1-9]\d{6,14}")
-
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
@@ -93,13 +89,13 @@ def _event(kind: str, data: dict, key: str | None = None, call_sid: str | None =
 
 def _seconds(name: str) -> int | None:
     value = _form(name)
-    return int(value) if value.isdigit() else None
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 def _caller_id() -> str:
     """The caller's number for the engineer's display; Twilio refuses anything but a phone number."""
     caller = _form("From")
-    return caller if _PHONE_NUMBER.fullmatch(caller) else _form("To")
+    return caller if E164_SHAPE.fullmatch(caller) else _form("To")
 
 
 def _portal(phonebook: Phonebook) -> str:
@@ -409,7 +405,10 @@ def _rescue_numbers(phonebook: Phonebook) -> tuple[tuple[str, ...], int]:
 
 
 def _rescue_call():
-    """Ring a human from the last good phonebook, with as little of our machinery as possible."""
+    """Ring a human from the last good phonebook, with as little of our machinery as possible;
+    unless an engineer already took the call, or the caller is gone."""
+    if _bridged() or _caller_gone():
+        return twiml_response(twiml.hangup())
     phonebook = current_app.extensions["ivr_phonebook"].last_good()
     numbers, seconds = _rescue_numbers(phonebook)
     if not numbers:

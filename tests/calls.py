@@ -101,11 +101,12 @@ class Played:
         return " ".join(self.said("caller hears"))
 
 
-def play(tmp_path: Path, at: str, to: str, caller: str = STRANGER, press: str = "", answer=(), **config) -> Played:
+def play(tmp_path: Path, at: str, to: str, caller: str = STRANGER, press: str = "", answer=(), voicemail=(),
+         **config) -> Played:
     """One simulated call, in-process, at the instant `at`."""
     sink = config.pop("EVENT_SINK", None) or ListSink()
     simulator = simulate.in_process(
         str(config.pop("phonebook", SAMPLE)), utc(at),
         {"IVR_INSTANCE_PATH": str(tmp_path / "instance"), "TWILIO_AUTH_TOKEN": TOKEN, "EVENT_SINK": sink, **config},
     )
-    return Played(simulator.call(to, caller, simulate.parse_presses(press), answer), sink)
+    return Played(simulator.call(to, caller, simulate.parse_presses(press), answer, voicemail), sink)

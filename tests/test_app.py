@@ -41,3 +41,17 @@ def test_unknown_paths_get_a_json_404(tmp_path):
     response = make_app(tmp_path).test_client().get("/nowhere")
     assert response.status_code == 404
     assert response.get_json()["error"] == "Not Found"
+
+
+def test_the_service_logs_on_stdout_and_a_command_may_move_them_to_stderr(tmp_path, capsys):
+    make_app(tmp_path, TWILIO_AUTH_TOKEN=None)
+    first = capsys.readouterr()
+    assert "TWILIO_AUTH_TOKEN is not set" in first.out and first.err == ""
+    make_app(tmp_path, TWILIO_AUTH_TOKEN=None, LOG_STREAM="stderr")
+    second = capsys.readouterr()
+    assert "TWILIO_AUTH_TOKEN is not set" in second.err and second.out == ""
+
+
+def test_an_unknown_log_stream_is_refused_at_start(tmp_path):
+    with pytest.raises(ValueError, match="LOG_STREAM"):
+        make_app(tmp_path, LOG_STREAM="syslog")

@@ -23,6 +23,9 @@ def test_a_sen_is_read_from_keys_or_speech(digits, speech, expected):
     ("12*4", None, Miss.UNCLEAR),
     ("123", None, Miss.LENGTH),
     ("1" * 21, None, Miss.LENGTH),
+    # Digits of other scripts are not keys a phone can send.
+    ("١٢٣٤٥٦٧", None, Miss.UNCLEAR),
+    ("²²²²²", None, Miss.UNCLEAR),
 ])
 def test_a_failed_sen_says_why(digits, speech, miss):
     assert read_sen(digits, speech).miss is miss

@@ -19,6 +19,7 @@ def test_defaults_are_left_out_of_the_url():
 @pytest.mark.parametrize("args", [
     {"try": "4"}, {"sev": "0"}, {"sev": "x"}, {"sen": "SEN-1"}, {"r": "true"},
     {"plan": ""}, {"plan": "a,,b"}, {"plan": ",".join("t" * 13)}, {"plan": "a", "c": "1"}, {"n": "10"},
+    {"try": "²"}, {"sen": "١٢٣٤٥٦٧"},
 ])
 def test_anything_else_is_refused(args):
     with pytest.raises(StateError):

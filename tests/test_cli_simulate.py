@@ -1,10 +1,16 @@
 """`ivr simulate`: the call transcript in the terminal."""
 
+import json
+import re
+
 from click.testing import CliRunner
 
 from calls import ACME_ADMIN, SF, TOKEN, US_LINE
 from conftest import SAMPLE
 from ivr.cli import main
+
+# "     who  what": the right-aligned speaker, two spaces, what happens.
+TRANSCRIPT_LINE = re.compile(r" *[a-z][a-z ]*  \S.*")
 
 
 def _run(tmp_path, *args):
@@ -52,3 +58,35 @@ def test_a_broken_phonebook_is_a_clear_error(tmp_path):
     result = _run(tmp_path, "--phonebook", str(book), "--to", US_LINE)
     assert result.exit_code == 1
     assert "TOML syntax error" in result.output
+
+
+def test_logs_go_to_stderr_and_leave_stdout_to_the_transcript(tmp_path):
+    # Without TWILIO_AUTH_TOKEN the app warns about its development token at start.
+    env = {"IVR_INSTANCE_PATH": str(tmp_path / "instance"), "TWILIO_AUTH_TOKEN": None, "IVR_PHONEBOOK": str(SAMPLE)}
+    result = CliRunner(env=env).invoke(main, ["simulate", "--to", US_LINE, "--from", ACME_ADMIN, "--press", "1",
+                                              "--answer", SF[0], "--at", "2026-12-01T20:00Z"])
+    assert result.exit_code == 0, result.output
+    assert "TWILIO_AUTH_TOKEN is not set" in result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["call", ACME_ADMIN, "calls", US_LINE]
+    assert all(TRANSCRIPT_LINE.fullmatch(line) for line in lines), result.stdout
+
+
+def test_a_voicemail_that_picks_up_is_screened_out(tmp_path):
+    result = _run(tmp_path, "--to", US_LINE, "--from", ACME_ADMIN, "--press", "1", "--voicemail", SF[0],
+                  "--answer", SF[1], "--at", "2026-12-01T20:00Z")
+    assert result.exit_code == 0, result.output
+    assert f"answers  {SF[0]} (voicemail)" in result.stdout
+    assert f"not put through  {SF[0]}" in result.stdout
+    assert f"connected  caller and {SF[1]}" in result.stdout
+
+
+def test_a_simulated_call_is_not_stored_in_the_call_log(tmp_path):
+    # Nobody answers: a missed L1 call, which the service would store and alert ops about.
+    result = _run(tmp_path, "--to", US_LINE, "--from", ACME_ADMIN, "--press", "1", "--at", "2026-12-01T20:00Z")
+    assert result.exit_code == 0, result.output
+    assert "caller records" in result.stdout
+    env = {"IVR_INSTANCE_PATH": str(tmp_path / "instance")}
+    listed = CliRunner(env=env).invoke(main, ["calls", "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert json.loads(listed.stdout) == []

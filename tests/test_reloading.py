@@ -103,3 +103,14 @@ def test_calls_use_the_edited_phonebook_and_healthz_shows_a_refused_edit(tmp_pat
     assert state["file"] == str(book)
     assert state["counts"] == {"lines": 4, "teams": 4, "customers": 3, "warnings": 0}
     assert state["last_reload"] and state["loaded_at"] and state["last_check"]
+
+
+def test_healthz_looks_at_the_file_before_it_answers(tmp_path, book):
+    # Each gunicorn worker checks on request: /healthz must not show a worker's stale state.
+    app = make_app(tmp_path, IVR_PHONEBOOK=str(book), IVR_RELOAD_SECONDS=0)
+    client = app.test_client()
+    _edit(book, book.read_text().replace('tz = "Australia/Sydney"', 'tz = "Australia/Sidney"'), 1)
+    assert "Australia/Sidney" in client.get("/healthz").get_json()["phonebook"]["last_error"]
+    _edit(book, book.read_text().replace('tz = "Australia/Sidney"', 'tz = "Australia/Sydney"'), 2)
+    state = client.get("/healthz").get_json()["phonebook"]
+    assert state["last_error"] is None and state["last_reload"]

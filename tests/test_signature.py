@@ -88,3 +88,14 @@ def test_a_configured_auth_token_wins_and_no_development_token_is_made(tmp_path)
 
 def test_the_development_token_is_one_per_instance_folder(tmp_path):
     assert dev_token(tmp_path / "a") == dev_token(tmp_path / "a") != dev_token(tmp_path / "b")
+
+
+def test_a_signature_that_cannot_be_checked_is_refused_not_rescued(tmp_path, monkeypatch):
+    def broken(self, uri, params, signature):
+        raise ValueError("Invalid IPv6 URL")
+
+    monkeypatch.setattr(RequestValidator, "validate", broken)
+    client = make_app(tmp_path).test_client()
+    response = post(client, "/voice/severity?sen=1234567", call_params(Digits="1"))
+    assert response.status_code == 403
+    assert b"<Dial" not in response.data

@@ -22,6 +22,47 @@ def test_the_transcript_says_who_hears_presses_rings_and_answers(tmp_path):
         assert who in whos, who
 
 
+def test_a_voicemail_picks_up_hears_the_whisper_presses_nothing_and_is_not_put_through(tmp_path):
+    # San Francisco rings its numbers one after the other.
+    call = play(tmp_path, "2026-12-01T20:00Z", US_LINE, caller=ACME_ADMIN, press="1", voicemail=[SF[0]],
+                answer=[SF[1]])
+    assert call.said("answers") == [f"{SF[0]} (voicemail)", SF[1]]
+    assert call.said("voicemail hears")[0].endswith("Press 1 to accept.")
+    assert call.said("voicemail waits") == ["no key is pressed: the whisper times out"]
+    assert call.said("not put through") == [SF[0]]
+    assert call.said("connected") == [f"caller and {SF[1]}"]
+    first, second = call.events.of("dial")
+    assert (first["status"], first["bridged"]) == ("completed", False)
+    assert (second["status"], second["bridged"], second["accepted_by"]) == ("completed", True, SF[1])
+
+
+def _screening_app(whisper: str) -> Flask:
+    """A service whose every call rings +15550001 with the given whisper TwiML."""
+    app = Flask("fake")
+    documents = {
+        "/voice": '<Response><Dial action="/dialed"><Number url="/whisper">+15550001</Number></Dial></Response>',
+        "/whisper": whisper,
+        "/dialed": "<Response><Hangup/></Response>",
+        "/voice/status": "",
+    }
+    for path, body in documents.items():
+        app.add_url_rule(path, path, lambda body=body: (body, 200, {"Content-Type": "text/xml"}), methods=["POST"])
+    return app
+
+
+def test_a_whisper_without_a_hangup_after_its_gather_lets_a_voicemail_take_the_call_as_twilio_would():
+    app = _screening_app('<Response><Gather action="/screen"><Say>Press 1.</Say></Gather></Response>')
+    turns = Simulator(InProcess(app), TOKEN).call(US_LINE, ACME_ADMIN, voicemails=["+15550001"])
+    assert Turn("connected", "caller and +15550001") in turns
+
+
+def test_a_whisper_that_hangs_up_after_its_gather_keeps_a_voicemail_out():
+    app = _screening_app('<Response><Gather action="/screen"><Say>Press 1.</Say></Gather><Hangup/></Response>')
+    turns = Simulator(InProcess(app), TOKEN).call(US_LINE, ACME_ADMIN, voicemails=["+15550001"])
+    assert Turn("not put through", "+15550001") in turns
+    assert not [t for t in turns if t.who == "connected"]
+
+
 def test_a_missing_press_group_lets_the_prompt_time_out(tmp_path):
     call = play(tmp_path, "2026-12-01T20:00Z", US_LINE, caller=ACME_ADMIN)
     assert call.said("caller waits") == ["no input: the prompt times out"] * 3

@@ -13,6 +13,7 @@ from calls import (
 )
 from conftest import SAMPLE, utc
 import ivr.voice
+from ivr.reloading import ReloadingPhonebook
 from ivr.simulate import InProcess, Simulator, parse_presses
 
 ACME_SEN = "1234567#"
@@ -293,6 +294,16 @@ def test_a_leg_answered_by_voicemail_and_screened_out_moves_on_to_the_next_numbe
     assert _query(dial.get("action"))["n"] == "1"
 
 
+def test_a_voicemail_that_picks_up_first_never_takes_the_call_the_next_candidate_rings(tmp_path):
+    # Amsterdam rings both numbers together at 13:00 local; the first to pick up is a voicemail.
+    call = play(tmp_path, "2026-12-01T12:00Z", AU_LINE, press=f"{ACME_SEN},{L1}", voicemail=[AMSTERDAM[0]],
+                answer=[SELECT[0]])
+    assert call.said("not put through") == [", ".join(AMSTERDAM)]
+    assert [s["number"] for s in call.events.of("screened")] == [SELECT[0]]
+    assert "Nobody at Amsterdam Priority Support could take the call." in call.said("caller hears")
+    assert call.said("connected") == [f"caller and {SELECT[0]}"]
+
+
 def test_a_caller_who_hung_up_while_ringing_is_not_dialled_again(tmp_path):
     client = make_app(tmp_path).test_client()
     params = call_params(CallStatus="completed", DialCallStatus="canceled", DialBridged="false")
@@ -363,6 +374,28 @@ def test_a_rescue_nobody_answers_ends_in_voicemail(tmp_path, monkeypatch):
     assert call.said("caller records")
 
 
+def _broken_candidate(*args, **kwargs):
+    raise RuntimeError("the phonebook holder is broken")
+
+
+def test_an_exception_after_an_engineer_took_the_call_ends_it_instead_of_ringing_again(tmp_path, monkeypatch):
+    monkeypatch.setattr(ivr.voice, "candidate", _broken_candidate)
+    client = make_app(tmp_path).test_client()
+    path = "/voice/dialed?sen=1234567&sev=1&plan=san_francisco,select,fallback&a=1"
+    bridged = twiml(post(client, path, call_params(DialCallStatus="completed", DialBridged="true")))
+    assert [v.tag for v in bridged] == ["Hangup"]
+    missed = twiml(post(client, path, call_params(DialCallStatus="no-answer", DialBridged="false")))
+    assert [n.text for n in missed.find("Dial")] == [FALLBACK]
+
+
+def test_a_phonebook_holder_that_raises_still_rings_the_fallback_from_the_last_good_phonebook(tmp_path, monkeypatch):
+    monkeypatch.setattr(ReloadingPhonebook, "current", _broken_candidate)
+    client = make_app(tmp_path).test_client()
+    root = twiml(post(client, "/voice", call_params()))
+    assert [n.text for n in root.find("Dial")] == [FALLBACK]
+    assert urlsplit(root.find("Dial").get("action")).path == "/voice/rescued"
+
+
 def test_a_failing_event_sink_does_not_touch_the_call(tmp_path):
     class BrokenSink:
         def record(self, *args, **kwargs):
@@ -385,6 +418,20 @@ def test_bad_severity_keys_get_a_retry_prompt(tmp_path, digits):
     client = make_app(tmp_path).test_client()
     root = twiml(post(client, "/voice/severity?sen=1234567", call_params(Digits=digits)))
     assert root.find("Gather").get("action") == "/voice/severity?sen=1234567&try=1"
+
+
+def test_a_dial_outcome_with_a_malformed_duration_is_still_read_not_rescued(tmp_path):
+    client = make_app(tmp_path).test_client()
+    params = call_params(DialCallStatus="completed", DialBridged="true", DialCallDuration="²")
+    root = twiml(post(client, "/voice/dialed?sen=1234567&sev=1&plan=san_francisco,select,fallback&a=1", params))
+    assert [v.tag for v in root] == ["Hangup"]
+    assert client.application.extensions["ivr_events"].of("dial")[0]["duration"] is None
+
+
+def test_a_caller_id_in_other_digits_is_not_passed_on_to_engineers(tmp_path):
+    client = make_app(tmp_path).test_client()
+    root = twiml(post(client, "/voice/severity?sen=1234567", call_params(caller="+1٤١٥٥٥٥١٢٣٤", Digits="1")))
+    assert root.find("Dial").get("callerId") == US_LINE
 
 
 @pytest.mark.parametrize("query", ["try=9", "sev=7", "plan=", "sen=12ab", "r=yes", "plan=a,b&c=5", "a=-1"])
