@@ -21,8 +21,8 @@ if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
 
 @pytest.fixture
 def served(tmp_path):
-    """The console on a real socket, with two calls on record."""
-    app = make_app(tmp_path)
+    """The console on a real socket, with two calls on record, at a pinned instant."""
+    app = make_app(tmp_path, CLOCK=lambda: utc("2026-12-01T10:30Z"))
     calls = app.extensions["ivr_calllog"]
     answered_call(calls, sid="CA0001", at=utc("2026-12-01T09:00Z"))
     calls.record("CA0002", "started", {"to": "+31205550100", "from": "+31612345678",
