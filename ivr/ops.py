@@ -296,7 +296,8 @@ def call(sid: str):
 @bp.get("/week")
 @page_auth
 def coverage():
-    start = _now().replace(minute=0, second=0, microsecond=0)
+    # Whole UTC days, as the grid's columns are drawn.
+    start = _now().astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
     return render_template("ops/week.html", week=week(_phonebook(), start))
 
 
