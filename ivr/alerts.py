@@ -23,6 +23,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from ivr.calllog import CallLog
+from ivr.counters import Counters
 from ivr.outcomes import Outcome, Summary
 from ivr.phonebook import Phonebook
 from ivr.routing import iso
@@ -73,12 +74,12 @@ def _slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-@dataclass
-class _Stats:
-    sent: int = 0
-    failures: int = 0
-    last_error: str | None = None
-    last_error_at: datetime | None = None
+@dataclass(frozen=True)
+class _LastError:
+    """The last failure on a channel, in this process (the counts are in `Counters`)."""
+
+    message: str | None = None
+    at: datetime | None = None
 
 
 class Alerter:
@@ -93,6 +94,7 @@ class Alerter:
         console_url: str | None = None,
         settle_seconds: float = SETTLE_SECONDS,
         backoff_seconds: float = BACKOFF_SECONDS,
+        counters: Counters | None = None,
     ):
         self.calllog = calllog
         self.phonebook = phonebook
@@ -101,7 +103,12 @@ class Alerter:
         self.console_url = console_url
         self.settle_seconds = settle_seconds
         self.backoff_seconds = backoff_seconds
-        self.stats = {channel: _Stats() for channel in CHANNELS}
+        self.counters = counters or Counters.create()
+        # Every series exists from the start at 0, so the first failure shows as a rise.
+        for channel in CHANNELS:
+            self.counters.alerts_sent.labels(channel)
+            self.counters.alert_failures.labels(channel)
+        self.last_errors = {channel: _LastError() for channel in CHANNELS}
         self._jobs: list[tuple[float, int, str]] = []
         self._order = itertools.count()
         self._busy = 0
@@ -176,7 +183,6 @@ class Alerter:
             thread.join()
 
     def _attempt(self, channel: str, send: Callable[[], None]) -> None:
-        stats = self.stats[channel]
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 send()
@@ -186,13 +192,11 @@ class Alerter:
                     time.sleep(self.backoff_seconds * 2 ** (attempt - 1))
                     continue
                 logger.error("%s alert failed after %d attempt(s): %s", channel, attempt, exc)
+                self.counters.alert_failures.labels(channel).inc()
                 with self._changed:
-                    stats.failures += 1
-                    stats.last_error = str(exc)
-                    stats.last_error_at = datetime.now(timezone.utc)
+                    self.last_errors[channel] = _LastError(str(exc), datetime.now(timezone.utc))
                 return
-            with self._changed:
-                stats.sent += 1
+            self.counters.alerts_sent.labels(channel).inc()
             return
 
     def _sms(self, to: str, sender: str | None, text: str) -> None:
@@ -219,17 +223,20 @@ class Alerter:
                             retry=reply.status_code >= 500 or reply.status_code == 429)
 
     def health(self) -> dict:
+        """Pending alerts and last errors of this process; sent and failed counts (in multiprocess
+        mode) of every worker."""
+        totals = self.counters.totals()
         with self._changed:
             return {
                 "pending": len(self._jobs) + self._busy,
                 **{
                     channel: {
-                        "sent": s.sent,
-                        "failures": s.failures,
-                        "last_error": s.last_error,
-                        "last_error_at": None if s.last_error_at is None else iso(s.last_error_at),
+                        "sent": totals.count("ivr_alerts_sent_total", channel=channel),
+                        "failures": totals.count("ivr_alert_failures_total", channel=channel),
+                        "last_error": last.message,
+                        "last_error_at": None if last.at is None else iso(last.at),
                     }
-                    for channel, s in self.stats.items()
+                    for channel, last in self.last_errors.items()
                 },
             }
 
@@ -244,6 +251,7 @@ def init_app(app) -> Alerter:
         console_url=app.config.get("IVR_PUBLIC_URL"),
         settle_seconds=float(app.config.get("IVR_ALERT_SETTLE_SECONDS", SETTLE_SECONDS)),
         backoff_seconds=float(app.config.get("IVR_ALERT_BACKOFF_SECONDS", BACKOFF_SECONDS)),
+        counters=app.extensions["ivr_counters"],
     )
     app.extensions["ivr_calllog"].subscribe(alerter.notice)
     app.extensions["ivr_alerts"] = alerter

@@ -20,6 +20,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ivr import alerts, calllog, health, metrics, ops, signature, voice
 from ivr.config import load_settings
+from ivr.counters import Counters
 from ivr.entitlements import Sources
 from ivr.reloading import ReloadingPhonebook
 from ivr.sms import SmsSender
@@ -57,10 +58,12 @@ def register_extensions(app: Flask) -> None:
     app.extensions["ivr_phonebook"] = ReloadingPhonebook(
         app.config["IVR_PHONEBOOK"], interval=app.config["IVR_RELOAD_SECONDS"]
     )
-    app.extensions["ivr_entitlements"] = Sources(token=app.config["IVR_ENTITLEMENTS_TOKEN"])
+    # Counted where things happen, read by /metrics and /healthz (across workers under gunicorn).
+    counters = app.extensions["ivr_counters"] = Counters.create()
+    app.extensions["ivr_entitlements"] = Sources(token=app.config["IVR_ENTITLEMENTS_TOKEN"], counters=counters)
     # Before signature.init_app: a generated development token signs local calls but cannot send texts.
     app.extensions["ivr_sms"] = SmsSender(
-        app.config["TWILIO_ACCOUNT_SID"], app.config["TWILIO_AUTH_TOKEN"], app.config["TWILIO_SMS_FROM"]
+        app.config["TWILIO_ACCOUNT_SID"], app.config["TWILIO_AUTH_TOKEN"], app.config["TWILIO_SMS_FROM"], counters
     )
     signature.init_app(app)
     # The call log is the event sink (falling back to JSON lines on stdout when its database fails).

@@ -46,6 +46,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
+from ivr.counters import Counters
 from ivr.events import EventSink, LogSink
 from ivr.outcomes import IN_PROGRESS, Event, Outcome, Summary, summarise
 from ivr.routing import iso
@@ -222,14 +223,14 @@ def _insert(engine: Engine, table: Table):
 class CallLog:
     """Store of call events and summaries; implements the webhooks' EventSink protocol."""
 
-    def __init__(self, engine: Engine, fallback: EventSink | None = None):
+    def __init__(self, engine: Engine, fallback: EventSink | None = None, counters: Counters | None = None):
         self.engine = engine
+        self.counters = counters or Counters.create()
         # The record of last resort when the database fails: the event as a JSON line on stdout.
         self.fallback = fallback or LogSink(logging.WARNING)
         self._listeners: list[Callable[[Summary], None]] = []
         self._lock = threading.Lock()
         self._ready = False
-        self._failures = 0
         self._last_error: str | None = None
         self._last_error_at: datetime | None = None
         self._last_stored_at: datetime | None = None
@@ -238,8 +239,10 @@ class CallLog:
         self._writer: threading.Thread | None = None
 
     @classmethod
-    def from_settings(cls, configured_url: str | None, instance_path: str) -> "CallLog":
-        return cls(make_engine(database_url(configured_url, instance_path)))
+    def from_settings(
+        cls, configured_url: str | None, instance_path: str, counters: Counters | None = None
+    ) -> "CallLog":
+        return cls(make_engine(database_url(configured_url, instance_path)), counters=counters)
 
     @property
     def backend(self) -> str:
@@ -353,8 +356,8 @@ class CallLog:
     def note_failure(self, error: str | None, backoff: bool = True) -> None:
         """Count an event the database could not store for `health()` (with `error`: the
         reason, else the last one stands); with `backoff`, rest the database a while."""
+        self.counters.calllog_failures.inc()
         with self._lock:
-            self._failures += 1
             if error is not None:
                 self._last_error = error
                 self._last_error_at = datetime.now(timezone.utc)
@@ -423,6 +426,8 @@ class CallLog:
         return [int(b) for b in buckets], int(count), float(total)
 
     def health(self) -> dict:
+        """This process's view of the database; `failures` counts (in multiprocess mode) every worker's."""
+        failures = self.counters.totals().count("ivr_calllog_failures_total")
         with self._lock:
             return {
                 "backend": self.backend,
@@ -430,7 +435,7 @@ class CallLog:
                 "ok": self._last_error is None or (
                     self._last_stored_at is not None and self._last_stored_at > self._last_error_at
                 ),
-                "failures": self._failures,
+                "failures": failures,
                 "last_error": self._last_error,
                 "last_error_at": _iso(self._last_error_at),
                 "last_stored_at": _iso(self._last_stored_at),
@@ -501,7 +506,7 @@ def day_range(day: str) -> tuple[datetime, datetime]:
 
 def init_app(app) -> CallLog:
     """Open the call log named by DATABASE_URL (default: SQLite in the instance folder)."""
-    log = CallLog.from_settings(app.config.get("DATABASE_URL"), app.instance_path)
+    log = CallLog.from_settings(app.config.get("DATABASE_URL"), app.instance_path, app.extensions["ivr_counters"])
     try:
         log.create_tables()
     except Exception as exc:  # noqa: BLE001 - the service answers calls even without its log

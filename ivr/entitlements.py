@@ -15,7 +15,6 @@ import logging
 import os
 import threading
 import time
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
+from ivr.counters import Counters
 from ivr.phonebook import (
     CUSTOMER_KEYS,
     PHONE_TIERS,
@@ -124,33 +124,39 @@ def recognise(source: Source, number: str) -> Customer | None:
 
 
 class SourceStats:
-    """Counters for one kind of source, kept across reloads, for /metrics and logs."""
+    """Lookups, cache hits and failures of one kind of source ('file', 'url') in `counters`, kept
+    across reloads, for /metrics and /healthz."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.lookups = 0
-        self.cache_hits = 0
-        self.failures: Counter[Failure] = Counter()
+    def __init__(self, kind: str, counters: Counters | None = None):
+        self.kind = kind
+        self.counters = counters or Counters.create()
+        # Every series exists from the start at 0, so the first failure shows as a rise.
+        self._lookups = self.counters.entitlement_lookups.labels(kind)
+        self._cache_hits = self.counters.entitlement_cache_hits.labels(kind)
+        self._failures = {reason: self.counters.entitlement_failures.labels(kind, reason.value) for reason in Failure}
 
     def looked_up(self, *, cached: bool) -> None:
-        with self._lock:
-            self.lookups += 1
-            self.cache_hits += cached
+        self._lookups.inc()
+        if cached:
+            self._cache_hits.inc()
 
     def failed(self, source: str, reason: Failure, detail: str) -> SourceUnavailable:
         """Count and log a failure; returns the exception for the caller to raise."""
-        with self._lock:
-            self.failures[reason] += 1
+        self._failures[reason].inc()
         log.warning("entitlement source %s failed (%s): %s", source, reason.value, detail)
         return SourceUnavailable(reason, detail)
 
     def snapshot(self) -> dict:
-        with self._lock:
-            return {
-                "lookups": self.lookups,
-                "cache_hits": self.cache_hits,
-                "failures": {reason.value: self.failures[reason] for reason in Failure},
-            }
+        """The counts so far (in multiprocess mode, of every worker)."""
+        totals = self.counters.totals()
+        return {
+            "lookups": totals.count("ivr_entitlement_lookups_total", source=self.kind),
+            "cache_hits": totals.count("ivr_entitlement_cache_hits_total", source=self.kind),
+            "failures": {
+                reason.value: totals.count("ivr_entitlement_failures_total", source=self.kind, reason=reason.value)
+                for reason in Failure
+            },
+        }
 
 
 @dataclass(frozen=True)
@@ -232,7 +238,7 @@ class FileSource:
 
     def __init__(self, path: Path, stats: SourceStats | None = None):
         self.path = Path(path)
-        self.stats = stats or SourceStats()
+        self.stats = stats or SourceStats("file")
         self._lock = threading.Lock()
         self._seen: tuple[int, int, int] | None = None
         self._index: CustomerIndex | None = None
@@ -373,7 +379,7 @@ class UrlSource:
         self.url = url
         self.admin_lookup = admin_lookup
         self.timeout_seconds = timeout_seconds
-        self.stats = stats or SourceStats()
+        self.stats = stats or SourceStats("url")
         self._cache = TtlCache(cache_seconds, clock)
         self._headers = {"Accept": "application/json"}
         if token:
@@ -468,13 +474,19 @@ class UrlSource:
 
 class Sources:
     """The source the current phonebook names. One instance per configuration is kept across
-    phonebook reloads (its cache and loaded file survive an unrelated edit); the counters are
-    kept for the life of the process, one SourceStats per kind of source."""
+    phonebook reloads (its cache and loaded file survive an unrelated edit); the counts are kept
+    in `counters`, one SourceStats per kind of source."""
 
-    def __init__(self, token: str | None = None, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        token: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        counters: Counters | None = None,
+    ):
         self.token = token
         self.clock = clock
-        self.stats = {"file": SourceStats(), "url": SourceStats()}
+        counters = counters or Counters.create()
+        self.stats = {kind: SourceStats(kind, counters) for kind in ("file", "url")}
         self._lock = threading.Lock()
         self._settings: EntitlementSettings | None = None
         self._source: FileSource | UrlSource | None = None

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections import Counter
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -20,6 +19,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from ivr import prompts
+from ivr.counters import Counters
 from ivr.phonebook import Service, is_e164
 
 log = logging.getLogger(__name__)
@@ -67,34 +67,34 @@ def link_text(reason: Deflection, service: Service, sen: str) -> str:
     return prompts.SMS_LINK[reason].format(service=service.name, portal=service.portal, sen=sen, renew=renew)
 
 
-class SmsStats:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.sent = 0
-        self.failures: Counter[str] = Counter()
+class SmsFailure(StrEnum):
+    """Why a text was not sent; the label of the failure counter."""
 
-    def count_sent(self) -> None:
-        with self._lock:
-            self.sent += 1
-
-    def count_failure(self, reason: str) -> None:
-        with self._lock:
-            self.failures[reason] += 1
-
-    def snapshot(self) -> dict:
-        with self._lock:
-            return {"sent": self.sent, "failures": dict(self.failures)}
+    QUEUE_FULL = "queue_full"
+    NOT_CONFIGURED = "not_configured"
+    REJECTED = "rejected"
+    TIMEOUT = "timeout"
+    CONNECTION = "connection"
+    ERROR = "error"
 
 
 class SmsSender:
     """Sends texts on a background thread, started on first use (so after gunicorn forks).
     `send` never blocks; `drain` waits until everything queued so far has been tried."""
 
-    def __init__(self, account_sid: str | None, auth_token: str | None, from_number: str | None = None):
+    def __init__(
+        self,
+        account_sid: str | None,
+        auth_token: str | None,
+        from_number: str | None = None,
+        counters: Counters | None = None,
+    ):
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.from_number = from_number
-        self.stats = SmsStats()
+        self.counters = counters or Counters.create()
+        # Every series exists from the start at 0, so the first failure shows as a rise.
+        self._failures = {reason: self.counters.sms_failures.labels(reason.value) for reason in SmsFailure}
         self._queue: queue.Queue[Text] = queue.Queue(QUEUE_SIZE)
         self._lock = threading.Lock()
         self._worker: threading.Thread | None = None
@@ -110,7 +110,7 @@ class SmsSender:
         try:
             self._queue.put_nowait(text)
         except queue.Full:
-            self.stats.count_failure("queue_full")
+            self._failures[SmsFailure.QUEUE_FULL].inc()
             log.error("SMS to %s dropped: %d messages already waiting", to, QUEUE_SIZE)
             return
         self._start()
@@ -134,26 +134,26 @@ class SmsSender:
 
     def _deliver(self, text: Text) -> None:
         if not self.configured:
-            self.stats.count_failure("not_configured")
+            self._failures[SmsFailure.NOT_CONFIGURED].inc()
             log.error("SMS to %s not sent: TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not set", text.to)
             return
         try:
             message = self._twilio().messages.create(to=text.to, from_=text.from_, body=text.body)
         except TwilioRestException as exc:
-            self.stats.count_failure("rejected")
+            self._failures[SmsFailure.REJECTED].inc()
             log.error("SMS to %s from %s refused by Twilio: %s %s", text.to, text.from_, exc.code, exc.msg)
         except requests.Timeout:
-            self.stats.count_failure("timeout")
+            self._failures[SmsFailure.TIMEOUT].inc()
             log.error("SMS to %s: Twilio did not answer within %d s", text.to, SEND_TIMEOUT_SECONDS)
         except requests.RequestException as exc:
-            self.stats.count_failure("connection")
+            self._failures[SmsFailure.CONNECTION].inc()
             log.error("SMS to %s: cannot reach Twilio: %s", text.to, exc)
         except Exception:
             # The worker must outlive any surprise, or every later text would wait forever.
-            self.stats.count_failure("error")
+            self._failures[SmsFailure.ERROR].inc()
             log.exception("SMS to %s failed", text.to)
         else:
-            self.stats.count_sent()
+            self.counters.sms_sent.inc()
             log.info("SMS %s queued by Twilio for %s", message.sid, text.to)
 
     def _twilio(self) -> Client:

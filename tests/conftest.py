@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, text
 from ivr import create_app
 from ivr.calllog import CallLog, database_url, make_engine
 from ivr.phonebook import Phonebook, load_phonebook, parse_phonebook
+from ivr.sms import SmsFailure, SmsSender
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "phonebook.toml"
@@ -46,6 +47,13 @@ def answered_call(store, sid="CA001", at=None, customer="Acme Corporation", line
                  at + timedelta(seconds=312), key="dial:1")
     store.record(sid, "status", {"call_status": "completed", "duration": 313}, at + timedelta(seconds=313),
                  key="status")
+
+
+def sms_counts(sender: SmsSender) -> dict:
+    """Texts sent, and the failures that happened by reason, as the sender counted them."""
+    totals = sender.counters.totals()
+    failures = {reason.value: totals.count("ivr_sms_failures_total", reason=reason.value) for reason in SmsFailure}
+    return {"sent": totals.count("ivr_sms_sent_total"), "failures": {r: n for r, n in failures.items() if n}}
 
 
 @pytest.fixture(scope="session")

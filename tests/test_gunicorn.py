@@ -5,16 +5,25 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 import requests
 from click.testing import CliRunner
+from prometheus_client.parser import text_string_to_metric_families
+from twilio.request_validator import RequestValidator
 
-from calls import ACME_ADMIN, TOKEN, US_LINE
-from conftest import ROOT, SAMPLE
+from calls import ACCOUNT, ACME_ADMIN, TOKEN, US_LINE
+from conftest import OPS_PASSWORD, ROOT, SAMPLE
 from ivr.cli import main
 from ivr.phonebook import load_phonebook
 
@@ -33,20 +42,23 @@ LOOPBACK_ANY_PORT = ["--bind", "127.0.0.1:0"]
 LISTENING = re.compile(r"Listening at: (http://127\.0\.0\.1:\d+)")
 
 
-@pytest.fixture
-def book(tmp_path):
-    copy = tmp_path / "phonebook.toml"
-    copy.write_text(SAMPLE.read_text())
-    return copy
+@dataclass
+class Gunicorn:
+    base: str
+    process: subprocess.Popen
+    log: Path
 
 
-@pytest.fixture
-def service(tmp_path, book):
-    """The service on a copy of the sample phonebook, which each worker checks on every request."""
+@contextmanager
+def gunicorn(tmp_path: Path, phonebook: Path = SAMPLE, **env: str):
+    """The Procfile's web command with 2 workers; each access-log line starts with the pid of the
+    worker that served it."""
     env = {
-        **os.environ, "WEB_CONCURRENCY": "2", "TWILIO_AUTH_TOKEN": TOKEN, "IVR_RELOAD_SECONDS": "0",
-        "IVR_PHONEBOOK": str(book), "IVR_INSTANCE_PATH": str(tmp_path / "instance"),
+        **os.environ, "WEB_CONCURRENCY": "2", "TWILIO_AUTH_TOKEN": TOKEN,
+        "IVR_PHONEBOOK": str(phonebook), "IVR_INSTANCE_PATH": str(tmp_path / "instance"),
+        "GUNICORN_CMD_ARGS": "--access-logformat 'served-by %(p)s %(r)s %(s)s'", **env,
     }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     log_path = tmp_path / "gunicorn.log"
     log = open(log_path, "w")
     process = subprocess.Popen(_procfile_web_command() + LOOPBACK_ANY_PORT, cwd=ROOT, env=env, stdout=log,
@@ -59,16 +71,30 @@ def service(tmp_path, book):
                 try:
                     requests.get(f"{listening[1]}/healthz", timeout=1)
                     break
-                except requests.ConnectionError:
-                    pass
+                except (requests.ConnectionError, requests.Timeout):
+                    pass  # a time-out while workers are still importing
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"gunicorn did not start:\n{log_path.read_text()}")
             time.sleep(0.1)
-        yield listening[1]
+        yield Gunicorn(listening[1], process, log_path)
     finally:
         process.terminate()
         process.wait(timeout=15)
         log.close()
+
+
+@pytest.fixture
+def book(tmp_path):
+    copy = tmp_path / "phonebook.toml"
+    copy.write_text(SAMPLE.read_text())
+    return copy
+
+
+@pytest.fixture
+def service(tmp_path, book):
+    """The service on a copy of the sample phonebook, which each worker checks on every request."""
+    with gunicorn(tmp_path, book, IVR_RELOAD_SECONDS="0") as server:
+        yield server.base
 
 
 def test_a_simulated_call_over_http_reaches_an_engineer_under_gunicorn(service, tmp_path, book):
@@ -112,3 +138,112 @@ def test_the_gunicorn_config_reads_port_and_workers_and_gives_up_well_before_twi
     assert conf["workers"] == 3
     assert conf["timeout"] < 15
     assert conf["keepalive"] <= 5
+
+
+# --- /metrics adds up every worker's counts -------------------------------------------------------
+
+
+class FailingLicensing(BaseHTTPRequestHandler):
+    """A licensing API that answers 500 after a pause: each lookup holds its worker a while, so
+    concurrent calls are spread over both workers."""
+
+    requests: list[str] = []
+
+    def do_GET(self):
+        time.sleep(0.3)
+        FailingLicensing.requests.append(self.path)
+        self.send_response(500)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def licensing():
+    FailingLicensing.requests = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FailingLicensing)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/sen/{{sen}}"
+    server.shutdown()
+    server.server_close()
+
+
+def _signed_call(base: str, number: int) -> requests.Response:
+    params = {"CallSid": f"CA{number:032d}", "AccountSid": ACCOUNT, "From": f"+1415555{number:04d}",
+              "To": US_LINE, "CallStatus": "ringing", "Direction": "inbound"}
+    signature = RequestValidator(TOKEN).compute_signature(f"{base}/voice", params)
+    return requests.post(f"{base}/voice", data=params, headers={"X-Twilio-Signature": signature}, timeout=10)
+
+
+def _scrape(base: str) -> dict[tuple[str, tuple], float]:
+    text = requests.get(f"{base}/metrics", auth=("ops", OPS_PASSWORD), timeout=5).text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def _workers_that_served(log: Path, path: str) -> set[str]:
+    return set(re.findall(rf"served-by <(\d+)> POST {re.escape(path)} ", log.read_text()))
+
+
+STATUS_FAILURES = ("ivr_entitlement_failures_total", (("reason", "status"), ("source", "url")))
+URL_LOOKUPS = ("ivr_entitlement_lookups_total", (("source", "url"),))
+VOICE_WEBHOOKS = ("ivr_webhook_seconds_count", (("endpoint", "/voice"),))
+
+
+def test_metrics_and_healthz_add_up_licensing_failures_from_every_worker_even_a_dead_one(tmp_path, licensing):
+    book = tmp_path / "phonebook.toml"
+    book.write_text(
+        SAMPLE.read_text(encoding="utf-8") + f'\n[entitlements]\nurl = "{licensing}"\nadmin_lookup = true\n',
+        encoding="utf-8",
+    )
+    calls = 12
+    with gunicorn(tmp_path, book, IVR_OPS_PASSWORD=OPS_PASSWORD) as server:
+        with ThreadPoolExecutor(6) as pool:
+            replies = list(pool.map(lambda n: _signed_call(server.base, n), range(calls)))
+        assert [r.status_code for r in replies] == [200] * calls
+        assert len(FailingLicensing.requests) == calls
+        workers = _workers_that_served(server.log, "/voice")
+        assert len(workers) == 2, server.log.read_text()
+
+        # Each scrape is served by either worker; every one sees all the failures.
+        for _ in range(6):
+            metrics = _scrape(server.base)
+            assert metrics[STATUS_FAILURES] == calls
+            assert metrics[URL_LOOKUPS] == calls
+            assert metrics[VOICE_WEBHOOKS] == calls
+        health = requests.get(f"{server.base}/healthz", timeout=5).json()
+        assert health["entitlements"]["failures"]["status"] == calls
+        assert health["entitlements"]["lookups"] == calls
+
+        # A worker that dies (gunicorn replaces it) takes none of its counts with it.
+        gone = int(min(workers))
+        os.kill(gone, signal.SIGTERM)
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while f"Worker exiting (pid: {gone})" not in server.log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for _ in range(4):
+            assert _scrape(server.base)[STATUS_FAILURES] == calls
+        metrics_dir = re.search(r"workers' metrics in (\S+)", server.log.read_text()).group(1)
+        assert os.path.isdir(metrics_dir)
+    # The temporary directory the server made for its workers' files goes with it.
+    assert not os.path.exists(metrics_dir)
+
+
+def test_the_server_starts_from_an_empty_metrics_directory(tmp_path, monkeypatch):
+    import runpy
+    from types import SimpleNamespace
+
+    stale = tmp_path / "metrics" / "counter_4242.db"
+    stale.parent.mkdir()
+    stale.write_bytes(b"left by the previous run")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(stale.parent))
+    conf = runpy.run_path(str(ROOT / "ivr" / "gunicorn_conf.py"))
+    conf["on_starting"](SimpleNamespace(log=SimpleNamespace(info=lambda *args: None)))
+    conf["on_exit"](None)
+    assert stale.parent.is_dir() and list(stale.parent.iterdir()) == []
