@@ -63,8 +63,10 @@ RING_SECONDS_RANGE = (5, 600)
 MAINTENANCE_GRACE = timedelta(hours=36)
 DEFAULT_TIMEOUT_SECONDS = 2.0
 DEFAULT_CACHE_SECONDS = 300.0
-# A licensing lookup happens while Twilio waits for a webhook (15 s at most, with prompts to play).
-TIMEOUT_SECONDS_RANGE = (0.1, 10.0)
+# A licensing lookup happens while Twilio waits for the webhook (15 s at most), which has routing
+# and prompts to do besides, and gunicorn kills a worker busy for 10 s (ivr/gunicorn_conf.py).
+TIMEOUT_SECONDS_RANGE = (0.1, 5.0)
+TIMEOUT_SECONDS_REASON = "a lookup must leave the webhook time to answer Twilio before the worker's 10 s time-out"
 CACHE_SECONDS_MAX = 86400.0
 
 
@@ -601,10 +603,12 @@ def _read_customers(reader: _Reader, raw: object) -> tuple[Customer, ...]:
     return tuple(customers)
 
 
-def _seconds(low: float, high: float) -> Callable[[object], float]:
+def _seconds(low: float, high: float, reason: str = "") -> Callable[[object], float]:
+    why = f" ({reason})" if reason else ""
+
     def parse(value: object) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-            raise ValueError(f"{value!r} must be a number of seconds from {low:g} to {high:g}")
+            raise ValueError(f"{value!r} must be a number of seconds from {low:g} to {high:g}{why}")
         return float(value)
 
     return parse
@@ -631,9 +635,8 @@ def _read_entitlements(reader: _Reader, raw: object, base: Path) -> EntitlementS
     table = reader.table(raw, "entitlements", ENTITLEMENTS_KEYS)
     file = reader.convert(table, "entitlements", "file", _text, None)
     url = reader.convert(table, "entitlements", "url", _entitlements_url, None)
-    timeout = reader.convert(
-        table, "entitlements", "timeout_seconds", _seconds(*TIMEOUT_SECONDS_RANGE), DEFAULT_TIMEOUT_SECONDS
-    )
+    lookup_seconds = _seconds(*TIMEOUT_SECONDS_RANGE, TIMEOUT_SECONDS_REASON)
+    timeout = reader.convert(table, "entitlements", "timeout_seconds", lookup_seconds, DEFAULT_TIMEOUT_SECONDS)
     cache = reader.convert(
         table, "entitlements", "cache_seconds", _seconds(0, CACHE_SECONDS_MAX), DEFAULT_CACHE_SECONDS
     )

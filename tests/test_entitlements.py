@@ -433,8 +433,9 @@ def test_a_url_source_takes_the_defaults():
          "entitlements.url: may contain no placeholder other than {sen}"),
         ('url = "ftp://licensing.example.com/{sen}"',
          "entitlements.url: must be a web address starting with https://"),
-        ('url = "https://l.example.com/{sen}"\ntimeout_seconds = 30',
-         "entitlements.timeout_seconds: 30 must be a number of seconds from 0.1 to 10"),
+        ('url = "https://l.example.com/{sen}"\ntimeout_seconds = 0',
+         "entitlements.timeout_seconds: 0 must be a number of seconds from 0.1 to 5"
+         " (a lookup must leave the webhook time to answer Twilio before the worker's 10 s time-out)"),
         ('url = "https://l.example.com/{sen}"\ncache_seconds = -1',
          "entitlements.cache_seconds: -1 must be a number of seconds from 0 to 86400"),
         ('url = "https://l.example.com/{sen}"\nadmin_lookup = "yes"',
@@ -448,6 +449,20 @@ def test_bad_entitlements_settings_are_reported_with_their_key_path(table, probl
     with pytest.raises(PhonebookError) as error:
         parse_phonebook(text)
     assert problem in [str(p).removeprefix("error: ") for p in error.value.problems]
+
+
+@pytest.mark.parametrize("seconds", [5.5, 10, 15])
+def test_a_lookup_timeout_past_5_seconds_is_refused_so_the_worker_is_never_killed_mid_call(seconds):
+    # gunicorn kills a worker busy for 10 s, Twilio gives up after 15 s, and the webhook has more to do.
+    text = SAMPLE.read_text(encoding="utf-8") + f'\n[entitlements]\nurl = "{URL}"\ntimeout_seconds = {seconds}\n'
+    with pytest.raises(PhonebookError) as error:
+        parse_phonebook(text)
+    assert [str(p) for p in error.value.problems if not p.warning] == [
+        f"error: entitlements.timeout_seconds: {seconds!r} must be a number of seconds from 0.1 to 5"
+        " (a lookup must leave the webhook time to answer Twilio before the worker's 10 s time-out)"
+    ]
+    at_most = SAMPLE.read_text(encoding="utf-8") + f'\n[entitlements]\nurl = "{URL}"\ntimeout_seconds = 5\n'
+    assert parse_phonebook(at_most).entitlements.timeout_seconds == 5.0
 
 
 def test_service_renewals_takes_an_email_or_a_web_address():
