@@ -12,13 +12,12 @@ import csv
 import difflib
 import io
 import logging
-import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Callable, Protocol
@@ -34,11 +33,13 @@ from ivr.phonebook import (
     CustomerIndex,
     EntitlementSettings,
     Phonebook,
+    PhonebookError,
     Problem,
     is_e164,
     read_customer,
     sen_digits,
 )
+from ivr.reloading import WatchedFile
 from ivr.routing import iso
 
 log = logging.getLogger(__name__)
@@ -178,8 +179,6 @@ class PhonebookSource:
 # --- a CSV file ----------------------------------------------------------------------------
 
 CSV_REQUIRED = ("sen", "name", "tier", "maintenance_until")
-# A wrong export can break every row; the log gets the first ones, `ivr check` all of them.
-LOGGED_PROBLEMS = 20
 
 
 def parse_customers_csv(text: str) -> tuple[tuple[Customer, ...], list[Problem]]:
@@ -232,19 +231,40 @@ def read_customers_csv(path: Path) -> tuple[tuple[Customer, ...], list[Problem]]
     return parse_customers_csv(text)
 
 
+class CustomersFileError(PhonebookError):
+    """A CSV file with bad rows, refused as a whole; its text, for /healthz, names the first."""
+
+    def __str__(self) -> str:
+        return f"{len(self.problems)} problem(s), first: {self.problems[0]}"
+
+
+def load_customers_csv(path: Path) -> CustomerIndex:
+    customers, problems = read_customers_csv(path)
+    if problems:
+        raise CustomersFileError(str(path), problems)
+    return CustomerIndex(customers)
+
+
 class FileSource:
     """Customers from a CSV file, re-read when the file changes. A broken edit is refused and the
-    last good data stays in force; until some version has loaded, every lookup is a failure."""
+    last good data stays in force; until some version has loaded, every lookup is a failure.
+    The file is looked at on every lookup by default (`interval` 0): a `stat` is cheap next to a call."""
 
-    def __init__(self, path: Path, stats: SourceStats | None = None):
-        self.path = Path(path)
+    def __init__(
+        self,
+        path: Path,
+        stats: SourceStats | None = None,
+        interval: float = 0.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ):
         self.stats = stats or SourceStats("file")
-        self._lock = threading.Lock()
-        self._seen: tuple[int, int, int] | None = None
-        self._index: CustomerIndex | None = None
-        self._version: datetime | None = None
-        self._error: str | None = None
-        self._refresh()
+        self._file = WatchedFile(
+            path, load_customers_csv, what="entitlements file", log=log, interval=interval, monotonic=monotonic
+        )
+
+    @property
+    def path(self) -> Path:
+        return self._file.path
 
     def by_sen(self, sen: str) -> Customer | None:
         return self._current().by_sen(sen)
@@ -253,56 +273,23 @@ class FileSource:
         return self._current().by_admin(number)
 
     def state(self) -> dict:
-        self._refresh()
+        index = self._file.current()
         return {
             "source": "file",
             "file": str(self.path),
-            "customers": len(self._index or ()),
+            "customers": len(index or ()),
             # The modification time of the version in force, which says which edit it is.
-            "loaded_version": None if self._version is None else iso(self._version),
-            "last_error": self._error,
+            "loaded_version": None if index is None else iso(self._file.version),
+            "last_error": self._file.last_error,
             **self.stats.snapshot(),
         }
 
     def _current(self) -> CustomerIndex:
-        self._refresh()
+        index = self._file.current()
         self.stats.looked_up(cached=False)
-        index = self._index
         if index is None:
-            raise self.stats.failed(str(self.path), Failure.NO_DATA, self._error or "not loaded")
+            raise self.stats.failed(str(self.path), Failure.NO_DATA, self._file.last_error or "not loaded")
         return index
-
-    def _refresh(self) -> None:
-        """Re-read the file when its modification time, size or inode changed since the last look.
-        One thread re-reads; the others answer from the data in force meanwhile."""
-        try:
-            info = os.stat(self.path)
-        except OSError as exc:
-            info, failure = None, f"cannot read the file: {exc.strerror}"
-        seen = None if info is None else (info.st_mtime_ns, info.st_size, info.st_ino)
-        if seen is not None and seen == self._seen:
-            return
-        if not self._lock.acquire(blocking=False):
-            return
-        try:
-            if seen is None:
-                if self._error != failure:
-                    log.error("entitlements file %s: %s; keeping the last good customers", self.path, failure)
-                self._seen, self._error = None, failure
-                return
-            self._seen = seen
-            customers, problems = read_customers_csv(self.path)
-            if problems:
-                self._error = f"{len(problems)} problem(s), first: {problems[0]}"
-                for problem in problems[:LOGGED_PROBLEMS]:
-                    log.error("entitlements file %s refused: %s", self.path, problem)
-                return
-            self._index = CustomerIndex(customers)
-            self._version = datetime.fromtimestamp(info.st_mtime, timezone.utc)
-            self._error = None
-            log.info("entitlements file %s loaded: %d customers", self.path, len(customers))
-        finally:
-            self._lock.release()
 
 
 # --- a licensing service -----------------------------------------------------------------

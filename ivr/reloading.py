@@ -1,9 +1,11 @@
-"""The phonebook in force: re-read when the file changes, the last good one kept on a broken edit.
+"""Files re-read when they change, the last good version kept on a broken edit.
 
-Each worker checks the file's modification time and size at most once per `interval` seconds, on
-request, so an admin's edit takes effect within a second without a restart, and a request costs
-one `stat` call at most. A file that fails to load is refused and logged; calls go on with the
-last good phonebook, and `state()` (shown by /healthz) says what went wrong.
+`WatchedFile` holds what a loader made of a file. It looks at the file's modification time, size
+and inode at most once per `interval` seconds, on request, so an admin's edit takes effect within
+a second without a restart, and a request costs one `stat` call at most. A version that fails to
+load is refused and logged; the last good one stays in force, and `last_error` (shown by
+/healthz) says what went wrong. The phonebook (`ReloadingPhonebook`) and the customers' CSV file
+(`ivr.entitlements.FileSource`) are both watched this way.
 """
 
 from __future__ import annotations
@@ -14,18 +16,123 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Generic, TypeVar
 
 from ivr.phonebook import Phonebook, PhonebookError, load_phonebook
 from ivr.routing import iso
 
-log = logging.getLogger("ivr.phonebook")
+T = TypeVar("T")
 
 CHECK_INTERVAL = 1.0
+# A wrong export can break every row; the log gets the first ones, `ivr check` all of them.
+LOGGED_PROBLEMS = 20
 
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _signature(path: Path) -> tuple[int, int, int] | None:
+    """What changes when the file is edited or replaced; None when it cannot be read."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_mtime_ns, info.st_size, info.st_ino
+
+
+class WatchedFile(Generic[T]):
+    """`load(path)` of the current version of `path`. The loader raises PhonebookError (its text
+    becomes `last_error`, each problem is logged) for a version that cannot be used.
+
+    With `required`, the first load's error is raised (nothing to fall back on); otherwise
+    `current()` is None until some version has loaded.
+    Fields: `loaded_at` (when the version in force was loaded), `version` (its modification
+    time), `last_check`, `last_reload` (when a changed file last took effect), `last_error`."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        load: Callable[[Path], T],
+        *,
+        what: str,
+        log: logging.Logger,
+        interval: float = CHECK_INTERVAL,
+        required: bool = False,
+        monotonic: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = _now,
+    ):
+        self.path = Path(path)
+        self.interval = interval
+        self._load = load
+        self._what = what
+        self._log = log
+        self._monotonic = monotonic
+        self._now = now
+        self._lock = threading.Lock()
+        self._value: T | None = None
+        self.loaded_at: datetime | None = None
+        self.version: datetime | None = None
+        self.last_reload: datetime | None = None
+        self.last_error: str | None = None
+        self.last_check = self._now()
+        self._signature = _signature(self.path)
+        if required:
+            self._take(load(self.path))
+        else:
+            self._try_load()
+        self._next_check = self._monotonic() + interval
+
+    def current(self) -> T | None:
+        """The version in force, after re-reading the file if it changed (checked at most every interval).
+        One thread re-reads; the others answer from the version in force meanwhile."""
+        if self._monotonic() >= self._next_check and self._lock.acquire(blocking=False):
+            try:
+                self._check()
+            finally:
+                self._lock.release()
+        return self._value
+
+    def last_good(self) -> T | None:
+        """The version in force, without looking at the file (for error paths)."""
+        return self._value
+
+    def _check(self) -> None:
+        self._next_check = self._monotonic() + self.interval
+        self.last_check = self._now()
+        signature = _signature(self.path)
+        if signature == self._signature:
+            return
+        self._signature = signature
+        if self._try_load():
+            self.last_reload = self.loaded_at
+
+    def _try_load(self) -> bool:
+        try:
+            value = self._load(self.path)
+        except PhonebookError as exc:
+            self._refuse(str(exc), [str(problem) for problem in exc.problems[:LOGGED_PROBLEMS]])
+            return False
+        except Exception as exc:  # a loader bug must not take calls down with it
+            self._log.exception("loading %s failed", self.path)
+            self._refuse(f"{type(exc).__name__}: {exc}", [])
+            return False
+        self._take(value)
+        self._log.info("%s loaded from %s", self._what, self.path)
+        return True
+
+    def _take(self, value: T) -> None:
+        self._value = value
+        self.loaded_at = self._now()
+        mtime_ns = None if self._signature is None else self._signature[0]
+        self.version = None if mtime_ns is None else datetime.fromtimestamp(mtime_ns / 1e9, timezone.utc)
+        self.last_error = None
+
+    def _refuse(self, error: str, problems: list[str]) -> None:
+        self.last_error = error
+        kept = "nothing is loaded yet" if self._value is None else "the last good version stays in force"
+        for problem in problems or [error]:
+            self._log.error("%s edit refused, %s: %s: %s", self._what, kept, self.path, problem)
 
 
 class ReloadingPhonebook:
@@ -38,72 +145,34 @@ class ReloadingPhonebook:
         monotonic: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = _now,
     ):
-        self.path = Path(path)
-        self.interval = interval
-        self._monotonic = monotonic
-        self._now = now
-        self._lock = threading.Lock()
-        self._signature = self._stat()
-        self._phonebook = load_phonebook(self.path)
-        self._loaded_at = self._now()
-        self._last_check = self._loaded_at
-        self._last_reload: datetime | None = None
-        self._last_error: str | None = None
-        self._next_check = self._monotonic() + interval
-
-    def _stat(self) -> tuple[int, int] | None:
-        try:
-            stat = os.stat(self.path)
-        except OSError:
-            return None
-        return stat.st_mtime_ns, stat.st_size
+        self._file = WatchedFile(
+            path,
+            load_phonebook,
+            what="phonebook",
+            log=logging.getLogger("ivr.phonebook"),
+            interval=interval,
+            required=True,
+            monotonic=monotonic,
+            now=now,
+        )
 
     def current(self) -> Phonebook:
         """The phonebook in force, after re-reading the file if it changed (checked at most every interval)."""
-        if self._monotonic() >= self._next_check and self._lock.acquire(blocking=False):
-            try:
-                self._check()
-            finally:
-                self._lock.release()
-        return self._phonebook
-
-    def _check(self) -> None:
-        self._next_check = self._monotonic() + self.interval
-        self._last_check = self._now()
-        signature = self._stat()
-        if signature == self._signature:
-            return
-        self._signature = signature
-        try:
-            phonebook = load_phonebook(self.path)
-        except PhonebookError as exc:
-            self._refuse(str(exc))
-            return
-        except Exception as exc:  # a loader bug must not take calls down with it
-            log.exception("loading %s failed", self.path)
-            self._refuse(f"{type(exc).__name__}: {exc}")
-            return
-        self._phonebook = phonebook
-        self._loaded_at = self._last_reload = self._now()
-        self._last_error = None
-        log.info("phonebook reloaded from %s", self.path)
-
-    def _refuse(self, error: str) -> None:
-        self._last_error = error
-        log.error("phonebook edit refused, the last good version stays in force: %s", error)
+        return self._file.current()
 
     def last_good(self) -> Phonebook:
         """The phonebook in force, without looking at the file (for the error path)."""
-        return self._phonebook
+        return self._file.last_good()
 
     def state(self) -> dict:
-        phonebook = self._phonebook
+        file = self._file
+        phonebook = file.last_good()
         return {
-            "file": str(self.path.resolve()),
-            "loaded_at": iso(self._loaded_at),
-            "last_check": iso(self._last_check),
-            "last_reload": None if self._last_reload is None else iso(self._last_reload),
-            "last_error": self._last_error,
+            "file": str(file.path.resolve()),
+            "loaded_at": iso(file.loaded_at),
+            "last_check": iso(file.last_check),
+            "last_reload": None if file.last_reload is None else iso(file.last_reload),
+            "last_error": file.last_error,
             "counts": {
                 "lines": len(phonebook.lines),
                 "teams": len(phonebook.teams),

@@ -11,7 +11,7 @@ import pytest
 from calls import AU_LINE, SYDNEY, call_params, make_app, post, twiml
 from conftest import SAMPLE
 from ivr.phonebook import PhonebookError
-from ivr.reloading import ReloadingPhonebook
+from ivr.reloading import ReloadingPhonebook, WatchedFile
 
 
 class Ticks:
@@ -114,3 +114,24 @@ def test_healthz_looks_at_the_file_before_it_answers(tmp_path, book):
     _edit(book, book.read_text().replace('tz = "Australia/Sidney"', 'tz = "Australia/Sydney"'), 2)
     state = client.get("/healthz").get_json()["phonebook"]
     assert state["last_error"] is None and state["last_reload"]
+
+
+def test_a_watched_file_may_start_absent_and_a_loader_that_fails_keeps_the_last_good_value(tmp_path, caplog):
+    path = tmp_path / "limit.txt"
+    ticks = Ticks()
+    watched = WatchedFile(
+        path, lambda p: int(p.read_text()), what="limit", log=logging.getLogger("ivr.test"), interval=1.0, monotonic=ticks
+    )
+    assert watched.current() is None
+    assert "FileNotFoundError" in watched.last_error
+    _edit(path, "3", 1)
+    assert watched.current() is None  # not looked at again before the interval
+    ticks.now = 1.0
+    assert watched.current() == 3
+    assert watched.last_error is None and watched.last_reload == watched.loaded_at
+    _edit(path, "three", 2)
+    ticks.now = 2.0
+    with caplog.at_level(logging.ERROR, logger="ivr.test"):
+        assert watched.current() == 3
+    assert "ValueError" in watched.last_error
+    assert "limit edit refused, the last good version stays in force" in caplog.text
