@@ -2,7 +2,9 @@
 
 Settings come from the environment (see `ivr.config`), overridden by `config`. Besides settings,
 `config` may carry `CLOCK` (a callable returning the aware current instant; the simulator pins
-it), `EVENT_SINK` (where call events go; default: the call log, `ivr.calllog`) and `LOG_STREAM`
+it), `EVENT_SINK` (where call events go; default: the call log, `ivr.calllog`), `SMS_SENDER`
+(the class that sends texts, made from the Twilio settings and the counters; default
+`ivr.sms.SmsSender`; the simulator's `TextRecorder` keeps them instead) and `LOG_STREAM`
 (`"stdout"`, the default, where gunicorn and Heroku collect logs; or `"stderr"`, so that a
 command printing on stdout, such as `ivr simulate`, keeps its output clean).
 """
@@ -62,7 +64,8 @@ def register_extensions(app: Flask) -> None:
     counters = app.extensions["ivr_counters"] = Counters.create()
     app.extensions["ivr_entitlements"] = Sources(token=app.config["IVR_ENTITLEMENTS_TOKEN"], counters=counters)
     # Before signature.init_app: a generated development token signs local calls but cannot send texts.
-    app.extensions["ivr_sms"] = SmsSender(
+    sms_sender = app.config.get("SMS_SENDER") or SmsSender
+    app.extensions["ivr_sms"] = sms_sender(
         app.config["TWILIO_ACCOUNT_SID"], app.config["TWILIO_AUTH_TOKEN"], app.config["TWILIO_SMS_FROM"], counters
     )
     signature.init_app(app)

@@ -1,7 +1,8 @@
 """Settings: the environment, overridden by the mapping given to `create_app`.
 
 Every setting the service reads is listed here with its default and meaning (the README shows
-the same table). Keys that are not environment settings (`CLOCK`, `EVENT_SINK`, `LOG_STREAM`) pass
+the same table). Keys that are not environment settings (`CLOCK`, `EVENT_SINK`, `SMS_SENDER`,
+`LOG_STREAM`) pass
 through from the mapping untouched.
 """
 

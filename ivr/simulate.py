@@ -27,6 +27,7 @@ from ivr.config import load_settings
 from ivr.events import LogSink
 from ivr.prompts import speaking_seconds
 from ivr.signature import SIGNATURE_HEADER, dev_token_path
+from ivr.sms import TextRecorder
 
 ENTRY_PATH = "/voice"
 STATUS_PATH = "/voice/status"
@@ -108,10 +109,15 @@ class _Call:
 
 
 class Simulator:
-    def __init__(self, transport: Transport, auth_token: str, account_sid: str | None = None):
+    """With `outbox`, the texts the service would have sent appear in the transcript."""
+
+    def __init__(
+        self, transport: Transport, auth_token: str, account_sid: str | None = None, outbox: TextRecorder | None = None
+    ):
         self.transport = transport
         self.validator = RequestValidator(auth_token)
         self.account_sid = account_sid or "AC" + "0" * 32
+        self.outbox = outbox
 
     def call(
         self, to: str, caller: str, presses: Sequence[str] = (), answers: Sequence[str] = (),
@@ -148,6 +154,8 @@ class Simulator:
             raise SimulationError(f"more than {MAX_REQUESTS} requests: the call flow loops")
         headers = {SIGNATURE_HEADER: self.validator.compute_signature(url, params)}
         status, body = self.transport.post(url, params, headers)
+        for text in self.outbox.take() if self.outbox else ():
+            call.note("would text", f"{text.to} from {text.from_}: {text.body}")
         if status >= 300:
             raise SimulationError(f"POST {url} answered {status}: {body[:200]}")
         if not twiml:
@@ -315,18 +323,22 @@ def in_process(phonebook_path: str, at: datetime | None = None, config: Mapping 
     """A simulator for a fresh app on `phonebook_path`; `at` pins the app's clock to that instant.
 
     A simulated call stays in this process: its events are logged, not stored, so it neither
-    fills the service's call log nor alerts ops; and logs go to stderr, leaving stdout to the
-    transcript. `config` overrides any of this.
+    fills the service's call log nor alerts ops; texts are never sent, even with Twilio's
+    credentials set: the transcript shows each text the service would send; and logs go to
+    stderr, leaving stdout to the transcript. `config` overrides any of this.
     """
     app = create_app({
         "IVR_PHONEBOOK": phonebook_path,
         "IVR_LOG_LEVEL": os.environ.get("IVR_LOG_LEVEL", "WARNING"),
         "LOG_STREAM": "stderr",
         "EVENT_SINK": LogSink(),
+        "SMS_SENDER": TextRecorder,
         **({"CLOCK": lambda: at} if at else {}),
         **(config or {}),
     })
-    return Simulator(InProcess(app), app.config["TWILIO_AUTH_TOKEN"], app.config["TWILIO_ACCOUNT_SID"])
+    sender = app.extensions["ivr_sms"]
+    outbox = sender if isinstance(sender, TextRecorder) else None
+    return Simulator(InProcess(app), app.config["TWILIO_AUTH_TOKEN"], app.config["TWILIO_ACCOUNT_SID"], outbox)
 
 
 def over_http(url: str) -> Simulator:

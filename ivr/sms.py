@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -106,12 +107,14 @@ class SmsSender:
 
     def send(self, to: str, called: str, body: str) -> None:
         """Queue a text to `to`, from TWILIO_SMS_FROM when set, else from the number they called."""
-        text = Text(to, self.from_number or called, body)
+        self._submit(Text(to, self.from_number or called, body))
+
+    def _submit(self, text: Text) -> None:
         try:
             self._queue.put_nowait(text)
         except queue.Full:
             self._failures[SmsFailure.QUEUE_FULL].inc()
-            log.error("SMS to %s dropped: %d messages already waiting", to, QUEUE_SIZE)
+            log.error("SMS to %s dropped: %d messages already waiting", text.to, QUEUE_SIZE)
             return
         self._start()
 
@@ -162,3 +165,22 @@ class SmsSender:
                 self.account_sid, self.auth_token, http_client=TwilioHttpClient(timeout=SEND_TIMEOUT_SECONDS)
             )
         return self._client
+
+
+class TextRecorder(SmsSender):
+    """Keeps texts instead of sending them, for `ivr simulate`: texts are offered exactly when
+    the service would offer them (Twilio configured), but nothing leaves the process."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._kept: deque[Text] = deque()
+
+    def _submit(self, text: Text) -> None:
+        self._kept.append(text)
+
+    def take(self) -> list[Text]:
+        """The texts kept since the last take."""
+        texts = []
+        while self._kept:
+            texts.append(self._kept.popleft())
+        return texts

@@ -1,10 +1,17 @@
 """The simulator plays Twilio's part faithfully, and notices a service Twilio would reject."""
 
+import re
+
 import pytest
+import responses
 from flask import Flask
 
-from calls import ACME_ADMIN, SF, TOKEN, US_LINE, play
+from calls import ACCOUNT, ACME_ADMIN, SF, TOKEN, US_LINE, play
+from conftest import SAMPLE, utc
+from ivr import simulate
 from ivr.simulate import InProcess, SimulationError, Simulator, Turn, parse_presses, transcript
+
+TWILIO_API = re.compile(r"https://api\.twilio\.com/.*")
 
 
 def test_presses_are_one_group_per_gather_and_an_empty_group_times_out():
@@ -105,3 +112,43 @@ def test_a_flow_that_loops_is_reported():
 
 def test_the_transcript_aligns_its_columns():
     assert transcript([Turn("rings", "+1"), Turn("caller hears", "Hi")]) == "       rings  +1\ncaller hears  Hi"
+
+
+@pytest.fixture
+def twilio_credentials(monkeypatch):
+    """The credentials of a real account, as on a machine that also runs the service."""
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", ACCOUNT)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", TOKEN)
+
+
+def test_an_in_process_call_never_sends_a_text_but_the_transcript_shows_it(tmp_path, twilio_credentials):
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        twilio = mock.post(TWILIO_API, status=201, json={"sid": "SM" + "1" * 32})
+        simulator = simulate.in_process(str(SAMPLE), utc("2026-12-01T20:00Z"), {"IVR_INSTANCE_PATH": str(tmp_path)})
+        turns = simulator.call(US_LINE, ACME_ADMIN, ["3", "1"])
+        simulator.transport.client.application.extensions["ivr_sms"].drain()
+    assert twilio.call_count == 0 and len(mock.calls) == 0
+    # Offered as the service offers it with Twilio configured; written down instead of sent.
+    assert [t.what for t in turns if t.who == "caller hears"][-4:] == [
+        "Severity 3 issues are handled at support.example.com, not by phone. Please raise a request there.",
+        "Press 1 and we will text you the link.",
+        "We are sending you a text message with the link.",
+        "Thank you for calling. Goodbye.",
+    ]
+    assert [t.what for t in turns if t.who == "would text"] == [
+        f"{ACME_ADMIN} from {US_LINE}: Priority Support: please raise your request at "
+        "https://support.example.com and we will pick it up there."
+    ]
+
+
+def test_a_missed_level_1_call_in_process_alerts_nobody(tmp_path, twilio_credentials):
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        twilio = mock.post(TWILIO_API, status=201, json={"sid": "SM" + "1" * 32})
+        webhook = mock.post("https://hooks.example.com/services/T000/B000/priority-support")
+        simulator = simulate.in_process(str(SAMPLE), utc("2026-12-01T20:00Z"), {"IVR_INSTANCE_PATH": str(tmp_path)})
+        turns = simulator.call(US_LINE, ACME_ADMIN, ["1"])
+        alerter = simulator.transport.client.application.extensions["ivr_alerts"]
+        assert alerter.drain(timeout=5)
+    assert any(t.who == "caller records" for t in turns)  # nobody answered: a missed L1 call
+    assert twilio.call_count == 0 and webhook.call_count == 0 and len(mock.calls) == 0
+    assert alerter.health()["pending"] == 0

@@ -19,6 +19,7 @@ from calls import ACCOUNT, ACME_ADMIN, SF, STRANGER, TOKEN, US_LINE, AU_LINE, Li
 from conftest import SAMPLE, sms_counts, utc
 from ivr import create_app, simulate
 from ivr.entitlements import Failure
+from ivr.sms import SmsSender
 
 LICENSING = "https://licensing.example.com/sen"
 MESSAGES = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Messages.json"
@@ -63,7 +64,9 @@ def play(tmp_path: Path, *, caller: str = STRANGER, to: str = US_LINE, press: st
         str(book or phonebook(tmp_path)), simulate_at(),
         {
             "IVR_INSTANCE_PATH": str(tmp_path / "instance"), "TWILIO_AUTH_TOKEN": TOKEN,
-            "TWILIO_ACCOUNT_SID": ACCOUNT, "IVR_ENTITLEMENTS_TOKEN": "s3cret", "EVENT_SINK": sink, **config,
+            "TWILIO_ACCOUNT_SID": ACCOUNT, "IVR_ENTITLEMENTS_TOKEN": "s3cret", "EVENT_SINK": sink,
+            # These calls follow each text to Twilio's (mocked) API, as the service sends it.
+            "SMS_SENDER": SmsSender, **config,
         },
     )
     app = simulator.transport.client.application
