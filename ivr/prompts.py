@@ -73,6 +73,7 @@ SMS_RENEW_PORTAL = "To renew, see the portal."
 CONNECTING = "Connecting you to our {team} team."
 CONNECTING_FALLBACK = "Connecting you to our {team}."
 NO_ANSWER = "Nobody at {team} could take the call."
+NO_ANSWER_FALLBACK = "Our {team} could not take the call."
 VOICEMAIL = (
     "Sorry, nobody could take your call right now. After the beep, please leave your name, "
     "number and the problem, then hang up."

@@ -309,7 +309,10 @@ def dialed():
         return twiml_response(twiml.hangup())
     if found is not None and found.ring is Ring.IN_ORDER and state.number + 1 < len(found.dial):
         return _ring(phonebook, state.advance(number=state.number + 1), [])
-    spoken = [say(prompts.NO_ANSWER, team=found.spoken_name)] if found else []
+    spoken = []
+    if found:
+        template = prompts.NO_ANSWER_FALLBACK if found.kind == FALLBACK else prompts.NO_ANSWER
+        spoken = [say(template, team=found.spoken_name)]
     if state.candidate + 1 >= len(state.plan):
         return _voicemail(spoken)
     return _ring(phonebook, state.advance(candidate=state.candidate + 1, number=0), spoken)

@@ -88,6 +88,8 @@ def test_nobody_answering_walks_every_candidate_to_the_fallback_then_takes_a_voi
     heard = call.heard()
     assert "Nobody at Global Select Support could take the call." in heard
     assert "Connecting you to our Priority Support duty manager." in heard
+    assert "Our Priority Support duty manager could not take the call." in heard
+    assert "Nobody at Priority Support duty manager" not in heard
     assert "After the beep" in heard
     assert call.said("caller hears")[-1] == "Thank you. An engineer will call you back as soon as possible. Goodbye."
     dials = call.events.of("dial")
