@@ -19,9 +19,10 @@ exception becomes TwiML that still rings a human (`_rescue`).
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Sequence
 
-from flask import Blueprint, Flask, abort, current_app, request, url_for
+from flask import Blueprint, Flask, abort, current_app, g, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from ivr import prompts, twiml
@@ -55,8 +56,11 @@ def _source(phonebook: Phonebook) -> Source:
     return current_app.extensions["ivr_entitlements"].for_phonebook(phonebook)
 
 
-def _now():
-    return current_app.extensions["ivr_clock"]()
+def _now() -> datetime:
+    """This request's instant, read once: its decisions and its events all happen at it."""
+    if "ivr_now" not in g:
+        g.ivr_now = current_app.extensions["ivr_clock"]()
+    return g.ivr_now
 
 
 def _voice() -> twiml.Voice:
