@@ -31,7 +31,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.exceptions import HTTPException
 
 from ivr.calllog import PAGE_SIZE, CallFilter, CallLog, call_json, day_range
-from ivr.outcomes import IN_PROGRESS, Outcome
+from ivr.outcomes import OUTCOME_FILTERS
 from ivr.phonebook import SEVERITIES, Phonebook
 from ivr.routing import candidate, iso, route
 from ivr.rota import board, week
@@ -182,8 +182,8 @@ def _filters() -> tuple[CallFilter, str | None]:
     """The call filters from the query string; a bad value is a 400 that says which."""
     args = request.args
     outcome = args.get("outcome") or None
-    if outcome and outcome != IN_PROGRESS and outcome not in {o.value for o in Outcome}:
-        abort(400, f"outcome must be one of {', '.join([o.value for o in Outcome] + [IN_PROGRESS])}")
+    if outcome and outcome not in OUTCOME_FILTERS:
+        abort(400, f"outcome must be one of {', '.join(OUTCOME_FILTERS)}")
     severity = args.get("severity") or None
     if severity is not None and severity not in {str(s) for s in SEVERITIES}:
         abort(400, f"severity must be one of {', '.join(str(s) for s in SEVERITIES)}")
@@ -273,7 +273,7 @@ def calls():
         page=page,
         args=request.args,
         older=older,
-        outcomes=[o.value for o in Outcome] + [IN_PROGRESS],
+        outcomes=OUTCOME_FILTERS,
         severities=SEVERITIES,
         lines=phonebook.lines,
         customers=sorted(c.name for c in phonebook.customers),
