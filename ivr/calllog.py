@@ -437,8 +437,8 @@ class CallLog:
                 ),
                 "failures": failures,
                 "last_error": self._last_error,
-                "last_error_at": _iso(self._last_error_at),
-                "last_stored_at": _iso(self._last_stored_at),
+                "last_error_at": self._last_error_at and iso(self._last_error_at),
+                "last_stored_at": self._last_stored_at and iso(self._last_stored_at),
             }
 
 
@@ -463,10 +463,6 @@ def call_json(call: Summary, timeline: list[Event]) -> dict:
             {"at": iso(e.at), "kind": e.kind, "key": e.key, "data": dict(e.data)} for e in timeline
         ],
     }
-
-
-def _iso(at: datetime | None) -> str | None:
-    return None if at is None else at.isoformat(timespec="seconds")
 
 
 def _conditions(where: CallFilter) -> list:
