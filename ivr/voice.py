@@ -416,7 +416,7 @@ def _rescue_call():
     phonebook = current_app.extensions["ivr_phonebook"].last_good()
     numbers, seconds = _rescue_numbers(phonebook)
     if not numbers:
-        return twiml_response(twiml.goodbye([prompts.RESCUE_FAILED], _voice()))
+        return _rescue_failed()
     ringing = Ringing(
         numbers=numbers,
         timeout=seconds,
