@@ -244,10 +244,6 @@ class CallLog:
     ) -> "CallLog":
         return cls(make_engine(database_url(configured_url, instance_path)), counters=counters)
 
-    @property
-    def backend(self) -> str:
-        return self.engine.dialect.name
-
     def close(self) -> None:
         with self._lock:
             writer, self._writer = self._writer, None
@@ -430,7 +426,7 @@ class CallLog:
         failures = self.counters.totals().count("ivr_calllog_failures_total")
         with self._lock:
             return {
-                "backend": self.backend,
+                "backend": self.engine.dialect.name,
                 "database": self.engine.url.render_as_string(hide_password=True),
                 "ok": self._last_error is None or (
                     self._last_stored_at is not None and self._last_stored_at > self._last_error_at
