@@ -244,10 +244,6 @@ class CallLog:
     ) -> "CallLog":
         return cls(make_engine(database_url(configured_url, instance_path)), counters=counters)
 
-    @property
-    def backend(self) -> str:
-        return self.engine.dialect.name
-
     def close(self) -> None:
         with self._lock:
             writer, self._writer = self._writer, None
@@ -430,15 +426,15 @@ class CallLog:
         failures = self.counters.totals().count("ivr_calllog_failures_total")
         with self._lock:
             return {
-                "backend": self.backend,
+                "backend": self.engine.dialect.name,
                 "database": self.engine.url.render_as_string(hide_password=True),
                 "ok": self._last_error is None or (
                     self._last_stored_at is not None and self._last_stored_at > self._last_error_at
                 ),
                 "failures": failures,
                 "last_error": self._last_error,
-                "last_error_at": _iso(self._last_error_at),
-                "last_stored_at": _iso(self._last_stored_at),
+                "last_error_at": self._last_error_at and iso(self._last_error_at),
+                "last_stored_at": self._last_stored_at and iso(self._last_stored_at),
             }
 
 
@@ -463,10 +459,6 @@ def call_json(call: Summary, timeline: list[Event]) -> dict:
             {"at": iso(e.at), "kind": e.kind, "key": e.key, "data": dict(e.data)} for e in timeline
         ],
     }
-
-
-def _iso(at: datetime | None) -> str | None:
-    return None if at is None else at.isoformat(timespec="seconds")
 
 
 def _conditions(where: CallFilter) -> list:

@@ -22,6 +22,8 @@ keepalive = 2
 accesslog = "-"
 errorlog = "-"
 
+# ivr.counters.MULTIPROC_DIR, written again: importing ivr.counters would import prometheus_client in
+# the master before on_starting sets the variable, and every forked worker would count in memory.
 METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 _created_metrics_dir = None
 

@@ -31,7 +31,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.exceptions import HTTPException
 
 from ivr.calllog import PAGE_SIZE, CallFilter, CallLog, call_json, day_range
-from ivr.outcomes import IN_PROGRESS, Outcome
+from ivr.outcomes import OUTCOME_FILTERS
 from ivr.phonebook import SEVERITIES, Phonebook
 from ivr.routing import candidate, iso, route
 from ivr.rota import board, week
@@ -182,8 +182,8 @@ def _filters() -> tuple[CallFilter, str | None]:
     """The call filters from the query string; a bad value is a 400 that says which."""
     args = request.args
     outcome = args.get("outcome") or None
-    if outcome and outcome != IN_PROGRESS and outcome not in {o.value for o in Outcome}:
-        abort(400, f"outcome must be one of {', '.join([o.value for o in Outcome] + [IN_PROGRESS])}")
+    if outcome and outcome not in OUTCOME_FILTERS:
+        abort(400, f"outcome must be one of {', '.join(OUTCOME_FILTERS)}")
     severity = args.get("severity") or None
     if severity is not None and severity not in {str(s) for s in SEVERITIES}:
         abort(400, f"severity must be one of {', '.join(str(s) for s in SEVERITIES)}")
@@ -211,7 +211,16 @@ def _page(where: CallFilter, before: str | None, limit: int = PAGE_SIZE):
         abort(400, str(exc))
 
 
+def neutralise(cell: object) -> object:
+    """A CSV cell a spreadsheet will show, never run: formula-like text gets a leading quote."""
+    if isinstance(cell, str) and cell.startswith(_FORMULA_STARTS):
+        return "'" + cell
+    return cell
+
+
+@bp.app_template_filter("phone")
 def pretty_number(number: str | None) -> str:
+    """'+14155550100' as '+1 415-555-0100'; what does not parse as a number stays as it is."""
     if not number:
         return ""
     try:
@@ -221,20 +230,9 @@ def pretty_number(number: str | None) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
-def _hm(at: datetime | None) -> str:
-    return "" if at is None else at.astimezone(timezone.utc).strftime("%a %d %b %H:%M UTC")
-
-
-def neutralise(cell: object) -> object:
-    """A CSV cell a spreadsheet will show, never run: formula-like text gets a leading quote."""
-    if isinstance(cell, str) and cell.startswith(_FORMULA_STARTS):
-        return "'" + cell
-    return cell
-
-
 @bp.app_template_filter("when")
 def _when_filter(at: datetime | None) -> str:
-    return _hm(at)
+    return "" if at is None else at.astimezone(timezone.utc).strftime("%a %d %b %H:%M UTC")
 
 
 @bp.app_template_filter("team")
@@ -242,11 +240,6 @@ def _team_filter(name: str | None) -> str:
     """A team key as people say it ("Amsterdam Priority Support"); the API keeps the keys."""
     found = candidate(_phonebook(), name) if name else None
     return found.spoken_name if found else name or ""
-
-
-@bp.app_template_filter("phone")
-def _phone_filter(number: str | None) -> str:
-    return pretty_number(number)
 
 
 # --- pages ----------------------------------------------------------------------------------
@@ -273,7 +266,7 @@ def calls():
         page=page,
         args=request.args,
         older=older,
-        outcomes=[o.value for o in Outcome] + [IN_PROGRESS],
+        outcomes=OUTCOME_FILTERS,
         severities=SEVERITIES,
         lines=phonebook.lines,
         customers=sorted(c.name for c in phonebook.customers),

@@ -22,6 +22,7 @@ class Outcome(StrEnum):
 
 # Outcome filters in the ops console and CLI also accept "in-progress": no outcome yet.
 IN_PROGRESS = "in-progress"
+OUTCOME_FILTERS = (*(o.value for o in Outcome), IN_PROGRESS)
 
 # Final CallStatus values from the status callback that mean Twilio could not carry the call.
 _CALL_FAILED = frozenset({"failed"})

@@ -19,9 +19,10 @@ exception becomes TwiML that still rings a human (`_rescue`).
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Sequence
 
-from flask import Blueprint, Flask, abort, current_app, request, url_for
+from flask import Blueprint, Flask, abort, current_app, g, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from ivr import prompts, twiml
@@ -55,8 +56,11 @@ def _source(phonebook: Phonebook) -> Source:
     return current_app.extensions["ivr_entitlements"].for_phonebook(phonebook)
 
 
-def _now():
-    return current_app.extensions["ivr_clock"]()
+def _now() -> datetime:
+    """This request's instant, read once: its decisions and its events all happen at it."""
+    if "ivr_now" not in g:
+        g.ivr_now = current_app.extensions["ivr_clock"]()
+    return g.ivr_now
 
 
 def _voice() -> twiml.Voice:
@@ -415,7 +419,7 @@ def _rescue_call():
     phonebook = current_app.extensions["ivr_phonebook"].last_good()
     numbers, seconds = _rescue_numbers(phonebook)
     if not numbers:
-        return twiml_response(twiml.goodbye([prompts.RESCUE_FAILED], _voice()))
+        return _rescue_failed()
     ringing = Ringing(
         numbers=numbers,
         timeout=seconds,

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 from flask import Flask
 from twilio.request_validator import RequestValidator
 
+import conftest
 from conftest import SAMPLE, utc
-from ivr import create_app, simulate
+from ivr import simulate
+from ivr.outcomes import Event
 
-TOKEN = "test-auth-token-0123456789abcdef"
-ACCOUNT = "AC" + "1" * 32
+TOKEN = conftest.TWILIO_TOKEN
+ACCOUNT = conftest.TWILIO_ACCOUNT
 US_LINE = "+14155550100"
 UK_LINE = "+442079460100"
 NL_LINE = "+31205550100"
@@ -30,15 +31,6 @@ FALLBACK = "+14155550142"
 
 
 @dataclass
-class Event:
-    call_sid: str
-    kind: str
-    data: dict
-    at: datetime
-    key: str
-
-
-@dataclass
 class ListSink:
     """Keeps events in memory, keyed as a store would, so repeats overwrite."""
 
@@ -47,7 +39,7 @@ class ListSink:
     def record(self, call_sid, kind, data, at, key=None):
         key = key or kind
         self.events = [e for e in self.events if (e.call_sid, e.key) != (call_sid, key)]
-        self.events.append(Event(call_sid, kind, data, at, key))
+        self.events.append(Event(call_sid=call_sid, key=key, kind=kind, at=at, data=data))
 
     def kinds(self) -> list[str]:
         return [e.kind for e in self.events]
@@ -57,16 +49,9 @@ class ListSink:
 
 
 def make_app(tmp_path: Path, at: str | None = "2026-12-01T20:00Z", **config) -> Flask:
-    settings = {
-        "IVR_PHONEBOOK": str(SAMPLE),
-        "IVR_INSTANCE_PATH": str(tmp_path / "instance"),
-        "TWILIO_AUTH_TOKEN": TOKEN,
-        "TWILIO_ACCOUNT_SID": ACCOUNT,
-        "EVENT_SINK": ListSink(),
-        **({"CLOCK": lambda: utc(at)} if at else {}),
-        **config,
-    }
-    return create_app(settings)
+    """The service with events kept in a `ListSink` and, unless `at` is None, the clock pinned at `at`."""
+    clock = {"CLOCK": lambda: utc(at)} if at else {}
+    return conftest.make_app(tmp_path, **{"EVENT_SINK": ListSink(), **clock, **config})
 
 
 def post(client, path: str, params: dict, *, token: str = TOKEN, url: str | None = None, headers: dict | None = None):
