@@ -9,7 +9,6 @@ level 1 calls (`Verdict.UNVERIFIED`). Nothing here knows about Flask.
 from __future__ import annotations
 
 import csv
-import difflib
 import io
 import logging
 import threading
@@ -26,6 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 
 from ivr.counters import Counters
+from ivr.hours import did_you_mean
 from ivr.phonebook import (
     CUSTOMER_KEYS,
     PHONE_TIERS,
@@ -191,8 +191,7 @@ def parse_customers_csv(text: str) -> tuple[tuple[Customer, ...], list[Problem]]
     ]
     for column in header:
         if column not in CUSTOMER_KEYS:
-            hint = difflib.get_close_matches(column, CUSTOMER_KEYS, n=1)
-            suggestion = f" (did you mean {hint[0]!r}?)" if hint else f" (known: {', '.join(CUSTOMER_KEYS)})"
+            suggestion = did_you_mean(column, CUSTOMER_KEYS) or f" (known: {', '.join(CUSTOMER_KEYS)})"
             problems.append(Problem("line 1", f"unknown column {column!r}{suggestion}"))
     if problems:
         return (), problems
