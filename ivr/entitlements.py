@@ -28,6 +28,8 @@ from ivr.counters import Counters
 from ivr.hours import did_you_mean
 from ivr.phonebook import (
     CUSTOMER_KEYS,
+    DEFAULT_CACHE_SECONDS,
+    DEFAULT_TIMEOUT_SECONDS,
     PHONE_TIERS,
     Customer,
     CustomerIndex,
@@ -356,8 +358,8 @@ class UrlSource:
         url: str,
         *,
         token: str | None = None,
-        timeout_seconds: float = 2.0,
-        cache_seconds: float = 300.0,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+        cache_seconds: float = DEFAULT_CACHE_SECONDS,
         admin_lookup: bool = False,
         clock: Callable[[], float] = time.monotonic,
         stats: SourceStats | None = None,

@@ -56,8 +56,9 @@ TIERS = PHONE_TIERS | {"select"}
 SEVERITIES = (1, 2, 3, 4)
 DEFAULT_SEVERITY = MappingProxyType({1: Policy.ALWAYS, 2: Policy.NEVER, 3: Policy.NEVER, 4: Policy.NEVER})
 DEFAULT_RING_SECONDS = 20
-# Twilio accepts Dial timeouts of 5..600 s.
+# Twilio accepts Dial timeouts of 5..600 s, and rings at most 10 numbers at once.
 RING_SECONDS_RANGE = (5, 600)
+MAX_DIAL = 10
 # A maintenance date is valid through its end everywhere on earth; the last zone to leave
 # a date is UTC-12, at 12:00 UTC the next day.
 MAINTENANCE_GRACE = timedelta(hours=36)
@@ -431,14 +432,16 @@ def _calendar(value: object) -> str:
 
 
 def _dial_list(reader: _Reader, table: dict, path: str) -> tuple[str, ...]:
+    where = _join(path, "dial")
     if "dial" not in table:
-        reader.error(_join(path, "dial"), "is required: the numbers to ring")
+        reader.error(where, "is required: the numbers to ring")
         return ()
     dial = reader.items(table, path, "dial", _phone)
-    if isinstance(table["dial"], list) and not table["dial"]:
-        reader.error(_join(path, "dial"), "must list at least one number to ring")
-    if len(table["dial"] if isinstance(table["dial"], list) else ()) > 10:
-        reader.error(_join(path, "dial"), "Twilio rings at most 10 numbers at once")
+    raw = table["dial"]
+    if isinstance(raw, list) and not raw:
+        reader.error(where, "must list at least one number to ring")
+    if isinstance(raw, list) and len(raw) > MAX_DIAL:
+        reader.error(where, f"Twilio rings at most {MAX_DIAL} numbers at once")
     return dial
 
 
@@ -511,9 +514,9 @@ def _read_team(reader: _Reader, name: str, raw: object) -> Team | None:
     listed = frozenset(reader.items(table, path, "holidays", _date))
     calendar = reader.convert(table, path, "calendar", _calendar, None)
     dial = _dial_list(reader, table, path)
-    ring = reader.convert(table, path, "ring", _enum(Ring), Ring.TOGETHER)
-    ring_seconds = reader.convert(table, path, "ring_seconds", _ring_seconds, DEFAULT_RING_SECONDS)
-    label = reader.convert(table, path, "label", _text, "")
+    ring = reader.convert(table, path, "ring", _enum(Ring), Team.ring)
+    ring_seconds = reader.convert(table, path, "ring_seconds", _ring_seconds, Team.ring_seconds)
+    label = reader.convert(table, path, "label", _text, Team.label)
     if kind is None or tz is None or not dial:
         return None
     return Team(name, kind, region, tz, hours, dial, listed, calendar, extra, ring, ring_seconds, label)
@@ -545,9 +548,9 @@ def _read_fallback(reader: _Reader, raw: object) -> Fallback:
     table = reader.table(raw, "fallback", FALLBACK_KEYS)
     return Fallback(
         dial=_dial_list(reader, table, "fallback"),
-        ring=reader.convert(table, "fallback", "ring", _enum(Ring), Ring.TOGETHER),
-        ring_seconds=reader.convert(table, "fallback", "ring_seconds", _ring_seconds, 30),
-        label=reader.convert(table, "fallback", "label", _text, "on-call"),
+        ring=reader.convert(table, "fallback", "ring", _enum(Ring), Fallback.ring),
+        ring_seconds=reader.convert(table, "fallback", "ring_seconds", _ring_seconds, Fallback.ring_seconds),
+        label=reader.convert(table, "fallback", "label", _text, Fallback.label),
     )
 
 
