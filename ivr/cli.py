@@ -17,7 +17,8 @@ from ivr.config import load_settings
 from ivr.coverage import coverage as coverage_of
 from ivr.coverage import duration, week_by_week
 from ivr.outcomes import IN_PROGRESS, Outcome
-from ivr.phonebook import SEVERITIES, Phonebook, PhonebookError, Problem, Ring, is_e164, load_phonebook
+from ivr.phonebook import SEVERITIES, Phonebook, PhonebookError, Problem, Ring, is_e164
+from ivr.phonebook_loader import load_phonebook
 from ivr.routing import Candidate, iso
 from ivr.routing import route as route_call
 from ivr.rota import HANDOFF_HORIZON, OnDuty, board

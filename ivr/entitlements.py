@@ -27,7 +27,6 @@ import requests
 from ivr.counters import Counters
 from ivr.hours import did_you_mean
 from ivr.phonebook import (
-    CUSTOMER_KEYS,
     DEFAULT_CACHE_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
     PHONE_TIERS,
@@ -38,9 +37,9 @@ from ivr.phonebook import (
     PhonebookError,
     Problem,
     is_e164,
-    read_customer,
     sen_digits,
 )
+from ivr.phonebook_loader import CUSTOMER_KEYS, read_customer
 from ivr.reloading import WatchedFile
 from ivr.routing import iso
 
