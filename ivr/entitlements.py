@@ -39,7 +39,7 @@ from ivr.phonebook import (
     is_e164,
     sen_digits,
 )
-from ivr.phonebook_loader import CUSTOMER_KEYS, read_customer
+from ivr.phonebook_loader import CUSTOMER_KEYS, read_customer, read_text
 from ivr.reloading import WatchedFile
 from ivr.routing import iso
 
@@ -223,11 +223,9 @@ def parse_customers_csv(text: str) -> tuple[tuple[Customer, ...], list[Problem]]
 def read_customers_csv(path: Path) -> tuple[tuple[Customer, ...], list[Problem]]:
     try:
         # utf-8-sig: spreadsheets often start their CSV exports with a byte-order mark.
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        return (), [Problem("", f"cannot read the file: {exc.strerror}")]
-    except UnicodeDecodeError:
-        return (), [Problem("", "the file is not UTF-8 text")]
+        text = read_text(path, "utf-8-sig")
+    except PhonebookError as error:
+        return (), error.problems
     return parse_customers_csv(text)
 
 

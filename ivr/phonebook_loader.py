@@ -522,12 +522,15 @@ def parse_phonebook(text: str, source: str = "phonebook.toml") -> Phonebook:
     )
 
 
-def load_phonebook(path: str | Path) -> Phonebook:
-    path = Path(path)
+def read_text(path: Path, encoding: str = "utf-8") -> str:
+    """The file's text, or PhonebookError saying why it cannot be read."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding=encoding)
     except OSError as exc:
         raise PhonebookError(str(path), [Problem("", f"cannot read the file: {exc.strerror}")]) from None
     except UnicodeDecodeError:
         raise PhonebookError(str(path), [Problem("", "the file is not UTF-8 text")]) from None
-    return parse_phonebook(text, str(path))
+
+
+def load_phonebook(path: str | Path) -> Phonebook:
+    return parse_phonebook(read_text(Path(path)), str(path))
