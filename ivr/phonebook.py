@@ -6,9 +6,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping
@@ -201,12 +202,16 @@ class Phonebook:
     warnings: tuple[Problem, ...] = ()
     entitlements: EntitlementSettings | None = None
     alerts: Alerts = Alerts()
-    _lines_by_number: Mapping[str, Line] = field(default_factory=dict, repr=False, compare=False)
-    _customer_index: CustomerIndex = field(default=None, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_lines_by_number", MappingProxyType({l.number: l for l in self.lines}))
-        object.__setattr__(self, "_customer_index", CustomerIndex(self.customers))
+    # Derived from the fields above; cached_property stores into the instance's __dict__, which
+    # a frozen dataclass allows.
+    @cached_property
+    def _lines_by_number(self) -> Mapping[str, Line]:
+        return MappingProxyType({line.number: line for line in self.lines})
+
+    @cached_property
+    def _customer_index(self) -> CustomerIndex:
+        return CustomerIndex(self.customers)
 
     def line(self, number: str) -> Line | None:
         return self._lines_by_number.get(number)

@@ -259,10 +259,11 @@ def _read_weekend(reader: _Reader, raw: object) -> Weekend:
 
 
 def _read_severity(reader: _Reader, raw: object) -> Mapping[int, Policy]:
-    table = reader.table(raw, "severity", tuple(str(s) for s in SEVERITIES))
+    known = tuple(str(s) for s in SEVERITIES)
+    table = reader.table(raw, "severity", known)
     policies = dict(DEFAULT_SEVERITY)
     for key in table:
-        if key in {str(s) for s in SEVERITIES}:
+        if key in known:
             policy = reader.convert(table, "severity", key, _enum(Policy), None)
             if policy is not None:
                 policies[int(key)] = policy
