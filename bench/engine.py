@@ -17,7 +17,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from ivr.phonebook import load_phonebook
+from ivr.phonebook_loader import load_phonebook
 from ivr.routing import route
 
 ROOT = Path(__file__).resolve().parent.parent

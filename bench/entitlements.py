@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from ivr.entitlements import FileSource, PhonebookSource, UrlSource, Verdict, check
-from ivr.phonebook import load_phonebook
+from ivr.phonebook_loader import load_phonebook
 
 ROOT = Path(__file__).resolve().parent.parent
 AT = datetime(2026, 12, 1, 9, tzinfo=timezone.utc)

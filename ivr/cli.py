@@ -17,7 +17,8 @@ from ivr.config import load_settings
 from ivr.coverage import coverage as coverage_of
 from ivr.coverage import duration, week_by_week
 from ivr.outcomes import IN_PROGRESS, Outcome
-from ivr.phonebook import SEVERITIES, Phonebook, PhonebookError, Problem, Ring, is_e164, load_phonebook
+from ivr.phonebook import SEVERITIES, Phonebook, PhonebookError, Problem, Ring, is_e164
+from ivr.phonebook_loader import load_phonebook
 from ivr.routing import Candidate, iso
 from ivr.routing import route as route_call
 from ivr.rota import HANDOFF_HORIZON, OnDuty, board
@@ -106,17 +107,17 @@ def check(phonebook_path: str) -> None:
     """Validate the phonebook: every error with its key path (exit 1), or OK with any warnings."""
     phonebook = read_phonebook(phonebook_path)
     _print_problems(phonebook_path, phonebook.warnings)
-    source = phonebook.entitlements
-    if source is not None and source.file is not None:
+    entitlements = phonebook.entitlements
+    if entitlements is not None and entitlements.file is not None:
         from ivr.entitlements import check_source
 
         problems = check_source(phonebook)
-        _print_problems(str(source.file), problems)
+        _print_problems(str(entitlements.file), problems)
         if problems:
-            raise click.ClickException(f"{source.file} is not valid: {len(problems)} error(s)")
+            raise click.ClickException(f"{entitlements.file} is not valid: {len(problems)} error(s)")
     customers = (
-        f"{len(phonebook.customers)} customer(s)" if source is None
-        else f"customers from {source.file.name if source.file else source.url}"
+        f"{len(phonebook.customers)} customer(s)" if entitlements is None
+        else f"customers from {entitlements.file.name if entitlements.file else entitlements.url}"
     )
     summary = (
         f"{len(phonebook.lines)} line(s), {len(phonebook.teams)} team(s), "

@@ -2,8 +2,7 @@
 
 Every setting the service reads is listed here with its default and meaning (the README shows
 the same table). Keys that are not environment settings (`CLOCK`, `EVENT_SINK`, `SMS_SENDER`,
-`LOG_STREAM`) pass
-through from the mapping untouched.
+`LOG_STREAM`) pass through from the mapping untouched.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from datetime import datetime
 from ivr.intervals import Interval, complement, union
 from ivr.phonebook import Kind, Phonebook
 from ivr.routing import iso
-from ivr.schedule import compiled, epoch, instant
+from ivr.schedule import compiled, epoch, instant, instants
 
 Span = tuple[datetime, datetime]
 
@@ -73,7 +73,7 @@ def _priority_gaps(phonebook: Phonebook, low: int, high: int) -> list[Interval]:
 
 
 def _spans(intervals: list[Interval]) -> tuple[Span, ...]:
-    return tuple((instant(s), instant(e)) for s, e in intervals)
+    return tuple(instants(intervals))
 
 
 def l1_gaps(phonebook: Phonebook, start: datetime, end: datetime) -> tuple[Span, ...]:

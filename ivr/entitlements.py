@@ -9,7 +9,6 @@ level 1 calls (`Verdict.UNVERIFIED`). Nothing here knows about Flask.
 from __future__ import annotations
 
 import csv
-import difflib
 import io
 import logging
 import threading
@@ -26,8 +25,10 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 
 from ivr.counters import Counters
+from ivr.hours import did_you_mean
 from ivr.phonebook import (
-    CUSTOMER_KEYS,
+    DEFAULT_CACHE_SECONDS,
+    DEFAULT_TIMEOUT_SECONDS,
     PHONE_TIERS,
     Customer,
     CustomerIndex,
@@ -36,9 +37,9 @@ from ivr.phonebook import (
     PhonebookError,
     Problem,
     is_e164,
-    read_customer,
     sen_digits,
 )
+from ivr.phonebook_loader import CUSTOMER_KEYS, read_customer, read_text
 from ivr.reloading import WatchedFile
 from ivr.routing import iso
 
@@ -191,8 +192,7 @@ def parse_customers_csv(text: str) -> tuple[tuple[Customer, ...], list[Problem]]
     ]
     for column in header:
         if column not in CUSTOMER_KEYS:
-            hint = difflib.get_close_matches(column, CUSTOMER_KEYS, n=1)
-            suggestion = f" (did you mean {hint[0]!r}?)" if hint else f" (known: {', '.join(CUSTOMER_KEYS)})"
+            suggestion = did_you_mean(column, CUSTOMER_KEYS) or f" (known: {', '.join(CUSTOMER_KEYS)})"
             problems.append(Problem("line 1", f"unknown column {column!r}{suggestion}"))
     if problems:
         return (), problems
@@ -223,11 +223,9 @@ def parse_customers_csv(text: str) -> tuple[tuple[Customer, ...], list[Problem]]
 def read_customers_csv(path: Path) -> tuple[tuple[Customer, ...], list[Problem]]:
     try:
         # utf-8-sig: spreadsheets often start their CSV exports with a byte-order mark.
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        return (), [Problem("", f"cannot read the file: {exc.strerror}")]
-    except UnicodeDecodeError:
-        return (), [Problem("", "the file is not UTF-8 text")]
+        text = read_text(path, "utf-8-sig")
+    except PhonebookError as error:
+        return (), error.problems
     return parse_customers_csv(text)
 
 
@@ -357,8 +355,8 @@ class UrlSource:
         url: str,
         *,
         token: str | None = None,
-        timeout_seconds: float = 2.0,
-        cache_seconds: float = 300.0,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+        cache_seconds: float = DEFAULT_CACHE_SECONDS,
         admin_lookup: bool = False,
         clock: Callable[[], float] = time.monotonic,
         stats: SourceStats | None = None,

@@ -8,9 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 
-from ivr.intervals import Interval, complement, union
+from ivr.coverage import l1_gaps
+from ivr.intervals import Interval, union
 from ivr.phonebook import Phonebook, Team
-from ivr.schedule import duty_intervals, epoch, instant, is_weekend, on_duty, weekends
+from ivr.schedule import compiled, duty_intervals, epoch, instant, instants, is_weekend, on_duty, weekends
 
 # How far back "on duty since" looks; a stretch older than this shows as "for over a week".
 LOOKBACK = timedelta(days=8)
@@ -102,10 +103,6 @@ class Week:
         return tuple(found)
 
 
-def _instants(intervals: list[Interval]) -> tuple[tuple[datetime, datetime], ...]:
-    return tuple((instant(s), instant(e)) for s, e in intervals)
-
-
 def _shared(intervals: list[list[Interval]]) -> list[Interval]:
     """Where two or more of the interval lists overlap."""
     edges = sorted((t, step) for spans in intervals for s, e in spans for t, step in ((s, 1), (e, -1)))
@@ -126,23 +123,18 @@ def week(phonebook: Phonebook, start: datetime, days: int = 7) -> Week:
     team overlapping every office is not news.
     """
     end = start + timedelta(days=days)
-    low, high = epoch(start), epoch(end)
-    rows, per_team = [], {}
-    for team in phonebook.teams:
-        spans = duty_intervals(phonebook, team, start, end)
-        per_team[team.name] = [(epoch(s), epoch(e)) for s, e in spans]
-        rows.append(Row(team.spoken_name, tuple(spans), team.kind.value))
-    covered = union(i for spans in per_team.values() for i in spans)
+    timelines = compiled(phonebook).teams
+    duty = {team.name: timelines[team.name].intervals(epoch(start), epoch(end)) for team in phonebook.teams}
     overlaps = union(
         i
         for kind in {t.kind for t in phonebook.teams}
-        for i in _shared([per_team[t.name] for t in phonebook.teams if t.kind is kind])
+        for i in _shared([duty[t.name] for t in phonebook.teams if t.kind is kind])
     )
     return Week(
         start=start,
         end=end,
-        teams=tuple(rows),
+        teams=tuple(Row(t.spoken_name, tuple(instants(duty[t.name])), t.kind.value) for t in phonebook.teams),
         weekend=Row("Weekend", tuple(weekends(phonebook, start, end)), "weekend"),
-        gaps=Row("Nobody on duty", _instants(complement(covered, low, high)), "gap"),
-        overlaps=Row("Handoff overlap", _instants(overlaps), "overlap"),
+        gaps=Row("Nobody on duty", l1_gaps(phonebook, start, end), "gap"),
+        overlaps=Row("Handoff overlap", tuple(instants(overlaps)), "overlap"),
     )

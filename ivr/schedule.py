@@ -12,6 +12,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
+from typing import Iterable
 from zoneinfo import ZoneInfo
 
 from ivr.hours import WeeklyMoment
@@ -35,6 +36,11 @@ def epoch(at: datetime) -> int:
 
 def instant(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, timezone.utc)
+
+
+def instants(intervals: Iterable[Interval]) -> list[tuple[datetime, datetime]]:
+    """Intervals of epoch seconds as pairs of UTC instants."""
+    return [(instant(s), instant(e)) for s, e in intervals]
 
 
 def _local_epoch(naive: datetime, tz: ZoneInfo) -> int:
@@ -206,10 +212,8 @@ def on_duty(phonebook: Phonebook, at: datetime) -> tuple[Duty, ...]:
 
 def duty_intervals(phonebook: Phonebook, team: Team, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
     """When `team` is on duty within [start, end), as UTC instants."""
-    timeline = compiled(phonebook).teams[team.name]
-    return [(instant(s), instant(e)) for s, e in timeline.intervals(epoch(start), epoch(end))]
+    return instants(compiled(phonebook).teams[team.name].intervals(epoch(start), epoch(end)))
 
 
 def weekends(phonebook: Phonebook, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
-    timeline = compiled(phonebook).weekend
-    return [(instant(s), instant(e)) for s, e in timeline.intervals(epoch(start), epoch(end))]
+    return instants(compiled(phonebook).weekend.intervals(epoch(start), epoch(end)))

@@ -17,7 +17,8 @@ from sqlalchemy import create_engine, text
 
 from ivr import create_app
 from ivr.calllog import CallLog, database_url, make_engine
-from ivr.phonebook import Phonebook, load_phonebook, parse_phonebook
+from ivr.phonebook import Phonebook
+from ivr.phonebook_loader import load_phonebook, parse_phonebook
 from ivr.sms import SmsFailure, SmsSender
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ivr.counters import Counters
 from ivr.entitlements import Sources, check
-from ivr.phonebook import parse_phonebook
+from ivr.phonebook_loader import parse_phonebook
 from ivr.sms import SmsSender
 
 from conftest import SAMPLE, make_app, utc

@@ -28,7 +28,8 @@ from ivr.entitlements import (
     parse_customers_csv,
     recognise,
 )
-from ivr.phonebook import PhonebookError, load_phonebook, parse_phonebook
+from ivr.phonebook import PhonebookError
+from ivr.phonebook_loader import load_phonebook, parse_phonebook
 
 from conftest import SAMPLE, utc
 

@@ -25,7 +25,7 @@ from twilio.request_validator import RequestValidator
 from calls import ACCOUNT, ACME_ADMIN, TOKEN, US_LINE
 from conftest import OPS_PASSWORD, ROOT, SAMPLE
 from ivr.cli import main
-from ivr.phonebook import load_phonebook
+from ivr.phonebook_loader import load_phonebook
 
 STARTUP_SECONDS = 30
 

@@ -6,14 +6,8 @@ from datetime import date
 import pytest
 
 from conftest import phonebook_from, utc
-from ivr.phonebook import (
-    Kind,
-    PhonebookError,
-    Policy,
-    Ring,
-    load_phonebook,
-    parse_phonebook,
-)
+from ivr.phonebook import Kind, PhonebookError, Policy, Ring
+from ivr.phonebook_loader import load_phonebook, parse_phonebook
 
 BASE = """\
 [service]

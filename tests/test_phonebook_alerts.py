@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ivr.phonebook import Alerts, PhonebookError, parse_phonebook
+from ivr.phonebook import Alerts, PhonebookError
+from ivr.phonebook_loader import parse_phonebook
 
 from conftest import SAMPLE
 
