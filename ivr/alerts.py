@@ -24,9 +24,9 @@ from twilio.rest import Client
 
 from ivr.calllog import CallLog
 from ivr.counters import Counters
+from ivr.instants import iso
 from ivr.outcomes import Outcome, Summary
 from ivr.phonebook import Phonebook
-from ivr.routing import iso
 
 logger = logging.getLogger(__name__)
 

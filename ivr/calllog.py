@@ -48,8 +48,8 @@ from sqlalchemy.engine import make_url
 
 from ivr.counters import Counters
 from ivr.events import EventSink, LogSink
+from ivr.instants import iso
 from ivr.outcomes import IN_PROGRESS, Event, Outcome, Summary, summarise
-from ivr.routing import iso
 
 logger = logging.getLogger(__name__)
 

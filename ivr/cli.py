@@ -16,12 +16,13 @@ import click
 from ivr.config import load_settings
 from ivr.coverage import coverage as coverage_of
 from ivr.coverage import duration, week_by_week
+from ivr.instants import iso
 from ivr.outcomes import IN_PROGRESS, Outcome
 from ivr.phonebook import SEVERITIES, Phonebook, PhonebookError, Problem, Ring, is_e164
 from ivr.phonebook_loader import load_phonebook
-from ivr.routing import Candidate, iso
-from ivr.routing import route as route_call
 from ivr.rota import HANDOFF_HORIZON, OnDuty, board
+from ivr.routing import Candidate
+from ivr.routing import route as route_call
 from ivr.schedule import is_weekend, on_duty, weekend_change
 
 if TYPE_CHECKING:

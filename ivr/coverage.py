@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from ivr.instants import epoch, instant, iso
 from ivr.intervals import Interval, complement, union
 from ivr.phonebook import Kind, Phonebook
-from ivr.routing import iso
-from ivr.schedule import compiled, epoch, instant, instants
+from ivr.schedule import compiled, instants
 
 Span = tuple[datetime, datetime]
 

@@ -39,9 +39,9 @@ from ivr.phonebook import (
     is_e164,
     sen_digits,
 )
+from ivr.instants import iso
 from ivr.phonebook_loader import CUSTOMER_KEYS, read_customer, read_text
 from ivr.reloading import WatchedFile
-from ivr.routing import iso
 
 log = logging.getLogger(__name__)
 

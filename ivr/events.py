@@ -12,7 +12,7 @@ import logging
 from datetime import datetime
 from typing import Protocol
 
-from ivr.routing import iso
+from ivr.instants import iso
 
 log = logging.getLogger("ivr.events")
 

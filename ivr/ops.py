@@ -31,10 +31,11 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.exceptions import HTTPException
 
 from ivr.calllog import PAGE_SIZE, CallFilter, CallLog, call_json, day_range
+from ivr.instants import iso
 from ivr.outcomes import OUTCOME_FILTERS
 from ivr.phonebook import SEVERITIES, Phonebook
-from ivr.routing import candidate, iso, route
 from ivr.rota import board, week
+from ivr.routing import candidate, route
 
 bp = Blueprint("ops", __name__, url_prefix="/ops", template_folder="templates")
 

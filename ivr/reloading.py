@@ -18,9 +18,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Generic, TypeVar
 
+from ivr.instants import iso
 from ivr.phonebook import Phonebook, PhonebookError
 from ivr.phonebook_loader import load_phonebook
-from ivr.routing import iso
 
 T = TypeVar("T")
 

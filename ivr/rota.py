@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 
 from ivr.coverage import l1_gaps
+from ivr.instants import epoch, instant
 from ivr.intervals import Interval, union
 from ivr.phonebook import Phonebook, Team
-from ivr.schedule import compiled, duty_intervals, epoch, instant, instants, is_weekend, on_duty, weekends
+from ivr.schedule import compiled, duty_intervals, instants, is_weekend, on_duty, weekends
 
 # How far back "on duty since" looks; a stretch older than this shows as "for over a week".
 LOOKBACK = timedelta(days=8)

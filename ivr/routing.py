@@ -6,8 +6,9 @@ A pure function of (phonebook, line number, instant, severity).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
+from ivr.instants import iso
 from ivr.phonebook import FALLBACK, Kind, Line, Phonebook, Policy, Ring, Team
 from ivr.schedule import Duty, is_weekend, on_duty
 
@@ -57,11 +58,6 @@ class Decision:
             "candidates": [c.as_json() for c in self.candidates],
             "reason": self.reason,
         }
-
-
-def iso(at: datetime) -> str:
-    """UTC ISO 8601 with a Z, the form every JSON output uses."""
-    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _rank(duty: Duty, region: str | None) -> tuple:

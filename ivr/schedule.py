@@ -10,12 +10,13 @@ from __future__ import annotations
 import weakref
 from bisect import bisect_right
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Iterable
 from zoneinfo import ZoneInfo
 
 from ivr.hours import WeeklyMoment
+from ivr.instants import epoch, instant
 from ivr.intervals import Interval, clip, subtract, union
 from ivr.phonebook import Kind, Phonebook, Team, Weekend, calendar_holidays
 
@@ -26,16 +27,6 @@ HORIZON_SECONDS = 400 * 86400
 # Shifts last at most a day and DST moves clocks by hours, so two days of margin catch every
 # shift that can reach into a block.
 _MARGIN = timedelta(days=2)
-
-
-def epoch(at: datetime) -> int:
-    if at.tzinfo is None:
-        raise ValueError("instants must be timezone-aware")
-    return int(at.timestamp())
-
-
-def instant(seconds: int) -> datetime:
-    return datetime.fromtimestamp(seconds, timezone.utc)
 
 
 def instants(intervals: Iterable[Interval]) -> list[tuple[datetime, datetime]]:

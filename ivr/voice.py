@@ -26,8 +26,8 @@ from flask import Blueprint, Flask, abort, current_app, g, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from ivr import prompts, twiml
-from ivr.callstate import MAX_TRIES, CallState, StateError
 from ivr.caller_input import Miss, read_sen, read_severity
+from ivr.callstate import MAX_TRIES, CallState, StateError
 from ivr.entitlements import Entitlement, Source, Verdict, check, entitlement, recognise
 from ivr.phonebook import E164_SHAPE, Kind, Phonebook, Policy, Ring
 from ivr.prompts import say

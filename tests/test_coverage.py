@@ -9,8 +9,9 @@ from hypothesis import strategies as st
 
 from conftest import phonebook_from, utc
 from ivr.coverage import coverage, l1_gaps, priority_gaps, week_by_week
+from ivr.instants import epoch, instant
 from ivr.phonebook import Kind, calendar_holidays
-from ivr.schedule import epoch, instant, is_weekend, on_duty
+from ivr.schedule import is_weekend, on_duty
 
 OFFICE = """
 [weekend]

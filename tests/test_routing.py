@@ -7,9 +7,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import phonebook_from, utc
+from ivr.instants import epoch, instant, iso
 from ivr.phonebook import Ring
-from ivr.routing import candidates, iso, route
-from ivr.schedule import epoch, instant, is_weekend, on_duty
+from ivr.routing import candidates, route
+from ivr.schedule import is_weekend, on_duty
 
 US, NL, AU, UNLISTED = "+14155550100", "+31205550100", "+61255501000", "+14155550199"
 

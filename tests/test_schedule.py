@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import phonebook_from, utc
-from ivr.schedule import duty_intervals, epoch, instant, is_weekend, on_duty, weekend_change, weekends
+from ivr.instants import epoch, instant
+from ivr.schedule import duty_intervals, is_weekend, on_duty, weekend_change, weekends
 
 SECOND = timedelta(seconds=1)
 
