@@ -19,6 +19,9 @@ worker_class = "sync"
 timeout = 10
 graceful_timeout = 10
 keepalive = 2
+# Gunicorn 27's control socket is one path per user: two servers on a machine would fight over
+# it, and nothing here uses it.
+control_socket_disable = True
 accesslog = "-"
 errorlog = "-"
 

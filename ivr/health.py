@@ -19,10 +19,15 @@ def healthz():
     holder = current_app.extensions["ivr_phonebook"]
     # First look at the file (each worker checks on request), so the state shown is this moment's.
     phonebook = holder.current()
+    phonebook_state = holder.state()
+    entitlements = current_app.extensions["ivr_entitlements"].state(phonebook)
+    # A refused phonebook or customers edit leaves calls on the last good version: degraded, so
+    # whoever watches this sees that the file on disk is not the one in force.
+    healthy = calllog["ok"] and not phonebook_state["last_error"] and not entitlements.get("last_error")
     return jsonify({
-        "status": "ok" if calllog["ok"] else "degraded",
-        "phonebook": holder.state(),
-        "entitlements": current_app.extensions["ivr_entitlements"].state(phonebook),
+        "status": "ok" if healthy else "degraded",
+        "phonebook": phonebook_state,
+        "entitlements": entitlements,
         "calllog": calllog,
         "alerts": current_app.extensions["ivr_alerts"].health(),
     })

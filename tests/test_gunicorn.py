@@ -138,6 +138,8 @@ def test_the_gunicorn_config_reads_port_and_workers_and_gives_up_well_before_twi
     assert conf["workers"] == 3
     assert conf["timeout"] < 15
     assert conf["keepalive"] <= 5
+    # Several servers on one machine (tests, benchmarks) must not share a control socket.
+    assert conf["control_socket_disable"] is True
 
 
 # --- /metrics adds up every worker's counts -------------------------------------------------------

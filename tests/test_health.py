@@ -22,6 +22,7 @@ def test_healthz_shows_where_customers_come_from_and_a_broken_csv(tmp_path):
     book = tmp_path / "phonebook.toml"
     book.write_text(SAMPLE.read_text() + '\n[entitlements]\nfile = "customers.csv"\n')
     body = make_app(tmp_path, IVR_PHONEBOOK=str(book)).test_client().get("/healthz").get_json()
+    assert body["status"] == "degraded"
     assert body["entitlements"] == {
         "source": "file",
         "file": str(tmp_path / "customers.csv"),

@@ -110,10 +110,12 @@ def test_healthz_looks_at_the_file_before_it_answers(tmp_path, book):
     app = make_app(tmp_path, IVR_PHONEBOOK=str(book), IVR_RELOAD_SECONDS=0)
     client = app.test_client()
     _edit(book, book.read_text().replace('tz = "Australia/Sydney"', 'tz = "Australia/Sidney"'), 1)
-    assert "Australia/Sidney" in client.get("/healthz").get_json()["phonebook"]["last_error"]
+    refused = client.get("/healthz").get_json()
+    assert "Australia/Sidney" in refused["phonebook"]["last_error"] and refused["status"] == "degraded"
     _edit(book, book.read_text().replace('tz = "Australia/Sidney"', 'tz = "Australia/Sydney"'), 2)
-    state = client.get("/healthz").get_json()["phonebook"]
-    assert state["last_error"] is None and state["last_reload"]
+    fixed = client.get("/healthz").get_json()
+    assert fixed["phonebook"]["last_error"] is None and fixed["phonebook"]["last_reload"]
+    assert fixed["status"] == "ok"
 
 
 def test_a_watched_file_may_start_absent_and_a_loader_that_fails_keeps_the_last_good_value(tmp_path, caplog):
