@@ -17,7 +17,7 @@ from ivr.config import load_settings
 from ivr.coverage import coverage as coverage_of
 from ivr.coverage import duration, week_by_week
 from ivr.instants import iso
-from ivr.outcomes import IN_PROGRESS, Outcome
+from ivr.outcomes import IN_PROGRESS, OUTCOME_FILTERS
 from ivr.phonebook import SEVERITIES, Phonebook, PhonebookError, Problem, Ring, is_e164
 from ivr.phonebook_loader import load_phonebook
 from ivr.rota import HANDOFF_HORIZON, OnDuty, board
@@ -322,7 +322,7 @@ def init_db() -> None:
 
 @main.command("calls")
 @click.option("--since", type=INSTANT, help="Only calls that started at or after this instant.")
-@click.option("--outcome", type=click.Choice([o.value for o in Outcome] + [IN_PROGRESS]),
+@click.option("--outcome", type=click.Choice(OUTCOME_FILTERS),
               help="Only calls with this outcome.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
 @json_option
@@ -352,5 +352,5 @@ def list_calls(since, outcome, limit, as_json) -> None:
         click.echo("  ".join([
             iso(call.started_at), call.sid, call.line or "-", call.caller or "-",
             call.customer or call.sen or "-", f"L{call.severity}" if call.severity else "L?",
-            call.outcome.value if call.outcome else "in-progress", answered,
+            call.outcome.value if call.outcome else IN_PROGRESS, answered,
         ]).rstrip())

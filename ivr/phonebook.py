@@ -44,6 +44,8 @@ TIERS = PHONE_TIERS | {"select"}
 SEVERITIES = (1, 2, 3, 4)
 DEFAULT_SEVERITY = MappingProxyType({1: Policy.ALWAYS, 2: Policy.NEVER, 3: Policy.NEVER, 4: Policy.NEVER})
 DEFAULT_RING_SECONDS = 20
+# Twilio rings at most 10 numbers in one <Dial>.
+MAX_DIAL = 10
 # A maintenance date is valid through its end everywhere on earth; the last zone to leave
 # a date is UTC-12, at 12:00 UTC the next day.
 MAINTENANCE_GRACE = timedelta(hours=36)

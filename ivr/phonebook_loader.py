@@ -31,6 +31,7 @@ from ivr.phonebook import (
     DEFAULT_TIMEOUT_SECONDS,
     DEFAULT_WEEKEND,
     FALLBACK,
+    MAX_DIAL,
     SEVERITIES,
     TIERS,
     Alerts,
@@ -51,9 +52,8 @@ from ivr.phonebook import (
     sen_digits,
 )
 
-# Twilio accepts Dial timeouts of 5..600 s, and rings at most 10 numbers at once.
+# Twilio accepts Dial timeouts of 5..600 s.
 RING_SECONDS_RANGE = (5, 600)
-MAX_DIAL = 10
 
 # A licensing lookup happens while Twilio waits for the webhook (15 s at most), which has routing
 # and prompts to do besides, and gunicorn kills a worker busy for 10 s (ivr/gunicorn_conf.py).

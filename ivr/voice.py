@@ -29,7 +29,7 @@ from ivr import prompts, twiml
 from ivr.caller_input import Miss, read_sen, read_severity
 from ivr.callstate import MAX_TRIES, CallState, StateError
 from ivr.entitlements import Entitlement, Source, Verdict, check, entitlement, recognise
-from ivr.phonebook import E164_SHAPE, Kind, Phonebook, Policy, Ring
+from ivr.phonebook import E164_SHAPE, MAX_DIAL, Kind, Phonebook, Policy, Ring
 from ivr.prompts import say
 from ivr.routing import FALLBACK, Candidate, candidate, route
 from ivr.signature import twilio_request
@@ -403,11 +403,11 @@ def rescued():
 
 
 def _rescue_numbers(phonebook: Phonebook) -> tuple[tuple[str, ...], int]:
-    """The fallback's numbers, or with no fallback every select team's (Twilio rings at most 10)."""
+    """The fallback's numbers, or with no fallback every select team's (as many as one <Dial> rings)."""
     if phonebook.fallback is not None:
         return phonebook.fallback.dial, phonebook.fallback.ring_seconds
     select = [t for t in phonebook.teams if t.kind is Kind.SELECT]
-    numbers = tuple(n for t in select for n in t.dial)[:10]
+    numbers = tuple(n for t in select for n in t.dial)[:MAX_DIAL]
     return numbers, max((t.ring_seconds for t in select), default=0)
 
 
