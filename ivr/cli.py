@@ -275,7 +275,10 @@ def coverage(phonebook_path: str, start: datetime, end: datetime, as_json: bool)
               help="A dialled number whose voicemail picks up and presses no key (repeatable).")
 @click.option("--at", type=INSTANT, help="Place the call at this instant (in-process only).")
 @click.option("--url", help="Call a running service at this base URL instead of an in-process app.")
-def simulate_call(phonebook_path, to, caller, press, answer, voicemail, at, url):
+@click.option("--public-url", envvar="IVR_PUBLIC_URL", show_envvar=True,
+              help="The https base URL Twilio calls, which it signs (the service's IVR_PUBLIC_URL); "
+                   "requests still go to --url. Default: --url itself.")
+def simulate_call(phonebook_path, to, caller, press, answer, voicemail, at, url, public_url):
     """Play one call as Twilio would, and print who hears, presses, rings and answers."""
     import requests
 
@@ -287,7 +290,10 @@ def simulate_call(phonebook_path, to, caller, press, answer, voicemail, at, url)
             "time from a request"
         )
     try:
-        simulator = simulate.over_http(url) if url else simulate.in_process(phonebook_path, at)
+        if url:
+            simulator = simulate.over_http(url, public_url)
+        else:
+            simulator = simulate.in_process(phonebook_path, at, {"IVR_PUBLIC_URL": public_url or None})
         turns = simulator.call(to, caller or simulate.UNKNOWN_CALLER, simulate.parse_presses(press), answer, voicemail)
     except (PhonebookError, simulate.SimulationError, requests.RequestException) as exc:
         raise click.ClickException(str(exc)) from None

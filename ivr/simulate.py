@@ -5,7 +5,9 @@ Twilio signs them), follows every action URL, types the caller's keys into each 
 the dialled numbers (the ones told to answer pick up, hear the whisper and press 1; a voicemail
 picks up and presses nothing), posts the recording and final status callbacks, and writes down
 what each party hears and does.
-It talks to an app in-process (Flask's test client) or to a running service over HTTP.
+It talks to an app in-process (Flask's test client) or to a running service over HTTP. Like
+Twilio, it signs the URLs under the service's public base (`IVR_PUBLIC_URL`, where Twilio calls),
+while its requests go to the address it was given (say http://127.0.0.1:8000).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import secrets
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import datetime
+from http import HTTPStatus
 from typing import Mapping, Protocol, Sequence
 from urllib.parse import urljoin
 
@@ -39,10 +42,15 @@ MESSAGE_SECONDS = 25
 MAX_REQUESTS = 100
 # A caller the sample phonebook does not know.
 UNKNOWN_CALLER = "+12025550143"
+REFUSED_HINT = (
+    "the signature did not match: is TWILIO_AUTH_TOKEN the service's token, and does --public-url match "
+    "the service's IVR_PUBLIC_URL?"
+)
 
 
 class SimulationError(Exception):
-    """The service answered something Twilio would reject (an error status, not TwiML, a loop)."""
+    """The service answered something Twilio would reject (an error status, not TwiML, a loop):
+    one line that says which step, which URL and why."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +60,7 @@ class Turn:
 
 
 class Transport(Protocol):
-    base: str
+    base: str  # where the service is reached
 
     def post(self, url: str, params: dict[str, str], headers: dict[str, str]) -> tuple[int, str]: ...
 
@@ -109,12 +117,15 @@ class _Call:
 
 
 class Simulator:
-    """With `outbox`, the texts the service would have sent appear in the transcript."""
+    """With `outbox`, the texts the service would have sent appear in the transcript. `public_url` is
+    the base Twilio would call (the service's IVR_PUBLIC_URL); default: the transport's own base."""
 
     def __init__(
-        self, transport: Transport, auth_token: str, account_sid: str | None = None, outbox: TextRecorder | None = None
+        self, transport: Transport, auth_token: str, account_sid: str | None = None, outbox: TextRecorder | None = None,
+        public_url: str | None = None,
     ):
         self.transport = transport
+        self.public = (public_url or transport.base).rstrip("/")
         self.validator = RequestValidator(auth_token)
         self.account_sid = account_sid or "AC" + "0" * 32
         self.outbox = outbox
@@ -137,36 +148,48 @@ class Simulator:
         )
         call.params["CallSid"] = call.sid
         call.note("call", f"{caller} calls {to}")
-        url = self.transport.base + ENTRY_PATH
-        document = self._post(call, url, {**call.params, "CallStatus": "ringing"})
+        url = self.public + ENTRY_PATH
+        document = self._post(call, "the call comes in", url, {**call.params, "CallStatus": "ringing"})
         while document is not None:
             document, url = self._run(call, document, url)
         status = {**call.params, "CallStatus": "completed", "CallDuration": str(round(call.seconds))}
-        self._post(call, self.transport.base + STATUS_PATH, status, twiml=False)
+        self._post(call, "the call's final status", self.public + STATUS_PATH, status, twiml=False)
         call.note("ends", f"after {round(call.seconds)} s")
         return call.turns
 
     # --- HTTP ----------------------------------------------------------------------------
 
-    def _post(self, call: _Call, url: str, params: dict[str, str], twiml: bool = True) -> ET.Element | None:
+    def _post(self, call: _Call, step: str, url: str, params: dict[str, str], twiml: bool = True) -> ET.Element | None:
+        """POST `params` for `step`, signed for `url` as Twilio would request it, to where the service is."""
         call.requests += 1
         if call.requests > MAX_REQUESTS:
             raise SimulationError(f"more than {MAX_REQUESTS} requests: the call flow loops")
         headers = {SIGNATURE_HEADER: self.validator.compute_signature(url, params)}
-        status, body = self.transport.post(url, params, headers)
+        address = self._address(url)
+        status, body = self.transport.post(address, params, headers)
         for text in self.outbox.take() if self.outbox else ():
             call.note("would text", f"{text.to} from {text.from_}: {text.body}")
+        # One line, never the error page: the service's log has the details.
+        request = f"step {call.requests} ({step}): POST {address}" + (f" signed for {url}" if address != url else "")
         if status >= 300:
-            raise SimulationError(f"POST {url} answered {status}: {body[:200]}")
+            hint = f": {REFUSED_HINT}" if status == HTTPStatus.FORBIDDEN else ""
+            raise SimulationError(f"{request} answered {_status_line(status)}{hint}")
         if not twiml:
             return None
         try:
             root = ET.fromstring(body)
         except ET.ParseError as exc:
-            raise SimulationError(f"POST {url} did not answer TwiML ({exc}): {body[:200]}") from None
+            raise SimulationError(f"{request} did not answer TwiML ({exc})") from None
         if root.tag != "Response":
-            raise SimulationError(f"POST {url} answered <{root.tag}>, not <Response>")
+            raise SimulationError(f"{request} answered <{root.tag}>, not <Response>")
         return root
+
+    def _address(self, url: str) -> str:
+        """Where a request Twilio would send to `url` goes: under the public base, to the transport's base;
+        any other absolute URL, as it is (Twilio would request it there too)."""
+        if url == self.public or url.startswith((self.public + "/", self.public + "?")):
+            return self.transport.base + url[len(self.public):]
+        return url
 
     def _in_call(self, call: _Call) -> dict[str, str]:
         return {**call.params, "CallStatus": "in-progress"}
@@ -183,11 +206,12 @@ class Simulator:
             elif verb.tag == "Gather":
                 params = self._gather(call, verb)
                 if params is not None:
-                    return self._follow(call, url, verb.get("action"), params)
+                    return self._follow(call, "the caller's answer to a prompt", url, verb.get("action"), params)
             elif verb.tag == "Redirect":
-                return self._follow(call, url, verb.text, self._in_call(call))
+                return self._follow(call, "a <Redirect>", url, verb.text, self._in_call(call))
             elif verb.tag == "Dial":
-                return self._follow(call, url, verb.get("action"), self._dial(call, verb, url))
+                params = self._dial(call, verb, url)
+                return self._follow(call, "the end of a <Dial>", url, verb.get("action"), params)
             elif verb.tag == "Record":
                 return self._record(call, verb, url)
             elif verb.tag == "Hangup":
@@ -197,11 +221,14 @@ class Simulator:
                 raise SimulationError(f"the simulator does not play <{verb.tag}>")
         return None, url
 
-    def _follow(self, call: _Call, url: str, action: str | None, params: dict[str, str]) -> tuple[ET.Element | None, str]:
+    def _follow(
+        self, call: _Call, step: str, url: str, action: str | None, params: dict[str, str]
+    ) -> tuple[ET.Element | None, str]:
+        """POST to a verb's action URL, relative to the document's URL (both as Twilio sees them)."""
         if not action:
             raise SimulationError(f"a verb in the answer to {url} has no action URL")
         target = urljoin(url, action)
-        return self._post(call, target, params), target
+        return self._post(call, step, target, params), target
 
     def _hear(self, call: _Call, who: str, say: ET.Element) -> None:
         text = (say.text or "").strip()
@@ -275,7 +302,7 @@ class Simulator:
         if not number.get("url"):
             return True
         target = urljoin(url, number.get("url"))
-        document = self._post(call, target, params)
+        document = self._post(call, f"the whisper to {phone}", target, params)
         for verb in document:
             if verb.tag == "Say":
                 self._hear(call, f"{who} hears", verb)
@@ -287,7 +314,9 @@ class Simulator:
                     call.seconds += int(verb.get("timeout", "5"))
                     continue
                 call.note(f"{who} presses", "1")
-                answer = self._post(call, urljoin(target, verb.get("action")), {**params, "Digits": "1"})
+                answer = self._post(
+                    call, f"{phone} presses 1", urljoin(target, verb.get("action")), {**params, "Digits": "1"}
+                )
                 accepted = answer.find("Hangup") is None
                 call.note(who, "accepts" if accepted else "is refused")
                 return accepted
@@ -307,20 +336,23 @@ class Simulator:
         call.seconds += MESSAGE_SECONDS
         recording_url = f"https://api.twilio.com/{API_VERSION}/Accounts/{self.account_sid}/Recordings/{recording}"
         done = {"RecordingUrl": recording_url, "RecordingSid": recording, "RecordingDuration": str(MESSAGE_SECONDS)}
-        document, target = self._follow(call, url, record.get("action"), {**self._in_call(call), **done, "Digits": "hangup"})
+        document, target = self._follow(
+            call, "the recorded message", url, record.get("action"), {**self._in_call(call), **done, "Digits": "hangup"}
+        )
         callback = record.get("recordingStatusCallback")
         if callback:
             params = {
                 "AccountSid": self.account_sid, "CallSid": call.sid, "RecordingStatus": "completed",
                 "RecordingSource": "RecordVerb", "RecordingChannels": "1", **done,
             }
-            self._post(call, urljoin(url, callback), params, twiml=False)
+            self._post(call, "the recording's status", urljoin(url, callback), params, twiml=False)
             call.note("recording", recording_url)
         return document, target
 
 
 def in_process(phonebook_path: str, at: datetime | None = None, config: Mapping | None = None) -> Simulator:
     """A simulator for a fresh app on `phonebook_path`; `at` pins the app's clock to that instant.
+    It signs for the app's IVR_PUBLIC_URL, as Twilio would.
 
     A simulated call stays in this process: its events are logged, not stored, so it neither
     fills the service's call log nor alerts ops; texts are never sent, even with Twilio's
@@ -338,11 +370,14 @@ def in_process(phonebook_path: str, at: datetime | None = None, config: Mapping 
     })
     sender = app.extensions["ivr_sms"]
     outbox = sender if isinstance(sender, TextRecorder) else None
-    return Simulator(InProcess(app), app.config["TWILIO_AUTH_TOKEN"], app.config["TWILIO_ACCOUNT_SID"], outbox)
+    settings = app.config
+    return Simulator(InProcess(app), settings["TWILIO_AUTH_TOKEN"], settings["TWILIO_ACCOUNT_SID"], outbox,
+                     settings["IVR_PUBLIC_URL"])
 
 
-def over_http(url: str) -> Simulator:
-    """A simulator for the service at `url`, signing with this machine's token for it."""
+def over_http(url: str, public_url: str | None = None) -> Simulator:
+    """A simulator for the service at `url`, signing with this machine's token for `public_url`, the
+    base Twilio calls (default: `url` itself)."""
     settings = load_settings()
     token = settings["TWILIO_AUTH_TOKEN"]
     if not token:
@@ -353,7 +388,14 @@ def over_http(url: str) -> Simulator:
                 "set the token the service uses"
             )
         token = path.read_text().strip()
-    return Simulator(OverHttp(url), token, settings["TWILIO_ACCOUNT_SID"])
+    return Simulator(OverHttp(url), token, settings["TWILIO_ACCOUNT_SID"], public_url=public_url)
+
+
+def _status_line(status: int) -> str:
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return str(status)
 
 
 def transcript(turns: Sequence[Turn]) -> str:

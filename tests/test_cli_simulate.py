@@ -90,3 +90,12 @@ def test_a_simulated_call_is_not_stored_in_the_call_log(tmp_path):
     listed = CliRunner(env=env).invoke(main, ["calls", "--json"])
     assert listed.exit_code == 0, listed.output
     assert json.loads(listed.stdout) == []
+
+
+def test_in_process_the_call_is_signed_for_the_services_public_url_from_the_environment(tmp_path):
+    env = {"IVR_INSTANCE_PATH": str(tmp_path / "instance"), "TWILIO_AUTH_TOKEN": TOKEN, "IVR_PHONEBOOK": str(SAMPLE),
+           "IVR_PUBLIC_URL": "https://ivr.example.com"}
+    result = CliRunner(env=env).invoke(main, ["simulate", "--to", US_LINE, "--from", ACME_ADMIN, "--press", "1",
+                                              "--answer", SF[0], "--at", "2026-12-01T20:00Z"])
+    assert result.exit_code == 0, result.output
+    assert f"connected  caller and {SF[0]}" in result.stdout

@@ -97,19 +97,55 @@ def service(tmp_path, book):
         yield server.base
 
 
+def _simulate_over_http(base: str, tmp_path: Path, *options: str):
+    """`ivr simulate --url base` for an Acme admin's L1 call that every dialled number would answer."""
+    everyone = [n for team in load_phonebook(SAMPLE).teams for n in team.dial] + ["+14155550142"]
+    env = {"TWILIO_AUTH_TOKEN": TOKEN, "IVR_INSTANCE_PATH": str(tmp_path / "instance"), "IVR_PUBLIC_URL": None}
+    args = ["simulate", "--url", base, *options, "--to", US_LINE, "--from", ACME_ADMIN, "--press", "1"]
+    for number in everyone:
+        args += ["--answer", number]
+    return CliRunner(env=env).invoke(main, args)
+
+
 def test_a_simulated_call_over_http_reaches_an_engineer_under_gunicorn(service, tmp_path, book):
     health = requests.get(f"{service}/healthz", timeout=5).json()
     assert health["phonebook"]["file"] == str(book)
-    everyone = [n for team in load_phonebook(SAMPLE).teams for n in team.dial] + ["+14155550142"]
-    env = {"TWILIO_AUTH_TOKEN": TOKEN, "IVR_INSTANCE_PATH": str(tmp_path / "instance")}
-    args = ["simulate", "--url", service, "--to", US_LINE, "--from", ACME_ADMIN, "--press", "1"]
-    for number in everyone:
-        args += ["--answer", number]
-    result = CliRunner(env=env).invoke(main, args)
+    result = _simulate_over_http(service, tmp_path)
     assert result.exit_code == 0, result.output
     assert "caller hears  Welcome to Priority Support." in result.output
     assert "Hello, Acme Corporation." in result.output
     assert "connected  caller and +" in result.output
+
+
+PUBLIC_URL = "https://ivr.example.com"
+
+
+@pytest.fixture(scope="module")
+def behind_a_proxy(tmp_path_factory):
+    """The service with IVR_PUBLIC_URL set, as behind a proxy: Twilio calls (and signs) the https
+    URL, while the service itself listens on loopback."""
+    tmp_path = tmp_path_factory.mktemp("behind_a_proxy")
+    with gunicorn(tmp_path, IVR_PUBLIC_URL=PUBLIC_URL) as server:
+        yield server.base, tmp_path
+
+
+def test_a_simulated_call_to_the_local_address_of_a_service_behind_a_proxy_signs_its_public_url(behind_a_proxy):
+    base, tmp_path = behind_a_proxy
+    result = _simulate_over_http(base, tmp_path, "--public-url", PUBLIC_URL)
+    assert result.exit_code == 0, result.output
+    assert "Hello, Acme Corporation." in result.output
+    assert "connected  caller and +" in result.output
+
+
+def test_signing_the_local_address_instead_is_refused_in_one_line_that_says_what_to_check(behind_a_proxy):
+    base, tmp_path = behind_a_proxy
+    result = _simulate_over_http(base, tmp_path)
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: step 1 (the call comes in): POST {base}/voice answered 403 Forbidden: the signature did not "
+        "match: is TWILIO_AUTH_TOKEN the service's token, and does --public-url match the service's "
+        "IVR_PUBLIC_URL?\n"
+    )
 
 
 def test_every_worker_refuses_a_broken_edit_and_takes_the_fixed_file(service, book):

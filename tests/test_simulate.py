@@ -4,11 +4,13 @@ import re
 
 import pytest
 import responses
-from flask import Flask
+from flask import Flask, request
+from twilio.request_validator import RequestValidator
 
 from calls import ACCOUNT, ACME_ADMIN, SF, TOKEN, US_LINE, play
 from conftest import SAMPLE, utc
 from ivr import simulate
+from ivr.signature import SIGNATURE_HEADER
 from ivr.simulate import InProcess, SimulationError, Simulator, Turn, parse_presses, transcript
 
 TWILIO_API = re.compile(r"https://api\.twilio\.com/.*")
@@ -43,18 +45,30 @@ def test_a_voicemail_picks_up_hears_the_whisper_presses_nothing_and_is_not_put_t
     assert (second["status"], second["bridged"], second["accepted_by"]) == ("completed", True, SF[1])
 
 
+def _fake_service(documents: dict[str, str], statuses: dict[str, int] | None = None,
+                  seen: list | None = None) -> Flask:
+    """A service answering each path with its document (200 unless `statuses` says otherwise);
+    `seen` collects the URL, form and signature of every request."""
+    app = Flask("fake")
+
+    def answer():
+        if seen is not None:
+            seen.append((request.url, request.form.to_dict(), request.headers[SIGNATURE_HEADER]))
+        return documents[request.path], (statuses or {}).get(request.path, 200), {"Content-Type": "text/xml"}
+
+    for path in documents:
+        app.add_url_rule(path, path, answer, methods=["POST"])
+    return app
+
+
 def _screening_app(whisper: str) -> Flask:
     """A service whose every call rings +15550001 with the given whisper TwiML."""
-    app = Flask("fake")
-    documents = {
+    return _fake_service({
         "/voice": '<Response><Dial action="/dialed"><Number url="/whisper">+15550001</Number></Dial></Response>',
         "/whisper": whisper,
         "/dialed": "<Response><Hangup/></Response>",
         "/voice/status": "",
-    }
-    for path, body in documents.items():
-        app.add_url_rule(path, path, lambda body=body: (body, 200, {"Content-Type": "text/xml"}), methods=["POST"])
-    return app
+    })
 
 
 def test_a_whisper_without_a_hangup_after_its_gather_lets_a_voicemail_take_the_call_as_twilio_would():
@@ -83,19 +97,67 @@ def test_every_request_carries_twilios_parameter_names_and_a_valid_signature(tmp
 
 
 def _app_answering(body: str, status: int = 200) -> Flask:
-    app = Flask("fake")
-    app.post("/voice")(lambda: (body, status, {"Content-Type": "text/xml"}))
-    return app
+    return _fake_service({"/voice": body}, {"/voice": status})
 
 
-def test_an_error_status_stops_the_simulation():
-    with pytest.raises(SimulationError, match="answered 500"):
-        Simulator(InProcess(_app_answering("oops", 500)), TOKEN).call(US_LINE, ACME_ADMIN)
+ERROR_PAGE = "<!doctype html>\n<html><title>Oops</title><body><h1>Something broke</h1></body></html>"
+
+
+def test_an_error_status_stops_the_simulation_with_one_line_and_not_the_error_page():
+    with pytest.raises(SimulationError) as failure:
+        Simulator(InProcess(_app_answering(ERROR_PAGE, 500)), TOKEN).call(US_LINE, ACME_ADMIN)
+    assert str(failure.value) == (
+        "step 1 (the call comes in): POST http://localhost/voice answered 500 Internal Server Error"
+    )
+
+
+def test_a_refusal_says_which_step_and_url_and_what_to_check():
+    app = _fake_service({"/voice": '<Response><Gather action="/voice/sen"/></Response>', "/voice/sen": ERROR_PAGE},
+                        {"/voice/sen": 403})
+    with pytest.raises(SimulationError) as failure:
+        Simulator(InProcess(app), TOKEN, public_url="https://ivr.example.com").call(US_LINE, ACME_ADMIN, ["1#"])
+    assert str(failure.value) == (
+        "step 2 (the caller's answer to a prompt): POST http://localhost/voice/sen signed for "
+        "https://ivr.example.com/voice/sen answered 403 Forbidden: the signature did not match: is "
+        "TWILIO_AUTH_TOKEN the service's token, and does --public-url match the service's IVR_PUBLIC_URL?"
+    )
 
 
 def test_an_answer_that_is_not_twiml_stops_the_simulation():
-    with pytest.raises(SimulationError, match="did not answer TwiML"):
-        Simulator(InProcess(_app_answering("<html")), TOKEN).call(US_LINE, ACME_ADMIN)
+    with pytest.raises(SimulationError, match="did not answer TwiML") as failure:
+        Simulator(InProcess(_app_answering(ERROR_PAGE)), TOKEN).call(US_LINE, ACME_ADMIN)
+    assert "\n" not in str(failure.value) and "Something broke" not in str(failure.value)
+
+
+def test_behind_a_public_url_every_request_is_signed_for_it_as_twilio_would_sign_it(tmp_path):
+    """The app checks signatures against its IVR_PUBLIC_URL: a completed call proves each one was."""
+    call = play(tmp_path, "2026-12-01T20:00Z", US_LINE, caller=ACME_ADMIN, press="1", answer=[SF[0]],
+                IVR_PUBLIC_URL="https://ivr.example.com")
+    assert Turn("connected", f"caller and {SF[0]}") in call.turns
+    assert call.events.of("status")[0]["call_status"] == "completed"
+
+
+def test_absolute_action_urls_are_signed_as_written_and_sent_to_the_service_under_the_public_base():
+    """Relative action URLs resolve against the public URL Twilio requested; an absolute one under
+    the public base reaches the service at its own address; any other is requested where it points."""
+    seen = []
+    app = _fake_service({
+        "/voice": "<Response><Redirect>https://ivr.example.com/first?n=1</Redirect></Response>",
+        "/first": "<Response><Redirect>second</Redirect></Response>",
+        "/second": "<Response><Redirect>http://elsewhere.example/third</Redirect></Response>",
+        "/third": "<Response><Hangup/></Response>",
+        "/voice/status": "",
+    }, seen=seen)
+    Simulator(InProcess(app), TOKEN, public_url="https://ivr.example.com/").call(US_LINE, ACME_ADMIN)
+
+    requested = [url for url, _, _ in seen]
+    assert requested == ["http://localhost/voice", "http://localhost/first?n=1", "http://localhost/second",
+                         "http://elsewhere.example/third", "http://localhost/voice/status"]
+    signed_for = ["https://ivr.example.com/voice", "https://ivr.example.com/first?n=1",
+                  "https://ivr.example.com/second", "http://elsewhere.example/third",
+                  "https://ivr.example.com/voice/status"]
+    validator = RequestValidator(TOKEN)
+    assert [validator.validate(url, form, signature) for url, (_, form, signature) in zip(signed_for, seen)] == [True] * 5
 
 
 def test_a_gather_without_an_action_is_reported():
