@@ -55,7 +55,8 @@ SETTINGS = (
     ),
     Setting(
         "IVR_PUBLIC_URL", None,
-        "The https base URL Twilio calls (https://ivr.example.com); signatures are checked against it. "
+        "The https base URL Twilio calls (https://ivr.example.com); signatures are checked against it "
+        "(`ivr simulate` signs for it). "
         "Unset: the request URL, as told by the proxy's X-Forwarded-Proto/Host.",
     ),
     Setting("IVR_INSTANCE_PATH", None, "The instance folder (development token, SQLite call log)."),
