@@ -55,7 +55,7 @@ SETTINGS = (
     ),
     Setting(
         "IVR_PUBLIC_URL", None,
-        "The https base URL Twilio calls (https://ivr.example.com); signatures are checked against it "
+        "The https base URL Twilio calls (https://ivr.example.com, no path); signatures are checked against it "
         "(`ivr simulate` signs for it). "
         "Unset: the request URL, as told by the proxy's X-Forwarded-Proto/Host.",
     ),

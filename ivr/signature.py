@@ -14,6 +14,7 @@ import logging
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from flask import Flask, abort, current_app, request
 from werkzeug.exceptions import HTTPException
@@ -52,13 +53,27 @@ def dev_token(instance_path: str | Path) -> str:
 
 
 def init_app(app: Flask) -> None:
-    """Resolve the auth token: the configured one, else this instance's development token."""
+    """Check the public URL; resolve the auth token: the configured one, else this instance's
+    development token."""
+    check_public_url(app.config.get("IVR_PUBLIC_URL"))
     if not app.config.get("TWILIO_AUTH_TOKEN"):
         app.config["TWILIO_AUTH_TOKEN"] = dev_token(app.instance_path)
         log.warning(
             "TWILIO_AUTH_TOKEN is not set: requests must be signed with the development token in %s "
             "(`ivr simulate` uses it); real Twilio requests will be refused",
             dev_token_path(app.instance_path),
+        )
+
+
+def check_public_url(public: str | None) -> None:
+    """IVR_PUBLIC_URL is a scheme and host only: the webhooks' action URLs are root-relative
+    (`/voice/sen`), so Twilio would drop a path prefix from every step after the first."""
+    if not public:
+        return
+    parts = urlsplit(public)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path.strip("/") or parts.query:
+        raise ValueError(
+            f"IVR_PUBLIC_URL must be a base URL such as https://ivr.example.com, with no path: {public!r}"
         )
 
 

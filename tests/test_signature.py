@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import pytest
 from twilio.request_validator import RequestValidator
 
 from calls import TOKEN, call_params, make_app, post
@@ -99,3 +100,10 @@ def test_a_signature_that_cannot_be_checked_is_refused_not_rescued(tmp_path, mon
     response = post(client, "/voice/severity?sen=1234567", call_params(Digits="1"))
     assert response.status_code == 403
     assert b"<Dial" not in response.data
+
+
+@pytest.mark.parametrize("public", ["https://ivr.example.com/ivr", "ivr.example.com", "https://ivr.example.com/?x=1"])
+def test_a_public_url_with_a_path_refuses_to_start(tmp_path, public):
+    # Action URLs are root-relative: behind a path prefix every step after the first would be lost.
+    with pytest.raises(ValueError, match="IVR_PUBLIC_URL must be a base URL"):
+        make_app(tmp_path, IVR_PUBLIC_URL=public)
