@@ -1,20 +1,20 @@
 """Alerts on missed L1 calls: an SMS to each `[alerts] sms` number and a Slack-style webhook.
 
-The call log tells us (as a listener) about every stored event; when a call turns out to be a
-missed L1 call, a job is queued for a background thread owned by the app, so sending never
-delays or breaks a call. Each call alerts once, across workers and instances (the call log's
-`claim_alert`), however often Twilio repeats its callbacks.
+The database is the source of truth. The call log stores each L1 call's alert state with the
+event that decides it (`calllog.alerts`); every worker's alert thread sweeps for due alerts every
+few seconds (and at once when one of its own calls turns out missed), claims each for a lease and
+sends it, noting each destination as soon as it took the alert. A worker that dies mid-round
+leaves a lease that runs out, and another worker takes the alert over; a destination that took
+it is never sent it again. Sending never delays or breaks a call.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import logging
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta
 from typing import Callable
 
 import requests
@@ -22,22 +22,26 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from ivr.calllog import CallLog
+from ivr.calllog import AlertState, CallLog
 from ivr.counters import Counters
-from ivr.instants import iso
-from ivr.outcomes import Outcome, Summary
+from ivr.instants import iso, utc_now
+from ivr.outcomes import SILENT_AFTER, Outcome, Summary
 from ivr.phonebook import Phonebook
 
 logger = logging.getLogger(__name__)
 
-# The caller may still be leaving a voicemail when the status callback says the call ended;
-# waiting this long lets the alert carry the recording link. Ops still hears within a minute:
-# the destinations are tried side by side, each at worst ATTEMPTS time-outs and two pauses
-# (10 + 3 * 5 + 2 + 4 = 31 s).
-SETTLE_SECONDS = 10.0
+# Within a round every destination is tried side by side, each at worst ATTEMPTS time-outs and two
+# pauses (3 * 5 + 2 + 4 = 21 s), well inside the lease, so a live worker never loses its claim.
 ATTEMPTS = 3
 BACKOFF_SECONDS = 2.0
 TIMEOUT_SECONDS = 5.0
+LEASE_SECONDS = 60.0
+SWEEP_SECONDS = 5.0
+# Destinations that failed with an error worth retrying get this many rounds, this far apart.
+ROUNDS = 3
+ROUND_PAUSE = timedelta(seconds=30)
+# Alerts claimed per sweep; the rest wait for the next one.
+BATCH = 20
 CHANNELS = ("sms", "webhook")
 
 
@@ -60,6 +64,9 @@ def alert_text(call: Summary, phonebook: Phonebook, console_url: str | None = No
         text += " No team was on duty."
     if call.outcome is Outcome.VOICEMAIL:
         text += f" Voicemail: {call.voicemail_url}"
+    elif call.outcome is None:
+        text += (f" Twilio never told us how the call ended (nothing for {SILENT_AFTER.seconds // 60} minutes);"
+                 " nobody is on record as having answered.")
     elif call.outcome is Outcome.FAILED:
         text += " The call failed before anyone answered; no voicemail."
     else:
@@ -83,7 +90,7 @@ class _LastError:
 
 
 class Alerter:
-    """Turns missed L1 calls into SMS and webhook posts, on its own thread."""
+    """Sends the due alerts of the call log's missed L1 calls, from its own thread."""
 
     def __init__(
         self,
@@ -92,97 +99,150 @@ class Alerter:
         account_sid: str | None,
         auth_token: str | None,
         console_url: str | None = None,
-        settle_seconds: float = SETTLE_SECONDS,
         backoff_seconds: float = BACKOFF_SECONDS,
         counters: Counters | None = None,
+        lease_seconds: float = LEASE_SECONDS,
+        sweep_seconds: float = SWEEP_SECONDS,
+        clock: Callable[[], datetime] = utc_now,
     ):
         self.calllog = calllog
         self.phonebook = phonebook
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.console_url = console_url
-        self.settle_seconds = settle_seconds
         self.backoff_seconds = backoff_seconds
+        self.lease = timedelta(seconds=lease_seconds)
+        self.sweep_seconds = sweep_seconds
+        # Leases and due times are wall-clock instants shared by every worker; tests move it on.
+        self.clock = clock
         self.counters = counters or Counters.create()
         # Every series exists from the start at 0, so the first failure shows as a rise.
         for channel in CHANNELS:
             self.counters.alerts_sent.labels(channel)
             self.counters.alert_failures.labels(channel)
         self.last_errors = {channel: _LastError() for channel in CHANNELS}
-        self._jobs: list[tuple[float, int, str]] = []
-        self._order = itertools.count()
         self._busy = 0
+        self._woken = False
+        self._stopped = False
+        self._sweep_error: str | None = None
         self._changed = threading.Condition()
+        self._writing = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    # --- the queue --------------------------------------------------------------------
+    # --- the thread -------------------------------------------------------------------
 
-    def notice(self, call: Summary) -> None:
-        """Call-log listener: queue an alert when a call is a missed L1 call. Cheap, never blocks."""
-        if not call.missed_l1:
-            return
-        delay = 0.0 if call.outcome is Outcome.VOICEMAIL else self.settle_seconds
+    def start(self) -> None:
+        """Sweep every `sweep_seconds` from a thread of this process (a gunicorn worker)."""
         with self._changed:
-            heapq.heappush(self._jobs, (time.monotonic() + delay, next(self._order), call.sid))
+            self._stopped = False
             if self._thread is None or not self._thread.is_alive():
-                # Started on first use, so it lives in the process (gunicorn worker) that uses it.
                 self._thread = threading.Thread(target=self._run, name="ivr-alerts", daemon=True)
                 self._thread.start()
+
+    def close(self) -> None:
+        """Stop sweeping (a round under way finishes; its lease covers it if the process ends)."""
+        with self._changed:
+            self._stopped = True
+            self._changed.notify_all()
+
+    def notice(self, call: Summary) -> None:
+        """Call-log listener: sweep now when a call turns out missed. Cheap, never blocks."""
+        if not call.missed_l1:
+            return
+        self.start()
+        with self._changed:
+            self._woken = True
             self._changed.notify_all()
 
     def _run(self) -> None:
         while True:
             with self._changed:
-                while not self._jobs or self._jobs[0][0] > time.monotonic():
-                    self._changed.wait(None if not self._jobs else self._jobs[0][0] - time.monotonic())
-                _, _, sid = heapq.heappop(self._jobs)
-                self._busy += 1
+                if self._stopped:
+                    return
+                self._woken = False
             try:
-                self.deliver(sid)
-            except Exception:  # noqa: BLE001 - the worker must outlive any one alert
-                logger.exception("alert for call %s failed", sid)
-            finally:
-                with self._changed:
-                    self._busy -= 1
-                    self._changed.notify_all()
+                self.sweep(self.clock())
+                self._sweep_error = None
+            except Exception as exc:  # noqa: BLE001 - the thread must outlive a database outage
+                error = f"{type(exc).__name__}: {exc}"
+                if error != self._sweep_error:  # once per outage, not every few seconds
+                    logger.error("alert sweep failed, retrying every %g s: %s", self.sweep_seconds, error)
+                self._sweep_error = error
+            with self._changed:
+                self._changed.wait_for(lambda: self._woken or self._stopped, self.sweep_seconds)
 
     def drain(self, timeout: float) -> bool:
-        """Wait until every queued alert has been handled; False if `timeout` passed first."""
+        """Wait until no alert is due, nor being sent by this process; False if `timeout` passed first."""
         deadline = time.monotonic() + timeout
-        with self._changed:
-            while self._jobs or self._busy:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._changed.wait(left)
+        while self._busy or self.calllog.due_alerts(self.clock(), 1):
+            if time.monotonic() >= deadline:
+                return False
+            with self._changed:
+                self._woken = True
+                self._changed.notify_all()
+                self._changed.wait(0.05)
         return True
 
     # --- sending ----------------------------------------------------------------------
 
-    def deliver(self, sid: str) -> None:
-        """Send the alert for one call, unless it is no longer missed or already alerted."""
-        call = self.calllog.call(sid)
-        if call is None or not call.missed_l1:
-            return
-        if not self.calllog.claim_alert(sid, datetime.now(timezone.utc)):
+    def sweep(self, now: datetime) -> int:
+        """Claim the alerts due at `now` and send them side by side; the number claimed."""
+        claims = [claim for sid in self.calllog.due_alerts(now, BATCH)
+                  if (claim := self.calllog.claim_alert(sid, now, self.lease)) is not None]
+        rounds = [threading.Thread(target=self._round, args=(claim,), name="ivr-alert", daemon=True)
+                  for claim in claims]
+        with self._changed:
+            self._busy += len(rounds)
+        for thread in rounds:
+            thread.start()
+        for thread in rounds:
+            thread.join()
+        return len(claims)
+
+    def _round(self, claim: AlertState) -> None:
+        try:
+            self.deliver(claim)
+        except Exception:  # noqa: BLE001 - the lease runs out and another round tries again
+            logger.exception("alert for call %s failed", claim.sid)
+        finally:
+            with self._changed:
+                self._busy -= 1
+                self._changed.notify_all()
+
+    def deliver(self, claim: AlertState) -> None:
+        """One round of a claimed alert: send it to every destination that has not had it."""
+        call = self.calllog.call(claim.sid)
+        if call is None or not (call.missed_l1 or call.unfinished_l1):
+            # Answered after all (callbacks come out of order): nothing to tell.
+            self.calllog.release_alert(claim, self.clock(), None, None)
             return
         phonebook = self.phonebook()
         text = alert_text(call, phonebook, self.console_url)
         settings = phonebook.alerts
-        logger.warning("missed L1 call %s: %s", sid, text)
         sender = settings.sms_from or call.line
-        sends = [("sms", lambda number=number: self._sms(number, sender, text)) for number in settings.sms]
+        sends = {f"sms:{number}": lambda number=number: self._sms(number, sender, text) for number in settings.sms}
         if settings.webhook:
-            sends.append(("webhook", lambda: self._webhook(settings.webhook, text)))
+            sends["webhook"] = lambda: self._webhook(settings.webhook, text)
+        sends = {destination: send for destination, send in sends.items() if destination not in claim.done}
+        logger.warning("missed L1 call %s (round %d, to %s): %s", claim.sid, claim.attempts,
+                       ", ".join(sends) or "nobody", text)
+        done = dict(claim.done)
+        retry: list[str] = []
         # Side by side, so one slow destination's retries cannot hold the others past the minute.
-        threads = [threading.Thread(target=self._attempt, args=send, name="ivr-alert-send", daemon=True)
-                   for send in sends]
+        threads = [threading.Thread(target=self._attempt, args=(claim, destination, send, done, retry),
+                                    name="ivr-alert-send", daemon=True)
+                   for destination, send in sends.items()]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
+        again = bool(retry) and claim.attempts < ROUNDS
+        now = self.clock()
+        self.calllog.release_alert(claim, now, now + ROUND_PAUSE if again else None, "; ".join(retry) or None)
 
-    def _attempt(self, channel: str, send: Callable[[], None]) -> None:
+    def _attempt(self, claim: AlertState, destination: str, send: Callable[[], None], done: dict,
+                 retry: list[str]) -> None:
+        channel = destination.partition(":")[0]
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 send()
@@ -194,10 +254,23 @@ class Alerter:
                 logger.error("%s alert failed after %d attempt(s): %s", channel, attempt, exc)
                 self.counters.alert_failures.labels(channel).inc()
                 with self._changed:
-                    self.last_errors[channel] = _LastError(str(exc), datetime.now(timezone.utc))
+                    self.last_errors[channel] = _LastError(str(exc), self.clock())
+                if exc.retry:
+                    retry.append(f"{destination}: {exc}")
+                else:
+                    self._done(claim, done, destination, {"refused": str(exc)})
                 return
             self.counters.alerts_sent.labels(channel).inc()
+            self._done(claim, done, destination, {"sent_at": iso(self.clock())})
             return
+
+    def _done(self, claim: AlertState, done: dict, destination: str, result: dict) -> None:
+        # One round's threads write its destinations one after the other.
+        with self._writing:
+            done[destination] = result
+            noted = self.calllog.alert_delivered(claim, done)
+        if not noted:
+            logger.error("alert for call %s: the lease ran out before %s was noted", claim.sid, destination)
 
     def _sms(self, to: str, sender: str | None, text: str) -> None:
         if not (self.account_sid and self.auth_token):
@@ -223,12 +296,12 @@ class Alerter:
                             retry=reply.status_code >= 500 or reply.status_code == 429)
 
     def health(self) -> dict:
-        """Pending alerts and last errors of this process; sent and failed counts (in multiprocess
-        mode) of every worker."""
+        """Alerts being sent by this process and its last errors; sent and failed counts (in
+        multiprocess mode) of every worker."""
         totals = self.counters.totals()
         with self._changed:
             return {
-                "pending": len(self._jobs) + self._busy,
+                "pending": self._busy,
                 **{
                     channel: {
                         "sent": totals.count("ivr_alerts_sent_total", channel=channel),
@@ -249,10 +322,15 @@ def init_app(app) -> Alerter:
         app.config.get("TWILIO_ACCOUNT_SID"),
         app.config.get("TWILIO_AUTH_TOKEN"),
         console_url=app.config.get("IVR_PUBLIC_URL"),
-        settle_seconds=float(app.config.get("IVR_ALERT_SETTLE_SECONDS", SETTLE_SECONDS)),
         backoff_seconds=float(app.config.get("IVR_ALERT_BACKOFF_SECONDS", BACKOFF_SECONDS)),
         counters=app.extensions["ivr_counters"],
+        lease_seconds=float(app.config.get("IVR_ALERT_LEASE_SECONDS", LEASE_SECONDS)),
+        sweep_seconds=float(app.config.get("IVR_ALERT_SWEEP_SECONDS", SWEEP_SECONDS)),
     )
     app.extensions["ivr_calllog"].subscribe(alerter.notice)
     app.extensions["ivr_alerts"] = alerter
+    if app.config.get("EVENT_SINK") is None:
+        # Calls are recorded in the call log, so this process sweeps it too. (An app whose events
+        # go elsewhere, an in-process `ivr simulate`, leaves the alerts to the service.)
+        alerter.start()
     return alerter

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from flask import Flask, jsonify
@@ -24,6 +23,7 @@ from ivr import alerts, calllog, health, metrics, ops, signature, voice
 from ivr.config import load_settings
 from ivr.counters import Counters
 from ivr.entitlements import Sources
+from ivr.instants import utc_now
 from ivr.reloading import ReloadingPhonebook
 from ivr.sms import SmsSender
 
@@ -49,10 +49,6 @@ def default_instance_path() -> str:
     return Flask(IMPORT_NAME).instance_path
 
 
-def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 def register_extensions(app: Flask) -> None:
     # Heroku's router and most proxies terminate TLS; Twilio signed the https URL they were given.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
@@ -73,7 +69,7 @@ def register_extensions(app: Flask) -> None:
     calllog.init_app(app)
     alerts.init_app(app)
     app.extensions["ivr_events"] = app.config.get("EVENT_SINK") or app.extensions["ivr_calllog"]
-    app.extensions["ivr_clock"] = app.config.get("CLOCK") or _utc_now
+    app.extensions["ivr_clock"] = app.config.get("CLOCK") or utc_now
 
 
 def register_blueprints(app: Flask) -> None:

@@ -48,8 +48,8 @@ from sqlalchemy.engine import make_url
 
 from ivr.counters import Counters
 from ivr.events import EventSink, LogSink
-from ivr.instants import iso
-from ivr.outcomes import IN_PROGRESS, Event, Outcome, Summary, summarise
+from ivr.instants import iso, utc_now
+from ivr.outcomes import IN_PROGRESS, Event, Outcome, Summary, alert_due, summarise
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +66,9 @@ TCP_USER_TIMEOUT_MS = 3000
 # After a failure, events go straight to the log for a while instead of waiting on a dead database.
 RETRY_AFTER_S = 5.0
 PAGE_SIZE = 50
+# A missed call without a voicemail waits this long for a recording still on its way (setting
+# IVR_ALERT_SETTLE_SECONDS).
+ALERT_SETTLE_SECONDS = 10.0
 
 
 class UTCDateTime(TypeDecorator):
@@ -119,7 +122,6 @@ calls = Table(
     Column("no_candidates", Boolean, nullable=False, default=False),
     Column("reason", Text),
     Column("event_count", Integer, nullable=False, default=0),
-    Column("alerted_at", UTCDateTime),
     # The newest page, unfiltered or filtered by one column, is an index range scan.
     Index("calls_newest", "started_at", "sid"),
     Index("calls_by_outcome", "outcome", "started_at", "sid"),
@@ -128,6 +130,25 @@ calls = Table(
     Index("calls_by_customer", "customer", "started_at", "sid"),
     Index("calls_by_sen", "sen", "started_at", "sid"),
     Index("calls_outcome_severity", "outcome", "severity"),
+)
+
+# One row per L1 call: the state of its alert, shared by every worker and instance, so an alert
+# survives the worker that noticed it. `due_at` is when a worker should next take it (NULL: nothing
+# to do, now or ever); a worker holds it until `leased_until` while it sends; `attempts` counts
+# the rounds begun, and fences a round's writes against a worker whose lease ran out; `done`
+# maps each destination that needs nothing more to {"sent_at": ...} or {"refused": reason}.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("sid", String(64), primary_key=True),
+    Column("due_at", UTCDateTime),
+    Column("leased_until", UTCDateTime),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("done", JSON, nullable=False, default=dict),
+    Column("last_error", Text),
+    Column("finished_at", UTCDateTime),
+    # The sweep reads the due alerts only: a range at the start of this index (NULLs never match).
+    Index("alerts_due", "due_at"),
 )
 
 _SUMMARY_COLUMNS = tuple(f.name for f in fields(Summary))
@@ -191,6 +212,29 @@ class CallPage:
     next_cursor: str | None
 
 
+@dataclass(frozen=True)
+class AlertState:
+    """An L1 call's alert as the `alerts` table has it; `attempts` is the round a claim began."""
+
+    sid: str
+    due_at: datetime | None
+    leased_until: datetime | None
+    attempts: int
+    done: dict
+    last_error: str | None
+    finished_at: datetime | None
+
+
+def _takeable(now: datetime) -> tuple:
+    """An alert a worker may take at `now`: due, and not held by a live lease."""
+    return alerts.c.due_at <= now, or_(alerts.c.leased_until.is_(None), alerts.c.leased_until <= now)
+
+
+def due_alerts_query(now: datetime, limit: int):
+    """The sweep's query: a range of the index on due_at, whatever the number of calls on record."""
+    return select(alerts.c.sid).where(*_takeable(now)).order_by(alerts.c.due_at).limit(limit)
+
+
 def _cursor(summary: Summary) -> str:
     return f"{summary.started_at.astimezone(timezone.utc).isoformat()}~{summary.sid}"
 
@@ -223,8 +267,18 @@ def _insert(engine: Engine, table: Table):
 class CallLog:
     """Store of call events and summaries; implements the webhooks' EventSink protocol."""
 
-    def __init__(self, engine: Engine, fallback: EventSink | None = None, counters: Counters | None = None):
+    def __init__(
+        self,
+        engine: Engine,
+        fallback: EventSink | None = None,
+        counters: Counters | None = None,
+        alert_settle_seconds: float = ALERT_SETTLE_SECONDS,
+        clock: Callable[[], datetime] = utc_now,
+    ):
         self.engine = engine
+        self.alert_settle = timedelta(seconds=alert_settle_seconds)
+        # When alerts fall due: the wall clock, never a call's pinned clock (the simulator's).
+        self.clock = clock
         self.counters = counters or Counters.create()
         # The record of last resort when the database fails: the event as a JSON line on stdout.
         self.fallback = fallback or LogSink(logging.WARNING)
@@ -240,9 +294,11 @@ class CallLog:
 
     @classmethod
     def from_settings(
-        cls, configured_url: str | None, instance_path: str, counters: Counters | None = None
+        cls, configured_url: str | None, instance_path: str, counters: Counters | None = None,
+        alert_settle_seconds: float = ALERT_SETTLE_SECONDS,
     ) -> "CallLog":
-        return cls(make_engine(database_url(configured_url, instance_path)), counters=counters)
+        return cls(make_engine(database_url(configured_url, instance_path)), counters=counters,
+                   alert_settle_seconds=alert_settle_seconds)
 
     def close(self) -> None:
         with self._lock:
@@ -347,6 +403,16 @@ class CallLog:
             values = {name: getattr(summary, name) for name in _SUMMARY_COLUMNS if name != "sid"}
             values["outcome"] = summary.outcome.value if summary.outcome else None
             conn.execute(update(calls).where(calls.c.sid == sid).values(event_count=len(timeline), **values))
+            if summary.severity == 1:
+                # In the event's own transaction: once the event is stored, so is its alert.
+                due = alert_due(summary, self.clock(), self.alert_settle)
+                conn.execute(
+                    _insert(self.engine, alerts)
+                    .values(sid=sid, due_at=due, attempts=0, done={})
+                    .on_conflict_do_update(
+                        index_elements=["sid"], set_={"due_at": due}, where=alerts.c.finished_at.is_(None)
+                    )
+                )
         return summary
 
     def note_failure(self, error: str | None, backoff: bool = True) -> None:
@@ -364,13 +430,47 @@ class CallLog:
         logger.warning("call %s: %s event not stored (%s); logged on ivr.events instead", sid, kind, error)
         self.fallback.record(sid, kind, data, at, key)
 
-    def claim_alert(self, sid: str, at: datetime) -> bool:
-        """True for exactly one caller per call, across workers and instances."""
+    # --- alerts ---------------------------------------------------------------------------
+
+    def due_alerts(self, now: datetime, limit: int) -> list[str]:
+        """Calls whose alert a worker may take at `now`, longest due first."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(due_alerts_query(now, limit)).scalars())
+
+    def claim_alert(self, sid: str, now: datetime, lease: timedelta) -> AlertState | None:
+        """Hold a due alert until `now + lease` and begin a round; None when it is not due or
+        another worker holds it (one winner however many try at once, across instances)."""
         with self.engine.begin() as conn:
-            claimed = conn.execute(
-                update(calls).where(calls.c.sid == sid, calls.c.alerted_at.is_(None)).values(alerted_at=at)
-            ).rowcount
-        return claimed == 1
+            row = conn.execute(
+                update(alerts)
+                .where(alerts.c.sid == sid, *_takeable(now))
+                .values(leased_until=now + lease, attempts=alerts.c.attempts + 1)
+                .returning(*alerts.c)
+            ).first()
+        return None if row is None else AlertState(**row._mapping)
+
+    def alert_delivered(self, claim: AlertState, done: dict) -> bool:
+        """Note the destinations that need nothing more, at once (a crash now cannot send them
+        again); False when the claim's lease ran out and another round began."""
+        with self.engine.begin() as conn:
+            return conn.execute(
+                update(alerts).where(alerts.c.sid == claim.sid, alerts.c.attempts == claim.attempts).values(done=done)
+            ).rowcount == 1
+
+    def release_alert(self, claim: AlertState, now: datetime, retry_at: datetime | None, error: str | None) -> None:
+        """End a round: due again at `retry_at`, or (None) finished for good."""
+        values = {"leased_until": None, "due_at": retry_at, "last_error": error}
+        if retry_at is None:
+            values["finished_at"] = now
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(alerts).where(alerts.c.sid == claim.sid, alerts.c.attempts == claim.attempts).values(**values)
+            )
+
+    def alert(self, sid: str) -> AlertState | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(alerts).where(alerts.c.sid == sid)).first()
+        return None if row is None else AlertState(**row._mapping)
 
     # --- reading ----------------------------------------------------------------------
 
@@ -498,7 +598,10 @@ def day_range(day: str) -> tuple[datetime, datetime]:
 
 def init_app(app) -> CallLog:
     """Open the call log named by DATABASE_URL (default: SQLite in the instance folder)."""
-    log = CallLog.from_settings(app.config.get("DATABASE_URL"), app.instance_path, app.extensions["ivr_counters"])
+    log = CallLog.from_settings(
+        app.config.get("DATABASE_URL"), app.instance_path, app.extensions["ivr_counters"],
+        alert_settle_seconds=float(app.config.get("IVR_ALERT_SETTLE_SECONDS", ALERT_SETTLE_SECONDS)),
+    )
     try:
         log.create_tables()
     except Exception as exc:  # noqa: BLE001 - the service answers calls even without its log

@@ -50,6 +50,12 @@ SETTINGS = (
     ),
     Setting("IVR_ALERT_BACKOFF_SECONDS", 2.0, "The first pause before an alert is retried (then doubled).", float),
     Setting(
+        "IVR_ALERT_LEASE_SECONDS", 60.0,
+        "How long a worker holds an alert it is sending; a worker that dies loses it to another after this.",
+        float,
+    ),
+    Setting("IVR_ALERT_SWEEP_SECONDS", 5.0, "How often each worker looks for due alerts in the call log.", float),
+    Setting(
         "IVR_ENTITLEMENTS_TOKEN", None,
         "Bearer token for the licensing API of `[entitlements] url`. Unset: no Authorization header.",
     ),

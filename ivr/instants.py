@@ -19,3 +19,8 @@ def instant(seconds: int) -> datetime:
 def iso(at: datetime) -> str:
     """UTC ISO 8601 with a Z, the form every JSON output uses."""
     return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def utc_now() -> datetime:
+    """The wall clock, for the edges that read it."""
+    return datetime.now(timezone.utc)

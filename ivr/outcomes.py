@@ -24,6 +24,10 @@ class Outcome(StrEnum):
 IN_PROGRESS = "in-progress"
 OUTCOME_FILTERS = (*(o.value for o in Outcome), IN_PROGRESS)
 
+# An L1 call with no outcome and no event for this long is over without its final status callback
+# (our service was down when Twilio sent it): nobody is known to have answered, so ops hears of it.
+SILENT_AFTER = timedelta(minutes=15)
+
 # Final CallStatus values from the status callback that mean Twilio could not carry the call.
 _CALL_FAILED = frozenset({"failed"})
 
@@ -64,6 +68,23 @@ class Summary:
         if self.outcome in (Outcome.VOICEMAIL, Outcome.ABANDONED, Outcome.FAILED):
             return True
         return self.no_candidates and self.outcome is not Outcome.ANSWERED
+
+    @property
+    def unfinished_l1(self) -> bool:
+        """An L1 call with no outcome yet: still going, or its final callback never came."""
+        return self.severity == 1 and self.outcome is None
+
+
+def alert_due(call: Summary, now: datetime, settle: timedelta) -> datetime | None:
+    """When the alert for an L1 call falls due, `now` being when its latest event was stored: at
+    once for a voicemail, after `settle` for another missed call (a recording may be on its way),
+    SILENT_AFTER from now for a call still in progress (each new event puts that off); None when
+    there is nothing to tell ops."""
+    if call.unfinished_l1:
+        return now + SILENT_AFTER
+    if not call.missed_l1:
+        return None
+    return now if call.outcome is Outcome.VOICEMAIL else now + settle
 
 
 def _int(value: object) -> int | None:

@@ -122,7 +122,8 @@ def no_internet(monkeypatch):
     """Outside HTTP (alerts to the sample phonebook's webhook, Twilio) is refused at once.
 
     Calls placed by any test may be missed L1 calls that alert; alerts then run without delay or
-    backoff, so they finish (failing) inside the test. Local servers stay reachable.
+    backoff, so a round finishes (failing) inside the test, and the app's sweeps stop with the test
+    before any later round. Local servers stay reachable.
     """
     monkeypatch.setenv("IVR_ALERT_SETTLE_SECONDS", "0")
     monkeypatch.setenv("IVR_ALERT_BACKOFF_SECONDS", "0")
@@ -138,9 +139,21 @@ TWILIO_TOKEN = "test-auth-token-0123456789abcdef"
 TWILIO_ACCOUNT = "AC" + "1" * 32
 
 
+_apps: list[Flask] = []
+
+
+@pytest.fixture(autouse=True)
+def stop_alert_sweeps():
+    """Each app's alert thread stops with its test, so no later test sees its sends."""
+    yield
+    while _apps:
+        _apps.pop().extensions["ivr_alerts"].close()
+
+
 def make_app(tmp_path: Path, phonebook: Path = SAMPLE, **config) -> Flask:
-    """The real service on a fresh instance folder (so a fresh SQLite call log)."""
-    return create_app({
+    """The real service on a fresh instance folder (so a fresh SQLite call log); its alert thread
+    sweeps until the test ends."""
+    app = create_app({
         "IVR_PHONEBOOK": str(phonebook),
         "IVR_INSTANCE_PATH": str(tmp_path / "instance"),
         "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
@@ -150,6 +163,8 @@ def make_app(tmp_path: Path, phonebook: Path = SAMPLE, **config) -> Flask:
         "IVR_ALERT_BACKOFF_SECONDS": 0,
         **config,
     })
+    _apps.append(app)
+    return app
 
 
 @pytest.fixture

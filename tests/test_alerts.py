@@ -1,18 +1,21 @@
-"""A missed L1 call reaches ops at once by SMS and webhook, once, whatever fails on the way."""
+"""A missed L1 call reaches ops at once by SMS and webhook, once, whatever fails on the way, whichever
+worker dies on the way."""
 
 from __future__ import annotations
 
 import json
 import threading
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from urllib.parse import parse_qs
 
 import pytest
 import requests
 import responses
 
-from ivr.alerts import Alerter
-from ivr.outcomes import Outcome
+from ivr.alerts import LEASE_SECONDS, ROUND_PAUSE, Alerter
+from ivr.calllog import CallLog
+from ivr.outcomes import SILENT_AFTER, Outcome
 
 from conftest import answered_call, utc
 
@@ -23,12 +26,40 @@ START = utc("2026-12-01T09:00:00Z")
 RECORDING = "https://api.twilio.com/2010-04-01/Accounts/AC0/Recordings/RE123"
 
 
+# The wall clock of the call log and the alert sweep (call events carry the instants of the call).
+NOW = utc("2026-12-01T09:02:00Z")
+SETTLED = NOW + timedelta(seconds=10)  # past the call log's default settle time
+LEASE = timedelta(seconds=LEASE_SECONDS)
+
+
+@dataclass
+class Clock:
+    now: datetime = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def make_alerter(store, sample, clock, account=ACCOUNT, token="token") -> Alerter:
+    """A worker's alerter; it sends only when the test sweeps (no thread)."""
+    store.clock = clock
+    return Alerter(store, lambda: sample, account, token, console_url="https://ivr.example.com",
+                   backoff_seconds=0, clock=clock)
+
+
 @pytest.fixture
-def alerter(sqlite_store, sample):
-    alerter = Alerter(sqlite_store, lambda: sample, ACCOUNT, "token", console_url="https://ivr.example.com",
-                      settle_seconds=0, backoff_seconds=0)
-    sqlite_store.subscribe(alerter.notice)
-    return alerter
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def alerter(sqlite_store, sample, clock):
+    return make_alerter(sqlite_store, sample, clock)
+
+
+def sweep(alerter, at=SETTLED) -> int:
+    alerter.clock.now = at
+    return alerter.sweep(at)
 
 
 def sms_sent(reply=None):
@@ -68,7 +99,8 @@ def test_a_voicemail_from_an_l1_caller_texts_ops_and_posts_to_the_webhook_once(a
     webhook_ok()
     voicemail_call(sqlite_store)
     voicemail_call(sqlite_store)  # Twilio repeats its callbacks
-    assert alerter.drain(10)
+    assert sweep(alerter, NOW) == 1  # a voicemail alerts at once
+    assert sweep(alerter, NOW + timedelta(hours=1)) == 0
     sms = [c for c in responses.calls if c.request.url == MESSAGES]
     posts = [c for c in responses.calls if c.request.url == WEBHOOK]
     assert len(sms) == 1 and len(posts) == 1
@@ -97,7 +129,7 @@ def test_an_l1_caller_who_hung_up_with_nobody_on_duty_is_an_alert(alerter, sqlit
                         START + timedelta(seconds=9))
     sqlite_store.record("CA901", "status", {"call_status": "completed", "duration": 12},
                         START + timedelta(seconds=12), key="status")
-    assert alerter.drain(10)
+    assert sweep(alerter) == 1
     text = sms_body(responses.calls[0])["Body"]
     assert "(1234567) on the United Kingdom line +442079460100" in text
     assert "No team was on duty. The caller hung up before anyone answered; no voicemail." in text
@@ -110,7 +142,7 @@ def test_answered_deflected_and_non_l1_calls_raise_no_alert(alerter, sqlite_stor
     sqlite_store.record("CA903", "status", {"call_status": "completed"}, START, key="status")
     sqlite_store.record("CA904", "severity", {"severity": 2}, START)
     sqlite_store.record("CA904", "status", {"call_status": "completed"}, START, key="status")
-    assert alerter.drain(10)
+    assert sweep(alerter) == 0
     assert len(responses.calls) == 0 and alerter.health()["sms"]["sent"] == 0
 
 
@@ -121,7 +153,7 @@ def test_a_twilio_error_reply_is_logged_and_counted_not_retried(alerter, sqlite_
         "more_info": "https://www.twilio.com/docs/errors/21211"})
     webhook_ok()
     voicemail_call(sqlite_store)
-    assert alerter.drain(10)
+    assert sweep(alerter) == 1
     assert len([c for c in responses.calls if c.request.url == MESSAGES]) == 1
     health = alerter.health()
     assert health["sms"]["failures"] == 1 and "21211" in health["sms"]["last_error"]
@@ -136,7 +168,7 @@ def test_twilio_server_errors_are_retried_until_the_sms_goes(alerter, sqlite_sto
     sms_sent()
     webhook_ok()
     voicemail_call(sqlite_store)
-    assert alerter.drain(10)
+    assert sweep(alerter) == 1
     assert len([c for c in responses.calls if c.request.url == MESSAGES]) == 3
     assert alerter.health()["sms"] == {"sent": 1, "failures": 0, "last_error": None, "last_error_at": None}
 
@@ -147,7 +179,7 @@ def test_webhook_and_twilio_time_outs_are_retried_then_counted(alerter, sqlite_s
         responses.add(responses.POST, WEBHOOK, body=requests.exceptions.ReadTimeout("read timed out"))
         responses.add(responses.POST, MESSAGES, body=requests.exceptions.ConnectTimeout("connect timed out"))
     voicemail_call(sqlite_store)
-    assert alerter.drain(10)
+    assert sweep(alerter) == 1
     assert len(responses.calls) == 6
     health = alerter.health()
     assert health["webhook"]["failures"] == 1 and "ReadTimeout" in health["webhook"]["last_error"]
@@ -157,12 +189,11 @@ def test_webhook_and_twilio_time_outs_are_retried_then_counted(alerter, sqlite_s
 
 
 @responses.activate
-def test_without_twilio_credentials_the_sms_failure_is_visible(sqlite_store, sample):
+def test_without_twilio_credentials_the_sms_failure_is_visible(sqlite_store, sample, clock):
     webhook_ok()
-    alerter = Alerter(sqlite_store, lambda: sample, None, None, settle_seconds=0, backoff_seconds=0)
-    sqlite_store.subscribe(alerter.notice)
+    alerter = make_alerter(sqlite_store, sample, clock, account=None, token=None)
     voicemail_call(sqlite_store)
-    assert alerter.drain(10)
+    assert sweep(alerter) == 1
     assert "TWILIO_ACCOUNT_SID" in alerter.health()["sms"]["last_error"]
     assert alerter.health()["webhook"]["sent"] == 1
 
@@ -177,7 +208,7 @@ def test_an_l1_call_that_failed_before_anyone_answered_is_an_alert(alerter, sqli
                         START + timedelta(seconds=5))
     sqlite_store.record("CA905", "status", {"call_status": "completed", "duration": 30},
                         START + timedelta(seconds=30), key="status")
-    assert alerter.drain(10)
+    assert sweep(alerter) == 1
     assert sms_body(responses.calls[0])["Body"].endswith(
         "from +14155551234. The call failed before anyone answered; no voicemail. "
         "Timeline: https://ivr.example.com/ops/calls/CA905")
@@ -198,5 +229,124 @@ def test_a_slow_destination_does_not_hold_the_others(alerter, sqlite_store):
     responses.add_callback(responses.POST, MESSAGES, callback=slow_twilio)
     responses.add_callback(responses.POST, WEBHOOK, callback=webhook)
     voicemail_call(sqlite_store)
-    assert alerter.drain(20)
+    assert sweep(alerter) == 1
     assert alerter.health()["sms"]["sent"] == 1 and alerter.health()["webhook"]["sent"] == 1
+
+
+# --- durable delivery: the database, not a worker's memory, holds each alert --------------------
+
+
+def posts_to(url):
+    return [c for c in responses.calls if c.request.url == url]
+
+
+@responses.activate
+def test_an_alert_claimed_by_a_worker_that_died_is_sent_by_another_after_the_lease(store, sample, clock):
+    sms_sent()
+    webhook_ok()
+    voicemail_call(store)
+    # A worker claimed the alert and died (a deploy, gunicorn's time-out kill) before sending.
+    assert store.claim_alert("CA900", NOW, LEASE) is not None
+    survivor = make_alerter(CallLog(store.engine), sample, clock)
+    assert sweep(survivor, NOW + LEASE - timedelta(seconds=1)) == 0 and len(responses.calls) == 0
+    assert sweep(survivor, NOW + LEASE) == 1
+    assert len(posts_to(MESSAGES)) == 1 and len(posts_to(WEBHOOK)) == 1
+    state = store.alert("CA900")
+    assert state.attempts == 2 and state.due_at is None and state.finished_at == NOW + LEASE
+    assert set(state.done) == {"sms:+14155550199", "webhook"}
+
+
+@responses.activate
+def test_two_workers_sweeping_one_database_send_each_alert_once(store, sample, clock):
+    sms_sent()
+    webhook_ok()
+    voicemail_call(store)
+    workers = [make_alerter(CallLog(store.engine), sample, clock) for _ in range(2)]
+    claimed = []
+    sweeps = [threading.Thread(target=lambda w=w: claimed.append(w.sweep(NOW))) for w in workers]
+    for thread in sweeps:
+        thread.start()
+    for thread in sweeps:
+        thread.join()
+    assert sorted(claimed) == [0, 1]
+    # Long after every lease, neither takes it again.
+    assert [sweep(w, NOW + timedelta(hours=1)) for w in workers] == [0, 0]
+    assert len(posts_to(MESSAGES)) == 1 and len(posts_to(WEBHOOK)) == 1
+
+
+@responses.activate
+def test_a_destination_that_failed_is_retried_in_a_later_round_and_the_others_are_not_sent_again(
+        store, sample, clock):
+    sms_sent()
+    for _ in range(3):
+        responses.add(responses.POST, WEBHOOK, status=503, body="unavailable")
+    webhook_ok()
+    alerter = make_alerter(store, sample, clock)
+    voicemail_call(store)
+    assert sweep(alerter, NOW) == 1
+    state = store.alert("CA900")
+    assert state.due_at == NOW + ROUND_PAUSE and state.finished_at is None
+    assert list(state.done) == ["sms:+14155550199"] and "webhook answered 503" in state.last_error
+    assert alerter.health()["webhook"]["failures"] == 1
+    assert sweep(alerter, NOW + ROUND_PAUSE) == 1
+    assert len(posts_to(MESSAGES)) == 1 and len(posts_to(WEBHOOK)) == 4
+    state = store.alert("CA900")
+    assert state.finished_at == NOW + ROUND_PAUSE and state.last_error is None and state.attempts == 2
+    assert alerter.health()["webhook"]["sent"] == 1
+
+
+@responses.activate
+def test_a_destination_noted_as_sent_before_the_worker_died_is_not_sent_again(store, sample, clock):
+    webhook_ok()
+    voicemail_call(store)
+    claim = store.claim_alert("CA900", NOW, LEASE)
+    assert store.alert_delivered(claim, {"sms:+14155550199": {"sent_at": "2026-12-01T09:02:01Z"}})
+    assert sweep(make_alerter(store, sample, clock), NOW + LEASE) == 1
+    assert len(posts_to(MESSAGES)) == 0 and len(posts_to(WEBHOOK)) == 1
+
+
+@responses.activate
+def test_a_refused_destination_is_not_retried_and_a_round_that_lost_its_lease_writes_nothing(
+        sqlite_store, sample, clock):
+    responses.add(responses.POST, WEBHOOK, status=404, body="no_service")
+    sms_sent()
+    voicemail_call(sqlite_store)
+    late = sqlite_store.claim_alert("CA900", NOW, LEASE)
+    assert sweep(make_alerter(sqlite_store, sample, clock), NOW + LEASE) == 1
+    state = sqlite_store.alert("CA900")
+    assert state.finished_at is not None and state.done["webhook"] == {"refused": "webhook answered 404: no_service"}
+    # The first worker comes back to life after its lease: its writes are fenced off.
+    assert sqlite_store.alert_delivered(late, {}) is False
+    sqlite_store.release_alert(late, NOW + LEASE, NOW + 2 * LEASE, "late")
+    assert sqlite_store.alert("CA900") == state
+
+
+@responses.activate
+def test_an_l1_call_whose_final_callback_never_came_alerts_after_a_quarter_of_an_hour(store, sample, clock):
+    sms_sent()
+    webhook_ok()
+    alerter = make_alerter(store, sample, clock)
+    store.record("CA910", "started", {"to": "+14155550100", "from": "+14155551234"}, START)
+    store.record("CA910", "severity", {"severity": 1}, START + timedelta(seconds=5))
+    clock.now = NOW + timedelta(seconds=5)
+    store.record("CA910", "routed", {"action": "connect", "reason": "on duty: san_francisco",
+                                     "candidates": ["san_francisco", "fallback"]}, START + timedelta(seconds=5))
+    # The caller is ringing an engineer, then nothing: our service was down when Twilio sent the status.
+    assert store.call("CA910").outcome is None
+    assert sweep(alerter, NOW + timedelta(seconds=5) + SILENT_AFTER - timedelta(seconds=1)) == 0
+    assert sweep(alerter, NOW + timedelta(seconds=5) + SILENT_AFTER) == 1
+    assert sms_body(posts_to(MESSAGES)[0])["Body"].endswith(
+        "from +14155551234. Twilio never told us how the call ended (nothing for 15 minutes); "
+        "nobody is on record as having answered. Timeline: https://ivr.example.com/ops/calls/CA910")
+    # The status callback turns up after all: the alert has gone, and goes nowhere again.
+    store.record("CA910", "status", {"call_status": "completed", "duration": 60}, START + timedelta(seconds=60),
+                 key="status")
+    assert sweep(alerter, NOW + timedelta(hours=1)) == 0 and len(posts_to(MESSAGES)) == 1
+
+
+@responses.activate
+def test_an_l1_call_answered_after_all_is_not_alerted(store, sample, clock):
+    alerter = make_alerter(store, sample, clock)
+    answered_call(store, sid="CA911")
+    assert store.alert("CA911").due_at is None
+    assert sweep(alerter, NOW + timedelta(hours=1)) == 0 and len(responses.calls) == 0
