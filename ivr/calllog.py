@@ -359,11 +359,11 @@ class CallLog:
                 write.settled = True
                 abandoned = write.abandoned
                 if error is None:
-                    self._last_stored_at = datetime.now(timezone.utc)
+                    self._last_stored_at = utc_now()
             if error is not None and abandoned:
                 # On the log already and counted; only the reason is news.
                 with self._lock:
-                    self._last_error, self._last_error_at = error, datetime.now(timezone.utc)
+                    self._last_error, self._last_error_at = error, utc_now()
             elif error is not None:
                 self.note_failure(error)
                 self._log_instead(sid, kind, key, data, at, error)
@@ -422,7 +422,7 @@ class CallLog:
         with self._lock:
             if error is not None:
                 self._last_error = error
-                self._last_error_at = datetime.now(timezone.utc)
+                self._last_error_at = utc_now()
             if backoff:
                 self._down_until = time.monotonic() + RETRY_AFTER_S
 

@@ -16,7 +16,7 @@ import click
 from ivr.config import load_settings
 from ivr.coverage import coverage as coverage_of
 from ivr.coverage import duration, week_by_week
-from ivr.instants import iso
+from ivr.instants import iso, utc_now
 from ivr.outcomes import IN_PROGRESS, OUTCOME_FILTERS
 from ivr.phonebook import SEVERITIES, Phonebook, PhonebookError, Problem, Ring, is_e164
 from ivr.phonebook_loader import load_phonebook
@@ -71,11 +71,6 @@ INSTANT = InstantType()
 at_option = click.option(
     "--at", type=INSTANT, default=None, help="The instant, ISO 8601 with an offset (default: now)."
 )
-
-
-def now() -> datetime:
-    """The clock, read here at the edge and nowhere in the engine."""
-    return datetime.now(timezone.utc)
 
 
 def read_phonebook(path: str) -> Phonebook:
@@ -194,7 +189,7 @@ def _who_text(phonebook: Phonebook, at: datetime) -> list[str]:
 def who(phonebook_path: str, at: datetime | None, as_json: bool) -> None:
     """Who is on duty at an instant, until when, and the handoffs coming up."""
     phonebook = read_phonebook(phonebook_path)
-    at = at or now()
+    at = at or utc_now()  # the clock is read here, at the edge, never in the engine
     if as_json:
         _echo_json({
             "at": iso(at),
@@ -232,7 +227,7 @@ def _ringing(candidate: Candidate) -> str:
 def route(phonebook_path: str, to: str, at: datetime | None, severity: int, as_json: bool) -> None:
     """The routing decision for a call: connect or deflect, and who rings in what order."""
     phonebook = read_phonebook(phonebook_path)
-    decision = route_call(phonebook, to, at or now(), severity)
+    decision = route_call(phonebook, to, at or utc_now(), severity)
     if as_json:
         _echo_json(decision.as_json())
         return

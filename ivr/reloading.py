@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Generic, TypeVar
 
-from ivr.instants import iso
+from ivr.instants import iso, utc_now
 from ivr.phonebook import Phonebook, PhonebookError
 from ivr.phonebook_loader import load_phonebook
 
@@ -27,10 +27,6 @@ T = TypeVar("T")
 CHECK_INTERVAL = 1.0
 # A wrong export can break every row; the log gets the first ones, `ivr check` all of them.
 LOGGED_PROBLEMS = 20
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def _signature(path: Path) -> tuple[int, int, int] | None:
@@ -61,7 +57,7 @@ class WatchedFile(Generic[T]):
         interval: float = CHECK_INTERVAL,
         required: bool = False,
         monotonic: Callable[[], float] = time.monotonic,
-        now: Callable[[], datetime] = _now,
+        now: Callable[[], datetime] = utc_now,
     ):
         self.path = Path(path)
         self.interval = interval
@@ -144,7 +140,7 @@ class ReloadingPhonebook:
         path: str | Path,
         interval: float = CHECK_INTERVAL,
         monotonic: Callable[[], float] = time.monotonic,
-        now: Callable[[], datetime] = _now,
+        now: Callable[[], datetime] = utc_now,
     ):
         self._file = WatchedFile(
             path,
