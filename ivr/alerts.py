@@ -174,7 +174,9 @@ class Alerter:
     def drain(self, timeout: float) -> bool:
         """Wait until no alert is due, nor being sent by this process; False if `timeout` passed first."""
         deadline = time.monotonic() + timeout
-        while self._busy or self.calllog.due_alerts(self.clock(), 1):
+        # The database first: an alert it no longer shows as due was claimed, and so counted in
+        # `_busy` already (sweep counts before it claims).
+        while self.calllog.due_alerts(self.clock(), 1) or self._busy:
             if time.monotonic() >= deadline:
                 return False
             with self._changed:
@@ -187,23 +189,26 @@ class Alerter:
 
     def sweep(self, now: datetime) -> int:
         """Claim the alerts due at `now` and send them side by side; the number claimed."""
-        claims = [claim for sid in self.calllog.due_alerts(now, BATCH)
-                  if (claim := self.calllog.claim_alert(sid, now, self.lease)) is not None]
-        rounds = [threading.Thread(target=self._round, args=(claim,), name="ivr-alert", daemon=True)
-                  for claim in claims]
+        due = self.calllog.due_alerts(now, BATCH)
         with self._changed:
-            self._busy += len(rounds)
+            self._busy += len(due)
+        claimed: list[str] = []
+        rounds = [threading.Thread(target=self._round, args=(sid, now, claimed), name="ivr-alert", daemon=True)
+                  for sid in due]
         for thread in rounds:
             thread.start()
         for thread in rounds:
             thread.join()
-        return len(claims)
+        return len(claimed)
 
-    def _round(self, claim: AlertState) -> None:
+    def _round(self, sid: str, now: datetime, claimed: list[str]) -> None:
         try:
-            self.deliver(claim)
+            claim = self.calllog.claim_alert(sid, now, self.lease)
+            if claim is not None:  # else another worker took it first
+                claimed.append(sid)
+                self.deliver(claim)
         except Exception:  # noqa: BLE001 - the lease runs out and another round tries again
-            logger.exception("alert for call %s failed", claim.sid)
+            logger.exception("alert for call %s failed", sid)
         finally:
             with self._changed:
                 self._busy -= 1
