@@ -127,17 +127,13 @@ class Alerter:
         self._sweep_error: str | None = None
         self._changed = threading.Condition()
         self._writing = threading.Lock()
-        self._thread: threading.Thread | None = None
 
     # --- the thread -------------------------------------------------------------------
 
     def start(self) -> None:
-        """Sweep every `sweep_seconds` from a thread of this process (a gunicorn worker)."""
-        with self._changed:
-            self._stopped = False
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="ivr-alerts", daemon=True)
-                self._thread.start()
+        """Sweep every `sweep_seconds` from a thread of this process; init_app calls it once in
+        each gunicorn worker (the app is never preloaded in the master, see Deployment)."""
+        threading.Thread(target=self._run, name="ivr-alerts", daemon=True).start()
 
     def close(self) -> None:
         """Stop sweeping (a round under way finishes; its lease covers it if the process ends)."""
@@ -149,7 +145,6 @@ class Alerter:
         """Call-log listener: sweep now when a call turns out missed. Cheap, never blocks."""
         if not call.missed_l1:
             return
-        self.start()
         with self._changed:
             self._woken = True
             self._changed.notify_all()
