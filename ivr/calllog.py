@@ -386,7 +386,7 @@ class CallLog:
             # (several workers) recompute the summary one after the other.
             conn.execute(
                 _insert(self.engine, calls)
-                .values(sid=sid, started_at=at, no_candidates=False, event_count=0)
+                .values(sid=sid, started_at=at)
                 .on_conflict_do_nothing(index_elements=["sid"])
             )
             conn.execute(select(calls.c.sid).where(calls.c.sid == sid).with_for_update())
@@ -408,7 +408,7 @@ class CallLog:
                 due = alert_due(summary, self.clock(), self.alert_settle)
                 conn.execute(
                     _insert(self.engine, alerts)
-                    .values(sid=sid, due_at=due, attempts=0, done={})
+                    .values(sid=sid, due_at=due)
                     .on_conflict_do_update(
                         index_elements=["sid"], set_={"due_at": due}, where=alerts.c.finished_at.is_(None)
                     )
