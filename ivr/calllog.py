@@ -47,7 +47,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
 from ivr.counters import Counters
-from ivr.events import EventSink, LogSink
+from ivr.events import LogSink
 from ivr.instants import iso, utc_now
 from ivr.outcomes import IN_PROGRESS, Event, Outcome, Summary, alert_due, summarise
 
@@ -270,7 +270,6 @@ class CallLog:
     def __init__(
         self,
         engine: Engine,
-        fallback: EventSink | None = None,
         counters: Counters | None = None,
         alert_settle_seconds: float = ALERT_SETTLE_SECONDS,
         clock: Callable[[], datetime] = utc_now,
@@ -281,7 +280,7 @@ class CallLog:
         self.clock = clock
         self.counters = counters or Counters.create()
         # The record of last resort when the database fails: the event as a JSON line on stdout.
-        self.fallback = fallback or LogSink(logging.WARNING)
+        self.fallback = LogSink(logging.WARNING)
         self._listeners: list[Callable[[Summary], None]] = []
         self._lock = threading.Lock()
         self._ready = False
