@@ -265,7 +265,8 @@ class Alerter:
             return
 
     def _done(self, claim: AlertState, done: dict, destination: str, result: dict) -> None:
-        # One round's threads write its destinations one after the other.
+        # Each write stores the round's whole `done`, so a round's destinations are written one at a
+        # time: an earlier, shorter `done` never lands after a later one.
         with self._writing:
             done[destination] = result
             noted = self.calllog.alert_delivered(claim, done)
