@@ -24,7 +24,7 @@ from twilio.rest import Client
 
 from ivr.calllog import AlertState, CallLog
 from ivr.counters import Counters
-from ivr.instants import iso, utc_now
+from ivr.instants import iso
 from ivr.outcomes import SILENT_AFTER, Outcome, Summary
 from ivr.phonebook import Phonebook
 
@@ -103,7 +103,6 @@ class Alerter:
         counters: Counters | None = None,
         lease_seconds: float = LEASE_SECONDS,
         sweep_seconds: float = SWEEP_SECONDS,
-        clock: Callable[[], datetime] = utc_now,
     ):
         self.calllog = calllog
         self.phonebook = phonebook
@@ -113,8 +112,6 @@ class Alerter:
         self.backoff_seconds = backoff_seconds
         self.lease = timedelta(seconds=lease_seconds)
         self.sweep_seconds = sweep_seconds
-        # Leases and due times are wall-clock instants shared by every worker; tests move it on.
-        self.clock = clock
         self.counters = counters or Counters.create()
         # Every series exists from the start at 0, so the first failure shows as a rise.
         for channel in CHANNELS:
@@ -156,7 +153,7 @@ class Alerter:
                     return
                 self._woken = False
             try:
-                self.sweep(self.clock())
+                self.sweep(self.calllog.clock())
                 self._sweep_error = None
             except Exception as exc:  # noqa: BLE001 - the thread must outlive a database outage
                 error = f"{type(exc).__name__}: {exc}"
@@ -171,7 +168,7 @@ class Alerter:
         deadline = time.monotonic() + timeout
         # The database first: an alert it no longer shows as due was claimed, and so counted in
         # `_busy` already (sweep counts before it claims).
-        while self.calllog.due_alerts(self.clock(), 1) or self._busy:
+        while self.calllog.due_alerts(self.calllog.clock(), 1) or self._busy:
             if time.monotonic() >= deadline:
                 return False
             with self._changed:
@@ -214,7 +211,7 @@ class Alerter:
         call = self.calllog.call(claim.sid)
         if call is None or not (call.missed_l1 or call.unfinished_l1):
             # Answered after all (callbacks come out of order): nothing to tell.
-            self.calllog.release_alert(claim, self.clock(), None, None)
+            self.calllog.release_alert(claim, self.calllog.clock(), None, None)
             return
         phonebook = self.phonebook()
         text = alert_text(call, phonebook, self.console_url)
@@ -237,7 +234,7 @@ class Alerter:
         for thread in threads:
             thread.join()
         again = bool(retry) and claim.attempts < ROUNDS
-        now = self.clock()
+        now = self.calllog.clock()
         self.calllog.release_alert(claim, now, now + ROUND_PAUSE if again else None, "; ".join(retry) or None)
 
     def _attempt(self, claim: AlertState, destination: str, send: Callable[[], None], done: dict,
@@ -254,14 +251,14 @@ class Alerter:
                 logger.error("%s alert failed after %d attempt(s): %s", channel, attempt, exc)
                 self.counters.alert_failures.labels(channel).inc()
                 with self._changed:
-                    self.last_errors[channel] = _LastError(str(exc), self.clock())
+                    self.last_errors[channel] = _LastError(str(exc), self.calllog.clock())
                 if exc.retry:
                     retry.append(f"{destination}: {exc}")
                 else:
                     self._done(claim, done, destination, {"refused": str(exc)})
                 return
             self.counters.alerts_sent.labels(channel).inc()
-            self._done(claim, done, destination, {"sent_at": iso(self.clock())})
+            self._done(claim, done, destination, {"sent_at": iso(self.calllog.clock())})
             return
 
     def _done(self, claim: AlertState, done: dict, destination: str, result: dict) -> None:

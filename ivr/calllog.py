@@ -276,7 +276,8 @@ class CallLog:
     ):
         self.engine = engine
         self.alert_settle = timedelta(seconds=alert_settle_seconds)
-        # When alerts fall due: the wall clock, never a call's pinned clock (the simulator's).
+        # The clock of the alerts (due times, leases; the Alerter reads it too): the wall clock every
+        # worker shares, never a call's pinned clock (the simulator's).
         self.clock = clock
         self.counters = counters or Counters.create()
         # The record of last resort when the database fails: the event as a JSON line on stdout.

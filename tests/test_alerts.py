@@ -41,10 +41,10 @@ class Clock:
 
 
 def make_alerter(store, sample, clock, account=ACCOUNT, token="token") -> Alerter:
-    """A worker's alerter; it sends only when the test sweeps (no thread)."""
+    """A worker's alerter on `store`, whose clock it reads; it sends only when the test sweeps (no thread)."""
     store.clock = clock
     return Alerter(store, lambda: sample, account, token, console_url="https://ivr.example.com",
-                   backoff_seconds=0, clock=clock)
+                   backoff_seconds=0)
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def alerter(sqlite_store, sample, clock):
 
 
 def sweep(alerter, at=SETTLED) -> int:
-    alerter.clock.now = at
+    alerter.calllog.clock.now = at
     return alerter.sweep(at)
 
 
