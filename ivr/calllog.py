@@ -1,4 +1,5 @@
-"""The call log: every call's timeline of events, and a summary row per call for the console.
+"""The call log: every call's timeline of events, a summary row per call for the console, and
+each L1 call's alert state (what `ivr.alerts` sends, and when).
 
 SQLAlchemy Core behind the small `CallLog` interface. The embedded default is SQLite in the
 instance folder (WAL, so several gunicorn workers share it); `DATABASE_URL` selects PostgreSQL
