@@ -57,7 +57,6 @@ class WatchedFile(Generic[T]):
         interval: float = CHECK_INTERVAL,
         required: bool = False,
         monotonic: Callable[[], float] = time.monotonic,
-        now: Callable[[], datetime] = utc_now,
     ):
         self.path = Path(path)
         self.interval = interval
@@ -65,14 +64,13 @@ class WatchedFile(Generic[T]):
         self._what = what
         self._log = log
         self._monotonic = monotonic
-        self._now = now
         self._lock = threading.Lock()
         self._value: T | None = None
         self.loaded_at: datetime | None = None
         self.version: datetime | None = None
         self.last_reload: datetime | None = None
         self.last_error: str | None = None
-        self.last_check = self._now()
+        self.last_check = utc_now()
         self._signature = _signature(self.path)
         if required:
             self._take(load(self.path))
@@ -96,7 +94,7 @@ class WatchedFile(Generic[T]):
 
     def _check(self) -> None:
         self._next_check = self._monotonic() + self.interval
-        self.last_check = self._now()
+        self.last_check = utc_now()
         signature = _signature(self.path)
         if signature == self._signature:
             return
@@ -120,7 +118,7 @@ class WatchedFile(Generic[T]):
 
     def _take(self, value: T) -> None:
         self._value = value
-        self.loaded_at = self._now()
+        self.loaded_at = utc_now()
         mtime_ns = None if self._signature is None else self._signature[0]
         self.version = None if mtime_ns is None else datetime.fromtimestamp(mtime_ns / 1e9, timezone.utc)
         self.last_error = None
@@ -140,7 +138,6 @@ class ReloadingPhonebook:
         path: str | Path,
         interval: float = CHECK_INTERVAL,
         monotonic: Callable[[], float] = time.monotonic,
-        now: Callable[[], datetime] = utc_now,
     ):
         self._file = WatchedFile(
             path,
@@ -150,7 +147,6 @@ class ReloadingPhonebook:
             interval=interval,
             required=True,
             monotonic=monotonic,
-            now=now,
         )
 
     def current(self) -> Phonebook:

@@ -40,6 +40,8 @@ IN_PROCESS_BASE = "http://localhost"
 TALK_SECONDS = 600
 MESSAGE_SECONDS = 25
 MAX_REQUESTS = 100
+# Twilio gives up on a webhook after this long.
+TWILIO_WAIT_SECONDS = 15
 # A caller the sample phonebook does not know.
 UNKNOWN_CALLER = "+12025550143"
 REFUSED_HINT = (
@@ -81,13 +83,14 @@ class InProcess:
 class OverHttp:
     """Requests to a running service."""
 
-    def __init__(self, base: str, timeout: float = 15.0):
+    def __init__(self, base: str):
         self.base = base.rstrip("/")
-        self.timeout = timeout
         self.session = requests.Session()
 
     def post(self, url: str, params: dict[str, str], headers: dict[str, str]) -> tuple[int, str]:
-        response = self.session.post(url, data=params, headers=headers, timeout=self.timeout, allow_redirects=False)
+        response = self.session.post(
+            url, data=params, headers=headers, timeout=TWILIO_WAIT_SECONDS, allow_redirects=False
+        )
         return response.status_code, response.text
 
 
