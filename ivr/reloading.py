@@ -130,8 +130,8 @@ class WatchedFile(Generic[T]):
             self._log.error("%s edit refused, %s: %s: %s", self._what, kept, self.path, problem)
 
 
-class ReloadingPhonebook:
-    """Holds the current phonebook of `path`; raises PhonebookError at once when it cannot load."""
+class ReloadingPhonebook(WatchedFile[Phonebook]):
+    """The current phonebook of `path`; raises PhonebookError at once when it cannot load."""
 
     def __init__(
         self,
@@ -139,7 +139,7 @@ class ReloadingPhonebook:
         interval: float = CHECK_INTERVAL,
         monotonic: Callable[[], float] = time.monotonic,
     ):
-        self._file = WatchedFile(
+        super().__init__(
             path,
             load_phonebook,
             what="phonebook",
@@ -149,23 +149,14 @@ class ReloadingPhonebook:
             monotonic=monotonic,
         )
 
-    def current(self) -> Phonebook:
-        """The phonebook in force, after re-reading the file if it changed (checked at most every interval)."""
-        return self._file.current()
-
-    def last_good(self) -> Phonebook:
-        """The phonebook in force, without looking at the file (for the error path)."""
-        return self._file.last_good()
-
     def state(self) -> dict:
-        file = self._file
-        phonebook = file.last_good()
+        phonebook = self.last_good()
         return {
-            "file": str(file.path.resolve()),
-            "loaded_at": iso(file.loaded_at),
-            "last_check": iso(file.last_check),
-            "last_reload": None if file.last_reload is None else iso(file.last_reload),
-            "last_error": file.last_error,
+            "file": str(self.path.resolve()),
+            "loaded_at": iso(self.loaded_at),
+            "last_check": iso(self.last_check),
+            "last_reload": None if self.last_reload is None else iso(self.last_reload),
+            "last_error": self.last_error,
             "counts": {
                 "lines": len(phonebook.lines),
                 "teams": len(phonebook.teams),
