@@ -264,12 +264,12 @@ class Simulator:
         return params
 
     def _dial(self, call: _Call, dial: ET.Element, url: str) -> dict[str, str]:
-        numbers = [(n.text or "").strip() for n in dial.iter("Number")]
+        legs = [(number, (number.text or "").strip()) for number in dial.iter("Number")]
+        numbers = ", ".join(phone for _, phone in legs)
         timeout = int(dial.get("timeout", "30"))
-        call.note("rings", ", ".join(numbers))
+        call.note("rings", numbers)
         picked_up = None
-        for number in dial.iter("Number"):
-            phone = (number.text or "").strip()
+        for number, phone in legs:
             if phone not in call.answers | call.voicemails:
                 continue
             picked_up = sid("CA")
@@ -283,12 +283,13 @@ class Simulator:
         call.seconds += timeout
         if picked_up:
             # A leg that was answered, then hung up while screening, completed without being bridged.
-            call.note("not put through", ", ".join(numbers))
-            return {**self._in_call(call), "DialCallStatus": "completed", "DialBridged": "false",
-                    "DialCallSid": picked_up, "DialCallDuration": "0"}
-        call.note("no answer", f"{', '.join(numbers)} after {timeout} s")
-        return {**self._in_call(call), "DialCallStatus": "no-answer", "DialBridged": "false", "DialCallSid": sid("CA"),
-                "DialCallDuration": "0"}
+            call.note("not put through", numbers)
+        else:
+            call.note("no answer", f"{numbers} after {timeout} s")
+        return {
+            **self._in_call(call), "DialCallStatus": "completed" if picked_up else "no-answer", "DialBridged": "false",
+            "DialCallSid": picked_up or sid("CA"), "DialCallDuration": "0",
+        }
 
     # --- the engineer's leg ----------------------------------------------------------------
 
