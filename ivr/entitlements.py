@@ -473,10 +473,6 @@ class Sources:
                 self._settings = settings
             return self._source
 
-    def state(self, phonebook: Phonebook) -> dict:
-        """Where customers come from and how lookups went, for /healthz."""
-        return self.for_phonebook(phonebook).state()
-
     def _build(self, settings: EntitlementSettings) -> FileSource | UrlSource:
         if settings.file is not None:
             return FileSource(settings.file, self.stats["file"])
