@@ -1,4 +1,5 @@
-"""GET /healthz: is the service up, and which phonebook is it using (for load balancers and admins)."""
+"""GET /healthz: is the service up, which phonebook and customer records is it using, and what is
+degraded (for load balancers and admins)."""
 
 from __future__ import annotations
 

@@ -98,6 +98,7 @@ class WatchedFile(Generic[T]):
         signature = _signature(self.path)
         if signature == self._signature:
             return
+        # Kept even when this version is refused: it is tried once, not again at every check.
         self._signature = signature
         if self._try_load():
             self.last_reload = self.loaded_at
