@@ -38,15 +38,14 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "phonebook.toml"
 US_LINE = "+14155550100"
 ACME_ADMIN = "+14155551234"
-STRANGER = "+12025550143"
 WARMUP = 20
 PLAN = "sen=1234567&sev=1&plan=san_francisco,amsterdam,select,fallback"
 
 
 def _webhooks(call_sid: str) -> list[tuple[str, str, dict]]:
     """(name, path, form) of a representative request to each webhook."""
-    call = {"CallSid": call_sid, "AccountSid": "AC" + "0" * 32, "From": STRANGER, "To": US_LINE,
-            "CallStatus": "in-progress", "Direction": "inbound", "ApiVersion": "2010-04-01"}
+    call = {"CallSid": call_sid, "AccountSid": "AC" + "0" * 32, "From": simulate.UNKNOWN_CALLER,
+            "To": US_LINE, "CallStatus": "in-progress", "Direction": "inbound", "ApiVersion": "2010-04-01"}
     leg = {**call, "CallSid": "CA" + "e" * 32, "ParentCallSid": call_sid, "To": "+14155550101", "Direction": "outbound-dial"}
     no_answer = {**call, "DialCallStatus": "no-answer", "DialBridged": "false", "DialCallDuration": "0"}
     return [
@@ -166,7 +165,7 @@ def prompt_seconds() -> None:
         config = {"IVR_INSTANCE_PATH": instance, "TWILIO_AUTH_TOKEN": "bench"}
         at = datetime(2026, 12, 1, 20, tzinfo=timezone.utc)  # a weekday: San Francisco on duty
         simulator = simulate.in_process(str(SAMPLE), at, config)
-        with_sen = simulator.call(US_LINE, STRANGER, ["1234567#", "1"])
+        with_sen = simulator.call(US_LINE, simulate.UNKNOWN_CALLER, ["1234567#", "1"])
         recognised = simulator.call(US_LINE, ACME_ADMIN, ["1"])
     print(f"Prompts an L1 caller hears before the first engineer's phone rings, at {WORDS_PER_MINUTE} words/min:")
     print(f"  with SEN entry:            {_seconds_before_ringing(with_sen):5.1f} s (target: under 20 s)")

@@ -1,8 +1,7 @@
 """Settings: the environment, overridden by the mapping given to `create_app`.
 
 Every setting the service reads is listed here with its default and meaning (the README shows
-the same table). Keys that are not environment settings (`CLOCK`, `EVENT_SINK`, `SMS_SENDER`,
-`LOG_STREAM`) pass through from the mapping untouched.
+the same table). Other keys of the mapping (`create_app` lists them) pass through untouched.
 """
 
 from __future__ import annotations
@@ -10,6 +9,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from typing import Any, Mapping
+
+from ivr.reloading import CHECK_INTERVAL
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class Setting:
 SETTINGS = (
     Setting("IVR_PHONEBOOK", "phonebook.toml", "The phonebook file; re-read when it changes."),
     Setting(
-        "IVR_RELOAD_SECONDS", 1.0,
+        "IVR_RELOAD_SECONDS", CHECK_INTERVAL,
         "How often (at most) each worker looks for a changed phonebook file, on request.", float,
     ),
     Setting(

@@ -63,7 +63,8 @@ class Counters:
         return _build(registry, registry)
 
     def collect(self):
-        """A collector for /metrics' registry."""
+        """So /metrics' registry can register the counters and export what `registry` reads
+        (in multiprocess mode, every worker's values)."""
         yield from self.registry.collect()
 
     def totals(self) -> Totals:

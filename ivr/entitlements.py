@@ -246,19 +246,11 @@ def load_customers_csv(path: Path) -> CustomerIndex:
 class FileSource:
     """Customers from a CSV file, re-read when the file changes. A broken edit is refused and the
     last good data stays in force; until some version has loaded, every lookup is a failure.
-    The file is looked at on every lookup by default (`interval` 0): a `stat` is cheap next to a call."""
+    The file is looked at on every lookup: a `stat` is cheap next to a call."""
 
-    def __init__(
-        self,
-        path: Path,
-        stats: SourceStats | None = None,
-        interval: float = 0.0,
-        monotonic: Callable[[], float] = time.monotonic,
-    ):
+    def __init__(self, path: Path, stats: SourceStats | None = None):
         self.stats = stats or SourceStats("file")
-        self._file = WatchedFile(
-            path, load_customers_csv, what="entitlements file", log=log, interval=interval, monotonic=monotonic
-        )
+        self._file = WatchedFile(path, load_customers_csv, what="entitlements file", log=log, interval=0)
 
     @property
     def path(self) -> Path:
@@ -301,10 +293,9 @@ CACHE_ENTRIES = 10_000
 class TtlCache:
     """Answers kept for `seconds` by an injected monotonic clock; the oldest go first when full."""
 
-    def __init__(self, seconds: float, clock: Callable[[], float], entries: int = CACHE_ENTRIES):
+    def __init__(self, seconds: float, clock: Callable[[], float]):
         self.seconds = seconds
         self.clock = clock
-        self.entries = entries
         self._lock = threading.Lock()
         self._items: dict[object, tuple[float, object]] = {}
 
@@ -324,7 +315,7 @@ class TtlCache:
             return
         with self._lock:
             self._items.pop(key, None)
-            while len(self._items) >= self.entries:
+            while len(self._items) >= CACHE_ENTRIES:
                 del self._items[next(iter(self._items))]
             self._items[key] = (self.clock() + self.seconds, value)
 
@@ -462,14 +453,8 @@ class Sources:
     phonebook reloads (its cache and loaded file survive an unrelated edit); the counts are kept
     in `counters`, one SourceStats per kind of source."""
 
-    def __init__(
-        self,
-        token: str | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        counters: Counters | None = None,
-    ):
+    def __init__(self, token: str | None = None, counters: Counters | None = None):
         self.token = token
-        self.clock = clock
         counters = counters or Counters.create()
         self.stats = {kind: SourceStats(kind, counters) for kind in ("file", "url")}
         self._lock = threading.Lock()
@@ -488,10 +473,6 @@ class Sources:
                 self._settings = settings
             return self._source
 
-    def state(self, phonebook: Phonebook) -> dict:
-        """Where customers come from and how lookups went, for /healthz."""
-        return self.for_phonebook(phonebook).state()
-
     def _build(self, settings: EntitlementSettings) -> FileSource | UrlSource:
         if settings.file is not None:
             return FileSource(settings.file, self.stats["file"])
@@ -501,7 +482,6 @@ class Sources:
             timeout_seconds=settings.timeout_seconds,
             cache_seconds=settings.cache_seconds,
             admin_lookup=settings.admin_lookup,
-            clock=self.clock,
             stats=self.stats["url"],
         )
 

@@ -1,4 +1,5 @@
-"""GET /healthz: is the service up, and which phonebook is it using (for load balancers and admins)."""
+"""GET /healthz: is the service up, which phonebook and customer records is it using, and what is
+degraded (for load balancers and admins)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def healthz():
     # First look at the file (each worker checks on request), so the state shown is this moment's.
     phonebook = holder.current()
     phonebook_state = holder.state()
-    entitlements = current_app.extensions["ivr_entitlements"].state(phonebook)
+    entitlements = current_app.extensions["ivr_entitlements"].for_phonebook(phonebook).state()
     # A refused phonebook or customers edit leaves calls on the last good version: degraded, so
     # whoever watches this sees that the file on disk is not the one in force.
     healthy = calllog["ok"] and not phonebook_state["last_error"] and not entitlements.get("last_error")

@@ -27,14 +27,13 @@ ANSWER_BUCKETS = (5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0)
 class CallLogCollector:
     """Calls by outcome and severity and time to answer, from the call log."""
 
-    def __init__(self, app):
-        self.app = app
+    def __init__(self, calllog):
+        self.calllog = calllog
 
     def collect(self):
-        calllog = self.app.extensions["ivr_calllog"]
         try:
-            counts = calllog.outcome_counts()
-            buckets, count, total = calllog.answer_histogram(ANSWER_BUCKETS)
+            counts = self.calllog.outcome_counts()
+            buckets, count, total = self.calllog.answer_histogram(ANSWER_BUCKETS)
         except Exception as exc:  # noqa: BLE001 - a scrape must not fail because the database did
             logger.warning("metrics: call log unavailable: %s", exc)
         else:
@@ -70,12 +69,11 @@ def metrics():
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
 
-def init_app(app) -> CollectorRegistry:
+def init_app(app) -> None:
     registry = CollectorRegistry()
     registry.register(app.extensions["ivr_counters"])
-    registry.register(CallLogCollector(app))
+    registry.register(CallLogCollector(app.extensions["ivr_calllog"]))
     app.extensions["ivr_metrics"] = registry
     app.before_request(_start_timer)
     app.after_request(_observe)
     app.register_blueprint(bp)
-    return registry

@@ -57,7 +57,6 @@ class WatchedFile(Generic[T]):
         interval: float = CHECK_INTERVAL,
         required: bool = False,
         monotonic: Callable[[], float] = time.monotonic,
-        now: Callable[[], datetime] = utc_now,
     ):
         self.path = Path(path)
         self.interval = interval
@@ -65,14 +64,13 @@ class WatchedFile(Generic[T]):
         self._what = what
         self._log = log
         self._monotonic = monotonic
-        self._now = now
         self._lock = threading.Lock()
         self._value: T | None = None
         self.loaded_at: datetime | None = None
         self.version: datetime | None = None
         self.last_reload: datetime | None = None
         self.last_error: str | None = None
-        self.last_check = self._now()
+        self.last_check = utc_now()
         self._signature = _signature(self.path)
         if required:
             self._take(load(self.path))
@@ -96,10 +94,11 @@ class WatchedFile(Generic[T]):
 
     def _check(self) -> None:
         self._next_check = self._monotonic() + self.interval
-        self.last_check = self._now()
+        self.last_check = utc_now()
         signature = _signature(self.path)
         if signature == self._signature:
             return
+        # Kept even when this version is refused: it is tried once, not again at every check.
         self._signature = signature
         if self._try_load():
             self.last_reload = self.loaded_at
@@ -120,7 +119,7 @@ class WatchedFile(Generic[T]):
 
     def _take(self, value: T) -> None:
         self._value = value
-        self.loaded_at = self._now()
+        self.loaded_at = utc_now()
         mtime_ns = None if self._signature is None else self._signature[0]
         self.version = None if mtime_ns is None else datetime.fromtimestamp(mtime_ns / 1e9, timezone.utc)
         self.last_error = None
@@ -132,17 +131,16 @@ class WatchedFile(Generic[T]):
             self._log.error("%s edit refused, %s: %s: %s", self._what, kept, self.path, problem)
 
 
-class ReloadingPhonebook:
-    """Holds the current phonebook of `path`; raises PhonebookError at once when it cannot load."""
+class ReloadingPhonebook(WatchedFile[Phonebook]):
+    """The current phonebook of `path`; raises PhonebookError at once when it cannot load."""
 
     def __init__(
         self,
         path: str | Path,
         interval: float = CHECK_INTERVAL,
         monotonic: Callable[[], float] = time.monotonic,
-        now: Callable[[], datetime] = utc_now,
     ):
-        self._file = WatchedFile(
+        super().__init__(
             path,
             load_phonebook,
             what="phonebook",
@@ -150,26 +148,16 @@ class ReloadingPhonebook:
             interval=interval,
             required=True,
             monotonic=monotonic,
-            now=now,
         )
 
-    def current(self) -> Phonebook:
-        """The phonebook in force, after re-reading the file if it changed (checked at most every interval)."""
-        return self._file.current()
-
-    def last_good(self) -> Phonebook:
-        """The phonebook in force, without looking at the file (for the error path)."""
-        return self._file.last_good()
-
     def state(self) -> dict:
-        file = self._file
-        phonebook = file.last_good()
+        phonebook = self.last_good()
         return {
-            "file": str(file.path.resolve()),
-            "loaded_at": iso(file.loaded_at),
-            "last_check": iso(file.last_check),
-            "last_reload": None if file.last_reload is None else iso(file.last_reload),
-            "last_error": file.last_error,
+            "file": str(self.path.resolve()),
+            "loaded_at": iso(self.loaded_at),
+            "last_check": iso(self.last_check),
+            "last_reload": None if self.last_reload is None else iso(self.last_reload),
+            "last_error": self.last_error,
             "counts": {
                 "lines": len(phonebook.lines),
                 "teams": len(phonebook.teams),

@@ -40,6 +40,8 @@ IN_PROCESS_BASE = "http://localhost"
 TALK_SECONDS = 600
 MESSAGE_SECONDS = 25
 MAX_REQUESTS = 100
+# Twilio gives up on a webhook after this long.
+TWILIO_WAIT_SECONDS = 15
 # A caller the sample phonebook does not know.
 UNKNOWN_CALLER = "+12025550143"
 REFUSED_HINT = (
@@ -81,13 +83,14 @@ class InProcess:
 class OverHttp:
     """Requests to a running service."""
 
-    def __init__(self, base: str, timeout: float = 15.0):
+    def __init__(self, base: str):
         self.base = base.rstrip("/")
-        self.timeout = timeout
         self.session = requests.Session()
 
     def post(self, url: str, params: dict[str, str], headers: dict[str, str]) -> tuple[int, str]:
-        response = self.session.post(url, data=params, headers=headers, timeout=self.timeout, allow_redirects=False)
+        response = self.session.post(
+            url, data=params, headers=headers, timeout=TWILIO_WAIT_SECONDS, allow_redirects=False
+        )
         return response.status_code, response.text
 
 
@@ -261,12 +264,12 @@ class Simulator:
         return params
 
     def _dial(self, call: _Call, dial: ET.Element, url: str) -> dict[str, str]:
-        numbers = [(n.text or "").strip() for n in dial.iter("Number")]
+        legs = [(number, (number.text or "").strip()) for number in dial.iter("Number")]
+        numbers = ", ".join(phone for _, phone in legs)
         timeout = int(dial.get("timeout", "30"))
-        call.note("rings", ", ".join(numbers))
+        call.note("rings", numbers)
         picked_up = None
-        for number in dial.iter("Number"):
-            phone = (number.text or "").strip()
+        for number, phone in legs:
             if phone not in call.answers | call.voicemails:
                 continue
             picked_up = sid("CA")
@@ -280,12 +283,13 @@ class Simulator:
         call.seconds += timeout
         if picked_up:
             # A leg that was answered, then hung up while screening, completed without being bridged.
-            call.note("not put through", ", ".join(numbers))
-            return {**self._in_call(call), "DialCallStatus": "completed", "DialBridged": "false",
-                    "DialCallSid": picked_up, "DialCallDuration": "0"}
-        call.note("no answer", f"{', '.join(numbers)} after {timeout} s")
-        return {**self._in_call(call), "DialCallStatus": "no-answer", "DialBridged": "false", "DialCallSid": sid("CA"),
-                "DialCallDuration": "0"}
+            call.note("not put through", numbers)
+        else:
+            call.note("no answer", f"{numbers} after {timeout} s")
+        return {
+            **self._in_call(call), "DialCallStatus": "completed" if picked_up else "no-answer", "DialBridged": "false",
+            "DialCallSid": picked_up or sid("CA"), "DialCallDuration": "0",
+        }
 
     # --- the engineer's leg ----------------------------------------------------------------
 

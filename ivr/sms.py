@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -173,14 +172,12 @@ class TextRecorder(SmsSender):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._kept: deque[Text] = deque()
+        self._kept: list[Text] = []
 
     def _submit(self, text: Text) -> None:
         self._kept.append(text)
 
     def take(self) -> list[Text]:
         """The texts kept since the last take."""
-        texts = []
-        while self._kept:
-            texts.append(self._kept.popleft())
+        texts, self._kept = self._kept, []
         return texts
