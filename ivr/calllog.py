@@ -271,15 +271,14 @@ class CallLog:
     def __init__(
         self,
         engine: Engine,
+        *,
+        clock: Callable[[], datetime],
         counters: Counters | None = None,
         alert_settle_seconds: float = ALERT_SETTLE_SECONDS,
-        clock: Callable[[], datetime] = utc_now,
     ):
         self.engine = engine
         self.alert_settle = timedelta(seconds=alert_settle_seconds)
-        # The clock of the alerts (due times, leases; the Alerter reads it too): the wall clock every
-        # worker shares, never a call's pinned clock (the simulator's).
-        self.clock = clock
+        self._clock = clock
         self.counters = counters or Counters.create()
         # The record of last resort when the database fails: the event as a JSON line on stdout.
         self.fallback = LogSink(logging.WARNING)
@@ -289,16 +288,26 @@ class CallLog:
         self._last_error: str | None = None
         self._last_error_at: datetime | None = None
         self._last_stored_at: datetime | None = None
+        # Whether an event was stored after the last failure (by order, whatever the clock says).
+        self._stored_since_error = True
         self._down_until = 0.0
         self._writes: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
 
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        """The clock of the alerts (due times, leases) and of health, fixed at construction: the
+        Alerter reads this one, so an alert is never due by one clock and claimed by another. In
+        the service it is the wall clock every worker shares, never a call's pinned clock (the
+        simulator's)."""
+        return self._clock
+
     @classmethod
     def from_settings(
-        cls, configured_url: str | None, instance_path: str, counters: Counters | None = None,
-        alert_settle_seconds: float = ALERT_SETTLE_SECONDS,
+        cls, configured_url: str | None, instance_path: str, *, clock: Callable[[], datetime],
+        counters: Counters | None = None, alert_settle_seconds: float = ALERT_SETTLE_SECONDS,
     ) -> "CallLog":
-        return cls(make_engine(database_url(configured_url, instance_path)), counters=counters,
+        return cls(make_engine(database_url(configured_url, instance_path)), clock=clock, counters=counters,
                    alert_settle_seconds=alert_settle_seconds)
 
     def close(self) -> None:
@@ -360,11 +369,13 @@ class CallLog:
                 write.settled = True
                 abandoned = write.abandoned
                 if error is None:
-                    self._last_stored_at = utc_now()
+                    self._last_stored_at = self._clock()
+                    self._stored_since_error = True
             if error is not None and abandoned:
                 # On the log already and counted; only the reason is news.
                 with self._lock:
-                    self._last_error, self._last_error_at = error, utc_now()
+                    self._last_error, self._last_error_at = error, self._clock()
+                    self._stored_since_error = False
             elif error is not None:
                 self.note_failure(error)
                 self._log_instead(sid, kind, key, data, at, error)
@@ -406,7 +417,7 @@ class CallLog:
             conn.execute(update(calls).where(calls.c.sid == sid).values(event_count=len(timeline), **values))
             if summary.severity == 1:
                 # In the event's own transaction: once the event is stored, so is its alert.
-                due = alert_due(summary, self.clock(), self.alert_settle)
+                due = alert_due(summary, self._clock(), self.alert_settle)
                 conn.execute(
                     _insert(self.engine, alerts)
                     .values(sid=sid, due_at=due)
@@ -423,7 +434,8 @@ class CallLog:
         with self._lock:
             if error is not None:
                 self._last_error = error
-                self._last_error_at = utc_now()
+                self._last_error_at = self._clock()
+            self._stored_since_error = False
             if backoff:
                 self._down_until = time.monotonic() + RETRY_AFTER_S
 
@@ -529,9 +541,7 @@ class CallLog:
             return {
                 "backend": self.engine.dialect.name,
                 "database": self.engine.url.render_as_string(hide_password=True),
-                "ok": self._last_error is None or (
-                    self._last_stored_at is not None and self._last_stored_at > self._last_error_at
-                ),
+                "ok": self._stored_since_error,
                 "failures": failures,
                 "last_error": self._last_error,
                 "last_error_at": self._last_error_at and iso(self._last_error_at),
@@ -600,7 +610,7 @@ def day_range(day: str) -> tuple[datetime, datetime]:
 def init_app(app) -> CallLog:
     """Open the call log named by DATABASE_URL (default: SQLite in the instance folder)."""
     log = CallLog.from_settings(
-        app.config.get("DATABASE_URL"), app.instance_path, app.extensions["ivr_counters"],
+        app.config.get("DATABASE_URL"), app.instance_path, clock=utc_now, counters=app.extensions["ivr_counters"],
         alert_settle_seconds=float(app.config.get("IVR_ALERT_SETTLE_SECONDS", ALERT_SETTLE_SECONDS)),
     )
     try:

@@ -303,7 +303,9 @@ def _call_log() -> CallLog:
     from ivr.calllog import CallLog
 
     settings = load_settings()
-    return CallLog.from_settings(settings["DATABASE_URL"], settings["IVR_INSTANCE_PATH"] or default_instance_path())
+    return CallLog.from_settings(
+        settings["DATABASE_URL"], settings["IVR_INSTANCE_PATH"] or default_instance_path(), clock=utc_now
+    )
 
 
 @main.command("init-db")

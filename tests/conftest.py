@@ -7,11 +7,12 @@ import os
 import re
 import textwrap
 import uuid
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import responses
+import time_machine
 from flask import Flask
 from sqlalchemy import create_engine, text
 
@@ -28,6 +29,63 @@ SAMPLE = ROOT / "phonebook.toml"
 def utc(text: str) -> datetime:
     """A literal instant: '2026-12-01T09:00Z' or with an explicit offset."""
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+# --- the whole suite on another day ---------------------------------------------------------------
+# IVR_TEST_CLOCK=2029-06-15T12:00:00Z starts every in-process clock at that instant (ticking on), so
+# a test that reads today's date against fixed data fails now rather than on that day. Processes the
+# tests start (gunicorn) keep the real clock: their data must be valid at any date.
+_TRAVEL = pytest.StashKey[time_machine.travel]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    shifted = os.environ.get("IVR_TEST_CLOCK")
+    if shifted:
+        travel = time_machine.travel(utc(shifted), tick=True)
+        travel.start()
+        config.stash[_TRAVEL] = travel
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    travel = config.stash.get(_TRAVEL, None)
+    if travel is not None:
+        travel.stop()
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    shifted = os.environ.get("IVR_TEST_CLOCK")
+    return f"IVR_TEST_CLOCK: the clock starts at {shifted}" if shifted else None
+
+
+def valid_at_any_date(phonebook_text: str) -> str:
+    """The phonebook with each maintenance agreement valid or ended on any date the suite may run:
+    the ones running on 2026-12-01 (the day the sample speaks of) until 2099, the others ended in
+    2020. For a process the tests start, which reads the real clock."""
+
+    def pinned(match: re.Match) -> str:
+        running = date.fromisoformat(match[1]) >= date(2026, 12, 1)
+        return f"maintenance_until = {'2099-12-31' if running else '2020-12-31'}"
+
+    return re.sub(r"maintenance_until = (\d{4}-\d{2}-\d{2})", pinned, phonebook_text)
+
+
+class FakeClock:
+    """A clock a test sets: given to a store or an app at construction, moved by setting `now`."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+# The wall clock of the stores' alerts (call events carry the instants of their calls).
+NOW = utc("2026-12-01T09:02:00Z")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(NOW)
 
 
 def answered_call(store, sid="CA001", at=None, customer="Acme Corporation", line="+14155550100"):
@@ -76,22 +134,23 @@ def postgres_url() -> str:
     try:
         with probe.connect():
             pass
-    except Exception as exc:  # noqa: BLE001 - any failure means: no PostgreSQL here
-        pytest.skip(f"PostgreSQL at {configured} is unreachable: {exc}")
+    except Exception as exc:  # noqa: BLE001 - whatever the failure, it is the same verdict
+        # Asked for and absent is a failure, never a skip: a green run must mean the store was tested.
+        pytest.fail(f"IVR_TEST_DATABASE_URL is set but PostgreSQL at {configured} does not answer: {exc}")
     finally:
         probe.dispose()
     return url
 
 
 @pytest.fixture
-def postgresql_store(postgres_url):
+def postgresql_store(postgres_url, clock):
     """A CallLog in a schema of its own, dropped afterwards, so runs never collide."""
     schema = f"test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(postgres_url)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     engine = make_engine(postgres_url).execution_options(schema_translate_map={None: schema})
-    store = CallLog(engine)
+    store = CallLog(engine, clock=clock)
     store.create_tables()
     yield store
     engine.dispose()
@@ -101,8 +160,8 @@ def postgresql_store(postgres_url):
 
 
 @pytest.fixture
-def sqlite_store(tmp_path):
-    store = CallLog(make_engine(database_url(None, str(tmp_path))))
+def sqlite_store(tmp_path, clock):
+    store = CallLog(make_engine(database_url(None, str(tmp_path))), clock=clock)
     store.create_tables()
     yield store
     store.engine.dispose()

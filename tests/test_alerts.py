@@ -17,7 +17,7 @@ from ivr.alerts import LEASE_SECONDS, ROUND_PAUSE, Alerter
 from ivr.calllog import CallLog
 from ivr.outcomes import SILENT_AFTER, Outcome
 
-from conftest import answered_call, utc
+from conftest import NOW, answered_call, utc
 
 ACCOUNT = "AC" + "0" * 32
 MESSAGES = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Messages.json"
@@ -26,35 +26,19 @@ START = utc("2026-12-01T09:00:00Z")
 RECORDING = "https://api.twilio.com/2010-04-01/Accounts/AC0/Recordings/RE123"
 
 
-# The wall clock of the call log and the alert sweep (call events carry the instants of the call).
-NOW = utc("2026-12-01T09:02:00Z")
 SETTLED = NOW + timedelta(seconds=10)  # past the call log's default settle time
 LEASE = timedelta(seconds=LEASE_SECONDS)
 
 
-@dataclass
-class Clock:
-    now: datetime = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def make_alerter(store, sample, clock, account=ACCOUNT, token="token") -> Alerter:
+def make_alerter(store, sample, account=ACCOUNT, token="token") -> Alerter:
     """A worker's alerter on `store`, whose clock it reads; it sends only when the test sweeps (no thread)."""
-    store.clock = clock
     return Alerter(store, lambda: sample, account, token, console_url="https://ivr.example.com",
                    backoff_seconds=0)
 
 
 @pytest.fixture
-def clock():
-    return Clock()
-
-
-@pytest.fixture
-def alerter(sqlite_store, sample, clock):
-    return make_alerter(sqlite_store, sample, clock)
+def alerter(sqlite_store, sample):
+    return make_alerter(sqlite_store, sample)
 
 
 def sweep(alerter, at=SETTLED) -> int:
@@ -87,6 +71,11 @@ def voicemail_call(store, sid="CA900", customer="Acme Corporation"):
                  at + timedelta(seconds=70), key="voicemail")
     store.record(sid, "status", {"call_status": "completed", "duration": 71}, at + timedelta(seconds=71),
                  key="status")
+
+
+def posts_to(url):
+    """The requests sent to `url`, in the order sent (destinations are sent side by side)."""
+    return [c for c in responses.calls if c.request.url == url]
 
 
 def sms_body(call) -> dict:
@@ -130,7 +119,7 @@ def test_an_l1_caller_who_hung_up_with_nobody_on_duty_is_an_alert(alerter, sqlit
     sqlite_store.record("CA901", "status", {"call_status": "completed", "duration": 12},
                         START + timedelta(seconds=12), key="status")
     assert sweep(alerter) == 1
-    text = sms_body(responses.calls[0])["Body"]
+    text = sms_body(posts_to(MESSAGES)[0])["Body"]
     assert "(1234567) on the United Kingdom line +442079460100" in text
     assert "No team was on duty. The caller hung up before anyone answered; no voicemail." in text
 
@@ -191,7 +180,7 @@ def test_webhook_and_twilio_time_outs_are_retried_then_counted(alerter, sqlite_s
 @responses.activate
 def test_without_twilio_credentials_the_sms_failure_is_visible(sqlite_store, sample, clock):
     webhook_ok()
-    alerter = make_alerter(sqlite_store, sample, clock, account=None, token=None)
+    alerter = make_alerter(sqlite_store, sample, account=None, token=None)
     voicemail_call(sqlite_store)
     assert sweep(alerter) == 1
     assert "TWILIO_ACCOUNT_SID" in alerter.health()["sms"]["last_error"]
@@ -209,7 +198,7 @@ def test_an_l1_call_that_failed_before_anyone_answered_is_an_alert(alerter, sqli
     sqlite_store.record("CA905", "status", {"call_status": "completed", "duration": 30},
                         START + timedelta(seconds=30), key="status")
     assert sweep(alerter) == 1
-    assert sms_body(responses.calls[0])["Body"].endswith(
+    assert sms_body(posts_to(MESSAGES)[0])["Body"].endswith(
         "from +14155551234. The call failed before anyone answered; no voicemail. "
         "Timeline: https://ivr.example.com/ops/calls/CA905")
 
@@ -236,10 +225,6 @@ def test_a_slow_destination_does_not_hold_the_others(alerter, sqlite_store):
 # --- durable delivery: the database, not a worker's memory, holds each alert --------------------
 
 
-def posts_to(url):
-    return [c for c in responses.calls if c.request.url == url]
-
-
 @responses.activate
 def test_an_alert_claimed_by_a_worker_that_died_is_sent_by_another_after_the_lease(store, sample, clock):
     sms_sent()
@@ -247,7 +232,7 @@ def test_an_alert_claimed_by_a_worker_that_died_is_sent_by_another_after_the_lea
     voicemail_call(store)
     # A worker claimed the alert and died (a deploy, gunicorn's time-out kill) before sending.
     assert store.claim_alert("CA900", NOW, LEASE) is not None
-    survivor = make_alerter(CallLog(store.engine), sample, clock)
+    survivor = make_alerter(CallLog(store.engine, clock=clock), sample)
     assert sweep(survivor, NOW + LEASE - timedelta(seconds=1)) == 0 and len(responses.calls) == 0
     assert sweep(survivor, NOW + LEASE) == 1
     assert len(posts_to(MESSAGES)) == 1 and len(posts_to(WEBHOOK)) == 1
@@ -261,7 +246,7 @@ def test_two_workers_sweeping_one_database_send_each_alert_once(store, sample, c
     sms_sent()
     webhook_ok()
     voicemail_call(store)
-    workers = [make_alerter(CallLog(store.engine), sample, clock) for _ in range(2)]
+    workers = [make_alerter(CallLog(store.engine, clock=clock), sample) for _ in range(2)]
     claimed = []
     sweeps = [threading.Thread(target=lambda w=w: claimed.append(w.sweep(NOW))) for w in workers]
     for thread in sweeps:
@@ -281,7 +266,7 @@ def test_a_destination_that_failed_is_retried_in_a_later_round_and_the_others_ar
     for _ in range(3):
         responses.add(responses.POST, WEBHOOK, status=503, body="unavailable")
     webhook_ok()
-    alerter = make_alerter(store, sample, clock)
+    alerter = make_alerter(store, sample)
     voicemail_call(store)
     assert sweep(alerter, NOW) == 1
     state = store.alert("CA900")
@@ -301,7 +286,7 @@ def test_a_destination_noted_as_sent_before_the_worker_died_is_not_sent_again(st
     voicemail_call(store)
     claim = store.claim_alert("CA900", NOW, LEASE)
     assert store.alert_delivered(claim, {"sms:+14155550199": {"sent_at": "2026-12-01T09:02:01Z"}})
-    assert sweep(make_alerter(store, sample, clock), NOW + LEASE) == 1
+    assert sweep(make_alerter(store, sample), NOW + LEASE) == 1
     assert len(posts_to(MESSAGES)) == 0 and len(posts_to(WEBHOOK)) == 1
 
 
@@ -312,7 +297,7 @@ def test_a_refused_destination_is_not_retried_and_a_round_that_lost_its_lease_wr
     sms_sent()
     voicemail_call(sqlite_store)
     late = sqlite_store.claim_alert("CA900", NOW, LEASE)
-    assert sweep(make_alerter(sqlite_store, sample, clock), NOW + LEASE) == 1
+    assert sweep(make_alerter(sqlite_store, sample), NOW + LEASE) == 1
     state = sqlite_store.alert("CA900")
     assert state.finished_at is not None and state.done["webhook"] == {"refused": "webhook answered 404: no_service"}
     # The first worker comes back to life after its lease: its writes are fenced off.
@@ -325,7 +310,7 @@ def test_a_refused_destination_is_not_retried_and_a_round_that_lost_its_lease_wr
 def test_an_l1_call_whose_final_callback_never_came_alerts_after_a_quarter_of_an_hour(store, sample, clock):
     sms_sent()
     webhook_ok()
-    alerter = make_alerter(store, sample, clock)
+    alerter = make_alerter(store, sample)
     store.record("CA910", "started", {"to": "+14155550100", "from": "+14155551234"}, START)
     store.record("CA910", "severity", {"severity": 1}, START + timedelta(seconds=5))
     clock.now = NOW + timedelta(seconds=5)
@@ -346,7 +331,7 @@ def test_an_l1_call_whose_final_callback_never_came_alerts_after_a_quarter_of_an
 
 @responses.activate
 def test_an_l1_call_answered_after_all_is_not_alerted(store, sample, clock):
-    alerter = make_alerter(store, sample, clock)
+    alerter = make_alerter(store, sample)
     answered_call(store, sid="CA911")
     assert store.alert("CA911").due_at is None
     assert sweep(alerter, NOW + timedelta(hours=1)) == 0 and len(responses.calls) == 0

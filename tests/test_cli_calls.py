@@ -12,7 +12,7 @@ from ivr.cli import main
 from conftest import answered_call, utc
 
 
-def test_init_db_then_calls_lists_newest_first_with_filters(tmp_path, monkeypatch):
+def test_init_db_then_calls_lists_newest_first_with_filters(tmp_path, monkeypatch, clock):
     url = database_url(None, str(tmp_path))
     monkeypatch.setenv("DATABASE_URL", url)
     runner = CliRunner()
@@ -20,7 +20,7 @@ def test_init_db_then_calls_lists_newest_first_with_filters(tmp_path, monkeypatc
     assert ready.exit_code == 0 and "calllog.sqlite3" in ready.output
     assert runner.invoke(main, ["init-db"]).exit_code == 0
 
-    log = CallLog.from_settings(url, str(tmp_path))
+    log = CallLog.from_settings(url, str(tmp_path), clock=clock)
     answered_call(log, sid="CA801", at=utc("2026-11-30T09:00Z"))
     log.record("CA802", "started", {"to": "+31205550100", "from": "+31612345678"}, utc("2026-12-01T09:00Z"))
     log.record("CA802", "status", {"call_status": "completed", "duration": 4}, utc("2026-12-01T09:00:04Z"),

@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from twilio.request_validator import RequestValidator
 
 from calls import ACCOUNT, ACME_ADMIN, TOKEN, US_LINE
-from conftest import OPS_PASSWORD, ROOT, SAMPLE
+from conftest import OPS_PASSWORD, ROOT, SAMPLE, valid_at_any_date
 from ivr.cli import main
 from ivr.phonebook_loader import load_phonebook
 
@@ -50,7 +50,7 @@ class Gunicorn:
 
 
 @contextmanager
-def gunicorn(tmp_path: Path, phonebook: Path = SAMPLE, **env: str):
+def gunicorn(tmp_path: Path, phonebook: Path, **env: str):
     """The Procfile's web command with 2 workers; each access-log line starts with the pid of the
     worker that served it."""
     env = {
@@ -83,11 +83,16 @@ def gunicorn(tmp_path: Path, phonebook: Path = SAMPLE, **env: str):
         log.close()
 
 
+def dated_sample(folder: Path) -> Path:
+    """The sample phonebook, its customers' agreements as valid under gunicorn's real clock on any date."""
+    copy = folder / "phonebook.toml"
+    copy.write_text(valid_at_any_date(SAMPLE.read_text(encoding="utf-8")), encoding="utf-8")
+    return copy
+
+
 @pytest.fixture
 def book(tmp_path):
-    copy = tmp_path / "phonebook.toml"
-    copy.write_text(SAMPLE.read_text())
-    return copy
+    return dated_sample(tmp_path)
 
 
 @pytest.fixture
@@ -125,7 +130,7 @@ def behind_a_proxy(tmp_path_factory):
     """The service with IVR_PUBLIC_URL set, as behind a proxy: Twilio calls (and signs) the https
     URL, while the service itself listens on loopback."""
     tmp_path = tmp_path_factory.mktemp("behind_a_proxy")
-    with gunicorn(tmp_path, IVR_PUBLIC_URL=PUBLIC_URL) as server:
+    with gunicorn(tmp_path, dated_sample(tmp_path), IVR_PUBLIC_URL=PUBLIC_URL) as server:
         yield server.base, tmp_path
 
 
@@ -235,9 +240,9 @@ VOICE_WEBHOOKS = ("ivr_webhook_seconds_count", (("endpoint", "/voice"),))
 
 
 def test_metrics_and_healthz_add_up_licensing_failures_from_every_worker_even_a_dead_one(tmp_path, licensing):
-    book = tmp_path / "phonebook.toml"
+    book = dated_sample(tmp_path)
     book.write_text(
-        SAMPLE.read_text(encoding="utf-8") + f'\n[entitlements]\nurl = "{licensing}"\nadmin_lookup = true\n',
+        book.read_text(encoding="utf-8") + f'\n[entitlements]\nurl = "{licensing}"\nadmin_lookup = true\n',
         encoding="utf-8",
     )
     calls = 12
