@@ -26,6 +26,8 @@ from ivr.routing import route as route_call
 from ivr.schedule import is_weekend, on_duty, weekend_change
 
 if TYPE_CHECKING:
+    from sqlalchemy.exc import SQLAlchemyError
+
     from ivr.calllog import CallLog
 
 DEFAULT_PHONEBOOK = "phonebook.toml"
@@ -306,6 +308,15 @@ def _call_log() -> CallLog:
     return CallLog.from_settings(settings["DATABASE_URL"], settings["IVR_INSTANCE_PATH"] or default_instance_path())
 
 
+def _database_error(exc: SQLAlchemyError) -> str:
+    """The driver's own one-line message for a DBAPIError (its `orig`); SQLAlchemy's for any other error."""
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        return str(exc.orig)
+    return str(exc)
+
+
 @main.command("init-db")
 def init_db() -> None:
     """Create the call log's tables and indexes if they are missing (safe to repeat)."""
@@ -315,7 +326,7 @@ def init_db() -> None:
     try:
         log.create_tables()
     except SQLAlchemyError as exc:
-        raise click.ClickException(f"cannot prepare the call log {log.health()['database']}: {exc.orig or exc}") from None
+        raise click.ClickException(f"cannot prepare the call log {log.health()['database']}: {_database_error(exc)}") from None
     finally:
         log.close()
     click.echo(f"call log ready: {log.health()['database']}")
@@ -339,7 +350,7 @@ def list_calls(since, outcome, limit, as_json) -> None:
         page = log.calls(CallFilter(outcome=outcome, since=since), limit=limit)
         timelines = log.timelines(c.sid for c in page.calls) if as_json else {}
     except SQLAlchemyError as exc:
-        raise click.ClickException(f"cannot read the call log {log.health()['database']}: {exc.orig or exc}") from None
+        raise click.ClickException(f"cannot read the call log {log.health()['database']}: {_database_error(exc)}") from None
     finally:
         log.close()
     if as_json:
