@@ -19,7 +19,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import insert, select
@@ -75,7 +75,7 @@ def status_callback(app, runs: int) -> float:
 
     def prepare():
         sid = current["sid"] = f"CA{next(counter):032d}"
-        at = datetime.now(timezone.utc)
+        at = datetime.now(UTC)
         sink.record(sid, "started", {"line": "United States & Canada", "region": "amer", "from": "+14155551234",
                                      "to": "+14155550100", "caller_name": None}, at)
         sink.record(sid, "recognised", {"sen": "SEN-1234567", "customer": "Acme Corporation"}, at)
@@ -114,7 +114,7 @@ def query_plan(app) -> list[str]:
 def fill(app, count: int) -> None:
     """`count` calls of every outcome over the last 90 days, written in bulk."""
     rng = random.Random(4)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     outcomes = ["answered"] * 6 + ["voicemail", "abandoned", "deflected", "failed"]
     customers = [("SEN-1234567", "Acme Corporation"), ("SEN-2345678", "Globex"), ("SEN-3456789", "Initech")]
     lines = ["+14155550100", "+442079460100", "+31205550100", "+61255501000"]

@@ -14,14 +14,14 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ivr.phonebook_loader import load_phonebook
 from ivr.routing import route
 
 ROOT = Path(__file__).resolve().parent.parent
-YEAR = datetime(2026, 1, 1, tzinfo=timezone.utc)
+YEAR = datetime(2026, 1, 1, tzinfo=UTC)
 DECISIONS_TARGET = 50_000
 COVERAGE_TARGET = 0.5
 

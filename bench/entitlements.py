@@ -18,7 +18,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from ivr.entitlements import FileSource, PhonebookSource, UrlSource, Verdict, ch
 from ivr.phonebook_loader import load_phonebook
 
 ROOT = Path(__file__).resolve().parent.parent
-AT = datetime(2026, 12, 1, 9, tzinfo=timezone.utc)
+AT = datetime(2026, 12, 1, 9, tzinfo=UTC)
 WARM_CALLS = 20_000
 COLD_RUNS = 5
 TIMEOUT = 0.5

@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import re
+import secrets
 import shlex
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
@@ -163,7 +163,7 @@ def _seconds_before_ringing(turns: list[simulate.Turn]) -> float:
 def prompt_seconds() -> None:
     with tempfile.TemporaryDirectory() as instance:
         config = {"IVR_INSTANCE_PATH": instance, "TWILIO_AUTH_TOKEN": "bench"}
-        at = datetime(2026, 12, 1, 20, tzinfo=timezone.utc)  # a weekday: San Francisco on duty
+        at = datetime(2026, 12, 1, 20, tzinfo=UTC)  # a weekday: San Francisco on duty
         simulator = simulate.in_process(str(SAMPLE), at, config)
         with_sen = simulator.call(US_LINE, simulate.UNKNOWN_CALLER, ["1234567#", "1"])
         recognised = simulator.call(US_LINE, ACME_ADMIN, ["1"])

@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable
 
 import requests
 from twilio.base.exceptions import TwilioRestException
@@ -199,7 +199,7 @@ class Alerter:
             if claim is not None:  # else another worker took it first
                 claimed.append(sid)
                 self.deliver(claim)
-        except Exception:  # noqa: BLE001 - the lease runs out and another round tries again
+        except Exception:  # the lease runs out and another round tries again
             logger.exception("alert for call %s failed", sid)
         finally:
             with self._changed:

@@ -17,9 +17,9 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
-from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterable
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import (
     JSON,
@@ -83,10 +83,10 @@ class UTCDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("call log instants must be timezone-aware")
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value, dialect):
-        return None if value is None else value.replace(tzinfo=timezone.utc)
+        return None if value is None else value.replace(tzinfo=UTC)
 
 
 metadata = MetaData()
@@ -237,7 +237,7 @@ def due_alerts_query(now: datetime, limit: int):
 
 
 def _cursor(summary: Summary) -> str:
-    return f"{summary.started_at.astimezone(timezone.utc).isoformat()}~{summary.sid}"
+    return f"{summary.started_at.astimezone(UTC).isoformat()}~{summary.sid}"
 
 
 def _parse_cursor(cursor: str) -> tuple[datetime, str]:
@@ -297,7 +297,7 @@ class CallLog:
     def from_settings(
         cls, configured_url: str | None, instance_path: str, counters: Counters | None = None,
         alert_settle_seconds: float = ALERT_SETTLE_SECONDS,
-    ) -> "CallLog":
+    ) -> CallLog:
         return cls(make_engine(database_url(configured_url, instance_path)), counters=counters,
                    alert_settle_seconds=alert_settle_seconds)
 
@@ -376,7 +376,7 @@ class CallLog:
         for listener in self._listeners:
             try:
                 listener(summary)
-            except Exception:  # noqa: BLE001 - a listener's bug must not reach the call
+            except Exception:  # a listener's bug must not reach the call
                 logger.exception("call log listener failed for %s", summary.sid)
 
     def _store(self, sid: str, kind: str, key: str, data: dict, at: datetime) -> Summary | None:
@@ -593,7 +593,7 @@ def _summary(row) -> Summary:
 
 def day_range(day: str) -> tuple[datetime, datetime]:
     """A UTC calendar day 'YYYY-MM-DD' as [start, end)."""
-    start = datetime.combine(datetime.strptime(day, "%Y-%m-%d").date(), datetime.min.time(), timezone.utc)
+    start = datetime.combine(datetime.strptime(day, "%Y-%m-%d").date(), datetime.min.time(), UTC)
     return start, start + timedelta(days=1)
 
 

@@ -8,8 +8,8 @@ in Twilio's request log.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from typing import Mapping
 
 MAX_TRIES = 3
 MAX_PLAN = 12

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 import click
@@ -55,17 +55,17 @@ class InstantType(click.ParamType):
 
     def convert(self, value, param, ctx) -> datetime:
         if isinstance(value, datetime) and value.tzinfo is not None:
-            return value.astimezone(timezone.utc)
+            return value.astimezone(UTC)
         text = str(value).strip()
         try:
             if len(text) == 10:
-                return datetime.combine(date.fromisoformat(text), datetime.min.time(), timezone.utc)
+                return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
             at = datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00"))
         except ValueError:
             self.fail(f"{text!r} is not an ISO 8601 instant like 2026-12-01T09:30:00+01:00 or 2026-12-01", param, ctx)
         if at.tzinfo is None:
             self.fail(f"{text!r} has no offset: add one, like {text}Z or {text}+01:00", param, ctx)
-        return at.astimezone(timezone.utc)
+        return at.astimezone(UTC)
 
 
 INSTANT = InstantType()

@@ -7,8 +7,9 @@ the same table). Other keys of the mapping (`create_app` lists them) pass throug
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from ivr.reloading import CHECK_INTERVAL
 

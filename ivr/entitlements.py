@@ -13,19 +13,21 @@ import io
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
 from ivr.counters import Counters
 from ivr.hours import did_you_mean
+from ivr.instants import iso
 from ivr.phonebook import (
     DEFAULT_CACHE_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
@@ -39,7 +41,6 @@ from ivr.phonebook import (
     is_e164,
     sen_digits,
 )
-from ivr.instants import iso
 from ivr.phonebook_loader import CUSTOMER_KEYS, read_customer, read_text
 from ivr.reloading import WatchedFile
 

@@ -11,7 +11,7 @@ import csv
 import hashlib
 import hmac
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import wraps
 from urllib.parse import urlencode
 
@@ -233,7 +233,7 @@ def pretty_number(number: str | None) -> str:
 
 @bp.app_template_filter("when")
 def _when_filter(at: datetime | None) -> str:
-    return "" if at is None else at.astimezone(timezone.utc).strftime("%a %d %b %H:%M UTC")
+    return "" if at is None else at.astimezone(UTC).strftime("%a %d %b %H:%M UTC")
 
 
 @bp.app_template_filter("team")
@@ -291,7 +291,7 @@ def call(sid: str):
 @page_auth
 def coverage():
     # Whole UTC days, as the grid's columns are drawn.
-    start = _now().astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = _now().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     return render_template("ops/week.html", week=week(_phonebook(), start))
 
 

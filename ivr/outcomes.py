@@ -6,10 +6,10 @@ callbacks), so the summary can be recomputed from scratch after every event.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Iterable, Mapping
 
 
 class Outcome(StrEnum):

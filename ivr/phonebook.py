@@ -6,13 +6,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
-from typing import Mapping
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -124,7 +124,7 @@ class Customer:
 
     def maintained_at(self, at: datetime) -> bool:
         """Valid through the end of `maintenance_until` anywhere on earth."""
-        expiry = datetime.combine(self.maintenance_until, time(), timezone.utc) + MAINTENANCE_GRACE
+        expiry = datetime.combine(self.maintenance_until, time(), UTC) + MAINTENANCE_GRACE
         return at < expiry
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import Flask, abort, current_app, request
-from werkzeug.exceptions import HTTPException
 from twilio.request_validator import RequestValidator
+from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("ivr.signature")
 

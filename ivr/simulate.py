@@ -15,10 +15,11 @@ from __future__ import annotations
 import os
 import secrets
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from http import HTTPStatus
-from typing import Mapping, Protocol, Sequence
+from typing import Protocol
 from urllib.parse import urljoin
 
 import requests

@@ -19,8 +19,8 @@ exception becomes TwiML that still rings a human (`_rescue`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Sequence
 
 from flask import Blueprint, Flask, abort, current_app, g, request, url_for
 from werkzeug.exceptions import HTTPException

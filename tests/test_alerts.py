@@ -12,12 +12,11 @@ from urllib.parse import parse_qs
 import pytest
 import requests
 import responses
+from conftest import answered_call, utc
 
 from ivr.alerts import LEASE_SECONDS, ROUND_PAUSE, Alerter
 from ivr.calllog import CallLog
 from ivr.outcomes import SILENT_AFTER, Outcome
-
-from conftest import answered_call, utc
 
 ACCOUNT = "AC" + "0" * 32
 MESSAGES = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Messages.json"

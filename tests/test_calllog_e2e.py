@@ -8,11 +8,10 @@ import logging
 from urllib.parse import parse_qs
 
 import responses
+from conftest import OPS_PASSWORD, TWILIO_ACCOUNT, TWILIO_TOKEN, make_app, utc
 from twilio.request_validator import RequestValidator
 
 from ivr import simulate
-
-from conftest import OPS_PASSWORD, TWILIO_ACCOUNT, TWILIO_TOKEN, make_app, utc
 
 US_LINE = "+14155550100"
 NL_LINE = "+31205550100"

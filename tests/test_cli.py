@@ -4,12 +4,12 @@ import json
 import subprocess
 import sys
 
-from click.testing import CliRunner
 import pytest
 import responses
 import time_machine
-
+from click.testing import CliRunner
 from conftest import SAMPLE, utc
+
 from ivr.cli import INSTANT, main
 
 SAMPLE_ARGS = ["--phonebook", str(SAMPLE)]

@@ -4,10 +4,10 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 import pytest
+from conftest import phonebook_from, utc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import phonebook_from, utc
 from ivr.coverage import coverage, l1_gaps, priority_gaps, week_by_week
 from ivr.instants import epoch, instant
 from ivr.phonebook import Kind, calendar_holidays

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 import responses
+from conftest import SAMPLE, utc
 
 from ivr.entitlements import (
     Failure,
@@ -30,8 +31,6 @@ from ivr.entitlements import (
 )
 from ivr.phonebook import PhonebookError
 from ivr.phonebook_loader import load_phonebook, parse_phonebook
-
-from conftest import SAMPLE, utc
 
 URL = "https://licensing.example.com/sen/{sen}"
 ACME = {

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 import requests
+from calls import ACCOUNT, ACME_ADMIN, TOKEN, US_LINE
 from click.testing import CliRunner
+from conftest import OPS_PASSWORD, ROOT, SAMPLE
 from prometheus_client.parser import text_string_to_metric_families
 from twilio.request_validator import RequestValidator
 
-from calls import ACCOUNT, ACME_ADMIN, TOKEN, US_LINE
-from conftest import OPS_PASSWORD, ROOT, SAMPLE
 from ivr.cli import main
 from ivr.phonebook_loader import load_phonebook
 

@@ -10,7 +10,6 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-
 from conftest import OPS_PASSWORD, SAMPLE, answered_call, make_app, utc
 
 PAGES = ["/ops/", "/ops/calls", "/ops/calls/CA001", "/ops/week", "/ops/numbers", "/ops/calls.csv"]

@@ -7,9 +7,9 @@ import os
 import shutil
 
 import pytest
-
 from calls import AU_LINE, SYDNEY, call_params, make_app, post, twiml
 from conftest import SAMPLE
+
 from ivr.phonebook import PhonebookError
 from ivr.reloading import ReloadingPhonebook, WatchedFile
 

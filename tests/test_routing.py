@@ -3,10 +3,10 @@
 from datetime import timedelta
 
 import pytest
+from conftest import phonebook_from, utc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import phonebook_from, utc
 from ivr.instants import epoch, instant, iso
 from ivr.phonebook import Ring
 from ivr.routing import candidates, route

@@ -4,11 +4,11 @@ import re
 
 import pytest
 import responses
+from calls import ACCOUNT, ACME_ADMIN, SF, TOKEN, US_LINE, play
+from conftest import SAMPLE, utc
 from flask import Flask, request
 from twilio.request_validator import RequestValidator
 
-from calls import ACCOUNT, ACME_ADMIN, SF, TOKEN, US_LINE, play
-from conftest import SAMPLE, utc
 from ivr import simulate
 from ivr.signature import SIGNATURE_HEADER
 from ivr.simulate import InProcess, SimulationError, Simulator, Turn, parse_presses, transcript

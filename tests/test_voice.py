@@ -6,12 +6,29 @@ import xml.etree.ElementTree as ET
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-
 from calls import (
-    ACME_ADMIN, AMSTERDAM, AU_LINE, FALLBACK, INITECH_ADMIN, NL_LINE, SELECT, SF, STRANGER, SYDNEY, US_LINE,
-    ACCOUNT, TOKEN, ListSink, call_params, make_app, play, post, twiml,
+    ACCOUNT,
+    ACME_ADMIN,
+    AMSTERDAM,
+    AU_LINE,
+    FALLBACK,
+    INITECH_ADMIN,
+    NL_LINE,
+    SELECT,
+    SF,
+    STRANGER,
+    SYDNEY,
+    TOKEN,
+    US_LINE,
+    ListSink,
+    call_params,
+    make_app,
+    play,
+    post,
+    twiml,
 )
 from conftest import SAMPLE, utc
+
 import ivr.voice
 from ivr.reloading import ReloadingPhonebook
 from ivr.simulate import InProcess, Simulator, parse_presses
