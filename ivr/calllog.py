@@ -20,17 +20,21 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    ColumnElement,
     DateTime,
     Engine,
     Float,
     Index,
     Integer,
     MetaData,
+    Row,
+    Select,
     String,
     Table,
     Text,
@@ -51,6 +55,9 @@ from ivr.counters import Counters
 from ivr.events import LogSink
 from ivr.instants import iso, utc_now
 from ivr.outcomes import IN_PROGRESS, Event, Outcome, Summary, alert_due, summarise
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 logger = logging.getLogger(__name__)
 
@@ -231,7 +238,7 @@ def _takeable(now: datetime) -> tuple:
     return alerts.c.due_at <= now, or_(alerts.c.leased_until.is_(None), alerts.c.leased_until <= now)
 
 
-def due_alerts_query(now: datetime, limit: int):
+def due_alerts_query(now: datetime, limit: int) -> Select[Any]:
     """The sweep's query: a range of the index on due_at, whatever the number of calls on record."""
     return select(alerts.c.sid).where(*_takeable(now)).order_by(alerts.c.due_at).limit(limit)
 
@@ -261,7 +268,7 @@ class _Write:
         self.abandoned = False  # the webhook stopped waiting and logged the event; under CallLog._lock
 
 
-def _insert(engine: Engine, table: Table):
+def _insert(engine: Engine, table: Table) -> postgresql.Insert | sqlite.Insert:
     return (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
@@ -529,7 +536,7 @@ class CallLog:
             return {
                 "backend": self.engine.dialect.name,
                 "database": self.engine.url.render_as_string(hide_password=True),
-                "ok": self._last_error is None or (
+                "ok": self._last_error_at is None or (
                     self._last_stored_at is not None and self._last_stored_at > self._last_error_at
                 ),
                 "failures": failures,
@@ -562,8 +569,8 @@ def call_json(call: Summary, timeline: list[Event]) -> dict:
     }
 
 
-def _conditions(where: CallFilter) -> list:
-    conditions = []
+def _conditions(where: CallFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
     if where.outcome == IN_PROGRESS:
         conditions.append(calls.c.outcome.is_(None))
     elif where.outcome:
@@ -581,11 +588,11 @@ def _conditions(where: CallFilter) -> list:
     return conditions
 
 
-def _event(row) -> Event:
+def _event(row: Row[Any]) -> Event:
     return Event(row.call_sid, row.key, row.kind, row.at, row.data)
 
 
-def _summary(row) -> Summary:
+def _summary(row: Row[Any]) -> Summary:
     values = {name: getattr(row, name) for name in _SUMMARY_COLUMNS}
     values["outcome"] = Outcome(row.outcome) if row.outcome else None
     return Summary(**values)
@@ -597,7 +604,7 @@ def day_range(day: str) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def init_app(app) -> CallLog:
+def init_app(app: Flask) -> CallLog:
     """Open the call log named by DATABASE_URL (default: SQLite in the instance folder)."""
     log = CallLog.from_settings(
         app.config.get("DATABASE_URL"), app.instance_path, app.extensions["ivr_counters"],

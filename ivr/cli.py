@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING
+from datetime import UTC, date, datetime, tzinfo
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -53,7 +53,7 @@ class InstantType(click.ParamType):
 
     name = "instant"
 
-    def convert(self, value, param, ctx) -> datetime:
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
         if isinstance(value, datetime) and value.tzinfo is not None:
             return value.astimezone(UTC)
         text = str(value).strip()
@@ -125,7 +125,7 @@ def check(phonebook_path: str) -> None:
     click.echo(f"{phonebook_path}: OK ({summary}{warnings})")
 
 
-def _local(at: datetime, tz) -> str:
+def _local(at: datetime, tz: tzinfo) -> str:
     local = at.astimezone(tz)
     return f"{local:%a %H:%M} {local.tzname()}"
 
@@ -144,6 +144,7 @@ def _week_line(phonebook: Phonebook, at: datetime) -> str:
     """'the weekend, until ...' or 'the business week; the weekend starts ...'."""
     change = weekend_change(phonebook, at)
     if not is_weekend(phonebook, at):
+        assert change is not None  # a weekend starts every week
         return f"the business week; the weekend starts {iso(change)} ({_in(change, at)})"
     return "the weekend, " + ("with no end in sight" if change is None else f"until {iso(change)} ({_in(change, at)})")
 
@@ -165,11 +166,11 @@ def _who_text(phonebook: Phonebook, at: datetime) -> list[str]:
     else:
         widths = [max(len(text) for text in column) for column in zip(*(
             (d.team.name, d.team.kind.value, d.team.region or "-") for d in rota.on_duty
-        ))]
+        ), strict=True)]
         for duty in rota.on_duty:
             team = duty.team
             columns = (team.name, team.kind.value, team.region or "-")
-            aligned = "  ".join(text.ljust(width) for text, width in zip(columns, widths))
+            aligned = "  ".join(text.ljust(width) for text, width in zip(columns, widths, strict=True))
             out.append(f"  {aligned}  local {_local(at, team.tz)}  {_until(duty, at)}")
         out.append(f"After every team: {_after_the_teams(phonebook)}.")
     hours = int(HANDOFF_HORIZON.total_seconds() // 3600)
@@ -205,7 +206,7 @@ def who(phonebook_path: str, at: datetime | None, as_json: bool) -> None:
     click.echo("\n".join(_who_text(phonebook, at)))
 
 
-def _phone_number(ctx, param, value: str) -> str:
+def _phone_number(ctx: click.Context, param: click.Parameter, value: str) -> str:
     if not is_e164(value):
         raise click.BadParameter(f"{value!r} is not an E.164 phone number like +14155550100")
     return value
@@ -326,7 +327,9 @@ def init_db() -> None:
     try:
         log.create_tables()
     except SQLAlchemyError as exc:
-        raise click.ClickException(f"cannot prepare the call log {log.health()['database']}: {_database_error(exc)}") from None
+        raise click.ClickException(
+            f"cannot prepare the call log {log.health()['database']}: {_database_error(exc)}"
+        ) from None
     finally:
         log.close()
     click.echo(f"call log ready: {log.health()['database']}")
@@ -338,7 +341,7 @@ def init_db() -> None:
               help="Only calls with this outcome.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
 @json_option
-def list_calls(since, outcome, limit, as_json) -> None:
+def list_calls(since: datetime | None, outcome: str | None, limit: int, as_json: bool) -> None:
     """The most recent calls, newest first, as the ops console shows them (JSON: with timelines)."""
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -350,7 +353,9 @@ def list_calls(since, outcome, limit, as_json) -> None:
         page = log.calls(CallFilter(outcome=outcome, since=since), limit=limit)
         timelines = log.timelines(c.sid for c in page.calls) if as_json else {}
     except SQLAlchemyError as exc:
-        raise click.ClickException(f"cannot read the call log {log.health()['database']}: {_database_error(exc)}") from None
+        raise click.ClickException(
+            f"cannot read the call log {log.health()['database']}: {_database_error(exc)}"
+        ) from None
     finally:
         log.close()
     if as_json:

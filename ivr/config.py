@@ -45,7 +45,8 @@ SETTINGS = (
         "The call log database: a PostgreSQL URL (postgres:// as Heroku writes it, or postgresql://). "
         "Unset: SQLite calllog.sqlite3 in the instance folder.",
     ),
-    Setting("IVR_OPS_PASSWORD", None, "The ops console's password (user `ops` for HTTP Basic). Unset: /ops and /metrics answer 403."),
+    Setting("IVR_OPS_PASSWORD", None,
+            "The ops console's password (user `ops` for HTTP Basic). Unset: /ops and /metrics answer 403."),
     Setting(
         "IVR_ALERT_SETTLE_SECONDS", 10.0,
         "How long a missed-call alert without a voicemail waits for a recording still on its way.", float,

@@ -13,6 +13,7 @@ from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
+from typing import TypeGuard
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -240,7 +241,7 @@ def sen_digits(sen: str) -> str:
 E164_SHAPE = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
-def is_e164(number: object) -> bool:
+def is_e164(number: object) -> TypeGuard[str]:
     if not isinstance(number, str) or not E164_SHAPE.fullmatch(number):
         return False
     try:

@@ -153,6 +153,7 @@ class ReloadingPhonebook(WatchedFile[Phonebook]):
 
     def state(self) -> dict:
         phonebook = self.last_good()
+        assert phonebook is not None and self.loaded_at is not None  # required=True: loaded, or __init__ raised
         return {
             "file": str(self.path.resolve()),
             "loaded_at": iso(self.loaded_at),

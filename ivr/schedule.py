@@ -125,7 +125,7 @@ class Timeline:
         if boundary in self._runs:
             return self._runs[boundary]
         end: int | None = boundary
-        while end % BLOCK_SECONDS == 0:
+        while end is not None and end % BLOCK_SECONDS == 0:
             if end - boundary >= HORIZON_SECONDS:
                 end = None
                 break
@@ -138,10 +138,10 @@ class Timeline:
 
     def intervals(self, low: int, high: int) -> list[Interval]:
         """Merged intervals within [low, high)."""
-        pieces = []
+        pieces: list[Interval] = []
         for index in range(low // BLOCK_SECONDS, (high - 1) // BLOCK_SECONDS + 1):
             starts, ends = self._block(index)
-            pieces.extend(zip(starts, ends))
+            pieces.extend(zip(starts, ends, strict=True))
         return clip(union(pieces), low, high)
 
 
