@@ -1,5 +1,6 @@
 """Coverage: exact gaps over a range, and the week-by-week picture."""
 
+import itertools
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
@@ -206,7 +207,7 @@ def test_gaps_are_maximal_whatever_the_range_is_split_into(books, name, start, c
             else:
                 glued.append(gap)
         assert tuple(glued) == whole
-        assert all(a[1] < b[0] for a, b in zip(whole, whole[1:]))
+        assert all(a[1] < b[0] for a, b in itertools.pairwise(whole))
         assert all(start <= s < e <= end for s, e in whole)
 
 

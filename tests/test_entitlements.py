@@ -471,7 +471,7 @@ def test_service_renewals_takes_an_email_or_a_web_address():
         text = base.replace('portal = "https://support.example.com"', f'portal = "https://support.example.com"\nrenewals = "{renewals}"')
         assert parse_phonebook(text).service.renewals == renewals
     text = base.replace('portal = "https://support.example.com"', 'portal = "https://support.example.com"\nrenewals = "call Bob"')
-    with pytest.raises(PhonebookError, match="service.renewals: must be an email address or a web address"):
+    with pytest.raises(PhonebookError, match=r"service\.renewals: must be an email address or a web address"):
         parse_phonebook(text)
 
 
