@@ -19,9 +19,11 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from flask import Flask
 from sqlalchemy import insert, select
 from twilio.request_validator import RequestValidator
 
@@ -37,7 +39,7 @@ TOKEN = "0" * 32
 BASE = "http://localhost"
 
 
-def app_with(instance: Path, **config):
+def app_with(instance: Path, **config: object) -> Flask:
     return create_app({
         "IVR_PHONEBOOK": str(ROOT / "phonebook.toml"),
         "IVR_INSTANCE_PATH": str(instance),
@@ -49,7 +51,7 @@ def app_with(instance: Path, **config):
     })
 
 
-def median_ms(action, runs: int, prepare=lambda: None) -> float:
+def median_ms(action: Callable[[], object], runs: int, prepare: Callable[[], object] = lambda: None) -> float:
     """Median wall time of `action()`; `prepare()` runs untimed before each."""
     prepare()
     action()  # warm up
@@ -62,7 +64,7 @@ def median_ms(action, runs: int, prepare=lambda: None) -> float:
     return statistics.median(samples)
 
 
-def status_callback(app, runs: int) -> float:
+def status_callback(app: Flask, runs: int) -> float:
     """The final status callback of a call that already has its other events on record.
 
     It is the costliest event to store: the call's summary is recomputed from all of them.
@@ -75,7 +77,7 @@ def status_callback(app, runs: int) -> float:
 
     def prepare():
         sid = current["sid"] = f"CA{next(counter):032d}"
-        at = datetime.now(timezone.utc)
+        at = datetime.now(UTC)
         sink.record(sid, "started", {"line": "United States & Canada", "region": "amer", "from": "+14155551234",
                                      "to": "+14155550100", "caller_name": None}, at)
         sink.record(sid, "recognised", {"sen": "SEN-1234567", "customer": "Acme Corporation"}, at)
@@ -102,7 +104,7 @@ def status_callback(app, runs: int) -> float:
     return median_ms(post, runs, prepare)
 
 
-def query_plan(app) -> list[str]:
+def query_plan(app: Flask) -> list[str]:
     """SQLite's plan for the newest page: an index walk, not a scan and sort of the table."""
     query = (select(calls).order_by(calls.c.started_at.desc(), calls.c.sid.desc()).limit(51))
     engine = app.extensions["ivr_calllog"].engine
@@ -111,10 +113,10 @@ def query_plan(app) -> list[str]:
         return [row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
 
 
-def fill(app, count: int) -> None:
+def fill(app: Flask, count: int) -> None:
     """`count` calls of every outcome over the last 90 days, written in bulk."""
     rng = random.Random(4)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     outcomes = ["answered"] * 6 + ["voicemail", "abandoned", "deflected", "failed"]
     customers = [("SEN-1234567", "Acme Corporation"), ("SEN-2345678", "Globex"), ("SEN-3456789", "Initech")]
     lines = ["+14155550100", "+442079460100", "+31205550100", "+61255501000"]
@@ -144,7 +146,7 @@ def fill(app, count: int) -> None:
             conn.execute(insert(events), batch_events)
 
 
-def pages(app, runs: int) -> dict[str, float]:
+def pages(app: Flask, runs: int) -> dict[str, float]:
     client = app.test_client()
     auth = {"Authorization": "Basic " + base64.b64encode(f"ops:{PASSWORD}".encode()).decode()}
 
@@ -156,7 +158,8 @@ def pages(app, runs: int) -> dict[str, float]:
 
     return {
         "/ops/calls": median_ms(get("/ops/calls"), runs),
-        "/ops/calls?outcome=voicemail&customer=Globex": median_ms(get("/ops/calls?outcome=voicemail&customer=Globex"), runs),
+        "/ops/calls?outcome=voicemail&customer=Globex":
+            median_ms(get("/ops/calls?outcome=voicemail&customer=Globex"), runs),
         "/ops/api/calls (with timelines)": median_ms(get("/ops/api/calls"), runs),
         "/metrics": median_ms(get("/metrics"), max(5, runs // 10)),
     }

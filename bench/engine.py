@@ -14,19 +14,24 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from ivr.phonebook import Phonebook
 from ivr.phonebook_loader import load_phonebook
 from ivr.routing import route
 
 ROOT = Path(__file__).resolve().parent.parent
-YEAR = datetime(2026, 1, 1, tzinfo=timezone.utc)
+YEAR = datetime(2026, 1, 1, tzinfo=UTC)
 DECISIONS_TARGET = 50_000
 COVERAGE_TARGET = 0.5
 
 
-def random_calls(phonebook, count: int, seed: int = 2026) -> list[tuple[str, datetime, int]]:
+Call = tuple[str, datetime, int]
+
+
+def random_calls(phonebook: Phonebook, count: int, seed: int = 2026) -> list[tuple[str, datetime, int]]:
     """Calls on every line (and one unpublished number) at random instants over the year."""
     rng = random.Random(seed)
     numbers = [line.number for line in phonebook.lines] + ["+14155550199"]
@@ -36,20 +41,20 @@ def random_calls(phonebook, count: int, seed: int = 2026) -> list[tuple[str, dat
     ]
 
 
-def rate(body, calls) -> float:
+def rate(body: Callable[[list[Call]], None], calls: list[Call]) -> float:
     start = time.perf_counter()
     body(calls)
     return len(calls) / (time.perf_counter() - start)
 
 
-def bench_routing(phonebook, count: int) -> None:
+def bench_routing(phonebook: Phonebook, count: int) -> None:
     calls = random_calls(phonebook, count)
 
-    def decide(calls):
+    def decide(calls: list[Call]) -> None:
         for to, at, severity in calls:
             route(phonebook, to, at, severity)
 
-    def baseline(calls):
+    def baseline(calls: list[Call]) -> None:
         # The part of a decision that is not the engine: iterate and look the line up.
         for to, _at, _severity in calls:
             phonebook.line(to)
@@ -62,7 +67,8 @@ def bench_routing(phonebook, count: int) -> None:
     verdict = "meets" if warm >= DECISIONS_TARGET else "MISSES"
     print(f"routing: {count:,} random calls over 2026")
     print(f"  first pass (compiles the year's timelines): {cold:.3f} s, {count / cold:,.0f} decisions/s")
-    print(f"  warm: {warm:,.0f} decisions/s ({verdict} the {DECISIONS_TARGET:,}/s target: {warm / DECISIONS_TARGET:.2f}x)")
+    print(f"  warm: {warm:,.0f} decisions/s "
+          f"({verdict} the {DECISIONS_TARGET:,}/s target: {warm / DECISIONS_TARGET:.2f}x)")
     print(f"  baseline (line lookup only): {base:,.0f} loops/s; a decision costs {base / warm:.1f}x a bare loop step")
 
 
@@ -81,7 +87,7 @@ def bench_coverage(phonebook_path: str, repeat: int) -> None:
     year = ["coverage", "--phonebook", phonebook_path, "--from", "2026-01-01", "--to", "2027-01-01"]
     startup = wall([python, "-c", "pass"], repeat)
     imports = wall([python, "-c", "import ivr.cli"], repeat)
-    check = wall(ivr + ["check", "--phonebook", phonebook_path], repeat)
+    check = wall([*ivr, "check", "--phonebook", phonebook_path], repeat)
     as_json = wall(ivr + year + ["--json"], repeat)
     picture = wall(ivr + year, repeat)
     print(f"ivr coverage for 2026 as a subprocess (best of {repeat}):")

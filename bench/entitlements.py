@@ -11,6 +11,7 @@ Run: python bench/entitlements.py
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import statistics
@@ -18,15 +19,15 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from ivr.entitlements import FileSource, PhonebookSource, UrlSource, Verdict, check
+from ivr.entitlements import FileSource, PhonebookSource, Source, UrlSource, Verdict, check
 from ivr.phonebook_loader import load_phonebook
 
 ROOT = Path(__file__).resolve().parent.parent
-AT = datetime(2026, 12, 1, 9, tzinfo=timezone.utc)
+AT = datetime(2026, 12, 1, 9, tzinfo=UTC)
 WARM_CALLS = 20_000
 COLD_RUNS = 5
 TIMEOUT = 0.5
@@ -37,7 +38,7 @@ ACME = json.dumps(
 ).encode()
 
 
-def per_call_us(source, sen: str) -> float:
+def per_call_us(source: Source, sen: str) -> float:
     """Median of 5 rounds of WARM_CALLS checks, in microseconds per check."""
     rounds = []
     for _ in range(5):
@@ -52,10 +53,8 @@ class SlowLicensing(BaseHTTPRequestHandler):
     """/fast, /in-time (answers after 80% of the timeout), /late-headers, /trickle, /silent."""
 
     def do_GET(self) -> None:
-        try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up first, as it should
             self.answer(self.path.split("/")[1])
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up first, as it should
 
     def answer(self, kind: str) -> None:
         if kind == "silent":
@@ -77,7 +76,7 @@ class SlowLicensing(BaseHTTPRequestHandler):
         else:
             self.wfile.write(ACME)
 
-    def log_message(self, format: str, *args) -> None:
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 
@@ -85,11 +84,12 @@ def cold(base: str, kind: str) -> tuple[float, Verdict]:
     """The slowest of COLD_RUNS lookups of a never-seen SEN (seconds) and its verdict."""
     source = UrlSource(f"{base}/{kind}/{{sen}}", timeout_seconds=TIMEOUT, cache_seconds=0)
     worst, verdict = 0.0, None
-    for run in range(COLD_RUNS):
+    for _run in range(COLD_RUNS):
         start = time.perf_counter()
         verdict = check(source, "1234567", AT).verdict
         worst = max(worst, time.perf_counter() - start)
     source.close()
+    assert verdict is not None  # COLD_RUNS > 0
     return worst, verdict
 
 
@@ -119,8 +119,10 @@ def main() -> int:
         warm_file = per_call_us(file_source, "1049999")
 
     print(f"warm check, phonebook [[customers]] (baseline): {baseline:8.2f} us")
-    print(f"warm check, licensing service cache:            {warm_url:8.2f} us  (+{(warm_url - baseline) / 1000:.4f} ms)")
-    print(f"warm check, CSV file of 50,000 customers:       {warm_file:8.2f} us  (+{(warm_file - baseline) / 1000:.4f} ms)")
+    print(f"warm check, licensing service cache:            {warm_url:8.2f} us  "
+          f"(+{(warm_url - baseline) / 1000:.4f} ms)")
+    print(f"warm check, CSV file of 50,000 customers:       {warm_file:8.2f} us  "
+          f"(+{(warm_file - baseline) / 1000:.4f} ms)")
     print(f"CSV file of 50,000 customers loaded in {load_seconds * 1000:.0f} ms (once per change)")
     added_ms = max(warm_url, warm_file) / 1000 - baseline / 1000
     ok = added_ms < 1.0

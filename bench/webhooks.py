@@ -17,16 +17,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import re
+import secrets
 import shlex
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 import requests
 from twilio.request_validator import RequestValidator
@@ -42,11 +44,15 @@ WARMUP = 20
 PLAN = "sen=1234567&sev=1&plan=san_francisco,amsterdam,select,fallback"
 
 
+Request = tuple[str, str, dict | None, dict[str, str] | None]  # method, url, form, headers
+
+
 def _webhooks(call_sid: str) -> list[tuple[str, str, dict]]:
     """(name, path, form) of a representative request to each webhook."""
     call = {"CallSid": call_sid, "AccountSid": "AC" + "0" * 32, "From": simulate.UNKNOWN_CALLER,
             "To": US_LINE, "CallStatus": "in-progress", "Direction": "inbound", "ApiVersion": "2010-04-01"}
-    leg = {**call, "CallSid": "CA" + "e" * 32, "ParentCallSid": call_sid, "To": "+14155550101", "Direction": "outbound-dial"}
+    leg = {**call, "CallSid": "CA" + "e" * 32, "ParentCallSid": call_sid, "To": "+14155550101",
+           "Direction": "outbound-dial"}
     no_answer = {**call, "DialCallStatus": "no-answer", "DialBridged": "false", "DialCallDuration": "0"}
     return [
         ("POST /voice (unknown caller)", "/voice", call),
@@ -67,8 +73,8 @@ def _webhooks(call_sid: str) -> list[tuple[str, str, dict]]:
 LISTENING = re.compile(r"Listening at: (http://127\.0\.0\.1:\d+)")
 
 
-def _start(token: str, instance: str, log) -> subprocess.Popen:
-    [line] = [l for l in (ROOT / "Procfile").read_text().splitlines() if l.startswith("web:")]
+def _start(token: str, instance: str, log: IO[str]) -> subprocess.Popen:
+    [line] = [text for text in (ROOT / "Procfile").read_text().splitlines() if text.startswith("web:")]
     command = [sys.executable, "-m", "gunicorn", *shlex.split(line.removeprefix("web:"))[1:]]
     env = {**os.environ, "TWILIO_AUTH_TOKEN": token, "IVR_PHONEBOOK": str(SAMPLE),
            "IVR_INSTANCE_PATH": instance, "IVR_LOG_LEVEL": "WARNING"}
@@ -92,7 +98,7 @@ def _wait(log_path: Path, process: subprocess.Popen) -> str:
     raise SystemExit(f"gunicorn did not start:\n{log_path.read_text()}")
 
 
-def _measure(session: requests.Session, next_request, count: int) -> list[float]:
+def _measure(session: requests.Session, next_request: Callable[[], Request], count: int) -> list[float]:
     """Milliseconds per request; `next_request()` gives (method, url, form, headers), made before the timer starts."""
     for _ in range(WARMUP):
         session.request(*next_request())
@@ -107,10 +113,10 @@ def _measure(session: requests.Session, next_request, count: int) -> list[float]
     return times
 
 
-def _signed(validator: RequestValidator, base: str, webhook: int):
+def _signed(validator: RequestValidator, base: str, webhook: int) -> Callable[[], Request]:
     """Requests to the `webhook`th of `_webhooks`, each for a new call, signed as Twilio signs them."""
 
-    def next_request():
+    def next_request() -> Request:
         _, path, form = _webhooks(simulate.sid("CA"))[webhook]
         url = base + path
         return "POST", url, form, {"X-Twilio-Signature": validator.compute_signature(url, form)}
@@ -127,7 +133,7 @@ def latency(count: int) -> None:
     validator = RequestValidator(token)
     with tempfile.TemporaryDirectory() as instance:
         log_path = Path(instance) / "gunicorn.log"
-        log = open(log_path, "w")
+        log = open(log_path, "w")  # noqa: SIM115 - gunicorn writes to it until the finally below stops it
         process = _start(token, instance, log)
         try:
             base = _wait(log_path, process)
@@ -141,7 +147,8 @@ def latency(count: int) -> None:
             process.wait(timeout=15)
             log.close()
     base_p50 = statistics.median(baseline)
-    print(f"Webhook latency under gunicorn ({os.environ.get('WEB_CONCURRENCY', '2')} workers), {count} sequential requests each:")
+    workers = os.environ.get("WEB_CONCURRENCY", "2")
+    print(f"Webhook latency under gunicorn ({workers} workers), {count} sequential requests each:")
     print(f"{'webhook':40} {'p50 ms':>8} {'p99 ms':>8} {'p50 / baseline':>15}")
     for name, times in rows:
         p50, p99 = statistics.median(times), _percentile(times, 99)
@@ -151,7 +158,7 @@ def latency(count: int) -> None:
 
 
 def _seconds_before_ringing(turns: list[simulate.Turn]) -> float:
-    heard = []
+    heard: list[str] = []
     for turn in turns:
         if turn.who == "rings":
             return speaking_seconds(*heard)
@@ -163,7 +170,7 @@ def _seconds_before_ringing(turns: list[simulate.Turn]) -> float:
 def prompt_seconds() -> None:
     with tempfile.TemporaryDirectory() as instance:
         config = {"IVR_INSTANCE_PATH": instance, "TWILIO_AUTH_TOKEN": "bench"}
-        at = datetime(2026, 12, 1, 20, tzinfo=timezone.utc)  # a weekday: San Francisco on duty
+        at = datetime(2026, 12, 1, 20, tzinfo=UTC)  # a weekday: San Francisco on duty
         simulator = simulate.in_process(str(SAMPLE), at, config)
         with_sen = simulator.call(US_LINE, simulate.UNKNOWN_CALLER, ["1234567#", "1"])
         recognised = simulator.call(US_LINE, ACME_ADMIN, ["1"])

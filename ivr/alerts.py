@@ -13,9 +13,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable
+from functools import partial
+from typing import TYPE_CHECKING
 
 import requests
 from twilio.base.exceptions import TwilioRestException
@@ -27,6 +29,9 @@ from ivr.counters import Counters
 from ivr.instants import iso
 from ivr.outcomes import SILENT_AFTER, Outcome, Summary
 from ivr.phonebook import Phonebook
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 logger = logging.getLogger(__name__)
 
@@ -199,7 +204,7 @@ class Alerter:
             if claim is not None:  # else another worker took it first
                 claimed.append(sid)
                 self.deliver(claim)
-        except Exception:  # noqa: BLE001 - the lease runs out and another round tries again
+        except Exception:  # the lease runs out and another round tries again
             logger.exception("alert for call %s failed", sid)
         finally:
             with self._changed:
@@ -217,9 +222,12 @@ class Alerter:
         text = alert_text(call, phonebook, self.console_url)
         settings = phonebook.alerts
         sender = settings.sms_from or call.line
-        sends = {f"sms:{number}": lambda number=number: self._sms(number, sender, text) for number in settings.sms}
-        if settings.webhook:
-            sends["webhook"] = lambda: self._webhook(settings.webhook, text)
+        sends: dict[str, Callable[[], None]] = {
+            f"sms:{number}": partial(self._sms, number, sender, text) for number in settings.sms
+        }
+        webhook = settings.webhook
+        if webhook:
+            sends["webhook"] = lambda: self._webhook(webhook, text)
         sends = {destination: send for destination, send in sends.items() if destination not in claim.done}
         logger.warning("missed L1 call %s (round %d, to %s): %s", claim.sid, claim.attempts,
                        ", ".join(sends) or "nobody", text)
@@ -312,7 +320,7 @@ class Alerter:
             }
 
 
-def init_app(app) -> Alerter:
+def init_app(app: Flask) -> Alerter:
     """Alert on missed L1 calls stored in the app's call log (calllog.init_app comes first)."""
     alerter = Alerter(
         app.extensions["ivr_calllog"],

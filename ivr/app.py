@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask, jsonify
+from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -51,7 +53,7 @@ def default_instance_path() -> str:
 
 def register_extensions(app: Flask) -> None:
     # Heroku's router and most proxies terminate TLS; Twilio signed the https URL they were given.
-    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]  # Flask's way
     # Raises PhonebookError with every problem when the file is missing or broken: refuse to start.
     app.extensions["ivr_phonebook"] = ReloadingPhonebook(
         app.config["IVR_PHONEBOOK"], interval=app.config["IVR_RELOAD_SECONDS"]
@@ -80,7 +82,8 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_errorhandlers(app: Flask) -> None:
-    def http_error(error: HTTPException):
+    def http_error(error: HTTPException) -> ResponseReturnValue:
+        assert error.code is not None  # Flask answers an HTTPException without a code itself, before any handler
         return jsonify({"error": error.name, "description": error.description}), error.code
 
     app.register_error_handler(HTTPException, http_error)
@@ -98,7 +101,7 @@ class _StreamHandler(logging.StreamHandler):
         return getattr(sys, self.target)
 
     @stream.setter
-    def stream(self, _value) -> None:
+    def stream(self, _value: object) -> None:
         pass
 
 

@@ -17,20 +17,24 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
-from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    ColumnElement,
     DateTime,
     Engine,
     Float,
     Index,
     Integer,
     MetaData,
+    Row,
+    Select,
     String,
     Table,
     Text,
@@ -51,6 +55,9 @@ from ivr.counters import Counters
 from ivr.events import LogSink
 from ivr.instants import iso, utc_now
 from ivr.outcomes import IN_PROGRESS, Event, Outcome, Summary, alert_due, summarise
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 logger = logging.getLogger(__name__)
 
@@ -83,10 +90,10 @@ class UTCDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("call log instants must be timezone-aware")
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value, dialect):
-        return None if value is None else value.replace(tzinfo=timezone.utc)
+        return None if value is None else value.replace(tzinfo=UTC)
 
 
 metadata = MetaData()
@@ -231,13 +238,13 @@ def _takeable(now: datetime) -> tuple:
     return alerts.c.due_at <= now, or_(alerts.c.leased_until.is_(None), alerts.c.leased_until <= now)
 
 
-def due_alerts_query(now: datetime, limit: int):
+def due_alerts_query(now: datetime, limit: int) -> Select[Any]:
     """The sweep's query: a range of the index on due_at, whatever the number of calls on record."""
     return select(alerts.c.sid).where(*_takeable(now)).order_by(alerts.c.due_at).limit(limit)
 
 
 def _cursor(summary: Summary) -> str:
-    return f"{summary.started_at.astimezone(timezone.utc).isoformat()}~{summary.sid}"
+    return f"{summary.started_at.astimezone(UTC).isoformat()}~{summary.sid}"
 
 
 def _parse_cursor(cursor: str) -> tuple[datetime, str]:
@@ -261,7 +268,7 @@ class _Write:
         self.abandoned = False  # the webhook stopped waiting and logged the event; under CallLog._lock
 
 
-def _insert(engine: Engine, table: Table):
+def _insert(engine: Engine, table: Table) -> postgresql.Insert | sqlite.Insert:
     return (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
@@ -306,7 +313,7 @@ class CallLog:
     def from_settings(
         cls, configured_url: str | None, instance_path: str, *, clock: Callable[[], datetime],
         counters: Counters | None = None, alert_settle_seconds: float = ALERT_SETTLE_SECONDS,
-    ) -> "CallLog":
+    ) -> CallLog:
         return cls(make_engine(database_url(configured_url, instance_path)), clock=clock, counters=counters,
                    alert_settle_seconds=alert_settle_seconds)
 
@@ -387,7 +394,7 @@ class CallLog:
         for listener in self._listeners:
             try:
                 listener(summary)
-            except Exception:  # noqa: BLE001 - a listener's bug must not reach the call
+            except Exception:  # a listener's bug must not reach the call
                 logger.exception("call log listener failed for %s", summary.sid)
 
     def _store(self, sid: str, kind: str, key: str, data: dict, at: datetime) -> Summary | None:
@@ -572,8 +579,8 @@ def call_json(call: Summary, timeline: list[Event]) -> dict:
     }
 
 
-def _conditions(where: CallFilter) -> list:
-    conditions = []
+def _conditions(where: CallFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
     if where.outcome == IN_PROGRESS:
         conditions.append(calls.c.outcome.is_(None))
     elif where.outcome:
@@ -591,11 +598,11 @@ def _conditions(where: CallFilter) -> list:
     return conditions
 
 
-def _event(row) -> Event:
+def _event(row: Row[Any]) -> Event:
     return Event(row.call_sid, row.key, row.kind, row.at, row.data)
 
 
-def _summary(row) -> Summary:
+def _summary(row: Row[Any]) -> Summary:
     values = {name: getattr(row, name) for name in _SUMMARY_COLUMNS}
     values["outcome"] = Outcome(row.outcome) if row.outcome else None
     return Summary(**values)
@@ -603,11 +610,11 @@ def _summary(row) -> Summary:
 
 def day_range(day: str) -> tuple[datetime, datetime]:
     """A UTC calendar day 'YYYY-MM-DD' as [start, end)."""
-    start = datetime.combine(datetime.strptime(day, "%Y-%m-%d").date(), datetime.min.time(), timezone.utc)
+    start = datetime.combine(datetime.strptime(day, "%Y-%m-%d").date(), datetime.min.time(), UTC)
     return start, start + timedelta(days=1)
 
 
-def init_app(app) -> CallLog:
+def init_app(app: Flask) -> CallLog:
     """Open the call log named by DATABASE_URL (default: SQLite in the instance folder)."""
     log = CallLog.from_settings(
         app.config.get("DATABASE_URL"), app.instance_path, clock=utc_now, counters=app.extensions["ivr_counters"],

@@ -8,8 +8,9 @@ in Twilio's request log.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
-from typing import Mapping
+from typing import Any
 
 MAX_TRIES = 3
 MAX_PLAN = 12
@@ -33,7 +34,7 @@ class CallState:
     number: int = 0              # index into that candidate's numbers, when they ring in order
     attempt: int = 0             # dial attempts so far
 
-    def advance(self, **changes) -> CallState:
+    def advance(self, **changes: Any) -> CallState:
         return replace(self, **changes)
 
     def query(self) -> dict[str, str]:
@@ -54,7 +55,7 @@ class CallState:
     @classmethod
     def from_query(cls, args: Mapping[str, str]) -> CallState:
         """Parse what `query` wrote; StateError for anything else."""
-        values = {}
+        values: dict[str, Any] = {}
         for f in fields(cls):
             raw = args.get(_KEYS[f.name])
             if raw is None:
@@ -72,7 +73,7 @@ def _flag(raw: str) -> bool:
     return raw == "1"
 
 
-def _bounded(low: int, high: int):
+def _bounded(low: int, high: int) -> Callable[[str], int]:
     def parse(raw: str) -> int:
         if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
             raise StateError(f"not a number from {low} to {high}: {raw!r}")

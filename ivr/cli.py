@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import date, datetime, timezone
-from typing import TYPE_CHECKING
+from datetime import UTC, date, datetime, tzinfo
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -26,6 +26,8 @@ from ivr.routing import route as route_call
 from ivr.schedule import is_weekend, on_duty, weekend_change
 
 if TYPE_CHECKING:
+    from sqlalchemy.exc import SQLAlchemyError
+
     from ivr.calllog import CallLog
 
 DEFAULT_PHONEBOOK = "phonebook.toml"
@@ -51,19 +53,19 @@ class InstantType(click.ParamType):
 
     name = "instant"
 
-    def convert(self, value, param, ctx) -> datetime:
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
         if isinstance(value, datetime) and value.tzinfo is not None:
-            return value.astimezone(timezone.utc)
+            return value.astimezone(UTC)
         text = str(value).strip()
         try:
             if len(text) == 10:
-                return datetime.combine(date.fromisoformat(text), datetime.min.time(), timezone.utc)
+                return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
             at = datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00"))
         except ValueError:
             self.fail(f"{text!r} is not an ISO 8601 instant like 2026-12-01T09:30:00+01:00 or 2026-12-01", param, ctx)
         if at.tzinfo is None:
             self.fail(f"{text!r} has no offset: add one, like {text}Z or {text}+01:00", param, ctx)
-        return at.astimezone(timezone.utc)
+        return at.astimezone(UTC)
 
 
 INSTANT = InstantType()
@@ -123,7 +125,7 @@ def check(phonebook_path: str) -> None:
     click.echo(f"{phonebook_path}: OK ({summary}{warnings})")
 
 
-def _local(at: datetime, tz) -> str:
+def _local(at: datetime, tz: tzinfo) -> str:
     local = at.astimezone(tz)
     return f"{local:%a %H:%M} {local.tzname()}"
 
@@ -142,6 +144,7 @@ def _week_line(phonebook: Phonebook, at: datetime) -> str:
     """'the weekend, until ...' or 'the business week; the weekend starts ...'."""
     change = weekend_change(phonebook, at)
     if not is_weekend(phonebook, at):
+        assert change is not None  # a weekend starts every week
         return f"the business week; the weekend starts {iso(change)} ({_in(change, at)})"
     return "the weekend, " + ("with no end in sight" if change is None else f"until {iso(change)} ({_in(change, at)})")
 
@@ -163,11 +166,11 @@ def _who_text(phonebook: Phonebook, at: datetime) -> list[str]:
     else:
         widths = [max(len(text) for text in column) for column in zip(*(
             (d.team.name, d.team.kind.value, d.team.region or "-") for d in rota.on_duty
-        ))]
+        ), strict=True)]
         for duty in rota.on_duty:
             team = duty.team
             columns = (team.name, team.kind.value, team.region or "-")
-            aligned = "  ".join(text.ljust(width) for text, width in zip(columns, widths))
+            aligned = "  ".join(text.ljust(width) for text, width in zip(columns, widths, strict=True))
             out.append(f"  {aligned}  local {_local(at, team.tz)}  {_until(duty, at)}")
         out.append(f"After every team: {_after_the_teams(phonebook)}.")
     hours = int(HANDOFF_HORIZON.total_seconds() // 3600)
@@ -203,7 +206,7 @@ def who(phonebook_path: str, at: datetime | None, as_json: bool) -> None:
     click.echo("\n".join(_who_text(phonebook, at)))
 
 
-def _phone_number(ctx, param, value: str) -> str:
+def _phone_number(ctx: click.Context, param: click.Parameter, value: str) -> str:
     if not is_e164(value):
         raise click.BadParameter(f"{value!r} is not an E.164 phone number like +14155550100")
     return value
@@ -308,6 +311,15 @@ def _call_log() -> CallLog:
     )
 
 
+def _database_error(exc: SQLAlchemyError) -> str:
+    """The driver's own one-line message for a DBAPIError (its `orig`); SQLAlchemy's for any other error."""
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        return str(exc.orig)
+    return str(exc)
+
+
 @main.command("init-db")
 def init_db() -> None:
     """Create the call log's tables and indexes if they are missing (safe to repeat)."""
@@ -317,7 +329,9 @@ def init_db() -> None:
     try:
         log.create_tables()
     except SQLAlchemyError as exc:
-        raise click.ClickException(f"cannot prepare the call log {log.health()['database']}: {exc.orig or exc}") from None
+        raise click.ClickException(
+            f"cannot prepare the call log {log.health()['database']}: {_database_error(exc)}"
+        ) from None
     finally:
         log.close()
     click.echo(f"call log ready: {log.health()['database']}")
@@ -329,7 +343,7 @@ def init_db() -> None:
               help="Only calls with this outcome.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
 @json_option
-def list_calls(since, outcome, limit, as_json) -> None:
+def list_calls(since: datetime | None, outcome: str | None, limit: int, as_json: bool) -> None:
     """The most recent calls, newest first, as the ops console shows them (JSON: with timelines)."""
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -341,7 +355,9 @@ def list_calls(since, outcome, limit, as_json) -> None:
         page = log.calls(CallFilter(outcome=outcome, since=since), limit=limit)
         timelines = log.timelines(c.sid for c in page.calls) if as_json else {}
     except SQLAlchemyError as exc:
-        raise click.ClickException(f"cannot read the call log {log.health()['database']}: {exc.orig or exc}") from None
+        raise click.ClickException(
+            f"cannot read the call log {log.health()['database']}: {_database_error(exc)}"
+        ) from None
     finally:
         log.close()
     if as_json:

@@ -7,8 +7,9 @@ the same table). Other keys of the mapping (`create_app` lists them) pass throug
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from ivr.reloading import CHECK_INTERVAL
 
@@ -44,7 +45,8 @@ SETTINGS = (
         "The call log database: a PostgreSQL URL (postgres:// as Heroku writes it, or postgresql://). "
         "Unset: SQLite calllog.sqlite3 in the instance folder.",
     ),
-    Setting("IVR_OPS_PASSWORD", None, "The ops console's password (user `ops` for HTTP Basic). Unset: /ops and /metrics answer 403."),
+    Setting("IVR_OPS_PASSWORD", None,
+            "The ops console's password (user `ops` for HTTP Basic). Unset: /ops and /metrics answer 403."),
     Setting(
         "IVR_ALERT_SETTLE_SECONDS", 10.0,
         "How long a missed-call alert without a voicemail waits for a recording still on its way.", float,

@@ -53,7 +53,7 @@ class Counters:
     registry: CollectorRegistry
 
     @classmethod
-    def create(cls) -> "Counters":
+    def create(cls) -> Counters:
         """New counters for an app, or in multiprocess mode the process's one set: there, two metric
         objects for the same series in one process would overwrite each other's value in the file."""
         directory = os.environ.get(MULTIPROC_DIR)

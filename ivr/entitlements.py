@@ -13,19 +13,21 @@ import io
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
 from ivr.counters import Counters
 from ivr.hours import did_you_mean
+from ivr.instants import iso
 from ivr.phonebook import (
     DEFAULT_CACHE_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
@@ -39,9 +41,10 @@ from ivr.phonebook import (
     is_e164,
     sen_digits,
 )
-from ivr.instants import iso
 from ivr.phonebook_loader import CUSTOMER_KEYS, read_customer, read_text
 from ivr.reloading import WatchedFile
+
+V = TypeVar("V")
 
 log = logging.getLogger(__name__)
 
@@ -269,7 +272,7 @@ class FileSource:
             "file": str(self.path),
             "customers": len(index or ()),
             # The modification time of the version in force, which says which edit it is.
-            "loaded_version": None if index is None else iso(self._file.version),
+            "loaded_version": None if index is None or self._file.version is None else iso(self._file.version),
             "last_error": self._file.last_error,
             **self.stats.snapshot(),
         }
@@ -379,13 +382,13 @@ class UrlSource:
         self._workers.shutdown(wait=False, cancel_futures=True)
         self._session.close()
 
-    def _cached(self, key: tuple[str, str], fetch: Callable[[], object]):
+    def _cached(self, key: tuple[str, str], fetch: Callable[[], V]) -> V:
         hit, value = self._cache.get(key)
         self.stats.looked_up(cached=hit)
         if not hit:
             value = fetch()
             self._cache.put(key, value)
-        return value
+        return cast(V, value)  # what fetch returned for this key
 
     def _fetch_sen(self, digits: str) -> Customer | None:
         url = self.url.format(sen=digits)
@@ -466,7 +469,7 @@ class Sources:
         if settings is None:
             return PhonebookSource(phonebook)
         with self._lock:
-            if settings != self._settings:
+            if self._source is None or settings != self._settings:
                 # The old source is not closed: a webhook may still be using it; it goes with
                 # its last reference.
                 self._source = self._build(settings)
@@ -476,6 +479,7 @@ class Sources:
     def _build(self, settings: EntitlementSettings) -> FileSource | UrlSource:
         if settings.file is not None:
             return FileSource(settings.file, self.stats["file"])
+        assert settings.url is not None  # the loader requires a file or a url
         return UrlSource(
             settings.url,
             token=self.token,

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Literal, overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -25,7 +27,7 @@ class WeeklyShift:
     start: time
     length: timedelta
 
-    def occurrences(self, first: date, last: date):
+    def occurrences(self, first: date, last: date) -> Iterator[tuple[datetime, datetime]]:
         """Yield (start, end) naive local datetimes of shifts starting on days in [first, last]."""
         day = first
         while day <= last:
@@ -55,7 +57,7 @@ class WeeklyMoment:
         return f"{DAY_NAMES[self.weekday]} {self.at:%H:%M} {self.tz.key}"
 
 
-def did_you_mean(value: object, choices) -> str:
+def did_you_mean(value: object, choices: Iterable[str]) -> str:
     """' (did you mean 'priority'?)' for 'priorty' among the choices, else ''."""
     close = difflib.get_close_matches(value, choices, n=1) if isinstance(value, str) else []
     return f" (did you mean {close[0]!r}?)" if close else ""
@@ -78,6 +80,10 @@ def _zone_hint(name: str) -> str:
     return f" (did you mean {by_folded[close[0]]!r}?)" if close else ""
 
 
+@overload
+def _parse_clock(hours: str, minutes: str, *, allow_24: Literal[False]) -> time: ...
+@overload
+def _parse_clock(hours: str, minutes: str, *, allow_24: bool) -> time | None: ...
 def _parse_clock(hours: str, minutes: str, *, allow_24: bool) -> time | None:
     h, m = int(hours), int(minutes)
     if allow_24 and (h, m) == (24, 0):

@@ -3,7 +3,7 @@ ISO 8601 with a Z in every JSON output and log line."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def epoch(at: datetime) -> int:
@@ -13,14 +13,14 @@ def epoch(at: datetime) -> int:
 
 
 def instant(seconds: int) -> datetime:
-    return datetime.fromtimestamp(seconds, timezone.utc)
+    return datetime.fromtimestamp(seconds, UTC)
 
 
 def iso(at: datetime) -> str:
     """UTC ISO 8601 with a Z, the form every JSON output uses."""
-    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def utc_now() -> datetime:
     """The wall clock, for the edges that read it."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 
@@ -43,7 +43,7 @@ class CallLogCollector:
             yield calls
             answer = HistogramMetricFamily("ivr_answer_seconds", "From the call's start to an engineer accepting it")
             answer.add_metric(
-                [], [(str(b), n) for b, n in zip(ANSWER_BUCKETS, buckets)] + [("+Inf", count)], total
+                [], [(str(b), n) for b, n in zip(ANSWER_BUCKETS, buckets, strict=True)] + [("+Inf", count)], total
             )
             yield answer
 
@@ -69,7 +69,7 @@ def metrics():
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
 
-def init_app(app) -> None:
+def init_app(app: Flask) -> None:
     registry = CollectorRegistry()
     registry.register(app.extensions["ivr_counters"])
     registry.register(CallLogCollector(app.extensions["ivr_calllog"]))

@@ -11,13 +11,15 @@ import csv
 import hashlib
 import hmac
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import wraps
+from typing import Any, cast
 from urllib.parse import urlencode
 
 import phonenumbers
 from flask import (
     Blueprint,
+    Flask,
     Response,
     abort,
     current_app,
@@ -27,10 +29,11 @@ from flask import (
     request,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.exceptions import HTTPException
 
-from ivr.calllog import PAGE_SIZE, CallFilter, CallLog, call_json, day_range
+from ivr.calllog import PAGE_SIZE, CallFilter, CallLog, CallPage, call_json, day_range
 from ivr.instants import iso
 from ivr.outcomes import OUTCOME_FILTERS
 from ivr.phonebook import SEVERITIES, Phonebook
@@ -77,7 +80,8 @@ def _cookie_ok(password: str) -> bool:
     if not token:
         return False
     try:
-        return _signer(password).loads(token, max_age=SESSION_SECONDS) == USER
+        user: str = _signer(password).loads(token, max_age=SESSION_SECONDS)
+        return user == USER
     except BadSignature:
         return False
 
@@ -158,7 +162,8 @@ def _headers(response: Response) -> Response:
 
 
 @bp.errorhandler(HTTPException)
-def _http_error(error: HTTPException):
+def _http_error(error: HTTPException) -> ResponseReturnValue:
+    assert error.code is not None  # Flask answers an HTTPException without a code itself, before any handler
     if request.path.startswith("/ops/api/"):
         return jsonify(error=error.description), error.code
     return render_template("ops/error.html", error=error), error.code
@@ -168,15 +173,15 @@ def _http_error(error: HTTPException):
 
 
 def _now() -> datetime:
-    return current_app.extensions["ivr_clock"]()
+    return cast(datetime, current_app.extensions["ivr_clock"]())
 
 
 def _phonebook() -> Phonebook:
-    return current_app.extensions["ivr_phonebook"].current()
+    return cast(Phonebook, current_app.extensions["ivr_phonebook"].current())
 
 
 def _calllog() -> CallLog:
-    return current_app.extensions["ivr_calllog"]
+    return cast(CallLog, current_app.extensions["ivr_calllog"])
 
 
 def _filters() -> tuple[CallFilter, str | None]:
@@ -205,7 +210,7 @@ def _filters() -> tuple[CallFilter, str | None]:
     return where, args.get("before") or None
 
 
-def _page(where: CallFilter, before: str | None, limit: int = PAGE_SIZE):
+def _page(where: CallFilter, before: str | None, limit: int = PAGE_SIZE) -> CallPage:
     try:
         return _calllog().calls(where, limit=limit, before=before)
     except ValueError as exc:
@@ -233,7 +238,7 @@ def pretty_number(number: str | None) -> str:
 
 @bp.app_template_filter("when")
 def _when_filter(at: datetime | None) -> str:
-    return "" if at is None else at.astimezone(timezone.utc).strftime("%a %d %b %H:%M UTC")
+    return "" if at is None else at.astimezone(UTC).strftime("%a %d %b %H:%M UTC")
 
 
 @bp.app_template_filter("team")
@@ -261,7 +266,10 @@ def calls():
     phonebook = _phonebook()
     older = None
     if page.next_cursor:
-        older = url_for("ops.calls", **{**request.args.to_dict(), "before": page.next_cursor})
+        # Typed Any: mypy would match str values against url_for's own keywords (_external: bool...).
+        query: dict[str, Any] = {**request.args.to_dict(), "before": page.next_cursor}
+        older = url_for("ops.calls", **query)
+    csv_query: dict[str, Any] = {k: v for k, v in request.args.items() if k != "before"}
     return render_template(
         "ops/calls.html",
         page=page,
@@ -272,13 +280,13 @@ def calls():
         lines=phonebook.lines,
         customers=sorted(c.name for c in phonebook.customers),
         labels={line.number: line.label for line in phonebook.lines},
-        csv_url=url_for("ops.calls_csv", **{k: v for k, v in request.args.items() if k != "before"}),
+        csv_url=url_for("ops.calls_csv", **csv_query),
     )
 
 
 @bp.get("/calls/<sid>")
 @page_auth
-def call(sid: str):
+def call(sid: str) -> str:
     found = _calllog().call(sid)
     if found is None:
         abort(404, f"No call {sid} in the call log.")
@@ -291,7 +299,7 @@ def call(sid: str):
 @page_auth
 def coverage():
     # Whole UTC days, as the grid's columns are drawn.
-    start = _now().astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = _now().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     return render_template("ops/week.html", week=week(_phonebook(), start))
 
 
@@ -351,7 +359,7 @@ def api_calls():
 
 @bp.get("/api/calls/<sid>")
 @basic_auth
-def api_call(sid: str):
+def api_call(sid: str) -> Response:
     found = _calllog().call(sid)
     if found is None:
         abort(404, f"No call {sid} in the call log.")
@@ -372,7 +380,7 @@ def api_now():
     )
 
 
-def init_app(app) -> None:
+def init_app(app: Flask) -> None:
     """The console reads the app's phonebook holder and call log (calllog.init_app comes first)."""
     app.register_blueprint(bp)
 

@@ -6,13 +6,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
-from typing import Mapping
+from typing import TypeGuard
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -124,7 +125,7 @@ class Customer:
 
     def maintained_at(self, at: datetime) -> bool:
         """Valid through the end of `maintenance_until` anywhere on earth."""
-        expiry = datetime.combine(self.maintenance_until, time(), timezone.utc) + MAINTENANCE_GRACE
+        expiry = datetime.combine(self.maintenance_until, time(), UTC) + MAINTENANCE_GRACE
         return at < expiry
 
 
@@ -240,7 +241,7 @@ def sen_digits(sen: str) -> str:
 E164_SHAPE = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
-def is_e164(number: object) -> bool:
+def is_e164(number: object) -> TypeGuard[str]:
     if not isinstance(number, str) or not E164_SHAPE.fullmatch(number):
         return False
     try:

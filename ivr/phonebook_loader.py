@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import holidays
@@ -101,7 +102,7 @@ class _Reader:
                 self.error(_join(path, key), f"unknown key{suggestion}")
         return raw
 
-    def convert(self, table: dict, path: str, key: str, parse: Callable[[Any], Any], default=_MISSING):
+    def convert(self, table: dict, path: str, key: str, parse: Callable[[Any], Any], default: Any = _MISSING) -> Any:
         """parse(table[key]), recording a problem (and returning the default) when it fails."""
         where = _join(path, key)
         if key not in table:
@@ -182,9 +183,9 @@ def _date(value: object) -> date:
 
 
 def _enum(enum: type[StrEnum]) -> Callable[[object], Any]:
-    def parse(value: object):
+    def parse(value: object) -> StrEnum:
         try:
-            return enum(value)
+            return enum(value)  # type: ignore[arg-type]  # looks any TOML value up: ValueError if not a member
         except ValueError:
             choices = tuple(m.value for m in enum)
             listed = ", ".join(repr(c) for c in choices)
@@ -202,7 +203,8 @@ def _ring_seconds(value: object) -> int:
 
 def _tier(value: object) -> str:
     if value not in TIERS:
-        raise ValueError(f"{value!r} is not one of {', '.join(sorted(TIERS))}{did_you_mean(value, tuple(sorted(TIERS)))}")
+        choices = tuple(sorted(TIERS))
+        raise ValueError(f"{value!r} is not one of {', '.join(choices)}{did_you_mean(value, choices)}")
     return value
 
 
@@ -274,7 +276,8 @@ def _read_lines(reader: _Reader, raw: object) -> tuple[Line, ...]:
     if not isinstance(raw, list):
         reader.error("lines", "must be an array of tables: [[lines]]")
         return ()
-    lines, seen = [], {}
+    lines: list[Line] = []
+    seen: dict[str, int] = {}
     for index, item in enumerate(raw):
         path = f"lines[{index}]"
         table = reader.table(item, path, LINE_KEYS)
@@ -378,7 +381,8 @@ def _read_customers(reader: _Reader, raw: object) -> tuple[Customer, ...]:
     if not isinstance(raw, list):
         reader.error("customers", "must be an array of tables: [[customers]]")
         return ()
-    customers, seen = [], {}
+    customers: list[Customer] = []
+    seen: dict[str, int] = {}
     for index, item in enumerate(raw):
         path = f"customers[{index}]"
         table = reader.table(item, path, CUSTOMER_KEYS)
@@ -467,12 +471,13 @@ def _check_regions(reader: _Reader, raw: dict) -> None:
     """Warn about regions only one side uses. Read from the raw tables so that a team or line
     with an unrelated error does not cause a misleading warning as well."""
 
-    def regions(items) -> list[tuple[str, str]]:
+    def regions(items: Iterable[tuple[str, Any]]) -> list[tuple[str, str]]:
         return [(path, table["region"]) for path, table in items
                 if isinstance(table, dict) and isinstance(table.get("region"), str)]
 
-    raw_lines = raw.get("lines") if isinstance(raw.get("lines"), list) else []
-    raw_teams = raw.get("teams") if isinstance(raw.get("teams"), dict) else {}
+    lines, teams = raw.get("lines"), raw.get("teams")
+    raw_lines = lines if isinstance(lines, list) else []
+    raw_teams = teams if isinstance(teams, dict) else {}
     line_regions = regions((f"lines[{i}]", table) for i, table in enumerate(raw_lines))
     team_regions = regions((f"teams.{name}", table) for name, table in sorted(raw_teams.items()))
     for path, region in line_regions:

@@ -52,7 +52,9 @@ UNVERIFIED_NOT_L1 = (
 )
 NO_SEN = "We could not get your support entitlement number. Please raise a request at {portal}."
 NO_SEVERITY = "We could not get the severity. Please raise a request at {portal}."
-SEVERITY_NOT_BY_PHONE = "Severity {severity} issues are handled at {portal}, not by phone. Please raise a request there."
+SEVERITY_NOT_BY_PHONE = (
+    "Severity {severity} issues are handled at {portal}, not by phone. Please raise a request there."
+)
 SEVERITY_NOT_NOW = "At weekends, severity {severity} issues are handled at {portal}. Please raise a request there."
 GOODBYE = "Thank you for calling. Goodbye."
 
@@ -62,9 +64,15 @@ SMS_SENT = "We are sending you a text message with the link."
 # The texts, keyed by `sms.Deflection`; each fits one SMS (160 characters) with the sample service.
 SMS_LINK = {
     "severity": "{service}: please raise your request at {portal} and we will pick it up there.",
-    "unknown": "{service}: we could not find your support entitlement number (SEN). Please check it and raise a request at {portal}",
+    "unknown": (
+        "{service}: we could not find your support entitlement number (SEN). "
+        "Please check it and raise a request at {portal}"
+    ),
     "expired": "{service}: maintenance for SEN {sen} has expired. {renew} Requests: {portal}",
-    "tier": "{service}: your support plan (SEN {sen}) does not include phone support. Please raise your request at {portal}",
+    "tier": (
+        "{service}: your support plan (SEN {sen}) does not include phone support. "
+        "Please raise your request at {portal}"
+    ),
     "unverified": "{service}: we could not check your SEN just now. Please raise your request at {portal}",
 }
 SMS_RENEW_CONTACT = "To renew, contact {renewals}."

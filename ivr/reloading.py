@@ -14,9 +14,10 @@ import logging
 import os
 import threading
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from ivr.instants import iso, utc_now
 from ivr.phonebook import Phonebook, PhonebookError
@@ -109,7 +110,7 @@ class WatchedFile(Generic[T]):
         except PhonebookError as exc:
             self._refuse(str(exc), [str(problem) for problem in exc.problems[:LOGGED_PROBLEMS]])
             return False
-        except Exception as exc:  # a loader bug must not take calls down with it
+        except Exception as exc:  # noqa: BLE001 - a loader bug must not take calls down with it
             self._log.exception("loading %s failed", self.path)
             self._refuse(f"{type(exc).__name__}: {exc}", [])
             return False
@@ -121,7 +122,7 @@ class WatchedFile(Generic[T]):
         self._value = value
         self.loaded_at = utc_now()
         mtime_ns = None if self._signature is None else self._signature[0]
-        self.version = None if mtime_ns is None else datetime.fromtimestamp(mtime_ns / 1e9, timezone.utc)
+        self.version = None if mtime_ns is None else datetime.fromtimestamp(mtime_ns / 1e9, UTC)
         self.last_error = None
 
     def _refuse(self, error: str, problems: list[str]) -> None:
@@ -152,6 +153,7 @@ class ReloadingPhonebook(WatchedFile[Phonebook]):
 
     def state(self) -> dict:
         phonebook = self.last_good()
+        assert phonebook is not None and self.loaded_at is not None  # required=True: loaded, or __init__ raised
         return {
             "file": str(self.path.resolve()),
             "loaded_at": iso(self.loaded_at),

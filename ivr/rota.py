@@ -6,7 +6,7 @@ Pure functions of (phonebook, instant) over `ivr.schedule`; the console only ren
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 
 from ivr.coverage import l1_gaps
 from ivr.instants import epoch, instant
@@ -96,7 +96,7 @@ class Week:
     def days(self) -> tuple[tuple[datetime, datetime], ...]:
         """The UTC calendar days across the week, each clipped to it: the drawing's grid."""
         found = []
-        day = datetime.combine(self.start.astimezone(timezone.utc).date(), time(), timezone.utc)
+        day = datetime.combine(self.start.astimezone(UTC).date(), time(), UTC)
         while day < self.end:
             following = day + timedelta(days=1)
             found.append((max(day, self.start), min(following, self.end)))

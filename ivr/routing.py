@@ -64,7 +64,7 @@ def _rank(duty: Duty, region: str | None) -> tuple:
     """Priority before select, the line's region first; then the longest stretch ahead, then name."""
     team = duty.team
     never_ends = duty.until is None
-    until = 0 if never_ends else -duty.until.timestamp()
+    until = 0 if duty.until is None else -duty.until.timestamp()
     return (team.kind is not Kind.PRIORITY, team.region != region or region is None, not never_ends, until, team.name)
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import weakref
 from bisect import bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Iterable
 from zoneinfo import ZoneInfo
 
 from ivr.hours import WeeklyMoment
@@ -109,7 +109,7 @@ class Timeline:
             self._blocks[index] = block
         return block
 
-    def stretch(self, at: int) -> int | None | bool:
+    def stretch(self, at: int) -> int | bool | None:
         """End of the unbroken stretch containing `at`: False when off, None when unending."""
         index = at // BLOCK_SECONDS
         starts, ends = self._block(index)
@@ -125,7 +125,7 @@ class Timeline:
         if boundary in self._runs:
             return self._runs[boundary]
         end: int | None = boundary
-        while end % BLOCK_SECONDS == 0:
+        while end is not None and end % BLOCK_SECONDS == 0:
             if end - boundary >= HORIZON_SECONDS:
                 end = None
                 break
@@ -138,10 +138,10 @@ class Timeline:
 
     def intervals(self, low: int, high: int) -> list[Interval]:
         """Merged intervals within [low, high)."""
-        pieces = []
+        pieces: list[Interval] = []
         for index in range(low // BLOCK_SECONDS, (high - 1) // BLOCK_SECONDS + 1):
             starts, ends = self._block(index)
-            pieces.extend(zip(starts, ends))
+            pieces.extend(zip(starts, ends, strict=True))
         return clip(union(pieces), low, high)
 
 
@@ -163,7 +163,7 @@ class _Compiled:
         }
 
 
-_compiled: "weakref.WeakKeyDictionary[Phonebook, _Compiled]" = weakref.WeakKeyDictionary()
+_compiled: weakref.WeakKeyDictionary[Phonebook, _Compiled] = weakref.WeakKeyDictionary()
 
 
 def compiled(phonebook: Phonebook) -> _Compiled:

@@ -17,8 +17,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import Flask, abort, current_app, request
-from werkzeug.exceptions import HTTPException
 from twilio.request_validator import RequestValidator
+from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("ivr.signature")
 
@@ -79,7 +79,7 @@ def check_public_url(public: str | None) -> None:
 
 def signed_url() -> str:
     """The URL Twilio requested, as it signed it."""
-    public = current_app.config.get("IVR_PUBLIC_URL")
+    public: str | None = current_app.config.get("IVR_PUBLIC_URL")
     if not public:
         return request.url
     query = request.query_string.decode("latin-1")
@@ -105,7 +105,8 @@ def _signed() -> bool:
         return False
     validator = RequestValidator(current_app.config["TWILIO_AUTH_TOKEN"])
     try:
-        return validator.validate(signed_url(), request.form, signature)
+        valid: bool = validator.validate(signed_url(), request.form, signature)
+        return valid
     except HTTPException:  # an oversized body stays a 413
         raise
     except Exception:

@@ -15,10 +15,11 @@ from __future__ import annotations
 import os
 import secrets
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from http import HTTPStatus
-from typing import Mapping, Protocol, Sequence
+from typing import Literal, Protocol, overload
 from urllib.parse import urljoin
 
 import requests
@@ -152,7 +153,8 @@ class Simulator:
         call.params["CallSid"] = call.sid
         call.note("call", f"{caller} calls {to}")
         url = self.public + ENTRY_PATH
-        document = self._post(call, "the call comes in", url, {**call.params, "CallStatus": "ringing"})
+        params = {**call.params, "CallStatus": "ringing"}
+        document: ET.Element | None = self._post(call, "the call comes in", url, params)
         while document is not None:
             document, url = self._run(call, document, url)
         status = {**call.params, "CallStatus": "completed", "CallDuration": str(round(call.seconds))}
@@ -162,6 +164,12 @@ class Simulator:
 
     # --- HTTP ----------------------------------------------------------------------------
 
+    @overload
+    def _post(
+        self, call: _Call, step: str, url: str, params: dict[str, str], twiml: Literal[True] = True
+    ) -> ET.Element: ...
+    @overload
+    def _post(self, call: _Call, step: str, url: str, params: dict[str, str], twiml: Literal[False]) -> None: ...
     def _post(self, call: _Call, step: str, url: str, params: dict[str, str], twiml: bool = True) -> ET.Element | None:
         """POST `params` for `step`, signed for `url` as Twilio would request it, to where the service is."""
         call.requests += 1

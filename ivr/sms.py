@@ -11,6 +11,7 @@ import queue
 import threading
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import phonenumbers
 import requests
@@ -170,7 +171,7 @@ class TextRecorder(SmsSender):
     """Keeps texts instead of sending them, for `ivr simulate`: texts are offered exactly when
     the service would offer them (Twilio configured), but nothing leaves the process."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._kept: list[Text] = []
 

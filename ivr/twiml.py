@@ -38,11 +38,13 @@ class Ringing:
     whisper: str
 
 
-def _say(parent, text: str, voice: Voice) -> None:
+def _say(parent: VoiceResponse | Gather, text: str, voice: Voice) -> None:
     parent.say(text, voice=voice.name, language=voice.language)
 
 
-def ask(texts: list[str], action: str, voice: Voice, *, speech: bool = False, num_digits: int | None = None) -> VoiceResponse:
+def ask(
+    texts: list[str], action: str, voice: Voice, *, speech: bool = False, num_digits: int | None = None
+) -> VoiceResponse:
     """Prompts inside a <Gather> (the caller may type ahead), then a time-out to the same action."""
     response = VoiceResponse()
     gather = Gather(

@@ -19,10 +19,12 @@ exception becomes TwiML that still rings a human (`_rescue`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Sequence
+from typing import cast
 
-from flask import Blueprint, Flask, abort, current_app, g, request, url_for
+from flask import Blueprint, Flask, Response, abort, current_app, g, request, url_for
+from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from ivr import prompts, twiml
@@ -48,19 +50,19 @@ def init_app(app: Flask) -> None:
 
 
 def _phonebook() -> Phonebook:
-    return current_app.extensions["ivr_phonebook"].current()
+    return cast(Phonebook, current_app.extensions["ivr_phonebook"].current())
 
 
 def _source(phonebook: Phonebook) -> Source:
     """[[customers]], the CSV file or the licensing service, as the phonebook in force says."""
-    return current_app.extensions["ivr_entitlements"].for_phonebook(phonebook)
+    return cast(Source, current_app.extensions["ivr_entitlements"].for_phonebook(phonebook))
 
 
 def _now() -> datetime:
     """This request's instant, read once: its decisions and its events all happen at it."""
     if "ivr_now" not in g:
         g.ivr_now = current_app.extensions["ivr_clock"]()
-    return g.ivr_now
+    return cast(datetime, g.ivr_now)
 
 
 def _voice() -> twiml.Voice:
@@ -79,7 +81,7 @@ def _state() -> CallState:
 
 
 def _url(endpoint: str, state: CallState, **extra: str) -> str:
-    return url_for(endpoint, **state.query(), **extra)
+    return url_for(endpoint, **state.query(), **extra)  # type: ignore[arg-type]  # query keys, never _external...
 
 
 def _event(kind: str, data: dict, key: str | None = None, call_sid: str | None = None) -> None:
@@ -137,20 +139,22 @@ def sen():
     attempt = state.tries + 1
     reading = read_sen(_form("Digits"), _form("SpeechResult"))
     verdict = check(_source(phonebook), reading.value, _now()) if reading.value else None
-    miss = reading.miss or (Miss.UNKNOWN if verdict.verdict is Verdict.UNKNOWN else None)
+    miss = reading.miss or (Miss.UNKNOWN if verdict is not None and verdict.verdict is Verdict.UNKNOWN else None)
     _event("sen_entered", {"sen": reading.value, "attempt": attempt, "miss": miss}, key=f"sen:{attempt}")
     if miss is None:
+        assert verdict is not None  # no miss: the SEN was read, so it was checked
         return _after_sen(phonebook, verdict, state.advance(sen=reading.value, tries=0), [])
     if attempt < MAX_TRIES:
         problem = say(prompts.SEN_MISS[miss], sen=prompts.spoken_digits(reading.value or ""))
         action = _url("voice.sen", state.advance(tries=attempt))
         return twiml_response(twiml.ask([problem, prompts.ASK_SEN], action, _voice(), speech=True))
     if miss is Miss.UNKNOWN:
+        assert verdict is not None  # UNKNOWN is the verdict's miss; read_sen never reports it
         return _not_entitled(phonebook, state.advance(sen=reading.value), verdict, [])
     return _deflect("no-sen", say(prompts.NO_SEN, portal=_portal(phonebook)), state=state, link=Deflection.UNKNOWN)
 
 
-def _after_sen(phonebook: Phonebook, verdict: Entitlement, state: CallState, spoken: list[str]):
+def _after_sen(phonebook: Phonebook, verdict: Entitlement, state: CallState, spoken: list[str]) -> Response:
     """Ask the severity of an entitled caller, or of one whose SEN could not be checked (level 1
     calls fail open: they are put through, and the engineer hears that the SEN is not verified)."""
     if verdict.verdict is Verdict.UNVERIFIED:
@@ -160,6 +164,7 @@ def _after_sen(phonebook: Phonebook, verdict: Entitlement, state: CallState, spo
         return _not_entitled(phonebook, state, verdict, spoken)
     else:
         customer = verdict.customer
+        assert customer is not None  # a caller who may call is a known customer
         _event("entitlement", {"sen": customer.sen, "customer": customer.name, "verdict": verdict.verdict.value})
     action = _url("voice.severity", state)
     return twiml_response(twiml.ask([*spoken, prompts.ASK_SEVERITY], action, _voice(), num_digits=1))
@@ -169,7 +174,7 @@ def _after_sen(phonebook: Phonebook, verdict: Entitlement, state: CallState, spo
 _LINKS = {Verdict.UNKNOWN: Deflection.UNKNOWN, Verdict.EXPIRED: Deflection.EXPIRED, Verdict.TIER: Deflection.TIER}
 
 
-def _not_entitled(phonebook: Phonebook, state: CallState, verdict: Entitlement, spoken: list[str]):
+def _not_entitled(phonebook: Phonebook, state: CallState, verdict: Entitlement, spoken: list[str]) -> Response:
     customer = verdict.customer
     _event("entitlement", {
         "sen": customer.sen if customer else state.sen, "customer": customer.name if customer else None,
@@ -185,7 +190,7 @@ def _not_entitled(phonebook: Phonebook, state: CallState, verdict: Entitlement, 
 def _deflect(
     reason: str, text: str, spoken: Sequence[str] = (), *, state: CallState | None = None,
     link: Deflection | None = None,
-):
+) -> Response:
     """The final answer; with `link`, a caller on a mobile number is offered the way forward by text."""
     _event("deflected", {"reason": reason})
     if link is not None and _can_text():
@@ -229,6 +234,7 @@ def severity():
             texts = [prompts.SEVERITY_MISS[reading.miss], prompts.ASK_SEVERITY]
             return twiml_response(twiml.ask(texts, action, _voice(), num_digits=1))
         return _deflect("no-severity", say(prompts.NO_SEVERITY, portal=_portal(phonebook)))
+    assert reading.value is not None  # read_severity: a value or a miss
     level = int(reading.value)
     _event("severity", {"severity": level})
     if not state.verified and level != 1:
@@ -240,22 +246,21 @@ def severity():
         "candidates": [c.team for c in decision.candidates], "weekend": decision.weekend,
     })
     if not decision.connect:
-        template = (
-            prompts.SEVERITY_NOT_NOW if phonebook.policy(level) is Policy.BUSINESS_WEEK else prompts.SEVERITY_NOT_BY_PHONE
-        )
+        business_week = phonebook.policy(level) is Policy.BUSINESS_WEEK
+        template = prompts.SEVERITY_NOT_NOW if business_week else prompts.SEVERITY_NOT_BY_PHONE
         text = say(template, severity=level, portal=_portal(phonebook))
         return _deflect("severity", text, state=state, link=Deflection.SEVERITY)
     plan = tuple(c.team for c in decision.candidates)
     return _ring(phonebook, state.advance(severity=level, tries=0, plan=plan), [])
 
 
-def _ring(phonebook: Phonebook, state: CallState, spoken: list[str]):
+def _ring(phonebook: Phonebook, state: CallState, spoken: list[str]) -> Response:
     """Ring the plan's candidate (and number) that `state` points at, or the next one still listed."""
     for index in range(state.candidate, len(state.plan)):
         found = candidate(phonebook, state.plan[index])
         number = state.number if index == state.candidate else 0
         numbers = _numbers_at(found, number)
-        if not numbers:
+        if found is None or not numbers:
             continue
         here = state.advance(candidate=index, number=number, attempt=state.attempt + 1)
         ringing = Ringing(
@@ -272,7 +277,7 @@ def _ring(phonebook: Phonebook, state: CallState, spoken: list[str]):
     return _voicemail(spoken)
 
 
-def _voicemail(spoken: list[str]):
+def _voicemail(spoken: list[str]) -> Response:
     response = twiml.voicemail(
         " ".join([*spoken, prompts.VOICEMAIL]), prompts.VOICEMAIL_THANKS,
         url_for("voice.recorded"), url_for("voice.recording"), _voice(),
@@ -411,7 +416,7 @@ def _rescue_numbers(phonebook: Phonebook) -> tuple[tuple[str, ...], int]:
     return numbers, max((t.ring_seconds for t in select), default=0)
 
 
-def _rescue_call():
+def _rescue_call() -> Response:
     """Ring a human from the last good phonebook, with as little of our machinery as possible;
     unless an engineer already took the call, or the caller is gone."""
     if _bridged() or _caller_gone():
@@ -430,21 +435,21 @@ def _rescue_call():
     return twiml_response(twiml.connect([prompts.RESCUE], ringing, _voice()))
 
 
-def _callback_failed():
+def _callback_failed() -> tuple[str, int]:
     return "", 204
 
 
-def _whisper_failed():
+def _whisper_failed() -> Response:
     return twiml_response(twiml.screen(prompts.WHISPER_FAILED, url_for("voice.screen", call=_parent_call()), _voice()))
 
 
-def _rescue_failed():
+def _rescue_failed() -> Response:
     return twiml_response(twiml.goodbye([prompts.RESCUE_FAILED], _voice()))
 
 
 # What a failed step answers: callbacks need no TwiML, the engineer's leg still screens, a
 # failed rescue cannot loop, and every caller step rings a human.
-_ON_FAILURE = {
+_ON_FAILURE: dict[str, Callable[[], ResponseReturnValue]] = {
     "voice.status": _callback_failed,
     "voice.recording": _callback_failed,
     "voice.whisper": _whisper_failed,
@@ -454,9 +459,9 @@ _ON_FAILURE = {
 
 
 @bp.errorhandler(Exception)
-def _rescue(error: Exception):
+def _rescue(error: Exception) -> ResponseReturnValue:
     if isinstance(error, HTTPException):
         return error
     log.exception("call %s: %s failed; answering with the rescue", _form("CallSid"), request.endpoint)
     _event("error", {"message": f"{type(error).__name__}: {error}", "step": request.endpoint})
-    return _ON_FAILURE.get(request.endpoint, _rescue_call)()
+    return _ON_FAILURE.get(request.endpoint or "", _rescue_call)()

@@ -6,11 +6,11 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import conftest
+from conftest import SAMPLE, utc
 from flask import Flask
 from twilio.request_validator import RequestValidator
 
-import conftest
-from conftest import SAMPLE, utc
 from ivr import simulate
 from ivr.outcomes import Event
 

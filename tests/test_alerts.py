@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from urllib.parse import parse_qs
 
 import pytest
 import requests
 import responses
+from conftest import NOW, answered_call, utc
 
 from ivr.alerts import LEASE_SECONDS, ROUND_PAUSE, Alerter
 from ivr.calllog import CallLog
 from ivr.outcomes import SILENT_AFTER, Outcome
-
-from conftest import NOW, answered_call, utc
 
 ACCOUNT = "AC" + "0" * 32
 MESSAGES = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Messages.json"

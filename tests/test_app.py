@@ -4,8 +4,8 @@ import subprocess
 import sys
 
 import pytest
-
 from calls import ListSink, make_app
+
 from ivr import create_app
 from ivr.phonebook import PhonebookError
 

@@ -7,6 +7,7 @@ import sqlite3
 from datetime import timedelta
 
 import pytest
+from conftest import answered_call, utc
 
 from ivr.calllog import (
     ALERT_SETTLE_SECONDS,
@@ -18,8 +19,6 @@ from ivr.calllog import (
     make_engine,
 )
 from ivr.outcomes import SILENT_AFTER, Outcome
-
-from conftest import answered_call, utc
 
 START = utc("2026-12-01T09:00:00Z")
 NOW = utc("2026-12-01T09:00:30Z")  # the call log's wall clock

@@ -8,11 +8,10 @@ import logging
 from urllib.parse import parse_qs
 
 import responses
+from conftest import OPS_PASSWORD, TWILIO_ACCOUNT, TWILIO_TOKEN, make_app, utc
 from twilio.request_validator import RequestValidator
 
 from ivr import simulate
-
-from conftest import OPS_PASSWORD, TWILIO_ACCOUNT, TWILIO_TOKEN, make_app, utc
 
 US_LINE = "+14155550100"
 NL_LINE = "+31205550100"
@@ -109,7 +108,7 @@ def test_a_caller_name_carrying_html_reaches_the_console_escaped(tmp_path):
 
 
 def test_with_the_database_down_the_call_still_connects_and_health_says_so(tmp_path, caplog):
-    healthy, healthy_phone = service(tmp_path / "up")
+    _healthy, healthy_phone = service(tmp_path / "up")
     expected = healthy_phone.call(US_LINE, ACME_ADMIN, ["1"], [SF_FIRST])
     down, phone = service(tmp_path / "down", DATABASE_URL="postgresql://postgres@127.0.0.1:1/calls")
     with caplog.at_level(logging.WARNING, logger="ivr"):

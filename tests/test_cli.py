@@ -4,12 +4,12 @@ import json
 import subprocess
 import sys
 
-from click.testing import CliRunner
 import pytest
 import responses
 import time_machine
-
+from click.testing import CliRunner
 from conftest import SAMPLE, utc
+
 from ivr.cli import INSTANT, main
 
 SAMPLE_ARGS = ["--phonebook", str(SAMPLE)]
@@ -330,3 +330,43 @@ def test_the_admin_commands_start_without_loading_the_web_service_or_the_databas
         capture_output=True, text=True, check=True,
     )
     assert loaded.stdout.strip() == ""
+
+
+# --- the call log commands: a database error is one line, not a traceback -------------------------
+
+
+@pytest.mark.parametrize("command, doing", [(["init-db"], "prepare"), (["calls"], "read")])
+def test_a_call_log_error_that_is_not_from_the_driver_is_a_one_line_error(runner, tmp_path, monkeypatch,
+                                                                         command, doing):
+    # Only a DBAPIError has `orig` (the driver's exception); any other SQLAlchemyError is shown as it is.
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ivr.calllog import CallLog, database_url
+
+    def refuse(self):
+        raise SQLAlchemyError("the metadata is not bound")
+
+    monkeypatch.setenv("DATABASE_URL", database_url(None, str(tmp_path)))
+    monkeypatch.setattr(CallLog, "create_tables", refuse)
+    result = runner.invoke(main, command)
+    assert result.exit_code == 1
+    assert not isinstance(result.exception, AttributeError)
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"Error: cannot {doing} the call log sqlite:///")
+    assert line.endswith("calllog.sqlite3: the metadata is not bound")
+
+
+def test_a_driver_error_shows_the_driver_message_without_the_sql(runner, tmp_path, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from ivr.calllog import CallLog, database_url
+
+    def refuse(self):
+        raise OperationalError("CREATE TABLE calls ...", {}, Exception("database is locked"))
+
+    monkeypatch.setenv("DATABASE_URL", database_url(None, str(tmp_path)))
+    monkeypatch.setattr(CallLog, "create_tables", refuse)
+    result = runner.invoke(main, ["init-db"])
+    assert result.exit_code == 1
+    [line] = result.stderr.splitlines()
+    assert line.endswith(": database is locked") and "CREATE TABLE" not in line

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 
 from click.testing import CliRunner
+from conftest import answered_call, utc
 
 from ivr.calllog import CallLog, database_url
 from ivr.cli import main
-
-from conftest import answered_call, utc
 
 
 def test_init_db_then_calls_lists_newest_first_with_filters(tmp_path, monkeypatch, clock):

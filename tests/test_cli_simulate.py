@@ -3,10 +3,10 @@
 import json
 import re
 
-from click.testing import CliRunner
-
 from calls import ACME_ADMIN, SF, TOKEN, US_LINE
+from click.testing import CliRunner
 from conftest import SAMPLE
+
 from ivr.cli import main
 
 # "     who  what": the right-aligned speaker, two spaces, what happens.

@@ -5,6 +5,7 @@ numbers. Across gunicorn workers: tests/test_gunicorn.py."""
 from __future__ import annotations
 
 import responses
+from conftest import SAMPLE, make_app, utc
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -12,8 +13,6 @@ from ivr.counters import Counters
 from ivr.entitlements import Sources, check
 from ivr.phonebook_loader import parse_phonebook
 from ivr.sms import SmsSender
-
-from conftest import SAMPLE, make_app, utc
 
 LICENSING = "https://licensing.example.com/sen"
 URL_SOURCE = f'\n[entitlements]\nurl = "{LICENSING}/{{sen}}"\nadmin_lookup = true\n'

@@ -1,13 +1,14 @@
 """Coverage: exact gaps over a range, and the week-by-week picture."""
 
+import itertools
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 import pytest
+from conftest import phonebook_from, utc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import phonebook_from, utc
 from ivr.coverage import coverage, l1_gaps, priority_gaps, week_by_week
 from ivr.instants import epoch, instant
 from ivr.phonebook import Kind, calendar_holidays
@@ -206,7 +207,7 @@ def test_gaps_are_maximal_whatever_the_range_is_split_into(books, name, start, c
             else:
                 glued.append(gap)
         assert tuple(glued) == whole
-        assert all(a[1] < b[0] for a, b in zip(whole, whole[1:]))
+        assert all(a[1] < b[0] for a, b in itertools.pairwise(whole))
         assert all(start <= s < e <= end for s, e in whole)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 import responses
+from conftest import SAMPLE, utc
 
 from ivr.entitlements import (
     Failure,
@@ -30,8 +31,6 @@ from ivr.entitlements import (
 )
 from ivr.phonebook import PhonebookError
 from ivr.phonebook_loader import load_phonebook, parse_phonebook
-
-from conftest import SAMPLE, utc
 
 URL = "https://licensing.example.com/sen/{sen}"
 ACME = {
@@ -472,7 +471,7 @@ def test_service_renewals_takes_an_email_or_a_web_address():
         text = base.replace('portal = "https://support.example.com"', f'portal = "https://support.example.com"\nrenewals = "{renewals}"')
         assert parse_phonebook(text).service.renewals == renewals
     text = base.replace('portal = "https://support.example.com"', 'portal = "https://support.example.com"\nrenewals = "call Bob"')
-    with pytest.raises(PhonebookError, match="service.renewals: must be an email address or a web address"):
+    with pytest.raises(PhonebookError, match=r"service\.renewals: must be an email address or a web address"):
         parse_phonebook(text)
 
 

@@ -4,6 +4,7 @@ import json
 import logging
 
 from conftest import utc
+
 from ivr.events import LogSink
 
 

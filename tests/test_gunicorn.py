@@ -15,15 +15,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import requests
+from calls import ACCOUNT, ACME_ADMIN, TOKEN, US_LINE
 from click.testing import CliRunner
+from conftest import OPS_PASSWORD, ROOT, SAMPLE, valid_at_any_date
 from prometheus_client.parser import text_string_to_metric_families
 from twilio.request_validator import RequestValidator
 
-from calls import ACCOUNT, ACME_ADMIN, TOKEN, US_LINE
-from conftest import OPS_PASSWORD, ROOT, SAMPLE, valid_at_any_date
 from ivr.cli import main
 from ivr.phonebook_loader import load_phonebook
 
@@ -31,7 +32,7 @@ STARTUP_SECONDS = 30
 
 
 def _procfile_web_command() -> list[str]:
-    [line] = [l for l in (ROOT / "Procfile").read_text().splitlines() if l.startswith("web:")]
+    [line] = [text for text in (ROOT / "Procfile").read_text().splitlines() if text.startswith("web:")]
     command = shlex.split(line.removeprefix("web:"))
     assert command[0] == "gunicorn"
     return [sys.executable, "-m", "gunicorn", *command[1:]]
@@ -60,7 +61,7 @@ def gunicorn(tmp_path: Path, phonebook: Path, **env: str):
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     log_path = tmp_path / "gunicorn.log"
-    log = open(log_path, "w")
+    log = open(log_path, "w")  # noqa: SIM115 - gunicorn writes to it until the teardown below closes it
     process = subprocess.Popen(_procfile_web_command() + LOOPBACK_ANY_PORT, cwd=ROOT, env=env, stdout=log,
                                stderr=subprocess.STDOUT)
     deadline = time.monotonic() + STARTUP_SECONDS
@@ -190,7 +191,7 @@ class FailingLicensing(BaseHTTPRequestHandler):
     """A licensing API that answers 500 after a pause: each lookup holds its worker a while, so
     concurrent calls are spread over both workers."""
 
-    requests: list[str] = []
+    requests: ClassVar[list[str]] = []
 
     def do_GET(self):
         time.sleep(0.3)

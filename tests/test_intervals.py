@@ -1,5 +1,7 @@
 """Half-open interval arithmetic: the basis of exact coverage."""
 
+import itertools
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -42,4 +44,4 @@ def test_the_arithmetic_agrees_with_pointwise_membership(a, b):
         assert covered(gaps, point) == (point < 100 and not covered(a, point))
     for result in (merged_a, difference, gaps):
         # Maximal: sorted, with no two pieces touching or overlapping.
-        assert all(end < next_start for (_, end), (next_start, _) in zip(result, result[1:]))
+        assert all(end < next_start for (_, end), (next_start, _) in itertools.pairwise(result))

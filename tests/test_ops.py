@@ -10,7 +10,6 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-
 from conftest import OPS_PASSWORD, SAMPLE, answered_call, make_app, utc
 
 PAGES = ["/ops/", "/ops/calls", "/ops/calls/CA001", "/ops/week", "/ops/numbers", "/ops/calls.csv"]
@@ -198,7 +197,7 @@ def test_the_week_shows_gaps_when_nobody_is_on_duty(tmp_path, ops_auth):
     with time_machine.travel(utc("2026-11-30T00:30Z"), tick=False):
         page = app.test_client().get("/ops/week", headers=ops_auth).get_data(as_text=True)
     assert svg_rows(page)["Nobody on duty"] >= 1
-    assert "Nobody on duty: Sat 05 Dec 01:00 UTC – Sun 06 Dec 23:00 UTC" in page
+    assert "Nobody on duty: Sat 05 Dec 01:00 UTC – Sun 06 Dec 23:00 UTC" in page  # noqa: RUF001 - the page's en dash
     log(app).close()
 
 

@@ -7,9 +7,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
-
 from conftest import OPS_PASSWORD, ROOT, answered_call, make_app, utc
+from werkzeug.serving import make_server
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"

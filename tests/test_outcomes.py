@@ -5,9 +5,9 @@ from __future__ import annotations
 import itertools
 from datetime import timedelta
 
-from ivr.outcomes import Event, Outcome, summarise
-
 from conftest import utc
+
+from ivr.outcomes import Event, Outcome, summarise
 
 START = utc("2026-12-01T09:00:00Z")
 

@@ -4,8 +4,8 @@ from dataclasses import FrozenInstanceError
 from datetime import date
 
 import pytest
-
 from conftest import phonebook_from, utc
+
 from ivr.phonebook import Kind, PhonebookError, Policy, Ring
 from ivr.phonebook_loader import load_phonebook, parse_phonebook
 

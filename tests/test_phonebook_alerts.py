@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from conftest import SAMPLE
 
 from ivr.phonebook import Alerts, PhonebookError
 from ivr.phonebook_loader import parse_phonebook
-
-from conftest import SAMPLE
 
 
 def with_alerts(table: str) -> str:

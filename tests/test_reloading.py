@@ -7,9 +7,9 @@ import os
 import shutil
 
 import pytest
-
 from calls import AU_LINE, SYDNEY, call_params, make_app, post, twiml
 from conftest import SAMPLE
+
 from ivr.phonebook import PhonebookError
 from ivr.reloading import ReloadingPhonebook, WatchedFile
 
@@ -88,7 +88,11 @@ def test_a_missing_or_broken_phonebook_at_start_up_refuses_to_start(tmp_path, bo
 def test_calls_use_the_edited_phonebook_and_healthz_shows_a_refused_edit(tmp_path, book):
     app = make_app(tmp_path, at="2026-12-18T04:00Z", IVR_PHONEBOOK=str(book), IVR_RELOAD_SECONDS=0)
     client = app.test_client()
-    ring = lambda: [n.text for n in twiml(post(client, "/voice/severity?sen=1234567", call_params(to=AU_LINE, Digits="1"))).iter("Number")]
+
+    def ring() -> list[str | None]:
+        answer = twiml(post(client, "/voice/severity?sen=1234567", call_params(to=AU_LINE, Digits="1")))
+        return [n.text for n in answer.iter("Number")]
+
     assert ring() == list(SYDNEY)
 
     _edit(book, book.read_text().replace('dial = ["+61255501001", "+61255501002"]', 'dial = ["+61255501003"]'), 1)

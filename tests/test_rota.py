@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ivr.rota import board, week
-
 from conftest import utc
+
+from ivr.rota import board, week
 
 
 def spans(row):

@@ -1,12 +1,13 @@
 """Routing: who rings, in what order, and whether the call is put through at all."""
 
+import itertools
 from datetime import timedelta
 
 import pytest
+from conftest import phonebook_from, utc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import phonebook_from, utc
 from ivr.instants import epoch, instant, iso
 from ivr.phonebook import Ring
 from ivr.routing import candidates, route
@@ -214,7 +215,7 @@ def test_the_order_follows_the_rules_for_any_instant(sample, at, to):
     def remaining(c):
         return timedelta.max if c.until is None else c.until - at
 
-    for first, second in zip(teams, teams[1:]):
+    for first, second in itertools.pairwise(teams):
         assert group(first) <= group(second)
         if group(first) == group(second):
             assert (remaining(first), second.team) >= (remaining(second), first.team)

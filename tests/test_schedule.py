@@ -3,10 +3,10 @@
 from datetime import datetime, timedelta
 
 import pytest
+from conftest import phonebook_from, utc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import phonebook_from, utc
 from ivr.instants import epoch, instant
 from ivr.schedule import duty_intervals, is_weekend, on_duty, weekend_change, weekends
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 
 import pytest
+from calls import TOKEN, call_params, make_app, post
 from twilio.request_validator import RequestValidator
 
-from calls import TOKEN, call_params, make_app, post
 from ivr.signature import dev_token, dev_token_path
 
 

@@ -4,11 +4,11 @@ import re
 
 import pytest
 import responses
+from calls import ACCOUNT, ACME_ADMIN, SF, TOKEN, US_LINE, play
+from conftest import SAMPLE, utc
 from flask import Flask, request
 from twilio.request_validator import RequestValidator
 
-from calls import ACCOUNT, ACME_ADMIN, SF, TOKEN, US_LINE, play
-from conftest import SAMPLE, utc
 from ivr import simulate
 from ivr.signature import SIGNATURE_HEADER
 from ivr.simulate import InProcess, SimulationError, Simulator, Turn, parse_presses, transcript
@@ -157,7 +157,7 @@ def test_absolute_action_urls_are_signed_as_written_and_sent_to_the_service_unde
                   "https://ivr.example.com/second", "http://elsewhere.example/third",
                   "https://ivr.example.com/voice/status"]
     validator = RequestValidator(TOKEN)
-    assert [validator.validate(url, form, signature) for url, (_, form, signature) in zip(signed_for, seen)] == [True] * 5
+    assert [validator.validate(url, form, signature) for url, (_, form, signature) in zip(signed_for, seen, strict=True)] == [True] * 5
 
 
 def test_a_gather_without_an_action_is_reported():

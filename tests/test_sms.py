@@ -9,11 +9,10 @@ from urllib.parse import parse_qs
 import pytest
 import requests
 import responses
+from conftest import sms_counts
 
 from ivr.phonebook import Service
 from ivr.sms import Deflection, SmsSender, can_receive_sms, link_text
-
-from conftest import sms_counts
 
 ACCOUNT = "AC" + "0" * 32
 MESSAGES = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Messages.json"

@@ -32,7 +32,7 @@ def test_ask_for_speech_listens_for_digits_too():
 
 def test_connect_rings_every_number_screened_by_the_whisper():
     ringing = Ringing(("+14155550101", "+14155550102"), 15, "+14155551234", "/voice/dialed?a=1", "/voice/whisper?sev=1")
-    say, dial = list(_xml(twiml.connect(["Connecting."], ringing, VOICE)))
+    _say, dial = list(_xml(twiml.connect(["Connecting."], ringing, VOICE)))
     assert dial.attrib == {
         "action": "/voice/dialed?a=1", "method": "POST", "answerOnBridge": "true",
         "callerId": "+14155551234", "timeout": "15",
@@ -49,7 +49,7 @@ def test_screen_hangs_up_unless_a_key_is_pressed():
 
 
 def test_voicemail_has_an_action_a_callback_and_a_goodbye_after_it():
-    say, record, thanks, hangup = list(_xml(twiml.voicemail("Leave a message.", "Thanks.", "/r", "/cb", VOICE)))
+    _say, record, thanks, hangup = list(_xml(twiml.voicemail("Leave a message.", "Thanks.", "/r", "/cb", VOICE)))
     assert record.attrib == {
         "action": "/r", "method": "POST", "maxLength": "120", "playBeep": "true",
         "recordingStatusCallback": "/cb", "recordingStatusCallbackMethod": "POST",

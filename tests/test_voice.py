@@ -6,12 +6,29 @@ import xml.etree.ElementTree as ET
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-
 from calls import (
-    ACME_ADMIN, AMSTERDAM, AU_LINE, FALLBACK, INITECH_ADMIN, NL_LINE, SELECT, SF, STRANGER, SYDNEY, US_LINE,
-    ACCOUNT, TOKEN, ListSink, call_params, make_app, play, post, twiml,
+    ACCOUNT,
+    ACME_ADMIN,
+    AMSTERDAM,
+    AU_LINE,
+    FALLBACK,
+    INITECH_ADMIN,
+    NL_LINE,
+    SELECT,
+    SF,
+    STRANGER,
+    SYDNEY,
+    TOKEN,
+    US_LINE,
+    ListSink,
+    call_params,
+    make_app,
+    play,
+    post,
+    twiml,
 )
 from conftest import SAMPLE, utc
+
 import ivr.voice
 from ivr.reloading import ReloadingPhonebook
 from ivr.simulate import InProcess, Simulator, parse_presses
@@ -432,7 +449,7 @@ def test_a_dial_outcome_with_a_malformed_duration_is_still_read_not_rescued(tmp_
 
 def test_a_caller_id_in_other_digits_is_not_passed_on_to_engineers(tmp_path):
     client = make_app(tmp_path).test_client()
-    root = twiml(post(client, "/voice/severity?sen=1234567", call_params(caller="+1٤١٥٥٥٥١٢٣٤", Digits="1")))
+    root = twiml(post(client, "/voice/severity?sen=1234567", call_params(caller="+1٤١٥٥٥٥١٢٣٤", Digits="1")))  # noqa: RUF001 - Arabic-Indic digits on purpose
     assert root.find("Dial").get("callerId") == US_LINE
 
 

@@ -13,10 +13,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 import responses
+from calls import ACCOUNT, ACME_ADMIN, AU_LINE, SF, STRANGER, TOKEN, US_LINE, ListSink, call_params, post, twiml
+from conftest import SAMPLE, sms_counts, utc
 from flask import Flask
 
-from calls import ACCOUNT, ACME_ADMIN, SF, STRANGER, TOKEN, US_LINE, AU_LINE, ListSink, call_params, post, twiml
-from conftest import SAMPLE, sms_counts, utc
 from ivr import create_app, simulate
 from ivr.entitlements import Failure
 from ivr.sms import SmsSender
