@@ -30,9 +30,9 @@ from twilio.request_validator import RequestValidator
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ivr.app import create_app  # noqa: E402
-from ivr.calllog import calls, events  # noqa: E402
-from ivr.events import LogSink  # noqa: E402
+from ivr.engine.events import LogSink  # noqa: E402
+from ivr.store.calllog import calls, events  # noqa: E402
+from ivr.web.app import create_app  # noqa: E402
 
 PASSWORD = "bench"
 TOKEN = "0" * 32

@@ -18,9 +18,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from ivr.phonebook import Phonebook
-from ivr.phonebook_loader import load_phonebook
-from ivr.routing import route
+from ivr.engine.phonebook import Phonebook
+from ivr.engine.phonebook_loader import load_phonebook
+from ivr.engine.routing import route
 
 ROOT = Path(__file__).resolve().parent.parent
 YEAR = datetime(2026, 1, 1, tzinfo=UTC)
@@ -83,16 +83,16 @@ def wall(command: list[str], repeat: int) -> float:
 
 def bench_coverage(phonebook_path: str, repeat: int) -> None:
     python = sys.executable
-    ivr = [python, "-c", "from ivr.cli import main; main()"]
+    ivr = [python, "-c", "from ivr.cli.commands import main; main()"]
     year = ["coverage", "--phonebook", phonebook_path, "--from", "2026-01-01", "--to", "2027-01-01"]
     startup = wall([python, "-c", "pass"], repeat)
-    imports = wall([python, "-c", "import ivr.cli"], repeat)
+    imports = wall([python, "-c", "import ivr.cli.commands"], repeat)
     check = wall([*ivr, "check", "--phonebook", phonebook_path], repeat)
     as_json = wall(ivr + year + ["--json"], repeat)
     picture = wall(ivr + year, repeat)
     print(f"ivr coverage for 2026 as a subprocess (best of {repeat}):")
     print(f"  python -c pass:         {startup:.3f} s (1.0x)")
-    print(f"  import ivr.cli:         {imports:.3f} s ({imports / startup:.1f}x)")
+    print(f"  import ivr.cli.commands:         {imports:.3f} s ({imports / startup:.1f}x)")
     print(f"  ivr check:              {check:.3f} s ({check / startup:.1f}x)")
     for label, seconds in (("ivr coverage --json:", as_json), ("ivr coverage (weeks):", picture)):
         verdict = "meets" if seconds < COVERAGE_TARGET else "MISSES"

@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from ivr.entitlements import FileSource, PhonebookSource, Source, UrlSource, Verdict, check
-from ivr.phonebook_loader import load_phonebook
+from ivr.engine.phonebook_loader import load_phonebook
+from ivr.outside.entitlements import FileSource, PhonebookSource, Source, UrlSource, Verdict, check
 
 ROOT = Path(__file__).resolve().parent.parent
 AT = datetime(2026, 12, 1, 9, tzinfo=UTC)

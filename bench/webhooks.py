@@ -33,8 +33,8 @@ from typing import IO
 import requests
 from twilio.request_validator import RequestValidator
 
-from ivr import simulate
-from ivr.prompts import WORDS_PER_MINUTE, speaking_seconds
+from ivr.callflow.prompts import WORDS_PER_MINUTE, speaking_seconds
+from ivr.cli import simulate
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "phonebook.toml"

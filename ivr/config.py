@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ivr.reloading import CHECK_INTERVAL
+from ivr.store.reloading import CHECK_INTERVAL
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from conftest import SAMPLE, utc
 from flask import Flask
 from twilio.request_validator import RequestValidator
 
-from ivr import simulate
-from ivr.outcomes import Event
+from ivr.cli import simulate
+from ivr.engine.outcomes import Event
 
 TOKEN = conftest.TWILIO_TOKEN
 ACCOUNT = conftest.TWILIO_ACCOUNT

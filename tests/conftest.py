@@ -17,10 +17,10 @@ from flask import Flask
 from sqlalchemy import create_engine, text
 
 from ivr import create_app
-from ivr.calllog import CallLog, database_url, make_engine
-from ivr.phonebook import Phonebook
-from ivr.phonebook_loader import load_phonebook, parse_phonebook
-from ivr.sms import SmsFailure, SmsSender
+from ivr.engine.phonebook import Phonebook
+from ivr.engine.phonebook_loader import load_phonebook, parse_phonebook
+from ivr.outside.sms import SmsFailure, SmsSender
+from ivr.store.calllog import CallLog, database_url, make_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "phonebook.toml"

@@ -14,7 +14,7 @@ def test_postgresql_tests_fail_rather_than_skip_when_the_configured_server_does_
     env.pop("IVR_TEST_CLOCK", None)
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:random_order",
-         "tests/test_calllog.py::test_counts_and_answer_times_for_metrics"],
+         "tests/store/test_calllog.py::test_counts_and_answer_times_for_metrics"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
     )
     assert run.returncode == 1, run.stdout

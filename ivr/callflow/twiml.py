@@ -1,0 +1,143 @@
+"""TwiML documents for each kind of step, built with twilio's `VoiceResponse`.
+
+Every document is safe by construction: a <Gather> always has an explicit action and a
+fall-through after it (a time-out posts the same action without input, which counts as a miss),
+every <Dial> and <Record> has an action, so no step can fall back to the greeting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from twilio.twiml.voice_response import Dial, Gather, Record, VoiceResponse
+
+SEN_TIMEOUT = 6
+# Seconds of silence that end a spoken SEN. A number, not "auto": "auto" stops at the first pause
+# between digit groups, and Twilio does not take it with a speechModel (warning 13335).
+SPEECH_TIMEOUT = 3
+KEY_TIMEOUT = 5
+WHISPER_TIMEOUT = 10
+VOICEMAIL_SECONDS = 120
+
+
+@dataclass(frozen=True)
+class Voice:
+    name: str
+    language: str
+
+
+@dataclass(frozen=True)
+class Ringing:
+    """One <Dial>: these numbers together, each screened by the whisper URL."""
+
+    numbers: tuple[str, ...]
+    timeout: int
+    caller_id: str
+    action: str
+    whisper: str
+
+
+def _say(parent: VoiceResponse | Gather, text: str, voice: Voice) -> None:
+    parent.say(text, voice=voice.name, language=voice.language)
+
+
+def ask(
+    texts: list[str], action: str, voice: Voice, *, speech: bool = False, num_digits: int | None = None
+) -> VoiceResponse:
+    """Prompts inside a <Gather> (the caller may type ahead), then a time-out to the same action."""
+    response = VoiceResponse()
+    gather = Gather(
+        action=action,
+        method="POST",
+        input="dtmf speech" if speech else "dtmf",
+        finish_on_key="#",
+        num_digits=num_digits,
+        timeout=SEN_TIMEOUT if speech else KEY_TIMEOUT,
+        language=voice.language,
+        speech_timeout=SPEECH_TIMEOUT if speech else None,
+        speech_model="numbers_and_commands" if speech else None,
+    )
+    for text in texts:
+        _say(gather, text, voice)
+    response.append(gather)
+    response.redirect(action, method="POST")
+    return response
+
+
+def offer(texts: list[str], action: str, goodbye_texts: list[str], voice: Voice) -> VoiceResponse:
+    """A last one-key question (the prompts inside the <Gather>); without a key, goodbye."""
+    response = VoiceResponse()
+    gather = Gather(action=action, method="POST", input="dtmf", num_digits=1, timeout=KEY_TIMEOUT)
+    for text in texts:
+        _say(gather, text, voice)
+    response.append(gather)
+    for text in goodbye_texts:
+        _say(response, text, voice)
+    response.hangup()
+    return response
+
+
+def goodbye(texts: list[str], voice: Voice) -> VoiceResponse:
+    response = VoiceResponse()
+    for text in texts:
+        _say(response, text, voice)
+    response.hangup()
+    return response
+
+
+def connect(texts: list[str], ringing: Ringing, voice: Voice) -> VoiceResponse:
+    """Say who we connect to, then ring: the caller hears ringing until an engineer accepts."""
+    response = VoiceResponse()
+    for text in texts:
+        _say(response, text, voice)
+    dial = Dial(
+        action=ringing.action,
+        method="POST",
+        answer_on_bridge=True,
+        caller_id=ringing.caller_id,
+        timeout=ringing.timeout,
+    )
+    for number in ringing.numbers:
+        dial.number(number, url=ringing.whisper, method="POST")
+    response.append(dial)
+    return response
+
+
+def screen(text: str, action: str, voice: Voice) -> VoiceResponse:
+    """The engineer's leg: only a key press connects; otherwise hang up, so voicemail cannot take the call."""
+    response = VoiceResponse()
+    gather = Gather(action=action, method="POST", input="dtmf", num_digits=1, timeout=WHISPER_TIMEOUT)
+    _say(gather, text, voice)
+    response.append(gather)
+    response.hangup()
+    return response
+
+
+def voicemail(text: str, thanks: str, action: str, callback: str, voice: Voice) -> VoiceResponse:
+    response = VoiceResponse()
+    _say(response, text, voice)
+    response.append(
+        Record(
+            action=action,
+            method="POST",
+            max_length=VOICEMAIL_SECONDS,
+            play_beep=True,
+            recording_status_callback=callback,
+            recording_status_callback_method="POST",
+        )
+    )
+    # Twilio skips the action when nothing was recorded and goes on here.
+    _say(response, thanks, voice)
+    response.hangup()
+    return response
+
+
+def bridge() -> VoiceResponse:
+    """An empty document: on the engineer's leg, put the call through."""
+    return VoiceResponse()
+
+
+def hangup() -> VoiceResponse:
+    response = VoiceResponse()
+    response.hangup()
+    return response

@@ -1,0 +1,1 @@
+"""The `ivr` command and the call simulator."""

@@ -1,0 +1,376 @@
+"""The `ivr` command line: the admin and ops edge. It reads the clock; the engine never does.
+
+`ivr check/who/route/coverage` must start fast (a year's coverage in well under 0.5 s), so the
+commands that need Flask, SQLAlchemy or requests import them when they run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, date, datetime, tzinfo
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from ivr.clock import utc_now
+from ivr.config import load_settings
+from ivr.engine.coverage import coverage as coverage_of
+from ivr.engine.coverage import duration, week_by_week
+from ivr.engine.instants import iso
+from ivr.engine.outcomes import IN_PROGRESS, OUTCOME_FILTERS
+from ivr.engine.phonebook import SEVERITIES, Phonebook, PhonebookError, Problem, Ring, is_e164
+from ivr.engine.phonebook_loader import load_phonebook
+from ivr.engine.rota import HANDOFF_HORIZON, OnDuty, board
+from ivr.engine.routing import Candidate
+from ivr.engine.routing import route as route_call
+from ivr.engine.schedule import is_weekend, on_duty, weekend_change
+
+if TYPE_CHECKING:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ivr.store.calllog import CallLog
+
+DEFAULT_PHONEBOOK = "phonebook.toml"
+
+phonebook_option = click.option(
+    "--phonebook",
+    "phonebook_path",
+    type=click.Path(dir_okay=False),
+    default=lambda: os.environ.get("IVR_PHONEBOOK", DEFAULT_PHONEBOOK),
+    show_default="$IVR_PHONEBOOK or ./phonebook.toml",
+    help="The phonebook file to read.",
+)
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+
+
+class InstantType(click.ParamType):
+    """An ISO 8601 instant with an offset ('2026-12-01T09:30+01:00', '...Z'); a bare date is 00:00 UTC.
+
+    Converted to an aware datetime in UTC. A time without an offset is refused: it would mean
+    a different instant on every machine.
+    """
+
+    name = "instant"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            return value.astimezone(UTC)
+        text = str(value).strip()
+        try:
+            if len(text) == 10:
+                return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
+            at = datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00"))
+        except ValueError:
+            self.fail(f"{text!r} is not an ISO 8601 instant like 2026-12-01T09:30:00+01:00 or 2026-12-01", param, ctx)
+        if at.tzinfo is None:
+            self.fail(f"{text!r} has no offset: add one, like {text}Z or {text}+01:00", param, ctx)
+        return at.astimezone(UTC)
+
+
+INSTANT = InstantType()
+
+at_option = click.option(
+    "--at", type=INSTANT, default=None, help="The instant, ISO 8601 with an offset (default: now)."
+)
+
+
+def read_phonebook(path: str) -> Phonebook:
+    """Load the phonebook, or print every problem on stderr and exit with status 1."""
+    try:
+        return load_phonebook(path)
+    except PhonebookError as error:
+        _print_problems(error.source, error.problems)
+        errors = sum(not p.warning for p in error.problems)
+        raise click.ClickException(f"{error.source} is not valid: {errors} error(s)") from None
+
+
+def _print_problems(source: str, problems: list[Problem] | tuple[Problem, ...]) -> None:
+    for problem in problems:
+        click.echo(f"{source}: {problem}", err=True)
+
+
+def _echo_json(data: dict) -> None:
+    click.echo(json.dumps(data, indent=2))
+
+
+@click.group()
+def main() -> None:
+    """Priority Support call router: check the phonebook, see who is on duty, route and replay calls."""
+
+
+@main.command()
+@phonebook_option
+def check(phonebook_path: str) -> None:
+    """Validate the phonebook: every error with its key path (exit 1), or OK with any warnings."""
+    phonebook = read_phonebook(phonebook_path)
+    _print_problems(phonebook_path, phonebook.warnings)
+    entitlements = phonebook.entitlements
+    if entitlements is not None and entitlements.file is not None:
+        from ivr.outside.entitlements import check_source
+
+        problems = check_source(phonebook)
+        _print_problems(str(entitlements.file), problems)
+        if problems:
+            raise click.ClickException(f"{entitlements.file} is not valid: {len(problems)} error(s)")
+    customers = (
+        f"{len(phonebook.customers)} customer(s)" if entitlements is None
+        else f"customers from {entitlements.file.name if entitlements.file else entitlements.url}"
+    )
+    summary = (
+        f"{len(phonebook.lines)} line(s), {len(phonebook.teams)} team(s), "
+        f"{'a' if phonebook.fallback else 'no'} fallback, {customers}"
+    )
+    warnings = f", {len(phonebook.warnings)} warning(s)" if phonebook.warnings else ""
+    click.echo(f"{phonebook_path}: OK ({summary}{warnings})")
+
+
+def _local(at: datetime, tz: tzinfo) -> str:
+    local = at.astimezone(tz)
+    return f"{local:%a %H:%M} {local.tzname()}"
+
+
+def _in(then: datetime, at: datetime) -> str:
+    return f"in {duration(int((then - at).total_seconds()))}"
+
+
+def _until(duty: OnDuty, at: datetime) -> str:
+    if duty.until is None:
+        return "with no end in sight"
+    return f"until {iso(duty.until)} ({_local(duty.until, duty.team.tz)}, {_in(duty.until, at)})"
+
+
+def _week_line(phonebook: Phonebook, at: datetime) -> str:
+    """'the weekend, until ...' or 'the business week; the weekend starts ...'."""
+    change = weekend_change(phonebook, at)
+    if not is_weekend(phonebook, at):
+        assert change is not None  # a weekend starts every week
+        return f"the business week; the weekend starts {iso(change)} ({_in(change, at)})"
+    return "the weekend, " + ("with no end in sight" if change is None else f"until {iso(change)} ({_in(change, at)})")
+
+
+def _after_the_teams(phonebook: Phonebook) -> str:
+    fallback = phonebook.fallback
+    if fallback is None:
+        return "voicemail"
+    return f"the fallback ({fallback.label}) {', '.join(fallback.dial)}, then voicemail"
+
+
+def _who_text(phonebook: Phonebook, at: datetime) -> list[str]:
+    """Who is on duty, until when in UTC and in each team's own time, what follows every team,
+    and the handoffs coming up."""
+    rota = board(phonebook, at)
+    out = [f"{iso(at)}: {_week_line(phonebook, at)}"]
+    if not rota.on_duty:
+        out.append(f"No team is on duty: a call goes to {_after_the_teams(phonebook)}.")
+    else:
+        widths = [max(len(text) for text in column) for column in zip(*(
+            (d.team.name, d.team.kind.value, d.team.region or "-") for d in rota.on_duty
+        ), strict=True)]
+        for duty in rota.on_duty:
+            team = duty.team
+            columns = (team.name, team.kind.value, team.region or "-")
+            aligned = "  ".join(text.ljust(width) for text, width in zip(columns, widths, strict=True))
+            out.append(f"  {aligned}  local {_local(at, team.tz)}  {_until(duty, at)}")
+        out.append(f"After every team: {_after_the_teams(phonebook)}.")
+    hours = int(HANDOFF_HORIZON.total_seconds() // 3600)
+    if rota.handoffs:
+        out.append(f"Coming up (next {hours}h):")
+        out += [
+            f"  {iso(h.at)}  {h.team.name} {'comes on' if h.comes_on else 'goes off'} duty ({_local(h.at, h.team.tz)})"
+            for h in rota.handoffs
+        ]
+    else:
+        out.append(f"No team comes on or goes off duty in the next {hours}h.")
+    return out
+
+
+@main.command()
+@phonebook_option
+@at_option
+@json_option
+def who(phonebook_path: str, at: datetime | None, as_json: bool) -> None:
+    """Who is on duty at an instant, until when, and the handoffs coming up."""
+    phonebook = read_phonebook(phonebook_path)
+    at = at or utc_now()  # the clock is read here, at the edge, never in the engine
+    if as_json:
+        _echo_json({
+            "at": iso(at),
+            "weekend": is_weekend(phonebook, at),
+            "on_duty": [
+                {"team": d.team.name, "kind": d.team.kind.value, "until": None if d.until is None else iso(d.until)}
+                for d in on_duty(phonebook, at)
+            ],
+        })
+        return
+    click.echo("\n".join(_who_text(phonebook, at)))
+
+
+def _phone_number(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if not is_e164(value):
+        raise click.BadParameter(f"{value!r} is not an E.164 phone number like +14155550100")
+    return value
+
+
+def _ringing(candidate: Candidate) -> str:
+    numbers = ", ".join(candidate.dial)
+    if candidate.ring is Ring.IN_ORDER and len(candidate.dial) > 1:
+        return f"rings {numbers} in order, {candidate.ring_seconds}s each"
+    return f"rings {numbers} for {candidate.ring_seconds}s"
+
+
+@main.command()
+@phonebook_option
+@click.option("--to", "to", required=True, callback=_phone_number, metavar="NUMBER",
+              help="The number called, E.164 (a published line, or any other number).")
+@at_option
+@click.option("--severity", type=click.IntRange(min(SEVERITIES), max(SEVERITIES)), default=1, show_default=True,
+              help="The caller's severity.")
+@json_option
+def route(phonebook_path: str, to: str, at: datetime | None, severity: int, as_json: bool) -> None:
+    """The routing decision for a call: connect or deflect, and who rings in what order."""
+    phonebook = read_phonebook(phonebook_path)
+    decision = route_call(phonebook, to, at or utc_now(), severity)
+    if as_json:
+        _echo_json(decision.as_json())
+        return
+    line = decision.line
+    called = f"{to} ({line.label}, region {line.region or 'none'})" if line else f"{to} (not a published line)"
+    week = "the weekend" if decision.weekend else "the business week"
+    click.echo(f"Call to {called} at {iso(decision.at)}, {week}, severity {severity}")
+    click.echo(f"Action: {'connect' if decision.connect else 'deflect'}")
+    for number, candidate in enumerate(decision.candidates, 1):
+        until = "" if candidate.until is None else f", on duty until {iso(candidate.until)}"
+        about = ", ".join(filter(None, (candidate.kind, candidate.region)))
+        click.echo(f"  {number}. {candidate.team} ({about}): {_ringing(candidate)}{until}")
+    click.echo(f"Reason: {decision.reason}")
+
+
+@main.command()
+@phonebook_option
+@click.option("--from", "start", type=INSTANT, required=True, help="Start of the range (included).")
+@click.option("--to", "end", type=INSTANT, required=True, help="End of the range (excluded).")
+@json_option
+def coverage(phonebook_path: str, start: datetime, end: datetime, as_json: bool) -> None:
+    """Exact gaps over [from, to): no team on duty, or no Priority team outside the weekend."""
+    if end <= start:
+        raise click.BadParameter(f"must be after --from ({iso(start)})", param_hint="'--to'")
+    phonebook = read_phonebook(phonebook_path)
+    if as_json:
+        _echo_json(coverage_of(phonebook, start, end).as_json())
+    else:
+        click.echo(week_by_week(phonebook, start, end))
+
+
+@main.command("simulate")
+@phonebook_option
+@click.option("--to", "to", required=True, help="The support number the caller dials.")
+@click.option("--from", "caller", help="The caller's number (default: one the sample phonebook does not know).")
+@click.option("--press", default="", help='Keys for each prompt in turn, comma-separated ("1234567#,1"); '
+              'an empty group lets the prompt time out; "say:one two" speaks instead.')
+@click.option("--answer", multiple=True, help="A dialled number that picks up and accepts (repeatable).")
+@click.option("--voicemail", multiple=True,
+              help="A dialled number whose voicemail picks up and presses no key (repeatable).")
+@click.option("--at", type=INSTANT, help="Place the call at this instant (in-process only).")
+@click.option("--url", help="Call a running service at this base URL instead of an in-process app.")
+@click.option("--public-url", envvar="IVR_PUBLIC_URL", show_envvar=True,
+              help="The https base URL Twilio calls, which it signs (the service's IVR_PUBLIC_URL); "
+                   "requests still go to --url. Default: --url itself.")
+def simulate_call(phonebook_path, to, caller, press, answer, voicemail, at, url, public_url):
+    """Play one call as Twilio would, and print who hears, presses, rings and answers."""
+    import requests
+
+    from ivr.cli import simulate
+
+    if url and at:
+        raise click.UsageError(
+            "--at works only in-process: a running service reads its own clock and never takes the "
+            "time from a request"
+        )
+    try:
+        if url:
+            simulator = simulate.over_http(url, public_url)
+        else:
+            simulator = simulate.in_process(phonebook_path, at, {"IVR_PUBLIC_URL": public_url or None})
+        turns = simulator.call(to, caller or simulate.UNKNOWN_CALLER, simulate.parse_presses(press), answer, voicemail)
+    except (PhonebookError, simulate.SimulationError, requests.RequestException) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(simulate.transcript(turns))
+
+
+# --- the call log: `ivr init-db` (the Procfile's release step) and `ivr calls` -------------------
+
+def _call_log() -> CallLog:
+    """The service's call log: DATABASE_URL, else the SQLite file in its instance folder."""
+    from ivr.store.calllog import CallLog
+    from ivr.web.app import default_instance_path
+
+    settings = load_settings()
+    return CallLog.from_settings(
+        settings["DATABASE_URL"], settings["IVR_INSTANCE_PATH"] or default_instance_path(), clock=utc_now
+    )
+
+
+def _database_error(exc: SQLAlchemyError) -> str:
+    """The driver's own one-line message for a DBAPIError (its `orig`); SQLAlchemy's for any other error."""
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        return str(exc.orig)
+    return str(exc)
+
+
+@main.command("init-db")
+def init_db() -> None:
+    """Create the call log's tables and indexes if they are missing (safe to repeat)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    log = _call_log()
+    try:
+        log.create_tables()
+    except SQLAlchemyError as exc:
+        raise click.ClickException(
+            f"cannot prepare the call log {log.health()['database']}: {_database_error(exc)}"
+        ) from None
+    finally:
+        log.close()
+    click.echo(f"call log ready: {log.health()['database']}")
+
+
+@main.command("calls")
+@click.option("--since", type=INSTANT, help="Only calls that started at or after this instant.")
+@click.option("--outcome", type=click.Choice(OUTCOME_FILTERS),
+              help="Only calls with this outcome.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
+@json_option
+def list_calls(since: datetime | None, outcome: str | None, limit: int, as_json: bool) -> None:
+    """The most recent calls, newest first, as the ops console shows them (JSON: with timelines)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ivr.store.calllog import CallFilter, call_json
+
+    log = _call_log()
+    try:
+        log.create_tables()  # a service that never started yet has no calls, not a broken log
+        page = log.calls(CallFilter(outcome=outcome, since=since), limit=limit)
+        timelines = log.timelines(c.sid for c in page.calls) if as_json else {}
+    except SQLAlchemyError as exc:
+        raise click.ClickException(
+            f"cannot read the call log {log.health()['database']}: {_database_error(exc)}"
+        ) from None
+    finally:
+        log.close()
+    if as_json:
+        click.echo(json.dumps([call_json(c, timelines[c.sid]) for c in page.calls], indent=2))
+        return
+    if not page.calls:
+        click.echo("no calls")
+        return
+    for call in page.calls:
+        answered = f"{call.team} after {call.answer_seconds:g}s" if call.team else ""
+        click.echo("  ".join([
+            iso(call.started_at), call.sid, call.line or "-", call.caller or "-",
+            call.customer or call.sen or "-", f"L{call.severity}" if call.severity else "L?",
+            call.outcome.value if call.outcome else IN_PROGRESS, answered,
+        ]).rstrip())

@@ -1,0 +1,415 @@
+"""A phone call without a phone: play Twilio's side of a call against the service.
+
+The simulator sends what Twilio sends (the real parameter names, signed with the auth token as
+Twilio signs them), follows every action URL, types the caller's keys into each <Gather>, rings
+the dialled numbers (the ones told to answer pick up, hear the whisper and press 1; a voicemail
+picks up and presses nothing), posts the recording and final status callbacks, and writes down
+what each party hears and does.
+It talks to an app in-process (Flask's test client) or to a running service over HTTP. Like
+Twilio, it signs the URLs under the service's public base (`IVR_PUBLIC_URL`, where Twilio calls),
+while its requests go to the address it was given (say http://127.0.0.1:8000).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from http import HTTPStatus
+from typing import Literal, Protocol, overload
+from urllib.parse import urljoin
+
+import requests
+from flask import Flask
+from twilio.request_validator import RequestValidator
+
+from ivr.callflow.prompts import speaking_seconds
+from ivr.config import load_settings
+from ivr.engine.events import LogSink
+from ivr.outside.sms import TextRecorder
+from ivr.web.app import create_app, default_instance_path
+from ivr.web.signature import SIGNATURE_HEADER, dev_token_path
+
+ENTRY_PATH = "/voice"
+STATUS_PATH = "/voice/status"
+API_VERSION = "2010-04-01"
+IN_PROCESS_BASE = "http://localhost"
+# How long a simulated engineer talks once connected, and a simulated voicemail lasts.
+TALK_SECONDS = 600
+MESSAGE_SECONDS = 25
+MAX_REQUESTS = 100
+# Twilio gives up on a webhook after this long.
+TWILIO_WAIT_SECONDS = 15
+# A caller the sample phonebook does not know.
+UNKNOWN_CALLER = "+12025550143"
+REFUSED_HINT = (
+    "the signature did not match: is TWILIO_AUTH_TOKEN the service's token, and does --public-url match "
+    "the service's IVR_PUBLIC_URL?"
+)
+
+
+class SimulationError(Exception):
+    """The service answered something Twilio would reject (an error status, not TwiML, a loop):
+    one line that says which step, which URL and why."""
+
+
+@dataclass(frozen=True)
+class Turn:
+    who: str    # "caller hears", "caller presses", "rings", "answers", "engineer hears", ...
+    what: str
+
+
+class Transport(Protocol):
+    base: str  # where the service is reached
+
+    def post(self, url: str, params: dict[str, str], headers: dict[str, str]) -> tuple[int, str]: ...
+
+
+class InProcess:
+    """Requests through Flask's test client: real HTTP semantics, no socket."""
+
+    base = IN_PROCESS_BASE
+
+    def __init__(self, app: Flask):
+        self.client = app.test_client()
+
+    def post(self, url: str, params: dict[str, str], headers: dict[str, str]) -> tuple[int, str]:
+        response = self.client.post(url, data=params, headers=headers)
+        return response.status_code, response.get_data(as_text=True)
+
+
+class OverHttp:
+    """Requests to a running service."""
+
+    def __init__(self, base: str):
+        self.base = base.rstrip("/")
+        self.session = requests.Session()
+
+    def post(self, url: str, params: dict[str, str], headers: dict[str, str]) -> tuple[int, str]:
+        response = self.session.post(
+            url, data=params, headers=headers, timeout=TWILIO_WAIT_SECONDS, allow_redirects=False
+        )
+        return response.status_code, response.text
+
+
+def sid(prefix: str) -> str:
+    """A Twilio-shaped SID: two letters and 32 hex digits."""
+    return prefix + secrets.token_hex(16)
+
+
+def parse_presses(text: str) -> list[str]:
+    """'1234567#,1' as one group per <Gather>; an empty group is a time-out."""
+    return text.split(",") if text else []
+
+
+@dataclass
+class _Call:
+    sid: str
+    params: dict[str, str]
+    presses: list[str]
+    answers: frozenset[str]
+    voicemails: frozenset[str]
+    turns: list[Turn] = field(default_factory=list)
+    seconds: float = 0.0
+    requests: int = 0
+
+    def note(self, who: str, what: str) -> None:
+        self.turns.append(Turn(who, what))
+
+
+class Simulator:
+    """With `outbox`, the texts the service would have sent appear in the transcript. `public_url` is
+    the base Twilio would call (the service's IVR_PUBLIC_URL); default: the transport's own base."""
+
+    def __init__(
+        self, transport: Transport, auth_token: str, account_sid: str | None = None, outbox: TextRecorder | None = None,
+        public_url: str | None = None,
+    ):
+        self.transport = transport
+        self.public = (public_url or transport.base).rstrip("/")
+        self.validator = RequestValidator(auth_token)
+        self.account_sid = account_sid or "AC" + "0" * 32
+        self.outbox = outbox
+
+    def call(
+        self, to: str, caller: str, presses: Sequence[str] = (), answers: Sequence[str] = (),
+        voicemails: Sequence[str] = (),
+    ) -> list[Turn]:
+        """Play one inbound call to the end and return its transcript. Of the dialled numbers,
+        `answers` pick up and press 1, `voicemails` pick up and press nothing; the rest ring out."""
+        call = _Call(
+            sid=sid("CA"),
+            params={
+                "AccountSid": self.account_sid, "ApiVersion": API_VERSION, "Direction": "inbound",
+                "From": caller, "Caller": caller, "To": to, "Called": to,
+            },
+            presses=list(presses),
+            answers=frozenset(answers),
+            voicemails=frozenset(voicemails),
+        )
+        call.params["CallSid"] = call.sid
+        call.note("call", f"{caller} calls {to}")
+        url = self.public + ENTRY_PATH
+        params = {**call.params, "CallStatus": "ringing"}
+        document: ET.Element | None = self._post(call, "the call comes in", url, params)
+        while document is not None:
+            document, url = self._run(call, document, url)
+        status = {**call.params, "CallStatus": "completed", "CallDuration": str(round(call.seconds))}
+        self._post(call, "the call's final status", self.public + STATUS_PATH, status, twiml=False)
+        call.note("ends", f"after {round(call.seconds)} s")
+        return call.turns
+
+    # --- HTTP ----------------------------------------------------------------------------
+
+    @overload
+    def _post(
+        self, call: _Call, step: str, url: str, params: dict[str, str], twiml: Literal[True] = True
+    ) -> ET.Element: ...
+    @overload
+    def _post(self, call: _Call, step: str, url: str, params: dict[str, str], twiml: Literal[False]) -> None: ...
+    def _post(self, call: _Call, step: str, url: str, params: dict[str, str], twiml: bool = True) -> ET.Element | None:
+        """POST `params` for `step`, signed for `url` as Twilio would request it, to where the service is."""
+        call.requests += 1
+        if call.requests > MAX_REQUESTS:
+            raise SimulationError(f"more than {MAX_REQUESTS} requests: the call flow loops")
+        headers = {SIGNATURE_HEADER: self.validator.compute_signature(url, params)}
+        address = self._address(url)
+        status, body = self.transport.post(address, params, headers)
+        for text in self.outbox.take() if self.outbox else ():
+            call.note("would text", f"{text.to} from {text.from_}: {text.body}")
+        # One line, never the error page: the service's log has the details.
+        request = f"step {call.requests} ({step}): POST {address}" + (f" signed for {url}" if address != url else "")
+        if status >= 300:
+            hint = f": {REFUSED_HINT}" if status == HTTPStatus.FORBIDDEN else ""
+            raise SimulationError(f"{request} answered {_status_line(status)}{hint}")
+        if not twiml:
+            return None
+        try:
+            root = ET.fromstring(body)
+        except ET.ParseError as exc:
+            raise SimulationError(f"{request} did not answer TwiML ({exc})") from None
+        if root.tag != "Response":
+            raise SimulationError(f"{request} answered <{root.tag}>, not <Response>")
+        return root
+
+    def _address(self, url: str) -> str:
+        """Where a request Twilio would send to `url` goes: under the public base, to the transport's base;
+        any other absolute URL, as it is (Twilio would request it there too)."""
+        if url == self.public or url.startswith((self.public + "/", self.public + "?")):
+            return self.transport.base + url[len(self.public):]
+        return url
+
+    def _in_call(self, call: _Call) -> dict[str, str]:
+        return {**call.params, "CallStatus": "in-progress"}
+
+    # --- the caller's leg ------------------------------------------------------------------
+
+    def _run(self, call: _Call, document: ET.Element, url: str) -> tuple[ET.Element | None, str]:
+        """Play the verbs of one document; the next document and its URL, or None when the call ends."""
+        for verb in document:
+            if verb.tag == "Say":
+                self._hear(call, "caller hears", verb)
+            elif verb.tag == "Pause":
+                call.seconds += int(verb.get("length", "1"))
+            elif verb.tag == "Gather":
+                params = self._gather(call, verb)
+                if params is not None:
+                    return self._follow(call, "the caller's answer to a prompt", url, verb.get("action"), params)
+            elif verb.tag == "Redirect":
+                return self._follow(call, "a <Redirect>", url, verb.text, self._in_call(call))
+            elif verb.tag == "Dial":
+                params = self._dial(call, verb, url)
+                return self._follow(call, "the end of a <Dial>", url, verb.get("action"), params)
+            elif verb.tag == "Record":
+                return self._record(call, verb, url)
+            elif verb.tag == "Hangup":
+                call.note("hangs up", "the service ends the call")
+                return None, url
+            else:
+                raise SimulationError(f"the simulator does not play <{verb.tag}>")
+        return None, url
+
+    def _follow(
+        self, call: _Call, step: str, url: str, action: str | None, params: dict[str, str]
+    ) -> tuple[ET.Element | None, str]:
+        """POST to a verb's action URL, relative to the document's URL (both as Twilio sees them)."""
+        if not action:
+            raise SimulationError(f"a verb in the answer to {url} has no action URL")
+        target = urljoin(url, action)
+        return self._post(call, step, target, params), target
+
+    def _hear(self, call: _Call, who: str, say: ET.Element) -> None:
+        text = (say.text or "").strip()
+        call.note(who, text)
+        call.seconds += speaking_seconds(text)
+
+    def _gather(self, call: _Call, gather: ET.Element) -> dict[str, str] | None:
+        for say in gather.iter("Say"):
+            self._hear(call, "caller hears", say)
+        group = call.presses.pop(0) if call.presses else ""
+        if not group:
+            call.note("caller waits", "no input: the prompt times out")
+            call.seconds += int(gather.get("timeout", "5"))
+            return None
+        params = self._in_call(call)
+        if group.startswith("say:"):
+            if "speech" not in gather.get("input", "dtmf"):
+                raise SimulationError("the caller speaks, but this <Gather> only takes keys")
+            params["SpeechResult"] = group.removeprefix("say:")
+            params["Confidence"] = "0.92"
+            call.note("caller says", params["SpeechResult"])
+            return params
+        call.note("caller presses", group)
+        finish = gather.get("finishOnKey", "#")
+        num_digits = gather.get("numDigits")
+        digits = group[: int(num_digits)] if num_digits else group
+        if finish and finish in digits:
+            digits = digits[: digits.index(finish)]
+        params["Digits"] = digits
+        return params
+
+    def _dial(self, call: _Call, dial: ET.Element, url: str) -> dict[str, str]:
+        legs = [(number, (number.text or "").strip()) for number in dial.iter("Number")]
+        numbers = ", ".join(phone for _, phone in legs)
+        timeout = int(dial.get("timeout", "30"))
+        call.note("rings", numbers)
+        picked_up = None
+        for number, phone in legs:
+            if phone not in call.answers | call.voicemails:
+                continue
+            picked_up = sid("CA")
+            if self._screen(call, picked_up, number, phone, dial.get("callerId", ""), url):
+                call.note("connected", f"caller and {phone}")
+                call.seconds += TALK_SECONDS
+                return {
+                    **self._in_call(call), "DialCallStatus": "completed", "DialBridged": "true",
+                    "DialCallSid": picked_up, "DialCallDuration": str(TALK_SECONDS),
+                }
+        call.seconds += timeout
+        if picked_up:
+            # A leg that was answered, then hung up while screening, completed without being bridged.
+            call.note("not put through", numbers)
+        else:
+            call.note("no answer", f"{numbers} after {timeout} s")
+        return {
+            **self._in_call(call), "DialCallStatus": "completed" if picked_up else "no-answer", "DialBridged": "false",
+            "DialCallSid": picked_up or sid("CA"), "DialCallDuration": "0",
+        }
+
+    # --- the engineer's leg ----------------------------------------------------------------
+
+    def _screen(self, call: _Call, leg: str, number: ET.Element, phone: str, caller_id: str, url: str) -> bool:
+        """`phone` picks up (call leg `leg`) and the whisper's TwiML plays on its leg, as Twilio plays it:
+        an engineer presses 1, a voicemail presses nothing. True when the call is put through."""
+        engineer = phone in call.answers
+        who = "engineer" if engineer else "voicemail"
+        call.note("answers", phone if engineer else f"{phone} (voicemail)")
+        params = {
+            "AccountSid": self.account_sid, "ApiVersion": API_VERSION, "CallSid": leg, "ParentCallSid": call.sid,
+            "Direction": "outbound-dial", "From": caller_id, "To": phone, "CallStatus": "in-progress",
+        }
+        if not number.get("url"):
+            return True
+        target = urljoin(url, number.get("url"))
+        document = self._post(call, f"the whisper to {phone}", target, params)
+        for verb in document:
+            if verb.tag == "Say":
+                self._hear(call, f"{who} hears", verb)
+            elif verb.tag == "Gather":
+                for say in verb.iter("Say"):
+                    self._hear(call, f"{who} hears", say)
+                if not engineer:
+                    call.note(f"{who} waits", "no key is pressed: the whisper times out")
+                    call.seconds += int(verb.get("timeout", "5"))
+                    continue
+                call.note(f"{who} presses", "1")
+                answer = self._post(
+                    call, f"{phone} presses 1", urljoin(target, verb.get("action")), {**params, "Digits": "1"}
+                )
+                accepted = answer.find("Hangup") is None
+                call.note(who, "accepts" if accepted else "is refused")
+                return accepted
+            elif verb.tag == "Hangup":
+                call.note("hangs up", f"the service ends the call to {phone}")
+                return False
+            else:
+                raise SimulationError(f"the simulator does not play <{verb.tag}> on the engineer's leg")
+        # Twilio puts the call through when the whisper's TwiML runs out.
+        return True
+
+    # --- voicemail -----------------------------------------------------------------------------
+
+    def _record(self, call: _Call, record: ET.Element, url: str) -> tuple[ET.Element | None, str]:
+        recording = sid("RE")
+        call.note("caller records", f"a {MESSAGE_SECONDS} s message after the beep")
+        call.seconds += MESSAGE_SECONDS
+        recording_url = f"https://api.twilio.com/{API_VERSION}/Accounts/{self.account_sid}/Recordings/{recording}"
+        done = {"RecordingUrl": recording_url, "RecordingSid": recording, "RecordingDuration": str(MESSAGE_SECONDS)}
+        document, target = self._follow(
+            call, "the recorded message", url, record.get("action"), {**self._in_call(call), **done, "Digits": "hangup"}
+        )
+        callback = record.get("recordingStatusCallback")
+        if callback:
+            params = {
+                "AccountSid": self.account_sid, "CallSid": call.sid, "RecordingStatus": "completed",
+                "RecordingSource": "RecordVerb", "RecordingChannels": "1", **done,
+            }
+            self._post(call, "the recording's status", urljoin(url, callback), params, twiml=False)
+            call.note("recording", recording_url)
+        return document, target
+
+
+def in_process(phonebook_path: str, at: datetime | None = None, config: Mapping | None = None) -> Simulator:
+    """A simulator for a fresh app on `phonebook_path`; `at` pins the app's clock to that instant.
+    It signs for the app's IVR_PUBLIC_URL, as Twilio would.
+
+    A simulated call stays in this process: its events are logged, not stored, so it neither
+    fills the service's call log nor alerts ops; texts are never sent, even with Twilio's
+    credentials set: the transcript shows each text the service would send; and logs go to
+    stderr, leaving stdout to the transcript. `config` overrides any of this.
+    """
+    app = create_app({
+        "IVR_PHONEBOOK": phonebook_path,
+        "IVR_LOG_LEVEL": os.environ.get("IVR_LOG_LEVEL", "WARNING"),
+        "LOG_STREAM": "stderr",
+        "EVENT_SINK": LogSink(),
+        "SMS_SENDER": TextRecorder,
+        **({"CLOCK": lambda: at} if at else {}),
+        **(config or {}),
+    })
+    sender = app.extensions["ivr_sms"]
+    outbox = sender if isinstance(sender, TextRecorder) else None
+    settings = app.config
+    return Simulator(InProcess(app), settings["TWILIO_AUTH_TOKEN"], settings["TWILIO_ACCOUNT_SID"], outbox,
+                     settings["IVR_PUBLIC_URL"])
+
+
+def over_http(url: str, public_url: str | None = None) -> Simulator:
+    """A simulator for the service at `url`, signing with this machine's token for `public_url`, the
+    base Twilio calls (default: `url` itself)."""
+    settings = load_settings()
+    token = settings["TWILIO_AUTH_TOKEN"]
+    if not token:
+        path = dev_token_path(settings["IVR_INSTANCE_PATH"] or default_instance_path())
+        if not path.exists():
+            raise SimulationError(
+                f"TWILIO_AUTH_TOKEN is not set and there is no development token at {path}: "
+                "set the token the service uses"
+            )
+        token = path.read_text().strip()
+    return Simulator(OverHttp(url), token, settings["TWILIO_ACCOUNT_SID"], public_url=public_url)
+
+
+def _status_line(status: int) -> str:
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return str(status)
+
+
+def transcript(turns: Sequence[Turn]) -> str:
+    width = max((len(t.who) for t in turns), default=0)
+    return "\n".join(f"{t.who.rjust(width)}  {t.what}" for t in turns)

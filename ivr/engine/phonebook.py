@@ -1,0 +1,255 @@
+"""The phonebook: the immutable value objects the TOML file admins edit is loaded into.
+
+`ivr.engine.phonebook_loader` reads and checks the file; everything else works on these values.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from types import MappingProxyType
+from typing import TypeGuard
+from zoneinfo import ZoneInfo
+
+import holidays
+import phonenumbers
+
+from ivr.engine.hours import OneOffShift, WeeklyMoment, WeeklyShift
+
+
+class Policy(StrEnum):
+    ALWAYS = "always"
+    BUSINESS_WEEK = "business-week"
+    NEVER = "never"
+
+
+class Kind(StrEnum):
+    PRIORITY = "priority"
+    SELECT = "select"
+
+
+class Ring(StrEnum):
+    TOGETHER = "together"
+    IN_ORDER = "in-order"
+
+
+# The candidate name routing gives the [fallback]; no team may take it.
+FALLBACK = "fallback"
+PHONE_TIERS = frozenset({"priority", "premier"})
+TIERS = PHONE_TIERS | {"select"}
+SEVERITIES = (1, 2, 3, 4)
+DEFAULT_SEVERITY = MappingProxyType({1: Policy.ALWAYS, 2: Policy.NEVER, 3: Policy.NEVER, 4: Policy.NEVER})
+DEFAULT_RING_SECONDS = 20
+# Twilio rings at most 10 numbers in one <Dial>.
+MAX_DIAL = 10
+# A maintenance date is valid through its end everywhere on earth; the last zone to leave
+# a date is UTC-12, at 12:00 UTC the next day.
+MAINTENANCE_GRACE = timedelta(hours=36)
+DEFAULT_TIMEOUT_SECONDS = 2.0
+DEFAULT_CACHE_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str = "Priority Support"
+    portal: str = "https://support.example.com"
+    # Where a customer with expired maintenance renews: an email address or a web address.
+    renewals: str | None = None
+
+
+@dataclass(frozen=True)
+class Weekend:
+    starts: WeeklyMoment
+    ends: WeeklyMoment
+
+
+DEFAULT_WEEKEND = Weekend(
+    WeeklyMoment(4, time(17), ZoneInfo("America/Los_Angeles")),
+    WeeklyMoment(0, time(10), ZoneInfo("Australia/Sydney")),
+)
+
+
+@dataclass(frozen=True)
+class Line:
+    number: str
+    region: str | None
+    label: str
+
+
+@dataclass(frozen=True)
+class Team:
+    name: str
+    kind: Kind
+    region: str | None
+    tz: ZoneInfo
+    hours: tuple[WeeklyShift, ...]
+    dial: tuple[str, ...]
+    holidays: frozenset[date] = frozenset()
+    calendar: str | None = None
+    extra: tuple[OneOffShift, ...] = ()
+    ring: Ring = Ring.TOGETHER
+    ring_seconds: int = DEFAULT_RING_SECONDS
+    label: str = ""
+
+    @property
+    def spoken_name(self) -> str:
+        """'Amsterdam Priority Support' for team amsterdam of kind priority."""
+        place = self.label or self.name.replace("_", " ").replace("-", " ").title()
+        return f"{place} {self.kind.value.title()} Support"
+
+
+@dataclass(frozen=True)
+class Fallback:
+    dial: tuple[str, ...]
+    ring: Ring = Ring.TOGETHER
+    ring_seconds: int = 30
+    label: str = "on-call"
+
+
+@dataclass(frozen=True)
+class Customer:
+    sen: str
+    name: str
+    tier: str
+    maintenance_until: date
+    admins: tuple[str, ...] = ()
+
+    @property
+    def sen_digits(self) -> str:
+        return sen_digits(self.sen)
+
+    def maintained_at(self, at: datetime) -> bool:
+        """Valid through the end of `maintenance_until` anywhere on earth."""
+        expiry = datetime.combine(self.maintenance_until, time(), UTC) + MAINTENANCE_GRACE
+        return at < expiry
+
+
+@dataclass(frozen=True)
+class EntitlementSettings:
+    """[entitlements]: customers come from a CSV file or a licensing service, not [[customers]]."""
+
+    file: Path | None = None
+    url: str | None = None
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    cache_seconds: float = DEFAULT_CACHE_SECONDS
+    admin_lookup: bool = False
+
+
+class CustomerIndex:
+    """Customers by SEN digits and by admin number (one admin may look after several customers)."""
+
+    def __init__(self, customers: tuple[Customer, ...]):
+        by_admin: dict[str, list[Customer]] = {}
+        for customer in customers:
+            for admin in customer.admins:
+                by_admin.setdefault(admin, []).append(customer)
+        self._by_sen = MappingProxyType({c.sen_digits: c for c in customers})
+        self._by_admin = MappingProxyType({k: tuple(v) for k, v in by_admin.items()})
+
+    def __len__(self) -> int:
+        return len(self._by_sen)
+
+    def by_sen(self, sen: str) -> Customer | None:
+        return self._by_sen.get(sen_digits(sen))
+
+    def by_admin(self, number: str) -> tuple[Customer, ...]:
+        return self._by_admin.get(number, ())
+
+
+@dataclass(frozen=True)
+class Alerts:
+    """Who hears about a missed L1 call: SMS numbers and a Slack-compatible webhook."""
+
+    sms: tuple[str, ...] = ()
+    webhook: str | None = None
+    # The Twilio number SMS alerts come from; by default the line the call came in on.
+    sms_from: str | None = None
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    message: str
+    warning: bool = False
+
+    def __str__(self) -> str:
+        level = "warning" if self.warning else "error"
+        return f"{level}: {self.path}: {self.message}" if self.path else f"{level}: {self.message}"
+
+
+class PhonebookError(Exception):
+    """The phonebook cannot be used; `problems` lists every error (and warning) found."""
+
+    def __init__(self, source: str, problems: list[Problem]):
+        self.source = source
+        self.problems = problems
+        errors = [p for p in problems if not p.warning]
+        lines = "\n".join(f"  {p}" for p in problems)
+        super().__init__(f"{source}: {len(errors)} error(s)\n{lines}")
+
+
+@dataclass(frozen=True, eq=False)
+class Phonebook:
+    service: Service
+    weekend: Weekend
+    severity: Mapping[int, Policy]
+    lines: tuple[Line, ...]
+    teams: tuple[Team, ...]
+    fallback: Fallback | None
+    customers: tuple[Customer, ...]
+    warnings: tuple[Problem, ...] = ()
+    entitlements: EntitlementSettings | None = None
+    alerts: Alerts = Alerts()
+
+    # Derived from the fields above; cached_property stores into the instance's __dict__, which
+    # a frozen dataclass allows.
+    @cached_property
+    def _lines_by_number(self) -> Mapping[str, Line]:
+        return MappingProxyType({line.number: line for line in self.lines})
+
+    @cached_property
+    def _customer_index(self) -> CustomerIndex:
+        return CustomerIndex(self.customers)
+
+    def line(self, number: str) -> Line | None:
+        return self._lines_by_number.get(number)
+
+    def team(self, name: str) -> Team | None:
+        return next((t for t in self.teams if t.name == name), None)
+
+    def customer_by_sen(self, sen: str) -> Customer | None:
+        return self._customer_index.by_sen(sen)
+
+    def customers_by_admin(self, number: str) -> tuple[Customer, ...]:
+        return self._customer_index.by_admin(number)
+
+    def policy(self, severity: int) -> Policy:
+        return self.severity.get(severity, Policy.NEVER)
+
+
+def sen_digits(sen: str) -> str:
+    """'SEN-1234567' and '1234567' name the same entitlement."""
+    return re.sub(r"\D", "", sen)
+
+
+# The shape of an E.164 number: "+", a country code, up to 15 digits; ASCII digits only, as Twilio takes them.
+E164_SHAPE = re.compile(r"\+[1-9][0-9]{6,14}")
+
+
+def is_e164(number: object) -> TypeGuard[str]:
+    if not isinstance(number, str) or not E164_SHAPE.fullmatch(number):
+        return False
+    try:
+        return phonenumbers.is_valid_number(phonenumbers.parse(number, None))
+    except phonenumbers.NumberParseException:
+        return False
+
+
+def calendar_holidays(calendar: str, year: int) -> frozenset[date]:
+    country, _, subdiv = calendar.partition("-")
+    return frozenset(holidays.country_holidays(country, subdiv=subdiv or None, years=year))

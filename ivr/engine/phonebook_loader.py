@@ -1,0 +1,542 @@
+"""Reading the phonebook file: TOML text checked whole and turned into `ivr.engine.phonebook` values.
+
+Nothing else in the project reads TOML. `load_phonebook` raises `PhonebookError` listing every
+problem, each with its key path, so an admin can fix a broken edit in one pass. `read_customer`
+checks a customer record from elsewhere (a CSV row, a licensing-service reply) by the same rules.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from datetime import date, datetime
+from enum import StrEnum
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import urlsplit
+
+import holidays
+
+from ivr.engine.hours import (
+    did_you_mean,
+    parse_one_off_shift,
+    parse_weekly_moment,
+    parse_weekly_shift,
+    parse_zone,
+)
+from ivr.engine.phonebook import (
+    DEFAULT_CACHE_SECONDS,
+    DEFAULT_SEVERITY,
+    DEFAULT_TIMEOUT_SECONDS,
+    DEFAULT_WEEKEND,
+    FALLBACK,
+    MAX_DIAL,
+    SEVERITIES,
+    TIERS,
+    Alerts,
+    Customer,
+    EntitlementSettings,
+    Fallback,
+    Kind,
+    Line,
+    Phonebook,
+    PhonebookError,
+    Policy,
+    Problem,
+    Ring,
+    Service,
+    Team,
+    Weekend,
+    is_e164,
+    sen_digits,
+)
+
+# Twilio accepts Dial timeouts of 5..600 s.
+RING_SECONDS_RANGE = (5, 600)
+
+# A licensing lookup happens while Twilio waits for the webhook (15 s at most), which has routing
+# and prompts to do besides, and gunicorn kills a worker busy for 10 s (ivr/web/gunicorn_conf.py).
+TIMEOUT_SECONDS_RANGE = (0.1, 5.0)
+TIMEOUT_SECONDS_REASON = "a lookup must leave the webhook time to answer Twilio before the worker's 10 s time-out"
+CACHE_SECONDS_MAX = 86400.0
+
+TOP_KEYS = (
+    "service", "weekend", "severity", "lines", "teams", "fallback", "customers", "entitlements", "alerts",
+)
+SERVICE_KEYS = ("name", "portal", "renewals")
+WEEKEND_KEYS = ("starts", "ends")
+LINE_KEYS = ("number", "region", "label")
+TEAM_KEYS = (
+    "kind", "region", "tz", "hours", "holidays", "calendar", "extra",
+    "dial", "ring", "ring_seconds", "label",
+)
+FALLBACK_KEYS = ("dial", "ring", "ring_seconds", "label")
+CUSTOMER_KEYS = ("sen", "name", "tier", "maintenance_until", "admins")
+ENTITLEMENTS_KEYS = ("file", "url", "timeout_seconds", "cache_seconds", "admin_lookup")
+ALERTS_KEYS = ("sms", "webhook", "sms_from")
+
+_MISSING = object()
+
+
+class _Reader:
+    """Collects problems while converting raw TOML values, so one pass reports them all."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def error(self, path: str, message: str) -> None:
+        self.problems.append(Problem(path, message))
+
+    def warn(self, path: str, message: str) -> None:
+        self.problems.append(Problem(path, message, warning=True))
+
+    def table(self, raw: object, path: str, known: tuple[str, ...]) -> dict[str, Any]:
+        if not isinstance(raw, dict):
+            self.error(path, "must be a table")
+            return {}
+        for key in raw:
+            if key not in known:
+                suggestion = did_you_mean(key, known) or f" (known keys: {', '.join(known)})"
+                self.error(_join(path, key), f"unknown key{suggestion}")
+        return raw
+
+    def convert(self, table: dict, path: str, key: str, parse: Callable[[Any], Any], default: Any = _MISSING) -> Any:
+        """parse(table[key]), recording a problem (and returning the default) when it fails."""
+        where = _join(path, key)
+        if key not in table:
+            if default is _MISSING:
+                self.error(where, "is required")
+                return None
+            return default
+        try:
+            return parse(table[key])
+        except ValueError as exc:
+            self.error(where, str(exc))
+            return default if default is not _MISSING else None
+
+    def items(self, table: dict, path: str, key: str, parse: Callable[[Any], Any]) -> tuple:
+        """A list value, each element parsed on its own so every bad element is reported."""
+        where = _join(path, key)
+        raw = table.get(key, [])
+        if not isinstance(raw, list):
+            self.error(where, "must be a list")
+            return ()
+        parsed = []
+        for index, value in enumerate(raw):
+            try:
+                parsed.append(parse(value))
+            except ValueError as exc:
+                self.error(f"{where}[{index}]", str(exc))
+        return tuple(parsed)
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("must be a non-empty string")
+    return value.strip()
+
+
+def _url(value: object) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"https?://\S+", value):
+        raise ValueError("must be a web address starting with https://")
+    return value
+
+
+def _renewals(value: object) -> str:
+    if isinstance(value, str) and re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
+        return value
+    try:
+        return _url(value)
+    except ValueError:
+        raise ValueError("must be an email address or a web address starting with https://") from None
+
+
+def _https_url(value: object) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"https://[^\s/]+\S*", value):
+        raise ValueError(f"{value!r} must be a web address starting with https://")
+    return value
+
+
+def _phone(value: object) -> str:
+    if not is_e164(value):
+        raise ValueError(f"{value!r} is not a valid E.164 phone number like '+14155550100'")
+    return value
+
+
+def _date(value: object) -> date:
+    if isinstance(value, datetime):
+        raise ValueError(f"{value} must be a date without a time, like 2026-12-25")
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ValueError(f"{value!r} is not a date like 2026-12-25")
+
+
+def _enum(enum: type[StrEnum]) -> Callable[[object], Any]:
+    def parse(value: object) -> StrEnum:
+        try:
+            return enum(value)  # type: ignore[arg-type]  # looks any TOML value up: ValueError if not a member
+        except ValueError:
+            choices = tuple(m.value for m in enum)
+            listed = ", ".join(repr(c) for c in choices)
+            raise ValueError(f"{value!r} is not one of {listed}{did_you_mean(value, choices)}") from None
+
+    return parse
+
+
+def _ring_seconds(value: object) -> int:
+    low, high = RING_SECONDS_RANGE
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{value!r} must be a whole number of seconds from {low} to {high}")
+    return value
+
+
+def _tier(value: object) -> str:
+    if value not in TIERS:
+        choices = tuple(sorted(TIERS))
+        raise ValueError(f"{value!r} is not one of {', '.join(choices)}{did_you_mean(value, choices)}")
+    return value
+
+
+def _calendar(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be a string such as 'AU-NSW' or 'NL'")
+    country, _, subdiv = value.partition("-")
+    supported = holidays.list_supported_countries()
+    if country not in supported:
+        hint = did_you_mean(value.upper(), [f"{c}-{d}" for c in supported for d in supported[c]] + list(supported))
+        raise ValueError(f"{country!r} is not a country code known to the holidays package{hint}")
+    if subdiv and subdiv not in supported[country]:
+        raise ValueError(
+            f"{subdiv!r} is not a subdivision of {country} (known: {', '.join(supported[country])})"
+            f"{did_you_mean(subdiv.upper(), supported[country])}"
+        )
+    return value
+
+
+def _dial_list(reader: _Reader, table: dict, path: str) -> tuple[str, ...]:
+    where = _join(path, "dial")
+    if "dial" not in table:
+        reader.error(where, "is required: the numbers to ring")
+        return ()
+    dial = reader.items(table, path, "dial", _phone)
+    raw = table["dial"]
+    if isinstance(raw, list) and not raw:
+        reader.error(where, "must list at least one number to ring")
+    if isinstance(raw, list) and len(raw) > MAX_DIAL:
+        reader.error(where, f"Twilio rings at most {MAX_DIAL} numbers at once")
+    return dial
+
+
+def _read_service(reader: _Reader, raw: object) -> Service:
+    table = reader.table(raw, "service", SERVICE_KEYS)
+    return Service(
+        name=reader.convert(table, "service", "name", _text, Service.name),
+        portal=reader.convert(table, "service", "portal", _url, Service.portal),
+        renewals=reader.convert(table, "service", "renewals", _renewals, None),
+    )
+
+
+def _read_weekend(reader: _Reader, raw: object) -> Weekend:
+    table = reader.table(raw, "weekend", WEEKEND_KEYS)
+    starts = reader.convert(table, "weekend", "starts", parse_weekly_moment)
+    ends = reader.convert(table, "weekend", "ends", parse_weekly_moment)
+    if starts is None or ends is None:
+        return DEFAULT_WEEKEND
+    if (starts.weekday, starts.at, starts.tz.key) == (ends.weekday, ends.at, ends.tz.key):
+        # By the rule (a start to the first end after it) each weekend runs into the next.
+        reader.warn("weekend", f"starts and ends at the same moment ({starts}), so the weekend never ends: "
+                               "Priority teams are never on duty except on extra shifts")
+    return Weekend(starts, ends)
+
+
+def _read_severity(reader: _Reader, raw: object) -> Mapping[int, Policy]:
+    known = tuple(str(s) for s in SEVERITIES)
+    table = reader.table(raw, "severity", known)
+    policies = dict(DEFAULT_SEVERITY)
+    for key in table:
+        if key in known:
+            policy = reader.convert(table, "severity", key, _enum(Policy), None)
+            if policy is not None:
+                policies[int(key)] = policy
+    return MappingProxyType(policies)
+
+
+def _read_lines(reader: _Reader, raw: object) -> tuple[Line, ...]:
+    if not isinstance(raw, list):
+        reader.error("lines", "must be an array of tables: [[lines]]")
+        return ()
+    lines: list[Line] = []
+    seen: dict[str, int] = {}
+    for index, item in enumerate(raw):
+        path = f"lines[{index}]"
+        table = reader.table(item, path, LINE_KEYS)
+        number = reader.convert(table, path, "number", _phone)
+        region = reader.convert(table, path, "region", _text, None)
+        label = reader.convert(table, path, "label", _text, None)
+        if number is None:
+            continue
+        if number in seen:
+            reader.error(f"{path}.number", f"{number} is already used by lines[{seen[number]}]")
+            continue
+        seen[number] = index
+        lines.append(Line(number, region, label or number))
+    return tuple(lines)
+
+
+def _read_team(reader: _Reader, name: str, raw: object) -> Team | None:
+    path = f"teams.{name}"
+    table = reader.table(raw, path, TEAM_KEYS)
+    if not table and not isinstance(raw, dict):
+        return None
+    kind = reader.convert(table, path, "kind", _enum(Kind))
+    region = reader.convert(table, path, "region", _text, None)
+    tz = reader.convert(table, path, "tz", parse_zone)
+    if not table.get("hours") and not table.get("extra"):
+        reader.error(f"{path}.hours", "is required: when is this team on duty? (e.g. ['mon-fri 09:00-17:00'])")
+    hours = reader.items(table, path, "hours", parse_weekly_shift)
+    extra = reader.items(table, path, "extra", parse_one_off_shift)
+    listed = frozenset(reader.items(table, path, "holidays", _date))
+    calendar = reader.convert(table, path, "calendar", _calendar, None)
+    dial = _dial_list(reader, table, path)
+    ring = reader.convert(table, path, "ring", _enum(Ring), Team.ring)
+    ring_seconds = reader.convert(table, path, "ring_seconds", _ring_seconds, Team.ring_seconds)
+    label = reader.convert(table, path, "label", _text, Team.label)
+    if kind is None or tz is None or not dial:
+        return None
+    return Team(name, kind, region, tz, hours, dial, listed, calendar, extra, ring, ring_seconds, label)
+
+
+_TEAM_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _read_teams(reader: _Reader, raw: object) -> tuple[Team, ...]:
+    if not isinstance(raw, dict):
+        reader.error("teams", "must be a table of teams: [teams.NAME]")
+        return ()
+    if not raw:
+        reader.error("teams", "defines no team: nobody could take a call")
+    if FALLBACK in raw:
+        reader.error(f"teams.{FALLBACK}", f"{FALLBACK!r} names the [fallback]; give this team another name")
+    # Team names travel in Twilio action URLs as a comma-separated ringing plan.
+    for name in raw:
+        if not _TEAM_NAME.fullmatch(name):
+            reader.error(f"teams.{name}", "a team name may use only letters, digits, '_' and '-'")
+    # A team with a bad name is still read, so its other mistakes are reported in the same pass.
+    teams = [(name, _read_team(reader, name, item)) for name, item in sorted(raw.items())]
+    return tuple(
+        team for name, team in teams if team is not None and name != FALLBACK and _TEAM_NAME.fullmatch(name)
+    )
+
+
+def _read_fallback(reader: _Reader, raw: object) -> Fallback:
+    table = reader.table(raw, "fallback", FALLBACK_KEYS)
+    return Fallback(
+        dial=_dial_list(reader, table, "fallback"),
+        ring=reader.convert(table, "fallback", "ring", _enum(Ring), Fallback.ring),
+        ring_seconds=reader.convert(table, "fallback", "ring_seconds", _ring_seconds, Fallback.ring_seconds),
+        label=reader.convert(table, "fallback", "label", _text, Fallback.label),
+    )
+
+
+def _sen(value: object) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"(SEN-)?\d{4,20}", value.strip(), re.IGNORECASE):
+        raise ValueError(f"{value!r} is not a SEN like 'SEN-1234567'")
+    return value.strip()
+
+
+def _read_customer(reader: _Reader, table: dict, path: str) -> Customer | None:
+    sen = reader.convert(table, path, "sen", _sen)
+    name = reader.convert(table, path, "name", _text)
+    tier = reader.convert(table, path, "tier", _tier)
+    until = reader.convert(table, path, "maintenance_until", _date)
+    admins = reader.items(table, path, "admins", _phone)
+    if None in (sen, name, tier, until):
+        return None
+    return Customer(sen, name, tier, until, admins)
+
+
+def read_customer(record: Mapping[str, object]) -> tuple[Customer | None, tuple[Problem, ...]]:
+    """A customer record from outside the phonebook (a CSV row, a licensing-service reply), checked
+    like [[customers]]: the customer, or None and the problems, each with the field as its path.
+    Keys other than the customer fields are ignored."""
+    reader = _Reader()
+    customer = _read_customer(reader, dict(record), "")
+    if reader.problems:
+        return None, tuple(reader.problems)
+    return customer, ()
+
+
+def _read_customers(reader: _Reader, raw: object) -> tuple[Customer, ...]:
+    if not isinstance(raw, list):
+        reader.error("customers", "must be an array of tables: [[customers]]")
+        return ()
+    customers: list[Customer] = []
+    seen: dict[str, int] = {}
+    for index, item in enumerate(raw):
+        path = f"customers[{index}]"
+        table = reader.table(item, path, CUSTOMER_KEYS)
+        customer = _read_customer(reader, table, path)
+        # Duplicates are found by the SEN alone, so a customer with other mistakes still counts.
+        try:
+            sen = _sen(table.get("sen"))
+        except ValueError:
+            continue
+        digits = sen_digits(sen)
+        if digits in seen:
+            reader.error(f"{path}.sen", f"{sen} is already used by customers[{seen[digits]}]")
+            continue
+        seen[digits] = index
+        if customer is not None:
+            customers.append(customer)
+    return tuple(customers)
+
+
+def _seconds(low: float, high: float, reason: str = "") -> Callable[[object], float]:
+    why = f" ({reason})" if reason else ""
+
+    def parse(value: object) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+            raise ValueError(f"{value!r} must be a number of seconds from {low:g} to {high:g}{why}")
+        return float(value)
+
+    return parse
+
+
+def _flag(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{value!r} must be true or false")
+    return value
+
+
+def _entitlements_url(value: object) -> str:
+    url = _url(value)
+    if "{sen}" not in urlsplit(url).path:
+        raise ValueError("must contain {sen} in its path, e.g. 'https://licensing.example.com/sen/{sen}'")
+    try:
+        url.format(sen="1234567")
+    except (IndexError, KeyError, ValueError):
+        raise ValueError("may contain no placeholder other than {sen}") from None
+    return url
+
+
+def _read_entitlements(reader: _Reader, raw: object, base: Path) -> EntitlementSettings | None:
+    table = reader.table(raw, "entitlements", ENTITLEMENTS_KEYS)
+    file = reader.convert(table, "entitlements", "file", _text, None)
+    url = reader.convert(table, "entitlements", "url", _entitlements_url, None)
+    lookup_seconds = _seconds(*TIMEOUT_SECONDS_RANGE, TIMEOUT_SECONDS_REASON)
+    timeout = reader.convert(table, "entitlements", "timeout_seconds", lookup_seconds, DEFAULT_TIMEOUT_SECONDS)
+    cache = reader.convert(
+        table, "entitlements", "cache_seconds", _seconds(0, CACHE_SECONDS_MAX), DEFAULT_CACHE_SECONDS
+    )
+    admin_lookup = reader.convert(table, "entitlements", "admin_lookup", _flag, False)
+    if ("file" in table) == ("url" in table):
+        reader.error("entitlements", "needs exactly one of 'file' (a CSV file) or 'url' (a licensing service)")
+        return None
+    if "file" in table:
+        for key in ("timeout_seconds", "cache_seconds", "admin_lookup"):
+            if key in table:
+                reader.warn(f"entitlements.{key}", "applies only to a licensing service ('url'); ignored")
+    if file is None and url is None:
+        return None
+    return EntitlementSettings(
+        file=base / file if file is not None else None,
+        url=url,
+        timeout_seconds=timeout,
+        cache_seconds=cache,
+        admin_lookup=admin_lookup,
+    )
+
+
+def _read_alerts(reader: _Reader, raw: object) -> Alerts:
+    table = reader.table(raw, "alerts", ALERTS_KEYS)
+    return Alerts(
+        sms=reader.items(table, "alerts", "sms", _phone),
+        webhook=reader.convert(table, "alerts", "webhook", _https_url, None),
+        sms_from=reader.convert(table, "alerts", "sms_from", _phone, None),
+    )
+
+
+def _check_regions(reader: _Reader, raw: dict) -> None:
+    """Warn about regions only one side uses. Read from the raw tables so that a team or line
+    with an unrelated error does not cause a misleading warning as well."""
+
+    def regions(items: Iterable[tuple[str, Any]]) -> list[tuple[str, str]]:
+        return [(path, table["region"]) for path, table in items
+                if isinstance(table, dict) and isinstance(table.get("region"), str)]
+
+    lines, teams = raw.get("lines"), raw.get("teams")
+    raw_lines = lines if isinstance(lines, list) else []
+    raw_teams = teams if isinstance(teams, dict) else {}
+    line_regions = regions((f"lines[{i}]", table) for i, table in enumerate(raw_lines))
+    team_regions = regions((f"teams.{name}", table) for name, table in sorted(raw_teams.items()))
+    for path, region in line_regions:
+        if region not in {r for _, r in team_regions}:
+            reader.warn(f"{path}.region", f"no team is in region {region!r}; calls on this line go to other regions")
+    for path, region in team_regions:
+        if region not in {r for _, r in line_regions}:
+            reader.warn(f"{path}.region", f"no line is in region {region!r}")
+
+
+def _syntax_error(exc: tomllib.TOMLDecodeError) -> str:
+    """'TOML syntax error at line 3, column 9: invalid value', from tomllib's 'Invalid value (at line 3, column 9)'."""
+    match = re.fullmatch(r"(.*) \(at (.*)\)", str(exc))
+    if match is None:
+        return f"TOML syntax error: {exc}"
+    return f"TOML syntax error at {match[2]}: {match[1][:1].lower()}{match[1][1:]}"
+
+
+def parse_phonebook(text: str, source: str = "phonebook.toml") -> Phonebook:
+    """Build a Phonebook from TOML text, or raise PhonebookError naming every problem."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PhonebookError(source, [Problem("", _syntax_error(exc))]) from None
+    reader = _Reader()
+    reader.table(raw, "", TOP_KEYS)
+    service = _read_service(reader, raw.get("service", {}))
+    weekend = _read_weekend(reader, raw["weekend"]) if "weekend" in raw else DEFAULT_WEEKEND
+    severity = _read_severity(reader, raw.get("severity", {}))
+    lines = _read_lines(reader, raw.get("lines", []))
+    if "teams" not in raw:
+        reader.error("teams", "is required: define at least one [teams.NAME]")
+    teams = _read_teams(reader, raw.get("teams", {}))
+    fallback = _read_fallback(reader, raw["fallback"]) if "fallback" in raw else None
+    customers = _read_customers(reader, raw.get("customers", []))
+    entitlements = (
+        _read_entitlements(reader, raw["entitlements"], Path(source).parent) if "entitlements" in raw else None
+    )
+    if entitlements is not None and customers:
+        reader.warn("customers", "[entitlements] is set, so [[customers]] are ignored")
+    alerts = _read_alerts(reader, raw.get("alerts", {}))
+    _check_regions(reader, raw)
+    if any(not p.warning for p in reader.problems):
+        raise PhonebookError(source, reader.problems)
+    return Phonebook(
+        service, weekend, severity, lines, teams, fallback, customers, tuple(reader.problems),
+        entitlements=entitlements, alerts=alerts,
+    )
+
+
+def read_text(path: Path, encoding: str = "utf-8") -> str:
+    """The file's text, or PhonebookError saying why it cannot be read."""
+    try:
+        return path.read_text(encoding=encoding)
+    except OSError as exc:
+        raise PhonebookError(str(path), [Problem("", f"cannot read the file: {exc.strerror}")]) from None
+    except UnicodeDecodeError:
+        raise PhonebookError(str(path), [Problem("", "the file is not UTF-8 text")]) from None
+
+
+def load_phonebook(path: str | Path) -> Phonebook:
+    return parse_phonebook(read_text(Path(path)), str(path))

@@ -1,0 +1,1 @@
+"""The outside world: licensing sources, texts to callers, alert delivery."""

@@ -1,0 +1,342 @@
+"""Alerts on missed L1 calls: an SMS to each `[alerts] sms` number and a Slack-style webhook.
+
+The database is the source of truth. The call log stores each L1 call's alert state with the
+event that decides it (`calllog.alerts`); every worker's alert thread sweeps for due alerts every
+few seconds (and at once when one of its own calls turns out missed), claims each for a lease and
+sends it, noting each destination as soon as it took the alert. A worker that dies mid-round
+leaves a lease that runs out, and another worker takes the alert over; a destination that took
+it is never sent it again. Sending never delays or breaks a call.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from typing import TYPE_CHECKING
+
+import requests
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from ivr.engine.instants import iso
+from ivr.engine.outcomes import SILENT_AFTER, Outcome, Summary
+from ivr.engine.phonebook import Phonebook
+from ivr.store.calllog import AlertState, CallLog
+from ivr.store.counters import Counters
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+logger = logging.getLogger(__name__)
+
+# Within a round every destination is tried side by side, each at worst ATTEMPTS time-outs and two
+# pauses (3 * 5 + 2 + 4 = 21 s), well inside the lease, so a live worker never loses its claim.
+ATTEMPTS = 3
+BACKOFF_SECONDS = 2.0
+TIMEOUT_SECONDS = 5.0
+LEASE_SECONDS = 60.0
+SWEEP_SECONDS = 5.0
+# Destinations that failed with an error worth retrying get this many rounds, this far apart.
+ROUNDS = 3
+ROUND_PAUSE = timedelta(seconds=30)
+# Alerts claimed per sweep; the rest wait for the next one.
+BATCH = 20
+CHANNELS = ("sms", "webhook")
+
+
+class SendError(Exception):
+    """A failed delivery; `retry` says whether trying again may help."""
+
+    def __init__(self, message: str, retry: bool):
+        super().__init__(message)
+        self.retry = retry
+
+
+def alert_text(call: Summary, phonebook: Phonebook, console_url: str | None = None) -> str:
+    """What ops reads: who called, on which line, when, and where the voicemail is."""
+    line = phonebook.line(call.line) if call.line else None
+    where = f"the {line.label} line {line.number}" if line else f"line {call.line or 'unknown'}"
+    who = call.customer or "Unknown customer"
+    sen = call.sen or "no SEN"
+    text = f"Missed L1 call: {who} ({sen}) on {where} at {iso(call.started_at)}, from {call.caller or 'unknown'}."
+    if call.no_candidates:
+        text += " No team was on duty."
+    if call.outcome is Outcome.VOICEMAIL:
+        text += f" Voicemail: {call.voicemail_url}"
+    elif call.outcome is None:
+        text += (f" Twilio never told us how the call ended (nothing for {SILENT_AFTER.seconds // 60} minutes);"
+                 " nobody is on record as having answered.")
+    elif call.outcome is Outcome.FAILED:
+        text += " The call failed before anyone answered; no voicemail."
+    else:
+        text += " The caller hung up before anyone answered; no voicemail."
+    if console_url:
+        text += f" Timeline: {console_url.rstrip('/')}/ops/calls/{call.sid}"
+    return text
+
+
+def _slack_escape(text: str) -> str:
+    # Slack reads <...> as links and mentions; escape them so a caller's data cannot inject one.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+@dataclass(frozen=True)
+class _LastError:
+    """The last failure on a channel, in this process (the counts are in `Counters`)."""
+
+    message: str | None = None
+    at: datetime | None = None
+
+
+class Alerter:
+    """Sends the due alerts of the call log's missed L1 calls, from its own thread."""
+
+    def __init__(
+        self,
+        calllog: CallLog,
+        phonebook: Callable[[], Phonebook],
+        account_sid: str | None,
+        auth_token: str | None,
+        console_url: str | None = None,
+        backoff_seconds: float = BACKOFF_SECONDS,
+        counters: Counters | None = None,
+        lease_seconds: float = LEASE_SECONDS,
+        sweep_seconds: float = SWEEP_SECONDS,
+    ):
+        self.calllog = calllog
+        self.phonebook = phonebook
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.console_url = console_url
+        self.backoff_seconds = backoff_seconds
+        self.lease = timedelta(seconds=lease_seconds)
+        self.sweep_seconds = sweep_seconds
+        self.counters = counters or Counters.create()
+        # Every series exists from the start at 0, so the first failure shows as a rise.
+        for channel in CHANNELS:
+            self.counters.alerts_sent.labels(channel)
+            self.counters.alert_failures.labels(channel)
+        self.last_errors = {channel: _LastError() for channel in CHANNELS}
+        self._busy = 0
+        self._woken = False
+        self._stopped = False
+        self._sweep_error: str | None = None
+        self._changed = threading.Condition()
+        self._writing = threading.Lock()
+
+    # --- the thread -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Sweep every `sweep_seconds` from a thread of this process; init_app calls it once in
+        each gunicorn worker (the app is never preloaded in the master, see Deployment)."""
+        threading.Thread(target=self._run, name="ivr-alerts", daemon=True).start()
+
+    def close(self) -> None:
+        """Stop sweeping (a round under way finishes; its lease covers it if the process ends)."""
+        with self._changed:
+            self._stopped = True
+            self._changed.notify_all()
+
+    def notice(self, call: Summary) -> None:
+        """Call-log listener: sweep now when a call turns out missed. Cheap, never blocks."""
+        if not call.missed_l1:
+            return
+        with self._changed:
+            self._woken = True
+            self._changed.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                if self._stopped:
+                    return
+                self._woken = False
+            try:
+                self.sweep(self.calllog.clock())
+                self._sweep_error = None
+            except Exception as exc:  # noqa: BLE001 - the thread must outlive a database outage
+                error = f"{type(exc).__name__}: {exc}"
+                if error != self._sweep_error:  # once per outage, not every few seconds
+                    logger.error("alert sweep failed, retrying every %g s: %s", self.sweep_seconds, error)
+                self._sweep_error = error
+            with self._changed:
+                self._changed.wait_for(lambda: self._woken or self._stopped, self.sweep_seconds)
+
+    def drain(self, timeout: float) -> bool:
+        """Wait until no alert is due, nor being sent by this process; False if `timeout` passed first."""
+        deadline = time.monotonic() + timeout
+        # The database first: an alert it no longer shows as due was claimed, and so counted in
+        # `_busy` already (sweep counts before it claims).
+        while self.calllog.due_alerts(self.calllog.clock(), 1) or self._busy:
+            if time.monotonic() >= deadline:
+                return False
+            with self._changed:
+                self._woken = True
+                self._changed.notify_all()
+                self._changed.wait(0.05)
+        return True
+
+    # --- sending ----------------------------------------------------------------------
+
+    def sweep(self, now: datetime) -> int:
+        """Claim the alerts due at `now` and send them side by side; the number claimed."""
+        due = self.calllog.due_alerts(now, BATCH)
+        with self._changed:
+            self._busy += len(due)
+        claimed: list[str] = []
+        rounds = [threading.Thread(target=self._round, args=(sid, now, claimed), name="ivr-alert", daemon=True)
+                  for sid in due]
+        for thread in rounds:
+            thread.start()
+        for thread in rounds:
+            thread.join()
+        return len(claimed)
+
+    def _round(self, sid: str, now: datetime, claimed: list[str]) -> None:
+        try:
+            claim = self.calllog.claim_alert(sid, now, self.lease)
+            if claim is not None:  # else another worker took it first
+                claimed.append(sid)
+                self.deliver(claim)
+        except Exception:  # the lease runs out and another round tries again
+            logger.exception("alert for call %s failed", sid)
+        finally:
+            with self._changed:
+                self._busy -= 1
+                self._changed.notify_all()
+
+    def deliver(self, claim: AlertState) -> None:
+        """One round of a claimed alert: send it to every destination that has not had it."""
+        call = self.calllog.call(claim.sid)
+        if call is None or not (call.missed_l1 or call.unfinished_l1):
+            # Answered after all (callbacks come out of order): nothing to tell.
+            self.calllog.release_alert(claim, self.calllog.clock(), None, None)
+            return
+        phonebook = self.phonebook()
+        text = alert_text(call, phonebook, self.console_url)
+        settings = phonebook.alerts
+        sender = settings.sms_from or call.line
+        sends: dict[str, Callable[[], None]] = {
+            f"sms:{number}": partial(self._sms, number, sender, text) for number in settings.sms
+        }
+        webhook = settings.webhook
+        if webhook:
+            sends["webhook"] = lambda: self._webhook(webhook, text)
+        sends = {destination: send for destination, send in sends.items() if destination not in claim.done}
+        logger.warning("missed L1 call %s (round %d, to %s): %s", claim.sid, claim.attempts,
+                       ", ".join(sends) or "nobody", text)
+        done = dict(claim.done)
+        retry: list[str] = []
+        # Side by side, so one slow destination's retries cannot hold the others past the minute.
+        threads = [threading.Thread(target=self._attempt, args=(claim, destination, send, done, retry),
+                                    name="ivr-alert-send", daemon=True)
+                   for destination, send in sends.items()]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        again = bool(retry) and claim.attempts < ROUNDS
+        now = self.calllog.clock()
+        self.calllog.release_alert(claim, now, now + ROUND_PAUSE if again else None, "; ".join(retry) or None)
+
+    def _attempt(self, claim: AlertState, destination: str, send: Callable[[], None], done: dict,
+                 retry: list[str]) -> None:
+        channel = destination.partition(":")[0]
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                send()
+            except SendError as exc:
+                if exc.retry and attempt < ATTEMPTS:
+                    logger.warning("%s alert attempt %d failed, retrying: %s", channel, attempt, exc)
+                    time.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+                    continue
+                logger.error("%s alert failed after %d attempt(s): %s", channel, attempt, exc)
+                self.counters.alert_failures.labels(channel).inc()
+                with self._changed:
+                    self.last_errors[channel] = _LastError(str(exc), self.calllog.clock())
+                if exc.retry:
+                    retry.append(f"{destination}: {exc}")
+                else:
+                    self._done(claim, done, destination, {"refused": str(exc)})
+                return
+            self.counters.alerts_sent.labels(channel).inc()
+            self._done(claim, done, destination, {"sent_at": iso(self.calllog.clock())})
+            return
+
+    def _done(self, claim: AlertState, done: dict, destination: str, result: dict) -> None:
+        # Each write stores the round's whole `done`, so a round's destinations are written one at a
+        # time: an earlier, shorter `done` never lands after a later one.
+        with self._writing:
+            done[destination] = result
+            noted = self.calllog.alert_delivered(claim, done)
+        if not noted:
+            logger.error("alert for call %s: the lease ran out before %s was noted", claim.sid, destination)
+
+    def _sms(self, to: str, sender: str | None, text: str) -> None:
+        if not (self.account_sid and self.auth_token):
+            raise SendError("SMS alerts need TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN", retry=False)
+        if not sender:
+            raise SendError("no number to send the SMS from: set [alerts] sms_from", retry=False)
+        client = Client(self.account_sid, self.auth_token, http_client=TwilioHttpClient(timeout=TIMEOUT_SECONDS))
+        try:
+            client.messages.create(to=to, from_=sender, body=text)
+        except TwilioRestException as exc:
+            raise SendError(f"Twilio error {exc.code} ({exc.status}) sending to {to}: {exc.msg}",
+                            retry=exc.status >= 500 or exc.status == 429) from None
+        except requests.RequestException as exc:
+            raise SendError(f"Twilio unreachable sending to {to}: {type(exc).__name__}: {exc}", retry=True) from None
+
+    def _webhook(self, url: str, text: str) -> None:
+        try:
+            reply = requests.post(url, json={"text": _slack_escape(text)}, timeout=TIMEOUT_SECONDS)
+        except requests.RequestException as exc:
+            raise SendError(f"webhook unreachable: {type(exc).__name__}: {exc}", retry=True) from None
+        if reply.status_code >= 300:
+            raise SendError(f"webhook answered {reply.status_code}: {reply.text[:200]}",
+                            retry=reply.status_code >= 500 or reply.status_code == 429)
+
+    def health(self) -> dict:
+        """Alerts being sent by this process and its last errors; sent and failed counts (in
+        multiprocess mode) of every worker."""
+        totals = self.counters.totals()
+        with self._changed:
+            return {
+                "pending": self._busy,
+                **{
+                    channel: {
+                        "sent": totals.count("ivr_alerts_sent_total", channel=channel),
+                        "failures": totals.count("ivr_alert_failures_total", channel=channel),
+                        "last_error": last.message,
+                        "last_error_at": None if last.at is None else iso(last.at),
+                    }
+                    for channel, last in self.last_errors.items()
+                },
+            }
+
+
+def init_app(app: Flask) -> Alerter:
+    """Alert on missed L1 calls stored in the app's call log (calllog.init_app comes first)."""
+    alerter = Alerter(
+        app.extensions["ivr_calllog"],
+        app.extensions["ivr_phonebook"].current,
+        app.config.get("TWILIO_ACCOUNT_SID"),
+        app.config.get("TWILIO_AUTH_TOKEN"),
+        console_url=app.config.get("IVR_PUBLIC_URL"),
+        backoff_seconds=float(app.config.get("IVR_ALERT_BACKOFF_SECONDS", BACKOFF_SECONDS)),
+        counters=app.extensions["ivr_counters"],
+        lease_seconds=float(app.config.get("IVR_ALERT_LEASE_SECONDS", LEASE_SECONDS)),
+        sweep_seconds=float(app.config.get("IVR_ALERT_SWEEP_SECONDS", SWEEP_SECONDS)),
+    )
+    app.extensions["ivr_calllog"].subscribe(alerter.notice)
+    app.extensions["ivr_alerts"] = alerter
+    if app.config.get("EVENT_SINK") is None:
+        # Calls are recorded in the call log, so this process sweeps it too. (An app whose events
+        # go elsewhere, an in-process `ivr simulate`, leaves the alerts to the service.)
+        alerter.start()
+    return alerter

@@ -1,0 +1,1 @@
+"""What the service keeps: the call log (SQLAlchemy), the counters, the phonebook file in force."""

@@ -1,0 +1,58 @@
+"""Gunicorn settings for Twilio webhooks (Procfile: `gunicorn -c ivr/web/gunicorn_conf.py "ivr:create_app()"`).
+
+Twilio waits at most 15 s for TwiML and then plays its fallback; a worker stuck longer than
+`timeout` is killed well before that, so one bad request cannot hold a call. Webhooks are short
+single requests, so connections are not kept open for long.
+
+Each worker counts its own events; the hooks below put prometheus_client in multiprocess mode so
+/metrics and /healthz report the sum over all workers, whichever one answers (see `ivr.store.counters`).
+"""
+
+import glob
+import os
+import shutil
+import tempfile
+
+bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "sync"
+timeout = 10
+graceful_timeout = 10
+keepalive = 2
+# Gunicorn 27's control socket is one path per user: two servers on a machine would fight over
+# it, and nothing here uses it.
+control_socket_disable = True
+accesslog = "-"
+errorlog = "-"
+
+# ivr.counters.MULTIPROC_DIR, written again: importing ivr.counters would import prometheus_client in
+# the master before on_starting sets the variable, and every forked worker would count in memory.
+METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+_created_metrics_dir = None
+
+
+def on_starting(server):
+    """Before any worker exists (and so before any imports prometheus_client, which reads the
+    variable at import): PROMETHEUS_MULTIPROC_DIR, a fresh temporary directory unless set, emptied
+    of a previous run's files."""
+    global _created_metrics_dir
+    path = os.environ.get(METRICS_DIR)
+    if not path:
+        path = _created_metrics_dir = tempfile.mkdtemp(prefix="ivr-metrics-")
+        os.environ[METRICS_DIR] = path
+    os.makedirs(path, exist_ok=True)
+    for stale in glob.glob(os.path.join(path, "*.db")):
+        os.remove(stale)
+    server.log.info("workers' metrics in %s", path)
+
+
+def child_exit(server, worker):
+    # Imported here, after on_starting set the directory; a dead worker's counts still add up.
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _created_metrics_dir:
+        shutil.rmtree(_created_metrics_dir, ignore_errors=True)

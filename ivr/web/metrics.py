@@ -1,0 +1,79 @@
+"""GET /metrics in Prometheus text format, from a registry owned by the app (not the global one).
+
+Call counts and answer times are read from the call log at scrape time, so every worker and
+instance reports the same figures. Webhook latency is measured around each /voice request and,
+like the alert, call-log, entitlement-source and SMS counts, kept in `ivr.store.counters`: under
+gunicorn a scrape sees the sum over all workers, whichever worker answers it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Blueprint, Flask, Response, current_app, g, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
+
+from ivr.web.ops import basic_auth
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("metrics", __name__)
+
+ANSWER_BUCKETS = (5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0)
+
+
+class CallLogCollector:
+    """Calls by outcome and severity and time to answer, from the call log."""
+
+    def __init__(self, calllog):
+        self.calllog = calllog
+
+    def collect(self):
+        try:
+            counts = self.calllog.outcome_counts()
+            buckets, count, total = self.calllog.answer_histogram(ANSWER_BUCKETS)
+        except Exception as exc:  # noqa: BLE001 - a scrape must not fail because the database did
+            logger.warning("metrics: call log unavailable: %s", exc)
+        else:
+            calls = GaugeMetricFamily("ivr_calls", "Calls in the call log", labels=["outcome", "severity"])
+            for outcome, severity, number in counts:
+                calls.add_metric([outcome, str(severity) if severity else "none"], number)
+            yield calls
+            answer = HistogramMetricFamily("ivr_answer_seconds", "From the call's start to an engineer accepting it")
+            answer.add_metric(
+                [], [(str(b), n) for b, n in zip(ANSWER_BUCKETS, buckets, strict=True)] + [("+Inf", count)], total
+            )
+            yield answer
+
+
+def _start_timer() -> None:
+    if request.path.startswith("/voice"):
+        g.ivr_webhook_started = time.perf_counter()
+
+
+def _observe(response):
+    started = g.pop("ivr_webhook_started", None)
+    if started is not None:
+        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        webhook_seconds = current_app.extensions["ivr_counters"].webhook_seconds
+        webhook_seconds.labels(endpoint).observe(time.perf_counter() - started)
+    return response
+
+
+@bp.get("/metrics")
+@basic_auth
+def metrics():
+    registry = current_app.extensions["ivr_metrics"]
+    return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+
+def init_app(app: Flask) -> None:
+    registry = CollectorRegistry()
+    registry.register(app.extensions["ivr_counters"])
+    registry.register(CallLogCollector(app.extensions["ivr_calllog"]))
+    app.extensions["ivr_metrics"] = registry
+    app.before_request(_start_timer)
+    app.after_request(_observe)
+    app.register_blueprint(bp)

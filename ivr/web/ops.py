@@ -1,0 +1,386 @@
+"""The ops console under /ops: who is on duty, every call and its timeline, the week, the numbers.
+
+One blueprint for the ops audience. Pages take a login form or HTTP Basic; the JSON API takes
+HTTP Basic (user `ops`). The password is IVR_OPS_PASSWORD; without it the console is refused,
+never open. Views parse the request, ask the call log or the rota, and render.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import io
+from datetime import UTC, datetime
+from functools import wraps
+from typing import Any, cast
+from urllib.parse import urlencode
+
+import phonenumbers
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from werkzeug.exceptions import HTTPException
+
+from ivr.engine.instants import iso
+from ivr.engine.outcomes import OUTCOME_FILTERS
+from ivr.engine.phonebook import SEVERITIES, Phonebook
+from ivr.engine.rota import board, week
+from ivr.engine.routing import candidate, route
+from ivr.store.calllog import PAGE_SIZE, CallFilter, CallLog, CallPage, call_json, day_range
+
+bp = Blueprint("ops", __name__, url_prefix="/ops", template_folder="templates")
+
+USER = "ops"
+COOKIE = "ivr_ops"
+SESSION_SECONDS = 12 * 3600
+API_PAGE_MAX = 500
+CSV_MAX_ROWS = 10_000
+DISABLED = "The ops console is disabled: set IVR_OPS_PASSWORD to turn it on."
+# Spreadsheets run cells that start with these as formulas.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+# --- authentication ---------------------------------------------------------------------------
+
+
+def _password() -> str | None:
+    return current_app.config.get("IVR_OPS_PASSWORD") or None
+
+
+def _basic_ok(password: str) -> bool:
+    auth = request.authorization
+    return (
+        auth is not None
+        and auth.type == "basic"
+        and hmac.compare_digest((auth.username or "").encode(), USER.encode())
+        and hmac.compare_digest((auth.password or "").encode(), password.encode())
+    )
+
+
+def _signer(password: str) -> URLSafeTimedSerializer:
+    # Keyed by the password itself: changing IVR_OPS_PASSWORD signs everyone out.
+    key = hashlib.sha256(f"ivr-ops-login\0{current_app.config.get('SECRET_KEY') or ''}\0{password}".encode())
+    return URLSafeTimedSerializer(key.hexdigest(), salt="ivr-ops")
+
+
+def _cookie_ok(password: str) -> bool:
+    token = request.cookies.get(COOKIE)
+    if not token:
+        return False
+    try:
+        user: str = _signer(password).loads(token, max_age=SESSION_SECONDS)
+        return user == USER
+    except BadSignature:
+        return False
+
+
+def _challenge(body, status=401):
+    response = body if isinstance(body, Response) else Response(body, status)
+    response.status_code = status
+    response.headers["WWW-Authenticate"] = 'Basic realm="ivr ops", charset="UTF-8"'
+    return response
+
+
+def page_auth(view):
+    """Pages: a valid login cookie or HTTP Basic; otherwise off to the login form."""
+
+    @wraps(view)
+    def guarded(*args, **kwargs):
+        password = _password()
+        if password is None:
+            return render_template("ops/disabled.html", message=DISABLED), 403
+        if _cookie_ok(password) or _basic_ok(password):
+            return view(*args, **kwargs)
+        if request.authorization is not None:
+            return _challenge(render_template("ops/login.html", error="Wrong user or password.", next=request.path))
+        return redirect(url_for("ops.login", next=request.full_path.rstrip("?")))
+
+    return guarded
+
+
+def basic_auth(view):
+    """The JSON API and /metrics: HTTP Basic, user `ops`."""
+
+    @wraps(view)
+    def guarded(*args, **kwargs):
+        password = _password()
+        if password is None:
+            return jsonify(error=DISABLED), 403
+        if not _basic_ok(password):
+            return _challenge(jsonify(error="HTTP Basic authentication as user 'ops' is required."))
+        return view(*args, **kwargs)
+
+    return guarded
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    password = _password()
+    if password is None:
+        return render_template("ops/disabled.html", message=DISABLED), 403
+    target = request.values.get("next", "")
+    # Only back into the console: never an open redirect.
+    if not target.startswith("/ops/") or target.startswith("//"):
+        target = url_for("ops.now")
+    if request.method == "GET":
+        return render_template("ops/login.html", error=None, next=target)
+    if not hmac.compare_digest(request.form.get("password", "").encode(), password.encode()):
+        return render_template("ops/login.html", error="Wrong password.", next=target), 401
+    response = redirect(target)
+    response.set_cookie(COOKIE, _signer(password).dumps(USER), max_age=SESSION_SECONDS, httponly=True,
+                        secure=request.is_secure, samesite="Lax", path="/ops")
+    return response
+
+
+@bp.post("/logout")
+def logout():
+    response = redirect(url_for("ops.login"))
+    response.delete_cookie(COOKIE, path="/ops")
+    return response
+
+
+@bp.after_request
+def _headers(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"
+    return response
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(error: HTTPException) -> ResponseReturnValue:
+    assert error.code is not None  # Flask answers an HTTPException without a code itself, before any handler
+    if request.path.startswith("/ops/api/"):
+        return jsonify(error=error.description), error.code
+    return render_template("ops/error.html", error=error), error.code
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _now() -> datetime:
+    return cast(datetime, current_app.extensions["ivr_clock"]())
+
+
+def _phonebook() -> Phonebook:
+    return cast(Phonebook, current_app.extensions["ivr_phonebook"].current())
+
+
+def _calllog() -> CallLog:
+    return cast(CallLog, current_app.extensions["ivr_calllog"])
+
+
+def _filters() -> tuple[CallFilter, str | None]:
+    """The call filters from the query string; a bad value is a 400 that says which."""
+    args = request.args
+    outcome = args.get("outcome") or None
+    if outcome and outcome not in OUTCOME_FILTERS:
+        abort(400, f"outcome must be one of {', '.join(OUTCOME_FILTERS)}")
+    severity = args.get("severity") or None
+    if severity is not None and severity not in {str(s) for s in SEVERITIES}:
+        abort(400, f"severity must be one of {', '.join(str(s) for s in SEVERITIES)}")
+    since = until = None
+    if args.get("date"):
+        try:
+            since, until = day_range(args["date"])
+        except ValueError:
+            abort(400, "date must look like 2026-12-01")
+    where = CallFilter(
+        outcome=outcome,
+        severity=int(severity) if severity else None,
+        line=args.get("line") or None,
+        customer=args.get("customer") or None,
+        since=since,
+        until=until,
+    )
+    return where, args.get("before") or None
+
+
+def _page(where: CallFilter, before: str | None, limit: int = PAGE_SIZE) -> CallPage:
+    try:
+        return _calllog().calls(where, limit=limit, before=before)
+    except ValueError as exc:
+        abort(400, str(exc))
+
+
+def neutralise(cell: object) -> object:
+    """A CSV cell a spreadsheet will show, never run: formula-like text gets a leading quote."""
+    if isinstance(cell, str) and cell.startswith(_FORMULA_STARTS):
+        return "'" + cell
+    return cell
+
+
+@bp.app_template_filter("phone")
+def pretty_number(number: str | None) -> str:
+    """'+14155550100' as '+1 415-555-0100'; what does not parse as a number stays as it is."""
+    if not number:
+        return ""
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return number
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+@bp.app_template_filter("when")
+def _when_filter(at: datetime | None) -> str:
+    return "" if at is None else at.astimezone(UTC).strftime("%a %d %b %H:%M UTC")
+
+
+@bp.app_template_filter("team")
+def _team_filter(name: str | None) -> str:
+    """A team key as people say it ("Amsterdam Priority Support"); the API keeps the keys."""
+    found = candidate(_phonebook(), name) if name else None
+    return found.spoken_name if found else name or ""
+
+
+# --- pages ----------------------------------------------------------------------------------
+
+
+@bp.get("/")
+@page_auth
+def now():
+    at = _now()
+    return render_template("ops/now.html", board=board(_phonebook(), at), iso=iso)
+
+
+@bp.get("/calls")
+@page_auth
+def calls():
+    where, before = _filters()
+    page = _page(where, before)
+    phonebook = _phonebook()
+    older = None
+    if page.next_cursor:
+        # Typed Any: mypy would match str values against url_for's own keywords (_external: bool...).
+        query: dict[str, Any] = {**request.args.to_dict(), "before": page.next_cursor}
+        older = url_for("ops.calls", **query)
+    csv_query: dict[str, Any] = {k: v for k, v in request.args.items() if k != "before"}
+    return render_template(
+        "ops/calls.html",
+        page=page,
+        args=request.args,
+        older=older,
+        outcomes=OUTCOME_FILTERS,
+        severities=SEVERITIES,
+        lines=phonebook.lines,
+        customers=sorted(c.name for c in phonebook.customers),
+        labels={line.number: line.label for line in phonebook.lines},
+        csv_url=url_for("ops.calls_csv", **csv_query),
+    )
+
+
+@bp.get("/calls/<sid>")
+@page_auth
+def call(sid: str) -> str:
+    found = _calllog().call(sid)
+    if found is None:
+        abort(404, f"No call {sid} in the call log.")
+    timeline = _calllog().timelines([sid])[sid]
+    labels = {line.number: line.label for line in _phonebook().lines}
+    return render_template("ops/call.html", call=found, timeline=timeline, labels=labels)
+
+
+@bp.get("/week")
+@page_auth
+def coverage():
+    # Whole UTC days, as the grid's columns are drawn.
+    start = _now().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return render_template("ops/week.html", week=week(_phonebook(), start))
+
+
+@bp.get("/numbers")
+@page_auth
+def numbers():
+    at = _now()
+    phonebook = _phonebook()
+    decisions = [(line, route(phonebook, line.number, at, 1)) for line in phonebook.lines]
+    return render_template("ops/numbers.html", decisions=decisions, at=at, service=phonebook.service)
+
+
+@bp.get("/calls.csv")
+@page_auth
+def calls_csv():
+    where, before = _filters()
+    out = io.StringIO()
+    writer = csv.writer(out)
+    columns = ["sid", "started_at", "line", "from", "caller_name", "sen", "customer", "severity", "outcome",
+               "team", "answer_seconds", "duration", "voicemail_url"]
+    writer.writerow(columns)
+    rows = 0
+    while rows < CSV_MAX_ROWS:
+        page = _page(where, before, limit=min(API_PAGE_MAX, CSV_MAX_ROWS - rows))
+        for summary in page.calls:
+            data = call_json(summary, [])
+            writer.writerow([neutralise(data[column]) for column in columns])
+        rows += len(page.calls)
+        before = page.next_cursor
+        if before is None:
+            break
+    filename = f"calls-{_now().strftime('%Y%m%dT%H%MZ')}.csv"
+    return Response(out.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+# --- JSON API ------------------------------------------------------------------------------
+
+
+@bp.get("/api/calls")
+@basic_auth
+def api_calls():
+    where, before = _filters()
+    try:
+        limit = int(request.args.get("limit", PAGE_SIZE))
+    except ValueError:
+        abort(400, "limit must be a whole number")
+    if not 1 <= limit <= API_PAGE_MAX:
+        abort(400, f"limit must be from 1 to {API_PAGE_MAX}")
+    page = _page(where, before, limit)
+    timelines = _calllog().timelines(c.sid for c in page.calls)
+    next_url = None
+    if page.next_cursor:
+        next_url = url_for("ops.api_calls") + "?" + urlencode({**request.args.to_dict(), "before": page.next_cursor})
+    return jsonify(calls=[call_json(c, timelines[c.sid]) for c in page.calls], next=next_url)
+
+
+@bp.get("/api/calls/<sid>")
+@basic_auth
+def api_call(sid: str) -> Response:
+    found = _calllog().call(sid)
+    if found is None:
+        abort(404, f"No call {sid} in the call log.")
+    return jsonify(call_json(found, _calllog().timelines([sid])[sid]))
+
+
+@bp.get("/api/now")
+@basic_auth
+def api_now():
+    at = _now()
+    state = board(_phonebook(), at)
+    return jsonify(
+        at=iso(at),
+        weekend=state.weekend,
+        on_duty=[{"team": d.team.name, "since": d.since and iso(d.since), "until": d.until and iso(d.until)}
+                 for d in state.on_duty],
+        handoffs=[{"at": iso(h.at), "team": h.team.name, "comes_on": h.comes_on} for h in state.handoffs],
+    )
+
+
+def init_app(app: Flask) -> None:
+    """The console reads the app's phonebook holder and call log (calllog.init_app comes first)."""
+    app.register_blueprint(bp)
+

@@ -1,0 +1,26 @@
+"""The state carried in action URLs: written compactly, read back strictly."""
+
+import pytest
+
+from ivr.callflow.callstate import CallState, StateError
+
+
+def test_a_state_survives_the_round_trip_through_a_query_string():
+    state = CallState(sen="1234567", recognised=True, verified=False, severity=1, tries=2,
+                      plan=("amsterdam", "select", "fallback"), candidate=1, number=1, attempt=3)
+    assert CallState.from_query(state.query()) == state
+
+
+def test_defaults_are_left_out_of_the_url():
+    assert CallState().query() == {}
+    assert CallState(sen="1234567").query() == {"sen": "1234567"}
+
+
+@pytest.mark.parametrize("args", [
+    {"try": "4"}, {"sev": "0"}, {"sev": "x"}, {"sen": "SEN-1"}, {"r": "true"},
+    {"plan": ""}, {"plan": "a,,b"}, {"plan": ",".join("t" * 13)}, {"plan": "a", "c": "1"}, {"n": "10"},
+    {"try": "²"}, {"sen": "١٢٣٤٥٦٧"},
+])
+def test_anything_else_is_refused(args):
+    with pytest.raises(StateError):
+        CallState.from_query(args)

@@ -1,0 +1,64 @@
+"""The TwiML builders: each document is safe on its own (actions everywhere, fall-throughs)."""
+
+import xml.etree.ElementTree as ET
+
+from ivr.callflow import twiml
+from ivr.callflow.twiml import Ringing, Voice
+from ivr.web.voice import twiml_response
+
+VOICE = Voice("alice", "en-US")
+
+
+def _xml(response) -> ET.Element:
+    return ET.fromstring(str(response))
+
+
+def test_ask_gathers_with_barge_in_and_falls_through_to_the_same_action():
+    root = _xml(twiml.ask(["Hello.", "Press 1."], "/voice/severity", VOICE, num_digits=1))
+    gather, redirect = list(root)
+    assert (gather.tag, redirect.tag) == ("Gather", "Redirect")
+    assert gather.get("action") == redirect.text == "/voice/severity"
+    assert gather.get("input") == "dtmf" and gather.get("numDigits") == "1"
+    assert [(s.tag, s.text, s.get("voice")) for s in gather] == [("Say", "Hello.", "alice"), ("Say", "Press 1.", "alice")]
+
+
+def test_ask_for_speech_listens_for_digits_too():
+    gather = _xml(twiml.ask(["Your number?"], "/voice/sen", VOICE, speech=True)).find("Gather")
+    assert gather.get("input") == "dtmf speech"
+    assert gather.get("speechModel") == "numbers_and_commands"
+    # A speech model takes a whole number of seconds ("auto" would also cut the SEN at a pause).
+    assert gather.get("speechTimeout").isdigit()
+    assert gather.get("finishOnKey") == "#"
+
+
+def test_connect_rings_every_number_screened_by_the_whisper():
+    ringing = Ringing(("+14155550101", "+14155550102"), 15, "+14155551234", "/voice/dialed?a=1", "/voice/whisper?sev=1")
+    _say, dial = list(_xml(twiml.connect(["Connecting."], ringing, VOICE)))
+    assert dial.attrib == {
+        "action": "/voice/dialed?a=1", "method": "POST", "answerOnBridge": "true",
+        "callerId": "+14155551234", "timeout": "15",
+    }
+    assert [(n.text, n.get("url"), n.get("method")) for n in dial] == [
+        ("+14155550101", "/voice/whisper?sev=1", "POST"), ("+14155550102", "/voice/whisper?sev=1", "POST"),
+    ]
+
+
+def test_screen_hangs_up_unless_a_key_is_pressed():
+    gather, hangup = list(_xml(twiml.screen("Press 1.", "/voice/screen", VOICE)))
+    assert gather.get("numDigits") == "1" and gather.get("action") == "/voice/screen"
+    assert hangup.tag == "Hangup"
+
+
+def test_voicemail_has_an_action_a_callback_and_a_goodbye_after_it():
+    _say, record, thanks, hangup = list(_xml(twiml.voicemail("Leave a message.", "Thanks.", "/r", "/cb", VOICE)))
+    assert record.attrib == {
+        "action": "/r", "method": "POST", "maxLength": "120", "playBeep": "true",
+        "recordingStatusCallback": "/cb", "recordingStatusCallbackMethod": "POST",
+    }
+    assert (thanks.text, hangup.tag) == ("Thanks.", "Hangup")
+
+
+def test_bridge_is_an_empty_response_and_the_response_is_xml():
+    response = twiml_response(twiml.bridge())
+    assert response.mimetype == "text/xml"
+    assert list(ET.fromstring(response.get_data(as_text=True))) == []

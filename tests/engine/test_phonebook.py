@@ -1,0 +1,260 @@
+"""The phonebook file: what a valid file means, and a clear error for every mistake."""
+
+from dataclasses import FrozenInstanceError
+from datetime import date
+
+import pytest
+from conftest import phonebook_from, utc
+
+from ivr.engine.phonebook import Kind, PhonebookError, Policy, Ring
+from ivr.engine.phonebook_loader import load_phonebook, parse_phonebook
+
+BASE = """\
+[service]
+name = "Priority Support"
+portal = "https://support.example.com"
+
+[weekend]
+starts = "fri 17:00 America/Los_Angeles"
+ends = "mon 10:00 Australia/Sydney"
+
+[[lines]]
+number = "+14155550100"
+region = "amer"
+label = "United States"
+
+[teams.office]
+kind = "priority"
+region = "amer"
+tz = "America/Los_Angeles"
+hours = ["mon-fri 09:00-17:00"]
+holidays = [2026-12-25]
+dial = ["+14155550101"]
+
+[[customers]]
+sen = "SEN-1234567"
+name = "Acme"
+tier = "priority"
+maintenance_until = 2027-06-30
+admins = ["+14155551234"]
+"""
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(PhonebookError) as raised:
+        parse_phonebook(text)
+    return [str(p) for p in raised.value.problems]
+
+
+def edited(old: str, new: str) -> str:
+    assert old in BASE
+    return BASE.replace(old, new)
+
+
+def test_the_sample_loads_into_the_promised_shape(sample):
+    assert [t.name for t in sample.teams] == ["amsterdam", "san_francisco", "select", "sydney"]
+    assert {t.name: t.kind for t in sample.teams}["select"] is Kind.SELECT
+    sydney = sample.team("sydney")
+    assert (sydney.tz.key, sydney.calendar, sydney.dial) == ("Australia/Sydney", "AU-NSW", ("+61255501001", "+61255501002"))
+    assert date(2026, 12, 24) in sydney.holidays
+    assert sample.team("san_francisco").ring is Ring.IN_ORDER
+    assert sample.fallback.dial == ("+14155550142",)
+    assert sample.line("+61255501000").region == "apac"
+    assert sample.policy(1) is Policy.ALWAYS and sample.policy(2) is Policy.NEVER
+    assert sample.customer_by_sen("1234567").name == "Acme Corporation"
+    assert sample.warnings == ()
+
+
+def test_a_valid_file_loads_into_immutable_values(sample):
+    with pytest.raises(FrozenInstanceError):
+        sample.teams[0].dial = ()
+    with pytest.raises(TypeError):
+        sample.severity[2] = Policy.ALWAYS
+    assert isinstance(sample.teams, tuple) and isinstance(sample.teams[0].holidays, frozenset)
+
+
+def test_defaults_fill_what_the_file_leaves_out():
+    phonebook = phonebook_from(
+        """
+        [teams.select]
+        kind = "select"
+        tz = "UTC"
+        hours = ["24/7"]
+        dial = ["+14155550110"]
+        """
+    )
+    team = phonebook.teams[0]
+    assert (team.ring, team.ring_seconds, team.holidays, team.calendar, team.extra) == (Ring.TOGETHER, 20, frozenset(), None, ())
+    assert [phonebook.policy(s) for s in (1, 2, 3, 4)] == [Policy.ALWAYS, Policy.NEVER, Policy.NEVER, Policy.NEVER]
+    assert str(phonebook.weekend.starts) == "fri 17:00 America/Los_Angeles"
+    assert str(phonebook.weekend.ends) == "mon 10:00 Australia/Sydney"
+    assert phonebook.fallback is None and phonebook.lines == () and phonebook.customers == ()
+    assert phonebook.service.name == "Priority Support"
+
+
+def test_the_base_of_the_error_cases_is_itself_valid():
+    assert parse_phonebook(BASE).team("office").holidays == frozenset({date(2026, 12, 25)})
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        pytest.param('[service]\nname = "x"\n[teams\n', "error: TOML syntax error at line 3, column 7: expected ']'", id="toml-syntax"),
+        pytest.param('[service]\nname = "x"\nname = "y"\n', "error: TOML syntax error at line 3, column 11: cannot overwrite",
+                     id="toml-duplicate-key"),
+        pytest.param(edited("[service]", "[servce]"), "error: servce: unknown key (did you mean 'service'?)", id="unknown-top-key"),
+        pytest.param(edited('portal = "', 'portl = "'), "error: service.portl: unknown key (did you mean 'portal'?)", id="unknown-service-key"),
+        pytest.param(edited('dial = ["+14155550101"]', 'dial = ["+14155550101"]\nrign = "together"'),
+                     "error: teams.office.rign: unknown key (did you mean 'ring'?)", id="unknown-team-key"),
+        pytest.param(edited('label = "United States"', 'lable = "United States"'),
+                     "error: lines[0].lable: unknown key (did you mean 'label'?)", id="unknown-line-key"),
+        pytest.param(edited("admins =", "admin ="), "error: customers[0].admin: unknown key (did you mean 'admins'?)", id="unknown-customer-key"),
+        pytest.param(edited("[[lines]]", "[severity]\n5 = \"always\"\n\n[[lines]]"),
+                     "error: severity.5: unknown key (known keys: 1, 2, 3, 4)", id="unknown-severity"),
+        pytest.param(edited('tz = "America/Los_Angeles"', 'tz = "America/Los_Angels"'),
+                     "error: teams.office.tz: unknown time zone 'America/Los_Angels' (did you mean 'America/Los_Angeles'?)", id="unknown-zone"),
+        pytest.param(edited('starts = "fri 17:00 America/Los_Angeles"', 'starts = "friday 17:00"'),
+                     "error: weekend.starts: must look like 'fri 17:00 America/Los_Angeles'", id="weekend-unparsable"),
+        pytest.param(edited('ends = "mon 10:00 Australia/Sydney"', 'ends = "mon 10:00 Australia/Sidney"'),
+                     "error: weekend.ends: unknown time zone 'Australia/Sidney' (did you mean 'Australia/Sydney'?)", id="weekend-zone"),
+        pytest.param(edited('ends = "mon 10:00 Australia/Sydney"\n', ""), "error: weekend.ends: is required", id="weekend-half"),
+        pytest.param(edited('["mon-fri 09:00-17:00"]', '["mon-fri 09:00-17:00", "mon-fri 9am-5pm"]'),
+                     "error: teams.office.hours[1]: '9am-5pm' is not a time range like '09:00-17:00'", id="hours-malformed"),
+        pytest.param(edited('["mon-fri 09:00-17:00"]', '"mon-fri 09:00-17:00"'), "error: teams.office.hours: must be a list", id="hours-not-a-list"),
+        pytest.param(edited('hours = ["mon-fri 09:00-17:00"]\n', ""), "error: teams.office.hours: is required", id="hours-missing"),
+        pytest.param(edited('hours = ["mon-fri 09:00-17:00"]', "hours = []"), "error: teams.office.hours: is required", id="hours-empty"),
+        pytest.param(edited("holidays = [2026-12-25]", 'holidays = ["2026-02-30"]'),
+                     "error: teams.office.holidays[0]: '2026-02-30' is not a date like 2026-12-25", id="holiday-malformed"),
+        pytest.param(edited("holidays = [2026-12-25]", "holidays = [2026-12-25T09:00:00]"),
+                     "error: teams.office.holidays[0]: 2026-12-25 09:00:00 must be a date without a time", id="holiday-with-time"),
+        pytest.param(edited("holidays = [2026-12-25]", 'extra = ["2026-12-27 9-5"]'),
+                     "error: teams.office.extra[0]: '9-5' is not a time range", id="extra-malformed"),
+        pytest.param(edited("holidays = [2026-12-25]", 'calendar = "XX"'),
+                     "error: teams.office.calendar: 'XX' is not a country code known to the holidays package", id="calendar-country"),
+        pytest.param(edited("holidays = [2026-12-25]", 'calendar = "us-ca"'),
+                     "error: teams.office.calendar: 'us' is not a country code known to the holidays package "
+                     "(did you mean 'US-CA'?)", id="calendar-lower-case"),
+        pytest.param(edited("holidays = [2026-12-25]", 'calendar = "US-XX"'),
+                     "error: teams.office.calendar: 'XX' is not a subdivision of US", id="calendar-subdivision"),
+        pytest.param(edited('kind = "priority"', 'kind = "gold"'),
+                     "error: teams.office.kind: 'gold' is not one of 'priority', 'select'", id="kind"),
+        pytest.param(edited('kind = "priority"', 'kind = "priorty"'),
+                     "error: teams.office.kind: 'priorty' is not one of 'priority', 'select' (did you mean 'priority'?)",
+                     id="kind-misspelt"),
+        pytest.param(edited('dial = ["+14155550101"]', 'dial = ["+14155550101"]\nring = "all"'),
+                     "error: teams.office.ring: 'all' is not one of 'together', 'in-order'", id="ring"),
+        pytest.param(edited('dial = ["+14155550101"]', 'dial = ["+14155550101"]\nring_seconds = 2'),
+                     "error: teams.office.ring_seconds: 2 must be a whole number of seconds from 5 to 600", id="ring-seconds"),
+        pytest.param(edited('dial = ["+14155550101"]\n', ""), "error: teams.office.dial: is required", id="no-dial"),
+        pytest.param(edited('dial = ["+14155550101"]', "dial = []"), "error: teams.office.dial: must list at least one number", id="empty-dial"),
+        pytest.param(edited('dial = ["+14155550101"]', 'dial = ["4155550101"]'),
+                     "error: teams.office.dial[0]: '4155550101' is not a valid E.164 phone number", id="dial-not-e164"),
+        pytest.param(edited('number = "+14155550100"', 'number = "+1 415 555 0100"'),
+                     "error: lines[0].number: '+1 415 555 0100' is not a valid E.164 phone number", id="line-not-e164"),
+        pytest.param(edited('admins = ["+14155551234"]', 'admins = ["+1415555"]'),
+                     "error: customers[0].admins[0]: '+1415555' is not a valid E.164 phone number", id="admin-not-e164"),
+        pytest.param(BASE + '\n[fallback]\ndial = ["555-0142"]\n',
+                     "error: fallback.dial[0]: '555-0142' is not a valid E.164 phone number", id="fallback-not-e164"),
+        pytest.param(BASE + "\n[fallback]\nring_seconds = 30\n", "error: fallback.dial: is required", id="fallback-no-dial"),
+        pytest.param(edited("[[lines]]", '[severity]\n1 = "sometimes"\n\n[[lines]]'),
+                     "error: severity.1: 'sometimes' is not one of 'always', 'business-week', 'never'", id="severity-policy"),
+        pytest.param(BASE + '\n[[lines]]\nnumber = "+14155550100"\nregion = "amer"\n',
+                     "error: lines[1].number: +14155550100 is already used by lines[0]", id="duplicate-line"),
+        pytest.param(BASE + '\n[[customers]]\nsen = "1234567"\nname = "Again"\ntier = "priority"\nmaintenance_until = 2027-01-01\n',
+                     "error: customers[1].sen: 1234567 is already used by customers[0]", id="duplicate-sen"),
+        pytest.param(edited('sen = "SEN-1234567"', 'sen = "ABC"'), "error: customers[0].sen: 'ABC' is not a SEN", id="sen-malformed"),
+        pytest.param(edited('tier = "priority"', 'tier = "gold"'),
+                     "error: customers[0].tier: 'gold' is not one of premier, priority, select", id="tier"),
+        pytest.param(edited('tier = "priority"', 'tier = "Premier"'),
+                     "error: customers[0].tier: 'Premier' is not one of premier, priority, select (did you mean 'premier'?)",
+                     id="tier-misspelt"),
+        pytest.param(edited("maintenance_until = 2027-06-30", 'maintenance_until = "next year"'),
+                     "error: customers[0].maintenance_until: 'next year' is not a date like 2026-12-25", id="maintenance-date"),
+        pytest.param(edited("[teams.office]", '[teams."new york"]'),
+                     "error: teams.new york: a team name may use only letters, digits, '_' and '-'", id="team-name-with-space"),
+        pytest.param(edited("[teams.office]", "[teams.fallback]"),
+                     "error: teams.fallback: 'fallback' names the [fallback]; give this team another name", id="team-named-fallback"),
+        pytest.param(BASE + "\n[teams]\nother = 3\n", "error: teams.other: must be a table", id="team-not-a-table"),
+        pytest.param(BASE + "\n[teams.empty]\n", "error: teams.empty.kind: is required", id="team-empty"),
+        pytest.param("[service]\n", "error: teams: is required", id="no-teams"),
+        pytest.param("lines = 3\n" + BASE.replace("[[lines]]", "[[customers]]"), "error: lines: must be an array of tables",
+                     id="lines-not-array"),
+    ],
+)
+def test_each_mistake_gets_a_clear_error_with_its_key_path(text, expected):
+    found = problems(text)
+    assert any(p.startswith(expected) for p in found), found
+
+
+def test_every_problem_is_reported_at_once():
+    text = (
+        edited('tz = "America/Los_Angeles"', 'tz = "Mars/Base"')
+        .replace('kind = "priority"', 'kind = "gold"')
+        .replace('number = "+14155550100"', 'number = "12"')
+        .replace('tier = "priority"', 'tier = "gold"')
+    )
+    found = problems(text)
+    assert [p.split(":")[1].strip() for p in found] == [
+        "lines[0].number", "teams.office.kind", "teams.office.tz", "customers[0].tier",
+    ]
+
+
+def test_a_team_with_a_bad_name_still_has_its_other_mistakes_reported():
+    found = problems(edited("[teams.office]", '[teams."new york"]').replace('tz = "America/Los_Angeles"', 'tz = "NYC"'))
+    assert "error: teams.new york.tz: unknown time zone 'NYC'" in found
+
+
+def test_a_duplicate_sen_is_reported_even_when_the_first_customer_has_other_mistakes():
+    text = edited('tier = "priority"', 'tier = "gold"') + (
+        '\n[[customers]]\nsen = "1234567"\nname = "Again"\ntier = "priority"\nmaintenance_until = 2027-01-01\n'
+    )
+    assert problems(text) == [
+        "error: customers[0].tier: 'gold' is not one of premier, priority, select",
+        "error: customers[1].sen: 1234567 is already used by customers[0]",
+    ]
+
+
+def test_a_weekend_that_starts_when_it_ends_is_warned_about_as_it_never_ends():
+    phonebook = parse_phonebook(edited('ends = "mon 10:00 Australia/Sydney"', 'ends = "fri 17:00 America/Los_Angeles"'))
+    assert [str(w) for w in phonebook.warnings] == [
+        "warning: weekend: starts and ends at the same moment (fri 17:00 America/Los_Angeles), so the weekend "
+        "never ends: Priority teams are never on duty except on extra shifts",
+    ]
+
+
+def test_regions_used_on_only_one_side_are_warnings_not_errors():
+    phonebook = parse_phonebook(
+        edited('region = "amer"\nlabel', 'region = "latam"\nlabel')
+    )
+    assert [str(w) for w in phonebook.warnings] == [
+        "warning: lines[0].region: no team is in region 'latam'; calls on this line go to other regions",
+        "warning: teams.office.region: no line is in region 'amer'",
+    ]
+
+
+def test_a_broken_team_does_not_also_cause_a_misleading_region_warning():
+    found = problems(edited('dial = ["+14155550101"]\n', ""))
+    assert not [p for p in found if p.startswith("warning")], found
+
+
+def test_the_error_message_names_the_file_and_counts_the_errors(tmp_path):
+    path = tmp_path / "phonebook.toml"
+    path.write_text(edited('kind = "priority"', 'kind = "gold"'))
+    with pytest.raises(PhonebookError, match=r"phonebook.toml: 1 error\(s\)\n  error: teams.office.kind"):
+        load_phonebook(path)
+
+
+def test_an_unreadable_file_is_a_phonebook_error(tmp_path):
+    with pytest.raises(PhonebookError, match="cannot read the file"):
+        load_phonebook(tmp_path / "missing.toml")
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(PhonebookError, match="not UTF-8"):
+        load_phonebook(binary)
+
+
+def test_maintenance_is_valid_through_its_date_anywhere_on_earth(sample):
+    globex = sample.customer_by_sen("SEN-2345678")
+    assert globex.maintenance_until == date(2026, 3, 31)
+    assert globex.maintained_at(utc("2026-04-01T11:59:59Z"))
+    assert not globex.maintained_at(utc("2026-04-01T12:00:00Z"))

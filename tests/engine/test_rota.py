@@ -1,0 +1,43 @@
+"""What ops sees of the rota: since/until, handoffs, and the week's overlaps and gaps."""
+
+from __future__ import annotations
+
+from conftest import utc
+
+from ivr.engine.rota import board, week
+
+
+def spans(row):
+    return [(s.strftime("%d %H:%M"), e.strftime("%d %H:%M")) for s, e in row.spans]
+
+
+def test_handoff_overlaps_are_where_two_offices_are_on_at_once(sample):
+    day = week(sample, utc("2026-12-01T00:00Z"), days=1)
+    # Sydney→Amsterdam 06-08, Amsterdam→San Francisco 15-18, San Francisco→Sydney 21-03 (UTC, December).
+    assert spans(day.overlaps) == [("01 00:00", "01 03:00"), ("01 06:00", "01 08:00"),
+                                   ("01 15:00", "01 18:00"), ("01 21:00", "02 00:00")]
+    assert spans(day.gaps) == [] and spans(day.weekend) == []
+
+
+def test_christmas_week_drops_offices_on_their_holidays_and_keeps_the_extra_shift(sample):
+    days = week(sample, utc("2026-12-24T00:00Z"), days=4)
+    sydney = next(row for row in days.teams if row.label == "Sydney Priority Support")
+    # Off on 24 Dec (listed), 25-26 Dec (public holidays) and the weekend; on for the extra 27 Dec shift.
+    assert spans(sydney) == [("26 23:00", "27 03:00")]
+    assert spans(days.overlaps) == [("24 15:00", "24 18:00")]
+
+
+def test_a_stretch_older_than_the_lookback_has_no_since(sample):
+    now = board(sample, utc("2026-12-01T09:00Z"))
+    since = {d.team.name: d.since for d in now.on_duty}
+    assert since == {"amsterdam": utc("2026-12-01T06:00Z"), "select": None}
+    assert now.weekend_span == (utc("2026-12-05T01:00Z"), utc("2026-12-06T23:00Z"))
+
+
+def test_the_week_is_drawn_on_utc_calendar_days_clipped_to_it(sample):
+    days = week(sample, utc("2026-12-04T16:00Z"), days=2).days
+    assert days == (
+        (utc("2026-12-04T16:00Z"), utc("2026-12-05T00:00Z")),
+        (utc("2026-12-05T00:00Z"), utc("2026-12-06T00:00Z")),
+        (utc("2026-12-06T00:00Z"), utc("2026-12-06T16:00Z")),
+    )

@@ -1,0 +1,221 @@
+"""Routing: who rings, in what order, and whether the call is put through at all."""
+
+import itertools
+from datetime import timedelta
+
+import pytest
+from conftest import phonebook_from, utc
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ivr.engine.instants import epoch, instant, iso
+from ivr.engine.phonebook import Ring
+from ivr.engine.routing import candidates, route
+from ivr.engine.schedule import is_weekend, on_duty
+
+US, NL, AU, UNLISTED = "+14155550100", "+31205550100", "+61255501000", "+14155550199"
+
+
+def order(decision):
+    return [c.team for c in decision.candidates]
+
+
+def test_the_line_s_own_region_rings_first(sample):
+    # Tue 2026-12-01 16:00Z: Amsterdam (until 18:00Z) and San Francisco (until 03:00Z) overlap.
+    at = utc("2026-12-01T16:00Z")
+    assert order(route(sample, US, at)) == ["san_francisco", "amsterdam", "select", "fallback"]
+    assert order(route(sample, NL, at)) == ["amsterdam", "san_francisco", "select", "fallback"]
+
+
+def test_in_an_overlap_the_team_just_starting_is_preferred_over_the_team_about_to_leave(sample):
+    # Tue 2026-12-01 07:30Z: Sydney (18:30 AEDT, leaving at 08:00Z) and Amsterdam (08:30 CET).
+    at = utc("2026-12-01T07:30Z")
+    assert order(route(sample, US, at)) == ["amsterdam", "sydney", "select", "fallback"]
+    # ...but a team in the line's region still comes first.
+    assert order(route(sample, AU, at)) == ["sydney", "amsterdam", "select", "fallback"]
+
+
+def test_a_number_that_is_not_a_published_line_has_no_region_and_is_still_routed(sample):
+    decision = route(sample, UNLISTED, utc("2026-12-01T07:30Z"))
+    assert decision.line is None and decision.region is None
+    assert decision.connect
+    assert order(decision) == ["amsterdam", "sydney", "select", "fallback"]
+    assert f"{UNLISTED} is not a published line" in decision.reason
+
+
+def test_at_the_weekend_only_select_teams_and_the_fallback_ring(sample):
+    decision = route(sample, AU, utc("2026-12-05T12:00Z"))
+    assert decision.weekend and decision.connect
+    assert order(decision) == ["select", "fallback"]
+    assert decision.reason == (
+        "it is the weekend, so Priority teams are off except on extra shifts; ringing select, then the fallback"
+    )
+
+
+def test_on_a_holiday_of_every_priority_office_the_select_team_takes_the_call(sample):
+    assert order(route(sample, US, utc("2026-12-25T12:00Z"))) == ["select", "fallback"]
+
+
+GROUPS = """
+[weekend]
+starts = "sat 00:00 UTC"
+ends = "mon 00:00 UTC"
+
+[[lines]]
+number = "+14155550100"
+region = "amer"
+
+[[lines]]
+number = "+31205550100"
+region = "emea"
+
+[teams.b_amer]
+kind = "priority"
+region = "amer"
+tz = "UTC"
+hours = ["mon-fri 08:00-20:00"]
+dial = ["+14155550101"]
+
+[teams.a_amer]
+kind = "priority"
+region = "amer"
+tz = "UTC"
+hours = ["mon-fri 08:00-20:00"]
+dial = ["+14155550102"]
+
+[teams.emea]
+kind = "priority"
+region = "emea"
+tz = "UTC"
+hours = ["mon-fri 06:00-22:00"]
+dial = ["+31205550101"]
+
+[teams.select_amer]
+kind = "select"
+region = "amer"
+tz = "UTC"
+hours = ["mon-fri 00:00-24:00"]
+dial = ["+14155550110"]
+
+[teams.select_emea]
+kind = "select"
+region = "emea"
+tz = "UTC"
+hours = ["24/7"]
+dial = ["+31205550110"]
+ring = "in-order"
+ring_seconds = 40
+"""
+
+
+def test_candidates_come_in_the_four_groups_in_order():
+    phonebook = phonebook_from(GROUPS)
+    at = utc("2026-12-01T12:00Z")
+    # Priority in the region (same stretch: by name), other priority, select in region, other select.
+    assert order(route(phonebook, "+14155550100", at)) == ["a_amer", "b_amer", "emea", "select_amer", "select_emea"]
+    assert order(route(phonebook, "+31205550100", at)) == ["emea", "a_amer", "b_amer", "select_emea", "select_amer"]
+
+
+def test_within_a_group_the_longest_stretch_comes_first_and_24_7_counts_as_unending():
+    phonebook = phonebook_from(GROUPS)
+    at = utc("2026-12-01T12:00Z")
+    # The 24/7 select team outranks the select team that stops at the end of Friday.
+    assert order(route(phonebook, "+14155550199", at)) == ["emea", "a_amer", "b_amer", "select_emea", "select_amer"]
+
+
+def test_without_a_fallback_nothing_follows_the_teams_and_nobody_means_voicemail():
+    phonebook = phonebook_from(GROUPS.replace('hours = ["24/7"]', 'hours = ["mon-fri 00:00-24:00"]'))
+    decision = route(phonebook, "+14155550100", utc("2026-12-05T12:00Z"))
+    assert decision.connect and decision.candidates == ()
+    assert decision.reason.endswith("no team is on duty and there is no fallback, so the caller leaves a voicemail")
+
+
+def test_with_nobody_on_duty_the_fallback_rings():
+    phonebook = phonebook_from(
+        GROUPS.replace('hours = ["24/7"]', 'hours = ["mon-fri 00:00-24:00"]') + '\n[fallback]\ndial = ["+14155550142"]\n'
+    )
+    decision = route(phonebook, "+14155550100", utc("2026-12-05T12:00Z"))
+    assert order(decision) == ["fallback"]
+    assert decision.reason.endswith("no team is on duty, so the fallback rings")
+
+
+def test_candidates_carry_what_the_dialler_needs(sample):
+    found = candidates(sample, "amer", utc("2026-12-01T16:00Z"))
+    san_francisco, fallback = found[0], found[-1]
+    assert (san_francisco.dial, san_francisco.ring, san_francisco.ring_seconds) == (
+        ("+14155550101", "+14155550102"), Ring.IN_ORDER, 15,
+    )
+    assert san_francisco.spoken_name == "San Francisco Priority Support"
+    assert (fallback.team, fallback.kind, fallback.dial, fallback.until, fallback.ring_seconds) == (
+        "fallback", "fallback", ("+14155550142",), None, 30,
+    )
+
+
+@pytest.mark.parametrize(
+    "severity, policy, at, connect",
+    [
+        (1, "always", "2026-12-05T12:00Z", True),
+        (2, "business-week", "2026-12-01T12:00Z", True),
+        (2, "business-week", "2026-12-05T12:00Z", False),
+        (3, "never", "2026-12-01T12:00Z", False),
+    ],
+)
+def test_the_severity_policy_decides_whether_the_call_is_put_through(severity, policy, at, connect):
+    phonebook = phonebook_from(GROUPS.replace("[weekend]", f'[severity]\n{severity} = "{policy}"\n\n[weekend]'))
+    decision = route(phonebook, "+14155550100", utc(at), severity)
+    assert decision.connect is connect
+    assert bool(decision.candidates) is connect
+
+
+def test_a_deflected_call_is_pointed_to_the_portal(sample):
+    decision = route(sample, US, utc("2026-12-01T16:00Z"), severity=2)
+    assert decision.as_json()["action"] == "deflect"
+    assert decision.reason == "severity 2 is never put through by phone; the caller is pointed to https://support.example.com"
+
+
+def test_the_decision_as_json_has_exactly_the_promised_keys(sample):
+    decision = route(sample, US, utc("2026-12-01T17:00+01:00"))
+    assert decision.as_json() == {
+        "at": "2026-12-01T16:00:00Z",
+        "line": US,
+        "region": "amer",
+        "weekend": False,
+        "severity": 1,
+        "action": "connect",
+        "candidates": [
+            {"team": "san_francisco", "kind": "priority", "dial": ["+14155550101", "+14155550102"], "until": "2026-12-02T03:00:00Z"},
+            {"team": "amsterdam", "kind": "priority", "dial": ["+31205550101", "+31205550102"], "until": "2026-12-01T18:00:00Z"},
+            {"team": "select", "kind": "select", "dial": ["+14155550110", "+31205550110"], "until": None},
+            {"team": "fallback", "kind": "fallback", "dial": ["+14155550142"], "until": None},
+        ],
+        "reason": "ringing san_francisco (in the line's region amer), then amsterdam, then select, then the fallback",
+    }
+
+
+def test_iso_writes_utc_with_a_z():
+    assert iso(utc("2026-12-01T09:30:00+01:00")) == "2026-12-01T08:30:00Z"
+
+
+YEAR_START, YEAR_END = epoch(utc("2026-01-01T00:00Z")), epoch(utc("2027-01-01T00:00Z"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(at=st.integers(YEAR_START, YEAR_END).map(instant), to=st.sampled_from([US, NL, AU, UNLISTED]))
+def test_the_order_follows_the_rules_for_any_instant(sample, at, to):
+    decision = route(sample, to, at)
+    teams = [c for c in decision.candidates if c.kind != "fallback"]
+    assert {c.team for c in teams} == {d.team.name for d in on_duty(sample, at)}
+    assert decision.candidates[-1].team == "fallback"
+    assert decision.weekend == is_weekend(sample, at)
+    region = decision.region
+
+    def group(c):
+        return (c.kind != "priority", c.region != region or region is None)
+
+    def remaining(c):
+        return timedelta.max if c.until is None else c.until - at
+
+    for first, second in itertools.pairwise(teams):
+        assert group(first) <= group(second)
+        if group(first) == group(second):
+            assert (remaining(first), second.team) >= (remaining(second), first.team)

@@ -1,0 +1,335 @@
+"""A missed L1 call reaches ops at once by SMS and webhook, once, whatever fails on the way, whichever
+worker dies on the way."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import timedelta
+from urllib.parse import parse_qs
+
+import pytest
+import requests
+import responses
+from conftest import NOW, answered_call, utc
+
+from ivr.engine.outcomes import SILENT_AFTER, Outcome
+from ivr.outside.alerts import LEASE_SECONDS, ROUND_PAUSE, Alerter
+from ivr.store.calllog import CallLog
+
+ACCOUNT = "AC" + "0" * 32
+MESSAGES = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Messages.json"
+WEBHOOK = "https://hooks.example.com/services/T000/B000/priority-support"
+START = utc("2026-12-01T09:00:00Z")
+RECORDING = "https://api.twilio.com/2010-04-01/Accounts/AC0/Recordings/RE123"
+
+
+SETTLED = NOW + timedelta(seconds=10)  # past the call log's default settle time
+LEASE = timedelta(seconds=LEASE_SECONDS)
+
+
+def make_alerter(store, sample, account=ACCOUNT, token="token") -> Alerter:
+    """A worker's alerter on `store`, whose clock it reads; it sends only when the test sweeps (no thread)."""
+    return Alerter(store, lambda: sample, account, token, console_url="https://ivr.example.com",
+                   backoff_seconds=0)
+
+
+@pytest.fixture
+def alerter(sqlite_store, sample):
+    return make_alerter(sqlite_store, sample)
+
+
+def sweep(alerter, at=SETTLED) -> int:
+    alerter.calllog.clock.now = at
+    return alerter.sweep(at)
+
+
+def sms_sent(reply=None):
+    responses.add(responses.POST, MESSAGES, status=201, json=reply or {"sid": "SM1", "status": "queued"})
+
+
+def webhook_ok():
+    responses.add(responses.POST, WEBHOOK, status=200, body="ok")
+
+
+def voicemail_call(store, sid="CA900", customer="Acme Corporation"):
+    """An L1 caller on the US line whom nobody answered, who left a voicemail."""
+    at = START
+    store.record(sid, "started", {"line": "+14155550100", "to": "+14155550100", "from": "+14155551234",
+                                  "region": "amer", "caller_name": "<b>Wile E.</b>"}, at)
+    store.record(sid, "recognised", {"sen": "SEN-1234567", "customer": customer}, at + timedelta(seconds=1))
+    store.record(sid, "severity", {"severity": 1}, at + timedelta(seconds=5))
+    store.record(sid, "routed", {"action": "connect", "reason": "on duty: san_francisco",
+                                 "candidates": ["san_francisco", "fallback"], "weekend": False},
+                 at + timedelta(seconds=5))
+    store.record(sid, "dial", {"attempt": 1, "team": "san_francisco", "numbers": ["+14155550101"],
+                               "status": "no-answer", "duration": 0, "accepted_by": None},
+                 at + timedelta(seconds=25), key="dial:1")
+    store.record(sid, "voicemail", {"recording_url": RECORDING, "recording_sid": "RE123", "duration": 40},
+                 at + timedelta(seconds=70), key="voicemail")
+    store.record(sid, "status", {"call_status": "completed", "duration": 71}, at + timedelta(seconds=71),
+                 key="status")
+
+
+def posts_to(url):
+    """The requests sent to `url`, in the order sent (destinations are sent side by side)."""
+    return [c for c in responses.calls if c.request.url == url]
+
+
+def sms_body(call) -> dict:
+    return {k: v[0] for k, v in parse_qs(call.request.body).items()}
+
+
+@responses.activate
+def test_a_voicemail_from_an_l1_caller_texts_ops_and_posts_to_the_webhook_once(alerter, sqlite_store):
+    sms_sent()
+    webhook_ok()
+    voicemail_call(sqlite_store)
+    voicemail_call(sqlite_store)  # Twilio repeats its callbacks
+    assert sweep(alerter, NOW) == 1  # a voicemail alerts at once
+    assert sweep(alerter, NOW + timedelta(hours=1)) == 0
+    sms = [c for c in responses.calls if c.request.url == MESSAGES]
+    posts = [c for c in responses.calls if c.request.url == WEBHOOK]
+    assert len(sms) == 1 and len(posts) == 1
+    body = sms_body(sms[0])
+    assert (body["To"], body["From"]) == ("+14155550199", "+14155550100")
+    assert body["Body"] == (
+        "Missed L1 call: Acme Corporation (SEN-1234567) on the United States & Canada line +14155550100 "
+        "at 2026-12-01T09:00:00Z, from +14155551234. "
+        f"Voicemail: {RECORDING} Timeline: https://ivr.example.com/ops/calls/CA900"
+    )
+    # Slack-style text: the ampersand escaped, so nothing in it can become a link or a mention.
+    assert json.loads(posts[0].request.body)["text"].startswith(
+        "Missed L1 call: Acme Corporation (SEN-1234567) on the United States &amp; Canada line")
+    assert alerter.health()["sms"]["sent"] == 1 and alerter.health()["webhook"]["sent"] == 1
+
+
+@responses.activate
+def test_an_l1_caller_who_hung_up_with_nobody_on_duty_is_an_alert(alerter, sqlite_store):
+    sms_sent()
+    webhook_ok()
+    sqlite_store.record("CA901", "started", {"to": "+442079460100", "from": "+447700900123"}, START)
+    sqlite_store.record("CA901", "sen_entered", {"sen": "1234567", "attempt": 1}, START, key="sen:1")
+    sqlite_store.record("CA901", "severity", {"severity": 1}, START + timedelta(seconds=9))
+    sqlite_store.record("CA901", "routed", {"action": "connect", "candidates": [], "weekend": True,
+                                            "reason": "no team is on duty and there is no fallback"},
+                        START + timedelta(seconds=9))
+    sqlite_store.record("CA901", "status", {"call_status": "completed", "duration": 12},
+                        START + timedelta(seconds=12), key="status")
+    assert sweep(alerter) == 1
+    text = sms_body(posts_to(MESSAGES)[0])["Body"]
+    assert "(1234567) on the United Kingdom line +442079460100" in text
+    assert "No team was on duty. The caller hung up before anyone answered; no voicemail." in text
+
+
+@responses.activate
+def test_answered_deflected_and_non_l1_calls_raise_no_alert(alerter, sqlite_store):
+    answered_call(sqlite_store, sid="CA902")
+    sqlite_store.record("CA903", "entitlement", {"sen": "SEN-2345678", "verdict": "expired"}, START)
+    sqlite_store.record("CA903", "status", {"call_status": "completed"}, START, key="status")
+    sqlite_store.record("CA904", "severity", {"severity": 2}, START)
+    sqlite_store.record("CA904", "status", {"call_status": "completed"}, START, key="status")
+    assert sweep(alerter) == 0
+    assert len(responses.calls) == 0 and alerter.health()["sms"]["sent"] == 0
+
+
+@responses.activate
+def test_a_twilio_error_reply_is_logged_and_counted_not_retried(alerter, sqlite_store):
+    responses.add(responses.POST, MESSAGES, status=400, json={
+        "code": 21211, "message": "The 'To' number +14155550199 is not a valid phone number.", "status": 400,
+        "more_info": "https://www.twilio.com/docs/errors/21211"})
+    webhook_ok()
+    voicemail_call(sqlite_store)
+    assert sweep(alerter) == 1
+    assert len([c for c in responses.calls if c.request.url == MESSAGES]) == 1
+    health = alerter.health()
+    assert health["sms"]["failures"] == 1 and "21211" in health["sms"]["last_error"]
+    assert health["webhook"]["sent"] == 1
+
+
+@responses.activate
+def test_twilio_server_errors_are_retried_until_the_sms_goes(alerter, sqlite_store):
+    for _ in range(2):
+        responses.add(responses.POST, MESSAGES, status=503, json={
+            "code": 20503, "message": "Service unavailable", "status": 503})
+    sms_sent()
+    webhook_ok()
+    voicemail_call(sqlite_store)
+    assert sweep(alerter) == 1
+    assert len([c for c in responses.calls if c.request.url == MESSAGES]) == 3
+    assert alerter.health()["sms"] == {"sent": 1, "failures": 0, "last_error": None, "last_error_at": None}
+
+
+@responses.activate
+def test_webhook_and_twilio_time_outs_are_retried_then_counted(alerter, sqlite_store):
+    for _ in range(3):
+        responses.add(responses.POST, WEBHOOK, body=requests.exceptions.ReadTimeout("read timed out"))
+        responses.add(responses.POST, MESSAGES, body=requests.exceptions.ConnectTimeout("connect timed out"))
+    voicemail_call(sqlite_store)
+    assert sweep(alerter) == 1
+    assert len(responses.calls) == 6
+    health = alerter.health()
+    assert health["webhook"]["failures"] == 1 and "ReadTimeout" in health["webhook"]["last_error"]
+    assert health["sms"]["failures"] == 1 and "ConnectTimeout" in health["sms"]["last_error"]
+    # The call itself was recorded in full.
+    assert sqlite_store.call("CA900").outcome is Outcome.VOICEMAIL
+
+
+@responses.activate
+def test_without_twilio_credentials_the_sms_failure_is_visible(sqlite_store, sample, clock):
+    webhook_ok()
+    alerter = make_alerter(sqlite_store, sample, account=None, token=None)
+    voicemail_call(sqlite_store)
+    assert sweep(alerter) == 1
+    assert "TWILIO_ACCOUNT_SID" in alerter.health()["sms"]["last_error"]
+    assert alerter.health()["webhook"]["sent"] == 1
+
+
+@responses.activate
+def test_an_l1_call_that_failed_before_anyone_answered_is_an_alert(alerter, sqlite_store):
+    sms_sent()
+    webhook_ok()
+    sqlite_store.record("CA905", "started", {"to": "+14155550100", "from": "+14155551234"}, START)
+    sqlite_store.record("CA905", "severity", {"severity": 1}, START + timedelta(seconds=5))
+    sqlite_store.record("CA905", "error", {"message": "KeyError: 'x'", "step": "voice.severity"},
+                        START + timedelta(seconds=5))
+    sqlite_store.record("CA905", "status", {"call_status": "completed", "duration": 30},
+                        START + timedelta(seconds=30), key="status")
+    assert sweep(alerter) == 1
+    assert sms_body(posts_to(MESSAGES)[0])["Body"].endswith(
+        "from +14155551234. The call failed before anyone answered; no voicemail. "
+        "Timeline: https://ivr.example.com/ops/calls/CA905")
+
+
+@responses.activate
+def test_a_slow_destination_does_not_hold_the_others(alerter, sqlite_store):
+    posted = threading.Event()
+
+    def slow_twilio(request):
+        # Twilio answers only once the webhook has had its alert: sent one after the other, never.
+        return (201, {}, json.dumps({"sid": "SM1", "status": "queued"})) if posted.wait(10) else (504, {}, "")
+
+    def webhook(request):
+        posted.set()
+        return 200, {}, "ok"
+
+    responses.add_callback(responses.POST, MESSAGES, callback=slow_twilio)
+    responses.add_callback(responses.POST, WEBHOOK, callback=webhook)
+    voicemail_call(sqlite_store)
+    assert sweep(alerter) == 1
+    assert alerter.health()["sms"]["sent"] == 1 and alerter.health()["webhook"]["sent"] == 1
+
+
+# --- durable delivery: the database, not a worker's memory, holds each alert --------------------
+
+
+@responses.activate
+def test_an_alert_claimed_by_a_worker_that_died_is_sent_by_another_after_the_lease(store, sample, clock):
+    sms_sent()
+    webhook_ok()
+    voicemail_call(store)
+    # A worker claimed the alert and died (a deploy, gunicorn's time-out kill) before sending.
+    assert store.claim_alert("CA900", NOW, LEASE) is not None
+    survivor = make_alerter(CallLog(store.engine, clock=clock), sample)
+    assert sweep(survivor, NOW + LEASE - timedelta(seconds=1)) == 0 and len(responses.calls) == 0
+    assert sweep(survivor, NOW + LEASE) == 1
+    assert len(posts_to(MESSAGES)) == 1 and len(posts_to(WEBHOOK)) == 1
+    state = store.alert("CA900")
+    assert state.attempts == 2 and state.due_at is None and state.finished_at == NOW + LEASE
+    assert set(state.done) == {"sms:+14155550199", "webhook"}
+
+
+@responses.activate
+def test_two_workers_sweeping_one_database_send_each_alert_once(store, sample, clock):
+    sms_sent()
+    webhook_ok()
+    voicemail_call(store)
+    workers = [make_alerter(CallLog(store.engine, clock=clock), sample) for _ in range(2)]
+    claimed = []
+    sweeps = [threading.Thread(target=lambda w=w: claimed.append(w.sweep(NOW))) for w in workers]
+    for thread in sweeps:
+        thread.start()
+    for thread in sweeps:
+        thread.join()
+    assert sorted(claimed) == [0, 1]
+    # Long after every lease, neither takes it again.
+    assert [sweep(w, NOW + timedelta(hours=1)) for w in workers] == [0, 0]
+    assert len(posts_to(MESSAGES)) == 1 and len(posts_to(WEBHOOK)) == 1
+
+
+@responses.activate
+def test_a_destination_that_failed_is_retried_in_a_later_round_and_the_others_are_not_sent_again(
+        store, sample, clock):
+    sms_sent()
+    for _ in range(3):
+        responses.add(responses.POST, WEBHOOK, status=503, body="unavailable")
+    webhook_ok()
+    alerter = make_alerter(store, sample)
+    voicemail_call(store)
+    assert sweep(alerter, NOW) == 1
+    state = store.alert("CA900")
+    assert state.due_at == NOW + ROUND_PAUSE and state.finished_at is None
+    assert list(state.done) == ["sms:+14155550199"] and "webhook answered 503" in state.last_error
+    assert alerter.health()["webhook"]["failures"] == 1
+    assert sweep(alerter, NOW + ROUND_PAUSE) == 1
+    assert len(posts_to(MESSAGES)) == 1 and len(posts_to(WEBHOOK)) == 4
+    state = store.alert("CA900")
+    assert state.finished_at == NOW + ROUND_PAUSE and state.last_error is None and state.attempts == 2
+    assert alerter.health()["webhook"]["sent"] == 1
+
+
+@responses.activate
+def test_a_destination_noted_as_sent_before_the_worker_died_is_not_sent_again(store, sample, clock):
+    webhook_ok()
+    voicemail_call(store)
+    claim = store.claim_alert("CA900", NOW, LEASE)
+    assert store.alert_delivered(claim, {"sms:+14155550199": {"sent_at": "2026-12-01T09:02:01Z"}})
+    assert sweep(make_alerter(store, sample), NOW + LEASE) == 1
+    assert len(posts_to(MESSAGES)) == 0 and len(posts_to(WEBHOOK)) == 1
+
+
+@responses.activate
+def test_a_refused_destination_is_not_retried_and_a_round_that_lost_its_lease_writes_nothing(
+        sqlite_store, sample, clock):
+    responses.add(responses.POST, WEBHOOK, status=404, body="no_service")
+    sms_sent()
+    voicemail_call(sqlite_store)
+    late = sqlite_store.claim_alert("CA900", NOW, LEASE)
+    assert sweep(make_alerter(sqlite_store, sample), NOW + LEASE) == 1
+    state = sqlite_store.alert("CA900")
+    assert state.finished_at is not None and state.done["webhook"] == {"refused": "webhook answered 404: no_service"}
+    # The first worker comes back to life after its lease: its writes are fenced off.
+    assert sqlite_store.alert_delivered(late, {}) is False
+    sqlite_store.release_alert(late, NOW + LEASE, NOW + 2 * LEASE, "late")
+    assert sqlite_store.alert("CA900") == state
+
+
+@responses.activate
+def test_an_l1_call_whose_final_callback_never_came_alerts_after_a_quarter_of_an_hour(store, sample, clock):
+    sms_sent()
+    webhook_ok()
+    alerter = make_alerter(store, sample)
+    store.record("CA910", "started", {"to": "+14155550100", "from": "+14155551234"}, START)
+    store.record("CA910", "severity", {"severity": 1}, START + timedelta(seconds=5))
+    clock.now = NOW + timedelta(seconds=5)
+    store.record("CA910", "routed", {"action": "connect", "reason": "on duty: san_francisco",
+                                     "candidates": ["san_francisco", "fallback"]}, START + timedelta(seconds=5))
+    # The caller is ringing an engineer, then nothing: our service was down when Twilio sent the status.
+    assert store.call("CA910").outcome is None
+    assert sweep(alerter, NOW + timedelta(seconds=5) + SILENT_AFTER - timedelta(seconds=1)) == 0
+    assert sweep(alerter, NOW + timedelta(seconds=5) + SILENT_AFTER) == 1
+    assert sms_body(posts_to(MESSAGES)[0])["Body"].endswith(
+        "from +14155551234. Twilio never told us how the call ended (nothing for 15 minutes); "
+        "nobody is on record as having answered. Timeline: https://ivr.example.com/ops/calls/CA910")
+    # The status callback turns up after all: the alert has gone, and goes nowhere again.
+    store.record("CA910", "status", {"call_status": "completed", "duration": 60}, START + timedelta(seconds=60),
+                 key="status")
+    assert sweep(alerter, NOW + timedelta(hours=1)) == 0 and len(posts_to(MESSAGES)) == 1
+
+
+@responses.activate
+def test_an_l1_call_answered_after_all_is_not_alerted(store, sample, clock):
+    alerter = make_alerter(store, sample)
+    answered_call(store, sid="CA911")
+    assert store.alert("CA911").due_at is None
+    assert sweep(alerter, NOW + timedelta(hours=1)) == 0 and len(responses.calls) == 0

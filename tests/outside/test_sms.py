@@ -1,0 +1,157 @@
+"""The text message with the way forward: who can get one, what it says, how it is sent."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from urllib.parse import parse_qs
+
+import pytest
+import requests
+import responses
+from conftest import sms_counts
+
+from ivr.engine.phonebook import Service
+from ivr.outside.sms import Deflection, SmsSender, can_receive_sms, link_text
+
+ACCOUNT = "AC" + "0" * 32
+MESSAGES = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Messages.json"
+SAMPLE_SERVICE = Service("Priority Support", "https://support.example.com")
+
+
+def created(request):
+    form = parse_qs(request.body)
+    return 201, {}, (
+        '{"sid": "SM' + "1" * 32 + '", "status": "queued", '
+        f'"to": "{form["To"][0]}", "from": "{form["From"][0]}", "body": "..."}}'
+    )
+
+
+@pytest.mark.parametrize(
+    ("number", "expected"),
+    [
+        ("+61491570156", True),  # Australian mobile
+        ("+31612345678", True),  # Dutch mobile
+        ("+447911123456", True),  # UK mobile
+        ("+14155551234", True),  # North America: fixed line or mobile, cannot tell apart
+        ("+31205550100", False),  # Amsterdam fixed line
+        ("+442079460100", False),  # London fixed line
+        ("anonymous", False),
+        ("unknown", False),
+        ("", False),
+        (None, False),
+        ("0612345678", False),  # not E.164
+    ],
+)
+def test_only_mobile_e164_numbers_are_offered_a_text(number, expected):
+    assert can_receive_sms(number) is expected
+
+
+def test_an_expired_sen_gets_the_renewals_contact_when_there_is_one():
+    service = Service("Priority Support", "https://support.example.com", "renewals@example.com")
+    assert link_text(Deflection.EXPIRED, service, "2345678") == (
+        "Priority Support: maintenance for SEN 2345678 has expired. "
+        "To renew, contact renewals@example.com. Requests: https://support.example.com"
+    )
+    assert link_text(Deflection.EXPIRED, SAMPLE_SERVICE, "2345678") == (
+        "Priority Support: maintenance for SEN 2345678 has expired. "
+        "To renew, see the portal. Requests: https://support.example.com"
+    )
+
+
+def test_every_deflection_text_carries_the_portal_and_fits_one_sms():
+    service = Service("Priority Support", "https://support.example.com", "renewals@example.com")
+    for reason in Deflection:
+        text = link_text(reason, service, "12345678901234567890")
+        assert "https://support.example.com" in text
+        assert len(text) <= 160, text
+
+
+def test_the_text_is_sent_from_the_number_they_called():
+    sender = SmsSender(ACCOUNT, "token")
+    with responses.RequestsMock() as mock:
+        mock.add_callback(responses.POST, MESSAGES, callback=created)
+        sender.send("+61491570156", "+61255501000", "Priority Support: raise it at https://support.example.com")
+        sender.drain()
+        form = parse_qs(mock.calls[0].request.body)
+    assert form == {
+        "To": ["+61491570156"],
+        "From": ["+61255501000"],
+        "Body": ["Priority Support: raise it at https://support.example.com"],
+    }
+    assert sms_counts(sender) == {"sent": 1, "failures": {}}
+
+
+def test_twilio_sms_from_overrides_the_called_number():
+    sender = SmsSender(ACCOUNT, "token", from_number="+14155550199")
+    with responses.RequestsMock() as mock:
+        mock.add_callback(responses.POST, MESSAGES, callback=created)
+        sender.send("+61491570156", "+61255501000", "hello")
+        sender.drain()
+        assert parse_qs(mock.calls[0].request.body)["From"] == ["+14155550199"]
+
+
+def test_a_twilio_error_reply_is_logged_and_counted(caplog):
+    sender = SmsSender(ACCOUNT, "token")
+    with responses.RequestsMock() as mock:
+        mock.post(
+            MESSAGES,
+            status=400,
+            json={
+                "code": 21606,
+                "message": "The From phone number is not a valid, SMS-capable inbound phone number",
+                "more_info": "https://www.twilio.com/docs/errors/21606",
+                "status": 400,
+            },
+        )
+        sender.send("+61491570156", "+61255501000", "hello")
+        sender.drain()
+    assert sms_counts(sender) == {"sent": 0, "failures": {"rejected": 1}}
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert any("21606" in message and "+61491570156" in message for message in errors)
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (requests.exceptions.ReadTimeout("read timed out"), "timeout"),
+        (requests.exceptions.ConnectionError("connection refused"), "connection"),
+    ],
+)
+def test_a_twilio_time_out_or_outage_is_logged_and_counted(error, reason, caplog):
+    sender = SmsSender(ACCOUNT, "token")
+    with responses.RequestsMock() as mock:
+        mock.post(MESSAGES, body=error)
+        sender.send("+61491570156", "+61255501000", "hello")
+        sender.drain()
+    assert sms_counts(sender) == {"sent": 0, "failures": {reason: 1}}
+    assert any("+61491570156" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
+
+
+def test_sending_never_waits_for_twilio():
+    release = threading.Event()
+
+    def stuck(request):
+        release.wait(10)
+        return created(request)
+
+    sender = SmsSender(ACCOUNT, "token")
+    with responses.RequestsMock() as mock:
+        mock.add_callback(responses.POST, MESSAGES, callback=stuck)
+        try:
+            sender.send("+61491570156", "+61255501000", "first")
+            sender.send("+31612345678", "+31205550100", "second")
+            assert sms_counts(sender)["sent"] == 0
+        finally:
+            release.set()
+        sender.drain()
+    assert sms_counts(sender) == {"sent": 2, "failures": {}}
+
+
+@responses.activate
+def test_without_twilio_credentials_nothing_is_sent_and_it_is_counted():
+    sender = SmsSender(None, None)
+    sender.send("+61491570156", "+61255501000", "hello")
+    sender.drain()
+    assert len(responses.calls) == 0
+    assert sms_counts(sender) == {"sent": 0, "failures": {"not_configured": 1}}

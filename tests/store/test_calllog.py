@@ -1,0 +1,260 @@
+"""The call log keeps every call's timeline once, in any order, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+from datetime import timedelta
+
+import pytest
+from conftest import answered_call, utc
+
+from ivr.engine.outcomes import SILENT_AFTER, Outcome
+from ivr.store.calllog import (
+    ALERT_SETTLE_SECONDS,
+    RECORD_WAIT_S,
+    CallFilter,
+    CallLog,
+    database_url,
+    due_alerts_query,
+    make_engine,
+)
+
+START = utc("2026-12-01T09:00:00Z")
+NOW = utc("2026-12-01T09:00:30Z")  # the call log's wall clock
+
+
+def seconds(n: float):
+    return START + timedelta(seconds=n)
+
+
+def test_a_call_is_summarised_with_who_answered_and_how_fast(store):
+    answered_call(store)
+    call = store.call("CA001")
+    assert call.outcome is Outcome.ANSWERED
+    assert (call.team, call.answer_seconds, call.duration) == ("san_francisco", 12.0, 313)
+    assert (call.line, call.caller, call.sen, call.customer, call.severity) == (
+        "+14155550100", "+14155551234", "SEN-1234567", "Acme Corporation", 1)
+    assert call.started_at == START
+    assert [e.kind for e in store.timelines(["CA001"])["CA001"]] == [
+        "started", "recognised", "entitlement", "severity", "routed", "screened", "dial", "status"]
+
+
+def test_a_repeated_callback_is_stored_once(store):
+    answered_call(store)
+    answered_call(store)
+    store.record("CA001", "status", {"call_status": "completed", "duration": 313}, seconds(320), key="status")
+    assert len(store.timelines(["CA001"])["CA001"]) == 8
+    assert len(store.calls().calls) == 1
+
+
+def test_callbacks_out_of_order_give_the_same_summary(store):
+    store.record("CA002", "status", {"call_status": "completed", "duration": 90}, seconds(90), key="status")
+    store.record("CA002", "voicemail", {"recording_url": "https://api.twilio.com/RE1", "recording_sid": "RE1",
+                                        "duration": 30}, seconds(91), key="voicemail")
+    assert store.call("CA002").outcome is Outcome.VOICEMAIL
+    store.record("CA002", "severity", {"severity": 1}, seconds(8))
+    store.record("CA002", "started", {"line": "+31205550100", "region": "emea", "from": "+31612345678",
+                                      "to": "+31205550100", "caller_name": None}, START)
+    call = store.call("CA002")
+    assert (call.outcome, call.started_at, call.line, call.voicemail_url) == (
+        Outcome.VOICEMAIL, START, "+31205550100", "https://api.twilio.com/RE1")
+    assert call.missed_l1
+
+
+def test_a_caller_who_hangs_up_while_ringing_abandoned_the_call(store):
+    store.record("CA003", "started", {"to": "+14155550100", "from": "+14155551234"}, START)
+    store.record("CA003", "severity", {"severity": 1}, seconds(5))
+    store.record("CA003", "dial", {"attempt": 1, "team": "san_francisco", "numbers": ["+14155550101"],
+                                   "status": "canceled", "duration": 0, "accepted_by": None},
+                 seconds(20), key="dial:1")
+    assert store.call("CA003").outcome is None
+    store.record("CA003", "status", {"call_status": "completed", "duration": 20}, seconds(20), key="status")
+    call = store.call("CA003")
+    assert call.outcome is Outcome.ABANDONED and call.team is None and call.missed_l1
+
+
+def test_an_expired_customer_is_deflected(store):
+    store.record("CA004", "started", {"to": "+31205550100", "from": "+31612345678"}, START)
+    store.record("CA004", "entitlement", {"sen": "SEN-2345678", "customer": "Globex", "verdict": "expired"},
+                 seconds(9))
+    store.record("CA004", "status", {"call_status": "completed", "duration": 25}, seconds(25), key="status")
+    call = store.call("CA004")
+    assert call.outcome is Outcome.DEFLECTED and not call.missed_l1
+
+
+def test_a_call_twilio_could_not_carry_failed(store):
+    store.record("CA005", "started", {"to": "+14155550100", "from": "+14155551234"}, START)
+    store.record("CA005", "status", {"call_status": "failed", "duration": 0}, seconds(1), key="status")
+    assert store.call("CA005").outcome is Outcome.FAILED
+
+
+def test_newest_calls_come_first_and_pages_follow_on(store):
+    for n in range(7):
+        answered_call(store, sid=f"CA1{n:02d}", at=START + timedelta(minutes=n))
+    # Two calls at the same instant are still ordered, and neither is lost between pages.
+    answered_call(store, sid="CA199", at=START + timedelta(minutes=6))
+    first = store.calls(limit=3)
+    assert [c.sid for c in first.calls] == ["CA199", "CA106", "CA105"]
+    second = store.calls(limit=3, before=first.next_cursor)
+    assert [c.sid for c in second.calls] == ["CA104", "CA103", "CA102"]
+    last = store.calls(limit=3, before=second.next_cursor)
+    assert [c.sid for c in last.calls] == ["CA101", "CA100"] and last.next_cursor is None
+
+
+def test_calls_filter_by_outcome_severity_line_customer_and_date(store):
+    answered_call(store, sid="CA201", at=utc("2026-12-01T09:00Z"))
+    answered_call(store, sid="CA202", at=utc("2026-12-02T09:00Z"), customer="Initech", line="+31205550100")
+    store.record("CA203", "started", {"to": "+14155550100", "from": "+14155550000"}, utc("2026-12-02T10:00Z"))
+    store.record("CA203", "status", {"call_status": "completed", "duration": 3}, utc("2026-12-02T10:00:03Z"),
+                 key="status")
+
+    def sids(**where):
+        return [c.sid for c in store.calls(CallFilter(**where)).calls]
+
+    assert sids(outcome="answered") == ["CA202", "CA201"]
+    assert sids(outcome="abandoned") == ["CA203"]
+    assert sids(severity=1) == ["CA202", "CA201"]
+    assert sids(line="+31205550100") == ["CA202"]
+    assert sids(customer="Initech") == ["CA202"]
+    assert sids(customer="SEN-1234567") == ["CA202", "CA201"]
+    assert sids(since=utc("2026-12-02T00:00Z"), until=utc("2026-12-03T00:00Z")) == ["CA203", "CA202"]
+    with pytest.raises(ValueError):
+        store.calls(CallFilter(outcome="maybe"))
+    with pytest.raises(ValueError):
+        store.calls(before="not-a-cursor")
+
+
+def test_calls_in_progress_have_no_outcome_yet(store):
+    store.record("CA301", "started", {"to": "+14155550100", "from": "+14155551234"}, START)
+    assert [c.sid for c in store.calls(CallFilter(outcome="in-progress")).calls] == ["CA301"]
+
+
+def test_counts_and_answer_times_for_metrics(store):
+    answered_call(store, sid="CA401")
+    store.record("CA402", "severity", {"severity": 1}, START)
+    store.record("CA402", "status", {"call_status": "completed", "duration": 3}, seconds(3), key="status")
+    assert sorted(store.outcome_counts()) == [("abandoned", 1, 1), ("answered", 1, 1)]
+    assert store.answer_histogram((10.0, 15.0, 60.0)) == ([0, 1, 1], 1, 12.0)
+
+
+def test_a_missed_l1_calls_alert_is_stored_with_its_event_and_claimed_once(store, clock):
+    clock.now = NOW
+    store.record("CA010", "severity", {"severity": 1}, START)
+    assert store.alert("CA010").due_at == NOW + SILENT_AFTER  # in progress: watched, not due
+    store.record("CA010", "status", {"call_status": "completed", "duration": 20}, seconds(20), key="status")
+    assert store.alert("CA010").due_at == NOW + timedelta(seconds=ALERT_SETTLE_SECONDS)
+    store.record("CA010", "voicemail", {"recording_url": "https://api.twilio.com/RE1", "duration": 9},
+                 seconds(21), key="voicemail")
+    assert store.due_alerts(NOW, 10) == ["CA010"]
+    lease = timedelta(seconds=60)
+    assert store.claim_alert("CA010", NOW, lease).attempts == 1
+    assert store.claim_alert("CA010", NOW + timedelta(seconds=59), lease) is None
+    assert store.due_alerts(NOW + timedelta(seconds=59), 10) == []
+    # Calls below L1 have no alert row at all.
+    store.record("CA011", "severity", {"severity": 2}, START)
+    assert store.alert("CA011") is None
+
+
+def test_the_sweep_reads_the_due_alerts_through_their_index(store):
+    query = due_alerts_query(NOW, 20)
+    compiled = query.compile(dialect=store.engine.dialect)
+    # Instants as stored (naive UTC); the limit and offset as they are.
+    params = {name: value.replace(tzinfo=None) if hasattr(value, "tzinfo") else value
+              for name, value in compiled.params.items()}
+    with store.engine.begin() as conn:
+        if store.engine.dialect.name == "sqlite":
+            positional = tuple(params[name] for name in compiled.positiontup)
+            text = " ".join(row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", positional))
+        else:
+            # A handful of rows would be read whole; what matters is that the index can answer.
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            schema = store.engine.get_execution_options()["schema_translate_map"][None]
+            conn.exec_driver_sql(f'SET LOCAL search_path TO "{schema}"')  # the test's own schema
+            text = " ".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {compiled}", params))
+    assert "alerts_due" in text, text
+    assert "SCAN alerts" not in text and "Seq Scan" not in text, text
+
+
+def test_listeners_hear_each_new_event_once(store):
+    heard = []
+    store.subscribe(lambda summary: heard.append(summary.outcome))
+    store.record("CA501", "started", {"to": "+14155550100"}, START)
+    store.record("CA501", "status", {"call_status": "completed", "duration": 3}, seconds(3), key="status")
+    store.record("CA501", "status", {"call_status": "completed", "duration": 3}, seconds(3), key="status")
+    assert heard == [None, Outcome.ABANDONED]
+
+
+def test_postgres_urls_as_heroku_writes_them_use_psycopg_3():
+    assert database_url("postgres://u:p@db:5432/calls", "/x") == "postgresql+psycopg://u:p@db:5432/calls"
+    assert database_url("postgresql://u@db/calls", "/x") == "postgresql+psycopg://u@db/calls"
+    assert database_url(None, "/srv/instance") == "sqlite:////srv/instance/calllog.sqlite3"
+
+
+def test_sqlite_uses_wal_so_workers_share_it(tmp_path, clock):
+    store = CallLog(make_engine(database_url(None, str(tmp_path))), clock=clock)
+    store.create_tables()
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    store.engine.dispose()
+
+
+def test_a_locked_database_loses_no_event_and_shows_in_health(tmp_path, caplog, clock):
+    url = database_url(None, str(tmp_path))
+    store = CallLog(make_engine(url, busy_timeout_ms=50), clock=clock)
+    store.create_tables()
+    blocker = sqlite3.connect(tmp_path / "calllog.sqlite3", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        store.record("CA601", "started", {"to": "+14155550100", "caller_name": "Ann"}, START)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    health = store.health()
+    assert health["ok"] is False and health["failures"] == 1 and "locked" in health["last_error"]
+    assert '"call_sid": "CA601"' in caplog.text and '"caller_name": "Ann"' in caplog.text
+    store.engine.dispose()
+
+
+def test_a_database_that_is_down_answers_at_once_and_recovers_in_health(clock):
+    store = CallLog(make_engine(database_url("postgresql://postgres@127.0.0.1:1/none", "")), clock=clock)
+    store.record("CA701", "started", {"to": "+14155550100"}, START)
+    store.record("CA701", "severity", {"severity": 1}, seconds(5))
+    health = store.health()
+    assert health["failures"] == 2 and health["ok"] is False
+    assert health["backend"] == "postgresql"
+
+
+def test_a_database_locked_longer_than_a_webhook_may_wait_is_logged_at_once(tmp_path, caplog, clock):
+    store = CallLog(make_engine(database_url(None, str(tmp_path))), clock=clock)
+    store.create_tables()
+    blocker = sqlite3.connect(tmp_path / "calllog.sqlite3", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        # The writer would wait BUSY_TIMEOUT_MS for the lock; the webhook stops waiting well before.
+        store.record("CA602", "started", {"to": "+14155550100"}, START)
+        health = store.health()
+        assert health["last_error"] == f"the database did not answer within {RECORD_WAIT_S:g} s"
+        assert health["ok"] is False and health["failures"] == 1
+        assert '"call_sid": "CA602"' in caplog.text
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        store.close()
+
+
+def test_a_database_server_that_never_answers_holds_no_webhook(caplog, clock):
+    # A socket that accepts connections and never speaks: what a hung or half-dead server looks like.
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        store = CallLog(make_engine(database_url(f"postgresql://postgres@127.0.0.1:{port}/calls", "")), clock=clock)
+        try:
+            store.record("CA702", "started", {"to": "+14155550100"}, START)
+            # Returned before the connection attempt ended (CONNECT_TIMEOUT_S), with the event logged.
+            assert store.health()["last_error"] == f"the database did not answer within {RECORD_WAIT_S:g} s"
+            assert '"call_sid": "CA702"' in caplog.text
+            # The next events do not try again while the database rests.
+            store.record("CA702", "severity", {"severity": 1}, seconds(5))
+            assert store.health()["failures"] == 2 and caplog.text.count('"call_sid": "CA702"') == 2
+        finally:
+            store.close()

@@ -1,0 +1,143 @@
+"""The phonebook in force follows the file; a broken edit is refused and the last good one stays."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+
+import pytest
+from calls import AU_LINE, SYDNEY, call_params, make_app, post, twiml
+from conftest import SAMPLE
+
+from ivr.engine.phonebook import PhonebookError
+from ivr.store.reloading import ReloadingPhonebook, WatchedFile
+
+
+class Ticks:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def _edit(path, text, bump):
+    path.write_text(text)
+    # Some file systems keep a coarse mtime; make each edit visible whatever the clock resolution.
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + bump * 1_000_000_000))
+
+
+@pytest.fixture
+def book(tmp_path):
+    path = tmp_path / "phonebook.toml"
+    shutil.copy(SAMPLE, path)
+    return path
+
+
+def test_an_edit_is_picked_up_at_the_next_check(book):
+    ticks = Ticks()
+    holder = ReloadingPhonebook(book, interval=1.0, monotonic=ticks)
+    assert holder.current().service.name == "Priority Support"
+    _edit(book, book.read_text().replace('name = "Priority Support"', 'name = "Premium Help"'), 1)
+    ticks.now = 0.5
+    assert holder.current().service.name == "Priority Support"  # not checked again yet
+    ticks.now = 1.0
+    assert holder.current().service.name == "Premium Help"
+    assert holder.state()["last_reload"] is not None
+
+
+def test_a_broken_edit_is_refused_and_the_last_good_phonebook_stays(book, caplog):
+    ticks = Ticks()
+    holder = ReloadingPhonebook(book, interval=1.0, monotonic=ticks)
+    good = holder.current()
+    _edit(book, book.read_text().replace('ring_seconds = 20', 'ring_seconds = 2', 1), 1)
+    ticks.now = 1.0
+    with caplog.at_level(logging.ERROR, logger="ivr.phonebook"):
+        assert holder.current() is good
+    assert "ring_seconds" in holder.state()["last_error"]
+    assert "phonebook edit refused" in caplog.text
+    # Fixing the file clears the error.
+    _edit(book, SAMPLE.read_text(), 2)
+    ticks.now = 2.0
+    assert holder.current() is not good
+    assert holder.state()["last_error"] is None
+
+
+def test_a_deleted_file_keeps_the_last_good_phonebook(book):
+    ticks = Ticks()
+    holder = ReloadingPhonebook(book, interval=1.0, monotonic=ticks)
+    good = holder.current()
+    book.unlink()
+    ticks.now = 1.0
+    assert holder.current() is good
+    assert "cannot read the file" in holder.state()["last_error"]
+
+
+def test_a_missing_or_broken_phonebook_at_start_up_refuses_to_start(tmp_path, book):
+    with pytest.raises(PhonebookError, match="cannot read the file"):
+        ReloadingPhonebook(tmp_path / "nowhere.toml")
+    book.write_text("[service\nname = ")
+    with pytest.raises(PhonebookError, match="TOML syntax error"):
+        ReloadingPhonebook(book)
+
+
+def test_calls_use_the_edited_phonebook_and_healthz_shows_a_refused_edit(tmp_path, book):
+    app = make_app(tmp_path, at="2026-12-18T04:00Z", IVR_PHONEBOOK=str(book), IVR_RELOAD_SECONDS=0)
+    client = app.test_client()
+
+    def ring() -> list[str | None]:
+        answer = twiml(post(client, "/voice/severity?sen=1234567", call_params(to=AU_LINE, Digits="1")))
+        return [n.text for n in answer.iter("Number")]
+
+    assert ring() == list(SYDNEY)
+
+    _edit(book, book.read_text().replace('dial = ["+61255501001", "+61255501002"]', 'dial = ["+61255501003"]'), 1)
+    assert ring() == ["+61255501003"]
+
+    _edit(book, book.read_text().replace('tz = "Australia/Sydney"', 'tz = "Australia/Sidney"'), 2)
+    assert ring() == ["+61255501003"]
+    health = client.get("/healthz")
+    assert health.status_code == 200
+    state = health.get_json()["phonebook"]
+    assert "Australia/Sidney" in state["last_error"]
+    assert state["file"] == str(book)
+    assert state["counts"] == {"lines": 4, "teams": 4, "customers": 3, "warnings": 0}
+    assert state["last_reload"] and state["loaded_at"] and state["last_check"]
+
+
+def test_healthz_looks_at_the_file_before_it_answers(tmp_path, book):
+    # Each gunicorn worker checks on request: /healthz must not show a worker's stale state.
+    app = make_app(tmp_path, IVR_PHONEBOOK=str(book), IVR_RELOAD_SECONDS=0)
+    client = app.test_client()
+    _edit(book, book.read_text().replace('tz = "Australia/Sydney"', 'tz = "Australia/Sidney"'), 1)
+    refused = client.get("/healthz").get_json()
+    assert "Australia/Sidney" in refused["phonebook"]["last_error"] and refused["status"] == "degraded"
+    _edit(book, book.read_text().replace('tz = "Australia/Sidney"', 'tz = "Australia/Sydney"'), 2)
+    fixed = client.get("/healthz").get_json()
+    assert fixed["phonebook"]["last_error"] is None and fixed["phonebook"]["last_reload"]
+    assert fixed["status"] == "ok"
+
+
+def test_a_watched_file_may_start_absent_and_a_loader_that_fails_keeps_the_last_good_value(tmp_path, caplog):
+    path = tmp_path / "limit.txt"
+    ticks = Ticks()
+    watched = WatchedFile(
+        path, lambda p: int(p.read_text()), what="limit", log=logging.getLogger("ivr.test"), interval=1.0, monotonic=ticks
+    )
+    assert watched.current() is None
+    assert "FileNotFoundError" in watched.last_error
+    _edit(path, "3", 1)
+    assert watched.current() is None  # not looked at again before the interval
+    ticks.now = 1.0
+    assert watched.current() == 3
+    assert watched.last_error is None and watched.last_reload == watched.loaded_at
+    _edit(path, "three", 2)
+    ticks.now = 2.0
+    with caplog.at_level(logging.ERROR, logger="ivr.test"):
+        assert watched.current() == 3
+    assert "ValueError" in watched.last_error
+    assert "limit edit refused, the last good version stays in force" in caplog.text

@@ -1,0 +1,57 @@
+"""The application factory: nothing at import time, a refusal to start on a bad phonebook."""
+
+import subprocess
+import sys
+
+import pytest
+from calls import ListSink, make_app
+
+from ivr import create_app
+from ivr.engine.phonebook import PhonebookError
+
+
+def test_importing_the_package_loads_neither_flask_nor_the_phonebook():
+    code = "import sys, ivr; print('flask' in sys.modules, 'ivr.web.app' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
+
+
+def test_a_missing_phonebook_refuses_to_start_with_the_path(tmp_path):
+    with pytest.raises(PhonebookError, match=r"(?s)nowhere\.toml: 1 error.*cannot read the file"):
+        create_app({"IVR_PHONEBOOK": str(tmp_path / "nowhere.toml"), "IVR_INSTANCE_PATH": str(tmp_path)})
+
+
+def test_a_corrupt_phonebook_refuses_to_start_listing_its_problems(tmp_path):
+    book = tmp_path / "phonebook.toml"
+    book.write_text('[teams.x]\nkind = "priority"\ntz = "Mars/Olympus"\nhours = ["mon-fri 9-5"]\ndial = ["123"]\n')
+    with pytest.raises(PhonebookError) as caught:
+        create_app({"IVR_PHONEBOOK": str(book), "IVR_INSTANCE_PATH": str(tmp_path)})
+    assert "teams.x.tz" in str(caught.value) and "teams.x.dial" in str(caught.value)
+
+
+def test_the_extensions_other_parts_rely_on_are_registered(tmp_path):
+    sink = ListSink()
+    app = make_app(tmp_path, EVENT_SINK=sink)
+    assert app.extensions["ivr_phonebook"].current().service.name == "Priority Support"
+    assert app.extensions["ivr_events"] is sink
+    assert app.extensions["ivr_clock"]().isoformat() == "2026-12-01T20:00:00+00:00"
+
+
+def test_unknown_paths_get_a_json_404(tmp_path):
+    response = make_app(tmp_path).test_client().get("/nowhere")
+    assert response.status_code == 404
+    assert response.get_json()["error"] == "Not Found"
+
+
+def test_the_service_logs_on_stdout_and_a_command_may_move_them_to_stderr(tmp_path, capsys):
+    make_app(tmp_path, TWILIO_AUTH_TOKEN=None)
+    first = capsys.readouterr()
+    assert "TWILIO_AUTH_TOKEN is not set" in first.out and first.err == ""
+    make_app(tmp_path, TWILIO_AUTH_TOKEN=None, LOG_STREAM="stderr")
+    second = capsys.readouterr()
+    assert "TWILIO_AUTH_TOKEN is not set" in second.err and second.out == ""
+
+
+def test_an_unknown_log_stream_is_refused_at_start(tmp_path):
+    with pytest.raises(ValueError, match="LOG_STREAM"):
+        make_app(tmp_path, LOG_STREAM="syslog")

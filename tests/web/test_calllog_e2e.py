@@ -1,0 +1,128 @@
+"""Calls placed through the real webhooks with the simulator, then read back from the ops console."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from urllib.parse import parse_qs
+
+import responses
+from conftest import OPS_PASSWORD, TWILIO_ACCOUNT, TWILIO_TOKEN, make_app, utc
+from twilio.request_validator import RequestValidator
+
+from ivr.cli import simulate
+
+US_LINE = "+14155550100"
+NL_LINE = "+31205550100"
+ACME_ADMIN = "+14155551234"
+SF_FIRST = "+14155550101"
+WEEKDAY = utc("2026-12-01T16:00Z")  # San Francisco and Amsterdam on duty
+MESSAGES = f"https://api.twilio.com/2010-04-01/Accounts/{TWILIO_ACCOUNT}/Messages.json"
+WEBHOOK = "https://hooks.example.com/services/T000/B000/priority-support"
+
+
+def service(tmp_path, at=WEEKDAY, **config):
+    app = make_app(tmp_path, CLOCK=lambda: at, **config)
+    return app, simulate.Simulator(simulate.InProcess(app), TWILIO_TOKEN, TWILIO_ACCOUNT)
+
+
+def _basic():
+    return {"Authorization": "Basic " + base64.b64encode(f"ops:{OPS_PASSWORD}".encode()).decode()}
+
+
+def api(app, path):
+    reply = app.test_client().get(path, headers=_basic())
+    assert reply.status_code == 200, reply.get_data(as_text=True)
+    return reply.get_json()
+
+
+def signed_post(app, path, form):
+    url = f"{simulate.IN_PROCESS_BASE}{path}"
+    signature = RequestValidator(TWILIO_TOKEN).compute_signature(url, form)
+    return app.test_client().post(path, data=form, headers={"X-Twilio-Signature": signature})
+
+
+def test_an_answered_l1_call_is_on_record_with_who_answered(tmp_path):
+    app, phone = service(tmp_path)
+    phone.call(US_LINE, ACME_ADMIN, ["1"], [SF_FIRST])
+    [call] = api(app, "/ops/api/calls")["calls"]
+    assert {k: call[k] for k in ("line", "from", "sen", "customer", "severity", "outcome", "team")} == {
+        "line": US_LINE, "from": ACME_ADMIN, "sen": "SEN-1234567", "customer": "Acme Corporation",
+        "severity": 1, "outcome": "answered", "team": "san_francisco"}
+    assert call["started_at"] == "2026-12-01T16:00:00Z" and call["answer_seconds"] == 0.0
+    kinds = [e["kind"] for e in call["events"]]
+    assert kinds[:3] == ["started", "recognised", "entitlement"]
+    assert {"severity", "routed", "screened", "dial", "status"} <= set(kinds)
+    assert api(app, f"/ops/api/calls/{call['sid']}")["events"] == call["events"]
+    health = app.test_client().get("/healthz").get_json()
+    assert health["status"] == "ok" and health["calllog"]["ok"] and health["calllog"]["failures"] == 0
+    assert health["alerts"]["sms"]["failures"] == 0
+
+
+def test_a_missed_l1_call_leaves_a_voicemail_alerts_ops_once_and_repeats_change_nothing(tmp_path):
+    app, phone = service(tmp_path)
+    with responses.RequestsMock() as twilio_and_slack:
+        twilio_and_slack.add(responses.POST, MESSAGES, status=201, json={"sid": "SM1", "status": "queued"})
+        twilio_and_slack.add(responses.POST, WEBHOOK, status=200, body="ok")
+        turns = phone.call(US_LINE, ACME_ADMIN, ["1"], [])
+        [call] = api(app, "/ops/api/calls?outcome=voicemail")["calls"]
+        # Twilio repeats the final status callback; nothing changes and nobody is alerted twice.
+        status = {"CallSid": call["sid"], "AccountSid": TWILIO_ACCOUNT, "From": ACME_ADMIN, "To": US_LINE,
+                  "CallStatus": "completed", "CallDuration": "90", "Direction": "inbound"}
+        assert signed_post(app, "/voice/status", status).status_code == 204
+        assert app.extensions["ivr_alerts"].drain(10)
+        sms = [c for c in twilio_and_slack.calls if c.request.url == MESSAGES]
+        posts = [c for c in twilio_and_slack.calls if c.request.url == WEBHOOK]
+    recording = next(t.what for t in turns if t.who == "recording")
+    assert len(sms) == 1 and len(posts) == 1
+    body = parse_qs(sms[0].request.body)["Body"][0]
+    assert body.startswith("Missed L1 call: Acme Corporation (SEN-1234567) on the United States & Canada line "
+                           "+14155550100 at 2026-12-01T16:00:00Z")
+    assert f"Voicemail: {recording}" in body
+    assert json.loads(posts[0].request.body)["text"].startswith("Missed L1 call: Acme Corporation")
+    again = api(app, f"/ops/api/calls/{call['sid']}")
+    assert again["events"] == call["events"] and again["voicemail_url"] == recording
+    metrics = app.test_client().get("/metrics", headers=_basic()).get_data(as_text=True)
+    assert 'ivr_calls{outcome="voicemail",severity="1"} 1.0' in metrics
+    assert 'ivr_alerts_sent_total{channel="sms"} 1.0' in metrics
+    assert 'ivr_webhook_seconds_count{endpoint="/voice"} 1.0' in metrics
+
+
+def test_an_expired_customer_is_deflected_and_raises_no_alert(tmp_path):
+    app, phone = service(tmp_path)
+    phone.call(NL_LINE, "+31600000000", ["2345678#"], [])
+    [call] = api(app, "/ops/api/calls")["calls"]
+    assert (call["outcome"], call["customer"], call["severity"]) == ("deflected", "Globex", None)
+    assert app.extensions["ivr_alerts"].drain(10)
+    assert app.extensions["ivr_alerts"].health()["sms"]["sent"] == 0
+
+
+def test_a_caller_name_carrying_html_reaches_the_console_escaped(tmp_path):
+    app, _ = service(tmp_path)
+    form = {"CallSid": "CA" + "e" * 32, "AccountSid": TWILIO_ACCOUNT, "From": "+14155550000", "To": US_LINE,
+            "CallStatus": "ringing", "Direction": "inbound", "CallerName": "<img src=x onerror=alert(1)>"}
+    assert signed_post(app, "/voice", form).status_code == 200
+    page = app.test_client().get("/ops/calls", headers=_basic()).get_data(as_text=True)
+    assert "<img" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+def test_with_the_database_down_the_call_still_connects_and_health_says_so(tmp_path, caplog):
+    _healthy, healthy_phone = service(tmp_path / "up")
+    expected = healthy_phone.call(US_LINE, ACME_ADMIN, ["1"], [SF_FIRST])
+    down, phone = service(tmp_path / "down", DATABASE_URL="postgresql://postgres@127.0.0.1:1/calls")
+    with caplog.at_level(logging.WARNING, logger="ivr"):
+        turns = phone.call(US_LINE, ACME_ADMIN, ["1"], [SF_FIRST])
+    assert turns == expected
+    assert ("answers", SF_FIRST) in [(t.who, t.what) for t in turns]
+    health = down.test_client().get("/healthz")
+    assert health.status_code == 200
+    state = health.get_json()
+    assert state["status"] == "degraded"
+    assert state["calllog"]["ok"] is False and state["calllog"]["failures"] >= 8
+    metrics = down.test_client().get("/metrics", headers=_basic())
+    failures = f"ivr_calllog_failures_total {float(state['calllog']['failures'])}"
+    assert metrics.status_code == 200 and failures in metrics.get_data(as_text=True)
+    # Every event of the call is on the log as a JSON line instead.
+    logged = [json.loads(r.getMessage()) for r in caplog.records if r.name == "ivr.events"]
+    assert {e["kind"] for e in logged} >= {"started", "recognised", "severity", "routed", "dial", "status"}

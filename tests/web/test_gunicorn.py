@@ -1,0 +1,293 @@
+"""The Procfile's command serves real calls: gunicorn with ivr/web/gunicorn_conf.py, driven over HTTP."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+import requests
+from calls import ACCOUNT, ACME_ADMIN, TOKEN, US_LINE
+from click.testing import CliRunner
+from conftest import OPS_PASSWORD, ROOT, SAMPLE, valid_at_any_date
+from prometheus_client.parser import text_string_to_metric_families
+from twilio.request_validator import RequestValidator
+
+from ivr.cli.commands import main
+from ivr.engine.phonebook_loader import load_phonebook
+
+STARTUP_SECONDS = 30
+
+
+def _procfile_web_command() -> list[str]:
+    [line] = [text for text in (ROOT / "Procfile").read_text().splitlines() if text.startswith("web:")]
+    command = shlex.split(line.removeprefix("web:"))
+    assert command[0] == "gunicorn"
+    return [sys.executable, "-m", "gunicorn", *command[1:]]
+
+
+# Loopback only, on a port the kernel picks as gunicorn binds it: no race with other processes.
+LOOPBACK_ANY_PORT = ["--bind", "127.0.0.1:0"]
+LISTENING = re.compile(r"Listening at: (http://127\.0\.0\.1:\d+)")
+
+
+@dataclass
+class Gunicorn:
+    base: str
+    process: subprocess.Popen
+    log: Path
+
+
+@contextmanager
+def gunicorn(tmp_path: Path, phonebook: Path, **env: str):
+    """The Procfile's web command with 2 workers; each access-log line starts with the pid of the
+    worker that served it."""
+    env = {
+        **os.environ, "WEB_CONCURRENCY": "2", "TWILIO_AUTH_TOKEN": TOKEN,
+        "IVR_PHONEBOOK": str(phonebook), "IVR_INSTANCE_PATH": str(tmp_path / "instance"),
+        "GUNICORN_CMD_ARGS": "--access-logformat 'served-by %(p)s %(r)s %(s)s'", **env,
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    log_path = tmp_path / "gunicorn.log"
+    log = open(log_path, "w")  # noqa: SIM115 - gunicorn writes to it until the teardown below closes it
+    process = subprocess.Popen(_procfile_web_command() + LOOPBACK_ANY_PORT, cwd=ROOT, env=env, stdout=log,
+                               stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + STARTUP_SECONDS
+    try:
+        while True:
+            listening = LISTENING.search(log_path.read_text())
+            if listening:
+                try:
+                    requests.get(f"{listening[1]}/healthz", timeout=1)
+                    break
+                except (requests.ConnectionError, requests.Timeout):
+                    pass  # a time-out while workers are still importing
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"gunicorn did not start:\n{log_path.read_text()}")
+            time.sleep(0.1)
+        yield Gunicorn(listening[1], process, log_path)
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+        log.close()
+
+
+def dated_sample(folder: Path) -> Path:
+    """The sample phonebook, its customers' agreements as valid under gunicorn's real clock on any date."""
+    copy = folder / "phonebook.toml"
+    copy.write_text(valid_at_any_date(SAMPLE.read_text(encoding="utf-8")), encoding="utf-8")
+    return copy
+
+
+@pytest.fixture
+def book(tmp_path):
+    return dated_sample(tmp_path)
+
+
+@pytest.fixture
+def service(tmp_path, book):
+    """The service on a copy of the sample phonebook, which each worker checks on every request."""
+    with gunicorn(tmp_path, book, IVR_RELOAD_SECONDS="0") as server:
+        yield server.base
+
+
+def _simulate_over_http(base: str, tmp_path: Path, *options: str):
+    """`ivr simulate --url base` for an Acme admin's L1 call that every dialled number would answer."""
+    everyone = [n for team in load_phonebook(SAMPLE).teams for n in team.dial] + ["+14155550142"]
+    env = {"TWILIO_AUTH_TOKEN": TOKEN, "IVR_INSTANCE_PATH": str(tmp_path / "instance"), "IVR_PUBLIC_URL": None}
+    args = ["simulate", "--url", base, *options, "--to", US_LINE, "--from", ACME_ADMIN, "--press", "1"]
+    for number in everyone:
+        args += ["--answer", number]
+    return CliRunner(env=env).invoke(main, args)
+
+
+def test_a_simulated_call_over_http_reaches_an_engineer_under_gunicorn(service, tmp_path, book):
+    health = requests.get(f"{service}/healthz", timeout=5).json()
+    assert health["phonebook"]["file"] == str(book)
+    result = _simulate_over_http(service, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "caller hears  Welcome to Priority Support." in result.output
+    assert "Hello, Acme Corporation." in result.output
+    assert "connected  caller and +" in result.output
+
+
+PUBLIC_URL = "https://ivr.example.com"
+
+
+@pytest.fixture(scope="module")
+def behind_a_proxy(tmp_path_factory):
+    """The service with IVR_PUBLIC_URL set, as behind a proxy: Twilio calls (and signs) the https
+    URL, while the service itself listens on loopback."""
+    tmp_path = tmp_path_factory.mktemp("behind_a_proxy")
+    with gunicorn(tmp_path, dated_sample(tmp_path), IVR_PUBLIC_URL=PUBLIC_URL) as server:
+        yield server.base, tmp_path
+
+
+def test_a_simulated_call_to_the_local_address_of_a_service_behind_a_proxy_signs_its_public_url(behind_a_proxy):
+    base, tmp_path = behind_a_proxy
+    result = _simulate_over_http(base, tmp_path, "--public-url", PUBLIC_URL)
+    assert result.exit_code == 0, result.output
+    assert "Hello, Acme Corporation." in result.output
+    assert "connected  caller and +" in result.output
+
+
+def test_signing_the_local_address_instead_is_refused_in_one_line_that_says_what_to_check(behind_a_proxy):
+    base, tmp_path = behind_a_proxy
+    result = _simulate_over_http(base, tmp_path)
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: step 1 (the call comes in): POST {base}/voice answered 403 Forbidden: the signature did not "
+        "match: is TWILIO_AUTH_TOKEN the service's token, and does --public-url match the service's "
+        "IVR_PUBLIC_URL?\n"
+    )
+
+
+def test_every_worker_refuses_a_broken_edit_and_takes_the_fixed_file(service, book):
+    # Several requests on fresh connections, so both workers answer.
+    def states():
+        return [requests.get(f"{service}/healthz", timeout=5).json()["phonebook"] for _ in range(8)]
+
+    good = book.read_text()
+    book.write_text(good.replace('tz = "Europe/Amsterdam"', 'tz = "Europe/Amsterdm"'))
+    assert all("Europe/Amsterdm" in state["last_error"] for state in states())
+    book.write_text(good)
+    assert all(state["last_error"] is None and state["last_reload"] for state in states())
+
+
+def test_unsigned_requests_are_refused_under_gunicorn(service):
+    assert requests.post(f"{service}/voice", data={"CallSid": "CA1"}, timeout=5).status_code == 403
+
+
+def test_the_gunicorn_config_reads_port_and_workers_and_gives_up_well_before_twilio(monkeypatch):
+    import runpy
+
+    monkeypatch.setenv("PORT", "5123")
+    monkeypatch.setenv("WEB_CONCURRENCY", "3")
+    conf = runpy.run_path(str(ROOT / "ivr" / "web" / "gunicorn_conf.py"))
+    assert conf["bind"] == "0.0.0.0:5123"
+    assert conf["workers"] == 3
+    assert conf["timeout"] < 15
+    assert conf["keepalive"] <= 5
+    # Several servers on one machine (tests, benchmarks) must not share a control socket.
+    assert conf["control_socket_disable"] is True
+
+
+# --- /metrics adds up every worker's counts -------------------------------------------------------
+
+
+class FailingLicensing(BaseHTTPRequestHandler):
+    """A licensing API that answers 500 after a pause: each lookup holds its worker a while, so
+    concurrent calls are spread over both workers."""
+
+    requests: ClassVar[list[str]] = []
+
+    def do_GET(self):
+        time.sleep(0.3)
+        FailingLicensing.requests.append(self.path)
+        self.send_response(500)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def licensing():
+    FailingLicensing.requests = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FailingLicensing)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/sen/{{sen}}"
+    server.shutdown()
+    server.server_close()
+
+
+def _signed_call(base: str, number: int) -> requests.Response:
+    params = {"CallSid": f"CA{number:032d}", "AccountSid": ACCOUNT, "From": f"+1415555{number:04d}",
+              "To": US_LINE, "CallStatus": "ringing", "Direction": "inbound"}
+    signature = RequestValidator(TOKEN).compute_signature(f"{base}/voice", params)
+    return requests.post(f"{base}/voice", data=params, headers={"X-Twilio-Signature": signature}, timeout=10)
+
+
+def _scrape(base: str) -> dict[tuple[str, tuple], float]:
+    text = requests.get(f"{base}/metrics", auth=("ops", OPS_PASSWORD), timeout=5).text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def _workers_that_served(log: Path, path: str) -> set[str]:
+    return set(re.findall(rf"served-by <(\d+)> POST {re.escape(path)} ", log.read_text()))
+
+
+STATUS_FAILURES = ("ivr_entitlement_failures_total", (("reason", "status"), ("source", "url")))
+URL_LOOKUPS = ("ivr_entitlement_lookups_total", (("source", "url"),))
+VOICE_WEBHOOKS = ("ivr_webhook_seconds_count", (("endpoint", "/voice"),))
+
+
+def test_metrics_and_healthz_add_up_licensing_failures_from_every_worker_even_a_dead_one(tmp_path, licensing):
+    book = dated_sample(tmp_path)
+    book.write_text(
+        book.read_text(encoding="utf-8") + f'\n[entitlements]\nurl = "{licensing}"\nadmin_lookup = true\n',
+        encoding="utf-8",
+    )
+    calls = 12
+    with gunicorn(tmp_path, book, IVR_OPS_PASSWORD=OPS_PASSWORD) as server:
+        with ThreadPoolExecutor(6) as pool:
+            replies = list(pool.map(lambda n: _signed_call(server.base, n), range(calls)))
+        assert [r.status_code for r in replies] == [200] * calls
+        assert len(FailingLicensing.requests) == calls
+        workers = _workers_that_served(server.log, "/voice")
+        assert len(workers) == 2, server.log.read_text()
+
+        # Each scrape is served by either worker; every one sees all the failures.
+        for _ in range(6):
+            metrics = _scrape(server.base)
+            assert metrics[STATUS_FAILURES] == calls
+            assert metrics[URL_LOOKUPS] == calls
+            assert metrics[VOICE_WEBHOOKS] == calls
+        health = requests.get(f"{server.base}/healthz", timeout=5).json()
+        assert health["entitlements"]["failures"]["status"] == calls
+        assert health["entitlements"]["lookups"] == calls
+
+        # A worker that dies (gunicorn replaces it) takes none of its counts with it.
+        gone = int(min(workers))
+        os.kill(gone, signal.SIGTERM)
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while f"Worker exiting (pid: {gone})" not in server.log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for _ in range(4):
+            assert _scrape(server.base)[STATUS_FAILURES] == calls
+        metrics_dir = re.search(r"workers' metrics in (\S+)", server.log.read_text()).group(1)
+        assert os.path.isdir(metrics_dir)
+    # The temporary directory the server made for its workers' files goes with it.
+    assert not os.path.exists(metrics_dir)
+
+
+def test_the_server_starts_from_an_empty_metrics_directory(tmp_path, monkeypatch):
+    import runpy
+    from types import SimpleNamespace
+
+    stale = tmp_path / "metrics" / "counter_4242.db"
+    stale.parent.mkdir()
+    stale.write_bytes(b"left by the previous run")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(stale.parent))
+    conf = runpy.run_path(str(ROOT / "ivr" / "web" / "gunicorn_conf.py"))
+    conf["on_starting"](SimpleNamespace(log=SimpleNamespace(info=lambda *args: None)))
+    conf["on_exit"](None)
+    assert stale.parent.is_dir() and list(stale.parent.iterdir()) == []
