@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 from ivr.engine.events import LogSink  # noqa: E402
 from ivr.store.calllog import calls, events  # noqa: E402
 from ivr.web.app import create_app  # noqa: E402
+from ivr.web.services import services_of  # noqa: E402
 
 PASSWORD = "bench"
 TOKEN = "0" * 32
@@ -71,7 +72,7 @@ def status_callback(app: Flask, runs: int) -> float:
     """
     client = app.test_client()
     validator = RequestValidator(TOKEN)
-    sink = app.extensions["ivr_events"]
+    sink = services_of(app).events
     counter = iter(range(10**9))
     current = {}
 
@@ -107,7 +108,7 @@ def status_callback(app: Flask, runs: int) -> float:
 def query_plan(app: Flask) -> list[str]:
     """SQLite's plan for the newest page: an index walk, not a scan and sort of the table."""
     query = (select(calls).order_by(calls.c.started_at.desc(), calls.c.sid.desc()).limit(51))
-    engine = app.extensions["ivr_calllog"].engine
+    engine = services_of(app).calllog.engine
     with engine.connect() as conn:
         sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
         return [row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
@@ -120,7 +121,7 @@ def fill(app: Flask, count: int) -> None:
     outcomes = ["answered"] * 6 + ["voicemail", "abandoned", "deflected", "failed"]
     customers = [("SEN-1234567", "Acme Corporation"), ("SEN-2345678", "Globex"), ("SEN-3456789", "Initech")]
     lines = ["+14155550100", "+442079460100", "+31205550100", "+61255501000"]
-    engine = app.extensions["ivr_calllog"].engine
+    engine = services_of(app).calllog.engine
     batch_calls, batch_events = [], []
     with engine.begin() as conn:
         for n in range(count):

@@ -11,8 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ivr.store.reloading import CHECK_INTERVAL
-
 
 @dataclass(frozen=True)
 class Setting:
@@ -25,7 +23,7 @@ class Setting:
 SETTINGS = (
     Setting("IVR_PHONEBOOK", "phonebook.toml", "The phonebook file; re-read when it changes."),
     Setting(
-        "IVR_RELOAD_SECONDS", CHECK_INTERVAL,
+        "IVR_RELOAD_SECONDS", 1.0,
         "How often (at most) each worker looks for a changed phonebook file, on request.", float,
     ),
     Setting(
@@ -77,10 +75,21 @@ SETTINGS = (
 
 
 def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] = os.environ) -> dict:
-    """Defaults, then the environment, then `overrides`."""
+    """Defaults, then the environment, then `overrides`, each parsed to the setting's type."""
     settings: dict[str, Any] = {}
     for setting in SETTINGS:
         raw = environ.get(setting.name) or setting.default
         settings[setting.name] = setting.parse(raw) if raw is not None else None
-    settings.update(overrides or {})
+    for name, value in (overrides or {}).items():
+        known = _BY_NAME.get(name)
+        settings[name] = known.parse(value) if known is not None and value is not None else value
     return settings
+
+
+_BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+def default(name: str) -> Any:
+    """A setting's default, parsed: the one place each default is written."""
+    setting = _BY_NAME[name]
+    return None if setting.default is None else setting.parse(setting.default)

@@ -17,10 +17,12 @@ from flask import Flask
 from sqlalchemy import create_engine, text
 
 from ivr import create_app
+from ivr.config import default
 from ivr.engine.phonebook import Phonebook
 from ivr.engine.phonebook_loader import load_phonebook, parse_phonebook
 from ivr.outside.sms import SmsFailure, SmsSender
 from ivr.store.calllog import CallLog, database_url, make_engine
+from ivr.web.services import services_of
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "phonebook.toml"
@@ -81,6 +83,8 @@ class FakeClock:
 
 # The wall clock of the stores' alerts (call events carry the instants of their calls).
 NOW = utc("2026-12-01T09:02:00Z")
+# How long the stores' missed-call alerts wait for a recording: the service's default.
+SETTLE = default("IVR_ALERT_SETTLE_SECONDS")
 
 
 @pytest.fixture
@@ -150,7 +154,7 @@ def postgresql_store(postgres_url, clock):
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     engine = make_engine(postgres_url).execution_options(schema_translate_map={None: schema})
-    store = CallLog(engine, clock=clock)
+    store = CallLog(engine, clock=clock, alert_settle_seconds=SETTLE)
     store.create_tables()
     yield store
     engine.dispose()
@@ -161,7 +165,7 @@ def postgresql_store(postgres_url, clock):
 
 @pytest.fixture
 def sqlite_store(tmp_path, clock):
-    store = CallLog(make_engine(database_url(None, str(tmp_path))), clock=clock)
+    store = CallLog(make_engine(database_url(None, str(tmp_path))), clock=clock, alert_settle_seconds=SETTLE)
     store.create_tables()
     yield store
     store.engine.dispose()
@@ -206,7 +210,7 @@ def stop_alert_sweeps():
     """Each app's alert thread stops with its test, so no later test sees its sends."""
     yield
     while _apps:
-        _apps.pop().extensions["ivr_alerts"].close()
+        services_of(_apps.pop()).alerts.close()
 
 
 def make_app(tmp_path: Path, phonebook: Path = SAMPLE, **config) -> Flask:
@@ -230,7 +234,7 @@ def make_app(tmp_path: Path, phonebook: Path = SAMPLE, **config) -> Flask:
 def app(tmp_path):
     app = make_app(tmp_path)
     yield app
-    app.extensions["ivr_calllog"].close()
+    services_of(app).calllog.close()
 
 
 @pytest.fixture

@@ -308,7 +308,8 @@ def _call_log() -> CallLog:
 
     settings = load_settings()
     return CallLog.from_settings(
-        settings["DATABASE_URL"], settings["IVR_INSTANCE_PATH"] or default_instance_path(), clock=utc_now
+        settings["DATABASE_URL"], settings["IVR_INSTANCE_PATH"] or default_instance_path(), clock=utc_now,
+        alert_settle_seconds=settings["IVR_ALERT_SETTLE_SECONDS"],
     )
 
 

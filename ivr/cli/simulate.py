@@ -31,6 +31,7 @@ from ivr.config import load_settings
 from ivr.engine.events import LogSink
 from ivr.outside.sms import TextRecorder
 from ivr.web.app import create_app, default_instance_path
+from ivr.web.services import services_of
 from ivr.web.signature import SIGNATURE_HEADER, dev_token_path
 
 ENTRY_PATH = "/voice"
@@ -380,7 +381,7 @@ def in_process(phonebook_path: str, at: datetime | None = None, config: Mapping 
         **({"CLOCK": lambda: at} if at else {}),
         **(config or {}),
     })
-    sender = app.extensions["ivr_sms"]
+    sender = services_of(app).sms
     outbox = sender if isinstance(sender, TextRecorder) else None
     settings = app.config
     return Simulator(InProcess(app), settings["TWILIO_AUTH_TOKEN"], settings["TWILIO_ACCOUNT_SID"], outbox,

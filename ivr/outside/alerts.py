@@ -31,17 +31,14 @@ from ivr.store.calllog import AlertState, CallLog
 from ivr.store.counters import Counters
 
 if TYPE_CHECKING:
-    from flask import Flask
+    pass
 
 logger = logging.getLogger(__name__)
 
 # Within a round every destination is tried side by side, each at worst ATTEMPTS time-outs and two
 # pauses (3 * 5 + 2 + 4 = 21 s), well inside the lease, so a live worker never loses its claim.
 ATTEMPTS = 3
-BACKOFF_SECONDS = 2.0
 TIMEOUT_SECONDS = 5.0
-LEASE_SECONDS = 60.0
-SWEEP_SECONDS = 5.0
 # Destinations that failed with an error worth retrying get this many rounds, this far apart.
 ROUNDS = 3
 ROUND_PAUSE = timedelta(seconds=30)
@@ -103,11 +100,12 @@ class Alerter:
         phonebook: Callable[[], Phonebook],
         account_sid: str | None,
         auth_token: str | None,
+        *,
+        backoff_seconds: float,
+        lease_seconds: float,
+        sweep_seconds: float,
         console_url: str | None = None,
-        backoff_seconds: float = BACKOFF_SECONDS,
         counters: Counters | None = None,
-        lease_seconds: float = LEASE_SECONDS,
-        sweep_seconds: float = SWEEP_SECONDS,
     ):
         self.calllog = calllog
         self.phonebook = phonebook
@@ -318,25 +316,3 @@ class Alerter:
                     for channel, last in self.last_errors.items()
                 },
             }
-
-
-def init_app(app: Flask) -> Alerter:
-    """Alert on missed L1 calls stored in the app's call log (calllog.init_app comes first)."""
-    alerter = Alerter(
-        app.extensions["ivr_calllog"],
-        app.extensions["ivr_phonebook"].current,
-        app.config.get("TWILIO_ACCOUNT_SID"),
-        app.config.get("TWILIO_AUTH_TOKEN"),
-        console_url=app.config.get("IVR_PUBLIC_URL"),
-        backoff_seconds=float(app.config.get("IVR_ALERT_BACKOFF_SECONDS", BACKOFF_SECONDS)),
-        counters=app.extensions["ivr_counters"],
-        lease_seconds=float(app.config.get("IVR_ALERT_LEASE_SECONDS", LEASE_SECONDS)),
-        sweep_seconds=float(app.config.get("IVR_ALERT_SWEEP_SECONDS", SWEEP_SECONDS)),
-    )
-    app.extensions["ivr_calllog"].subscribe(alerter.notice)
-    app.extensions["ivr_alerts"] = alerter
-    if app.config.get("EVENT_SINK") is None:
-        # Calls are recorded in the call log, so this process sweeps it too. (An app whose events
-        # go elsewhere, an in-process `ivr simulate`, leaves the alerts to the service.)
-        alerter.start()
-    return alerter

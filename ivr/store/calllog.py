@@ -51,14 +51,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
-from ivr.clock import utc_now
 from ivr.engine.events import LogSink
 from ivr.engine.instants import iso
 from ivr.engine.outcomes import IN_PROGRESS, Event, Outcome, Summary, alert_due, summarise
 from ivr.store.counters import Counters
 
 if TYPE_CHECKING:
-    from flask import Flask
+    pass
 
 logger = logging.getLogger(__name__)
 
@@ -75,9 +74,6 @@ TCP_USER_TIMEOUT_MS = 3000
 # After a failure, events go straight to the log for a while instead of waiting on a dead database.
 RETRY_AFTER_S = 5.0
 PAGE_SIZE = 50
-# A missed call without a voicemail waits this long for a recording still on its way (setting
-# IVR_ALERT_SETTLE_SECONDS).
-ALERT_SETTLE_SECONDS = 10.0
 
 
 class UTCDateTime(TypeDecorator):
@@ -282,7 +278,7 @@ class CallLog:
         *,
         clock: Callable[[], datetime],
         counters: Counters | None = None,
-        alert_settle_seconds: float = ALERT_SETTLE_SECONDS,
+        alert_settle_seconds: float,
     ):
         self.engine = engine
         self.alert_settle = timedelta(seconds=alert_settle_seconds)
@@ -313,7 +309,7 @@ class CallLog:
     @classmethod
     def from_settings(
         cls, configured_url: str | None, instance_path: str, *, clock: Callable[[], datetime],
-        counters: Counters | None = None, alert_settle_seconds: float = ALERT_SETTLE_SECONDS,
+        alert_settle_seconds: float, counters: Counters | None = None,
     ) -> CallLog:
         return cls(make_engine(database_url(configured_url, instance_path)), clock=clock, counters=counters,
                    alert_settle_seconds=alert_settle_seconds)
@@ -613,20 +609,3 @@ def day_range(day: str) -> tuple[datetime, datetime]:
     """A UTC calendar day 'YYYY-MM-DD' as [start, end)."""
     start = datetime.combine(datetime.strptime(day, "%Y-%m-%d").date(), datetime.min.time(), UTC)
     return start, start + timedelta(days=1)
-
-
-def init_app(app: Flask) -> CallLog:
-    """Open the call log named by DATABASE_URL (default: SQLite in the instance folder)."""
-    log = CallLog.from_settings(
-        app.config.get("DATABASE_URL"), app.instance_path, clock=utc_now, counters=app.extensions["ivr_counters"],
-        alert_settle_seconds=float(app.config.get("IVR_ALERT_SETTLE_SECONDS", ALERT_SETTLE_SECONDS)),
-    )
-    try:
-        log.create_tables()
-    except Exception as exc:  # noqa: BLE001 - the service answers calls even without its log
-        logger.error("call log unavailable at start (%s); events go to the log until it is back", exc)
-        log.note_failure(f"{type(exc).__name__}: {exc}", backoff=False)
-    # No connection opened here may be shared with processes forked later (gunicorn --preload).
-    log.engine.dispose()
-    app.extensions["ivr_calllog"] = log
-    return log

@@ -26,7 +26,6 @@ from ivr.engine.phonebook_loader import load_phonebook
 
 T = TypeVar("T")
 
-CHECK_INTERVAL = 1.0
 # A wrong export can break every row; the log gets the first ones, `ivr check` all of them.
 LOGGED_PROBLEMS = 20
 
@@ -56,7 +55,7 @@ class WatchedFile(Generic[T]):
         *,
         what: str,
         log: logging.Logger,
-        interval: float = CHECK_INTERVAL,
+        interval: float,
         required: bool = False,
         monotonic: Callable[[], float] = time.monotonic,
     ):
@@ -139,7 +138,7 @@ class ReloadingPhonebook(WatchedFile[Phonebook]):
     def __init__(
         self,
         path: str | Path,
-        interval: float = CHECK_INTERVAL,
+        interval: float,
         monotonic: Callable[[], float] = time.monotonic,
     ):
         super().__init__(
@@ -152,9 +151,20 @@ class ReloadingPhonebook(WatchedFile[Phonebook]):
             monotonic=monotonic,
         )
 
+    # Required: loaded by __init__ (or it raised), so there is always a phonebook in force.
+    def current(self) -> Phonebook:
+        phonebook = super().current()
+        assert phonebook is not None
+        return phonebook
+
+    def last_good(self) -> Phonebook:
+        phonebook = super().last_good()
+        assert phonebook is not None
+        return phonebook
+
     def state(self) -> dict:
         phonebook = self.last_good()
-        assert phonebook is not None and self.loaded_at is not None  # required=True: loaded, or __init__ raised
+        assert self.loaded_at is not None
         return {
             "file": str(self.path.resolve()),
             "loaded_at": iso(self.loaded_at),

@@ -21,15 +21,8 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ivr.clock import utc_now
 from ivr.config import load_settings
-from ivr.outside import alerts
-from ivr.outside.entitlements import Sources
-from ivr.outside.sms import SmsSender
-from ivr.store import calllog
-from ivr.store.counters import Counters
-from ivr.store.reloading import ReloadingPhonebook
-from ivr.web import health, metrics, ops, signature, voice
+from ivr.web import health, metrics, ops, services, signature, voice
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -56,24 +49,10 @@ def default_instance_path() -> str:
 def register_extensions(app: Flask) -> None:
     # Heroku's router and most proxies terminate TLS; Twilio signed the https URL they were given.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]  # Flask's way
-    # Raises PhonebookError with every problem when the file is missing or broken: refuse to start.
-    app.extensions["ivr_phonebook"] = ReloadingPhonebook(
-        app.config["IVR_PHONEBOOK"], interval=app.config["IVR_RELOAD_SECONDS"]
-    )
-    # Counted where things happen, read by /metrics and /healthz (across workers under gunicorn).
-    counters = app.extensions["ivr_counters"] = Counters.create()
-    app.extensions["ivr_entitlements"] = Sources(token=app.config["IVR_ENTITLEMENTS_TOKEN"], counters=counters)
-    # Before signature.init_app: a generated development token signs local calls but cannot send texts.
-    sms_sender = app.config.get("SMS_SENDER") or SmsSender
-    app.extensions["ivr_sms"] = sms_sender(
-        app.config["TWILIO_ACCOUNT_SID"], app.config["TWILIO_AUTH_TOKEN"], app.config["TWILIO_SMS_FROM"], counters
-    )
+    signature.check_public_url(app.config["IVR_PUBLIC_URL"])
+    services.install(app, services.build(app))
+    # After the services: a generated development token signs local calls but cannot send texts.
     signature.init_app(app)
-    # The call log is the event sink (falling back to JSON lines on stdout when its database fails).
-    calllog.init_app(app)
-    alerts.init_app(app)
-    app.extensions["ivr_events"] = app.config.get("EVENT_SINK") or app.extensions["ivr_calllog"]
-    app.extensions["ivr_clock"] = app.config.get("CLOCK") or utc_now
 
 
 def register_blueprints(app: Flask) -> None:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import Blueprint, Flask, Response, current_app, g, request
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from flask import Blueprint, Flask, Response, g, request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 
 from ivr.web.ops import basic_auth
+from ivr.web.services import services, services_of
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def _observe(response):
     started = g.pop("ivr_webhook_started", None)
     if started is not None:
         endpoint = request.url_rule.rule if request.url_rule else "unmatched"
-        webhook_seconds = current_app.extensions["ivr_counters"].webhook_seconds
+        webhook_seconds = services().counters.webhook_seconds
         webhook_seconds.labels(endpoint).observe(time.perf_counter() - started)
     return response
 
@@ -65,15 +66,13 @@ def _observe(response):
 @bp.get("/metrics")
 @basic_auth
 def metrics():
-    registry = current_app.extensions["ivr_metrics"]
-    return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(services().metrics), content_type=CONTENT_TYPE_LATEST)
 
 
 def init_app(app: Flask) -> None:
-    registry = CollectorRegistry()
-    registry.register(app.extensions["ivr_counters"])
-    registry.register(CallLogCollector(app.extensions["ivr_calllog"]))
-    app.extensions["ivr_metrics"] = registry
+    registry = services_of(app)
+    registry.metrics.register(registry.counters)
+    registry.metrics.register(CallLogCollector(registry.calllog))
     app.before_request(_start_timer)
     app.after_request(_observe)
     app.register_blueprint(bp)

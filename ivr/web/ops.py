@@ -13,7 +13,7 @@ import hmac
 import io
 from datetime import UTC, datetime
 from functools import wraps
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlencode
 
 import phonenumbers
@@ -39,6 +39,7 @@ from ivr.engine.phonebook import SEVERITIES, Phonebook
 from ivr.engine.rota import board, week
 from ivr.engine.routing import candidate, route
 from ivr.store.calllog import PAGE_SIZE, CallFilter, CallLog, CallPage, call_json, day_range
+from ivr.web.services import request_instant, services
 
 bp = Blueprint("ops", __name__, url_prefix="/ops", template_folder="templates")
 
@@ -172,16 +173,12 @@ def _http_error(error: HTTPException) -> ResponseReturnValue:
 # --- helpers --------------------------------------------------------------------------------
 
 
-def _now() -> datetime:
-    return cast(datetime, current_app.extensions["ivr_clock"]())
-
-
 def _phonebook() -> Phonebook:
-    return cast(Phonebook, current_app.extensions["ivr_phonebook"].current())
+    return services().phonebook.current()
 
 
 def _calllog() -> CallLog:
-    return cast(CallLog, current_app.extensions["ivr_calllog"])
+    return services().calllog
 
 
 def _filters() -> tuple[CallFilter, str | None]:
@@ -254,7 +251,7 @@ def _team_filter(name: str | None) -> str:
 @bp.get("/")
 @page_auth
 def now():
-    at = _now()
+    at = request_instant()
     return render_template("ops/now.html", board=board(_phonebook(), at), iso=iso)
 
 
@@ -299,14 +296,14 @@ def call(sid: str) -> str:
 @page_auth
 def coverage():
     # Whole UTC days, as the grid's columns are drawn.
-    start = _now().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = request_instant().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     return render_template("ops/week.html", week=week(_phonebook(), start))
 
 
 @bp.get("/numbers")
 @page_auth
 def numbers():
-    at = _now()
+    at = request_instant()
     phonebook = _phonebook()
     decisions = [(line, route(phonebook, line.number, at, 1)) for line in phonebook.lines]
     return render_template("ops/numbers.html", decisions=decisions, at=at, service=phonebook.service)
@@ -331,7 +328,7 @@ def calls_csv():
         before = page.next_cursor
         if before is None:
             break
-    filename = f"calls-{_now().strftime('%Y%m%dT%H%MZ')}.csv"
+    filename = f"calls-{request_instant().strftime('%Y%m%dT%H%MZ')}.csv"
     return Response(out.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
@@ -369,7 +366,7 @@ def api_call(sid: str) -> Response:
 @bp.get("/api/now")
 @basic_auth
 def api_now():
-    at = _now()
+    at = request_instant()
     state = board(_phonebook(), at)
     return jsonify(
         at=iso(at),

@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime
-from typing import cast
 
-from flask import Blueprint, Flask, Response, abort, current_app, g, request, url_for
+from flask import Blueprint, Flask, Response, abort, current_app, request, url_for
 from flask.typing import ResponseReturnValue
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
@@ -37,6 +35,7 @@ from ivr.engine.phonebook import E164_SHAPE, MAX_DIAL, Kind, Phonebook, Policy, 
 from ivr.engine.routing import FALLBACK, Candidate, candidate, route
 from ivr.outside.entitlements import Entitlement, Source, Verdict, check, entitlement, recognise
 from ivr.outside.sms import Deflection, can_receive_sms, link_text
+from ivr.web.services import request_instant, services
 from ivr.web.signature import twilio_request
 
 log = logging.getLogger("ivr.voice")
@@ -55,19 +54,12 @@ def twiml_response(response: VoiceResponse) -> Response:
 
 
 def _phonebook() -> Phonebook:
-    return cast(Phonebook, current_app.extensions["ivr_phonebook"].current())
+    return services().phonebook.current()
 
 
 def _source(phonebook: Phonebook) -> Source:
     """[[customers]], the CSV file or the licensing service, as the phonebook in force says."""
-    return cast(Source, current_app.extensions["ivr_entitlements"].for_phonebook(phonebook))
-
-
-def _now() -> datetime:
-    """This request's instant, read once: its decisions and its events all happen at it."""
-    if "ivr_now" not in g:
-        g.ivr_now = current_app.extensions["ivr_clock"]()
-    return cast(datetime, g.ivr_now)
+    return services().entitlements.for_phonebook(phonebook)
 
 
 def _voice() -> twiml.Voice:
@@ -93,7 +85,7 @@ def _event(kind: str, data: dict, key: str | None = None, call_sid: str | None =
     """Report a step to the call log; a failing sink never reaches the caller."""
     sid = call_sid or _form("CallSid")
     try:
-        current_app.extensions["ivr_events"].record(sid, kind, data, _now(), key)
+        services().events.record(sid, kind, data, request_instant(), key)
     except Exception:
         log.exception("call %s: the event sink failed on a %s event", sid, kind)
 
@@ -131,7 +123,7 @@ def answer():
     if customer is not None:
         _event("recognised", {"sen": customer.sen, "customer": customer.name})
         state = CallState(sen=customer.sen_digits, recognised=True)
-        verdict = entitlement(customer, _now())
+        verdict = entitlement(customer, request_instant())
         return _after_sen(phonebook, verdict, state, [greeting, say(prompts.HELLO_CUSTOMER, customer=customer.name)])
     return twiml_response(twiml.ask([greeting, prompts.ASK_SEN], _url("voice.sen", CallState()), _voice(), speech=True))
 
@@ -143,7 +135,7 @@ def sen():
     state = _state()
     attempt = state.tries + 1
     reading = read_sen(_form("Digits"), _form("SpeechResult"))
-    verdict = check(_source(phonebook), reading.value, _now()) if reading.value else None
+    verdict = check(_source(phonebook), reading.value, request_instant()) if reading.value else None
     miss = reading.miss or (Miss.UNKNOWN if verdict is not None and verdict.verdict is Verdict.UNKNOWN else None)
     _event("sen_entered", {"sen": reading.value, "attempt": attempt, "miss": miss}, key=f"sen:{attempt}")
     if miss is None:
@@ -205,7 +197,7 @@ def _deflect(
 
 
 def _can_text() -> bool:
-    return current_app.extensions["ivr_sms"].configured and can_receive_sms(_form("From"))
+    return services().sms.configured and can_receive_sms(_form("From"))
 
 
 @bp.post("/voice/text")
@@ -221,7 +213,7 @@ def text():
     if _form("Digits") != "1" or not can_receive_sms(caller):
         return twiml_response(twiml.goodbye([prompts.GOODBYE], _voice()))
     # Only queued here: the sender's worker talks to Twilio while the caller hears goodbye.
-    current_app.extensions["ivr_sms"].send(caller, _form("To"), link_text(why, phonebook.service, state.sen))
+    services().sms.send(caller, _form("To"), link_text(why, phonebook.service, state.sen))
     _event("sms", {"reason": why.value, "to": caller})
     return twiml_response(twiml.goodbye([prompts.SMS_SENT, prompts.GOODBYE], _voice()))
 
@@ -245,7 +237,7 @@ def severity():
     if not state.verified and level != 1:
         text = say(prompts.UNVERIFIED_NOT_L1, portal=_portal(phonebook))
         return _deflect("unverified", text, state=state, link=Deflection.UNVERIFIED)
-    decision = route(phonebook, _form("To"), _now(), level)
+    decision = route(phonebook, _form("To"), request_instant(), level)
     _event("routed", {
         "action": "connect" if decision.connect else "deflect", "reason": decision.reason,
         "candidates": [c.team for c in decision.candidates], "weekend": decision.weekend,
@@ -383,7 +375,8 @@ def whisper():
         text = say(prompts.WHISPER_RESCUE, service=phonebook.service.name, line=label)
     else:
         # An unverified SEN is not looked up again; a lookup failing now only loses the name.
-        customer = check(_source(phonebook), state.sen, _now()).customer if state.sen and state.verified else None
+        checked = check(_source(phonebook), state.sen, request_instant()) if state.sen and state.verified else None
+        customer = checked.customer if checked else None
         text = prompts.whisper(
             phonebook.service.name, state.severity, customer.name if customer else None, state.sen, label,
             state.verified,
@@ -426,7 +419,7 @@ def _rescue_call() -> Response:
     unless an engineer already took the call, or the caller is gone."""
     if _bridged() or _caller_gone():
         return twiml_response(twiml.hangup())
-    phonebook = current_app.extensions["ivr_phonebook"].last_good()
+    phonebook = services().phonebook.last_good()
     numbers, seconds = _rescue_numbers(phonebook)
     if not numbers:
         return _rescue_failed()

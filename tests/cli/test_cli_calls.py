@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from click.testing import CliRunner
-from conftest import answered_call, utc
+from conftest import SETTLE, answered_call, utc
 
 from ivr.cli.commands import main
 from ivr.store.calllog import CallLog, database_url
@@ -19,7 +19,7 @@ def test_init_db_then_calls_lists_newest_first_with_filters(tmp_path, monkeypatc
     assert ready.exit_code == 0 and "calllog.sqlite3" in ready.output
     assert runner.invoke(main, ["init-db"]).exit_code == 0
 
-    log = CallLog.from_settings(url, str(tmp_path), clock=clock)
+    log = CallLog.from_settings(url, str(tmp_path), clock=clock, alert_settle_seconds=SETTLE)
     answered_call(log, sid="CA801", at=utc("2026-11-30T09:00Z"))
     log.record("CA802", "started", {"to": "+31205550100", "from": "+31612345678"}, utc("2026-12-01T09:00Z"))
     log.record("CA802", "status", {"call_status": "completed", "duration": 4}, utc("2026-12-01T09:00:04Z"),

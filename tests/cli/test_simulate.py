@@ -11,6 +11,7 @@ from twilio.request_validator import RequestValidator
 
 from ivr.cli import simulate
 from ivr.cli.simulate import InProcess, SimulationError, Simulator, Turn, parse_presses, transcript
+from ivr.web.services import services_of
 from ivr.web.signature import SIGNATURE_HEADER
 
 TWILIO_API = re.compile(r"https://api\.twilio\.com/.*")
@@ -188,7 +189,7 @@ def test_an_in_process_call_never_sends_a_text_but_the_transcript_shows_it(tmp_p
         twilio = mock.post(TWILIO_API, status=201, json={"sid": "SM" + "1" * 32})
         simulator = simulate.in_process(str(SAMPLE), utc("2026-12-01T20:00Z"), {"IVR_INSTANCE_PATH": str(tmp_path)})
         turns = simulator.call(US_LINE, ACME_ADMIN, ["3", "1"])
-        simulator.transport.client.application.extensions["ivr_sms"].drain()
+        services_of(simulator.transport.client.application).sms.drain()
     assert twilio.call_count == 0 and len(mock.calls) == 0
     # Offered as the service offers it with Twilio configured; written down instead of sent.
     assert [t.what for t in turns if t.who == "caller hears"][-4:] == [
@@ -209,7 +210,7 @@ def test_a_missed_level_1_call_in_process_alerts_nobody(tmp_path, twilio_credent
         webhook = mock.post("https://hooks.example.com/services/T000/B000/priority-support")
         simulator = simulate.in_process(str(SAMPLE), utc("2026-12-01T20:00Z"), {"IVR_INSTANCE_PATH": str(tmp_path)})
         turns = simulator.call(US_LINE, ACME_ADMIN, ["1"])
-        alerter = simulator.transport.client.application.extensions["ivr_alerts"]
+        alerter = services_of(simulator.transport.client.application).alerts
         assert alerter.drain(timeout=5)
     assert any(t.who == "caller records" for t in turns)  # nobody answered: a missed L1 call
     assert twilio.call_count == 0 and webhook.call_count == 0 and len(mock.calls) == 0

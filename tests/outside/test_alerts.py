@@ -11,10 +11,11 @@ from urllib.parse import parse_qs
 import pytest
 import requests
 import responses
-from conftest import NOW, answered_call, utc
+from conftest import NOW, SETTLE, answered_call, utc
 
+from ivr.config import default
 from ivr.engine.outcomes import SILENT_AFTER, Outcome
-from ivr.outside.alerts import LEASE_SECONDS, ROUND_PAUSE, Alerter
+from ivr.outside.alerts import ROUND_PAUSE, Alerter
 from ivr.store.calllog import CallLog
 
 ACCOUNT = "AC" + "0" * 32
@@ -25,13 +26,14 @@ RECORDING = "https://api.twilio.com/2010-04-01/Accounts/AC0/Recordings/RE123"
 
 
 SETTLED = NOW + timedelta(seconds=10)  # past the call log's default settle time
-LEASE = timedelta(seconds=LEASE_SECONDS)
+LEASE = timedelta(seconds=default("IVR_ALERT_LEASE_SECONDS"))
 
 
 def make_alerter(store, sample, account=ACCOUNT, token="token") -> Alerter:
     """A worker's alerter on `store`, whose clock it reads; it sends only when the test sweeps (no thread)."""
     return Alerter(store, lambda: sample, account, token, console_url="https://ivr.example.com",
-                   backoff_seconds=0)
+                   backoff_seconds=0, lease_seconds=LEASE.total_seconds(),
+                   sweep_seconds=default("IVR_ALERT_SWEEP_SECONDS"))
 
 
 @pytest.fixture
@@ -230,7 +232,7 @@ def test_an_alert_claimed_by_a_worker_that_died_is_sent_by_another_after_the_lea
     voicemail_call(store)
     # A worker claimed the alert and died (a deploy, gunicorn's time-out kill) before sending.
     assert store.claim_alert("CA900", NOW, LEASE) is not None
-    survivor = make_alerter(CallLog(store.engine, clock=clock), sample)
+    survivor = make_alerter(CallLog(store.engine, clock=clock, alert_settle_seconds=SETTLE), sample)
     assert sweep(survivor, NOW + LEASE - timedelta(seconds=1)) == 0 and len(responses.calls) == 0
     assert sweep(survivor, NOW + LEASE) == 1
     assert len(posts_to(MESSAGES)) == 1 and len(posts_to(WEBHOOK)) == 1
@@ -244,7 +246,7 @@ def test_two_workers_sweeping_one_database_send_each_alert_once(store, sample, c
     sms_sent()
     webhook_ok()
     voicemail_call(store)
-    workers = [make_alerter(CallLog(store.engine, clock=clock), sample) for _ in range(2)]
+    workers = [make_alerter(CallLog(store.engine, clock=clock, alert_settle_seconds=SETTLE), sample) for _ in range(2)]
     claimed = []
     sweeps = [threading.Thread(target=lambda w=w: claimed.append(w.sweep(NOW))) for w in workers]
     for thread in sweeps:

@@ -7,11 +7,10 @@ import sqlite3
 from datetime import timedelta
 
 import pytest
-from conftest import answered_call, utc
+from conftest import SETTLE, answered_call, utc
 
 from ivr.engine.outcomes import SILENT_AFTER, Outcome
 from ivr.store.calllog import (
-    ALERT_SETTLE_SECONDS,
     RECORD_WAIT_S,
     CallFilter,
     CallLog,
@@ -143,7 +142,7 @@ def test_a_missed_l1_calls_alert_is_stored_with_its_event_and_claimed_once(store
     store.record("CA010", "severity", {"severity": 1}, START)
     assert store.alert("CA010").due_at == NOW + SILENT_AFTER  # in progress: watched, not due
     store.record("CA010", "status", {"call_status": "completed", "duration": 20}, seconds(20), key="status")
-    assert store.alert("CA010").due_at == NOW + timedelta(seconds=ALERT_SETTLE_SECONDS)
+    assert store.alert("CA010").due_at == NOW + timedelta(seconds=SETTLE)
     store.record("CA010", "voicemail", {"recording_url": "https://api.twilio.com/RE1", "duration": 9},
                  seconds(21), key="voicemail")
     assert store.due_alerts(NOW, 10) == ["CA010"]
@@ -192,7 +191,7 @@ def test_postgres_urls_as_heroku_writes_them_use_psycopg_3():
 
 
 def test_sqlite_uses_wal_so_workers_share_it(tmp_path, clock):
-    store = CallLog(make_engine(database_url(None, str(tmp_path))), clock=clock)
+    store = CallLog(make_engine(database_url(None, str(tmp_path))), clock=clock, alert_settle_seconds=SETTLE)
     store.create_tables()
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
@@ -201,7 +200,7 @@ def test_sqlite_uses_wal_so_workers_share_it(tmp_path, clock):
 
 def test_a_locked_database_loses_no_event_and_shows_in_health(tmp_path, caplog, clock):
     url = database_url(None, str(tmp_path))
-    store = CallLog(make_engine(url, busy_timeout_ms=50), clock=clock)
+    store = CallLog(make_engine(url, busy_timeout_ms=50), clock=clock, alert_settle_seconds=SETTLE)
     store.create_tables()
     blocker = sqlite3.connect(tmp_path / "calllog.sqlite3", isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")
@@ -217,7 +216,7 @@ def test_a_locked_database_loses_no_event_and_shows_in_health(tmp_path, caplog, 
 
 
 def test_a_database_that_is_down_answers_at_once_and_recovers_in_health(clock):
-    store = CallLog(make_engine(database_url("postgresql://postgres@127.0.0.1:1/none", "")), clock=clock)
+    store = CallLog(make_engine(database_url("postgresql://postgres@127.0.0.1:1/none", "")), clock=clock, alert_settle_seconds=SETTLE)
     store.record("CA701", "started", {"to": "+14155550100"}, START)
     store.record("CA701", "severity", {"severity": 1}, seconds(5))
     health = store.health()
@@ -226,7 +225,7 @@ def test_a_database_that_is_down_answers_at_once_and_recovers_in_health(clock):
 
 
 def test_a_database_locked_longer_than_a_webhook_may_wait_is_logged_at_once(tmp_path, caplog, clock):
-    store = CallLog(make_engine(database_url(None, str(tmp_path))), clock=clock)
+    store = CallLog(make_engine(database_url(None, str(tmp_path))), clock=clock, alert_settle_seconds=SETTLE)
     store.create_tables()
     blocker = sqlite3.connect(tmp_path / "calllog.sqlite3", isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")
@@ -247,7 +246,7 @@ def test_a_database_server_that_never_answers_holds_no_webhook(caplog, clock):
     # A socket that accepts connections and never speaks: what a hung or half-dead server looks like.
     with socket.create_server(("127.0.0.1", 0)) as silent:
         port = silent.getsockname()[1]
-        store = CallLog(make_engine(database_url(f"postgresql://postgres@127.0.0.1:{port}/calls", "")), clock=clock)
+        store = CallLog(make_engine(database_url(f"postgresql://postgres@127.0.0.1:{port}/calls", "")), clock=clock, alert_settle_seconds=SETTLE)
         try:
             store.record("CA702", "started", {"to": "+14155550100"}, START)
             # Returned before the connection attempt ended (CONNECT_TIMEOUT_S), with the event logged.

@@ -13,6 +13,7 @@ from ivr.engine.phonebook_loader import parse_phonebook
 from ivr.outside.entitlements import Sources, check
 from ivr.outside.sms import SmsSender
 from ivr.store.counters import Counters
+from ivr.web.services import services_of
 
 LICENSING = "https://licensing.example.com/sen"
 URL_SOURCE = f'\n[entitlements]\nurl = "{LICENSING}/{{sen}}"\nadmin_lookup = true\n'
@@ -53,7 +54,7 @@ def test_licensing_failures_and_sms_failures_are_exported_by_reason():
 def test_every_series_is_exported_at_zero_before_anything_happens(tmp_path, ops_auth):
     app = make_app(tmp_path)
     metrics = scrape(app.test_client().get("/metrics", headers=ops_auth).get_data(as_text=True))
-    app.extensions["ivr_calllog"].close()
+    services_of(app).calllog.close()
     for channel in ("sms", "webhook"):
         assert metrics[("ivr_alerts_sent_total", (("channel", channel),))] == 0
         assert metrics[("ivr_alert_failures_total", (("channel", channel),))] == 0
@@ -72,8 +73,8 @@ def test_two_apps_in_one_process_count_apart_and_healthz_reads_what_metrics_expo
     book.write_text(SAMPLE.read_text(encoding="utf-8") + URL_SOURCE, encoding="utf-8")
     failing = make_app(tmp_path / "a", book)
     quiet = make_app(tmp_path / "b", book)
-    phonebook = failing.extensions["ivr_phonebook"].current()
-    source = failing.extensions["ivr_entitlements"].for_phonebook(phonebook)
+    phonebook = services_of(failing).phonebook.current()
+    source = services_of(failing).entitlements.for_phonebook(phonebook)
     for _ in range(2):
         check(source, "1234567", utc("2026-12-01T09:00Z"))
     failing_metrics = scrape(failing.test_client().get("/metrics", headers=ops_auth).get_data(as_text=True))
@@ -81,7 +82,7 @@ def test_two_apps_in_one_process_count_apart_and_healthz_reads_what_metrics_expo
     failing_health = failing.test_client().get("/healthz").get_json()
     quiet_health = quiet.test_client().get("/healthz").get_json()
     for app in (failing, quiet):
-        app.extensions["ivr_calllog"].close()
+        services_of(app).calllog.close()
 
     status = ("ivr_entitlement_failures_total", (("reason", "status"), ("source", "url")))
     assert failing_metrics[status] == 2 and quiet_metrics[status] == 0

@@ -79,10 +79,10 @@ def test_a_deleted_file_keeps_the_last_good_phonebook(book):
 
 def test_a_missing_or_broken_phonebook_at_start_up_refuses_to_start(tmp_path, book):
     with pytest.raises(PhonebookError, match="cannot read the file"):
-        ReloadingPhonebook(tmp_path / "nowhere.toml")
+        ReloadingPhonebook(tmp_path / "nowhere.toml", interval=1.0)
     book.write_text("[service\nname = ")
     with pytest.raises(PhonebookError, match="TOML syntax error"):
-        ReloadingPhonebook(book)
+        ReloadingPhonebook(book, interval=1.0)
 
 
 def test_calls_use_the_edited_phonebook_and_healthz_shows_a_refused_edit(tmp_path, book):

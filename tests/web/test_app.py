@@ -8,6 +8,7 @@ from calls import ListSink, make_app
 
 from ivr import create_app
 from ivr.engine.phonebook import PhonebookError
+from ivr.web.services import services_of
 
 
 def test_importing_the_package_loads_neither_flask_nor_the_phonebook():
@@ -32,9 +33,9 @@ def test_a_corrupt_phonebook_refuses_to_start_listing_its_problems(tmp_path):
 def test_the_extensions_other_parts_rely_on_are_registered(tmp_path):
     sink = ListSink()
     app = make_app(tmp_path, EVENT_SINK=sink)
-    assert app.extensions["ivr_phonebook"].current().service.name == "Priority Support"
-    assert app.extensions["ivr_events"] is sink
-    assert app.extensions["ivr_clock"]().isoformat() == "2026-12-01T20:00:00+00:00"
+    assert services_of(app).phonebook.current().service.name == "Priority Support"
+    assert services_of(app).events is sink
+    assert services_of(app).clock().isoformat() == "2026-12-01T20:00:00+00:00"
 
 
 def test_unknown_paths_get_a_json_404(tmp_path):

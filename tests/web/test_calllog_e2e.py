@@ -12,6 +12,7 @@ from conftest import OPS_PASSWORD, TWILIO_ACCOUNT, TWILIO_TOKEN, make_app, utc
 from twilio.request_validator import RequestValidator
 
 from ivr.cli import simulate
+from ivr.web.services import services_of
 
 US_LINE = "+14155550100"
 NL_LINE = "+31205550100"
@@ -71,7 +72,7 @@ def test_a_missed_l1_call_leaves_a_voicemail_alerts_ops_once_and_repeats_change_
         status = {"CallSid": call["sid"], "AccountSid": TWILIO_ACCOUNT, "From": ACME_ADMIN, "To": US_LINE,
                   "CallStatus": "completed", "CallDuration": "90", "Direction": "inbound"}
         assert signed_post(app, "/voice/status", status).status_code == 204
-        assert app.extensions["ivr_alerts"].drain(10)
+        assert services_of(app).alerts.drain(10)
         sms = [c for c in twilio_and_slack.calls if c.request.url == MESSAGES]
         posts = [c for c in twilio_and_slack.calls if c.request.url == WEBHOOK]
     recording = next(t.what for t in turns if t.who == "recording")
@@ -94,8 +95,8 @@ def test_an_expired_customer_is_deflected_and_raises_no_alert(tmp_path):
     phone.call(NL_LINE, "+31600000000", ["2345678#"], [])
     [call] = api(app, "/ops/api/calls")["calls"]
     assert (call["outcome"], call["customer"], call["severity"]) == ("deflected", "Globex", None)
-    assert app.extensions["ivr_alerts"].drain(10)
-    assert app.extensions["ivr_alerts"].health()["sms"]["sent"] == 0
+    assert services_of(app).alerts.drain(10)
+    assert services_of(app).alerts.health()["sms"]["sent"] == 0
 
 
 def test_a_caller_name_carrying_html_reaches_the_console_escaped(tmp_path):

@@ -12,6 +12,8 @@ import pytest
 import time_machine
 from conftest import OPS_PASSWORD, SAMPLE, answered_call, make_app, utc
 
+from ivr.web.services import services_of
+
 PAGES = ["/ops/", "/ops/calls", "/ops/calls/CA001", "/ops/week", "/ops/numbers", "/ops/calls.csv"]
 API = ["/ops/api/calls", "/ops/api/calls/CA001", "/ops/api/now", "/metrics"]
 
@@ -21,7 +23,7 @@ def basic(user: str, password: str) -> dict:
 
 
 def log(app):
-    return app.extensions["ivr_calllog"]
+    return services_of(app).calllog
 
 
 @pytest.mark.parametrize("path", PAGES + API)

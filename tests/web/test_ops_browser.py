@@ -10,6 +10,8 @@ import pytest
 from conftest import OPS_PASSWORD, ROOT, answered_call, make_app, utc
 from werkzeug.serving import make_server
 
+from ivr.web.services import services_of
+
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
 
@@ -22,7 +24,7 @@ if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
 def served(tmp_path):
     """The console on a real socket, with two calls on record, at a pinned instant."""
     app = make_app(tmp_path, CLOCK=lambda: utc("2026-12-01T10:30Z"))
-    calls = app.extensions["ivr_calllog"]
+    calls = services_of(app).calllog
     answered_call(calls, sid="CA0001", at=utc("2026-12-01T09:00Z"))
     calls.record("CA0002", "started", {"to": "+31205550100", "from": "+31612345678",
                                        "caller_name": "<script>alert(1)</script>"}, utc("2026-12-01T10:00Z"))

@@ -32,6 +32,7 @@ from conftest import SAMPLE, utc
 import ivr.web.voice
 from ivr.cli.simulate import InProcess, Simulator, parse_presses
 from ivr.store.reloading import ReloadingPhonebook
+from ivr.web.services import services_of
 
 ACME_SEN = "1234567#"
 L1 = "1"
@@ -351,7 +352,7 @@ def test_status_and_recording_callbacks_answer_204_and_repeats_do_not_duplicate(
     recording = {"CallSid": status["CallSid"], "RecordingSid": "RE1", "RecordingUrl": "https://api.twilio.com/r/RE1",
                  "RecordingStatus": "completed", "RecordingDuration": "17"}
     assert post(client, "/voice/recording", recording).status_code == 204
-    sink = app.extensions["ivr_events"]
+    sink = services_of(app).events
     assert sink.kinds() == ["status", "voicemail"]
     assert sink.of("status") == [{"call_status": "completed", "duration": 42}]
 
@@ -444,7 +445,7 @@ def test_a_dial_outcome_with_a_malformed_duration_is_still_read_not_rescued(tmp_
     params = call_params(DialCallStatus="completed", DialBridged="true", DialCallDuration="²")
     root = twiml(post(client, "/voice/dialed?sen=1234567&sev=1&plan=san_francisco,select,fallback&a=1", params))
     assert [v.tag for v in root] == ["Hangup"]
-    assert client.application.extensions["ivr_events"].of("dial")[0]["duration"] is None
+    assert services_of(client.application).events.of("dial")[0]["duration"] is None
 
 
 def test_a_caller_id_in_other_digits_is_not_passed_on_to_engineers(tmp_path):

@@ -21,6 +21,7 @@ from ivr import create_app
 from ivr.cli import simulate
 from ivr.outside.entitlements import Failure
 from ivr.outside.sms import SmsSender
+from ivr.web.services import services_of
 
 LICENSING = "https://licensing.example.com/sen"
 MESSAGES = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Messages.json"
@@ -72,7 +73,7 @@ def play(tmp_path: Path, *, caller: str = STRANGER, to: str = US_LINE, press: st
     )
     app = simulator.transport.client.application
     turns = simulator.call(to, caller, simulate.parse_presses(press), answer)
-    app.extensions["ivr_sms"].drain()
+    services_of(app).sms.drain()
     return Call(turns, sink, app)
 
 
@@ -92,7 +93,7 @@ def created(request):
 
 
 def licensing_failures(call: Call) -> dict:
-    return call.app.extensions["ivr_entitlements"].stats["url"].snapshot()["failures"]
+    return services_of(call.app).entitlements.stats["url"].snapshot()["failures"]
 
 
 # --- the licensing service decides ---------------------------------------------------------
@@ -281,7 +282,7 @@ def test_an_expired_customer_on_a_mobile_gets_the_renewals_contact_by_text_from_
                 "To renew, contact renewals@example.com. Requests: https://support.example.com",
     }]
     assert call.events.of("sms") == [{"reason": "expired", "to": AU_MOBILE}]
-    assert sms_counts(call.app.extensions["ivr_sms"]) == {"sent": 1, "failures": {}}
+    assert sms_counts(services_of(call.app).sms) == {"sent": 1, "failures": {}}
 
 
 def test_twilio_sms_from_sends_every_text_from_one_number(tmp_path):
@@ -342,7 +343,7 @@ def test_a_text_twilio_refuses_is_logged_and_counted_and_the_call_ends_normally(
         call = play(tmp_path, caller=AU_MOBILE, press="3456789#,1")
     assert call.said("caller hears")[-1] == "Thank you for calling. Goodbye."
     assert call.said("hangs up")
-    assert sms_counts(call.app.extensions["ivr_sms"]) == {"sent": 0, "failures": {"rejected": 1}}
+    assert sms_counts(services_of(call.app).sms) == {"sent": 0, "failures": {"rejected": 1}}
     assert any("21606" in r.getMessage() for r in caplog.records)
 
 
@@ -390,12 +391,12 @@ def test_pressing_1_answers_the_call_before_twilio_has_taken_the_text(tmp_path):
             assert [s.text for s in twiml(response).iter("Say")] == [
                 "We are sending you a text message with the link.", "Thank you for calling. Goodbye.",
             ]
-            assert sms_counts(app.extensions["ivr_sms"])["sent"] == 0
+            assert sms_counts(services_of(app).sms)["sent"] == 0
         finally:
             release.set()
-        app.extensions["ivr_sms"].drain()
+        services_of(app).sms.drain()
         assert sms_sent(mock)[0]["To"] == AU_MOBILE
-    assert sms_counts(app.extensions["ivr_sms"])["sent"] == 1
+    assert sms_counts(services_of(app).sms)["sent"] == 1
 
 
 def test_a_text_request_with_a_reason_this_service_never_wrote_is_a_400(tmp_path):

@@ -1,0 +1,123 @@
+"""The app's services in one typed registry, built by `create_app` in one visible order and reached
+through one accessor, `services()`, instead of string keys scattered over the modules."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import cast
+
+from flask import Flask, current_app, g
+from prometheus_client import CollectorRegistry
+
+from ivr.clock import Clock, utc_now
+from ivr.engine.events import EventSink
+from ivr.outside.alerts import Alerter
+from ivr.outside.entitlements import Sources
+from ivr.outside.sms import SmsSender
+from ivr.store.calllog import CallLog
+from ivr.store.counters import Counters
+from ivr.store.reloading import ReloadingPhonebook
+
+logger = logging.getLogger(__name__)
+
+EXTENSION = "ivr"
+
+
+@dataclass(frozen=True)
+class Services:
+    # The instant a call's decisions happen at: the wall clock, or the simulator's pinned instant.
+    clock: Clock
+    # Counted where things happen, read by /metrics and /healthz (across workers under gunicorn).
+    counters: Counters
+    phonebook: ReloadingPhonebook
+    entitlements: Sources
+    sms: SmsSender
+    calllog: CallLog
+    alerts: Alerter
+    # Where the webhooks report call events: the call log, or (the simulator) the log only.
+    events: EventSink
+    metrics: CollectorRegistry
+
+
+def build(app: Flask) -> Services:
+    """Every service from the app's settings, each given what it needs, in the order they need it."""
+    config = app.config
+    # Raises PhonebookError with every problem when the file is missing or broken: refuse to start.
+    phonebook = ReloadingPhonebook(config["IVR_PHONEBOOK"], interval=config["IVR_RELOAD_SECONDS"])
+    counters = Counters.create()
+    entitlements = Sources(token=config["IVR_ENTITLEMENTS_TOKEN"], counters=counters)
+    # Made before signature.init_app resolves a development token: that token signs local calls
+    # but cannot send texts.
+    sms = (config.get("SMS_SENDER") or SmsSender)(
+        config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"], config["TWILIO_SMS_FROM"], counters
+    )
+    # The call log and its alerts keep the wall clock every worker shares, never a call's pinned one.
+    calllog = open_calllog(app, counters)
+    alerts = Alerter(
+        calllog,
+        phonebook.current,
+        config["TWILIO_ACCOUNT_SID"],
+        config["TWILIO_AUTH_TOKEN"],
+        console_url=config["IVR_PUBLIC_URL"],
+        backoff_seconds=config["IVR_ALERT_BACKOFF_SECONDS"],
+        counters=counters,
+        lease_seconds=config["IVR_ALERT_LEASE_SECONDS"],
+        sweep_seconds=config["IVR_ALERT_SWEEP_SECONDS"],
+    )
+    calllog.subscribe(alerts.notice)
+    events = config.get("EVENT_SINK") or calllog
+    if events is calllog:
+        # Calls are recorded in this call log, so this process sweeps it for alerts. (An app whose
+        # events go elsewhere, an in-process `ivr simulate`, leaves the alerts to the service.)
+        alerts.start()
+    metrics = CollectorRegistry()
+    return Services(
+        clock=config.get("CLOCK") or utc_now,
+        counters=counters,
+        phonebook=phonebook,
+        entitlements=entitlements,
+        sms=sms,
+        calllog=calllog,
+        alerts=alerts,
+        events=events,
+        metrics=metrics,
+    )
+
+
+def open_calllog(app: Flask, counters: Counters) -> CallLog:
+    """The call log named by DATABASE_URL (default: SQLite in the instance folder); a database that
+    is down at start leaves the service answering calls, its events logged until it is back."""
+    log = CallLog.from_settings(
+        app.config["DATABASE_URL"], app.instance_path, clock=utc_now, counters=counters,
+        alert_settle_seconds=app.config["IVR_ALERT_SETTLE_SECONDS"],
+    )
+    try:
+        log.create_tables()
+    except Exception as exc:  # noqa: BLE001 - the service answers calls even without its log
+        logger.error("call log unavailable at start (%s); events go to the log until it is back", exc)
+        log.note_failure(f"{type(exc).__name__}: {exc}", backoff=False)
+    # No connection opened here may be shared with processes forked later (gunicorn --preload).
+    log.engine.dispose()
+    return log
+
+
+def install(app: Flask, registry: Services) -> None:
+    app.extensions[EXTENSION] = registry
+
+
+def services_of(app: Flask) -> Services:
+    return cast(Services, app.extensions[EXTENSION])
+
+
+def services() -> Services:
+    """The current app's services."""
+    return services_of(current_app)
+
+
+def request_instant() -> datetime:
+    """This request's instant, read once: its decisions, its events and its pages all happen at it."""
+    if "ivr_now" not in g:
+        g.ivr_now = services().clock()
+    return cast(datetime, g.ivr_now)
