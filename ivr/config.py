@@ -7,9 +7,64 @@ the same table). Other keys of the mapping (`create_app` lists them) pass throug
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+
+class SettingsError(ValueError):
+    """A setting the service cannot use; the message is one line naming it and what it accepts."""
+
+
+def seconds(text: Any) -> float:
+    value = float(text)
+    if not 0 <= value < 86400 or value != value:  # NaN is not a duration either
+        raise ValueError(text)
+    return value
+
+
+def byte_count(text: Any) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError(text)
+    return value
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def log_level(text: Any) -> str:
+    level = str(text).upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(text)
+    return level
+
+
+DATABASE_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg", "sqlite")
+
+
+def database(text: Any) -> str:
+    """A database URL the call log can use (the form is checked here; the server when it connects)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(str(text))
+    except ArgumentError:
+        raise ValueError(text) from None
+    if url.drivername not in DATABASE_SCHEMES or (url.drivername != "sqlite" and not url.database):
+        raise ValueError(text)
+    return str(text)
+
+
+# What each parser accepts, said in the error.
+ACCEPTS: dict[Callable[[Any], Any], str] = {
+    seconds: "a number of seconds from 0 to 86400, such as 1 or 0.5",
+    byte_count: "a whole number of bytes above 0, such as 65536",
+    log_level: f"one of {', '.join(LOG_LEVELS)}",
+    database: "postgresql://user:password@host:5432/name (or postgres://, as Heroku writes it), "
+              "or sqlite:////absolute/path.sqlite3; unset for SQLite in the instance folder",
+}
 
 
 @dataclass(frozen=True)
@@ -17,14 +72,31 @@ class Setting:
     name: str
     default: Any
     meaning: str
-    parse: type = str
+    parse: Callable[[Any], Any] = str
+
+    def read(self, value: Any) -> Any:
+        try:
+            return self.parse(value)
+        except (TypeError, ValueError):
+            shown = _redacted(str(value)) if self.parse is database else str(value)
+            raise SettingsError(f"{self.name}={shown!r} is not valid: use {ACCEPTS.get(self.parse, 'text')}") from None
+
+
+def _redacted(url: str) -> str:
+    """A URL without its password, for an error message."""
+    head, at, tail = url.rpartition("@")
+    if not at or "://" not in head:
+        return url
+    scheme, _, credentials = head.partition("://")
+    user = credentials.partition(":")[0]
+    return f"{scheme}://{user}:***@{tail}" if ":" in credentials else url
 
 
 SETTINGS = (
     Setting("IVR_PHONEBOOK", "phonebook.toml", "The phonebook file; re-read when it changes."),
     Setting(
         "IVR_RELOAD_SECONDS", 1.0,
-        "How often (at most) each worker looks for a changed phonebook file, on request.", float,
+        "How often (at most) each worker looks for a changed phonebook file, on request.", seconds,
     ),
     Setting(
         "TWILIO_ACCOUNT_SID", None,
@@ -41,21 +113,21 @@ SETTINGS = (
     Setting(
         "DATABASE_URL", None,
         "The call log database: a PostgreSQL URL (postgres:// as Heroku writes it, or postgresql://). "
-        "Unset: SQLite calllog.sqlite3 in the instance folder.",
+        "Unset: SQLite calllog.sqlite3 in the instance folder.", database,
     ),
     Setting("IVR_OPS_PASSWORD", None,
             "The ops console's password (user `ops` for HTTP Basic). Unset: /ops and /metrics answer 403."),
     Setting(
         "IVR_ALERT_SETTLE_SECONDS", 10.0,
-        "How long a missed-call alert without a voicemail waits for a recording still on its way.", float,
+        "How long a missed-call alert without a voicemail waits for a recording still on its way.", seconds,
     ),
-    Setting("IVR_ALERT_BACKOFF_SECONDS", 2.0, "The first pause before an alert is retried (then doubled).", float),
+    Setting("IVR_ALERT_BACKOFF_SECONDS", 2.0, "The first pause before an alert is retried (then doubled).", seconds),
     Setting(
         "IVR_ALERT_LEASE_SECONDS", 60.0,
         "How long a worker holds an alert it is sending; a worker that dies loses it to another after this.",
-        float,
+        seconds,
     ),
-    Setting("IVR_ALERT_SWEEP_SECONDS", 5.0, "How often each worker looks for due alerts in the call log.", float),
+    Setting("IVR_ALERT_SWEEP_SECONDS", 5.0, "How often each worker looks for due alerts in the call log.", seconds),
     Setting(
         "IVR_ENTITLEMENTS_TOKEN", None,
         "Bearer token for the licensing API of `[entitlements] url`. Unset: no Authorization header.",
@@ -69,20 +141,21 @@ SETTINGS = (
     Setting("IVR_INSTANCE_PATH", None, "The instance folder (development token, SQLite call log)."),
     Setting("IVR_VOICE", "Polly.Joanna-Neural", "The Twilio <Say> voice for every prompt."),
     Setting("IVR_LANGUAGE", "en-US", "The language of prompts and of speech recognition."),
-    Setting("IVR_LOG_LEVEL", "INFO", "Logging level of the `ivr` loggers."),
-    Setting("MAX_CONTENT_LENGTH", 64 * 1024, "Largest request body accepted (bytes); larger gets 413.", int),
+    Setting("IVR_LOG_LEVEL", "INFO", "Logging level of the `ivr` loggers.", log_level),
+    Setting("MAX_CONTENT_LENGTH", 64 * 1024, "Largest request body accepted (bytes); larger gets 413.", byte_count),
 )
 
 
 def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] = os.environ) -> dict:
-    """Defaults, then the environment, then `overrides`, each parsed to the setting's type."""
+    """Defaults, then the environment, then `overrides`, each parsed to the setting's type;
+    SettingsError names the first setting that cannot be used."""
     settings: dict[str, Any] = {}
     for setting in SETTINGS:
         raw = environ.get(setting.name) or setting.default
-        settings[setting.name] = setting.parse(raw) if raw is not None else None
+        settings[setting.name] = setting.read(raw) if raw is not None else None
     for name, value in (overrides or {}).items():
         known = _BY_NAME.get(name)
-        settings[name] = known.parse(value) if known is not None and value is not None else value
+        settings[name] = known.read(value) if known is not None and value is not None else value
     return settings
 
 
@@ -92,4 +165,4 @@ _BY_NAME = {setting.name: setting for setting in SETTINGS}
 def default(name: str) -> Any:
     """A setting's default, parsed: the one place each default is written."""
     setting = _BY_NAME[name]
-    return None if setting.default is None else setting.parse(setting.default)
+    return None if setting.default is None else setting.read(setting.default)

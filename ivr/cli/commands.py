@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ivr.clock import utc_now
-from ivr.config import load_settings
+from ivr.config import SettingsError, load_settings
 from ivr.engine.coverage import coverage as coverage_of
 from ivr.engine.coverage import duration, week_by_week
 from ivr.engine.instants import iso
@@ -95,7 +95,17 @@ def _echo_json(data: dict) -> None:
     click.echo(json.dumps(data, indent=2))
 
 
-@click.group()
+class _Commands(click.Group):
+    """Every command turns a bad setting into one line that names it, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except SettingsError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_Commands)
 def main() -> None:
     """Priority Support call router: check the phonebook, see who is on duty, route and replay calls."""
 

@@ -11,6 +11,7 @@ Each worker counts its own events; the hooks below put prometheus_client in mult
 import glob
 import os
 import shutil
+import sys
 import tempfile
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
@@ -32,9 +33,17 @@ _created_metrics_dir = None
 
 
 def on_starting(server):
-    """Before any worker exists (and so before any imports prometheus_client, which reads the
-    variable at import): PROMETHEUS_MULTIPROC_DIR, a fresh temporary directory unless set, emptied
-    of a previous run's files."""
+    """Before any worker exists: refuse to start on a setting no worker could use, in one line
+    (rather than every worker failing to boot with a traceback); then (before any worker imports
+    prometheus_client, which reads the variable at import) PROMETHEUS_MULTIPROC_DIR, a fresh
+    temporary directory unless set, emptied of a previous run's files."""
+    from ivr.config import SettingsError, load_settings
+
+    try:
+        load_settings()
+    except SettingsError as exc:
+        server.log.error("cannot start: %s", exc)
+        sys.exit(1)
     global _created_metrics_dir
     path = os.environ.get(METRICS_DIR)
     if not path:

@@ -291,3 +291,14 @@ def test_the_server_starts_from_an_empty_metrics_directory(tmp_path, monkeypatch
     conf["on_starting"](SimpleNamespace(log=SimpleNamespace(info=lambda *args: None)))
     conf["on_exit"](None)
     assert stale.parent.is_dir() and list(stale.parent.iterdir()) == []
+
+
+def test_a_bad_setting_stops_gunicorn_at_once_with_one_line_and_no_traceback(tmp_path):
+    env = {**os.environ, "IVR_RELOAD_SECONDS": "abc", "IVR_PHONEBOOK": str(dated_sample(tmp_path)),
+           "IVR_INSTANCE_PATH": str(tmp_path / "instance")}
+    run = subprocess.run(_procfile_web_command() + LOOPBACK_ANY_PORT, cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=STARTUP_SECONDS)
+    assert run.returncode != 0
+    log = run.stdout + run.stderr
+    assert "cannot start: IVR_RELOAD_SECONDS='abc' is not valid: use a number of seconds from 0 to 86400" in log
+    assert "Traceback" not in log and "Booting worker" not in log
