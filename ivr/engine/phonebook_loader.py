@@ -102,7 +102,9 @@ class _Reader:
                 self.error(_join(path, key), f"unknown key{suggestion}")
         return raw
 
-    def convert(self, table: dict, path: str, key: str, parse: Callable[[Any], Any], default: Any = _MISSING) -> Any:
+    def convert(
+        self, table: dict[str, Any], path: str, key: str, parse: Callable[[Any], Any], default: Any = _MISSING
+    ) -> Any:
         """parse(table[key]), recording a problem (and returning the default) when it fails."""
         where = _join(path, key)
         if key not in table:
@@ -116,7 +118,7 @@ class _Reader:
             self.error(where, str(exc))
             return default if default is not _MISSING else None
 
-    def items(self, table: dict, path: str, key: str, parse: Callable[[Any], Any]) -> tuple:
+    def items(self, table: dict[str, Any], path: str, key: str, parse: Callable[[Any], Any]) -> tuple[Any, ...]:
         """A list value, each element parsed on its own so every bad element is reported."""
         where = _join(path, key)
         raw = table.get(key, [])
@@ -224,7 +226,7 @@ def _calendar(value: object) -> str:
     return value
 
 
-def _dial_list(reader: _Reader, table: dict, path: str) -> tuple[str, ...]:
+def _dial_list(reader: _Reader, table: dict[str, Any], path: str) -> tuple[str, ...]:
     where = _join(path, "dial")
     if "dial" not in table:
         reader.error(where, "is required: the numbers to ring")
@@ -355,7 +357,7 @@ def _sen(value: object) -> str:
     return value.strip()
 
 
-def _read_customer(reader: _Reader, table: dict, path: str) -> Customer | None:
+def _read_customer(reader: _Reader, table: dict[str, Any], path: str) -> Customer | None:
     sen = reader.convert(table, path, "sen", _sen)
     name = reader.convert(table, path, "name", _text)
     tier = reader.convert(table, path, "tier", _tier)
@@ -467,7 +469,7 @@ def _read_alerts(reader: _Reader, raw: object) -> Alerts:
     )
 
 
-def _check_regions(reader: _Reader, raw: dict) -> None:
+def _check_regions(reader: _Reader, raw: dict[str, Any]) -> None:
     """Warn about regions only one side uses. Read from the raw tables so that a team or line
     with an unrelated error does not cause a misleading warning as well."""
 
