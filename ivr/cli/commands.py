@@ -25,6 +25,7 @@ from ivr.engine.rota import HANDOFF_HORIZON, OnDuty, board
 from ivr.engine.routing import Candidate
 from ivr.engine.routing import route as route_call
 from ivr.engine.schedule import is_weekend, on_duty, weekend_change
+from ivr.outside.customers_csv import check_source
 
 if TYPE_CHECKING:
     from sqlalchemy.exc import SQLAlchemyError
@@ -108,8 +109,6 @@ def check(phonebook_path: str) -> None:
     _print_problems(phonebook_path, phonebook.warnings)
     entitlements = phonebook.entitlements
     if entitlements is not None and entitlements.file is not None:
-        from ivr.outside.entitlements import check_source
-
         problems = check_source(phonebook)
         _print_problems(str(entitlements.file), problems)
         if problems:

@@ -20,7 +20,6 @@ from urllib.parse import urlsplit
 import holidays
 
 from ivr.engine.hours import (
-    did_you_mean,
     parse_one_off_shift,
     parse_weekly_moment,
     parse_weekly_shift,
@@ -52,6 +51,7 @@ from ivr.engine.phonebook import (
     is_e164,
     sen_digits,
 )
+from ivr.engine.suggest import did_you_mean
 
 # Twilio accepts Dial timeouts of 5..600 s.
 RING_SECONDS_RANGE = (5, 600)

@@ -24,7 +24,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from ivr.clock import utc_now
 from ivr.config import load_settings
 from ivr.outside import alerts
-from ivr.outside.entitlements import Sources
+from ivr.outside.licensing import Sources
 from ivr.outside.sms import SmsSender
 from ivr.store import calllog
 from ivr.store.counters import Counters

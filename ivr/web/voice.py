@@ -33,9 +33,9 @@ from ivr.callflow.caller_input import Miss, read_sen, read_severity
 from ivr.callflow.callstate import MAX_TRIES, CallState, StateError
 from ivr.callflow.prompts import say
 from ivr.callflow.twiml import Ringing
+from ivr.engine.entitlement import Entitlement, Source, Verdict, check, entitlement, recognise
 from ivr.engine.phonebook import E164_SHAPE, MAX_DIAL, Kind, Phonebook, Policy, Ring
 from ivr.engine.routing import FALLBACK, Candidate, candidate, route
-from ivr.outside.entitlements import Entitlement, Source, Verdict, check, entitlement, recognise
 from ivr.outside.sms import Deflection, can_receive_sms, link_text
 from ivr.web.signature import twilio_request
 
