@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ivr.cli.pictures import duration, week_by_week
 from ivr.clock import utc_now
 from ivr.config import load_settings
-from ivr.engine.coverage import coverage as coverage_of
-from ivr.engine.coverage import duration, week_by_week
+from ivr.engine.coverage import coverage
 from ivr.engine.instants import iso
 from ivr.engine.outcomes import IN_PROGRESS, OUTCOME_FILTERS
 from ivr.engine.phonebook import SEVERITIES, Phonebook, PhonebookError, Problem, Ring, is_e164
@@ -241,23 +241,23 @@ def route(phonebook_path: str, to: str, at: datetime | None, severity: int, as_j
     click.echo(f"Action: {'connect' if decision.connect else 'deflect'}")
     for number, candidate in enumerate(decision.candidates, 1):
         until = "" if candidate.until is None else f", on duty until {iso(candidate.until)}"
-        about = ", ".join(filter(None, (candidate.kind, candidate.region)))
+        about = ", ".join(filter(None, (candidate.kind.value, candidate.region)))
         click.echo(f"  {number}. {candidate.team} ({about}): {_ringing(candidate)}{until}")
     click.echo(f"Reason: {decision.reason}")
 
 
-@main.command()
+@main.command("coverage")
 @phonebook_option
 @click.option("--from", "start", type=INSTANT, required=True, help="Start of the range (included).")
 @click.option("--to", "end", type=INSTANT, required=True, help="End of the range (excluded).")
 @json_option
-def coverage(phonebook_path: str, start: datetime, end: datetime, as_json: bool) -> None:
+def show_coverage(phonebook_path: str, start: datetime, end: datetime, as_json: bool) -> None:
     """Exact gaps over [from, to): no team on duty, or no Priority team outside the weekend."""
     if end <= start:
         raise click.BadParameter(f"must be after --from ({iso(start)})", param_hint="'--to'")
     phonebook = read_phonebook(phonebook_path)
     if as_json:
-        _echo_json(coverage_of(phonebook, start, end).as_json())
+        _echo_json(coverage(phonebook, start, end).as_json())
     else:
         click.echo(week_by_week(phonebook, start, end))
 

@@ -38,8 +38,9 @@ class Ring(StrEnum):
     IN_ORDER = "in-order"
 
 
-# The candidate name routing gives the [fallback]; no team may take it.
-FALLBACK = "fallback"
+# The candidate name routing gives the [fallback] (its kind is `routing.CandidateKind.FALLBACK`);
+# no team may take it.
+FALLBACK_NAME = "fallback"
 PHONE_TIERS = frozenset({"priority", "premier"})
 TIERS = PHONE_TIERS | {"select"}
 SEVERITIES = (1, 2, 3, 4)
