@@ -15,16 +15,16 @@ import click
 
 from ivr.cli.pictures import duration, week_by_week
 from ivr.clock import utc_now
-from ivr.config import load_settings
+from ivr.config import default_instance_path, load_settings
 from ivr.engine.coverage import coverage
 from ivr.engine.instants import iso
 from ivr.engine.outcomes import IN_PROGRESS, OUTCOME_FILTERS
 from ivr.engine.phonebook import SEVERITIES, Phonebook, PhonebookError, Problem, Ring, is_e164
 from ivr.engine.phonebook_loader import load_phonebook
-from ivr.engine.rota import HANDOFF_HORIZON, OnDuty, board
+from ivr.engine.rota import HANDOFF_HORIZON, OnDuty, board, board_json
 from ivr.engine.routing import Candidate
 from ivr.engine.routing import route as route_call
-from ivr.engine.schedule import is_weekend, on_duty, weekend_change
+from ivr.engine.schedule import is_weekend, weekend_change
 from ivr.outside.customers_csv import check_source
 
 if TYPE_CHECKING:
@@ -42,6 +42,9 @@ phonebook_option = click.option(
     show_default="$IVR_PHONEBOOK or ./phonebook.toml",
     help="The phonebook file to read.",
 )
+
+# Each team on duty in `ivr who --json` (the README documents this shape).
+WHO_JSON_FIELDS = ("team", "kind", "until")
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 
@@ -194,14 +197,7 @@ def who(phonebook_path: str, at: datetime | None, as_json: bool) -> None:
     phonebook = read_phonebook(phonebook_path)
     at = at or utc_now()  # the clock is read here, at the edge, never in the engine
     if as_json:
-        _echo_json({
-            "at": iso(at),
-            "weekend": is_weekend(phonebook, at),
-            "on_duty": [
-                {"team": d.team.name, "kind": d.team.kind.value, "until": None if d.until is None else iso(d.until)}
-                for d in on_duty(phonebook, at)
-            ],
-        })
+        _echo_json(board_json(board(phonebook, at), WHO_JSON_FIELDS, handoffs=False))
         return
     click.echo("\n".join(_who_text(phonebook, at)))
 
@@ -303,8 +299,6 @@ def simulate_call(phonebook_path, to, caller, press, answer, voicemail, at, url,
 def _call_log() -> CallLog:
     """The service's call log: DATABASE_URL, else the SQLite file in its instance folder."""
     from ivr.store.calllog import CallLog
-    from ivr.web.app import default_instance_path
-
     settings = load_settings()
     return CallLog.from_settings(
         settings["DATABASE_URL"], settings["IVR_INSTANCE_PATH"] or default_instance_path(), clock=utc_now

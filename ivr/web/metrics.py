@@ -15,7 +15,7 @@ from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 
-from ivr.web.ops import basic_auth
+from ivr.web.auth import basic_auth
 
 logger = logging.getLogger(__name__)
 
