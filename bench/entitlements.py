@@ -23,8 +23,9 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from ivr.engine.entitlement import PhonebookSource, Source, Verdict, check
 from ivr.engine.phonebook_loader import load_phonebook
-from ivr.outside.entitlements import FileSource, PhonebookSource, Source, UrlSource, Verdict, check
+from ivr.outside.licensing import FileSource, UrlSource
 
 ROOT = Path(__file__).resolve().parent.parent
 AT = datetime(2026, 12, 1, 9, tzinfo=UTC)

@@ -7,8 +7,10 @@ the same table). Other keys of the mapping (`create_app` lists them) pass throug
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any
 
 
@@ -166,3 +168,32 @@ def default(name: str) -> Any:
     """A setting's default, parsed: the one place each default is written."""
     setting = _BY_NAME[name]
     return None if setting.default is None else setting.read(setting.default)
+
+
+def install_prefix(package_path: str, sys_prefix: str) -> str | None:
+    """The prefix (holding lib/, bin/, var/) the package folder `package_path` is installed under;
+    None when it is not installed (a checkout, an editable install). Flask's rule (`find_package`)."""
+    py_prefix = os.path.abspath(sys_prefix)
+    if PurePath(package_path).is_relative_to(py_prefix):
+        return py_prefix
+    site_parent, site_folder = os.path.split(package_path)
+    if site_folder.lower() == "site-packages":
+        parent, folder = os.path.split(site_parent)
+        if folder.lower() == "lib":  # Windows: prefix/Lib/site-packages
+            return parent
+        if os.path.basename(parent).lower() == "lib":  # prefix/lib/pythonX.Y/site-packages
+            return os.path.dirname(parent)
+        return site_parent  # prefix/site-packages
+    return None
+
+
+def default_instance_path() -> str:
+    """The instance folder (development token, SQLite call log) when IVR_INSTANCE_PATH is unset: the
+    one Flask picks for the app (`Flask.auto_find_instance_path`), computed without building an app:
+    `<prefix>/var/ivr-instance` when the package is installed, else `instance` next to the package."""
+    # The folder holding the `ivr` package, as Flask finds it from the package's __init__.py.
+    package_path = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    prefix = install_prefix(package_path, sys.prefix)
+    if prefix is None:
+        return os.path.join(package_path, "instance")
+    return os.path.join(prefix, "var", "ivr-instance")

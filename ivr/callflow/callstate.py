@@ -25,7 +25,6 @@ class StateError(ValueError):
 @dataclass(frozen=True)
 class CallState:
     sen: str = ""                # the SEN digits once known
-    recognised: bool = False     # the SEN came from caller-ID recognition
     verified: bool = True        # False when the SEN could not be checked (the whisper says so)
     severity: int = 0            # 1..4 once chosen
     tries: int = 0               # misses so far at the current question
@@ -54,7 +53,10 @@ class CallState:
 
     @classmethod
     def from_query(cls, args: Mapping[str, str]) -> CallState:
-        """Parse what `query` wrote; StateError for anything else."""
+        """Parse what `query` wrote, or an earlier version of it; StateError for anything else."""
+        for key, parse in _RETIRED.items():
+            if key in args:
+                parse(args[key])
         values: dict[str, Any] = {}
         for f in fields(cls):
             raw = args.get(_KEYS[f.name])
@@ -96,11 +98,16 @@ def _plan(raw: str) -> tuple[str, ...]:
 
 
 _KEYS = {
-    "sen": "sen", "recognised": "r", "verified": "v", "severity": "sev", "tries": "try",
+    "sen": "sen", "verified": "v", "severity": "sev", "tries": "try",
     "plan": "plan", "candidate": "c", "number": "n", "attempt": "a",
 }
 _PARSE = {
-    "sen": _sen, "recognised": _flag, "verified": _flag, "severity": _bounded(1, 4),
+    "sen": _sen, "verified": _flag, "severity": _bounded(1, 4),
     "tries": _bounded(0, MAX_TRIES), "plan": _plan, "candidate": _bounded(0, MAX_PLAN - 1),
     "number": _bounded(0, 9), "attempt": _bounded(0, 10 * MAX_PLAN),
+}
+# Keys earlier versions wrote and no step reads any more: still checked, then ignored, so a call in
+# flight during a deploy (its action URLs written by the old version) goes on.
+_RETIRED: dict[str, Callable[[str], object]] = {
+    "r": _flag,  # `recognised`: the SEN came from caller-ID recognition
 }

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from ivr.callflow.caller_input import Miss
-from ivr.outside.entitlements import Verdict
+from ivr.engine.entitlement import Verdict
 
 WORDS_PER_MINUTE = 150
 

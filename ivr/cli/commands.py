@@ -13,18 +13,19 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ivr.cli.pictures import duration, week_by_week
 from ivr.clock import utc_now
-from ivr.config import SettingsError, load_settings
-from ivr.engine.coverage import coverage as coverage_of
-from ivr.engine.coverage import duration, week_by_week
+from ivr.config import SettingsError, default_instance_path, load_settings
+from ivr.engine.coverage import coverage
 from ivr.engine.instants import iso
 from ivr.engine.outcomes import IN_PROGRESS, OUTCOME_FILTERS
 from ivr.engine.phonebook import SEVERITIES, Phonebook, PhonebookError, Problem, Ring, is_e164
 from ivr.engine.phonebook_loader import load_phonebook
-from ivr.engine.rota import HANDOFF_HORIZON, OnDuty, board
+from ivr.engine.rota import HANDOFF_HORIZON, OnDuty, board, board_json
 from ivr.engine.routing import Candidate
 from ivr.engine.routing import route as route_call
-from ivr.engine.schedule import is_weekend, on_duty, weekend_change
+from ivr.engine.schedule import is_weekend, weekend_change
+from ivr.outside.customers_csv import check_source
 
 if TYPE_CHECKING:
     from sqlalchemy.exc import SQLAlchemyError
@@ -41,6 +42,9 @@ phonebook_option = click.option(
     show_default="$IVR_PHONEBOOK or ./phonebook.toml",
     help="The phonebook file to read.",
 )
+
+# Each team on duty in `ivr who --json` (the README documents this shape).
+WHO_JSON_FIELDS = ("team", "kind", "until")
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 
@@ -118,8 +122,6 @@ def check(phonebook_path: str) -> None:
     _print_problems(phonebook_path, phonebook.warnings)
     entitlements = phonebook.entitlements
     if entitlements is not None and entitlements.file is not None:
-        from ivr.outside.entitlements import check_source
-
         problems = check_source(phonebook)
         _print_problems(str(entitlements.file), problems)
         if problems:
@@ -205,14 +207,7 @@ def who(phonebook_path: str, at: datetime | None, as_json: bool) -> None:
     phonebook = read_phonebook(phonebook_path)
     at = at or utc_now()  # the clock is read here, at the edge, never in the engine
     if as_json:
-        _echo_json({
-            "at": iso(at),
-            "weekend": is_weekend(phonebook, at),
-            "on_duty": [
-                {"team": d.team.name, "kind": d.team.kind.value, "until": None if d.until is None else iso(d.until)}
-                for d in on_duty(phonebook, at)
-            ],
-        })
+        _echo_json(board_json(board(phonebook, at), WHO_JSON_FIELDS, handoffs=False))
         return
     click.echo("\n".join(_who_text(phonebook, at)))
 
@@ -252,23 +247,23 @@ def route(phonebook_path: str, to: str, at: datetime | None, severity: int, as_j
     click.echo(f"Action: {'connect' if decision.connect else 'deflect'}")
     for number, candidate in enumerate(decision.candidates, 1):
         until = "" if candidate.until is None else f", on duty until {iso(candidate.until)}"
-        about = ", ".join(filter(None, (candidate.kind, candidate.region)))
+        about = ", ".join(filter(None, (candidate.kind.value, candidate.region)))
         click.echo(f"  {number}. {candidate.team} ({about}): {_ringing(candidate)}{until}")
     click.echo(f"Reason: {decision.reason}")
 
 
-@main.command()
+@main.command("coverage")
 @phonebook_option
 @click.option("--from", "start", type=INSTANT, required=True, help="Start of the range (included).")
 @click.option("--to", "end", type=INSTANT, required=True, help="End of the range (excluded).")
 @json_option
-def coverage(phonebook_path: str, start: datetime, end: datetime, as_json: bool) -> None:
+def show_coverage(phonebook_path: str, start: datetime, end: datetime, as_json: bool) -> None:
     """Exact gaps over [from, to): no team on duty, or no Priority team outside the weekend."""
     if end <= start:
         raise click.BadParameter(f"must be after --from ({iso(start)})", param_hint="'--to'")
     phonebook = read_phonebook(phonebook_path)
     if as_json:
-        _echo_json(coverage_of(phonebook, start, end).as_json())
+        _echo_json(coverage(phonebook, start, end).as_json())
     else:
         click.echo(week_by_week(phonebook, start, end))
 
@@ -314,8 +309,6 @@ def simulate_call(phonebook_path, to, caller, press, answer, voicemail, at, url,
 def _call_log() -> CallLog:
     """The service's call log: DATABASE_URL, else the SQLite file in its instance folder."""
     from ivr.store.calllog import CallLog
-    from ivr.web.app import default_instance_path
-
     settings = load_settings()
     return CallLog.from_settings(
         settings["DATABASE_URL"], settings["IVR_INSTANCE_PATH"] or default_instance_path(), clock=utc_now,

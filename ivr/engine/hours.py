@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Literal, overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from ivr.engine.suggest import did_you_mean
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _TIME = r"(\d{1,2}):(\d{2})"
@@ -55,12 +57,6 @@ class WeeklyMoment:
 
     def __str__(self) -> str:
         return f"{DAY_NAMES[self.weekday]} {self.at:%H:%M} {self.tz.key}"
-
-
-def did_you_mean(value: object, choices: Iterable[str]) -> str:
-    """' (did you mean 'priority'?)' for 'priorty' among the choices, else ''."""
-    close = difflib.get_close_matches(value, choices, n=1) if isinstance(value, str) else []
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def parse_zone(name: object) -> ZoneInfo:

@@ -38,8 +38,9 @@ class Ring(StrEnum):
     IN_ORDER = "in-order"
 
 
-# The candidate name routing gives the [fallback]; no team may take it.
-FALLBACK = "fallback"
+# The candidate name routing gives the [fallback] (its kind is `routing.CandidateKind.FALLBACK`);
+# no team may take it.
+FALLBACK_NAME = "fallback"
 PHONE_TIERS = frozenset({"priority", "premier"})
 TIERS = PHONE_TIERS | {"select"}
 SEVERITIES = (1, 2, 3, 4)
@@ -182,15 +183,23 @@ class Problem:
         return f"{level}: {self.path}: {self.message}" if self.path else f"{level}: {self.message}"
 
 
-class PhonebookError(Exception):
+class InvalidFile(Exception):
+    """A file an admin edits (the phonebook, the customers' CSV) that cannot be used as a whole;
+    `problems` lists every error (and warning) found in `source`."""
+
+    def __init__(self, source: str, problems: list[Problem], message: str):
+        self.source = source
+        self.problems = problems
+        super().__init__(message)
+
+
+class PhonebookError(InvalidFile):
     """The phonebook cannot be used; `problems` lists every error (and warning) found."""
 
     def __init__(self, source: str, problems: list[Problem]):
-        self.source = source
-        self.problems = problems
         errors = [p for p in problems if not p.warning]
         lines = "\n".join(f"  {p}" for p in problems)
-        super().__init__(f"{source}: {len(errors)} error(s)\n{lines}")
+        super().__init__(source, problems, f"{source}: {len(errors)} error(s)\n{lines}")
 
 
 @dataclass(frozen=True, eq=False)

@@ -20,7 +20,6 @@ from urllib.parse import urlsplit
 import holidays
 
 from ivr.engine.hours import (
-    did_you_mean,
     parse_one_off_shift,
     parse_weekly_moment,
     parse_weekly_shift,
@@ -31,7 +30,7 @@ from ivr.engine.phonebook import (
     DEFAULT_SEVERITY,
     DEFAULT_TIMEOUT_SECONDS,
     DEFAULT_WEEKEND,
-    FALLBACK,
+    FALLBACK_NAME,
     MAX_DIAL,
     SEVERITIES,
     TIERS,
@@ -52,6 +51,7 @@ from ivr.engine.phonebook import (
     is_e164,
     sen_digits,
 )
+from ivr.engine.suggest import did_you_mean
 
 # Twilio accepts Dial timeouts of 5..600 s.
 RING_SECONDS_RANGE = (5, 600)
@@ -328,8 +328,8 @@ def _read_teams(reader: _Reader, raw: object) -> tuple[Team, ...]:
         return ()
     if not raw:
         reader.error("teams", "defines no team: nobody could take a call")
-    if FALLBACK in raw:
-        reader.error(f"teams.{FALLBACK}", f"{FALLBACK!r} names the [fallback]; give this team another name")
+    if FALLBACK_NAME in raw:
+        reader.error(f"teams.{FALLBACK_NAME}", f"{FALLBACK_NAME!r} names the [fallback]; give this team another name")
     # Team names travel in Twilio action URLs as a comma-separated ringing plan.
     for name in raw:
         if not _TEAM_NAME.fullmatch(name):
@@ -337,7 +337,7 @@ def _read_teams(reader: _Reader, raw: object) -> tuple[Team, ...]:
     # A team with a bad name is still read, so its other mistakes are reported in the same pass.
     teams = [(name, _read_team(reader, name, item)) for name, item in sorted(raw.items())]
     return tuple(
-        team for name, team in teams if team is not None and name != FALLBACK and _TEAM_NAME.fullmatch(name)
+        team for name, team in teams if team is not None and name != FALLBACK_NAME and _TEAM_NAME.fullmatch(name)
     )
 
 

@@ -5,11 +5,12 @@ Pure functions of (phonebook, instant) over `ivr.engine.schedule`; the console o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
 from ivr.engine.coverage import l1_gaps
-from ivr.engine.instants import epoch, instant
+from ivr.engine.instants import epoch, instant, iso
 from ivr.engine.intervals import Interval, union
 from ivr.engine.phonebook import Phonebook, Team
 from ivr.engine.schedule import compiled, duty_intervals, instants, is_weekend, on_duty, weekends
@@ -70,6 +71,42 @@ def board(phonebook: Phonebook, at: datetime) -> Board:
         on_duty=tuple(on),
         handoffs=tuple(handoffs[:HANDOFFS_SHOWN]),
     )
+
+
+# What each reader of "who is on duty" gets per team (each shape is pinned by its tests; the
+# README documents the CLI's).
+TEAM_FIELDS = ("team", "kind", "since", "until")
+
+
+def _instant_json(at: datetime | None) -> str | None:
+    return None if at is None else iso(at)
+
+
+def board_json(board: Board, fields: Sequence[str] = TEAM_FIELDS, *, handoffs: bool = True) -> dict:
+    """Who is on duty, as JSON: `at`, `weekend`, `on_duty` (the `fields` of each team on duty, in
+    name order; `since` null when longer ago than LOOKBACK, `until` null when it never ends) and,
+    with `handoffs`, the handoffs coming up. The ops API (`/ops/api/now`) and `ivr who --json`
+    both answer from here."""
+    unknown = set(fields) - set(TEAM_FIELDS)
+    if unknown:
+        raise ValueError(f"no such team field: {', '.join(sorted(unknown))}")
+    teams = [
+        {
+            key: value
+            for key, value in (
+                ("team", duty.team.name),
+                ("kind", duty.team.kind.value),
+                ("since", _instant_json(duty.since)),
+                ("until", _instant_json(duty.until)),
+            )
+            if key in fields
+        }
+        for duty in board.on_duty
+    ]
+    out: dict = {"at": iso(board.at), "weekend": board.weekend, "on_duty": teams}
+    if handoffs:
+        out["handoffs"] = [{"at": iso(h.at), "team": h.team.name, "comes_on": h.comes_on} for h in board.handoffs]
+    return out
 
 
 @dataclass(frozen=True)

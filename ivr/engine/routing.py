@@ -7,16 +7,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from ivr.engine.instants import iso
-from ivr.engine.phonebook import FALLBACK, Kind, Line, Phonebook, Policy, Ring, Team
+from ivr.engine.phonebook import FALLBACK_NAME, Kind, Line, Phonebook, Policy, Ring, Team
 from ivr.engine.schedule import Duty, is_weekend, on_duty
+
+
+class CandidateKind(StrEnum):
+    """What a candidate is: a team of either `Kind`, or the [fallback], which is no team."""
+
+    PRIORITY = Kind.PRIORITY.value
+    SELECT = Kind.SELECT.value
+    FALLBACK = "fallback"
+
+    @classmethod
+    def of(cls, kind: Kind) -> CandidateKind:
+        return cls(kind.value)
 
 
 @dataclass(frozen=True)
 class Candidate:
-    team: str
-    kind: str
+    team: str  # the team's name, or FALLBACK_NAME
+    kind: CandidateKind
     dial: tuple[str, ...]
     until: datetime | None
     ring: Ring
@@ -27,7 +40,7 @@ class Candidate:
     def as_json(self) -> dict:
         return {
             "team": self.team,
-            "kind": self.kind,
+            "kind": self.kind.value,
             "dial": list(self.dial),
             "until": None if self.until is None else iso(self.until),
         }
@@ -69,15 +82,15 @@ def _rank(duty: Duty, region: str | None) -> tuple:
 
 
 def _team_candidate(team: Team, until: datetime | None) -> Candidate:
-    return Candidate(team.name, team.kind.value, team.dial, until, team.ring, team.ring_seconds, team.spoken_name,
-                     team.region)
+    return Candidate(team.name, CandidateKind.of(team.kind), team.dial, until, team.ring, team.ring_seconds,
+                     team.spoken_name, team.region)
 
 
 def _fallback_candidate(phonebook: Phonebook) -> Candidate | None:
     fallback = phonebook.fallback
     if fallback is None:
         return None
-    return Candidate(FALLBACK, FALLBACK, fallback.dial, None, fallback.ring, fallback.ring_seconds,
+    return Candidate(FALLBACK_NAME, CandidateKind.FALLBACK, fallback.dial, None, fallback.ring, fallback.ring_seconds,
                      f"{phonebook.service.name} {fallback.label}")
 
 
@@ -97,7 +110,7 @@ def candidate(phonebook: Phonebook, name: str) -> Candidate | None:
     A call keeps the candidate names chosen when it was routed; this resolves them again,
     so a later step rings the numbers the phonebook lists now. None when the name is gone.
     """
-    if name == FALLBACK:
+    if name == FALLBACK_NAME:
         return _fallback_candidate(phonebook)
     team = phonebook.team(name)
     return None if team is None else _team_candidate(team, None)
@@ -117,9 +130,9 @@ def _reason(to: str, line: Line | None, weekend: bool, found: tuple[Candidate, .
     teams = [
         f"{c.team} (in the line's region {c.region})" if line and c.region and c.region == line.region else c.team
         for c in found
-        if c.kind != FALLBACK
+        if c.kind is not CandidateKind.FALLBACK
     ]
-    has_fallback = bool(found) and found[-1].kind == FALLBACK
+    has_fallback = bool(found) and found[-1].kind is CandidateKind.FALLBACK
     if teams:
         why.append("ringing " + ", then ".join(teams + ["the fallback"] * has_fallback))
     elif has_fallback:

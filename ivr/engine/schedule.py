@@ -92,6 +92,14 @@ def _team_intervals(team: Team, weekend: Weekend, low: int, high: int) -> list[I
     return clip(union(duty + extra), low, high)
 
 
+@dataclass(frozen=True, slots=True)
+class Stretch:
+    """An unbroken stretch of a timeline (on duty, or weekend); `end` is None when it never ends
+    (it goes on for HORIZON_SECONDS past the next block boundary)."""
+
+    end: int | None
+
+
 class Timeline:
     """Memoised intervals of one team (or of the weekend), compiled a block at a time."""
 
@@ -109,15 +117,15 @@ class Timeline:
             self._blocks[index] = block
         return block
 
-    def stretch(self, at: int) -> int | bool | None:
-        """End of the unbroken stretch containing `at`: False when off, None when unending."""
+    def stretch(self, at: int) -> Stretch | None:
+        """The unbroken stretch containing `at`; None when `at` is in none (off duty, not the weekend)."""
         index = at // BLOCK_SECONDS
         starts, ends = self._block(index)
         position = bisect_right(starts, at) - 1
         if position < 0 or ends[position] <= at:
-            return False
+            return None
         end = ends[position]
-        return self._run_on(end) if end == (index + 1) * BLOCK_SECONDS else end
+        return Stretch(self._run_on(end) if end == (index + 1) * BLOCK_SECONDS else end)
 
     def _run_on(self, boundary: int) -> int | None:
         """Where a stretch that reaches the block boundary `boundary` ends; None if it goes on for
@@ -174,7 +182,7 @@ def compiled(phonebook: Phonebook) -> _Compiled:
 
 
 def is_weekend(phonebook: Phonebook, at: datetime) -> bool:
-    return compiled(phonebook).weekend.stretch(epoch(at)) is not False
+    return compiled(phonebook).weekend.stretch(epoch(at)) is not None
 
 
 def weekend_change(phonebook: Phonebook, at: datetime) -> datetime | None:
@@ -182,9 +190,9 @@ def weekend_change(phonebook: Phonebook, at: datetime) -> datetime | None:
     the weekend in progress never ends."""
     seconds = epoch(at)
     timeline = compiled(phonebook).weekend
-    end = timeline.stretch(seconds)
-    if end is not False:
-        return None if end is None else instant(end)
+    weekend = timeline.stretch(seconds)
+    if weekend is not None:
+        return None if weekend.end is None else instant(weekend.end)
     # A weekend starts every week.
     return instant(timeline.intervals(seconds, seconds + 8 * 86400)[0][0])
 
@@ -195,9 +203,9 @@ def on_duty(phonebook: Phonebook, at: datetime) -> tuple[Duty, ...]:
     timelines = compiled(phonebook).teams
     duties = []
     for team in phonebook.teams:
-        end = timelines[team.name].stretch(seconds)
-        if end is not False:
-            duties.append(Duty(team, None if end is None else instant(end)))
+        stretch = timelines[team.name].stretch(seconds)
+        if stretch is not None:
+            duties.append(Duty(team, None if stretch.end is None else instant(stretch.end)))
     return tuple(duties)
 
 

@@ -5,7 +5,7 @@ and inode at most once per `interval` seconds, on request, so an admin's edit ta
 a second without a restart, and a request costs one `stat` call at most. A version that fails to
 load is refused and logged; the last good one stays in force, and `last_error` (shown by
 /healthz) says what went wrong. The phonebook (`ReloadingPhonebook`) and the customers' CSV file
-(`ivr.outside.entitlements.FileSource`) are both watched this way.
+(`ivr.outside.licensing.FileSource`) are both watched this way.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Generic, TypeVar
 
 from ivr.clock import utc_now
 from ivr.engine.instants import iso
-from ivr.engine.phonebook import Phonebook, PhonebookError
+from ivr.engine.phonebook import InvalidFile, Phonebook
 from ivr.engine.phonebook_loader import load_phonebook
 
 T = TypeVar("T")
@@ -40,7 +40,7 @@ def _signature(path: Path) -> tuple[int, int, int] | None:
 
 
 class WatchedFile(Generic[T]):
-    """`load(path)` of the current version of `path`. The loader raises PhonebookError (its text
+    """`load(path)` of the current version of `path`. The loader raises InvalidFile (its text
     becomes `last_error`, each problem is logged) for a version that cannot be used.
 
     With `required`, the first load's error is raised (nothing to fall back on); otherwise
@@ -107,7 +107,7 @@ class WatchedFile(Generic[T]):
     def _try_load(self) -> bool:
         try:
             value = self._load(self.path)
-        except PhonebookError as exc:
+        except InvalidFile as exc:
             self._refuse(str(exc), [str(problem) for problem in exc.problems[:LOGGED_PROBLEMS]])
             return False
         except Exception as exc:  # noqa: BLE001 - a loader bug must not take calls down with it

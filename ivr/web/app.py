@@ -41,11 +41,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-def default_instance_path() -> str:
-    """Flask's instance folder for this package, where `create_app` keeps the development token."""
-    return Flask(IMPORT_NAME).instance_path
-
-
 def register_extensions(app: Flask) -> None:
     # Heroku's router and most proxies terminate TLS; Twilio signed the https URL they were given.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]  # Flask's way

@@ -15,7 +15,7 @@ from flask import Blueprint, Flask, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 
-from ivr.web.ops import basic_auth
+from ivr.web.auth import basic_auth
 from ivr.web.services import services, services_of
 
 logger = logging.getLogger(__name__)

@@ -1,18 +1,17 @@
 """The ops console under /ops: who is on duty, every call and its timeline, the week, the numbers.
 
 One blueprint for the ops audience. Pages take a login form or HTTP Basic; the JSON API takes
-HTTP Basic (user `ops`). The password is IVR_OPS_PASSWORD; without it the console is refused,
-never open. Views parse the request, ask the call log or the rota, and render.
+HTTP Basic (user `ops`); both checks live in `ivr.web.auth` (/metrics uses them too). The password
+is IVR_OPS_PASSWORD; without it the console is refused, never open. Views parse the request, ask
+the call log or the rota, and render.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import hmac
 import io
 from datetime import UTC, datetime
-from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,7 +21,6 @@ from flask import (
     Flask,
     Response,
     abort,
-    current_app,
     jsonify,
     redirect,
     render_template,
@@ -30,105 +28,33 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.exceptions import HTTPException
 
+from ivr.engine import rota
 from ivr.engine.instants import iso
 from ivr.engine.outcomes import OUTCOME_FILTERS
 from ivr.engine.phonebook import SEVERITIES, Phonebook
-from ivr.engine.rota import board, week
 from ivr.engine.routing import candidate, route
 from ivr.store.calllog import PAGE_SIZE, CallFilter, CallLog, CallPage, call_json, day_range
+from ivr.web.auth import COOKIE, DISABLED, SESSION_SECONDS, USER, basic_auth, ops_password, page_auth, signer
 from ivr.web.services import request_instant, services
 
 bp = Blueprint("ops", __name__, url_prefix="/ops", template_folder="templates")
 
-USER = "ops"
-COOKIE = "ivr_ops"
-SESSION_SECONDS = 12 * 3600
 API_PAGE_MAX = 500
 CSV_MAX_ROWS = 10_000
-DISABLED = "The ops console is disabled: set IVR_OPS_PASSWORD to turn it on."
+# Each team on duty in GET /ops/api/now.
+API_NOW_FIELDS = ("team", "since", "until")
 # Spreadsheets run cells that start with these as formulas.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-# --- authentication ---------------------------------------------------------------------------
-
-
-def _password() -> str | None:
-    return current_app.config.get("IVR_OPS_PASSWORD") or None
-
-
-def _basic_ok(password: str) -> bool:
-    auth = request.authorization
-    return (
-        auth is not None
-        and auth.type == "basic"
-        and hmac.compare_digest((auth.username or "").encode(), USER.encode())
-        and hmac.compare_digest((auth.password or "").encode(), password.encode())
-    )
-
-
-def _signer(password: str) -> URLSafeTimedSerializer:
-    # Keyed by the password itself: changing IVR_OPS_PASSWORD signs everyone out.
-    key = hashlib.sha256(f"ivr-ops-login\0{current_app.config.get('SECRET_KEY') or ''}\0{password}".encode())
-    return URLSafeTimedSerializer(key.hexdigest(), salt="ivr-ops")
-
-
-def _cookie_ok(password: str) -> bool:
-    token = request.cookies.get(COOKIE)
-    if not token:
-        return False
-    try:
-        user: str = _signer(password).loads(token, max_age=SESSION_SECONDS)
-        return user == USER
-    except BadSignature:
-        return False
-
-
-def _challenge(body, status=401):
-    response = body if isinstance(body, Response) else Response(body, status)
-    response.status_code = status
-    response.headers["WWW-Authenticate"] = 'Basic realm="ivr ops", charset="UTF-8"'
-    return response
-
-
-def page_auth(view):
-    """Pages: a valid login cookie or HTTP Basic; otherwise off to the login form."""
-
-    @wraps(view)
-    def guarded(*args, **kwargs):
-        password = _password()
-        if password is None:
-            return render_template("ops/disabled.html", message=DISABLED), 403
-        if _cookie_ok(password) or _basic_ok(password):
-            return view(*args, **kwargs)
-        if request.authorization is not None:
-            return _challenge(render_template("ops/login.html", error="Wrong user or password.", next=request.path))
-        return redirect(url_for("ops.login", next=request.full_path.rstrip("?")))
-
-    return guarded
-
-
-def basic_auth(view):
-    """The JSON API and /metrics: HTTP Basic, user `ops`."""
-
-    @wraps(view)
-    def guarded(*args, **kwargs):
-        password = _password()
-        if password is None:
-            return jsonify(error=DISABLED), 403
-        if not _basic_ok(password):
-            return _challenge(jsonify(error="HTTP Basic authentication as user 'ops' is required."))
-        return view(*args, **kwargs)
-
-    return guarded
+# --- signing in -------------------------------------------------------------------------------
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    password = _password()
+    password = ops_password()
     if password is None:
         return render_template("ops/disabled.html", message=DISABLED), 403
     target = request.values.get("next", "")
@@ -140,7 +66,7 @@ def login():
     if not hmac.compare_digest(request.form.get("password", "").encode(), password.encode()):
         return render_template("ops/login.html", error="Wrong password.", next=target), 401
     response = redirect(target)
-    response.set_cookie(COOKIE, _signer(password).dumps(USER), max_age=SESSION_SECONDS, httponly=True,
+    response.set_cookie(COOKIE, signer(password).dumps(USER), max_age=SESSION_SECONDS, httponly=True,
                         secure=request.is_secure, samesite="Lax", path="/ops")
     return response
 
@@ -252,7 +178,7 @@ def _team_filter(name: str | None) -> str:
 @page_auth
 def now():
     at = request_instant()
-    return render_template("ops/now.html", board=board(_phonebook(), at), iso=iso)
+    return render_template("ops/now.html", board=rota.board(_phonebook(), at), iso=iso)
 
 
 @bp.get("/calls")
@@ -294,10 +220,11 @@ def call(sid: str) -> str:
 
 @bp.get("/week")
 @page_auth
-def coverage():
+def week():
+    """The rota of the coming 7 days (`rota.week`)."""
     # Whole UTC days, as the grid's columns are drawn.
     start = request_instant().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return render_template("ops/week.html", week=week(_phonebook(), start))
+    return render_template("ops/week.html", week=rota.week(_phonebook(), start))
 
 
 @bp.get("/numbers")
@@ -366,15 +293,7 @@ def api_call(sid: str) -> Response:
 @bp.get("/api/now")
 @basic_auth
 def api_now():
-    at = request_instant()
-    state = board(_phonebook(), at)
-    return jsonify(
-        at=iso(at),
-        weekend=state.weekend,
-        on_duty=[{"team": d.team.name, "since": d.since and iso(d.since), "until": d.until and iso(d.until)}
-                 for d in state.on_duty],
-        handoffs=[{"at": iso(h.at), "team": h.team.name, "comes_on": h.comes_on} for h in state.handoffs],
-    )
+    return jsonify(rota.board_json(rota.board(_phonebook(), request_instant()), API_NOW_FIELDS))
 
 
 def init_app(app: Flask) -> None:

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from ivr.clock import Clock, utc_now
 from ivr.engine.events import EventSink
 from ivr.outside.alerts import Alerter
-from ivr.outside.entitlements import Sources
+from ivr.outside.licensing import Sources
 from ivr.outside.sms import SmsSender
 from ivr.store.calllog import CallLog
 from ivr.store.counters import Counters

@@ -31,9 +31,9 @@ from ivr.callflow.caller_input import Miss, read_sen, read_severity
 from ivr.callflow.callstate import MAX_TRIES, CallState, StateError
 from ivr.callflow.prompts import say
 from ivr.callflow.twiml import Ringing
+from ivr.engine.entitlement import Entitlement, Source, Verdict, check, entitlement, recognise
 from ivr.engine.phonebook import E164_SHAPE, MAX_DIAL, Kind, Phonebook, Policy, Ring
-from ivr.engine.routing import FALLBACK, Candidate, candidate, route
-from ivr.outside.entitlements import Entitlement, Source, Verdict, check, entitlement, recognise
+from ivr.engine.routing import Candidate, CandidateKind, candidate, route
 from ivr.outside.sms import Deflection, can_receive_sms, link_text
 from ivr.web.services import request_instant, services
 from ivr.web.signature import twilio_request
@@ -122,7 +122,7 @@ def answer():
     customer = recognise(_source(phonebook), caller)
     if customer is not None:
         _event("recognised", {"sen": customer.sen, "customer": customer.name})
-        state = CallState(sen=customer.sen_digits, recognised=True)
+        state = CallState(sen=customer.sen_digits)
         verdict = entitlement(customer, request_instant())
         return _after_sen(phonebook, verdict, state, [greeting, say(prompts.HELLO_CUSTOMER, customer=customer.name)])
     return twiml_response(twiml.ask([greeting, prompts.ASK_SEN], _url("voice.sen", CallState()), _voice(), speech=True))
@@ -268,7 +268,7 @@ def _ring(phonebook: Phonebook, state: CallState, spoken: list[str]) -> Response
             whisper=_url("voice.whisper", here, line=_form("To"), call=_form("CallSid")),
         )
         if number == 0:
-            template = prompts.CONNECTING_FALLBACK if found.kind == FALLBACK else prompts.CONNECTING
+            template = prompts.CONNECTING_FALLBACK if found.kind is CandidateKind.FALLBACK else prompts.CONNECTING
             spoken = [*spoken, say(template, team=found.spoken_name)]
         return twiml_response(twiml.connect(spoken, ringing, _voice()))
     return _voicemail(spoken)
@@ -317,7 +317,7 @@ def dialed():
         return _ring(phonebook, state.advance(number=state.number + 1), [])
     spoken = []
     if found:
-        template = prompts.NO_ANSWER_FALLBACK if found.kind == FALLBACK else prompts.NO_ANSWER
+        template = prompts.NO_ANSWER_FALLBACK if found.kind is CandidateKind.FALLBACK else prompts.NO_ANSWER
         spoken = [say(template, team=found.spoken_name)]
     if state.candidate + 1 >= len(state.plan):
         return _voicemail(spoken)

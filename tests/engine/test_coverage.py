@@ -1,4 +1,4 @@
-"""Coverage: exact gaps over a range, and the week-by-week picture."""
+"""Coverage: exact gaps over a range."""
 
 import itertools
 from dataclasses import replace
@@ -9,7 +9,7 @@ from conftest import phonebook_from, utc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ivr.engine.coverage import coverage, l1_gaps, priority_gaps, week_by_week
+from ivr.engine.coverage import coverage, l1_gaps, priority_gaps
 from ivr.engine.instants import epoch, instant
 from ivr.engine.phonebook import Kind, calendar_holidays
 from ivr.engine.schedule import is_weekend, on_duty
@@ -129,36 +129,6 @@ def test_over_2026_the_sample_has_no_l1_gaps_and_priority_gaps_only_on_office_ho
 def test_without_their_holidays_the_sample_offices_tile_the_whole_business_week(sample):
     teams = tuple(replace(team, holidays=frozenset(), calendar=None) for team in sample.teams)
     assert priority_gaps(replace(sample, teams=teams), *YEAR) == ()
-
-
-def test_the_week_by_week_picture_shows_who_covers_when():
-    phonebook = phonebook_from(OFFICE)
-    picture = week_by_week(phonebook, utc("2026-12-02T00:00Z"), utc("2026-12-08T00:00Z"))
-    lines = picture.splitlines()
-    assert lines[0] == "Coverage from 2026-12-02T00:00:00Z to 2026-12-08T00:00:00Z, in UTC, one mark per 2 hours:"
-    week = lines.index("Week of Mon 2026-11-30")
-    assert lines[week + 1].split("|")[0].split() == ["Mon", "30"]
-    rows = {line.split("  ")[0].strip(): line for line in lines[week + 2 : week + 6]}
-    assert set(rows) == {"weekend (Priority off)", "afternoon (priority)", "evening (select)", "morning (priority)"}
-    # Marks: two hours each; Mon and Tue are outside the range, Wed's morning team is on holiday.
-    morning = rows["morning (priority)"].split("|")
-    assert morning[0].endswith(" " * 12) and morning[1] == " " * 12
-    assert morning[2] == "-" * 12
-    assert morning[3] == "----+#+-----"  # 09:00-13:00 in marks from 08:00: part, whole, part
-    assert rows["evening (select)"].split("|")[5] == "-----#------"  # Sat 10:00-12:00
-    assert rows["weekend (Priority off)"].split("|")[5:] == ["#" * 12, "#" * 12]
-    assert "  no team on duty:" in lines
-    assert "    Wed 2026-12-02 00:00 - 13:00 UTC (13h)" in lines
-    assert "    Fri 2026-12-04 20:00 - Sat 2026-12-05 10:00 UTC (14h)" in lines
-    assert "    Mon 2026-12-07 17:00 - Tue 2026-12-08 00:00 UTC (7h)" in lines
-    assert lines[-3:] == [
-        "Over the whole range:",
-        "  no team on duty: 6 gap(s), 4d 6h in all",  # Sat 12:00 - Mon 09:00 is one gap across two weeks
-        "  no Priority team on duty outside the weekend: 6 gap(s), 2d 20h in all",
-    ]
-    assert all(line == line.rstrip() for line in lines)
-    next_week = lines.index("Week of Mon 2026-12-07")
-    assert next_week > week
 
 
 YEAR_START, YEAR_END = epoch(YEAR[0]), epoch(YEAR[1])

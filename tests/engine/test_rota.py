@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from conftest import utc
 
-from ivr.engine.rota import board, week
+from ivr.engine.rota import board, board_json, week
 
 
 def spans(row):
@@ -41,3 +42,25 @@ def test_the_week_is_drawn_on_utc_calendar_days_clipped_to_it(sample):
         (utc("2026-12-05T00:00Z"), utc("2026-12-06T00:00Z")),
         (utc("2026-12-06T00:00Z"), utc("2026-12-06T16:00Z")),
     )
+
+
+def test_who_is_on_duty_as_json_has_every_field_unless_a_reader_asks_for_fewer(sample):
+    at = utc("2026-12-01T16:00Z")
+    full = board_json(board(sample, at))
+    assert (full["at"], full["weekend"]) == ("2026-12-01T16:00:00Z", False)
+    assert full["on_duty"][0] == {
+        "team": "amsterdam", "kind": "priority", "since": "2026-12-01T06:00:00Z", "until": "2026-12-01T18:00:00Z",
+    }
+    assert full["handoffs"][0] == {"at": "2026-12-01T18:00:00Z", "team": "amsterdam", "comes_on": False}
+    brief = board_json(board(sample, at), ("team", "until"), handoffs=False)
+    assert brief == {
+        "at": "2026-12-01T16:00:00Z",
+        "weekend": False,
+        "on_duty": [
+            {"team": "amsterdam", "until": "2026-12-01T18:00:00Z"},
+            {"team": "san_francisco", "until": "2026-12-02T03:00:00Z"},
+            {"team": "select", "until": None},
+        ],
+    }
+    with pytest.raises(ValueError, match="no such team field: region"):
+        board_json(board(sample, at), ("team", "region"))

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from ivr.engine.instants import epoch, instant, iso
 from ivr.engine.phonebook import Ring
-from ivr.engine.routing import candidates, route
+from ivr.engine.routing import CandidateKind, candidates, route
 from ivr.engine.schedule import is_weekend, on_duty
 
 US, NL, AU, UNLISTED = "+14155550100", "+31205550100", "+61255501000", "+14155550199"
@@ -146,8 +146,9 @@ def test_candidates_carry_what_the_dialler_needs(sample):
         ("+14155550101", "+14155550102"), Ring.IN_ORDER, 15,
     )
     assert san_francisco.spoken_name == "San Francisco Priority Support"
+    assert san_francisco.kind is CandidateKind.PRIORITY and fallback.kind is CandidateKind.FALLBACK
     assert (fallback.team, fallback.kind, fallback.dial, fallback.until, fallback.ring_seconds) == (
-        "fallback", "fallback", ("+14155550142",), None, 30,
+        "fallback", CandidateKind.FALLBACK, ("+14155550142",), None, 30,
     )
 
 
@@ -203,14 +204,14 @@ YEAR_START, YEAR_END = epoch(utc("2026-01-01T00:00Z")), epoch(utc("2027-01-01T00
 @given(at=st.integers(YEAR_START, YEAR_END).map(instant), to=st.sampled_from([US, NL, AU, UNLISTED]))
 def test_the_order_follows_the_rules_for_any_instant(sample, at, to):
     decision = route(sample, to, at)
-    teams = [c for c in decision.candidates if c.kind != "fallback"]
+    teams = [c for c in decision.candidates if c.kind is not CandidateKind.FALLBACK]
     assert {c.team for c in teams} == {d.team.name for d in on_duty(sample, at)}
     assert decision.candidates[-1].team == "fallback"
     assert decision.weekend == is_weekend(sample, at)
     region = decision.region
 
     def group(c):
-        return (c.kind != "priority", c.region != region or region is None)
+        return (c.kind is not CandidateKind.PRIORITY, c.region != region or region is None)
 
     def remaining(c):
         return timedelta.max if c.until is None else c.until - at

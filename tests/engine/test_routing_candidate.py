@@ -1,6 +1,7 @@
 """`candidate(phonebook, name)`: a call's saved candidate names resolve against the current phonebook."""
 
-from ivr.engine.routing import FALLBACK, candidate
+from ivr.engine.phonebook import FALLBACK_NAME
+from ivr.engine.routing import CandidateKind, candidate
 
 
 def test_a_team_name_resolves_to_its_numbers_and_spoken_name(sample):
@@ -11,8 +12,9 @@ def test_a_team_name_resolves_to_its_numbers_and_spoken_name(sample):
 
 
 def test_the_fallback_resolves_by_its_reserved_name(sample):
-    found = candidate(sample, FALLBACK)
-    assert (found.kind, found.dial, found.spoken_name) == (FALLBACK, ("+14155550142",), "Priority Support duty manager")
+    found = candidate(sample, FALLBACK_NAME)
+    assert found.kind is CandidateKind.FALLBACK
+    assert (found.team, found.dial, found.spoken_name) == (FALLBACK_NAME, ("+14155550142",), "Priority Support duty manager")
 
 
 def test_a_name_no_longer_in_the_phonebook_resolves_to_none(sample):

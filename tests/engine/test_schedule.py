@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ivr.engine.instants import epoch, instant
-from ivr.engine.schedule import duty_intervals, is_weekend, on_duty, weekend_change, weekends
+from ivr.engine.schedule import Stretch, compiled, duty_intervals, is_weekend, on_duty, weekend_change, weekends
 
 SECOND = timedelta(seconds=1)
 
@@ -403,3 +403,10 @@ def test_the_weekend_changes_exactly_at_weekend_change(books, name, at):
     change = weekend_change(phonebook, at)
     assert at < change <= at + timedelta(days=8)
     assert is_weekend(phonebook, change - SECOND) == is_weekend(phonebook, at) != is_weekend(phonebook, change)
+
+
+def test_a_timeline_stretch_is_none_when_off_and_has_no_end_when_it_never_ends(sample):
+    timelines = compiled(sample).teams
+    assert timelines["amsterdam"].stretch(epoch(utc("2026-12-01T09:00Z"))) == Stretch(epoch(utc("2026-12-01T18:00Z")))
+    assert timelines["amsterdam"].stretch(epoch(utc("2026-12-01T18:00Z"))) is None
+    assert timelines["select"].stretch(epoch(utc("2026-12-01T18:00Z"))) == Stretch(None)

@@ -9,8 +9,9 @@ from conftest import SAMPLE, make_app, utc
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from ivr.engine.entitlement import check
 from ivr.engine.phonebook_loader import parse_phonebook
-from ivr.outside.entitlements import Sources, check
+from ivr.outside.licensing import Sources
 from ivr.outside.sms import SmsSender
 from ivr.store.counters import Counters
 from ivr.web.services import services_of

@@ -19,7 +19,7 @@ from flask import Flask
 
 from ivr import create_app
 from ivr.cli import simulate
-from ivr.outside.entitlements import Failure
+from ivr.engine.entitlement import Failure
 from ivr.outside.sms import SmsSender
 from ivr.web.services import services_of
 

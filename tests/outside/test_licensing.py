@@ -1,4 +1,4 @@
-"""Entitlement sources: the phonebook, a CSV file, a licensing service; failures fail open."""
+"""Entitlement sources outside the phonebook: a CSV file, a licensing service; failures fail open."""
 
 from __future__ import annotations
 
@@ -15,22 +15,9 @@ import requests
 import responses
 from conftest import SAMPLE, utc
 
-from ivr.engine.phonebook import PhonebookError
-from ivr.engine.phonebook_loader import load_phonebook, parse_phonebook
-from ivr.outside.entitlements import (
-    Failure,
-    FileSource,
-    PhonebookSource,
-    Sources,
-    SourceUnavailable,
-    UrlSource,
-    Verdict,
-    admin_url,
-    check,
-    check_source,
-    parse_customers_csv,
-    recognise,
-)
+from ivr.engine.entitlement import Failure, PhonebookSource, SourceUnavailable, Verdict, check, recognise
+from ivr.engine.phonebook_loader import load_phonebook
+from ivr.outside.licensing import FileSource, Sources, UrlSource, admin_url
 
 URL = "https://licensing.example.com/sen/{sen}"
 ACME = {
@@ -132,6 +119,8 @@ def test_a_service_failure_is_unverified_counted_and_logged_never_unknown(reply,
     assert source.stats.snapshot()["failures"][reason.value] == 2
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING and reason.value in r.getMessage()]
     assert len(warnings) == 2
+    # The logger operators filter on (README), whatever module the sources live in.
+    assert {r.name for r in warnings} == {"ivr.entitlements"}
 
 
 def test_a_lookup_gives_up_at_the_deadline_even_when_the_server_keeps_the_connection():
@@ -324,40 +313,6 @@ def test_the_csv_file_indexes_customers_by_sen_and_admin(tmp_path):
     assert check(source, "3456789", utc("2026-12-01T09:00Z")).verdict is Verdict.TIER
 
 
-def test_bad_csv_rows_are_reported_with_their_line_numbers():
-    text = (
-        "sen,name,tier,maintenance_until,admins\n"
-        "SEN-1234567,Acme Corporation,priority,2027-06-30,+14155551234\n"
-        "\n"
-        "SEN-12,Shorty,priority,2027-06-30,\n"
-        "SEN-2345678,Globex,gold,2026-31-03,+31612345678\n"
-        "SEN-3456789,,select,2027-12-31,0612345678\n"
-        "SEN-1234567,Acme again,priority,2027-06-30,\n"
-        'SEN-4567890,"Acme, Europe",priority,2027-06-30,+61491570156,extra\n'
-        "SEN-5678901,Hooli,priority\n"
-    )
-    customers, problems = parse_customers_csv(text)
-    assert [c.name for c in customers] == ["Acme Corporation"]
-    assert [str(p) for p in problems] == [
-        "error: line 4: sen: 'SEN-12' is not a SEN like 'SEN-1234567'",
-        "error: line 5: tier: 'gold' is not one of premier, priority, select",
-        "error: line 5: maintenance_until: '2026-31-03' is not a date like 2026-12-25",
-        "error: line 6: name: is required",
-        "error: line 6: admins[0]: '0612345678' is not a valid E.164 phone number like '+14155550100'",
-        "error: line 7: sen: SEN-1234567 is already used on line 2",
-        "error: line 8: has 6 cells, the header 5",
-        "error: line 9: maintenance_until: is required",
-    ]
-
-
-def test_a_csv_header_with_a_typo_is_reported_on_line_1():
-    _, problems = parse_customers_csv("sen,name,teir,maintenance_until\n")
-    assert [str(p) for p in problems] == [
-        "error: line 1: column 'tier' is missing",
-        "error: line 1: unknown column 'teir' (did you mean 'tier'?)",
-    ]
-
-
 def test_the_csv_file_is_reloaded_when_it_changes(tmp_path):
     path = tmp_path / "customers.csv"
     write(path, CSV, 1_800_000_000)
@@ -396,103 +351,13 @@ def test_a_csv_file_that_never_loaded_makes_every_check_unverified(tmp_path):
     assert check(source, "1234567", utc("2026-12-01T09:00Z")).verdict is Verdict.OK
 
 
-# --- the phonebook's [entitlements] ---------------------------------------------------------
+# --- choosing the source --------------------------------------------------------------------
 
 
 def phonebook_with(tmp_path: Path, extra: str):
     path = tmp_path / "phonebook.toml"
     path.write_text(SAMPLE.read_text(encoding="utf-8") + "\n" + extra, encoding="utf-8")
     return load_phonebook(path)
-
-
-def test_the_csv_file_is_found_next_to_the_phonebook(tmp_path):
-    phonebook = phonebook_with(tmp_path, '[entitlements]\nfile = "customers.csv"\n')
-    assert phonebook.entitlements.file == tmp_path / "customers.csv"
-    assert str(phonebook.warnings[-1]) == "warning: customers: [entitlements] is set, so [[customers]] are ignored"
-
-
-def test_a_url_source_takes_the_defaults():
-    text = SAMPLE.read_text(encoding="utf-8") + '\n[entitlements]\nurl = "https://licensing.example.com/sen/{sen}"\n'
-    settings = parse_phonebook(text).entitlements
-    assert (settings.url, settings.file) == ("https://licensing.example.com/sen/{sen}", None)
-    assert (settings.timeout_seconds, settings.cache_seconds, settings.admin_lookup) == (2.0, 300.0, False)
-
-
-@pytest.mark.parametrize(
-    ("table", "problem"),
-    [
-        ('file = "c.csv"\nurl = "https://l.example.com/{sen}"',
-         "entitlements: needs exactly one of 'file' (a CSV file) or 'url' (a licensing service)"),
-        ("cache_seconds = 60",
-         "entitlements: needs exactly one of 'file' (a CSV file) or 'url' (a licensing service)"),
-        ('url = "https://licensing.example.com/sen"',
-         "entitlements.url: must contain {sen} in its path, e.g. 'https://licensing.example.com/sen/{sen}'"),
-        ('url = "https://{sen}.licensing.example.com/"',
-         "entitlements.url: must contain {sen} in its path, e.g. 'https://licensing.example.com/sen/{sen}'"),
-        ('url = "https://licensing.example.com/sen/{sen}/{id}"',
-         "entitlements.url: may contain no placeholder other than {sen}"),
-        ('url = "ftp://licensing.example.com/{sen}"',
-         "entitlements.url: must be a web address starting with https://"),
-        ('url = "https://l.example.com/{sen}"\ntimeout_seconds = 0',
-         "entitlements.timeout_seconds: 0 must be a number of seconds from 0.1 to 5"
-         " (a lookup must leave the webhook time to answer Twilio before the worker's 10 s time-out)"),
-        ('url = "https://l.example.com/{sen}"\ncache_seconds = -1',
-         "entitlements.cache_seconds: -1 must be a number of seconds from 0 to 86400"),
-        ('url = "https://l.example.com/{sen}"\nadmin_lookup = "yes"',
-         "entitlements.admin_lookup: 'yes' must be true or false"),
-        ('url = "https://l.example.com/{sen}"\ntimeout = 3',
-         "entitlements.timeout: unknown key (did you mean 'timeout_seconds'?)"),
-    ],
-)
-def test_bad_entitlements_settings_are_reported_with_their_key_path(table, problem):
-    text = SAMPLE.read_text(encoding="utf-8") + f"\n[entitlements]\n{table}\n"
-    with pytest.raises(PhonebookError) as error:
-        parse_phonebook(text)
-    assert problem in [str(p).removeprefix("error: ") for p in error.value.problems]
-
-
-@pytest.mark.parametrize("seconds", [5.5, 10, 15])
-def test_a_lookup_timeout_past_5_seconds_is_refused_so_the_worker_is_never_killed_mid_call(seconds):
-    # gunicorn kills a worker busy for 10 s, Twilio gives up after 15 s, and the webhook has more to do.
-    text = SAMPLE.read_text(encoding="utf-8") + f'\n[entitlements]\nurl = "{URL}"\ntimeout_seconds = {seconds}\n'
-    with pytest.raises(PhonebookError) as error:
-        parse_phonebook(text)
-    assert [str(p) for p in error.value.problems if not p.warning] == [
-        f"error: entitlements.timeout_seconds: {seconds!r} must be a number of seconds from 0.1 to 5"
-        " (a lookup must leave the webhook time to answer Twilio before the worker's 10 s time-out)"
-    ]
-    at_most = SAMPLE.read_text(encoding="utf-8") + f'\n[entitlements]\nurl = "{URL}"\ntimeout_seconds = 5\n'
-    assert parse_phonebook(at_most).entitlements.timeout_seconds == 5.0
-
-
-def test_service_renewals_takes_an_email_or_a_web_address():
-    base = SAMPLE.read_text(encoding="utf-8")
-    for renewals in ("renewals@example.com", "https://example.com/renew"):
-        text = base.replace('portal = "https://support.example.com"', f'portal = "https://support.example.com"\nrenewals = "{renewals}"')
-        assert parse_phonebook(text).service.renewals == renewals
-    text = base.replace('portal = "https://support.example.com"', 'portal = "https://support.example.com"\nrenewals = "call Bob"')
-    with pytest.raises(PhonebookError, match=r"service\.renewals: must be an email address or a web address"):
-        parse_phonebook(text)
-
-
-def test_ivr_check_gets_the_bad_csv_rows_from_check_source(tmp_path):
-    phonebook = phonebook_with(tmp_path, '[entitlements]\nfile = "customers.csv"\n')
-    assert [str(p) for p in check_source(phonebook)] == [
-        "error: cannot read the file: No such file or directory"
-    ]
-    write(tmp_path / "customers.csv", CSV + "SEN-5678901,Hooli,gold,2027-01-31,\n", 1_800_000_000)
-    assert [str(p) for p in check_source(phonebook)] == [
-        "error: line 6: tier: 'gold' is not one of premier, priority, select"
-    ]
-    write(tmp_path / "customers.csv", CSV, 1_800_000_060)
-    assert check_source(phonebook) == []
-
-
-def test_the_phonebook_customers_need_no_check(sample):
-    assert check_source(sample) == []
-
-
-# --- choosing the source --------------------------------------------------------------------
 
 
 def test_the_source_follows_the_phonebook_and_survives_unrelated_reloads(tmp_path, sample):

@@ -1,131 +1,45 @@
-"""Who may call: the entitlement check for a SEN at an instant, and where customers come from.
+"""Where customers come from outside the phonebook: a CSV file, or a licensing service over HTTP.
 
-The verdict is a pure function of the customer record and the instant; where the record comes
-from (the phonebook, a CSV file, a licensing service) is a `Source`. A source that cannot answer
-raises `SourceUnavailable`, which is not the same as "no such SEN": the call flow fails open for
-level 1 calls (`Verdict.UNVERIFIED`). Nothing here knows about Flask.
+Each is a `Source` (`ivr.engine.entitlement`): the verdict stays a pure function of the record
+and the instant; these adapters only find the record, count lookups and failures, and raise
+`SourceUnavailable` when they cannot tell. `Sources` picks the one the phonebook in force names.
+Nothing here knows about Flask.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
-from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
-from typing import Protocol, TypeVar, cast
+from typing import TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
-from ivr.engine.hours import did_you_mean
+from ivr.engine.entitlement import Failure, PhonebookSource, Source, SourceUnavailable
 from ivr.engine.instants import iso
 from ivr.engine.phonebook import (
     DEFAULT_CACHE_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
-    PHONE_TIERS,
     Customer,
     CustomerIndex,
     EntitlementSettings,
     Phonebook,
-    PhonebookError,
-    Problem,
-    is_e164,
     sen_digits,
 )
-from ivr.engine.phonebook_loader import CUSTOMER_KEYS, read_customer, read_text
+from ivr.engine.phonebook_loader import read_customer
+from ivr.outside.customers_csv import load_customers_csv
 from ivr.store.counters import Counters
 from ivr.store.reloading import WatchedFile
 
 V = TypeVar("V")
 
-log = logging.getLogger(__name__)
-
-
-class Verdict(StrEnum):
-    OK = "ok"
-    UNKNOWN = "unknown"
-    EXPIRED = "expired"
-    TIER = "tier"
-    # The source could not answer (time-out, error, bad data): neither allowed nor refused.
-    UNVERIFIED = "unverified"
-
-
-@dataclass(frozen=True)
-class Entitlement:
-    verdict: Verdict
-    customer: Customer | None
-
-    @property
-    def may_call(self) -> bool:
-        return self.verdict is Verdict.OK
-
-
-def entitlement(customer: Customer | None, at: datetime) -> Entitlement:
-    if customer is None:
-        return Entitlement(Verdict.UNKNOWN, None)
-    if not customer.maintained_at(at):
-        return Entitlement(Verdict.EXPIRED, customer)
-    if customer.tier not in PHONE_TIERS:
-        return Entitlement(Verdict.TIER, customer)
-    return Entitlement(Verdict.OK, customer)
-
-
-class Failure(StrEnum):
-    """Why a source could not answer; the label of the failure counter."""
-
-    TIMEOUT = "timeout"
-    CONNECTION = "connection"
-    STATUS = "status"
-    MALFORMED = "malformed"
-    NO_DATA = "no_data"
-
-
-class SourceUnavailable(Exception):
-    def __init__(self, reason: Failure, detail: str):
-        self.reason = reason
-        self.detail = detail
-        super().__init__(f"{reason}: {detail}")
-
-
-class Source(Protocol):
-    """Customer records by SEN and by admin phone number; raises SourceUnavailable when it cannot tell.
-    `state()` says where the records come from and how lookups went, for /healthz."""
-
-    def by_sen(self, sen: str) -> Customer | None: ...
-
-    def by_admin(self, number: str) -> tuple[Customer, ...]: ...
-
-    def state(self) -> dict: ...
-
-
-def check(source: Source, sen: str, at: datetime) -> Entitlement:
-    """The verdict for the SEN a caller typed, UNVERIFIED when the source cannot answer."""
-    try:
-        customer = source.by_sen(sen)
-    except SourceUnavailable:
-        return Entitlement(Verdict.UNVERIFIED, None)
-    return entitlement(customer, at)
-
-
-def recognise(source: Source, number: str) -> Customer | None:
-    """The customer whose admin is calling from `number`, when exactly one is; None otherwise,
-    including when the source cannot tell (the caller is then asked for the SEN)."""
-    if not is_e164(number):
-        # 'anonymous', 'unknown': no admin has that number, so no source is asked.
-        return None
-    try:
-        customers = source.by_admin(number)
-    except SourceUnavailable:
-        return None
-    return customers[0] if len(customers) == 1 else None
+# The name operators filter on (README: "logger `ivr.entitlements`"), kept when the module moved.
+log = logging.getLogger("ivr.entitlements")
 
 
 class SourceStats:
@@ -164,86 +78,7 @@ class SourceStats:
         }
 
 
-@dataclass(frozen=True)
-class PhonebookSource:
-    """Customers listed in the phonebook's [[customers]]."""
-
-    phonebook: Phonebook
-
-    def by_sen(self, sen: str) -> Customer | None:
-        return self.phonebook.customer_by_sen(sen)
-
-    def by_admin(self, number: str) -> tuple[Customer, ...]:
-        return self.phonebook.customers_by_admin(number)
-
-    def state(self) -> dict:
-        return {"source": "phonebook", "customers": len(self.phonebook.customers)}
-
-
 # --- a CSV file ----------------------------------------------------------------------------
-
-CSV_REQUIRED = ("sen", "name", "tier", "maintenance_until")
-
-
-def parse_customers_csv(text: str) -> tuple[tuple[Customer, ...], list[Problem]]:
-    """Customers from CSV text with a header row (sen,name,tier,maintenance_until,admins; admins
-    separated by spaces). Every bad row is reported with its line number as the problem's path."""
-    reader = csv.DictReader(io.StringIO(text), restkey="")
-    header = reader.fieldnames or []
-    problems = [
-        Problem("line 1", f"column {column!r} is missing") for column in CSV_REQUIRED if column not in header
-    ]
-    for column in header:
-        if column not in CUSTOMER_KEYS:
-            suggestion = did_you_mean(column, CUSTOMER_KEYS) or f" (known: {', '.join(CUSTOMER_KEYS)})"
-            problems.append(Problem("line 1", f"unknown column {column!r}{suggestion}"))
-    if problems:
-        return (), problems
-    customers: list[Customer] = []
-    seen: dict[str, int] = {}
-    for row in reader:
-        # line_num counts physical lines (blank lines too); a quoted field spanning lines
-        # reports the row's last line.
-        line = reader.line_num
-        where = f"line {line}"
-        if "" in row:
-            problems.append(Problem(where, f"has {len(header) + len(row[''])} cells, the header {len(header)}"))
-            continue
-        record = {key: value.strip() for key, value in row.items() if value is not None and value.strip()}
-        record["admins"] = record.get("admins", "").split()
-        customer, bad = read_customer(record)
-        problems.extend(Problem(where, f"{p.path}: {p.message}") for p in bad)
-        if customer is None:
-            continue
-        if customer.sen_digits in seen:
-            problems.append(Problem(where, f"sen: {customer.sen} is already used on line {seen[customer.sen_digits]}"))
-            continue
-        seen[customer.sen_digits] = line
-        customers.append(customer)
-    return tuple(customers), problems
-
-
-def read_customers_csv(path: Path) -> tuple[tuple[Customer, ...], list[Problem]]:
-    try:
-        # utf-8-sig: spreadsheets often start their CSV exports with a byte-order mark.
-        text = read_text(path, "utf-8-sig")
-    except PhonebookError as error:
-        return (), error.problems
-    return parse_customers_csv(text)
-
-
-class CustomersFileError(PhonebookError):
-    """A CSV file with bad rows, refused as a whole; its text, for /healthz, names the first."""
-
-    def __str__(self) -> str:
-        return f"{len(self.problems)} problem(s), first: {self.problems[0]}"
-
-
-def load_customers_csv(path: Path) -> CustomerIndex:
-    customers, problems = read_customers_csv(path)
-    if problems:
-        raise CustomersFileError(str(path), problems)
-    return CustomerIndex(customers)
 
 
 class FileSource:
@@ -265,7 +100,7 @@ class FileSource:
     def by_admin(self, number: str) -> tuple[Customer, ...]:
         return self._current().by_admin(number)
 
-    def state(self) -> dict:
+    def state(self) -> dict[str, object]:
         index = self._file.current()
         return {
             "source": "file",
@@ -375,7 +210,7 @@ class UrlSource:
             return ()
         return self._cached(("admin", number), lambda: self._fetch_admin(number))
 
-    def state(self) -> dict:
+    def state(self) -> dict[str, object]:
         return {"source": "url", "url": self.url, **self.stats.snapshot()}
 
     def close(self) -> None:
@@ -488,13 +323,3 @@ class Sources:
             admin_lookup=settings.admin_lookup,
             stats=self.stats["url"],
         )
-
-
-def check_source(phonebook: Phonebook) -> list[Problem]:
-    """What `ivr check` adds for [entitlements]: every bad row of the CSV file, with its line number.
-    A licensing service is not called by a check."""
-    settings = phonebook.entitlements
-    if settings is None or settings.file is None:
-        return []
-    return read_customers_csv(settings.file)[1]
-
