@@ -28,8 +28,8 @@ from twilio.request_validator import RequestValidator
 
 from ivr.callflow.prompts import speaking_seconds
 from ivr.config import load_settings
-from ivr.engine.events import LogSink
 from ivr.outside.sms import TextRecorder
+from ivr.store.logsink import LogSink
 from ivr.web.app import create_app, default_instance_path
 from ivr.web.signature import SIGNATURE_HEADER, dev_token_path
 

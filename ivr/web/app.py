@@ -23,6 +23,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ivr.clock import utc_now
 from ivr.config import load_settings
+from ivr.engine.events import EventSink
 from ivr.outside import alerts
 from ivr.outside.entitlements import Sources
 from ivr.outside.sms import SmsSender
@@ -72,7 +73,8 @@ def register_extensions(app: Flask) -> None:
     # The call log is the event sink (falling back to JSON lines on stdout when its database fails).
     calllog.init_app(app)
     alerts.init_app(app)
-    app.extensions["ivr_events"] = app.config.get("EVENT_SINK") or app.extensions["ivr_calllog"]
+    sink: EventSink = app.config.get("EVENT_SINK") or app.extensions["ivr_calllog"]
+    app.extensions["ivr_events"] = sink
     app.extensions["ivr_clock"] = app.config.get("CLOCK") or utc_now
 
 

@@ -33,12 +33,13 @@ from flask.typing import ResponseReturnValue
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.exceptions import HTTPException
 
+from ivr.engine.events import to_data
 from ivr.engine.instants import iso
 from ivr.engine.outcomes import OUTCOME_FILTERS
 from ivr.engine.phonebook import SEVERITIES, Phonebook
 from ivr.engine.rota import board, week
 from ivr.engine.routing import candidate, route
-from ivr.store.calllog import PAGE_SIZE, CallFilter, CallLog, CallPage, call_json, day_range
+from ivr.store.calllog import PAGE_SIZE, SHOWN_FIELDS, CallFilter, CallLog, CallPage, call_json, day_range
 
 bp = Blueprint("ops", __name__, url_prefix="/ops", template_folder="templates")
 
@@ -290,7 +291,7 @@ def call(sid: str) -> str:
     found = _calllog().call(sid)
     if found is None:
         abort(404, f"No call {sid} in the call log.")
-    timeline = _calllog().timelines([sid])[sid]
+    timeline = [(event, to_data(event.record)) for event in _calllog().timelines([sid])[sid]]
     labels = {line.number: line.label for line in _phonebook().lines}
     return render_template("ops/call.html", call=found, timeline=timeline, labels=labels)
 
@@ -318,8 +319,7 @@ def calls_csv():
     where, before = _filters()
     out = io.StringIO()
     writer = csv.writer(out)
-    columns = ["sid", "started_at", "line", "from", "caller_name", "sen", "customer", "severity", "outcome",
-               "team", "answer_seconds", "duration", "voicemail_url"]
+    columns = SHOWN_FIELDS
     writer.writerow(columns)
     rows = 0
     while rows < CSV_MAX_ROWS:
