@@ -96,9 +96,12 @@ def answered_call(store, sid="CA001", at=None, customer="Acme Corporation", line
     store.record(sid, Recognised(sen="SEN-1234567", customer=customer), at + timedelta(seconds=1))
     store.record(sid, Entitlement(sen="SEN-1234567", customer=customer, verdict="ok"), at + timedelta(seconds=1))
     store.record(sid, Severity(severity=1), at + timedelta(seconds=5))
-    store.record(sid, Routed(action="connect", reason="on duty: san_francisco", candidates=("san_francisco", "select", "fallback"), weekend=False), at + timedelta(seconds=5))
+    store.record(sid, Routed(action="connect", reason="on duty: san_francisco",
+                             candidates=("san_francisco", "select", "fallback"), weekend=False),
+                 at + timedelta(seconds=5))
     store.record(sid, Screened(number="+14155550101", accepted=True), at + timedelta(seconds=12))
-    store.record(sid, Dial(attempt=1, team="san_francisco", numbers=("+14155550101",), status="completed", duration=300, accepted_by="+14155550101"), at + timedelta(seconds=312))
+    store.record(sid, Dial(attempt=1, team="san_francisco", numbers=("+14155550101",), status="completed",
+                           duration=300, accepted_by="+14155550101"), at + timedelta(seconds=312))
     store.record(sid, Status(call_status="completed", duration=313), at + timedelta(seconds=313))
 
 
