@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -30,8 +31,11 @@ from twilio.request_validator import RequestValidator
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ivr.engine.events import LogSink  # noqa: E402
-from ivr.store.calllog import calls, events  # noqa: E402
+from ivr.engine import events  # noqa: E402
+from ivr.engine.outcomes import Outcome, Summary  # noqa: E402
+from ivr.store.calllog import calls  # noqa: E402
+from ivr.store.calllog import events as event_rows  # noqa: E402
+from ivr.store.logsink import LogSink  # noqa: E402
 from ivr.web.app import create_app  # noqa: E402
 from ivr.web.services import services_of  # noqa: E402
 
@@ -72,28 +76,26 @@ def status_callback(app: Flask, runs: int) -> float:
     """
     client = app.test_client()
     validator = RequestValidator(TOKEN)
-    sink = services_of(app).events
+    sink: events.EventSink = services_of(app).events
     counter = iter(range(10**9))
     current = {}
 
     def prepare():
         sid = current["sid"] = f"CA{next(counter):032d}"
         at = datetime.now(UTC)
-        sink.record(sid, "started", {"line": "United States & Canada", "region": "amer", "from": "+14155551234",
-                                     "to": "+14155550100", "caller_name": None}, at)
-        sink.record(sid, "recognised", {"sen": "SEN-1234567", "customer": "Acme Corporation"}, at)
-        sink.record(sid, "entitlement", {"sen": "SEN-1234567", "customer": "Acme Corporation", "verdict": "ok"}, at)
-        sink.record(sid, "severity", {"severity": 1}, at)
-        sink.record(sid, "routed", {"action": "connect", "reason": "on duty", "weekend": False,
-                                    "candidates": ["san_francisco", "amsterdam", "select", "fallback"]}, at)
+        sink.record(sid, events.Started(line="United States & Canada", region="amer", caller="+14155551234",
+                                        to="+14155550100", caller_name=None), at)
+        sink.record(sid, events.Recognised(sen="SEN-1234567", customer="Acme Corporation"), at)
+        sink.record(sid, events.Entitlement(sen="SEN-1234567", customer="Acme Corporation", verdict="ok"), at)
+        sink.record(sid, events.Severity(severity=1), at)
+        sink.record(sid, events.Routed(action="connect", reason="on duty", weekend=False,
+                                       candidates=("san_francisco", "amsterdam", "select", "fallback")), at)
         for attempt in (1, 2):
-            sink.record(sid, "dial", {"attempt": attempt, "team": "san_francisco", "numbers": ["+14155550101"],
-                                      "status": "no-answer", "duration": 0, "accepted_by": None}, at,
-                        key=f"dial:{attempt}")
-        sink.record(sid, "screened", {"number": "+31205550101", "accepted": True}, at, key="screened:CA1")
-        sink.record(sid, "dial", {"attempt": 3, "team": "amsterdam", "numbers": ["+31205550101"],
-                                  "status": "completed", "duration": 600, "accepted_by": "+31205550101",
-                                  "bridged": True}, at, key="dial:3")
+            sink.record(sid, events.Dial(attempt=attempt, team="san_francisco", numbers=("+14155550101",),
+                                         status="no-answer", duration=0, accepted_by=None), at)
+        sink.record(sid, events.Screened(number="+31205550101", accepted=True, dial_call_sid="CA1"), at)
+        sink.record(sid, events.Dial(attempt=3, team="amsterdam", numbers=("+31205550101",), status="completed",
+                                     duration=600, accepted_by="+31205550101", bridged=True), at)
 
     def post():
         form = {"CallSid": current["sid"], "AccountSid": "AC" + "0" * 32, "CallStatus": "completed",
@@ -129,22 +131,24 @@ def fill(app: Flask, count: int) -> None:
             outcome = rng.choice(outcomes)
             sen, customer = rng.choice(customers)
             sid = f"CA{n:032x}"
-            batch_calls.append({
-                "sid": sid, "started_at": at, "line": rng.choice(lines), "caller": "+14155551234",
-                "caller_name": None, "sen": sen, "customer": customer, "severity": rng.choice([1, 1, 1, 2, 3]),
-                "outcome": outcome, "team": "amsterdam" if outcome == "answered" else None,
-                "answer_seconds": rng.uniform(5, 40) if outcome == "answered" else None, "duration": 300,
-                "voicemail_url": None, "no_candidates": False, "reason": "on duty: amsterdam", "event_count": 1,
-            })
-            batch_events.append({"call_sid": sid, "key": "started", "kind": "started", "at": at,
-                                 "data": {"to": "+14155550100", "from": "+14155551234"}})
+            summary = Summary(
+                sid=sid, started_at=at, line=rng.choice(lines), caller="+14155551234", caller_name=None, sen=sen,
+                customer=customer, severity=rng.choice([1, 1, 1, 2, 3]), outcome=Outcome(outcome),
+                team="amsterdam" if outcome == "answered" else None,
+                answer_seconds=rng.uniform(5, 40) if outcome == "answered" else None, duration=300,
+                voicemail_url=None, no_candidates=False, reason="on duty: amsterdam",
+            )
+            batch_calls.append({**asdict(summary), "outcome": outcome, "event_count": 1})
+            started = events.Started(to="+14155550100", caller="+14155551234")
+            batch_events.append({"call_sid": sid, "key": started.key, "kind": started.kind, "at": at,
+                                 "data": events.to_data(started)})
             if len(batch_calls) == 5000:
                 conn.execute(insert(calls), batch_calls)
-                conn.execute(insert(events), batch_events)
+                conn.execute(insert(event_rows), batch_events)
                 batch_calls, batch_events = [], []
         if batch_calls:
             conn.execute(insert(calls), batch_calls)
-            conn.execute(insert(events), batch_events)
+            conn.execute(insert(event_rows), batch_events)
 
 
 def pages(app: Flask, runs: int) -> dict[str, float]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 import conftest
 from conftest import SAMPLE, utc
@@ -12,7 +14,10 @@ from flask import Flask
 from twilio.request_validator import RequestValidator
 
 from ivr.cli import simulate
+from ivr.engine.events import CallEvent
 from ivr.engine.outcomes import Event
+
+R = TypeVar("R")
 
 TOKEN = conftest.TWILIO_TOKEN
 ACCOUNT = conftest.TWILIO_ACCOUNT
@@ -36,16 +41,16 @@ class ListSink:
 
     events: list[Event] = field(default_factory=list)
 
-    def record(self, call_sid, kind, data, at, key=None):
-        key = key or kind
-        self.events = [e for e in self.events if (e.call_sid, e.key) != (call_sid, key)]
-        self.events.append(Event(call_sid=call_sid, key=key, kind=kind, at=at, data=data))
+    def record(self, call_sid: str, event: CallEvent, at: datetime) -> None:
+        self.events = [e for e in self.events if (e.call_sid, e.key) != (call_sid, event.key)]
+        self.events.append(Event(call_sid=call_sid, key=event.key, at=at, record=event))
 
     def kinds(self) -> list[str]:
         return [e.kind for e in self.events]
 
-    def of(self, kind: str) -> list[dict]:
-        return [e.data for e in self.events if e.kind == kind]
+    def of(self, kind: type[R]) -> list[R]:
+        """The records of one kind, in the order they were recorded."""
+        return [e.record for e in self.events if isinstance(e.record, kind)]
 
 
 def make_app(tmp_path: Path, at: str | None = "2026-12-01T20:00Z", **config) -> Flask:

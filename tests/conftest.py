@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, text
 
 from ivr import create_app
 from ivr.config import default
+from ivr.engine.events import Dial, Entitlement, Recognised, Routed, Screened, Severity, Started, Status
 from ivr.engine.phonebook import Phonebook
 from ivr.engine.phonebook_loader import load_phonebook, parse_phonebook
 from ivr.outside.sms import SmsFailure, SmsSender
@@ -95,21 +96,17 @@ def clock() -> FakeClock:
 def answered_call(store, sid="CA001", at=None, customer="Acme Corporation", line="+14155550100"):
     """Record an L1 call from Acme on a line, taken by San Francisco 12 s after it began."""
     at = at or utc("2026-12-01T09:00:00Z")
-    store.record(sid, "started", {"line": line, "region": "amer", "from": "+14155551234",
-                                  "to": line, "caller_name": "ACME"}, at)
-    store.record(sid, "recognised", {"sen": "SEN-1234567", "customer": customer}, at + timedelta(seconds=1))
-    store.record(sid, "entitlement", {"sen": "SEN-1234567", "customer": customer, "verdict": "ok"},
-                 at + timedelta(seconds=1))
-    store.record(sid, "severity", {"severity": 1}, at + timedelta(seconds=5))
-    store.record(sid, "routed", {"action": "connect", "reason": "on duty: san_francisco",
-                                 "candidates": ["san_francisco", "select", "fallback"], "weekend": False},
+    store.record(sid, Started(line=line, region="amer", caller="+14155551234", to=line, caller_name="ACME"), at)
+    store.record(sid, Recognised(sen="SEN-1234567", customer=customer), at + timedelta(seconds=1))
+    store.record(sid, Entitlement(sen="SEN-1234567", customer=customer, verdict="ok"), at + timedelta(seconds=1))
+    store.record(sid, Severity(severity=1), at + timedelta(seconds=5))
+    store.record(sid, Routed(action="connect", reason="on duty: san_francisco",
+                             candidates=("san_francisco", "select", "fallback"), weekend=False),
                  at + timedelta(seconds=5))
-    store.record(sid, "screened", {"number": "+14155550101", "accepted": True}, at + timedelta(seconds=12))
-    store.record(sid, "dial", {"attempt": 1, "team": "san_francisco", "numbers": ["+14155550101"],
-                               "status": "completed", "duration": 300, "accepted_by": "+14155550101"},
-                 at + timedelta(seconds=312), key="dial:1")
-    store.record(sid, "status", {"call_status": "completed", "duration": 313}, at + timedelta(seconds=313),
-                 key="status")
+    store.record(sid, Screened(number="+14155550101", accepted=True), at + timedelta(seconds=12))
+    store.record(sid, Dial(attempt=1, team="san_francisco", numbers=("+14155550101",), status="completed",
+                           duration=300, accepted_by="+14155550101"), at + timedelta(seconds=312))
+    store.record(sid, Status(call_status="completed", duration=313), at + timedelta(seconds=313))
 
 
 def sms_counts(sender: SmsSender) -> dict:

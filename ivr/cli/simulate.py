@@ -28,8 +28,8 @@ from twilio.request_validator import RequestValidator
 
 from ivr.callflow.prompts import speaking_seconds
 from ivr.config import default_instance_path, load_settings
-from ivr.engine.events import LogSink
 from ivr.outside.sms import TextRecorder
+from ivr.store.logsink import LogSink
 from ivr.web.app import create_app
 from ivr.web.services import services_of
 from ivr.web.signature import SIGNATURE_HEADER, dev_token_path

@@ -1,40 +1,266 @@
-"""Call events: what happened on a call, step by step, for the call log.
+"""Call events: what happened on a call, step by step, as typed records for the call log.
 
-The voice webhooks report each step to an `EventSink`. Recording must never break or delay a
-call, so a sink swallows its own failures; `key` names the event within its call, so a repeated
-callback (Twilio retries and reorders them) overwrites instead of duplicating.
+The voice webhooks report each step to an `EventSink` as one of the records below. Recording
+must never break or delay a call, so a sink swallows its own failures. A record's `key` names it
+within its call, so a repeated callback (Twilio retries and reorders them) overwrites instead of
+duplicating.
+
+`to_data` and `from_data` are the one place a record meets its stored form: a kind (`dial`) and
+a JSON object whose keys are the record's fields (`from` for `Started.caller`). Reading is
+tolerant: a missing key takes the field's default, a value of the wrong type is read as the
+field's type or dropped, unknown keys are ignored, and an unknown kind comes back as
+`Unrecognised`, so rows stored by another version of the service still read.
 """
 
 from __future__ import annotations
 
-import json
-import logging
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, Field, dataclass, field, fields
 from datetime import datetime
-from typing import Protocol
+from typing import Any, ClassVar, Protocol, TypeAlias, cast, get_args, get_type_hints
 
-from ivr.engine.instants import iso
 
-log = logging.getLogger("ivr.events")
+class _Kind:
+    """A kind of event the webhooks write; unless it says otherwise, one per call (keyed by kind)."""
+
+    kind: ClassVar[str]
+
+    @property
+    def key(self) -> str:
+        return self.kind
+
+
+@dataclass(frozen=True, kw_only=True)
+class Started(_Kind):
+    """The call came in on `to`, one of the phonebook's lines (`line` is its label) or not."""
+
+    kind: ClassVar[str] = "started"
+    line: str | None = None
+    region: str | None = None
+    caller: str | None = field(default=None, metadata={"json": "from"})
+    to: str | None = None
+    caller_name: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recognised(_Kind):
+    """The caller ID is a known customer's."""
+
+    kind: ClassVar[str] = "recognised"
+    sen: str | None = None
+    customer: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SenEntered(_Kind):
+    """The caller's `attempt`th SEN: what was read, or why nothing usable was (`miss`)."""
+
+    kind: ClassVar[str] = "sen_entered"
+    sen: str | None = None
+    attempt: int
+    miss: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"sen:{self.attempt}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Entitlement(_Kind):
+    """What the customer list says of the SEN: `ok`, `unverified` or why the caller may not call."""
+
+    kind: ClassVar[str] = "entitlement"
+    sen: str | None = None
+    customer: str | None = None
+    verdict: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Deflected(_Kind):
+    """The caller was given a final answer instead of an engineer."""
+
+    kind: ClassVar[str] = "deflected"
+    reason: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sms(_Kind):
+    """A text with the way forward was queued for the caller."""
+
+    kind: ClassVar[str] = "sms"
+    reason: str | None = None
+    to: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Severity(_Kind):
+    kind: ClassVar[str] = "severity"
+    severity: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Routed(_Kind):
+    """The routing decision: `connect` to the candidates (teams, in order) or `deflect`."""
+
+    kind: ClassVar[str] = "routed"
+    action: str | None = None
+    reason: str | None = None
+    candidates: tuple[str, ...] = ()
+    weekend: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Dial(_Kind):
+    """The result of the `attempt`th <Dial>: a team's `numbers` rang; `bridged` when one took it."""
+
+    kind: ClassVar[str] = "dial"
+    attempt: int
+    team: str | None = None
+    numbers: tuple[str, ...] = ()
+    status: str | None = None
+    duration: int | None = None
+    accepted_by: str | None = None
+    dial_call_sid: str | None = None
+    bridged: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"dial:{self.attempt}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Screened(_Kind):
+    """The engineer on `number` (their leg `dial_call_sid`) pressed 1 to take the call, or did not."""
+
+    kind: ClassVar[str] = "screened"
+    number: str | None = None
+    accepted: bool = False
+    dial_call_sid: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.kind if self.dial_call_sid is None else f"screened:{self.dial_call_sid}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Voicemail(_Kind):
+    """The recording status callback; `status` other than `completed` means no message was left."""
+
+    kind: ClassVar[str] = "voicemail"
+    recording_url: str | None = None
+    recording_sid: str | None = None
+    duration: int | None = None
+    status: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Status(_Kind):
+    """The call's final status callback."""
+
+    kind: ClassVar[str] = "status"
+    call_status: str | None = None
+    duration: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Error(_Kind):
+    """A webhook step failed (`step`, the endpoint) and the caller was rescued."""
+
+    kind: ClassVar[str] = "error"
+    message: str | None = None
+    step: str | None = None
+
+
+@dataclass(frozen=True)
+class Unrecognised:
+    """A stored event of a kind this version does not write, kept as it was stored."""
+
+    kind: str
+    data: Mapping[str, object]
+
+    @property
+    def key(self) -> str:
+        return self.kind
+
+
+Known: TypeAlias = (
+    Started | Recognised | SenEntered | Entitlement | Deflected | Sms | Severity | Routed | Dial | Screened
+    | Voicemail | Status | Error
+)
+CallEvent: TypeAlias = Known | Unrecognised
+
+KINDS: dict[str, type[Known]] = {cls.kind: cls for cls in get_args(Known)}
 
 
 class EventSink(Protocol):
-    def record(self, call_sid: str, kind: str, data: dict, at: datetime, key: str | None = None) -> None:
-        """Store one event; never raises. `key` (default: `kind`) makes repeats idempotent."""
+    def record(self, call_sid: str, event: CallEvent, at: datetime) -> None:
+        """Store one event; never raises. Repeats of `event.key` within a call are idempotent."""
 
 
-class LogSink:
-    """One JSON line per event on the `ivr.events` logger (stdout under gunicorn), at `level`."""
+# --- the stored form ---------------------------------------------------------------------
 
-    def __init__(self, level: int = logging.INFO):
-        self.level = level
 
-    def record(self, call_sid: str, kind: str, data: dict, at: datetime, key: str | None = None) -> None:
-        try:
-            line = json.dumps(
-                {"call_sid": call_sid, "kind": kind, "key": key or kind, "at": iso(at), "data": data},
-                default=str,
-                sort_keys=True,
-            )
-            log.log(self.level, line)
-        except Exception:
-            log.exception("could not record %s event for call %s", kind, call_sid)
+def _whole(value: object) -> int | None:
+    try:
+        return int(value)  # type: ignore[call-overload,no-any-return]  # any stored value; int() may refuse it
+    except (TypeError, ValueError):
+        return None
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else value if isinstance(value, str) else str(value)
+
+
+def _texts(value: object) -> tuple[str, ...]:
+    return tuple(str(v) for v in value) if isinstance(value, list | tuple) else ()
+
+
+# How a stored value is read for a field of each type a record uses.
+_READ: dict[object, Callable[[object], object]] = {
+    str | None: _text,
+    int | None: _whole,
+    int: lambda value: _whole(value) or 0,
+    bool: bool,
+    tuple[str, ...]: _texts,
+}
+
+
+def _json_name(f: Field[Any]) -> str:
+    return cast(str, f.metadata.get("json", f.name))
+
+
+def _readers(cls: type[Known]) -> tuple[tuple[str, str, Callable[[object], object], bool], ...]:
+    """(field, JSON key, reader, required) for each field of a kind."""
+    hints = get_type_hints(cls)
+    return tuple((f.name, _json_name(f), _READ[hints[f.name]], f.default is MISSING) for f in fields(cls))
+
+
+# Built at import, so a field of a type `_READ` cannot read fails at once, not on the first call.
+_READERS = {kind: _readers(cls) for kind, cls in KINDS.items()}
+
+
+def to_data(event: CallEvent) -> dict[str, object]:
+    """The JSON object stored for `event` (tuples become lists)."""
+    if isinstance(event, Unrecognised):
+        return dict(event.data)
+    data: dict[str, object] = {}
+    for f in fields(event):
+        value = getattr(event, f.name)
+        data[_json_name(f)] = list(value) if isinstance(value, tuple) else value
+    return data
+
+
+def from_data(kind: str, data: object) -> CallEvent:
+    """The record stored as `kind` and `data`; see the module's docstring for what it tolerates."""
+    cls = KINDS.get(kind)
+    stored: Mapping[str, object] = data if isinstance(data, Mapping) else {}
+    if cls is None:
+        return Unrecognised(kind, dict(stored))
+    values: dict[str, Any] = {}
+    for name, json_name, read, required in _READERS[kind]:
+        if json_name in stored:
+            values[name] = read(stored[json_name])
+        elif required:
+            values[name] = read(None)
+    return cls(**values)
+

@@ -6,10 +6,27 @@ callbacks), so the summary can be recomputed from scratch after every event.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TypeVar
+
+from ivr.engine.events import (
+    CallEvent,
+    Deflected,
+    Dial,
+    Entitlement,
+    Error,
+    Recognised,
+    Routed,
+    Screened,
+    SenEntered,
+    Severity,
+    Started,
+    Status,
+    Voicemail,
+)
 
 
 class Outcome(StrEnum):
@@ -34,15 +51,23 @@ _CALL_FAILED = frozenset({"failed"})
 
 @dataclass(frozen=True)
 class Event:
+    """One stored event of a call: its record, when it happened, and the key it is stored under."""
+
     call_sid: str
     key: str
-    kind: str
     at: datetime
-    data: Mapping
+    record: CallEvent
+
+    @property
+    def kind(self) -> str:
+        return self.record.kind
 
 
 @dataclass(frozen=True)
 class Summary:
+    """A call at a glance. Its fields are the one list of them: the call log's `calls` table has a
+    column for each (a test checks), and the ops API and CSV show them (`ivr.store.calllog.call_json`)."""
+
     sid: str
     started_at: datetime
     line: str | None = None
@@ -87,29 +112,26 @@ def alert_due(call: Summary, now: datetime, settle: timedelta) -> datetime | Non
     return now if call.outcome is Outcome.VOICEMAIL else now + settle
 
 
-def _int(value: object) -> int | None:
-    try:
-        return int(value)  # type: ignore[call-overload,no-any-return]  # any stored value; int() may refuse it
-    except (TypeError, ValueError):
-        return None
+R = TypeVar("R")
 
 
-def _answered(dials: list[Event], screened: list[Event]) -> tuple[str | None, datetime] | None:
+def _answered(
+    dials: list[tuple[datetime, Dial]], screened: list[tuple[datetime, Screened]]
+) -> tuple[str | None, datetime] | None:
     """(team, moment of acceptance) when an engineer took the call, else None."""
     accepted: dict[str, datetime] = {}
-    for event in screened:
-        number = event.data.get("number")
-        if event.data.get("accepted") and number:
-            accepted[number] = min(event.at, accepted.get(number, event.at))
-    for dial in dials:
-        data = dial.data
-        rang = set(data.get("numbers") or ()) | {data.get("accepted_by")}
-        moments = [at for number, at in accepted.items() if number in rang]
+    for at, screening in screened:
+        number = screening.number
+        if screening.accepted and number:
+            accepted[number] = min(at, accepted.get(number, at))
+    for at, dial in dials:
+        rang = set(dial.numbers) | {dial.accepted_by}
+        moments = [moment for number, moment in accepted.items() if number in rang]
         if moments:
-            return data.get("team"), min(moments)
-        if data.get("accepted_by") or data.get("bridged"):
+            return dial.team, min(moments)
+        if dial.accepted_by or dial.bridged:
             # Without its screening event, the bridge began `duration` seconds before the dial ended.
-            return data.get("team"), dial.at - timedelta(seconds=_int(data.get("duration")) or 0)
+            return dial.team, at - timedelta(seconds=dial.duration or 0)
     if accepted:
         # Put through, but no dial result names the team yet (it comes when the talk ends) or ever
         # (an emergency dial after a fault rings the fallback without a dial event).
@@ -122,33 +144,37 @@ def summarise(sid: str, events: Iterable[Event]) -> Summary:
     ordered = sorted(events, key=lambda e: (e.at, e.key))
     if not ordered:
         raise ValueError(f"call {sid} has no events")
-    by_kind: dict[str, list[Event]] = {}
-    for event in ordered:
-        by_kind.setdefault(event.kind, []).append(event)
 
-    def last(kind: str) -> Mapping:
-        found = by_kind.get(kind)
-        return found[-1].data if found else {}
+    def every(kind: type[R]) -> list[tuple[datetime, R]]:
+        return [(e.at, e.record) for e in ordered if isinstance(e.record, kind)]
 
-    started_events = by_kind.get("started")
-    started_at = started_events[0].at if started_events else ordered[0].at
-    started = last("started")
-    identity = {**last("sen_entered"), **last("recognised"), **last("entitlement")}
-    routed = last("routed")
-    status = last("status")
-    voicemail = last("voicemail")
+    def last(kind: type[R]) -> R | None:
+        found = every(kind)
+        return found[-1][1] if found else None
+
+    started_events = every(Started)
+    started_at = started_events[0][0] if started_events else ordered[0].at
+    started = last(Started) or Started()
+    # Who is calling: the entitlement check's word, else the caller ID's, else the SEN as typed.
+    sen_entered, recognised, entitled = last(SenEntered), last(Recognised), last(Entitlement)
+    identity = entitled or recognised or sen_entered
+    customer = (entitled or recognised or Recognised()).customer
+    verdict = entitled.verdict if entitled else None
+    routed = last(Routed) or Routed()
+    status = last(Status)
+    voicemail = last(Voicemail) or Voicemail()
     # Twilio reports a recording with no audio ("absent") or a failed one: no message was left.
-    left_message = voicemail.get("recording_url") and voicemail.get("status") in (None, "completed")
-    dials = sorted(by_kind.get("dial", []), key=lambda e: _int(e.data.get("attempt")) or 0)
-    answered = _answered(dials, by_kind.get("screened", []))
+    left_message = bool(voicemail.recording_url) and voicemail.status in (None, "completed")
+    dials = sorted(every(Dial), key=lambda e: e[1].attempt)
+    answered = _answered(dials, every(Screened))
     deflected = (
-        "deflected" in by_kind
-        or routed.get("action") == "deflect"
+        bool(every(Deflected))
+        or routed.action == "deflect"
         # An unverified SEN is not a refusal: level 1 calls go on (other severities are deflected
         # with their own event).
-        or identity.get("verdict") not in (None, "ok", "unverified")
+        or verdict not in (None, "ok", "unverified")
     )
-    no_candidates = routed.get("action") == "connect" and not routed.get("candidates")
+    no_candidates = routed.action == "connect" and not routed.candidates
 
     team = answer_seconds = None
     if answered is not None:
@@ -159,29 +185,28 @@ def summarise(sid: str, events: Iterable[Event]) -> Summary:
         outcome = Outcome.VOICEMAIL
     elif deflected:
         outcome = Outcome.DEFLECTED
-    elif status.get("call_status") in _CALL_FAILED or (status and "error" in by_kind):
+    elif status is not None and (status.call_status in _CALL_FAILED or every(Error)):
         outcome = Outcome.FAILED
-    elif status:
+    elif status is not None:
         outcome = Outcome.ABANDONED
     else:
         outcome = None
 
-    severity = _int(last("severity").get("severity"))
     return Summary(
         sid=sid,
         started_at=started_at,
-        line=started.get("to") or started.get("line"),
-        region=started.get("region"),
-        caller=started.get("from"),
-        caller_name=started.get("caller_name"),
-        sen=identity.get("sen"),
-        customer=identity.get("customer"),
-        severity=severity,
+        line=started.to or started.line,
+        region=started.region,
+        caller=started.caller,
+        caller_name=started.caller_name,
+        sen=identity.sen if identity else None,
+        customer=customer,
+        severity=(last(Severity) or Severity()).severity,
         outcome=outcome,
         team=team,
         answer_seconds=answer_seconds,
-        duration=_int(status.get("duration")),
-        voicemail_url=voicemail.get("recording_url") if left_message else None,
+        duration=status.duration if status else None,
+        voicemail_url=voicemail.recording_url if left_message else None,
         no_candidates=no_candidates,
-        reason=last("deflected").get("reason") or routed.get("reason"),
+        reason=(last(Deflected) or Deflected()).reason or routed.reason,
     )

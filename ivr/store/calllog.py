@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -51,13 +51,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
-from ivr.engine.events import LogSink
+from ivr.engine.events import CallEvent, EventSink, from_data, to_data
 from ivr.engine.instants import iso
 from ivr.engine.outcomes import IN_PROGRESS, Event, Outcome, Summary, alert_due, summarise
 from ivr.store.counters import Counters
-
-if TYPE_CHECKING:
-    pass
+from ivr.store.logsink import LogSink
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +154,13 @@ alerts = Table(
     Index("alerts_due", "due_at"),
 )
 
+# The summary's fields are the `calls` table's columns (besides event_count; a test checks).
 _SUMMARY_COLUMNS = tuple(f.name for f in fields(Summary))
+# The ops API, `ivr calls --json` and the CSV show every summary field but these, under its own
+# name but for these.
+_NOT_SHOWN = frozenset({"region", "no_candidates"})
+_SHOWN_AS = {"caller": "from"}
+SHOWN_FIELDS = tuple(_SHOWN_AS.get(name, name) for name in _SUMMARY_COLUMNS if name not in _NOT_SHOWN)
 
 
 def database_url(configured: str | None, instance_path: str) -> str:
@@ -258,8 +262,8 @@ def _parse_cursor(cursor: str) -> tuple[datetime, str]:
 class _Write:
     """One event on its way to the database, handed from a webhook to the writer thread."""
 
-    def __init__(self, sid: str, kind: str, key: str, data: dict, at: datetime):
-        self.event = (sid, kind, key, data, at)
+    def __init__(self, sid: str, event: CallEvent, at: datetime):
+        self.event = (sid, event, at)
         self.finished = threading.Event()
         self.settled = False  # the writer has the result; under CallLog._lock
         self.abandoned = False  # the webhook stopped waiting and logged the event; under CallLog._lock
@@ -285,7 +289,7 @@ class CallLog:
         self._clock = clock
         self.counters = counters or Counters.create()
         # The record of last resort when the database fails: the event as a JSON line on stdout.
-        self.fallback = LogSink(logging.WARNING)
+        self.fallback: EventSink = LogSink(logging.WARNING)
         self._listeners: list[Callable[[Summary], None]] = []
         self._lock = threading.Lock()
         self._ready = False
@@ -333,14 +337,13 @@ class CallLog:
 
     # --- writing ----------------------------------------------------------------------
 
-    def record(self, call_sid: str, kind: str, data: dict, at: datetime, key: str | None = None) -> None:
-        """Store one event; repeats of (call_sid, key) are ignored. Never raises, never waits long."""
-        key = key or kind
+    def record(self, call_sid: str, event: CallEvent, at: datetime) -> None:
+        """Store one event; repeats of (call_sid, event.key) are ignored. Never raises, never waits long."""
         if time.monotonic() < self._down_until:
             self.note_failure(None, backoff=False)
-            self._log_instead(call_sid, kind, key, data, at, "database unavailable, retrying shortly")
+            self._log_instead(call_sid, event, at, "database unavailable, retrying shortly")
             return
-        write = _Write(call_sid, kind, key, data, at)
+        write = _Write(call_sid, event, at)
         self._start_writer()
         self._writes.put(write)
         if write.finished.wait(RECORD_WAIT_S):
@@ -350,7 +353,7 @@ class CallLog:
         if write.abandoned:
             error = f"the database did not answer within {RECORD_WAIT_S:g} s"
             self.note_failure(error)
-            self._log_instead(call_sid, kind, key, data, at, error)
+            self._log_instead(call_sid, event, at, error)
         else:
             write.finished.wait()  # the writer has the result and is a moment from done
 
@@ -363,10 +366,10 @@ class CallLog:
 
     def _write_events(self) -> None:
         while (write := self._writes.get()) is not None:
-            sid, kind, key, data, at = write.event
+            sid, event, at = write.event
             summary = error = None
             try:
-                summary = self._store(sid, kind, key, data, at)
+                summary = self._store(sid, event, at)
             except Exception as exc:  # noqa: BLE001 - nothing may break a call
                 error = f"{type(exc).__name__}: {exc}"
             with self._lock:
@@ -382,7 +385,7 @@ class CallLog:
                     self._stored_since_error = False
             elif error is not None:
                 self.note_failure(error)
-                self._log_instead(sid, kind, key, data, at, error)
+                self._log_instead(sid, event, at, error)
             elif summary is not None:
                 self._tell_listeners(summary)
             write.finished.set()
@@ -394,7 +397,7 @@ class CallLog:
             except Exception:  # a listener's bug must not reach the call
                 logger.exception("call log listener failed for %s", summary.sid)
 
-    def _store(self, sid: str, kind: str, key: str, data: dict, at: datetime) -> Summary | None:
+    def _store(self, sid: str, event: CallEvent, at: datetime) -> Summary | None:
         if not self._ready:
             self.create_tables()
         with self.engine.begin() as conn:
@@ -408,7 +411,7 @@ class CallLog:
             conn.execute(select(calls.c.sid).where(calls.c.sid == sid).with_for_update())
             inserted = conn.execute(
                 _insert(self.engine, events)
-                .values(call_sid=sid, key=key, kind=kind, at=at, data=data)
+                .values(call_sid=sid, key=event.key, kind=event.kind, at=at, data=to_data(event))
                 .on_conflict_do_nothing(index_elements=["call_sid", "key"])
                 .returning(events.c.id)
             ).first()
@@ -443,9 +446,9 @@ class CallLog:
             if backoff:
                 self._down_until = time.monotonic() + RETRY_AFTER_S
 
-    def _log_instead(self, sid: str, kind: str, key: str, data: dict, at: datetime, error: str) -> None:
-        logger.warning("call %s: %s event not stored (%s); logged on ivr.events instead", sid, kind, error)
-        self.fallback.record(sid, kind, data, at, key)
+    def _log_instead(self, sid: str, event: CallEvent, at: datetime, error: str) -> None:
+        logger.warning("call %s: %s event not stored (%s); logged on ivr.events instead", sid, event.kind, error)
+        self.fallback.record(sid, event, at)
 
     # --- alerts ---------------------------------------------------------------------------
 
@@ -554,26 +557,21 @@ class CallLog:
 
 
 def call_json(call: Summary, timeline: list[Event]) -> dict:
-    """One call as the ops API and `ivr calls --json` show it."""
-    return {
-        "sid": call.sid,
-        "started_at": iso(call.started_at),
-        "line": call.line,
-        "from": call.caller,
-        "caller_name": call.caller_name,
-        "sen": call.sen,
-        "customer": call.customer,
-        "severity": call.severity,
-        "outcome": call.outcome.value if call.outcome else IN_PROGRESS,
-        "team": call.team,
-        "answer_seconds": call.answer_seconds,
-        "duration": call.duration,
-        "voicemail_url": call.voicemail_url,
-        "reason": call.reason,
-        "events": [
-            {"at": iso(e.at), "kind": e.kind, "key": e.key, "data": dict(e.data)} for e in timeline
-        ],
-    }
+    """One call as the ops API and `ivr calls --json` show it: the SHOWN_FIELDS, and its events."""
+    shown: dict[str, object] = {}
+    for name in _SUMMARY_COLUMNS:
+        if name in _NOT_SHOWN:
+            continue
+        value = getattr(call, name)
+        if name == "started_at":
+            value = iso(value)
+        elif name == "outcome":
+            value = value.value if value else IN_PROGRESS
+        shown[_SHOWN_AS.get(name, name)] = value
+    shown["events"] = [
+        {"at": iso(e.at), "kind": e.kind, "key": e.key, "data": to_data(e.record)} for e in timeline
+    ]
+    return shown
 
 
 def _conditions(where: CallFilter) -> list[ColumnElement[bool]]:
@@ -596,7 +594,7 @@ def _conditions(where: CallFilter) -> list[ColumnElement[bool]]:
 
 
 def _event(row: Row[Any]) -> Event:
-    return Event(row.call_sid, row.key, row.kind, row.at, row.data)
+    return Event(row.call_sid, row.key, row.at, from_data(row.kind, row.data))
 
 
 def _summary(row: Row[Any]) -> Summary:

@@ -31,11 +31,12 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from ivr.engine import rota
+from ivr.engine.events import to_data
 from ivr.engine.instants import iso
 from ivr.engine.outcomes import OUTCOME_FILTERS
 from ivr.engine.phonebook import SEVERITIES, Phonebook
 from ivr.engine.routing import candidate, route
-from ivr.store.calllog import PAGE_SIZE, CallFilter, CallLog, CallPage, call_json, day_range
+from ivr.store.calllog import PAGE_SIZE, SHOWN_FIELDS, CallFilter, CallLog, CallPage, call_json, day_range
 from ivr.web.auth import COOKIE, DISABLED, SESSION_SECONDS, USER, basic_auth, ops_password, page_auth, signer
 from ivr.web.services import request_instant, services
 
@@ -213,7 +214,7 @@ def call(sid: str) -> str:
     found = _calllog().call(sid)
     if found is None:
         abort(404, f"No call {sid} in the call log.")
-    timeline = _calllog().timelines([sid])[sid]
+    timeline = [(event, to_data(event.record)) for event in _calllog().timelines([sid])[sid]]
     labels = {line.number: line.label for line in _phonebook().lines}
     return render_template("ops/call.html", call=found, timeline=timeline, labels=labels)
 
@@ -242,8 +243,7 @@ def calls_csv():
     where, before = _filters()
     out = io.StringIO()
     writer = csv.writer(out)
-    columns = ["sid", "started_at", "line", "from", "caller_name", "sen", "customer", "severity", "outcome",
-               "team", "answer_seconds", "duration", "voicemail_url"]
+    columns = SHOWN_FIELDS
     writer.writerow(columns)
     rows = 0
     while rows < CSV_MAX_ROWS:

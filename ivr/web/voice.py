@@ -31,7 +31,9 @@ from ivr.callflow.caller_input import Miss, read_sen, read_severity
 from ivr.callflow.callstate import MAX_TRIES, CallState, StateError
 from ivr.callflow.prompts import say
 from ivr.callflow.twiml import Ringing
+from ivr.engine import events
 from ivr.engine.entitlement import Entitlement, Source, Verdict, check, entitlement, recognise
+from ivr.engine.events import CallEvent
 from ivr.engine.phonebook import E164_SHAPE, MAX_DIAL, Kind, Phonebook, Policy, Ring
 from ivr.engine.routing import Candidate, CandidateKind, candidate, route
 from ivr.outside.sms import Deflection, can_receive_sms, link_text
@@ -81,13 +83,13 @@ def _url(endpoint: str, state: CallState, **extra: str) -> str:
     return url_for(endpoint, **state.query(), **extra)  # type: ignore[arg-type]  # query keys, never _external...
 
 
-def _event(kind: str, data: dict, key: str | None = None, call_sid: str | None = None) -> None:
+def _event(event: CallEvent, call_sid: str | None = None) -> None:
     """Report a step to the call log; a failing sink never reaches the caller."""
     sid = call_sid or _form("CallSid")
     try:
-        services().events.record(sid, kind, data, request_instant(), key)
+        services().events.record(sid, event, request_instant())
     except Exception:
-        log.exception("call %s: the event sink failed on a %s event", sid, kind)
+        log.exception("call %s: the event sink failed on a %s event", sid, event.kind)
 
 
 def _seconds(name: str) -> int | None:
@@ -114,14 +116,14 @@ def answer():
     phonebook = _phonebook()
     caller, to = _form("From"), _form("To")
     line = phonebook.line(to)
-    _event("started", {
-        "line": line.label if line else None, "region": line.region if line else None,
-        "from": caller, "to": to, "caller_name": _form("CallerName") or None,
-    })
+    _event(events.Started(
+        line=line.label if line else None, region=line.region if line else None,
+        caller=caller, to=to, caller_name=_form("CallerName") or None,
+    ))
     greeting = say(prompts.GREETING, service=phonebook.service.name)
     customer = recognise(_source(phonebook), caller)
     if customer is not None:
-        _event("recognised", {"sen": customer.sen, "customer": customer.name})
+        _event(events.Recognised(sen=customer.sen, customer=customer.name))
         state = CallState(sen=customer.sen_digits)
         verdict = entitlement(customer, request_instant())
         return _after_sen(phonebook, verdict, state, [greeting, say(prompts.HELLO_CUSTOMER, customer=customer.name)])
@@ -137,7 +139,7 @@ def sen():
     reading = read_sen(_form("Digits"), _form("SpeechResult"))
     verdict = check(_source(phonebook), reading.value, request_instant()) if reading.value else None
     miss = reading.miss or (Miss.UNKNOWN if verdict is not None and verdict.verdict is Verdict.UNKNOWN else None)
-    _event("sen_entered", {"sen": reading.value, "attempt": attempt, "miss": miss}, key=f"sen:{attempt}")
+    _event(events.SenEntered(sen=reading.value, attempt=attempt, miss=miss))
     if miss is None:
         assert verdict is not None  # no miss: the SEN was read, so it was checked
         return _after_sen(phonebook, verdict, state.advance(sen=reading.value, tries=0), [])
@@ -155,14 +157,14 @@ def _after_sen(phonebook: Phonebook, verdict: Entitlement, state: CallState, spo
     """Ask the severity of an entitled caller, or of one whose SEN could not be checked (level 1
     calls fail open: they are put through, and the engineer hears that the SEN is not verified)."""
     if verdict.verdict is Verdict.UNVERIFIED:
-        _event("entitlement", {"sen": state.sen, "customer": None, "verdict": verdict.verdict.value})
+        _event(events.Entitlement(sen=state.sen, customer=None, verdict=verdict.verdict.value))
         state = state.advance(verified=False)
     elif not verdict.may_call:
         return _not_entitled(phonebook, state, verdict, spoken)
     else:
         customer = verdict.customer
         assert customer is not None  # a caller who may call is a known customer
-        _event("entitlement", {"sen": customer.sen, "customer": customer.name, "verdict": verdict.verdict.value})
+        _event(events.Entitlement(sen=customer.sen, customer=customer.name, verdict=verdict.verdict.value))
     action = _url("voice.severity", state)
     return twiml_response(twiml.ask([*spoken, prompts.ASK_SEVERITY], action, _voice(), num_digits=1))
 
@@ -173,10 +175,10 @@ _LINKS = {Verdict.UNKNOWN: Deflection.UNKNOWN, Verdict.EXPIRED: Deflection.EXPIR
 
 def _not_entitled(phonebook: Phonebook, state: CallState, verdict: Entitlement, spoken: list[str]) -> Response:
     customer = verdict.customer
-    _event("entitlement", {
-        "sen": customer.sen if customer else state.sen, "customer": customer.name if customer else None,
-        "verdict": verdict.verdict.value,
-    })
+    _event(events.Entitlement(
+        sen=customer.sen if customer else state.sen, customer=customer.name if customer else None,
+        verdict=verdict.verdict.value,
+    ))
     text = say(
         prompts.NOT_ENTITLED[verdict.verdict], portal=_portal(phonebook),
         customer=customer.name if customer else "", tier=customer.tier if customer else "",
@@ -189,7 +191,7 @@ def _deflect(
     link: Deflection | None = None,
 ) -> Response:
     """The final answer; with `link`, a caller on a mobile number is offered the way forward by text."""
-    _event("deflected", {"reason": reason})
+    _event(events.Deflected(reason=reason))
     if link is not None and _can_text():
         action = _url("voice.text", state or CallState(), why=link.value)
         return twiml_response(twiml.offer([*spoken, text, prompts.SMS_OFFER], action, [prompts.GOODBYE], _voice()))
@@ -214,7 +216,7 @@ def text():
         return twiml_response(twiml.goodbye([prompts.GOODBYE], _voice()))
     # Only queued here: the sender's worker talks to Twilio while the caller hears goodbye.
     services().sms.send(caller, _form("To"), link_text(why, phonebook.service, state.sen))
-    _event("sms", {"reason": why.value, "to": caller})
+    _event(events.Sms(reason=why.value, to=caller))
     return twiml_response(twiml.goodbye([prompts.SMS_SENT, prompts.GOODBYE], _voice()))
 
 
@@ -233,15 +235,15 @@ def severity():
         return _deflect("no-severity", say(prompts.NO_SEVERITY, portal=_portal(phonebook)))
     assert reading.value is not None  # read_severity: a value or a miss
     level = int(reading.value)
-    _event("severity", {"severity": level})
+    _event(events.Severity(severity=level))
     if not state.verified and level != 1:
         text = say(prompts.UNVERIFIED_NOT_L1, portal=_portal(phonebook))
         return _deflect("unverified", text, state=state, link=Deflection.UNVERIFIED)
     decision = route(phonebook, _form("To"), request_instant(), level)
-    _event("routed", {
-        "action": "connect" if decision.connect else "deflect", "reason": decision.reason,
-        "candidates": [c.team for c in decision.candidates], "weekend": decision.weekend,
-    })
+    _event(events.Routed(
+        action="connect" if decision.connect else "deflect", reason=decision.reason,
+        candidates=tuple(c.team for c in decision.candidates), weekend=decision.weekend,
+    ))
     if not decision.connect:
         business_week = phonebook.policy(level) is Policy.BUSINESS_WEEK
         template = prompts.SEVERITY_NOT_NOW if business_week else prompts.SEVERITY_NOT_BY_PHONE
@@ -305,12 +307,12 @@ def dialed():
     found = candidate(phonebook, name)
     bridged = _bridged()
     numbers = _numbers_at(found, state.number)
-    _event("dial", {
-        "attempt": state.attempt, "team": name, "numbers": list(numbers), "status": _form("DialCallStatus"),
-        "duration": _seconds("DialCallDuration"),
-        "accepted_by": numbers[0] if bridged and len(numbers) == 1 else None,
-        "dial_call_sid": _form("DialCallSid") or None, "bridged": bridged,
-    }, key=f"dial:{state.attempt}")
+    _event(events.Dial(
+        attempt=state.attempt, team=name, numbers=numbers, status=_form("DialCallStatus"),
+        duration=_seconds("DialCallDuration"),
+        accepted_by=numbers[0] if bridged and len(numbers) == 1 else None,
+        dial_call_sid=_form("DialCallSid") or None, bridged=bridged,
+    ))
     if bridged or _caller_gone():
         return twiml_response(twiml.hangup())
     if found is not None and found.ring is Ring.IN_ORDER and state.number + 1 < len(found.dial):
@@ -340,19 +342,17 @@ def recorded():
 @bp.post("/voice/recording")
 @twilio_request
 def recording():
-    _event("voicemail", {
-        "recording_url": _form("RecordingUrl") or None, "recording_sid": _form("RecordingSid") or None,
-        "duration": _seconds("RecordingDuration"), "status": _form("RecordingStatus") or None,
-    }, key="voicemail")
+    _event(events.Voicemail(
+        recording_url=_form("RecordingUrl") or None, recording_sid=_form("RecordingSid") or None,
+        duration=_seconds("RecordingDuration"), status=_form("RecordingStatus") or None,
+    ))
     return "", 204
 
 
 @bp.post("/voice/status")
 @twilio_request
 def status():
-    _event("status", {
-        "call_status": _form("CallStatus"), "duration": _seconds("CallDuration"),
-    }, key="status")
+    _event(events.Status(call_status=_form("CallStatus"), duration=_seconds("CallDuration")))
     return "", 204
 
 
@@ -389,8 +389,7 @@ def whisper():
 def screen():
     accepted = _form("Digits") == "1"
     leg = _form("CallSid")
-    _event("screened", {"number": _form("To"), "accepted": accepted, "dial_call_sid": leg},
-           key=f"screened:{leg}", call_sid=_parent_call())
+    _event(events.Screened(number=_form("To"), accepted=accepted, dial_call_sid=leg), call_sid=_parent_call())
     return twiml_response(twiml.bridge() if accepted else twiml.hangup())
 
 
@@ -461,5 +460,5 @@ def _rescue(error: Exception) -> ResponseReturnValue:
     if isinstance(error, HTTPException):
         return error
     log.exception("call %s: %s failed; answering with the rescue", _form("CallSid"), request.endpoint)
-    _event("error", {"message": f"{type(error).__name__}: {error}", "step": request.endpoint})
+    _event(events.Error(message=f"{type(error).__name__}: {error}", step=request.endpoint))
     return _ON_FAILURE.get(request.endpoint or "", _rescue_call)()

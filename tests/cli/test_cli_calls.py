@@ -8,6 +8,7 @@ from click.testing import CliRunner
 from conftest import SETTLE, answered_call, utc
 
 from ivr.cli.commands import main
+from ivr.engine.events import Started, Status
 from ivr.store.calllog import CallLog, database_url
 
 
@@ -21,9 +22,8 @@ def test_init_db_then_calls_lists_newest_first_with_filters(tmp_path, monkeypatc
 
     log = CallLog.from_settings(url, str(tmp_path), clock=clock, alert_settle_seconds=SETTLE)
     answered_call(log, sid="CA801", at=utc("2026-11-30T09:00Z"))
-    log.record("CA802", "started", {"to": "+31205550100", "from": "+31612345678"}, utc("2026-12-01T09:00Z"))
-    log.record("CA802", "status", {"call_status": "completed", "duration": 4}, utc("2026-12-01T09:00:04Z"),
-               key="status")
+    log.record("CA802", Started(to="+31205550100", caller="+31612345678"), utc("2026-12-01T09:00Z"))
+    log.record("CA802", Status(call_status="completed", duration=4), utc("2026-12-01T09:00:04Z"))
     log.close()
 
     listed = runner.invoke(main, ["calls"])

@@ -11,6 +11,7 @@ from twilio.request_validator import RequestValidator
 
 from ivr.cli import simulate
 from ivr.cli.simulate import InProcess, SimulationError, Simulator, Turn, parse_presses, transcript
+from ivr.engine.events import Dial, Started, Status
 from ivr.web.services import services_of
 from ivr.web.signature import SIGNATURE_HEADER
 
@@ -41,9 +42,9 @@ def test_a_voicemail_picks_up_hears_the_whisper_presses_nothing_and_is_not_put_t
     assert call.said("voicemail waits") == ["no key is pressed: the whisper times out"]
     assert call.said("not put through") == [SF[0]]
     assert call.said("connected") == [f"caller and {SF[1]}"]
-    first, second = call.events.of("dial")
-    assert (first["status"], first["bridged"]) == ("completed", False)
-    assert (second["status"], second["bridged"], second["accepted_by"]) == ("completed", True, SF[1])
+    first, second = call.events.of(Dial)
+    assert (first.status, first.bridged) == ("completed", False)
+    assert (second.status, second.bridged, second.accepted_by) == ("completed", True, SF[1])
 
 
 def _fake_service(documents: dict[str, str], statuses: dict[str, int] | None = None,
@@ -93,8 +94,8 @@ def test_a_missing_press_group_lets_the_prompt_time_out(tmp_path):
 def test_every_request_carries_twilios_parameter_names_and_a_valid_signature(tmp_path):
     """The app refuses unsigned requests, so a completed call proves each one was signed right."""
     call = play(tmp_path, "2026-12-01T20:00Z", US_LINE, caller=ACME_ADMIN, press="1", answer=[SF[0]])
-    assert call.events.of("status") == [{"call_status": "completed", "duration": call.events.of("status")[0]["duration"]}]
-    assert call.events.of("started")[0]["from"] == ACME_ADMIN
+    assert call.events.of(Status) == [Status(call_status="completed", duration=call.events.of(Status)[0].duration)]
+    assert call.events.of(Started)[0].caller == ACME_ADMIN
 
 
 def _app_answering(body: str, status: int = 200) -> Flask:
@@ -135,7 +136,7 @@ def test_behind_a_public_url_every_request_is_signed_for_it_as_twilio_would_sign
     call = play(tmp_path, "2026-12-01T20:00Z", US_LINE, caller=ACME_ADMIN, press="1", answer=[SF[0]],
                 IVR_PUBLIC_URL="https://ivr.example.com")
     assert Turn("connected", f"caller and {SF[0]}") in call.turns
-    assert call.events.of("status")[0]["call_status"] == "completed"
+    assert call.events.of(Status)[0].call_status == "completed"
 
 
 def test_absolute_action_urls_are_signed_as_written_and_sent_to_the_service_under_the_public_base():

@@ -14,6 +14,18 @@ import responses
 from conftest import NOW, SETTLE, answered_call, utc
 
 from ivr.config import default
+from ivr.engine.events import (
+    Dial,
+    Entitlement,
+    Error,
+    Recognised,
+    Routed,
+    SenEntered,
+    Severity,
+    Started,
+    Status,
+    Voicemail,
+)
 from ivr.engine.outcomes import SILENT_AFTER, Outcome
 from ivr.outside.alerts import ROUND_PAUSE, Alerter
 from ivr.store.calllog import CallLog
@@ -57,20 +69,13 @@ def webhook_ok():
 def voicemail_call(store, sid="CA900", customer="Acme Corporation"):
     """An L1 caller on the US line whom nobody answered, who left a voicemail."""
     at = START
-    store.record(sid, "started", {"line": "+14155550100", "to": "+14155550100", "from": "+14155551234",
-                                  "region": "amer", "caller_name": "<b>Wile E.</b>"}, at)
-    store.record(sid, "recognised", {"sen": "SEN-1234567", "customer": customer}, at + timedelta(seconds=1))
-    store.record(sid, "severity", {"severity": 1}, at + timedelta(seconds=5))
-    store.record(sid, "routed", {"action": "connect", "reason": "on duty: san_francisco",
-                                 "candidates": ["san_francisco", "fallback"], "weekend": False},
-                 at + timedelta(seconds=5))
-    store.record(sid, "dial", {"attempt": 1, "team": "san_francisco", "numbers": ["+14155550101"],
-                               "status": "no-answer", "duration": 0, "accepted_by": None},
-                 at + timedelta(seconds=25), key="dial:1")
-    store.record(sid, "voicemail", {"recording_url": RECORDING, "recording_sid": "RE123", "duration": 40},
-                 at + timedelta(seconds=70), key="voicemail")
-    store.record(sid, "status", {"call_status": "completed", "duration": 71}, at + timedelta(seconds=71),
-                 key="status")
+    store.record(sid, Started(line="+14155550100", to="+14155550100", caller="+14155551234", region="amer", caller_name="<b>Wile E.</b>"), at)
+    store.record(sid, Recognised(sen="SEN-1234567", customer=customer), at + timedelta(seconds=1))
+    store.record(sid, Severity(severity=1), at + timedelta(seconds=5))
+    store.record(sid, Routed(action="connect", reason="on duty: san_francisco", candidates=("san_francisco", "fallback"), weekend=False), at + timedelta(seconds=5))
+    store.record(sid, Dial(attempt=1, team="san_francisco", numbers=("+14155550101",), status="no-answer", duration=0, accepted_by=None), at + timedelta(seconds=25))
+    store.record(sid, Voicemail(recording_url=RECORDING, recording_sid="RE123", duration=40), at + timedelta(seconds=70))
+    store.record(sid, Status(call_status="completed", duration=71), at + timedelta(seconds=71))
 
 
 def posts_to(url):
@@ -110,14 +115,11 @@ def test_a_voicemail_from_an_l1_caller_texts_ops_and_posts_to_the_webhook_once(a
 def test_an_l1_caller_who_hung_up_with_nobody_on_duty_is_an_alert(alerter, sqlite_store):
     sms_sent()
     webhook_ok()
-    sqlite_store.record("CA901", "started", {"to": "+442079460100", "from": "+447700900123"}, START)
-    sqlite_store.record("CA901", "sen_entered", {"sen": "1234567", "attempt": 1}, START, key="sen:1")
-    sqlite_store.record("CA901", "severity", {"severity": 1}, START + timedelta(seconds=9))
-    sqlite_store.record("CA901", "routed", {"action": "connect", "candidates": [], "weekend": True,
-                                            "reason": "no team is on duty and there is no fallback"},
-                        START + timedelta(seconds=9))
-    sqlite_store.record("CA901", "status", {"call_status": "completed", "duration": 12},
-                        START + timedelta(seconds=12), key="status")
+    sqlite_store.record("CA901", Started(to="+442079460100", caller="+447700900123"), START)
+    sqlite_store.record("CA901", SenEntered(sen="1234567", attempt=1), START)
+    sqlite_store.record("CA901", Severity(severity=1), START + timedelta(seconds=9))
+    sqlite_store.record("CA901", Routed(action="connect", candidates=(), weekend=True, reason="no team is on duty and there is no fallback"), START + timedelta(seconds=9))
+    sqlite_store.record("CA901", Status(call_status="completed", duration=12), START + timedelta(seconds=12))
     assert sweep(alerter) == 1
     text = sms_body(posts_to(MESSAGES)[0])["Body"]
     assert "(1234567) on the United Kingdom line +442079460100" in text
@@ -127,10 +129,10 @@ def test_an_l1_caller_who_hung_up_with_nobody_on_duty_is_an_alert(alerter, sqlit
 @responses.activate
 def test_answered_deflected_and_non_l1_calls_raise_no_alert(alerter, sqlite_store):
     answered_call(sqlite_store, sid="CA902")
-    sqlite_store.record("CA903", "entitlement", {"sen": "SEN-2345678", "verdict": "expired"}, START)
-    sqlite_store.record("CA903", "status", {"call_status": "completed"}, START, key="status")
-    sqlite_store.record("CA904", "severity", {"severity": 2}, START)
-    sqlite_store.record("CA904", "status", {"call_status": "completed"}, START, key="status")
+    sqlite_store.record("CA903", Entitlement(sen="SEN-2345678", verdict="expired"), START)
+    sqlite_store.record("CA903", Status(call_status="completed"), START)
+    sqlite_store.record("CA904", Severity(severity=2), START)
+    sqlite_store.record("CA904", Status(call_status="completed"), START)
     assert sweep(alerter) == 0
     assert len(responses.calls) == 0 and alerter.health()["sms"]["sent"] == 0
 
@@ -191,12 +193,10 @@ def test_without_twilio_credentials_the_sms_failure_is_visible(sqlite_store, sam
 def test_an_l1_call_that_failed_before_anyone_answered_is_an_alert(alerter, sqlite_store):
     sms_sent()
     webhook_ok()
-    sqlite_store.record("CA905", "started", {"to": "+14155550100", "from": "+14155551234"}, START)
-    sqlite_store.record("CA905", "severity", {"severity": 1}, START + timedelta(seconds=5))
-    sqlite_store.record("CA905", "error", {"message": "KeyError: 'x'", "step": "voice.severity"},
-                        START + timedelta(seconds=5))
-    sqlite_store.record("CA905", "status", {"call_status": "completed", "duration": 30},
-                        START + timedelta(seconds=30), key="status")
+    sqlite_store.record("CA905", Started(to="+14155550100", caller="+14155551234"), START)
+    sqlite_store.record("CA905", Severity(severity=1), START + timedelta(seconds=5))
+    sqlite_store.record("CA905", Error(message="KeyError: 'x'", step="voice.severity"), START + timedelta(seconds=5))
+    sqlite_store.record("CA905", Status(call_status="completed", duration=30), START + timedelta(seconds=30))
     assert sweep(alerter) == 1
     assert sms_body(posts_to(MESSAGES)[0])["Body"].endswith(
         "from +14155551234. The call failed before anyone answered; no voicemail. "
@@ -311,11 +311,10 @@ def test_an_l1_call_whose_final_callback_never_came_alerts_after_a_quarter_of_an
     sms_sent()
     webhook_ok()
     alerter = make_alerter(store, sample)
-    store.record("CA910", "started", {"to": "+14155550100", "from": "+14155551234"}, START)
-    store.record("CA910", "severity", {"severity": 1}, START + timedelta(seconds=5))
+    store.record("CA910", Started(to="+14155550100", caller="+14155551234"), START)
+    store.record("CA910", Severity(severity=1), START + timedelta(seconds=5))
     clock.now = NOW + timedelta(seconds=5)
-    store.record("CA910", "routed", {"action": "connect", "reason": "on duty: san_francisco",
-                                     "candidates": ["san_francisco", "fallback"]}, START + timedelta(seconds=5))
+    store.record("CA910", Routed(action="connect", reason="on duty: san_francisco", candidates=("san_francisco", "fallback")), START + timedelta(seconds=5))
     # The caller is ringing an engineer, then nothing: our service was down when Twilio sent the status.
     assert store.call("CA910").outcome is None
     assert sweep(alerter, NOW + timedelta(seconds=5) + SILENT_AFTER - timedelta(seconds=1)) == 0
@@ -324,8 +323,7 @@ def test_an_l1_call_whose_final_callback_never_came_alerts_after_a_quarter_of_an
         "from +14155551234. Twilio never told us how the call ended (nothing for 15 minutes); "
         "nobody is on record as having answered. Timeline: https://ivr.example.com/ops/calls/CA910")
     # The status callback turns up after all: the alert has gone, and goes nowhere again.
-    store.record("CA910", "status", {"call_status": "completed", "duration": 60}, START + timedelta(seconds=60),
-                 key="status")
+    store.record("CA910", Status(call_status="completed", duration=60), START + timedelta(seconds=60))
     assert sweep(alerter, NOW + timedelta(hours=1)) == 0 and len(posts_to(MESSAGES)) == 1
 
 

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import socket
 import sqlite3
+from dataclasses import fields
 from datetime import timedelta
 
 import pytest
 from conftest import SETTLE, answered_call, utc
+from sqlalchemy import insert, select
 
-from ivr.engine.outcomes import SILENT_AFTER, Outcome
+from ivr.engine.events import Dial, Entitlement, Severity, Started, Status, Voicemail
+from ivr.engine.outcomes import SILENT_AFTER, Outcome, Summary
 from ivr.store.calllog import (
     RECORD_WAIT_S,
+    SHOWN_FIELDS,
     CallFilter,
     CallLog,
+    calls,
     database_url,
     due_alerts_query,
+    events,
     make_engine,
 )
 
@@ -42,19 +48,17 @@ def test_a_call_is_summarised_with_who_answered_and_how_fast(store):
 def test_a_repeated_callback_is_stored_once(store):
     answered_call(store)
     answered_call(store)
-    store.record("CA001", "status", {"call_status": "completed", "duration": 313}, seconds(320), key="status")
+    store.record("CA001", Status(call_status="completed", duration=313), seconds(320))
     assert len(store.timelines(["CA001"])["CA001"]) == 8
     assert len(store.calls().calls) == 1
 
 
 def test_callbacks_out_of_order_give_the_same_summary(store):
-    store.record("CA002", "status", {"call_status": "completed", "duration": 90}, seconds(90), key="status")
-    store.record("CA002", "voicemail", {"recording_url": "https://api.twilio.com/RE1", "recording_sid": "RE1",
-                                        "duration": 30}, seconds(91), key="voicemail")
+    store.record("CA002", Status(call_status="completed", duration=90), seconds(90))
+    store.record("CA002", Voicemail(recording_url="https://api.twilio.com/RE1", recording_sid="RE1", duration=30), seconds(91))
     assert store.call("CA002").outcome is Outcome.VOICEMAIL
-    store.record("CA002", "severity", {"severity": 1}, seconds(8))
-    store.record("CA002", "started", {"line": "+31205550100", "region": "emea", "from": "+31612345678",
-                                      "to": "+31205550100", "caller_name": None}, START)
+    store.record("CA002", Severity(severity=1), seconds(8))
+    store.record("CA002", Started(line="+31205550100", region="emea", caller="+31612345678", to="+31205550100", caller_name=None), START)
     call = store.call("CA002")
     assert (call.outcome, call.started_at, call.line, call.voicemail_url) == (
         Outcome.VOICEMAIL, START, "+31205550100", "https://api.twilio.com/RE1")
@@ -62,29 +66,26 @@ def test_callbacks_out_of_order_give_the_same_summary(store):
 
 
 def test_a_caller_who_hangs_up_while_ringing_abandoned_the_call(store):
-    store.record("CA003", "started", {"to": "+14155550100", "from": "+14155551234"}, START)
-    store.record("CA003", "severity", {"severity": 1}, seconds(5))
-    store.record("CA003", "dial", {"attempt": 1, "team": "san_francisco", "numbers": ["+14155550101"],
-                                   "status": "canceled", "duration": 0, "accepted_by": None},
-                 seconds(20), key="dial:1")
+    store.record("CA003", Started(to="+14155550100", caller="+14155551234"), START)
+    store.record("CA003", Severity(severity=1), seconds(5))
+    store.record("CA003", Dial(attempt=1, team="san_francisco", numbers=("+14155550101",), status="canceled", duration=0, accepted_by=None), seconds(20))
     assert store.call("CA003").outcome is None
-    store.record("CA003", "status", {"call_status": "completed", "duration": 20}, seconds(20), key="status")
+    store.record("CA003", Status(call_status="completed", duration=20), seconds(20))
     call = store.call("CA003")
     assert call.outcome is Outcome.ABANDONED and call.team is None and call.missed_l1
 
 
 def test_an_expired_customer_is_deflected(store):
-    store.record("CA004", "started", {"to": "+31205550100", "from": "+31612345678"}, START)
-    store.record("CA004", "entitlement", {"sen": "SEN-2345678", "customer": "Globex", "verdict": "expired"},
-                 seconds(9))
-    store.record("CA004", "status", {"call_status": "completed", "duration": 25}, seconds(25), key="status")
+    store.record("CA004", Started(to="+31205550100", caller="+31612345678"), START)
+    store.record("CA004", Entitlement(sen="SEN-2345678", customer="Globex", verdict="expired"), seconds(9))
+    store.record("CA004", Status(call_status="completed", duration=25), seconds(25))
     call = store.call("CA004")
     assert call.outcome is Outcome.DEFLECTED and not call.missed_l1
 
 
 def test_a_call_twilio_could_not_carry_failed(store):
-    store.record("CA005", "started", {"to": "+14155550100", "from": "+14155551234"}, START)
-    store.record("CA005", "status", {"call_status": "failed", "duration": 0}, seconds(1), key="status")
+    store.record("CA005", Started(to="+14155550100", caller="+14155551234"), START)
+    store.record("CA005", Status(call_status="failed", duration=0), seconds(1))
     assert store.call("CA005").outcome is Outcome.FAILED
 
 
@@ -104,9 +105,8 @@ def test_newest_calls_come_first_and_pages_follow_on(store):
 def test_calls_filter_by_outcome_severity_line_customer_and_date(store):
     answered_call(store, sid="CA201", at=utc("2026-12-01T09:00Z"))
     answered_call(store, sid="CA202", at=utc("2026-12-02T09:00Z"), customer="Initech", line="+31205550100")
-    store.record("CA203", "started", {"to": "+14155550100", "from": "+14155550000"}, utc("2026-12-02T10:00Z"))
-    store.record("CA203", "status", {"call_status": "completed", "duration": 3}, utc("2026-12-02T10:00:03Z"),
-                 key="status")
+    store.record("CA203", Started(to="+14155550100", caller="+14155550000"), utc("2026-12-02T10:00Z"))
+    store.record("CA203", Status(call_status="completed", duration=3), utc("2026-12-02T10:00:03Z"))
 
     def sids(**where):
         return [c.sid for c in store.calls(CallFilter(**where)).calls]
@@ -125,33 +125,32 @@ def test_calls_filter_by_outcome_severity_line_customer_and_date(store):
 
 
 def test_calls_in_progress_have_no_outcome_yet(store):
-    store.record("CA301", "started", {"to": "+14155550100", "from": "+14155551234"}, START)
+    store.record("CA301", Started(to="+14155550100", caller="+14155551234"), START)
     assert [c.sid for c in store.calls(CallFilter(outcome="in-progress")).calls] == ["CA301"]
 
 
 def test_counts_and_answer_times_for_metrics(store):
     answered_call(store, sid="CA401")
-    store.record("CA402", "severity", {"severity": 1}, START)
-    store.record("CA402", "status", {"call_status": "completed", "duration": 3}, seconds(3), key="status")
+    store.record("CA402", Severity(severity=1), START)
+    store.record("CA402", Status(call_status="completed", duration=3), seconds(3))
     assert sorted(store.outcome_counts()) == [("abandoned", 1, 1), ("answered", 1, 1)]
     assert store.answer_histogram((10.0, 15.0, 60.0)) == ([0, 1, 1], 1, 12.0)
 
 
 def test_a_missed_l1_calls_alert_is_stored_with_its_event_and_claimed_once(store, clock):
     clock.now = NOW
-    store.record("CA010", "severity", {"severity": 1}, START)
+    store.record("CA010", Severity(severity=1), START)
     assert store.alert("CA010").due_at == NOW + SILENT_AFTER  # in progress: watched, not due
-    store.record("CA010", "status", {"call_status": "completed", "duration": 20}, seconds(20), key="status")
+    store.record("CA010", Status(call_status="completed", duration=20), seconds(20))
     assert store.alert("CA010").due_at == NOW + timedelta(seconds=SETTLE)
-    store.record("CA010", "voicemail", {"recording_url": "https://api.twilio.com/RE1", "duration": 9},
-                 seconds(21), key="voicemail")
+    store.record("CA010", Voicemail(recording_url="https://api.twilio.com/RE1", duration=9), seconds(21))
     assert store.due_alerts(NOW, 10) == ["CA010"]
     lease = timedelta(seconds=60)
     assert store.claim_alert("CA010", NOW, lease).attempts == 1
     assert store.claim_alert("CA010", NOW + timedelta(seconds=59), lease) is None
     assert store.due_alerts(NOW + timedelta(seconds=59), 10) == []
     # Calls below L1 have no alert row at all.
-    store.record("CA011", "severity", {"severity": 2}, START)
+    store.record("CA011", Severity(severity=2), START)
     assert store.alert("CA011") is None
 
 
@@ -178,9 +177,9 @@ def test_the_sweep_reads_the_due_alerts_through_their_index(store):
 def test_listeners_hear_each_new_event_once(store):
     heard = []
     store.subscribe(lambda summary: heard.append(summary.outcome))
-    store.record("CA501", "started", {"to": "+14155550100"}, START)
-    store.record("CA501", "status", {"call_status": "completed", "duration": 3}, seconds(3), key="status")
-    store.record("CA501", "status", {"call_status": "completed", "duration": 3}, seconds(3), key="status")
+    store.record("CA501", Started(to="+14155550100"), START)
+    store.record("CA501", Status(call_status="completed", duration=3), seconds(3))
+    store.record("CA501", Status(call_status="completed", duration=3), seconds(3))
     assert heard == [None, Outcome.ABANDONED]
 
 
@@ -205,7 +204,7 @@ def test_a_locked_database_loses_no_event_and_shows_in_health(tmp_path, caplog, 
     blocker = sqlite3.connect(tmp_path / "calllog.sqlite3", isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")
     try:
-        store.record("CA601", "started", {"to": "+14155550100", "caller_name": "Ann"}, START)
+        store.record("CA601", Started(to="+14155550100", caller_name="Ann"), START)
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
@@ -217,8 +216,8 @@ def test_a_locked_database_loses_no_event_and_shows_in_health(tmp_path, caplog, 
 
 def test_a_database_that_is_down_answers_at_once_and_recovers_in_health(clock):
     store = CallLog(make_engine(database_url("postgresql://postgres@127.0.0.1:1/none", "")), clock=clock, alert_settle_seconds=SETTLE)
-    store.record("CA701", "started", {"to": "+14155550100"}, START)
-    store.record("CA701", "severity", {"severity": 1}, seconds(5))
+    store.record("CA701", Started(to="+14155550100"), START)
+    store.record("CA701", Severity(severity=1), seconds(5))
     health = store.health()
     assert health["failures"] == 2 and health["ok"] is False
     assert health["backend"] == "postgresql"
@@ -231,7 +230,7 @@ def test_a_database_locked_longer_than_a_webhook_may_wait_is_logged_at_once(tmp_
     blocker.execute("BEGIN EXCLUSIVE")
     try:
         # The writer would wait BUSY_TIMEOUT_MS for the lock; the webhook stops waiting well before.
-        store.record("CA602", "started", {"to": "+14155550100"}, START)
+        store.record("CA602", Started(to="+14155550100"), START)
         health = store.health()
         assert health["last_error"] == f"the database did not answer within {RECORD_WAIT_S:g} s"
         assert health["ok"] is False and health["failures"] == 1
@@ -248,12 +247,50 @@ def test_a_database_server_that_never_answers_holds_no_webhook(caplog, clock):
         port = silent.getsockname()[1]
         store = CallLog(make_engine(database_url(f"postgresql://postgres@127.0.0.1:{port}/calls", "")), clock=clock, alert_settle_seconds=SETTLE)
         try:
-            store.record("CA702", "started", {"to": "+14155550100"}, START)
+            store.record("CA702", Started(to="+14155550100"), START)
             # Returned before the connection attempt ended (CONNECT_TIMEOUT_S), with the event logged.
             assert store.health()["last_error"] == f"the database did not answer within {RECORD_WAIT_S:g} s"
             assert '"call_sid": "CA702"' in caplog.text
             # The next events do not try again while the database rests.
-            store.record("CA702", "severity", {"severity": 1}, seconds(5))
+            store.record("CA702", Severity(severity=1), seconds(5))
             assert store.health()["failures"] == 2 and caplog.text.count('"call_sid": "CA702"') == 2
         finally:
             store.close()
+
+
+def test_the_calls_table_has_a_column_for_each_summary_field():
+    assert [c.name for c in calls.columns] == [f.name for f in fields(Summary)] + ["event_count"]
+
+
+def test_the_api_shows_the_summary_fields_in_their_order():
+    assert SHOWN_FIELDS == ("sid", "started_at", "line", "from", "caller_name", "sen", "customer", "severity",
+                            "outcome", "team", "answer_seconds", "duration", "voicemail_url", "reason")
+
+
+def test_events_stored_by_the_previous_version_read_as_records(store):
+    """Rows as the webhooks wrote them before events were typed: plain dicts, key for key."""
+    rows = [
+        ("started", "started", {"line": "United States & Canada", "region": "amer", "from": "+14155551234",
+                                "to": "+14155550100", "caller_name": None}),
+        ("severity", "severity", {"severity": 1}),
+        ("dial:1", "dial", {"attempt": 1, "team": "san_francisco", "numbers": ["+14155550101"], "status": "completed",
+                            "duration": 300, "accepted_by": "+14155550101", "dial_call_sid": None, "bridged": True}),
+        ("status", "status", {"call_status": "completed", "duration": 313}),
+    ]
+    with store.engine.begin() as conn:
+        conn.execute(insert(events), [{"call_sid": "CA050", "key": key, "kind": kind, "at": seconds(n), "data": data}
+                                      for n, (key, kind, data) in enumerate(rows)])
+    timeline = store.timelines(["CA050"])["CA050"]
+    assert [e.record for e in timeline] == [
+        Started(line="United States & Canada", region="amer", caller="+14155551234", to="+14155550100"),
+        Severity(severity=1),
+        Dial(attempt=1, team="san_francisco", numbers=("+14155550101",), status="completed", duration=300,
+             accepted_by="+14155550101", bridged=True),
+        Status(call_status="completed", duration=313),
+    ]
+    # A new event of the call is summarised with the old ones, and stored in the same form.
+    store.record("CA050", Voicemail(recording_url=None), seconds(314))
+    assert store.call("CA050").outcome is Outcome.ANSWERED
+    with store.engine.connect() as conn:
+        stored = conn.execute(select(events.c.data).where(events.c.key == "voicemail")).scalar_one()
+    assert stored == {"recording_url": None, "recording_sid": None, "duration": None, "status": None}

@@ -12,6 +12,7 @@ import pytest
 import time_machine
 from conftest import OPS_PASSWORD, SAMPLE, answered_call, make_app, utc
 
+from ivr.engine.events import Deflected, Recognised, Started
 from ivr.web.services import services_of
 
 PAGES = ["/ops/", "/ops/calls", "/ops/calls/CA001", "/ops/week", "/ops/numbers", "/ops/calls.csv"]
@@ -75,9 +76,8 @@ def test_login_never_redirects_off_the_console(client):
 
 def test_a_caller_name_with_html_is_shown_escaped(app, client, ops_auth):
     hostile = '<script>alert("pwned")</script><img src=x onerror=alert(1)>'
-    log(app).record("CA666", "started", {"to": "+14155550100", "from": "+14155551234", "caller_name": hostile},
-                    utc("2026-12-01T09:00Z"))
-    log(app).record("CA666", "deflected", {"reason": "<b>unknown</b>"}, utc("2026-12-01T09:00:20Z"))
+    log(app).record("CA666", Started(to="+14155550100", caller="+14155551234", caller_name=hostile), utc("2026-12-01T09:00Z"))
+    log(app).record("CA666", Deflected(reason="<b>unknown</b>"), utc("2026-12-01T09:00:20Z"))
     for path in ("/ops/calls", "/ops/calls/CA666"):
         page = client.get(path, headers=ops_auth).get_data(as_text=True)
         assert "<script>" not in page and "<img" not in page and "<b>unknown" not in page
@@ -86,10 +86,8 @@ def test_a_caller_name_with_html_is_shown_escaped(app, client, ops_auth):
 
 
 def test_csv_export_neutralises_formulas(app, client, ops_auth):
-    log(app).record("CA777", "started", {"to": "+14155550100", "from": "+14155551234",
-                                         "caller_name": '=HYPERLINK("https://evil.example.com","x")'},
-                    utc("2026-12-01T09:00Z"))
-    log(app).record("CA777", "recognised", {"sen": "-2+3", "customer": "@SUM(A1:A9)"}, utc("2026-12-01T09:00:01Z"))
+    log(app).record("CA777", Started(to="+14155550100", caller="+14155551234", caller_name='=HYPERLINK("https://evil.example.com","x")'), utc("2026-12-01T09:00Z"))
+    log(app).record("CA777", Recognised(sen="-2+3", customer="@SUM(A1:A9)"), utc("2026-12-01T09:00:01Z"))
     answered_call(log(app), sid="CA001", at=utc("2026-11-30T09:00Z"))
     reply = client.get("/ops/calls.csv", headers=ops_auth)
     assert reply.mimetype == "text/csv" and "attachment" in reply.headers["Content-Disposition"]
@@ -142,7 +140,7 @@ def test_api_filters_and_bad_input(app, client, ops_auth):
 
 def test_the_calls_page_filters_and_links_each_call_to_its_timeline(app, client, ops_auth):
     answered_call(log(app), sid="CA001", at=utc("2026-12-01T09:00Z"))
-    log(app).record("CA002", "started", {"to": "+31205550100", "from": "+31612345678"}, utc("2026-12-01T10:00Z"))
+    log(app).record("CA002", Started(to="+31205550100", caller="+31612345678"), utc("2026-12-01T10:00Z"))
     page = client.get("/ops/calls", headers=ops_auth).get_data(as_text=True)
     assert page.index('href="/ops/calls/CA002"') < page.index('href="/ops/calls/CA001"')
     assert "in progress" in page and "12 s" in page and "United States &amp; Canada" in page

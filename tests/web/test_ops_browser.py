@@ -10,6 +10,7 @@ import pytest
 from conftest import OPS_PASSWORD, ROOT, answered_call, make_app, utc
 from werkzeug.serving import make_server
 
+from ivr.engine.events import Deflected, Entitlement, Started
 from ivr.web.services import services_of
 
 CHROMIUM = "/usr/bin/chromium"
@@ -26,11 +27,9 @@ def served(tmp_path):
     app = make_app(tmp_path, CLOCK=lambda: utc("2026-12-01T10:30Z"))
     calls = services_of(app).calllog
     answered_call(calls, sid="CA0001", at=utc("2026-12-01T09:00Z"))
-    calls.record("CA0002", "started", {"to": "+31205550100", "from": "+31612345678",
-                                       "caller_name": "<script>alert(1)</script>"}, utc("2026-12-01T10:00Z"))
-    calls.record("CA0002", "entitlement", {"sen": "SEN-2345678", "customer": "Globex", "verdict": "expired"},
-                 utc("2026-12-01T10:00:09Z"))
-    calls.record("CA0002", "deflected", {"reason": "expired"}, utc("2026-12-01T10:00:09Z"))
+    calls.record("CA0002", Started(to="+31205550100", caller="+31612345678", caller_name="<script>alert(1)</script>"), utc("2026-12-01T10:00Z"))
+    calls.record("CA0002", Entitlement(sen="SEN-2345678", customer="Globex", verdict="expired"), utc("2026-12-01T10:00:09Z"))
+    calls.record("CA0002", Deflected(reason="expired"), utc("2026-12-01T10:00:09Z"))
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

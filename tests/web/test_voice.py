@@ -31,6 +31,18 @@ from conftest import SAMPLE, utc
 
 import ivr.web.voice
 from ivr.cli.simulate import InProcess, Simulator, parse_presses
+from ivr.engine.events import (
+    Deflected,
+    Dial,
+    Entitlement,
+    Error,
+    Recognised,
+    Routed,
+    Screened,
+    SenEntered,
+    Status,
+    Voicemail,
+)
 from ivr.store.reloading import ReloadingPhonebook
 from ivr.web.services import services_of
 
@@ -51,11 +63,11 @@ def test_a_weekday_call_rings_the_local_office_and_the_engineer_who_presses_1_ge
         "Priority Support, level 1 call from Acme Corporation, SEN 1 2 3 4 5 6 7, "
         "on the United States & Canada line. Press 1 to accept."
     ]
-    assert call.events.of("routed")[0]["candidates"] == ["san_francisco", "select", "fallback"]
-    assert [d["status"] for d in call.events.of("dial")] == ["no-answer", "completed"]
-    assert call.events.of("dial")[1]["accepted_by"] == SF[1]
-    assert call.events.of("screened") == [{"number": SF[1], "accepted": True, "dial_call_sid": call.events.of("dial")[1]["dial_call_sid"]}]
-    assert call.events.of("status")[0]["call_status"] == "completed"
+    assert call.events.of(Routed)[0].candidates == ("san_francisco", "select", "fallback")
+    assert [d.status for d in call.events.of(Dial)] == ["no-answer", "completed"]
+    assert call.events.of(Dial)[1].accepted_by == SF[1]
+    assert call.events.of(Screened) == [Screened(number=SF[1], accepted=True, dial_call_sid=call.events.of(Dial)[1].dial_call_sid)]
+    assert call.events.of(Status)[0].call_status == "completed"
 
 
 def test_after_hours_in_sydney_the_australian_line_rings_amsterdam(tmp_path):
@@ -77,7 +89,7 @@ def test_in_a_handoff_overlap_the_team_that_stays_longest_rings_first_then_the_o
 
 def test_on_the_weekend_the_select_team_takes_level_1_calls(tmp_path):
     call = play(tmp_path, "2026-12-05T12:00Z", NL_LINE, press=f"{ACME_SEN},{L1}", answer=[SELECT[1]])
-    assert call.events.of("routed")[0]["weekend"] is True
+    assert call.events.of(Routed)[0].weekend is True
     assert "Connecting you to our Global Select Support team." in call.said("caller hears")
     assert call.said("connected") == [f"caller and {SELECT[1]}"]
 
@@ -86,7 +98,7 @@ def test_on_christmas_day_in_sydney_the_australian_line_rings_the_select_team(tm
     # Friday 15:00 in Sydney, a public holiday; the same hour a week earlier rings Sydney.
     holiday = play(tmp_path, "2026-12-25T04:00Z", AU_LINE, press=f"{ACME_SEN},{L1}", answer=[SELECT[0]])
     assert holiday.said("rings") == [", ".join(SELECT)]
-    assert holiday.events.of("routed")[0]["weekend"] is False
+    assert holiday.events.of(Routed)[0].weekend is False
     workday = play(tmp_path, "2026-12-18T04:00Z", AU_LINE, press=f"{ACME_SEN},{L1}", answer=[SYDNEY[0]])
     assert workday.said("rings") == [", ".join(SYDNEY)]
 
@@ -110,14 +122,14 @@ def test_nobody_answering_walks_every_candidate_to_the_fallback_then_takes_a_voi
     assert "Nobody at Priority Support duty manager" not in heard
     assert "After the beep" in heard
     assert call.said("caller hears")[-1] == "Thank you. An engineer will call you back as soon as possible. Goodbye."
-    dials = call.events.of("dial")
-    assert [(d["attempt"], d["team"], d["status"]) for d in dials] == [
+    dials = call.events.of(Dial)
+    assert [(d.attempt, d.team, d.status) for d in dials] == [
         (1, "san_francisco", "no-answer"), (2, "san_francisco", "no-answer"),
         (3, "select", "no-answer"), (4, "fallback", "no-answer"),
     ]
-    [voicemail] = call.events.of("voicemail")
-    assert voicemail["recording_url"].startswith("https://api.twilio.com/")
-    assert voicemail["duration"] == 25
+    [voicemail] = call.events.of(Voicemail)
+    assert voicemail.recording_url.startswith("https://api.twilio.com/")
+    assert voicemail.duration == 25
 
 
 def test_candidates_are_fixed_when_the_call_is_routed_not_when_each_dial_ends(tmp_path):
@@ -125,15 +137,15 @@ def test_candidates_are_fixed_when_the_call_is_routed_not_when_each_dial_ends(tm
     clock = {"now": utc("2026-12-01T17:59Z")}
 
     class ShiftChangeAfterRouting(ListSink):
-        def record(self, call_sid, kind, data, at, key=None):
-            super().record(call_sid, kind, data, at, key)
-            if kind == "routed":
+        def record(self, call_sid, event, at):
+            super().record(call_sid, event, at)
+            if isinstance(event, Routed):
                 clock["now"] = utc("2026-12-01T18:30Z")
 
     sink = ShiftChangeAfterRouting()
     call = play(tmp_path, "2026-12-01T17:59Z", NL_LINE, press=f"{ACME_SEN},{L1}", answer=[SELECT[0]],
                 CLOCK=lambda: clock["now"], EVENT_SINK=sink)
-    assert sink.of("routed")[0]["candidates"] == ["amsterdam", "san_francisco", "select", "fallback"]
+    assert sink.of(Routed)[0].candidates == ("amsterdam", "san_francisco", "select", "fallback")
     assert call.said("rings") == [", ".join(AMSTERDAM), SF[0], SF[1], ", ".join(SELECT)]
     assert sink.events[-1].at == utc("2026-12-01T18:30Z")
 
@@ -145,14 +157,14 @@ def test_a_recognised_admin_is_greeted_by_name_and_not_asked_for_the_sen(tmp_pat
     call = play(tmp_path, "2026-12-01T20:00Z", US_LINE, caller=ACME_ADMIN, press=L1, answer=[SF[0]])
     assert call.said("caller hears")[:2] == ["Welcome to Priority Support.", "Hello, Acme Corporation."]
     assert "support entitlement number" not in call.heard()
-    assert call.events.of("recognised") == [{"sen": "SEN-1234567", "customer": "Acme Corporation"}]
+    assert call.events.of(Recognised) == [Recognised(sen="SEN-1234567", customer="Acme Corporation")]
     assert call.said("connected") == [f"caller and {SF[0]}"]
 
 
 def test_an_unknown_sen_is_asked_again_and_the_right_one_is_accepted(tmp_path):
     call = play(tmp_path, "2026-12-01T20:00Z", US_LINE, press=f"9999999#,{ACME_SEN},{L1}", answer=[SF[0]])
     assert "We could not find SEN 9 9 9 9 9 9 9." in call.said("caller hears")
-    assert [e["attempt"] for e in call.events.of("sen_entered")] == [1, 2]
+    assert [e.attempt for e in call.events.of(SenEntered)] == [1, 2]
     assert call.said("connected")
 
 
@@ -163,8 +175,8 @@ def test_three_unknown_sens_end_with_the_portal_and_nothing_is_connected(tmp_pat
         "Thank you for calling. Goodbye.",
     ]
     assert call.said("rings") == []
-    assert call.events.of("entitlement")[-1]["verdict"] == "unknown"
-    assert call.events.of("deflected") == [{"reason": "unknown"}]
+    assert call.events.of(Entitlement)[-1].verdict == "unknown"
+    assert call.events.of(Deflected) == [Deflected(reason="unknown")]
 
 
 def test_three_bad_tries_each_say_what_went_wrong(tmp_path):
@@ -172,15 +184,15 @@ def test_three_bad_tries_each_say_what_went_wrong(tmp_path):
     heard = call.said("caller hears")
     assert "That number has the wrong length." in heard
     assert "We did not get a number." in heard
-    assert [e["miss"] for e in call.events.of("sen_entered")] == ["length", "empty", "unclear"]
+    assert [e.miss for e in call.events.of(SenEntered)] == ["length", "empty", "unclear"]
     assert heard[-2] == "We could not get your support entitlement number. Please raise a request at support.example.com."
-    assert call.events.of("deflected") == [{"reason": "no-sen"}]
+    assert call.events.of(Deflected) == [Deflected(reason="no-sen")]
     assert call.said("rings") == []
 
 
 def test_a_spoken_sen_is_understood(tmp_path):
     call = play(tmp_path, "2026-12-01T20:00Z", US_LINE, press="say:one two three four five six seven,1", answer=[SF[0]])
-    assert call.events.of("sen_entered")[0]["sen"] == "1234567"
+    assert call.events.of(SenEntered)[0].sen == "1234567"
     assert call.said("connected")
 
 
@@ -188,15 +200,15 @@ def test_expired_maintenance_is_told_with_the_portal(tmp_path):
     call = play(tmp_path, "2026-12-01T20:00Z", US_LINE, press="2345678#")
     assert "The maintenance for Globex has expired, so we cannot connect this call." in call.heard()
     assert "support.example.com" in call.heard()
-    assert call.events.of("deflected") == [{"reason": "expired"}]
+    assert call.events.of(Deflected) == [Deflected(reason="expired")]
     assert call.said("rings") == []
 
 
 def test_maintenance_lasts_until_noon_utc_the_day_after_it_ends(tmp_path):
     last_minute = play(tmp_path, "2027-07-01T11:59Z", US_LINE, press=f"{ACME_SEN},{L1}", answer=[SF[0]])
-    assert last_minute.events.of("entitlement")[0]["verdict"] == "ok"
+    assert last_minute.events.of(Entitlement)[0].verdict == "ok"
     too_late = play(tmp_path, "2027-07-01T12:00Z", US_LINE, press=ACME_SEN)
-    assert too_late.events.of("entitlement")[0]["verdict"] == "expired"
+    assert too_late.events.of(Entitlement)[0].verdict == "expired"
 
 
 def test_a_select_tier_customer_is_told_phone_support_is_not_included(tmp_path):
@@ -204,14 +216,14 @@ def test_a_select_tier_customer_is_told_phone_support_is_not_included(tmp_path):
     assert "The select support plan of Initech does not include phone support." in typed.heard()
     recognised = play(tmp_path, "2026-12-01T20:00Z", US_LINE, caller=INITECH_ADMIN)
     assert "Hello, Initech." in recognised.said("caller hears")
-    assert recognised.events.of("deflected") == [{"reason": "tier"}]
+    assert recognised.events.of(Deflected) == [Deflected(reason="tier")]
 
 
 def test_severity_2_is_pointed_to_the_portal(tmp_path):
     call = play(tmp_path, "2026-12-01T20:00Z", US_LINE, press=f"{ACME_SEN},2")
     assert "Severity 2 issues are handled at support.example.com, not by phone." in call.heard()
-    assert call.events.of("routed")[0]["action"] == "deflect"
-    assert call.events.of("deflected") == [{"reason": "severity"}]
+    assert call.events.of(Routed)[0].action == "deflect"
+    assert call.events.of(Deflected) == [Deflected(reason="severity")]
     assert call.said("rings") == []
 
 
@@ -223,7 +235,7 @@ def test_a_wrong_severity_key_is_asked_again(tmp_path):
 
 def test_no_severity_after_three_tries_ends_with_the_portal(tmp_path):
     call = play(tmp_path, "2026-12-01T20:00Z", US_LINE, press=f"{ACME_SEN},9,,0")
-    assert call.events.of("deflected") == [{"reason": "no-severity"}]
+    assert call.events.of(Deflected) == [Deflected(reason="no-severity")]
     assert call.said("rings") == []
 
 
@@ -319,7 +331,7 @@ def test_a_voicemail_that_picks_up_first_never_takes_the_call_the_next_candidate
     call = play(tmp_path, "2026-12-01T12:00Z", AU_LINE, press=f"{ACME_SEN},{L1}", voicemail=[AMSTERDAM[0]],
                 answer=[SELECT[0]])
     assert call.said("not put through") == [", ".join(AMSTERDAM)]
-    assert [s["number"] for s in call.events.of("screened")] == [SELECT[0]]
+    assert [s.number for s in call.events.of(Screened)] == [SELECT[0]]
     assert "Nobody at Amsterdam Priority Support could take the call." in call.said("caller hears")
     assert call.said("connected") == [f"caller and {SELECT[0]}"]
 
@@ -354,7 +366,7 @@ def test_status_and_recording_callbacks_answer_204_and_repeats_do_not_duplicate(
     assert post(client, "/voice/recording", recording).status_code == 204
     sink = services_of(app).events
     assert sink.kinds() == ["status", "voicemail"]
-    assert sink.of("status") == [{"call_status": "completed", "duration": 42}]
+    assert sink.of(Status) == [Status(call_status="completed", duration=42)]
 
 
 # --- never strand a caller, never answer 500 -----------------------------------------------
@@ -371,8 +383,8 @@ def test_an_exception_while_routing_still_connects_the_caller_to_the_fallback(tm
     assert call.said("rings") == [FALLBACK]
     assert call.said("connected") == [f"caller and {FALLBACK}"]
     assert "put through after a system error" in call.said("engineer hears")[0]
-    [error] = call.events.of("error")
-    assert error == {"message": "RuntimeError: the engine is broken", "step": "voice.severity"}
+    [error] = call.events.of(Error)
+    assert error == Error(message="RuntimeError: the engine is broken", step="voice.severity")
     assert any("CA" in r.getMessage() and "voice.severity failed" in r.getMessage() for r in caplog.records)
 
 
@@ -445,7 +457,7 @@ def test_a_dial_outcome_with_a_malformed_duration_is_still_read_not_rescued(tmp_
     params = call_params(DialCallStatus="completed", DialBridged="true", DialCallDuration="²")
     root = twiml(post(client, "/voice/dialed?sen=1234567&sev=1&plan=san_francisco,select,fallback&a=1", params))
     assert [v.tag for v in root] == ["Hangup"]
-    assert services_of(client.application).events.of("dial")[0]["duration"] is None
+    assert services_of(client.application).events.of(Dial)[0].duration is None
 
 
 def test_a_caller_id_in_other_digits_is_not_passed_on_to_engineers(tmp_path):

@@ -20,6 +20,7 @@ from flask import Flask
 from ivr import create_app
 from ivr.cli import simulate
 from ivr.engine.entitlement import Failure
+from ivr.engine.events import Deflected, Entitlement, Recognised, Sms
 from ivr.outside.sms import SmsSender
 from ivr.web.services import services_of
 
@@ -111,7 +112,7 @@ def test_a_sen_the_licensing_service_knows_is_put_through_with_the_bearer_token(
         "Priority Support, level 1 call from Acme Corporation, SEN 1 2 3 4 5 6 7, "
         "on the United States & Canada line. Press 1 to accept."
     ]
-    assert call.events.of("entitlement") == [{"sen": "SEN-1234567", "customer": "Acme Corporation", "verdict": "ok"}]
+    assert call.events.of(Entitlement) == [Entitlement(sen="SEN-1234567", customer="Acme Corporation", verdict="ok")]
     # The engineer's whisper found the name in the cache: one request for the whole call.
     assert lookup.call_count == 1
 
@@ -134,7 +135,7 @@ def test_when_the_licensing_service_fails_a_level_1_call_is_still_put_through_as
         "Priority Support, level 1 call from an unknown customer, SEN 1 2 3 4 5 6 7, SEN not verified, "
         "on the United States & Canada line. Press 1 to accept."
     ]
-    assert call.events.of("entitlement") == [{"sen": "1234567", "customer": None, "verdict": "unverified"}]
+    assert call.events.of(Entitlement) == [Entitlement(sen="1234567", customer=None, verdict="unverified")]
     assert licensing_failures(call)[reason.value] == 1
 
 
@@ -173,7 +174,7 @@ def test_when_the_licensing_service_fails_other_severities_get_the_portal_and_ma
         "Please raise a request at support.example.com. Press 1 and we will text you the link."
     ) in call.heard()
     assert call.said("rings") == []
-    assert call.events.of("deflected") == [{"reason": "unverified"}]
+    assert call.events.of(Deflected) == [Deflected(reason="unverified")]
     assert texts == [{
         "To": AU_MOBILE, "From": AU_LINE,
         "Body": "Priority Support: we could not check your SEN just now. "
@@ -188,7 +189,7 @@ def test_an_unknown_sen_from_the_service_is_asked_again_then_told_the_portal(tmp
         call = play(tmp_path, caller=AU_MOBILE, press="9999999#,9999999#,9999999#,1")
         texts = sms_sent(mock)
     assert call.said("caller hears").count("We could not find SEN 9 9 9 9 9 9 9.") == 2
-    assert call.events.of("deflected") == [{"reason": "unknown"}]
+    assert call.events.of(Deflected) == [Deflected(reason="unknown")]
     assert texts[0]["Body"] == (
         "Priority Support: we could not find your support entitlement number (SEN). "
         "Please check it and raise a request at https://support.example.com"
@@ -207,7 +208,7 @@ def test_with_admin_lookup_an_admin_is_recognised_by_the_licensing_service(tmp_p
         mock.get(LICENSING, json=[ACME], match=[responses.matchers.query_param_matcher({"admin": ACME_ADMIN})])
         call = play(tmp_path, caller=ACME_ADMIN, press="1", answer=[SF[0]], book=book)
     assert call.said("caller hears")[:2] == ["Welcome to Priority Support.", "Hello, Acme Corporation."]
-    assert call.events.of("recognised") == [{"sen": "SEN-1234567", "customer": "Acme Corporation"}]
+    assert call.events.of(Recognised) == [Recognised(sen="SEN-1234567", customer="Acme Corporation")]
     assert call.said("connected") == [f"caller and {SF[0]}"]
     # The whisper's name came from the admin lookup: one request for the whole call.
     assert "level 1 call from Acme Corporation" in call.said("engineer hears")[0]
@@ -229,8 +230,8 @@ def test_a_failed_admin_lookup_only_means_the_caller_is_asked_for_the_sen(tmp_pa
         mock.get(LICENSING, body=requests.exceptions.ConnectTimeout("connect timed out"))
         mock.get(f"{LICENSING}/1234567", json=ACME)
         call = play(tmp_path, caller=ACME_ADMIN, press="1234567#,1", answer=[SF[0]], book=book)
-    assert call.events.of("recognised") == []
-    assert call.events.of("entitlement")[0]["verdict"] == "ok"
+    assert call.events.of(Recognised) == []
+    assert call.events.of(Entitlement)[0].verdict == "ok"
     assert licensing_failures(call)["timeout"] == 1
 
 
@@ -249,7 +250,7 @@ def test_a_csv_file_next_to_the_phonebook_recognises_admins_and_checks_sens(tmp_
     assert "level 1 call from Umbrella" in recognised.said("engineer hears")[0]
     # [[customers]] of the phonebook no longer count.
     acme = play(tmp_path, press="1234567#,1234567#,1234567#", book=book)
-    assert acme.events.of("deflected") == [{"reason": "unknown"}]
+    assert acme.events.of(Deflected) == [Deflected(reason="unknown")]
 
 
 def test_a_csv_file_that_cannot_be_read_fails_open_for_level_1(tmp_path):
@@ -281,7 +282,7 @@ def test_an_expired_customer_on_a_mobile_gets_the_renewals_contact_by_text_from_
         "Body": "Priority Support: maintenance for SEN 2345678 has expired. "
                 "To renew, contact renewals@example.com. Requests: https://support.example.com",
     }]
-    assert call.events.of("sms") == [{"reason": "expired", "to": AU_MOBILE}]
+    assert call.events.of(Sms) == [Sms(reason="expired", to=AU_MOBILE)]
     assert sms_counts(services_of(call.app).sms) == {"sent": 1, "failures": {}}
 
 
@@ -304,7 +305,7 @@ def test_a_severity_not_taken_by_phone_offers_the_link(tmp_path):
         mock.add_callback(responses.POST, MESSAGES, callback=created)
         call = play(tmp_path, caller=AU_MOBILE, press="1234567#,3,1")
         texts = sms_sent(mock)
-    assert call.events.of("deflected") == [{"reason": "severity"}]
+    assert call.events.of(Deflected) == [Deflected(reason="severity")]
     assert texts[0]["Body"] == (
         "Priority Support: please raise your request at https://support.example.com and we will pick it up there."
     )
@@ -317,7 +318,7 @@ def test_a_caller_who_does_not_press_1_hears_goodbye_and_gets_no_text(tmp_path):
         assert sms_sent(mock) == []
     assert call.said("caller hears")[-2:] == ["Press 1 and we will text you the link.", "Thank you for calling. Goodbye."]
     assert call.said("caller waits")[-1] == "no input: the prompt times out"
-    assert call.events.of("sms") == []
+    assert call.events.of(Sms) == []
 
 
 @pytest.mark.parametrize("caller", [NL_FIXED, "anonymous", "unknown"])
