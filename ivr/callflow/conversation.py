@@ -2,10 +2,11 @@
 
 Plain functions of (phonebook, state, what the caller or Twilio sent, instant). Each returns a small
 frozen record saying what to do next (`AskSen`, `AskSeverity`, `Deflect`, `Connect`, `Voicemail`,
-`Rescue`, `Goodbye`, `Hangup`); the webhooks report the step's events and turn the record into
-TwiML. Nothing here reads a request, a clock or a service, so every rule of the conversation (the
-retries, the fail-open rule, which words and which text a refused caller gets, who rings next) is
-tested with literal values (tests/callflow/test_conversation.py).
+`Rescue`, `Goodbye`, `Hangup`), with what the webhook reports (the verdict, the routing); the
+webhooks report the step's events and turn the record into TwiML. Nothing here reads a request, a
+clock or a service, so every rule of the conversation (the retries, the fail-open rule, which words
+and which text a refused caller gets, who rings next) is tested with literal values
+(tests/callflow/test_conversation.py).
 """
 
 from __future__ import annotations
@@ -104,18 +105,9 @@ Next = AskSen | AskSeverity | Deflect | Connect | Voicemail | Rescue | Goodbye |
 
 
 @dataclass(frozen=True)
-class SenStep:
-    """What the SEN step read (`miss`: why no SEN was accepted, or None) and what happens next."""
-
-    miss: Miss | None
-    then: AskSen | AskSeverity | Deflect
-
-
-@dataclass(frozen=True)
 class SeverityStep:
-    """What the severity step read (the level, once valid), the routing it made if any, and what next."""
+    """The routing the severity step made, if it got that far (the webhook reports it), and what next."""
 
-    severity: int | None
     routing: Decision | None
     then: AskSeverity | Deflect | Connect | Voicemail
 
@@ -147,7 +139,9 @@ def sen_miss(reading: Reading, verdict: Entitlement | None) -> Miss | None:
     return None
 
 
-def sen_entered(phonebook: Phonebook, state: CallState, reading: Reading, verdict: Entitlement | None) -> SenStep:
+def sen_entered(
+    phonebook: Phonebook, state: CallState, reading: Reading, verdict: Entitlement | None
+) -> AskSen | AskSeverity | Deflect:
     """The SEN step: `reading` is what the caller typed or said, `verdict` its check (None when
     nothing was read). A miss is asked again, saying what went wrong, up to the third try; then an
     unknown SEN is refused with the portal, and no SEN at all ends with the portal."""
@@ -155,15 +149,14 @@ def sen_entered(phonebook: Phonebook, state: CallState, reading: Reading, verdic
     miss = sen_miss(reading, verdict)
     if miss is None:
         assert verdict is not None  # no miss: the SEN was read, so it was checked
-        return SenStep(None, after_sen(phonebook, verdict, state.advance(sen=reading.value, tries=0), ()))
+        return after_sen(phonebook, verdict, state.advance(sen=reading.value, tries=0), ())
     if attempt < MAX_TRIES:
         problem = say(prompts.SEN_MISS[miss], sen=prompts.spoken_digits(reading.value or ""))
-        return SenStep(miss, AskSen((problem, prompts.ASK_SEN), state.advance(tries=attempt)))
+        return AskSen((problem, prompts.ASK_SEN), state.advance(tries=attempt))
     if miss is Miss.UNKNOWN:
         assert verdict is not None  # UNKNOWN is the verdict's miss; read_sen never reports it
-        return SenStep(miss, not_entitled(phonebook, state.advance(sen=reading.value), verdict, ()))
-    no_sen = Deflect("no-sen", say(prompts.NO_SEN, portal=_portal(phonebook)), link=Deflection.UNKNOWN, state=state)
-    return SenStep(miss, no_sen)
+        return not_entitled(phonebook, state.advance(sen=reading.value), verdict, ())
+    return Deflect("no-sen", say(prompts.NO_SEN, portal=_portal(phonebook)), link=Deflection.UNKNOWN, state=state)
 
 
 def after_sen(
@@ -200,21 +193,21 @@ def severity_chosen(phonebook: Phonebook, state: CallState, reading: Reading, li
         attempt = state.tries + 1
         if attempt < MAX_TRIES:
             spoken = (prompts.SEVERITY_MISS[reading.miss], prompts.ASK_SEVERITY)
-            return SeverityStep(None, None, AskSeverity(spoken, state.advance(tries=attempt)))
-        return SeverityStep(None, None, Deflect("no-severity", say(prompts.NO_SEVERITY, portal=_portal(phonebook))))
+            return SeverityStep(None, AskSeverity(spoken, state.advance(tries=attempt)))
+        return SeverityStep(None, Deflect("no-severity", say(prompts.NO_SEVERITY, portal=_portal(phonebook))))
     assert reading.value is not None  # read_severity: a value or a miss
     level = int(reading.value)
     if not state.verified and level != 1:
         text = say(prompts.UNVERIFIED_NOT_L1, portal=_portal(phonebook))
-        return SeverityStep(level, None, Deflect("unverified", text, link=Deflection.UNVERIFIED, state=state))
+        return SeverityStep(None, Deflect("unverified", text, link=Deflection.UNVERIFIED, state=state))
     decision = route(phonebook, line, at, level)
     if not decision.connect:
         business_week = phonebook.policy(level) is Policy.BUSINESS_WEEK
         template = prompts.SEVERITY_NOT_NOW if business_week else prompts.SEVERITY_NOT_BY_PHONE
         text = say(template, severity=level, portal=_portal(phonebook))
-        return SeverityStep(level, decision, Deflect("severity", text, link=Deflection.SEVERITY, state=state))
+        return SeverityStep(decision, Deflect("severity", text, link=Deflection.SEVERITY, state=state))
     plan = tuple(c.team for c in decision.candidates)
-    return SeverityStep(level, decision, ring(phonebook, state.advance(severity=level, tries=0, plan=plan), ()))
+    return SeverityStep(decision, ring(phonebook, state.advance(severity=level, tries=0, plan=plan), ()))
 
 
 # --- ringing -------------------------------------------------------------------------------

@@ -140,10 +140,9 @@ def sen():
     attempt = state.tries + 1
     reading = read_sen(_form("Digits"), _form("SpeechResult"))
     verdict = check(_source(phonebook), reading.value, request_instant()) if reading.value else None
-    step = conversation.sen_entered(phonebook, state, reading, verdict)
-    miss = step.miss
+    miss = conversation.sen_miss(reading, verdict)
     _event("sen_entered", {"sen": reading.value, "attempt": attempt, "miss": miss}, key=f"sen:{attempt}")
-    return _answer(step.then)
+    return _answer(conversation.sen_entered(phonebook, state, reading, verdict))
 
 
 # --- decisions into events and TwiML -------------------------------------------------------
@@ -174,11 +173,9 @@ def _ask_severity(decision: AskSeverity) -> Response:
     """Ask the severity; the first time, report the verdict that let the caller this far (level 1
     calls fail open when the SEN could not be checked: `conversation.after_sen`)."""
     verdict, state = decision.entitlement, decision.state
-    if verdict is None:
-        pass
-    elif verdict.verdict is Verdict.UNVERIFIED:
+    if verdict is not None and verdict.verdict is Verdict.UNVERIFIED:
         _event("entitlement", {"sen": state.sen, "customer": None, "verdict": verdict.verdict.value})
-    else:
+    elif verdict is not None:
         customer = verdict.customer
         assert customer is not None  # a caller who may call is a known customer
         _event("entitlement", {"sen": customer.sen, "customer": customer.name, "verdict": verdict.verdict.value})
@@ -231,10 +228,10 @@ def severity():
     phonebook = _phonebook()
     state = _state()
     reading = read_severity(_form("Digits"))
-    step = conversation.severity_chosen(phonebook, state, reading, _form("To"), request_instant())
-    level = step.severity
-    if level is not None:
+    if reading.value is not None:
+        level = int(reading.value)
         _event("severity", {"severity": level})
+    step = conversation.severity_chosen(phonebook, state, reading, _form("To"), request_instant())
     decision = step.routing
     if decision is not None:
         _event("routed", {
