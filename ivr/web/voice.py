@@ -12,30 +12,42 @@ Steps (each an action URL carrying the `CallState`):
   POST /voice/recording the recording status callback
   POST /voice/status    the call's final status callback
   POST /voice/rescued   after an emergency dial (see `_rescue`)
-Views only read the request, decide with the engine, report events and answer TwiML. Any
-exception becomes TwiML that still rings a human (`_rescue`).
+Views only read the request (form fields, the signed state, services, the request instant), ask
+`ivr.callflow.conversation` what happens next, report the step's events and turn the decision into
+TwiML. Any exception becomes TwiML that still rings a human (`_rescue`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from flask import Blueprint, Flask, Response, abort, current_app, request, url_for
 from flask.typing import ResponseReturnValue
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
-from ivr.callflow import prompts, twiml
-from ivr.callflow.caller_input import Miss, read_sen, read_severity
-from ivr.callflow.callstate import MAX_TRIES, CallState, StateError
-from ivr.callflow.prompts import say
+from ivr.callflow import conversation, prompts, twiml
+from ivr.callflow.caller_input import read_sen, read_severity
+from ivr.callflow.callstate import CallState, StateError
+from ivr.callflow.conversation import (
+    AskSen,
+    AskSeverity,
+    Connect,
+    Deflect,
+    Goodbye,
+    Hangup,
+    Next,
+    Rescue,
+    Voicemail,
+    numbers_at,
+)
 from ivr.callflow.twiml import Ringing
 from ivr.engine import events
-from ivr.engine.entitlement import Entitlement, Source, Verdict, check, entitlement, recognise
+from ivr.engine.entitlement import Source, Verdict, check, recognise
 from ivr.engine.events import CallEvent
-from ivr.engine.phonebook import E164_SHAPE, MAX_DIAL, Kind, Phonebook, Policy, Ring
-from ivr.engine.routing import Candidate, CandidateKind, candidate, route
+from ivr.engine.phonebook import E164_SHAPE, Phonebook
+from ivr.engine.routing import candidate
 from ivr.outside.sms import Deflection, can_receive_sms, link_text
 from ivr.web.services import request_instant, services
 from ivr.web.signature import twilio_request
@@ -103,10 +115,6 @@ def _caller_id() -> str:
     return caller if E164_SHAPE.fullmatch(caller) else _form("To")
 
 
-def _portal(phonebook: Phonebook) -> str:
-    return prompts.spoken_url(phonebook.service.portal)
-
-
 # --- the caller's steps --------------------------------------------------------------------
 
 
@@ -120,14 +128,10 @@ def answer():
         line=line.label if line else None, region=line.region if line else None,
         caller=caller, to=to, caller_name=_form("CallerName") or None,
     ))
-    greeting = say(prompts.GREETING, service=phonebook.service.name)
     customer = recognise(_source(phonebook), caller)
     if customer is not None:
         _event(events.Recognised(sen=customer.sen, customer=customer.name))
-        state = CallState(sen=customer.sen_digits)
-        verdict = entitlement(customer, request_instant())
-        return _after_sen(phonebook, verdict, state, [greeting, say(prompts.HELLO_CUSTOMER, customer=customer.name)])
-    return twiml_response(twiml.ask([greeting, prompts.ASK_SEN], _url("voice.sen", CallState()), _voice(), speech=True))
+    return _answer(conversation.greet(phonebook, customer, request_instant()))
 
 
 @bp.post("/voice/sen")
@@ -138,62 +142,62 @@ def sen():
     attempt = state.tries + 1
     reading = read_sen(_form("Digits"), _form("SpeechResult"))
     verdict = check(_source(phonebook), reading.value, request_instant()) if reading.value else None
-    miss = reading.miss or (Miss.UNKNOWN if verdict is not None and verdict.verdict is Verdict.UNKNOWN else None)
+    miss = conversation.sen_miss(reading, verdict)
     _event(events.SenEntered(sen=reading.value, attempt=attempt, miss=miss))
-    if miss is None:
-        assert verdict is not None  # no miss: the SEN was read, so it was checked
-        return _after_sen(phonebook, verdict, state.advance(sen=reading.value, tries=0), [])
-    if attempt < MAX_TRIES:
-        problem = say(prompts.SEN_MISS[miss], sen=prompts.spoken_digits(reading.value or ""))
-        action = _url("voice.sen", state.advance(tries=attempt))
-        return twiml_response(twiml.ask([problem, prompts.ASK_SEN], action, _voice(), speech=True))
-    if miss is Miss.UNKNOWN:
-        assert verdict is not None  # UNKNOWN is the verdict's miss; read_sen never reports it
-        return _not_entitled(phonebook, state.advance(sen=reading.value), verdict, [])
-    return _deflect("no-sen", say(prompts.NO_SEN, portal=_portal(phonebook)), state=state, link=Deflection.UNKNOWN)
+    return _answer(conversation.sen_entered(phonebook, state, reading, verdict))
 
 
-def _after_sen(phonebook: Phonebook, verdict: Entitlement, state: CallState, spoken: list[str]) -> Response:
-    """Ask the severity of an entitled caller, or of one whose SEN could not be checked (level 1
-    calls fail open: they are put through, and the engineer hears that the SEN is not verified)."""
-    if verdict.verdict is Verdict.UNVERIFIED:
+# --- decisions into events and TwiML -------------------------------------------------------
+
+
+def _answer(decision: Next) -> Response:
+    """Report what the decision settled, then answer its TwiML."""
+    match decision:
+        case AskSen(spoken, state):
+            return twiml_response(twiml.ask(list(spoken), _url("voice.sen", state), _voice(), speech=True))
+        case AskSeverity():
+            return _ask_severity(decision)
+        case Deflect():
+            return _deflect(decision)
+        case Connect():
+            return _connect(decision)
+        case Voicemail(spoken):
+            return _voicemail(list(spoken))
+        case Rescue():
+            return _rescue_dial(decision)
+        case Goodbye(spoken):
+            return twiml_response(twiml.goodbye(list(spoken), _voice()))
+        case Hangup():
+            return twiml_response(twiml.hangup())
+
+
+def _ask_severity(decision: AskSeverity) -> Response:
+    """Ask the severity; the first time, report the verdict that let the caller this far (level 1
+    calls fail open when the SEN could not be checked: `conversation.after_sen`)."""
+    verdict, state = decision.entitlement, decision.state
+    if verdict is not None and verdict.verdict is Verdict.UNVERIFIED:
         _event(events.Entitlement(sen=state.sen, customer=None, verdict=verdict.verdict.value))
-        state = state.advance(verified=False)
-    elif not verdict.may_call:
-        return _not_entitled(phonebook, state, verdict, spoken)
-    else:
+    elif verdict is not None:
         customer = verdict.customer
         assert customer is not None  # a caller who may call is a known customer
         _event(events.Entitlement(sen=customer.sen, customer=customer.name, verdict=verdict.verdict.value))
     action = _url("voice.severity", state)
-    return twiml_response(twiml.ask([*spoken, prompts.ASK_SEVERITY], action, _voice(), num_digits=1))
+    return twiml_response(twiml.ask([*decision.spoken], action, _voice(), num_digits=1))
 
 
-# The text a caller may ask for after each kind of final answer.
-_LINKS = {Verdict.UNKNOWN: Deflection.UNKNOWN, Verdict.EXPIRED: Deflection.EXPIRED, Verdict.TIER: Deflection.TIER}
-
-
-def _not_entitled(phonebook: Phonebook, state: CallState, verdict: Entitlement, spoken: list[str]) -> Response:
-    customer = verdict.customer
-    _event(events.Entitlement(
-        sen=customer.sen if customer else state.sen, customer=customer.name if customer else None,
-        verdict=verdict.verdict.value,
-    ))
-    text = say(
-        prompts.NOT_ENTITLED[verdict.verdict], portal=_portal(phonebook),
-        customer=customer.name if customer else "", tier=customer.tier if customer else "",
-    )
-    return _deflect(verdict.verdict.value, text, spoken, state=state, link=_LINKS[verdict.verdict])
-
-
-def _deflect(
-    reason: str, text: str, spoken: Sequence[str] = (), *, state: CallState | None = None,
-    link: Deflection | None = None,
-) -> Response:
-    """The final answer; with `link`, a caller on a mobile number is offered the way forward by text."""
+def _deflect(decision: Deflect) -> Response:
+    """The final answer; with a link, a caller on a mobile number is offered the way forward by text."""
+    verdict, state, spoken, text = decision.entitlement, decision.state, decision.spoken, decision.text
+    if verdict is not None:
+        customer = verdict.customer
+        _event(events.Entitlement(
+            sen=customer.sen if customer else state.sen, customer=customer.name if customer else None,
+            verdict=verdict.verdict.value,
+        ))
+    reason, link = decision.reason, decision.link
     _event(events.Deflected(reason=reason))
     if link is not None and _can_text():
-        action = _url("voice.text", state or CallState(), why=link.value)
+        action = _url("voice.text", state, why=link.value)
         return twiml_response(twiml.offer([*spoken, text, prompts.SMS_OFFER], action, [prompts.GOODBYE], _voice()))
     return twiml_response(twiml.goodbye([*spoken, text, prompts.GOODBYE], _voice()))
 
@@ -226,54 +230,30 @@ def severity():
     phonebook = _phonebook()
     state = _state()
     reading = read_severity(_form("Digits"))
-    if reading.miss:
-        attempt = state.tries + 1
-        if attempt < MAX_TRIES:
-            action = _url("voice.severity", state.advance(tries=attempt))
-            texts = [prompts.SEVERITY_MISS[reading.miss], prompts.ASK_SEVERITY]
-            return twiml_response(twiml.ask(texts, action, _voice(), num_digits=1))
-        return _deflect("no-severity", say(prompts.NO_SEVERITY, portal=_portal(phonebook)))
-    assert reading.value is not None  # read_severity: a value or a miss
-    level = int(reading.value)
-    _event(events.Severity(severity=level))
-    if not state.verified and level != 1:
-        text = say(prompts.UNVERIFIED_NOT_L1, portal=_portal(phonebook))
-        return _deflect("unverified", text, state=state, link=Deflection.UNVERIFIED)
-    decision = route(phonebook, _form("To"), request_instant(), level)
-    _event(events.Routed(
-        action="connect" if decision.connect else "deflect", reason=decision.reason,
-        candidates=tuple(c.team for c in decision.candidates), weekend=decision.weekend,
-    ))
-    if not decision.connect:
-        business_week = phonebook.policy(level) is Policy.BUSINESS_WEEK
-        template = prompts.SEVERITY_NOT_NOW if business_week else prompts.SEVERITY_NOT_BY_PHONE
-        text = say(template, severity=level, portal=_portal(phonebook))
-        return _deflect("severity", text, state=state, link=Deflection.SEVERITY)
-    plan = tuple(c.team for c in decision.candidates)
-    return _ring(phonebook, state.advance(severity=level, tries=0, plan=plan), [])
+    if reading.value is not None:
+        level = int(reading.value)
+        _event(events.Severity(severity=level))
+    step = conversation.severity_chosen(phonebook, state, reading, _form("To"), request_instant())
+    decision = step.routing
+    if decision is not None:
+        _event(events.Routed(
+            action="connect" if decision.connect else "deflect", reason=decision.reason,
+            candidates=tuple(c.team for c in decision.candidates), weekend=decision.weekend,
+        ))
+    return _answer(step.then)
 
 
-def _ring(phonebook: Phonebook, state: CallState, spoken: list[str]) -> Response:
-    """Ring the plan's candidate (and number) that `state` points at, or the next one still listed."""
-    for index in range(state.candidate, len(state.plan)):
-        found = candidate(phonebook, state.plan[index])
-        number = state.number if index == state.candidate else 0
-        numbers = _numbers_at(found, number)
-        if found is None or not numbers:
-            continue
-        here = state.advance(candidate=index, number=number, attempt=state.attempt + 1)
-        ringing = Ringing(
-            numbers=numbers,
-            timeout=found.ring_seconds,
-            caller_id=_caller_id(),
-            action=_url("voice.dialed", here),
-            whisper=_url("voice.whisper", here, line=_form("To"), call=_form("CallSid")),
-        )
-        if number == 0:
-            template = prompts.CONNECTING_FALLBACK if found.kind is CandidateKind.FALLBACK else prompts.CONNECTING
-            spoken = [*spoken, say(template, team=found.spoken_name)]
-        return twiml_response(twiml.connect(spoken, ringing, _voice()))
-    return _voicemail(spoken)
+def _connect(decision: Connect) -> Response:
+    """Ring the candidate the decision's state points at; the outcome comes back with that state."""
+    here = decision.state
+    ringing = Ringing(
+        numbers=decision.numbers,
+        timeout=decision.timeout,
+        caller_id=_caller_id(),
+        action=_url("voice.dialed", here),
+        whisper=_url("voice.whisper", here, line=_form("To"), call=_form("CallSid")),
+    )
+    return twiml_response(twiml.connect(list(decision.spoken), ringing, _voice()))
 
 
 def _voicemail(spoken: list[str]) -> Response:
@@ -285,15 +265,11 @@ def _voicemail(spoken: list[str]) -> Response:
 
 
 def _bridged() -> bool:
-    """Did an engineer accept? DialBridged says so; older requests only have the status."""
-    bridged = _form("DialBridged")
-    if bridged:
-        return bridged == "true"
-    return _form("DialCallStatus") == "completed"
+    return conversation.bridged(_form("DialBridged"), _form("DialCallStatus"))
 
 
 def _caller_gone() -> bool:
-    return _form("CallStatus") in {"completed", "canceled"} or _form("DialCallStatus") == "canceled"
+    return conversation.caller_gone(_form("CallStatus"), _form("DialCallStatus"))
 
 
 @bp.post("/voice/dialed")
@@ -306,31 +282,14 @@ def dialed():
     name = state.plan[state.candidate]
     found = candidate(phonebook, name)
     bridged = _bridged()
-    numbers = _numbers_at(found, state.number)
+    numbers = numbers_at(found, state.number)
     _event(events.Dial(
         attempt=state.attempt, team=name, numbers=numbers, status=_form("DialCallStatus"),
         duration=_seconds("DialCallDuration"),
         accepted_by=numbers[0] if bridged and len(numbers) == 1 else None,
         dial_call_sid=_form("DialCallSid") or None, bridged=bridged,
     ))
-    if bridged or _caller_gone():
-        return twiml_response(twiml.hangup())
-    if found is not None and found.ring is Ring.IN_ORDER and state.number + 1 < len(found.dial):
-        return _ring(phonebook, state.advance(number=state.number + 1), [])
-    spoken = []
-    if found:
-        template = prompts.NO_ANSWER_FALLBACK if found.kind is CandidateKind.FALLBACK else prompts.NO_ANSWER
-        spoken = [say(template, team=found.spoken_name)]
-    if state.candidate + 1 >= len(state.plan):
-        return _voicemail(spoken)
-    return _ring(phonebook, state.advance(candidate=state.candidate + 1, number=0), spoken)
-
-
-def _numbers_at(found: Candidate | None, number: int) -> tuple[str, ...]:
-    """What one <Dial> rings: all the numbers together, or the `number`th when they ring in order."""
-    if found is None or number >= len(found.dial):
-        return ()
-    return found.dial if found.ring is Ring.TOGETHER else (found.dial[number],)
+    return _answer(conversation.dial_ended(phonebook, state, bridged, _caller_gone()))
 
 
 @bp.post("/voice/recorded")
@@ -369,18 +328,11 @@ def whisper():
     phonebook = _phonebook()
     state = _state()
     line_number = request.args.get("line", "")
-    line = phonebook.line(line_number)
-    label = line.label if line else line_number
-    if not state.severity:
-        text = say(prompts.WHISPER_RESCUE, service=phonebook.service.name, line=label)
-    else:
-        # An unverified SEN is not looked up again; a lookup failing now only loses the name.
-        checked = check(_source(phonebook), state.sen, request_instant()) if state.sen and state.verified else None
-        customer = checked.customer if checked else None
-        text = prompts.whisper(
-            phonebook.service.name, state.severity, customer.name if customer else None, state.sen, label,
-            state.verified,
-        )
+    # An unverified SEN is not looked up again; a lookup failing now only loses the name.
+    looked_up = conversation.looks_up_customer(state)
+    checked = check(_source(phonebook), state.sen, request_instant()) if looked_up else None
+    customer = checked.customer if checked else None
+    text = conversation.whisper_text(phonebook, state, line_number, customer)
     return twiml_response(twiml.screen(text, url_for("voice.screen", call=_parent_call()), _voice()))
 
 
@@ -399,37 +351,26 @@ def screen():
 @bp.post("/voice/rescued")
 @twilio_request
 def rescued():
-    if _bridged() or _caller_gone():
-        return twiml_response(twiml.hangup())
-    return _voicemail([])
-
-
-def _rescue_numbers(phonebook: Phonebook) -> tuple[tuple[str, ...], int]:
-    """The fallback's numbers, or with no fallback every select team's (as many as one <Dial> rings)."""
-    if phonebook.fallback is not None:
-        return phonebook.fallback.dial, phonebook.fallback.ring_seconds
-    select = [t for t in phonebook.teams if t.kind is Kind.SELECT]
-    numbers = tuple(n for t in select for n in t.dial)[:MAX_DIAL]
-    return numbers, max((t.ring_seconds for t in select), default=0)
+    return _answer(conversation.rescued(_bridged(), _caller_gone()))
 
 
 def _rescue_call() -> Response:
     """Ring a human from the last good phonebook, with as little of our machinery as possible;
     unless an engineer already took the call, or the caller is gone."""
-    if _bridged() or _caller_gone():
-        return twiml_response(twiml.hangup())
     phonebook = services().phonebook.last_good()
-    numbers, seconds = _rescue_numbers(phonebook)
-    if not numbers:
-        return _rescue_failed()
+    return _answer(conversation.rescue(phonebook, _bridged(), _caller_gone()))
+
+
+def _rescue_dial(decision: Rescue) -> Response:
+    """The rescue's <Dial>: no state to carry, so the whisper says it is a rescued call."""
     ringing = Ringing(
-        numbers=numbers,
-        timeout=seconds,
+        numbers=decision.numbers,
+        timeout=decision.timeout,
         caller_id=_caller_id(),
         action=url_for("voice.rescued"),
         whisper=url_for("voice.whisper", line=_form("To"), call=_form("CallSid")),
     )
-    return twiml_response(twiml.connect([prompts.RESCUE], ringing, _voice()))
+    return twiml_response(twiml.connect(list(decision.spoken), ringing, _voice()))
 
 
 def _callback_failed() -> tuple[str, int]:

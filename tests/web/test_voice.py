@@ -29,6 +29,7 @@ from calls import (
 )
 from conftest import SAMPLE, utc
 
+import ivr.callflow.conversation
 import ivr.web.voice
 from ivr.cli.simulate import InProcess, Simulator, parse_presses
 from ivr.engine.events import (
@@ -377,7 +378,7 @@ def _broken_route(*args, **kwargs):
 
 
 def test_an_exception_while_routing_still_connects_the_caller_to_the_fallback(tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr(ivr.web.voice, "route", _broken_route)
+    monkeypatch.setattr(ivr.callflow.conversation, "route", _broken_route)
     call = play(tmp_path, "2026-12-01T20:00Z", US_LINE, press=f"{ACME_SEN},{L1}", answer=[FALLBACK])
     assert "Connecting you to our support team." in call.said("caller hears")
     assert call.said("rings") == [FALLBACK]
@@ -392,7 +393,7 @@ def test_with_no_fallback_the_rescue_rings_the_select_teams(tmp_path, monkeypatc
     text = SAMPLE.read_text()
     no_fallback = tmp_path / "phonebook.toml"
     no_fallback.write_text(text[: text.index("[fallback]")] + text[text.index("[[customers]]"):])
-    monkeypatch.setattr(ivr.web.voice, "route", _broken_route)
+    monkeypatch.setattr(ivr.callflow.conversation, "route", _broken_route)
     call = play(tmp_path, "2026-12-01T20:00Z", US_LINE, press=f"{ACME_SEN},{L1}", answer=[SELECT[0]],
                 phonebook=no_fallback)
     assert call.said("rings") == [", ".join(SELECT)]
@@ -400,7 +401,7 @@ def test_with_no_fallback_the_rescue_rings_the_select_teams(tmp_path, monkeypatc
 
 
 def test_a_rescue_nobody_answers_ends_in_voicemail(tmp_path, monkeypatch):
-    monkeypatch.setattr(ivr.web.voice, "route", _broken_route)
+    monkeypatch.setattr(ivr.callflow.conversation, "route", _broken_route)
     call = play(tmp_path, "2026-12-01T20:00Z", US_LINE, press=f"{ACME_SEN},{L1}")
     assert call.said("rings") == [FALLBACK]
     assert call.said("caller records")
