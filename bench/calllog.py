@@ -33,9 +33,9 @@ sys.path.insert(0, str(ROOT))
 
 from ivr.engine import events  # noqa: E402
 from ivr.engine.outcomes import Outcome, Summary  # noqa: E402
-from ivr.store.calllog import calls  # noqa: E402
-from ivr.store.calllog import events as event_rows  # noqa: E402
 from ivr.store.logsink import LogSink  # noqa: E402
+from ivr.store.schema import calls  # noqa: E402
+from ivr.store.schema import events as event_rows  # noqa: E402
 from ivr.web.app import create_app  # noqa: E402
 from ivr.web.services import services_of  # noqa: E402
 

@@ -117,6 +117,11 @@ SETTINGS = (
         "The call log database: a PostgreSQL URL (postgres:// as Heroku writes it, or postgresql://). "
         "Unset: SQLite calllog.sqlite3 in the instance folder.", database,
     ),
+    Setting(
+        "IVR_JOURNAL_DIR", None,
+        "Where each worker appends the call events it accepts before they are stored in the database "
+        "(a local disk shared by the instance's workers). Unset: `journal` in the instance folder.",
+    ),
     Setting("IVR_OPS_PASSWORD", None,
             "The ops console's password (user `ops` for HTTP Basic). Unset: /ops and /metrics answer 403."),
     Setting(

@@ -22,7 +22,8 @@ from ivr.engine.events import Dial, Entitlement, Recognised, Routed, Screened, S
 from ivr.engine.phonebook import Phonebook
 from ivr.engine.phonebook_loader import load_phonebook, parse_phonebook
 from ivr.outside.sms import SmsFailure, SmsSender
-from ivr.store.calllog import CallLog, database_url, make_engine
+from ivr.store.calllog import CallLog
+from ivr.store.database import database_url, make_engine
 from ivr.web.services import services_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,14 +145,14 @@ def postgres_url() -> str:
 
 
 @pytest.fixture
-def postgresql_store(postgres_url, clock):
+def postgresql_store(postgres_url, clock, tmp_path):
     """A CallLog in a schema of its own, dropped afterwards, so runs never collide."""
     schema = f"test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(postgres_url)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     engine = make_engine(postgres_url).execution_options(schema_translate_map={None: schema})
-    store = CallLog(engine, clock=clock, alert_settle_seconds=SETTLE)
+    store = CallLog(engine, journal=tmp_path / "journal", clock=clock, alert_settle_seconds=SETTLE)
     store.create_tables()
     yield store
     engine.dispose()
@@ -162,7 +163,8 @@ def postgresql_store(postgres_url, clock):
 
 @pytest.fixture
 def sqlite_store(tmp_path, clock):
-    store = CallLog(make_engine(database_url(None, str(tmp_path))), clock=clock, alert_settle_seconds=SETTLE)
+    store = CallLog(make_engine(database_url(None, str(tmp_path))), journal=tmp_path / "journal", clock=clock,
+                    alert_settle_seconds=SETTLE)
     store.create_tables()
     yield store
     store.engine.dispose()

@@ -352,7 +352,8 @@ def list_calls(since: datetime | None, outcome: str | None, limit: int, as_json:
     """The most recent calls, newest first, as the ops console shows them (JSON: with timelines)."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from ivr.store.calllog import CallFilter, call_json
+    from ivr.engine.outcomes import call_json
+    from ivr.store.calllog import CallFilter
 
     log = _call_log()
     try:

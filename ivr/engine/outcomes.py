@@ -7,7 +7,7 @@ callbacks), so the summary can be recomputed from scratch after every event.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
@@ -26,7 +26,9 @@ from ivr.engine.events import (
     Started,
     Status,
     Voicemail,
+    to_data,
 )
+from ivr.engine.instants import iso
 
 
 class Outcome(StrEnum):
@@ -210,3 +212,29 @@ def summarise(sid: str, events: Iterable[Event]) -> Summary:
         no_candidates=no_candidates,
         reason=(last(Deflected) or Deflected()).reason or routed.reason,
     )
+
+
+_SUMMARY_FIELDS = tuple(f.name for f in fields(Summary))
+# The ops API, `ivr calls --json` and the CSV show every summary field but these, under its own
+# name but for these.
+_NOT_SHOWN = frozenset({"region", "no_candidates"})
+_SHOWN_AS = {"caller": "from"}
+SHOWN_FIELDS = tuple(_SHOWN_AS.get(name, name) for name in _SUMMARY_FIELDS if name not in _NOT_SHOWN)
+
+
+def call_json(call: Summary, timeline: list[Event]) -> dict[str, object]:
+    """One call as the ops API and `ivr calls --json` show it: the SHOWN_FIELDS, and its events."""
+    shown: dict[str, object] = {}
+    for name in _SUMMARY_FIELDS:
+        if name in _NOT_SHOWN:
+            continue
+        value = getattr(call, name)
+        if name == "started_at":
+            value = iso(value)
+        elif name == "outcome":
+            value = value.value if value else IN_PROGRESS
+        shown[_SHOWN_AS.get(name, name)] = value
+    shown["events"] = [
+        {"at": iso(e.at), "kind": e.kind, "key": e.key, "data": to_data(e.record)} for e in timeline
+    ]
+    return shown

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING
 
 import requests
 from twilio.base.exceptions import TwilioRestException
@@ -27,11 +26,9 @@ from twilio.rest import Client
 from ivr.engine.instants import iso
 from ivr.engine.outcomes import SILENT_AFTER, Outcome, Summary
 from ivr.engine.phonebook import Phonebook
-from ivr.store.calllog import AlertState, CallLog
+from ivr.store.alert_queue import AlertState
+from ivr.store.calllog import CallLog
 from ivr.store.counters import Counters
-
-if TYPE_CHECKING:
-    pass
 
 logger = logging.getLogger(__name__)
 
@@ -171,7 +168,7 @@ class Alerter:
         deadline = time.monotonic() + timeout
         # The database first: an alert it no longer shows as due was claimed, and so counted in
         # `_busy` already (sweep counts before it claims).
-        while self.calllog.due_alerts(self.calllog.clock(), 1) or self._busy:
+        while self.calllog.alerts.due(self.calllog.clock(), 1) or self._busy:
             if time.monotonic() >= deadline:
                 return False
             with self._changed:
@@ -184,7 +181,7 @@ class Alerter:
 
     def sweep(self, now: datetime) -> int:
         """Claim the alerts due at `now` and send them side by side; the number claimed."""
-        due = self.calllog.due_alerts(now, BATCH)
+        due = self.calllog.alerts.due(now, BATCH)
         with self._changed:
             self._busy += len(due)
         claimed: list[str] = []
@@ -198,7 +195,7 @@ class Alerter:
 
     def _round(self, sid: str, now: datetime, claimed: list[str]) -> None:
         try:
-            claim = self.calllog.claim_alert(sid, now, self.lease)
+            claim = self.calllog.alerts.claim(sid, now, self.lease)
             if claim is not None:  # else another worker took it first
                 claimed.append(sid)
                 self.deliver(claim)
@@ -214,7 +211,7 @@ class Alerter:
         call = self.calllog.call(claim.sid)
         if call is None or not (call.missed_l1 or call.unfinished_l1):
             # Answered after all (callbacks come out of order): nothing to tell.
-            self.calllog.release_alert(claim, self.calllog.clock(), None, None)
+            self.calllog.alerts.release(claim, self.calllog.clock(), None, None)
             return
         phonebook = self.phonebook()
         text = alert_text(call, phonebook, self.console_url)
@@ -241,7 +238,7 @@ class Alerter:
             thread.join()
         again = bool(retry) and claim.attempts < ROUNDS
         now = self.calllog.clock()
-        self.calllog.release_alert(claim, now, now + ROUND_PAUSE if again else None, "; ".join(retry) or None)
+        self.calllog.alerts.release(claim, now, now + ROUND_PAUSE if again else None, "; ".join(retry) or None)
 
     def _attempt(self, claim: AlertState, destination: str, send: Callable[[], None], done: dict,
                  retry: list[str]) -> None:
@@ -272,7 +269,7 @@ class Alerter:
         # time: an earlier, shorter `done` never lands after a later one.
         with self._writing:
             done[destination] = result
-            noted = self.calllog.alert_delivered(claim, done)
+            noted = self.calllog.alerts.delivered(claim, done)
         if not noted:
             logger.error("alert for call %s: the lease ran out before %s was noted", claim.sid, destination)
 

@@ -15,6 +15,7 @@ from flask import Blueprint, Flask, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 
+from ivr.store.schema import ANSWER_BUCKETS
 from ivr.web.auth import basic_auth
 from ivr.web.services import services, services_of
 
@@ -22,7 +23,6 @@ logger = logging.getLogger(__name__)
 
 bp = Blueprint("metrics", __name__)
 
-ANSWER_BUCKETS = (5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0)
 
 
 class CallLogCollector:
@@ -34,7 +34,7 @@ class CallLogCollector:
     def collect(self):
         try:
             counts = self.calllog.outcome_counts()
-            buckets, count, total = self.calllog.answer_histogram(ANSWER_BUCKETS)
+            buckets, count, total = self.calllog.answer_histogram()
         except Exception as exc:  # noqa: BLE001 - a scrape must not fail because the database did
             logger.warning("metrics: call log unavailable: %s", exc)
         else:

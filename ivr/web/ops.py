@@ -33,10 +33,10 @@ from werkzeug.exceptions import HTTPException
 from ivr.engine import rota
 from ivr.engine.events import to_data
 from ivr.engine.instants import iso
-from ivr.engine.outcomes import OUTCOME_FILTERS
+from ivr.engine.outcomes import OUTCOME_FILTERS, SHOWN_FIELDS, call_json
 from ivr.engine.phonebook import SEVERITIES, Phonebook
 from ivr.engine.routing import candidate, route
-from ivr.store.calllog import PAGE_SIZE, SHOWN_FIELDS, CallFilter, CallLog, CallPage, call_json, day_range
+from ivr.store.calllog import PAGE_SIZE, CallFilter, CallLog, CallPage, day_range
 from ivr.web.auth import COOKIE, DISABLED, SESSION_SECONDS, USER, basic_auth, ops_password, page_auth, signer
 from ivr.web.services import request_instant, services
 

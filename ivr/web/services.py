@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import cast
 
 from flask import Flask, current_app, g
@@ -69,8 +70,10 @@ def build(app: Flask) -> Services:
     calllog.subscribe(alerts.notice)
     events = config.get("EVENT_SINK") or calllog
     if events is calllog:
-        # Calls are recorded in this call log, so this process sweeps it for alerts. (An app whose
-        # events go elsewhere, an in-process `ivr simulate`, leaves the alerts to the service.)
+        # Calls are recorded in this call log, so this process stores its journal and sweeps it for
+        # alerts. (An app whose events go elsewhere, an in-process `ivr simulate`, leaves both to
+        # the service.)
+        calllog.start()
         alerts.start()
     metrics = CollectorRegistry()
     return Services(
@@ -87,17 +90,18 @@ def build(app: Flask) -> Services:
 
 
 def open_calllog(app: Flask, counters: Counters) -> CallLog:
-    """The call log named by DATABASE_URL (default: SQLite in the instance folder); a database that
-    is down at start leaves the service answering calls, its events logged until it is back."""
+    """The call log named by DATABASE_URL (default: SQLite in the instance folder), journaling in
+    IVR_JOURNAL_DIR; a database that is down at start leaves the service answering calls, its
+    events waiting in the journal until it is back."""
     log = CallLog.from_settings(
         app.config["DATABASE_URL"], app.instance_path, clock=utc_now, counters=counters,
         alert_settle_seconds=app.config["IVR_ALERT_SETTLE_SECONDS"],
+        journal=Path(app.config["IVR_JOURNAL_DIR"]) if app.config["IVR_JOURNAL_DIR"] else None,
     )
     try:
         log.create_tables()
-    except Exception as exc:  # noqa: BLE001 - the service answers calls even without its log
-        logger.error("call log unavailable at start (%s); events go to the log until it is back", exc)
-        log.note_failure(f"{type(exc).__name__}: {exc}", backoff=False)
+    except Exception as exc:  # noqa: BLE001 - the service answers calls even without its database
+        logger.error("call log database unavailable at start (%s); events wait in the journal", exc)
     # No connection opened here may be shared with processes forked later (gunicorn --preload).
     log.engine.dispose()
     return log

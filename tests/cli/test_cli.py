@@ -341,7 +341,8 @@ def test_a_call_log_error_that_is_not_from_the_driver_is_a_one_line_error(runner
     # Only a DBAPIError has `orig` (the driver's exception); any other SQLAlchemyError is shown as it is.
     from sqlalchemy.exc import SQLAlchemyError
 
-    from ivr.store.calllog import CallLog, database_url
+    from ivr.store.calllog import CallLog
+    from ivr.store.database import database_url
 
     def refuse(self):
         raise SQLAlchemyError("the metadata is not bound")
@@ -359,7 +360,8 @@ def test_a_call_log_error_that_is_not_from_the_driver_is_a_one_line_error(runner
 def test_a_driver_error_shows_the_driver_message_without_the_sql(runner, tmp_path, monkeypatch):
     from sqlalchemy.exc import OperationalError
 
-    from ivr.store.calllog import CallLog, database_url
+    from ivr.store.calllog import CallLog
+    from ivr.store.database import database_url
 
     def refuse(self):
         raise OperationalError("CREATE TABLE calls ...", {}, Exception("database is locked"))

@@ -9,7 +9,8 @@ from conftest import SETTLE, answered_call, utc
 
 from ivr.cli.commands import main
 from ivr.engine.events import Started, Status
-from ivr.store.calllog import CallLog, database_url
+from ivr.store.calllog import CallLog
+from ivr.store.database import database_url
 
 
 def test_init_db_then_calls_lists_newest_first_with_filters(tmp_path, monkeypatch, clock):

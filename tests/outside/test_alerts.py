@@ -48,6 +48,11 @@ def make_alerter(store, sample, account=ACCOUNT, token="token") -> Alerter:
                    sweep_seconds=default("IVR_ALERT_SWEEP_SECONDS"))
 
 
+def worker_log(store, clock, journal):
+    """Another worker's view of `store`'s database, with a journal of its own."""
+    return CallLog(store.engine, journal=journal, clock=clock, alert_settle_seconds=SETTLE)
+
+
 @pytest.fixture
 def alerter(sqlite_store, sample):
     return make_alerter(sqlite_store, sample)
@@ -226,27 +231,28 @@ def test_a_slow_destination_does_not_hold_the_others(alerter, sqlite_store):
 
 
 @responses.activate
-def test_an_alert_claimed_by_a_worker_that_died_is_sent_by_another_after_the_lease(store, sample, clock):
+def test_an_alert_claimed_by_a_worker_that_died_is_sent_by_another_after_the_lease(store, sample, clock, tmp_path):
     sms_sent()
     webhook_ok()
     voicemail_call(store)
     # A worker claimed the alert and died (a deploy, gunicorn's time-out kill) before sending.
-    assert store.claim_alert("CA900", NOW, LEASE) is not None
-    survivor = make_alerter(CallLog(store.engine, clock=clock, alert_settle_seconds=SETTLE), sample)
+    assert store.alerts.claim("CA900", NOW, LEASE) is not None
+    survivor = make_alerter(worker_log(store, clock, tmp_path / "survivor"), sample)
     assert sweep(survivor, NOW + LEASE - timedelta(seconds=1)) == 0 and len(responses.calls) == 0
     assert sweep(survivor, NOW + LEASE) == 1
     assert len(posts_to(MESSAGES)) == 1 and len(posts_to(WEBHOOK)) == 1
-    state = store.alert("CA900")
+    state = store.alerts.get("CA900")
     assert state.attempts == 2 and state.due_at is None and state.finished_at == NOW + LEASE
     assert set(state.done) == {"sms:+14155550199", "webhook"}
 
 
 @responses.activate
-def test_two_workers_sweeping_one_database_send_each_alert_once(store, sample, clock):
+def test_two_workers_sweeping_one_database_send_each_alert_once(store, sample, clock, tmp_path):
     sms_sent()
     webhook_ok()
     voicemail_call(store)
-    workers = [make_alerter(CallLog(store.engine, clock=clock, alert_settle_seconds=SETTLE), sample) for _ in range(2)]
+    assert store.caught_up()  # the worker that answered the call stored it
+    workers = [make_alerter(worker_log(store, clock, tmp_path / f"worker{n}"), sample) for n in range(2)]
     claimed = []
     sweeps = [threading.Thread(target=lambda w=w: claimed.append(w.sweep(NOW))) for w in workers]
     for thread in sweeps:
@@ -269,13 +275,13 @@ def test_a_destination_that_failed_is_retried_in_a_later_round_and_the_others_ar
     alerter = make_alerter(store, sample)
     voicemail_call(store)
     assert sweep(alerter, NOW) == 1
-    state = store.alert("CA900")
+    state = store.alerts.get("CA900")
     assert state.due_at == NOW + ROUND_PAUSE and state.finished_at is None
     assert list(state.done) == ["sms:+14155550199"] and "webhook answered 503" in state.last_error
     assert alerter.health()["webhook"]["failures"] == 1
     assert sweep(alerter, NOW + ROUND_PAUSE) == 1
     assert len(posts_to(MESSAGES)) == 1 and len(posts_to(WEBHOOK)) == 4
-    state = store.alert("CA900")
+    state = store.alerts.get("CA900")
     assert state.finished_at == NOW + ROUND_PAUSE and state.last_error is None and state.attempts == 2
     assert alerter.health()["webhook"]["sent"] == 1
 
@@ -284,8 +290,8 @@ def test_a_destination_that_failed_is_retried_in_a_later_round_and_the_others_ar
 def test_a_destination_noted_as_sent_before_the_worker_died_is_not_sent_again(store, sample, clock):
     webhook_ok()
     voicemail_call(store)
-    claim = store.claim_alert("CA900", NOW, LEASE)
-    assert store.alert_delivered(claim, {"sms:+14155550199": {"sent_at": "2026-12-01T09:02:01Z"}})
+    claim = store.alerts.claim("CA900", NOW, LEASE)
+    assert store.alerts.delivered(claim, {"sms:+14155550199": {"sent_at": "2026-12-01T09:02:01Z"}})
     assert sweep(make_alerter(store, sample), NOW + LEASE) == 1
     assert len(posts_to(MESSAGES)) == 0 and len(posts_to(WEBHOOK)) == 1
 
@@ -296,14 +302,14 @@ def test_a_refused_destination_is_not_retried_and_a_round_that_lost_its_lease_wr
     responses.add(responses.POST, WEBHOOK, status=404, body="no_service")
     sms_sent()
     voicemail_call(sqlite_store)
-    late = sqlite_store.claim_alert("CA900", NOW, LEASE)
+    late = sqlite_store.alerts.claim("CA900", NOW, LEASE)
     assert sweep(make_alerter(sqlite_store, sample), NOW + LEASE) == 1
-    state = sqlite_store.alert("CA900")
+    state = sqlite_store.alerts.get("CA900")
     assert state.finished_at is not None and state.done["webhook"] == {"refused": "webhook answered 404: no_service"}
     # The first worker comes back to life after its lease: its writes are fenced off.
-    assert sqlite_store.alert_delivered(late, {}) is False
-    sqlite_store.release_alert(late, NOW + LEASE, NOW + 2 * LEASE, "late")
-    assert sqlite_store.alert("CA900") == state
+    assert sqlite_store.alerts.delivered(late, {}) is False
+    sqlite_store.alerts.release(late, NOW + LEASE, NOW + 2 * LEASE, "late")
+    assert sqlite_store.alerts.get("CA900") == state
 
 
 @responses.activate
@@ -331,5 +337,5 @@ def test_an_l1_call_whose_final_callback_never_came_alerts_after_a_quarter_of_an
 def test_an_l1_call_answered_after_all_is_not_alerted(store, sample, clock):
     alerter = make_alerter(store, sample)
     answered_call(store, sid="CA911")
-    assert store.alert("CA911").due_at is None
+    assert store.alerts.get("CA911").due_at is None
     assert sweep(alerter, NOW + timedelta(hours=1)) == 0 and len(responses.calls) == 0

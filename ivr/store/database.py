@@ -1,0 +1,87 @@
+"""Where the call log lives: the database URL (DATABASE_URL as Heroku writes it, else SQLite in
+the instance folder), engines with the time limits the service needs, and UTC instants on every
+backend."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime, Dialect, Engine, TypeDecorator, create_engine, event
+from sqlalchemy.engine import make_url
+
+SQLITE_FILE = "calllog.sqlite3"
+# Patience with a locked, dead or unreachable database: the writer retries, so a short wait is fine.
+BUSY_TIMEOUT_MS = 1000
+CONNECT_TIMEOUT_S = 2
+STATEMENT_TIMEOUT_MS = 5000
+# Unacknowledged data on a connection whose server vanished: give up after this, not minutes.
+TCP_USER_TIMEOUT_MS = 3000
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out; stored as naive UTC on every backend."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("call log instants must be timezone-aware")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def database_url(configured: str | None, instance_path: str) -> str:
+    """The SQLAlchemy URL: DATABASE_URL as Heroku writes it, else SQLite in the instance folder."""
+    if not configured:
+        return f"sqlite:///{os.path.join(instance_path, SQLITE_FILE)}"
+    for prefix in ("postgres://", "postgresql://"):
+        if configured.startswith(prefix):
+            return "postgresql+psycopg://" + configured[len(prefix):]
+    return configured
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=str)  # data may hold instants
+
+
+def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
+    # hide_parameters: a failed statement's error never carries callers' numbers into logs or health.
+    if make_url(url).get_backend_name() == "sqlite":
+        path = make_url(url).database
+        if path and path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        engine = create_engine(
+            url,
+            json_serializer=_dumps,
+            hide_parameters=True,
+            connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
+        )
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(connection: Any, _record: Any) -> None:
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            cursor.close()
+
+        return engine
+    return create_engine(
+        url,
+        json_serializer=_dumps,
+        hide_parameters=True,
+        pool_pre_ping=True,
+        connect_args={
+            "connect_timeout": CONNECT_TIMEOUT_S,
+            "tcp_user_timeout": TCP_USER_TIMEOUT_MS,
+            "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={BUSY_TIMEOUT_MS}",
+        },
+    )

@@ -1,0 +1,496 @@
+"""The writer: stores the journal's lines in the database, many at a time, exactly once.
+
+One process of an instance writes at a time (it holds `writer.lock` in the journal folder; when it
+dies the kernel releases the lock and another worker takes over within a second). It reads every
+journal file from where the database says it stopped, and stores a batch of lines in one
+transaction together with the new position, so a crash between the two is impossible: each line is
+stored once. A database that is slow, locked or down only delays the batch, which is tried again
+until it goes; nothing is dropped. A line the database refuses on its own (bad data) is set aside
+in `rejected.jsonl` with the reason, without holding up the others.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Integer, String, bindparam, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+
+from ivr.engine.events import from_data
+from ivr.engine.instants import iso
+from ivr.engine.outcomes import IN_PROGRESS, Event, Summary, alert_due, summarise
+from ivr.store import journal
+from ivr.store.counters import Counters
+from ivr.store.schema import (
+    ANSWER_BUCKETS,
+    SUMMARY_COLUMNS,
+    alerts,
+    answer_counts,
+    call_counts,
+    calls,
+    events,
+    journal_progress,
+)
+
+logger = logging.getLogger("ivr.calllog")
+
+LOCK_FILE = "writer.lock"
+STATUS_FILE = "writer.json"
+BATCH_LINES = 500
+BATCH_BYTES = 1 << 20
+# How often the writer looks for new lines when nothing woke it (another worker's journal).
+POLL_S = 0.05
+# While the database fails: the first pause, doubled up to the last.
+BACKOFF_S = (0.1, 5.0)
+# A worker that is not the writer tries to become it this often (the writer may have died).
+ELECT_S = 1.0
+# The status file is rewritten at most this often while all goes well.
+STATUS_EVERY_S = 1.0
+INT_MAX = 2**31 - 1
+
+
+def transient(exc: BaseException) -> bool:
+    """A failure of the database or the way to it (try the same batch again), not of the data."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, OperationalError | InterfaceError | DisconnectionError)
+
+
+@dataclass(frozen=True)
+class Status:
+    """What the writer last saw, shared with the instance's other workers through a small file."""
+
+    ok: bool = True
+    last_error: str | None = None
+    last_error_at: str | None = None
+    last_stored_at: str | None = None
+    pending_bytes: int = 0
+    rejected: int = 0
+
+
+class Writer:
+    """Stores the journal folder's lines in `engine`'s call log, from this process when elected."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        folder: Path,
+        *,
+        clock: Callable[[], datetime],
+        alert_settle: timedelta,
+        counters: Counters,
+        stored: Callable[[list[Summary]], None],
+    ):
+        self.engine = engine
+        self.folder = folder
+        self._clock = clock
+        self._settle = alert_settle
+        self._counters = counters
+        self._stored = stored
+        self._lock = threading.Lock()  # one batch at a time in this process
+        self._lock_fd: int | None = None
+        self._stored_to: dict[str, int] | None = None
+        self._status = Status()
+        self._status_written = 0.0
+        self._wake = threading.Condition()
+        self._woken = False
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+
+    # --- the thread -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Write from a thread of this process whenever it holds the writer lock."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="ivr-calllog-writer", daemon=True)
+            self._thread.start()
+
+    def wake(self) -> None:
+        with self._wake:
+            self._woken = True
+            self._wake.notify_all()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Store what is left (up to `timeout`), stop, and let another process take over."""
+        with self._wake:
+            self._stopped = True
+            self._wake.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        with contextlib.suppress(Exception):
+            self.catch_up(timeout)
+        with self._lock:
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
+
+    def _run(self) -> None:
+        pause = BACKOFF_S[0]
+        while True:
+            with self._wake:
+                if self._stopped:
+                    return
+                self._woken = False
+            wait = POLL_S
+            try:
+                if not self.elect():
+                    wait = ELECT_S
+                elif self.ship() == BATCH_LINES:
+                    wait = 0.0
+                pause = BACKOFF_S[0]
+            except Exception as exc:  # noqa: BLE001 - the thread outlives any outage; the lines wait
+                self._failed(exc)
+                wait, pause = pause, min(pause * 2, BACKOFF_S[1])
+            if wait:
+                with self._wake:
+                    self._wake.wait_for(lambda: self._woken or self._stopped, wait)
+
+    # --- writing ----------------------------------------------------------------------------
+
+    def elect(self) -> bool:
+        """Whether this process is the instance's writer (taking the lock if it is free)."""
+        with self._lock:
+            if self._lock_fd is not None:
+                return True
+            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(self.folder / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return False
+            self._lock_fd = fd
+            self._stored_to = None  # read again from the database: another writer moved it on
+            return True
+
+    def catch_up(self, timeout: float) -> bool:
+        """Store everything journaled so far, if this process is (or can become) the writer;
+        False when it is not, or the database failed, or `timeout` passed first."""
+        deadline = time.monotonic() + timeout
+        if not self.elect():
+            return False
+        try:
+            while self.ship():
+                if time.monotonic() > deadline:
+                    return False
+        except Exception as exc:  # noqa: BLE001 - the caller reads what is there
+            self._failed(exc)
+            return False
+        return True
+
+    def ship(self) -> int:
+        """Store one batch; the number of journal lines it took (0: nothing new). Raises on a
+        database failure, having stored nothing of the batch."""
+        with self._lock:
+            names = journal.files(self.folder)
+            stored_to = self._positions(names)
+            batch: list[journal.Line | journal.Unreadable] = []
+            budget = BATCH_BYTES
+            for name in names:
+                start = stored_to.get(name, 0)
+                for item in journal.read(self.folder / name, start, budget):
+                    batch.append(item)
+                    budget -= item.end - start
+                    start = item.end
+                    if len(batch) >= BATCH_LINES:
+                        break
+                if len(batch) >= BATCH_LINES or budget <= 0:
+                    break
+            if not batch:
+                self._forget_finished(names, stored_to)
+                self._note_ok(names, stored_to, stored=False)
+                return 0
+            summaries = self._store(batch)
+            for item in batch:
+                stored_to[item.file] = max(stored_to.get(item.file, 0), item.end)
+            self._note_ok(names, stored_to, stored=True)
+        if summaries:
+            self._stored(summaries)
+        return len(batch)
+
+    def _positions(self, names: Sequence[str]) -> dict[str, int]:
+        if self._stored_to is None:
+            with self.engine.connect() as conn:
+                rows = conn.execute(select(journal_progress.c.name, journal_progress.c.stored_to)).all()
+            self._stored_to = {name: int(position) for name, position in rows}
+        return self._stored_to
+
+    def _store(self, batch: list[journal.Line | journal.Unreadable]) -> list[Summary]:
+        lines = [item for item in batch if isinstance(item, journal.Line) and _storable(item)]
+        ends = _ends(batch)
+        try:
+            with self.engine.begin() as conn:
+                summaries = store_lines(conn, lines, self._settle)
+                _advance(conn, ends)
+        except Exception as exc:
+            if transient(exc):
+                raise
+            # The data, not the database: store the lines one by one, and set aside what fails.
+            logger.warning("a batch of %d call events failed (%s); storing them one by one", len(lines), exc)
+            summaries = self._one_by_one(batch)
+        else:
+            for item in batch:
+                if item not in lines:
+                    self._reject(item, _why(item))
+        return summaries
+
+    def _one_by_one(self, batch: list[journal.Line | journal.Unreadable]) -> list[Summary]:
+        summaries: list[Summary] = []
+        for item in batch:
+            reason = _why(item) if not (isinstance(item, journal.Line) and _storable(item)) else None
+            if reason is None:
+                assert isinstance(item, journal.Line)
+                try:
+                    with self.engine.begin() as conn:
+                        summaries += store_lines(conn, [item], self._settle)
+                        _advance(conn, {item.file: item.end})
+                    continue
+                except Exception as exc:
+                    if transient(exc):
+                        raise
+                    reason = f"{type(exc).__name__}: {exc}"
+            self._reject(item, reason)
+            with self.engine.begin() as conn:
+                _advance(conn, {item.file: item.end})
+        return summaries
+
+    def _reject(self, item: journal.Line | journal.Unreadable, reason: str) -> None:
+        text = item.text if isinstance(item, journal.Unreadable) else json.dumps(
+            {"sid": item.sid, "kind": item.kind, "key": item.key, "at": item.at.isoformat(), "data": item.data},
+            default=str, ensure_ascii=False)
+        logger.error("call event set aside in %s: %s", self.folder / journal.REJECTED, reason)
+        journal.set_aside(self.folder, text, reason)
+        self._status = Status(**{**self._status.__dict__, "rejected": self._status.rejected + 1})
+
+    def _forget_finished(self, names: Sequence[str], stored_to: dict[str, int]) -> None:
+        """Delete the files of processes that are gone, once all of them is stored."""
+        for name in names:
+            path = self.folder / name
+            try:
+                size = path.stat().st_size
+            except FileNotFoundError:
+                continue
+            if stored_to.get(name, 0) >= size and journal.finished(path):
+                path.unlink(missing_ok=True)
+                with self.engine.begin() as conn:
+                    conn.execute(delete(journal_progress).where(journal_progress.c.name == name))
+                stored_to.pop(name, None)
+
+    # --- status -------------------------------------------------------------------------------
+
+    def _failed(self, exc: BaseException) -> None:
+        error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        self._counters.calllog_failures.inc()
+        if error != self._status.last_error:  # once per outage, not every retry
+            logger.error("call log database failed, events wait in the journal: %s", error)
+        pending = self._pending(journal.files(self.folder), self._stored_to or {})
+        self._status = Status(False, error, iso(self._clock()), self._status.last_stored_at, pending,
+                              self._status.rejected)
+        self._stored_to = None  # a rolled-back batch: read positions again
+        self._write_status()
+
+    def _pending(self, names: Sequence[str], stored_to: dict[str, int]) -> int:
+        """Bytes of journal not stored yet."""
+        pending = 0
+        for name in names:
+            with contextlib.suppress(FileNotFoundError):
+                pending += max(0, (self.folder / name).stat().st_size - stored_to.get(name, 0))
+        return pending
+
+    def _note_ok(self, names: Sequence[str], stored_to: dict[str, int], stored: bool) -> None:
+        pending = self._pending(names, stored_to)
+        was_ok = self._status.ok
+        self._status = Status(True, self._status.last_error, self._status.last_error_at,
+                              iso(self._clock()) if stored else self._status.last_stored_at, pending,
+                              self._status.rejected)
+        if not was_ok or time.monotonic() - self._status_written > STATUS_EVERY_S:
+            self._write_status()
+
+    def _write_status(self) -> None:
+        self._status_written = time.monotonic()
+        with contextlib.suppress(OSError):
+            draft = self.folder / f".{STATUS_FILE}.{os.getpid()}"
+            draft.write_text(json.dumps(self._status.__dict__))
+            os.replace(draft, self.folder / STATUS_FILE)
+
+    def status(self) -> Status:
+        """The writer's last status, whichever process of the instance writes."""
+        if self._lock_fd is not None:
+            return self._status
+        try:
+            return Status(**json.loads((self.folder / STATUS_FILE).read_text()))
+        except (OSError, ValueError, TypeError):
+            return Status()
+
+
+# --- one transaction ------------------------------------------------------------------------------
+
+
+def _storable(line: journal.Line) -> bool:
+    return _why(line) == ""
+
+
+def _why(item: journal.Line | journal.Unreadable) -> str:
+    """Why a journal line cannot be stored at all ("" if it can)."""
+    if isinstance(item, journal.Unreadable):
+        return f"not a call event: {item.error}"
+    for name, value, column in (("CallSid", item.sid, events.c.call_sid), ("key", item.key, events.c.key),
+                                ("kind", item.kind, events.c.kind)):
+        assert isinstance(column.type, String) and column.type.length
+        if not value or len(value) > column.type.length:
+            return f"{name} must be 1 to {column.type.length} characters: {value[:80]!r}"
+    return ""
+
+
+def _ends(batch: Iterable[journal.Line | journal.Unreadable]) -> dict[str, int]:
+    ends: dict[str, int] = {}
+    for item in batch:
+        ends[item.file] = max(ends.get(item.file, 0), item.end)
+    return ends
+
+
+def _advance(conn: Connection, ends: dict[str, int]) -> None:
+    if not ends:
+        return
+    insert = _insert(conn, journal_progress)
+    conn.execute(
+        insert.on_conflict_do_update(index_elements=["name"], set_={"stored_to": insert.excluded.stored_to}),
+        [{"name": name, "stored_to": end} for name, end in ends.items()],
+    )
+
+
+def _insert(conn: Connection, table: Any) -> Any:
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def clean(value: Any) -> Any:
+    """Data any database takes: no NUL characters (PostgreSQL refuses them in text)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {clean(str(k)): clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean(v) for v in value]
+    return value
+
+
+def store_lines(conn: Connection, lines: Sequence[journal.Line], settle: timedelta) -> list[Summary]:
+    """Store the events of `lines` (repeats of a call's key are ignored), recompute the summary of
+    every call that got a new event, its alert, and the counts; the new summaries. An alert falls
+    due by when its call's latest event was accepted, however late it is stored."""
+    fresh: dict[tuple[str, str], journal.Line] = {}
+    for line in lines:
+        fresh.setdefault((line.sid, line.key), line)
+    if not fresh:
+        return []
+    sids = sorted({sid for sid, _ in fresh})
+    started = {sid: min(line.at for (s, _), line in fresh.items() if s == sid) for sid in sids}
+    conn.execute(_insert(conn, calls).on_conflict_do_nothing(index_elements=["sid"]),
+                 [{"sid": sid, "started_at": started[sid]} for sid in sids])
+    # Each call's summary row, locked (PostgreSQL) so concurrent writers of one call (several
+    # instances) recompute it one after the other; its values before this batch, for the counts.
+    before = {
+        row.sid: row
+        for row in conn.execute(
+            select(calls.c.sid, calls.c.outcome, calls.c.severity, calls.c.answer_seconds, calls.c.event_count)
+            .where(calls.c.sid.in_(sids)).order_by(calls.c.sid).with_for_update()
+        )
+        if row.event_count  # a row made by this batch was never counted
+    }
+    inserted = conn.execute(
+        _insert(conn, events).on_conflict_do_nothing(index_elements=["call_sid", "key"]).returning(events.c.call_sid),
+        [{"call_sid": line.sid, "key": line.key, "kind": line.kind, "at": line.at, "data": clean(line.data)}
+         for line in fresh.values()],
+    )
+    changed = sorted({row.call_sid for row in inserted})
+    if not changed:
+        return []
+    timelines: dict[str, list[Event]] = {sid: [] for sid in changed}
+    for row in conn.execute(select(events).where(events.c.call_sid.in_(changed)).order_by(events.c.at, events.c.id)):
+        timelines[row.call_sid].append(Event(row.call_sid, row.key, row.at, from_data(row.kind, row.data)))
+    summaries = [summarise(sid, timelines[sid]) for sid in changed]
+    conn.execute(
+        update(calls).where(calls.c.sid == bindparam("the_sid")).values(
+            {name: bindparam(name) for name in (*SUMMARY_COLUMNS[1:], "event_count")}
+        ),
+        [{"the_sid": s.sid, **_row(s), "event_count": len(timelines[s.sid])} for s in summaries],
+    )
+    _count(conn, [(before.get(s.sid), s) for s in summaries])
+    accepted = {sid: max(line.accepted for (s, _), line in fresh.items() if s == sid) for sid in changed}
+    due = [(s.sid, alert_due(s, accepted[s.sid], settle)) for s in summaries if s.severity == 1]
+    if due:
+        insert = _insert(conn, alerts)
+        # In the events' own transaction: once the event is stored, so is its alert.
+        conn.execute(
+            insert.on_conflict_do_update(
+                index_elements=["sid"], set_={"due_at": insert.excluded.due_at}, where=alerts.c.finished_at.is_(None)
+            ),
+            [{"sid": sid, "due_at": at, "attempts": 0, "done": {}} for sid, at in due],
+        )
+    return summaries
+
+
+def _row(summary: Summary) -> dict[str, Any]:
+    """The summary as the `calls` columns take it: long text cut to the column, numbers in range."""
+    values: dict[str, Any] = {}
+    for name in SUMMARY_COLUMNS[1:]:
+        value = getattr(summary, name)
+        column_type = calls.c[name].type
+        if name == "outcome":
+            value = value.value if value else None
+        elif isinstance(value, str):
+            value = clean(value)
+            if isinstance(column_type, String) and column_type.length and len(value) > column_type.length:
+                value = value[: column_type.length - 1] + "…"
+        elif isinstance(value, float) and not math.isfinite(value):
+            value = None
+        elif isinstance(column_type, Integer) and isinstance(value, int) and not isinstance(value, bool):
+            value = max(-INT_MAX, min(INT_MAX, value))
+        values[name] = value
+    return values
+
+
+def _bucket(seconds: float) -> int:
+    return next((i for i, bound in enumerate(ANSWER_BUCKETS) if seconds <= bound), len(ANSWER_BUCKETS))
+
+
+def _count(conn: Connection, changes: Sequence[tuple[Any, Summary]]) -> None:
+    """Move each changed call from its old (outcome, severity) and answer bucket to its new ones."""
+    calls_delta: dict[tuple[str, int], int] = {}
+    answers_delta: dict[int, tuple[int, float]] = {}
+
+    def move(outcome: str | None, severity: int | None, answer: float | None, sign: int) -> None:
+        key = (outcome or IN_PROGRESS, severity or 0)
+        calls_delta[key] = calls_delta.get(key, 0) + sign
+        if answer is not None and math.isfinite(answer):
+            bucket = _bucket(answer)
+            number, total = answers_delta.get(bucket, (0, 0.0))
+            answers_delta[bucket] = (number + sign, total + sign * answer)
+
+    for old, new in changes:
+        if old is not None:
+            move(old.outcome, old.severity, old.answer_seconds, -1)
+        move(new.outcome.value if new.outcome else None, new.severity, new.answer_seconds, +1)
+    if moved := [{"outcome": o, "severity": s, "calls": n} for (o, s), n in calls_delta.items() if n]:
+        insert = _insert(conn, call_counts)
+        conn.execute(insert.on_conflict_do_update(
+            index_elements=["outcome", "severity"], set_={"calls": call_counts.c.calls + insert.excluded.calls}), moved)
+    if answered := [{"bucket": b, "calls": n, "seconds": t} for b, (n, t) in answers_delta.items() if n or t]:
+        insert = _insert(conn, answer_counts)
+        conn.execute(insert.on_conflict_do_update(index_elements=["bucket"], set_={
+            "calls": answer_counts.c.calls + insert.excluded.calls,
+            "seconds": answer_counts.c.seconds + insert.excluded.seconds,
+        }), answered)
