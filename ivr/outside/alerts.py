@@ -39,6 +39,9 @@ TIMEOUT_SECONDS = 5.0
 # Destinations that failed with an error worth retrying get this many rounds, this far apart.
 ROUNDS = 3
 ROUND_PAUSE = timedelta(seconds=30)
+# An alert sent this long after its call ended says how late it is (the normal delay is the settle
+# time and a sweep, well under this; a round retried after a failure stays under it too).
+LATE_AFTER = timedelta(minutes=3)
 # Alerts claimed per sweep; the rest wait for the next one.
 BATCH = 20
 CHANNELS = ("sms", "webhook")
@@ -52,8 +55,9 @@ class SendError(Exception):
         self.retry = retry
 
 
-def alert_text(call: Summary, phonebook: Phonebook, console_url: str | None = None) -> str:
-    """What ops reads: who called, on which line, when, and where the voicemail is."""
+def alert_text(call: Summary, phonebook: Phonebook, now: datetime, console_url: str | None = None) -> str:
+    """What ops reads: who called, on which line, when, where the voicemail is, and how late the
+    alert is when the call's events waited for the database."""
     line = phonebook.line(call.line) if call.line else None
     where = f"the {line.label} line {line.number}" if line else f"line {call.line or 'unknown'}"
     who = call.customer or "Unknown customer"
@@ -70,9 +74,17 @@ def alert_text(call: Summary, phonebook: Phonebook, console_url: str | None = No
         text += " The call failed before anyone answered; no voicemail."
     else:
         text += " The caller hung up before anyone answered; no voicemail."
+    ended = call.started_at + timedelta(seconds=call.duration or 0)
+    if call.outcome is not None and now - ended >= LATE_AFTER:
+        text += f" This alert is {_span(now - ended)} late: the call log or its database was unavailable."
     if console_url:
         text += f" Timeline: {console_url.rstrip('/')}/ops/calls/{call.sid}"
     return text
+
+
+def _span(late: timedelta) -> str:
+    minutes = int(late.total_seconds() // 60)
+    return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h {minutes % 60} min"
 
 
 def _slack_escape(text: str) -> str:
@@ -214,7 +226,7 @@ class Alerter:
             self.calllog.alerts.release(claim, self.calllog.clock(), None, None)
             return
         phonebook = self.phonebook()
-        text = alert_text(call, phonebook, self.console_url)
+        text = alert_text(call, phonebook, self.calllog.clock(), self.console_url)
         settings = phonebook.alerts
         sender = settings.sms_from or call.line
         sends: dict[str, Callable[[], None]] = {

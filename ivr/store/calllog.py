@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Row, and_, func, insert, inspect, or_, select
+from sqlalchemy import ColumnElement, Engine, Row, and_, delete, func, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ivr.engine.events import CallEvent, EventSink, from_data
@@ -132,14 +132,13 @@ class CallLog:
     def create_tables(self) -> None:
         """Create missing tables and indexes (idempotent), and fill the counts from the calls already
         there the first time (once, however many processes try at once)."""
-        counted = inspect(self.engine).has_table(call_counts.name)
         metadata.create_all(self.engine, checkfirst=True)
-        if counted:
-            return
         with self.engine.begin() as conn:
             claim = _insert(conn, store_meta).values(key=COUNTS_FILLED, value="yes").on_conflict_do_nothing()
             if conn.execute(claim.returning(store_meta.c.key)).first() is None:
                 return
+            conn.execute(delete(call_counts))
+            conn.execute(delete(answer_counts))
             rows = conn.execute(select(calls.c.outcome, calls.c.severity, func.count())
                                 .group_by(calls.c.outcome, calls.c.severity)).all()
             if rows:

@@ -1,0 +1,156 @@
+"""Every event the service accepts is journaled before the webhook answers, and stored exactly once
+from there, whatever happens to the process that accepted it or to the values it carries."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from datetime import timedelta
+
+from conftest import ROOT, SETTLE, answered_call, utc
+from sqlalchemy import func, select
+
+from ivr.engine.events import Dial, Started, Status
+from ivr.engine.outcomes import IN_PROGRESS, Outcome, Summary
+from ivr.outside.alerts import alert_text
+from ivr.store.calllog import CallLog
+from ivr.store.journal import REJECTED
+from ivr.store.schema import call_counts, calls, events, journal_progress, store_meta
+
+START = utc("2026-12-01T09:00:00Z")
+
+
+def stored_events(store) -> int:
+    with store.engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(events)).scalar_one()
+
+
+def journal_files(folder):
+    return sorted(folder.glob("events-*.jsonl"))
+
+
+def test_an_accepted_event_is_in_the_journal_before_record_returns_and_the_database_is_untouched(store):
+    store.record("CA100", Started(to="+14155550100", caller="+14155551234"), START)
+    [path] = journal_files(store.journal.folder)
+    [line] = [json.loads(raw) for raw in path.read_text().splitlines()]
+    assert (line["sid"], line["kind"], line["key"], line["data"]["from"]) == ("CA100", "started", "started",
+                                                                            "+14155551234")
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert stored_events(store) == 0
+    assert store.caught_up() and stored_events(store) == 1
+
+
+def test_a_new_writer_on_the_same_journal_stores_nothing_twice(store, clock):
+    answered_call(store, sid="CA101")
+    assert store.caught_up()
+    store.writer.close()  # the writer's process goes away; another takes over from the database's positions
+    successor = CallLog(store.engine, journal=store.journal.folder, clock=clock, alert_settle_seconds=SETTLE)
+    answered_call(store, sid="CA102")  # still accepted by the first process's journal
+    assert successor.caught_up()
+    assert stored_events(store) == 16
+    assert [c.sid for c in successor.calls().calls] == ["CA102", "CA101"]
+
+
+def test_one_writer_per_journal_folder(store, clock):
+    other = CallLog(store.engine, journal=store.journal.folder, clock=clock, alert_settle_seconds=SETTLE)
+    assert store.writer.elect() is True
+    assert other.writer.elect() is False
+    store.writer.close()
+    assert other.writer.elect() is True
+
+
+def test_the_journal_of_a_process_killed_mid_call_is_stored_to_its_end_and_then_deleted(store):
+    folder = store.journal.folder
+    # Another worker accepts three events and is killed (kill -9) before any of them is stored.
+    script = f"""
+import os, signal, sys
+sys.path.insert(0, {str(ROOT)!r})
+from datetime import datetime, UTC
+from pathlib import Path
+from ivr.engine.events import Started, Severity, Status
+from ivr.store.journal import Journal
+journal = Journal(Path({str(folder)!r}))
+at = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+for event in (Started(to="+14155550100"), Severity(severity=1), Status(call_status="completed", duration=5)):
+    journal.append("CA103", event, at, at)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+    worker = subprocess.run([sys.executable, "-c", script], timeout=60)
+    assert worker.returncode == -signal.SIGKILL
+    [orphan] = journal_files(folder)
+    assert store.caught_up()
+    assert store.call("CA103").outcome is Outcome.ABANDONED
+    assert not orphan.exists()
+    with store.engine.connect() as conn:
+        assert conn.execute(select(journal_progress.c.name)).scalars().all() == []
+
+
+def test_values_no_database_would_take_are_cleaned_and_never_take_the_batch_down(store):
+    sip_caller = "sip:" + "x" * 10_000 + "@carrier.example.com"
+    store.record("CA104", Started(to="+14155550100", caller=sip_caller, caller_name="Ann\x00Bob",
+                                  region="r" * 300, line="L" * 300), START)
+    store.record("CA104", Status(call_status="completed", duration=10**30), START + timedelta(seconds=3))
+    store.record("CA105", Started(to="+14155550100"), START)
+    store.record("C" * 100, Started(to="+14155550100"), START)  # no CallSid is this long: set aside alone
+    assert store.caught_up()
+    call = store.call("CA104")
+    assert call.caller_name == "Ann\ufffdBob" and call.caller.startswith("sip:xxx") and len(call.caller) == 64
+    assert call.duration == 2**31 - 1 and call.outcome is Outcome.ABANDONED
+    # The event itself keeps the whole number it was given.
+    [started] = [e for e in store.timelines(["CA104"])["CA104"] if e.kind == "started"]
+    assert started.record.caller == sip_caller
+    assert store.call("CA105") is not None
+    [rejected] = [json.loads(line) for line in (store.journal.folder / REJECTED).read_text().splitlines()]
+    assert rejected["reason"].startswith("CallSid must be 1 to 64 characters")
+    assert store.health()["rejected"] == 1
+
+
+def test_a_torn_line_in_a_journal_is_set_aside_and_the_lines_after_it_are_stored(store):
+    store.record("CA106", Started(to="+14155550100"), START)
+    [path] = journal_files(store.journal.folder)
+    with open(path, "ab") as journal:
+        journal.write(b'{"sid": "CA107", "kind": "sta\n')
+    store.record("CA108", Started(to="+14155550100"), START)
+    assert store.caught_up()
+    assert store.call("CA106") is not None and store.call("CA108") is not None
+    [rejected] = (store.journal.folder / REJECTED).read_text().splitlines()
+    assert json.loads(rejected)["reason"].startswith("not a call event")
+
+
+def test_the_counts_for_metrics_always_equal_a_recount_of_the_calls(store):
+    answered_call(store, sid="CA110")
+    store.record("CA111", Started(to="+14155550100"), START)  # in progress
+    store.record("CA112", Started(to="+14155550100"), START)
+    assert store.caught_up()
+    store.record("CA112", Status(call_status="completed", duration=4), START)  # in progress, then abandoned
+    store.record("CA111", Dial(attempt=1, team="san_francisco", numbers=("+14155550101",), status="completed",
+                               duration=30, accepted_by="+14155550101", bridged=True), START)
+    assert store.caught_up()
+    with store.engine.connect() as conn:
+        recount = {(o or IN_PROGRESS, s or None, n) for o, s, n in conn.execute(
+            select(calls.c.outcome, calls.c.severity, func.count()).group_by(calls.c.outcome, calls.c.severity))}
+    assert set(store.outcome_counts()) == recount
+
+
+def test_a_call_log_from_before_the_counts_gets_them_filled_once(store):
+    answered_call(store, sid="CA113")
+    store.record("CA114", Started(to="+14155550100"), START)
+    assert store.caught_up()
+    # The database as the previous release left it: calls, but no counts.
+    with store.engine.begin() as conn:
+        call_counts.drop(conn)
+        store_meta.drop(conn)
+    store.create_tables()
+    store.create_tables()
+    assert sorted(store.outcome_counts()) == [("answered", 1, 1), (IN_PROGRESS, None, 1)]
+    assert store.answer_histogram()[1:] == (1, 12.0)
+
+
+def test_the_alert_of_a_call_whose_events_waited_says_how_late_it_is(sample):
+    missed = Summary(sid="CA115", started_at=START, severity=1, outcome=Outcome.ABANDONED, duration=20)
+    assert "late" not in alert_text(missed, sample, START + timedelta(minutes=1))
+    late = alert_text(missed, sample, START + timedelta(seconds=20, minutes=47))
+    assert late.endswith("This alert is 47 min late: the call log or its database was unavailable.")
+    assert "2 h 5 min late" in alert_text(missed, sample, START + timedelta(seconds=20, minutes=125))
