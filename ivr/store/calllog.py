@@ -11,6 +11,7 @@ when the database is down, locked or unreachable the event goes to the log as JS
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -19,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -174,10 +175,12 @@ def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
     if make_url(url).get_backend_name() == "sqlite":
         path = make_url(url).database
         if path and path != ":memory:":
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            _private_file(os.path.abspath(path))
         engine = create_engine(
             url,
             json_serializer=dumps,
+            # A failed statement's error (logged, shown in /healthz) never carries callers' numbers.
+            hide_parameters=True,
             connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
         )
 
@@ -193,12 +196,24 @@ def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
     return create_engine(
         url,
         json_serializer=dumps,
+        hide_parameters=True,
         connect_args={
             "connect_timeout": CONNECT_TIMEOUT_S,
             "tcp_user_timeout": TCP_USER_TIMEOUT_MS,
             "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={BUSY_TIMEOUT_MS}",
         },
     )
+
+
+def _private_file(path: str) -> None:
+    """The SQLite file, readable by this user only (0600) in a folder of its own (0700, when made
+    here): it holds callers' numbers. SQLite gives the -wal and -shm files the database file's
+    mode; a log made by an older version is tightened too."""
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for name in (path, f"{path}-wal", f"{path}-shm", f"{path}-journal"):
+        with contextlib.suppress(FileNotFoundError, PermissionError):  # someone else's file: theirs to set
+            os.chmod(name, 0o600)
 
 
 @dataclass(frozen=True)
@@ -248,7 +263,8 @@ def _parse_cursor(cursor: str) -> tuple[datetime, str]:
     moment, sep, sid = cursor.partition("~")
     try:
         at = datetime.fromisoformat(moment)
-    except ValueError:
+        at.astimezone(UTC)  # OverflowError for 0001-01-01T00:00+01:00, whose UTC is not a datetime
+    except (ValueError, OverflowError):
         at = None
     if not sep or not sid or at is None or at.tzinfo is None:
         raise ValueError(f"{cursor!r} is not a page cursor from this call log")
@@ -606,6 +622,9 @@ def _summary(row: Row[Any]) -> Summary:
 
 
 def day_range(day: str) -> tuple[datetime, datetime]:
-    """A UTC calendar day 'YYYY-MM-DD' as [start, end)."""
+    """A UTC calendar day 'YYYY-MM-DD' as [start, end); ValueError for anything else, and for
+    9999-12-31, whose end no datetime holds."""
     start = datetime.combine(datetime.strptime(day, "%Y-%m-%d").date(), datetime.min.time(), UTC)
+    if start.date() == date.max:
+        raise ValueError(f"{day!r} is the last day of the calendar: its end is out of range")
     return start, start + timedelta(days=1)
