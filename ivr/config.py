@@ -32,6 +32,15 @@ def byte_count(text: Any) -> int:
     return value
 
 
+MAX_PROXY_HOPS = 5
+
+
+def hops(text: Any) -> int:
+    value = int(text)
+    if not 0 <= value <= MAX_PROXY_HOPS:
+        raise ValueError(text)
+    return value
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -63,6 +72,7 @@ def database(text: Any) -> str:
 ACCEPTS: dict[Callable[[Any], Any], str] = {
     seconds: "a number of seconds from 0 to 86400, such as 1 or 0.5",
     byte_count: "a whole number of bytes above 0, such as 65536",
+    hops: f"a number of proxies from 0 to {MAX_PROXY_HOPS}, such as 1 behind Heroku's router",
     log_level: f"one of {', '.join(LOG_LEVELS)}",
     database: "postgresql://user:password@host:5432/name (or postgres://, as Heroku writes it), "
               "or sqlite:////absolute/path.sqlite3; unset for SQLite in the instance folder",
@@ -142,8 +152,12 @@ SETTINGS = (
     Setting(
         "IVR_PUBLIC_URL", None,
         "The https base URL Twilio calls (https://ivr.example.com, no path); signatures are checked against it "
-        "(`ivr simulate` signs for it). "
-        "Unset: the request URL, as told by the proxy's X-Forwarded-Proto/Host.",
+        "(`ivr simulate` signs for it). Required with a real TWILIO_AUTH_TOKEN, unless IVR_TRUST_PROXY is set.",
+    ),
+    Setting(
+        "IVR_TRUST_PROXY", 0,
+        "How many proxies in front of the service to believe about the client's address and scheme "
+        "(X-Forwarded-For, X-Forwarded-Proto; never X-Forwarded-Host). 0: none.", hops,
     ),
     Setting("IVR_INSTANCE_PATH", None, "The instance folder (development token, SQLite call log)."),
     Setting("IVR_VOICE", "Polly.Joanna-Neural", "The Twilio <Say> voice for every prompt."),
@@ -167,6 +181,19 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
 
 
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+def check_signing(settings: Mapping[str, Any]) -> None:
+    """With a real TWILIO_AUTH_TOKEN the service must know the URL Twilio signed: IVR_PUBLIC_URL, or
+    a proxy the operator trusts (IVR_TRUST_PROXY) that only forwards this service's host names.
+    Otherwise any Host header would do, and a request Twilio signed for another host of the same
+    account would pass. (The generated development token signs local calls only.)"""
+    if settings.get("TWILIO_AUTH_TOKEN") and not settings.get("IVR_PUBLIC_URL") and not settings.get("IVR_TRUST_PROXY"):
+        raise SettingsError(
+            "IVR_PUBLIC_URL is not set: with TWILIO_AUTH_TOKEN set, signatures must be checked against the URL "
+            "Twilio calls; set IVR_PUBLIC_URL=https://HOST, or IVR_TRUST_PROXY=1 behind one proxy that only "
+            "forwards this service's own host names (as Heroku's router does)"
+        )
 
 
 def default(name: str) -> Any:

@@ -189,6 +189,8 @@ def no_internet(monkeypatch):
     """
     monkeypatch.setenv("IVR_ALERT_SETTLE_SECONDS", "0")
     monkeypatch.setenv("IVR_ALERT_BACKOFF_SECONDS", "0")
+    # The test client's own base: a service with a real auth token must know the URL Twilio signs.
+    monkeypatch.setenv("IVR_PUBLIC_URL", "http://localhost")
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         mock.add_passthru(re.compile(r"https?://(127\.0\.0\.1|localhost)[:/]"))
         yield

@@ -372,6 +372,10 @@ def in_process(phonebook_path: str, at: datetime | None = None, config: Mapping 
     credentials set: the transcript shows each text the service would send; and logs go to
     stderr, leaving stdout to the transcript. `config` overrides any of this.
     """
+    overrides = dict(config or {})
+    # Nothing reaches this app over a network: without a public URL it is the in-process base, which
+    # a real TWILIO_AUTH_TOKEN in the environment requires (`ivr.config.check_signing`).
+    overrides["IVR_PUBLIC_URL"] = overrides.get("IVR_PUBLIC_URL", os.environ.get("IVR_PUBLIC_URL")) or IN_PROCESS_BASE
     app = create_app({
         "IVR_PHONEBOOK": phonebook_path,
         "IVR_LOG_LEVEL": os.environ.get("IVR_LOG_LEVEL", "WARNING"),
@@ -379,7 +383,7 @@ def in_process(phonebook_path: str, at: datetime | None = None, config: Mapping 
         "EVENT_SINK": LogSink(),
         "SMS_SENDER": TextRecorder,
         **({"CLOCK": lambda: at} if at else {}),
-        **(config or {}),
+        **overrides,
     })
     sender = services_of(app).sms
     outbox = sender if isinstance(sender, TextRecorder) else None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +72,8 @@ def _parse_cursor(cursor: str) -> tuple[datetime, str]:
     moment, sep, sid = cursor.partition("~")
     try:
         at = datetime.fromisoformat(moment)
-    except ValueError:
+        at.astimezone(UTC)  # OverflowError for 0001-01-01T00:00+01:00, whose UTC is not a datetime
+    except (ValueError, OverflowError):
         at = None
     if not sep or not sid or at is None or at.tzinfo is None:
         raise ValueError(f"{cursor!r} is not a page cursor from this call log")
@@ -294,6 +295,9 @@ def _summary(row: Row[Any]) -> Summary:
 
 
 def day_range(day: str) -> tuple[datetime, datetime]:
-    """A UTC calendar day 'YYYY-MM-DD' as [start, end)."""
+    """A UTC calendar day 'YYYY-MM-DD' as [start, end); ValueError for anything else, and for
+    9999-12-31, whose end no datetime holds."""
     start = datetime.combine(datetime.strptime(day, "%Y-%m-%d").date(), datetime.min.time(), UTC)
+    if start.date() == date.max:
+        raise ValueError(f"{day!r} is the last day of the calendar: its end is out of range")
     return start, start + timedelta(days=1)

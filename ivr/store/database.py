@@ -4,6 +4,7 @@ backend."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from datetime import UTC, datetime
@@ -48,6 +49,17 @@ def database_url(configured: str | None, instance_path: str) -> str:
     return configured
 
 
+def _private_file(path: str) -> None:
+    """The SQLite file, readable by this user only (0600) in a folder of its own (0700, when made
+    here): it holds callers' numbers. SQLite gives the -wal and -shm files the database file's
+    mode; a log made by an older version is tightened too."""
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for name in (path, f"{path}-wal", f"{path}-shm", f"{path}-journal"):
+        with contextlib.suppress(FileNotFoundError, PermissionError):  # someone else's file: theirs to set
+            os.chmod(name, 0o600)
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, default=str)  # data may hold instants
 
@@ -57,7 +69,7 @@ def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
     if make_url(url).get_backend_name() == "sqlite":
         path = make_url(url).database
         if path and path != ":memory:":
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            _private_file(os.path.abspath(path))
         engine = create_engine(
             url,
             json_serializer=_dumps,

@@ -21,7 +21,8 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ivr.config import load_settings
+from ivr.config import check_signing, load_settings
+from ivr.redact import redact
 from ivr.web import health, metrics, ops, services, signature, voice
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -32,6 +33,7 @@ IMPORT_NAME = "ivr"
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     settings = load_settings(config)
+    check_signing(settings)
     app = Flask(IMPORT_NAME, instance_path=settings["IVR_INSTANCE_PATH"])
     app.config.update(settings)
     configure_logger(app)
@@ -42,8 +44,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    # Heroku's router and most proxies terminate TLS; Twilio signed the https URL they were given.
-    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]  # Flask's way
+    # Only the proxies the operator named are believed: their X-Forwarded-For gives the client's
+    # address (the login throttle counts by it) and X-Forwarded-Proto the https Twilio signed.
+    # Never X-Forwarded-Host: a client could send any, and a signature made for another host of
+    # the same Twilio account would then pass. The host is the Host header the proxy routed on.
+    hops = app.config["IVR_TRUST_PROXY"]
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0, x_port=0, x_prefix=0)  # type: ignore[method-assign]  # Flask's way
     signature.check_public_url(app.config["IVR_PUBLIC_URL"])
     services.install(app, services.build(app))
     # After the services: a generated development token signs local calls but cannot send texts.
@@ -81,6 +88,14 @@ class _StreamHandler(logging.StreamHandler):
         pass
 
 
+class RedactingFormatter(logging.Formatter):
+    """Every `ivr` log line, traceback included, without the secrets `ivr.redact` knows (an api_key
+    in a licensing URL, a database password, the parameters of a failed SQL statement)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
 LOG_STREAMS = ("stdout", "stderr")
 
 
@@ -94,6 +109,6 @@ def configure_logger(app: Flask) -> None:
     handler = next((h for h in logger.handlers if isinstance(h, _StreamHandler)), None)
     if handler is None:
         handler = _StreamHandler(stream)
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        handler.setFormatter(RedactingFormatter(LOG_FORMAT))
         logger.addHandler(handler)
     handler.target = stream

@@ -1,7 +1,10 @@
 """Who may use the ops console, /ops/api and /metrics: user `ops` with the IVR_OPS_PASSWORD.
 
-Pages take a signed login cookie (`ops.login` sets it) or HTTP Basic; the JSON API and /metrics
-take HTTP Basic. Without IVR_OPS_PASSWORD everything here is refused, never open.
+Pages take a signed login cookie (`ops.login` sets it) or HTTP Basic; the JSON API, /metrics and
+the details of /healthz take HTTP Basic. Without IVR_OPS_PASSWORD everything here is refused,
+never open. Every password given (form or Basic) goes through the login throttle: after a few
+wrong ones a client (or everyone, see `ivr.web.throttle`) gets 429 with Retry-After, whatever it
+sends, until the wait is over. A signed-in session's cookie is never throttled.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from functools import wraps
 
 from flask import Response, current_app, jsonify, redirect, render_template, request, url_for
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from ivr.web.services import services
 
 USER = "ops"
 COOKIE = "ivr_ops"
@@ -24,14 +29,45 @@ def ops_password() -> str | None:
     return current_app.config.get("IVR_OPS_PASSWORD") or None
 
 
+def _client() -> str:
+    """The client's address: the peer's, or the one a trusted proxy reports (IVR_TRUST_PROXY)."""
+    return request.remote_addr or "unknown"
+
+
+def retry_after() -> int:
+    """Seconds before this client may try a password again (0: now)."""
+    return services().login_throttle.retry_after(_client())
+
+
+def password_matches(user: str, given: str, password: str) -> bool:
+    """Check a password attempt and count it for the throttle (a right one clears the client's count)."""
+    right = hmac.compare_digest(user.encode(), USER.encode()) & hmac.compare_digest(given.encode(), password.encode())
+    throttle = services().login_throttle
+    if right:
+        throttle.succeeded(_client())
+    else:
+        throttle.failed(_client())
+    return right
+
+
+def too_many(seconds: int, login_next: str | None = None) -> Response:
+    """429 with Retry-After, the answer to every password attempt while the client must wait: the
+    login form (going on to `login_next` afterwards) for pages, JSON otherwise."""
+    message = f"Too many wrong passwords: try again in {seconds} s."
+    if login_next is None:
+        response = jsonify(error=message)
+    else:
+        response = Response(render_template("ops/login.html", error=message, next=login_next))
+    response.status_code = 429
+    response.headers["Retry-After"] = str(seconds)
+    return response
+
+
 def _basic_ok(password: str) -> bool:
     auth = request.authorization
-    return (
-        auth is not None
-        and auth.type == "basic"
-        and hmac.compare_digest((auth.username or "").encode(), USER.encode())
-        and hmac.compare_digest((auth.password or "").encode(), password.encode())
-    )
+    if auth is None or auth.type != "basic":
+        return False
+    return password_matches(auth.username or "", auth.password or "", password)
 
 
 def signer(password: str) -> URLSafeTimedSerializer:
@@ -51,7 +87,7 @@ def _cookie_ok(password: str) -> bool:
         return False
 
 
-def _challenge(body, status=401):
+def _challenge(body: Response | str, status: int = 401) -> Response:
     response = body if isinstance(body, Response) else Response(body, status)
     response.status_code = status
     response.headers["WWW-Authenticate"] = 'Basic realm="ivr ops", charset="UTF-8"'
@@ -66,9 +102,13 @@ def page_auth(view):
         password = ops_password()
         if password is None:
             return render_template("ops/disabled.html", message=DISABLED), 403
-        if _cookie_ok(password) or _basic_ok(password):
+        if _cookie_ok(password):
             return view(*args, **kwargs)
         if request.authorization is not None:
+            if wait := retry_after():
+                return too_many(wait, login_next=request.path)
+            if _basic_ok(password):
+                return view(*args, **kwargs)
             return _challenge(render_template("ops/login.html", error="Wrong user or password.", next=request.path))
         return redirect(url_for("ops.login", next=request.full_path.rstrip("?")))
 
@@ -83,8 +123,19 @@ def basic_auth(view):
         password = ops_password()
         if password is None:
             return jsonify(error=DISABLED), 403
-        if not _basic_ok(password):
-            return _challenge(jsonify(error="HTTP Basic authentication as user 'ops' is required."))
+        refusal = basic_refusal(password)
+        if refusal is not None:
+            return refusal
         return view(*args, **kwargs)
 
     return guarded
+
+
+def basic_refusal(password: str) -> Response | None:
+    """None when the request carries HTTP Basic for user `ops` with the password; else the answer:
+    429 while the client must wait, 401 with a challenge otherwise."""
+    if request.authorization is not None and (wait := retry_after()):
+        return too_many(wait)
+    if not _basic_ok(password):
+        return _challenge(jsonify(error="HTTP Basic authentication as user 'ops' is required."))
+    return None

@@ -37,10 +37,10 @@ def on_starting(server):
     (rather than every worker failing to boot with a traceback); then (before any worker imports
     prometheus_client, which reads the variable at import) PROMETHEUS_MULTIPROC_DIR, a fresh
     temporary directory unless set, emptied of a previous run's files."""
-    from ivr.config import SettingsError, load_settings
+    from ivr.config import SettingsError, check_signing, load_settings
 
     try:
-        load_settings()
+        check_signing(load_settings())
     except SettingsError as exc:
         server.log.error("cannot start: %s", exc)
         sys.exit(1)

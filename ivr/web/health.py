@@ -1,10 +1,19 @@
-"""GET /healthz: is the service up, which phonebook and customer records is it using, and what is
-degraded (for load balancers and admins)."""
+"""GET /healthz: is the service up, and if it is degraded, why, in words (for load balancers and
+anyone). With the ops password (HTTP Basic, user `ops`, as /metrics) it also shows which phonebook
+and customer records are in force and the state of the call log and alerts, for admins.
+
+The public answer holds no detail: no file paths, URLs, errors or numbers. The details hold the
+errors as the services noted them, redacted (`ivr.redact`): no api_key, password or SQL
+parameters, even for the ops password's holder.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, jsonify
+from flask import Blueprint, Flask, jsonify, request
+from flask.typing import ResponseReturnValue
 
+from ivr.redact import redacted
+from ivr.web.auth import DISABLED, basic_refusal, ops_password
 from ivr.web.services import services
 
 bp = Blueprint("health", __name__)
@@ -15,9 +24,17 @@ def init_app(app: Flask) -> None:
 
 
 @bp.get("/healthz")
-def healthz():
+def healthz() -> ResponseReturnValue:
     # Calls are still answered when the call log's database or an alert channel fails, so the
     # service stays up (200) and says what is degraded.
+    wants_details = request.authorization is not None or "details" in request.args
+    if wants_details:
+        password = ops_password()
+        if password is None:
+            return jsonify(error=DISABLED), 403
+        refusal = basic_refusal(password)
+        if refusal is not None:
+            return refusal
     registry = services()
     calllog = registry.calllog.health()
     holder = registry.phonebook
@@ -27,11 +44,23 @@ def healthz():
     entitlements = registry.entitlements.for_phonebook(phonebook).state()
     # A refused phonebook or customers edit leaves calls on the last good version: degraded, so
     # whoever watches this sees that the file on disk is not the one in force.
-    healthy = calllog["ok"] and not phonebook_state["last_error"] and not entitlements.get("last_error")
-    return jsonify({
-        "status": "ok" if healthy else "degraded",
+    problems = []
+    if not calllog["ok"]:
+        problems.append("call log: database unavailable (call events wait in the journal meanwhile)")
+    if phonebook_state["last_error"]:
+        problems.append("phonebook: an edit was refused; the last good version is in force")
+    if entitlements.get("last_error"):
+        if entitlements.get("loaded_version") is None:
+            problems.append("customers file: no version could be loaded; customer lookups fail")
+        else:
+            problems.append("customers file: an edit was refused; the last good version is in force")
+    status = {"status": "degraded" if problems else "ok", "problems": problems}
+    if not wants_details:
+        return jsonify(status)
+    return jsonify(redacted({
+        **status,
         "phonebook": phonebook_state,
         "entitlements": entitlements,
         "calllog": calllog,
         "alerts": registry.alerts.health(),
-    })
+    }))

@@ -9,11 +9,11 @@ the call log or the rota, and render.
 from __future__ import annotations
 
 import csv
-import hmac
 import io
+import re
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import phonenumbers
 from flask import (
@@ -33,21 +33,37 @@ from werkzeug.exceptions import HTTPException
 from ivr.engine import rota
 from ivr.engine.events import to_data
 from ivr.engine.instants import iso
-from ivr.engine.outcomes import OUTCOME_FILTERS, SHOWN_FIELDS, call_json
+from ivr.engine.outcomes import OUTCOME_FILTERS, SHOWN_FIELDS, Summary, call_json
 from ivr.engine.phonebook import SEVERITIES, Phonebook
 from ivr.engine.routing import candidate, route
 from ivr.store.calllog import PAGE_SIZE, CallFilter, CallLog, CallPage, day_range
-from ivr.web.auth import COOKIE, DISABLED, SESSION_SECONDS, USER, basic_auth, ops_password, page_auth, signer
+from ivr.web.auth import (
+    COOKIE,
+    DISABLED,
+    SESSION_SECONDS,
+    USER,
+    basic_auth,
+    ops_password,
+    page_auth,
+    password_matches,
+    retry_after,
+    signer,
+    too_many,
+)
 from ivr.web.services import request_instant, services
 
 bp = Blueprint("ops", __name__, url_prefix="/ops", template_folder="templates")
 
 API_PAGE_MAX = 500
+# The call log's sid column (Twilio's are 34 characters).
+SID_MAX = 64
 CSV_MAX_ROWS = 10_000
 # Each team on duty in GET /ops/api/now.
 API_NOW_FIELDS = ("team", "since", "until")
 # Spreadsheets run cells that start with these as formulas.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# No filter, cursor or call SID holds these (PostgreSQL refuses NUL in text).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 # --- signing in -------------------------------------------------------------------------------
@@ -58,18 +74,29 @@ def login():
     password = ops_password()
     if password is None:
         return render_template("ops/disabled.html", message=DISABLED), 403
-    target = request.values.get("next", "")
-    # Only back into the console: never an open redirect.
-    if not target.startswith("/ops/") or target.startswith("//"):
-        target = url_for("ops.now")
+    target = console_path(request.values.get("next", "")) or url_for("ops.now")
     if request.method == "GET":
         return render_template("ops/login.html", error=None, next=target)
-    if not hmac.compare_digest(request.form.get("password", "").encode(), password.encode()):
+    if wait := retry_after():
+        return too_many(wait, login_next=target)
+    if not password_matches(USER, request.form.get("password", ""), password):
         return render_template("ops/login.html", error="Wrong password.", next=target), 401
     response = redirect(target)
     response.set_cookie(COOKIE, signer(password).dumps(USER), max_age=SESSION_SECONDS, httponly=True,
                         secure=request.is_secure, samesite="Lax", path="/ops")
     return response
+
+
+def console_path(target: str) -> str | None:
+    """`target` if it is a path in the console (`/ops/...`, with its query) to go back to after
+    signing in; None for anything else: another site (`//host`, `https://...`, `/\\host`), a path
+    outside the console, or a control character (CR/LF would split the Location header)."""
+    if _CONTROL.search(target) or "\\" in target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/ops/") or parts.fragment:
+        return None
+    return target
 
 
 @bp.post("/logout")
@@ -111,6 +138,9 @@ def _calllog() -> CallLog:
 def _filters() -> tuple[CallFilter, str | None]:
     """The call filters from the query string; a bad value is a 400 that says which."""
     args = request.args
+    for name, value in args.items(multi=True):
+        if _CONTROL.search(value):
+            abort(400, f"{name} must not contain control characters")
     outcome = args.get("outcome") or None
     if outcome and outcome not in OUTCOME_FILTERS:
         abort(400, f"outcome must be one of {', '.join(OUTCOME_FILTERS)}")
@@ -122,7 +152,7 @@ def _filters() -> tuple[CallFilter, str | None]:
         try:
             since, until = day_range(args["date"])
         except ValueError:
-            abort(400, "date must look like 2026-12-01")
+            abort(400, "date must be a day such as 2026-12-01, from 0001-01-01 to 9999-12-30")
     where = CallFilter(
         outcome=outcome,
         severity=int(severity) if severity else None,
@@ -132,6 +162,13 @@ def _filters() -> tuple[CallFilter, str | None]:
         until=until,
     )
     return where, args.get("before") or None
+
+
+def _find(sid: str) -> Summary | None:
+    """The call `sid`; None for a SID no call log holds (a control character, too long)."""
+    if _CONTROL.search(sid) or len(sid) > SID_MAX:
+        return None
+    return _calllog().call(sid)
 
 
 def _page(where: CallFilter, before: str | None, limit: int = PAGE_SIZE) -> CallPage:
@@ -211,7 +248,7 @@ def calls():
 @bp.get("/calls/<sid>")
 @page_auth
 def call(sid: str) -> str:
-    found = _calllog().call(sid)
+    found = _find(sid)
     if found is None:
         abort(404, f"No call {sid} in the call log.")
     timeline = [(event, to_data(event.record)) for event in _calllog().timelines([sid])[sid]]
@@ -284,7 +321,7 @@ def api_calls():
 @bp.get("/api/calls/<sid>")
 @basic_auth
 def api_call(sid: str) -> Response:
-    found = _calllog().call(sid)
+    found = _find(sid)
     if found is None:
         abort(404, f"No call {sid} in the call log.")
     return jsonify(call_json(found, _calllog().timelines([sid])[sid]))

@@ -20,6 +20,7 @@ from ivr.outside.sms import SmsSender
 from ivr.store.calllog import CallLog
 from ivr.store.counters import Counters
 from ivr.store.reloading import ReloadingPhonebook
+from ivr.web.throttle import LoginThrottle
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,8 @@ class Services:
     # Where the webhooks report call events: the call log, or (the simulator) the log only.
     events: EventSink
     metrics: CollectorRegistry
+    # Wrong ops passwords by client address (this worker's memory).
+    login_throttle: LoginThrottle
 
 
 def build(app: Flask) -> Services:
@@ -86,6 +89,7 @@ def build(app: Flask) -> Services:
         alerts=alerts,
         events=events,
         metrics=metrics,
+        login_throttle=LoginThrottle(),
     )
 
 

@@ -2,9 +2,12 @@
 
 Twilio signs the exact URL it requested (scheme, host, path, query) plus the POST parameters
 with the account's auth token. Behind a TLS-terminating proxy the URL Flask sees differs from
-the one Twilio used, so it is rebuilt from `IVR_PUBLIC_URL`, or else from the proxy's
-X-Forwarded-Proto/Host headers (the app runs behind werkzeug's ProxyFix). There is no bypass:
-local runs sign with a generated development token, as the simulator does.
+the one Twilio used, so it is rebuilt from `IVR_PUBLIC_URL`. Without it (allowed with a real
+token only when the operator trusts a proxy, IVR_TRUST_PROXY, see `ivr.config.check_signing`)
+it is the request URL: the Host header the proxy routed on and the scheme it reports in
+X-Forwarded-Proto; a client's X-Forwarded-Host is never believed, so a request Twilio signed for
+another host of the same account does not pass. There is no bypass: local runs sign with a
+generated development token, as the simulator does.
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ def dev_token(instance_path: str | Path) -> str:
     """
     path = dev_token_path(instance_path)
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # The instance folder also holds the call log (callers' numbers): for this user only.
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         draft = path.with_name(f".{DEV_TOKEN_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
         fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as out:

@@ -80,8 +80,8 @@ def test_two_apps_in_one_process_count_apart_and_healthz_reads_what_metrics_expo
         check(source, "1234567", utc("2026-12-01T09:00Z"))
     failing_metrics = scrape(failing.test_client().get("/metrics", headers=ops_auth).get_data(as_text=True))
     quiet_metrics = scrape(quiet.test_client().get("/metrics", headers=ops_auth).get_data(as_text=True))
-    failing_health = failing.test_client().get("/healthz").get_json()
-    quiet_health = quiet.test_client().get("/healthz").get_json()
+    failing_health = failing.test_client().get("/healthz", headers=ops_auth).get_json()
+    quiet_health = quiet.test_client().get("/healthz", headers=ops_auth).get_json()
     for app in (failing, quiet):
         services_of(app).calllog.close()
 

@@ -85,7 +85,7 @@ def test_a_missing_or_broken_phonebook_at_start_up_refuses_to_start(tmp_path, bo
         ReloadingPhonebook(book, interval=1.0)
 
 
-def test_calls_use_the_edited_phonebook_and_healthz_shows_a_refused_edit(tmp_path, book):
+def test_calls_use_the_edited_phonebook_and_healthz_shows_a_refused_edit(tmp_path, book, ops_auth):
     app = make_app(tmp_path, at="2026-12-18T04:00Z", IVR_PHONEBOOK=str(book), IVR_RELOAD_SECONDS=0)
     client = app.test_client()
 
@@ -100,7 +100,7 @@ def test_calls_use_the_edited_phonebook_and_healthz_shows_a_refused_edit(tmp_pat
 
     _edit(book, book.read_text().replace('tz = "Australia/Sydney"', 'tz = "Australia/Sidney"'), 2)
     assert ring() == ["+61255501003"]
-    health = client.get("/healthz")
+    health = client.get("/healthz", headers=ops_auth)
     assert health.status_code == 200
     state = health.get_json()["phonebook"]
     assert "Australia/Sidney" in state["last_error"]
@@ -109,15 +109,15 @@ def test_calls_use_the_edited_phonebook_and_healthz_shows_a_refused_edit(tmp_pat
     assert state["last_reload"] and state["loaded_at"] and state["last_check"]
 
 
-def test_healthz_looks_at_the_file_before_it_answers(tmp_path, book):
+def test_healthz_looks_at_the_file_before_it_answers(tmp_path, book, ops_auth):
     # Each gunicorn worker checks on request: /healthz must not show a worker's stale state.
     app = make_app(tmp_path, IVR_PHONEBOOK=str(book), IVR_RELOAD_SECONDS=0)
     client = app.test_client()
     _edit(book, book.read_text().replace('tz = "Australia/Sydney"', 'tz = "Australia/Sidney"'), 1)
-    refused = client.get("/healthz").get_json()
+    refused = client.get("/healthz", headers=ops_auth).get_json()
     assert "Australia/Sidney" in refused["phonebook"]["last_error"] and refused["status"] == "degraded"
     _edit(book, book.read_text().replace('tz = "Australia/Sidney"', 'tz = "Australia/Sydney"'), 2)
-    fixed = client.get("/healthz").get_json()
+    fixed = client.get("/healthz", headers=ops_auth).get_json()
     assert fixed["phonebook"]["last_error"] is None and fixed["phonebook"]["last_reload"]
     assert fixed["status"] == "ok"
 

@@ -1,10 +1,14 @@
 """The application factory: nothing at import time, a refusal to start on a bad phonebook."""
 
+import os
+import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from calls import ListSink, make_app
+from conftest import answered_call
 
 from ivr import create_app
 from ivr.engine.phonebook import PhonebookError
@@ -56,3 +60,32 @@ def test_the_service_logs_on_stdout_and_a_command_may_move_them_to_stderr(tmp_pa
 def test_an_unknown_log_stream_is_refused_at_start(tmp_path):
     with pytest.raises(ValueError, match="LOG_STREAM"):
         make_app(tmp_path, LOG_STREAM="syslog")
+
+
+def test_the_call_log_and_its_wal_files_are_private_to_the_service_s_user(tmp_path):
+    # They hold callers' numbers: 0600, in an instance folder of 0700, whatever the umask.
+    old_umask = os.umask(0o022)
+    try:
+        app = make_app(tmp_path)
+        store = services_of(app).calllog
+        answered_call(store, sid="CA001")
+        assert store.call("CA001") is not None  # the WAL and its index are open now
+    finally:
+        os.umask(old_umask)
+    instance = Path(app.instance_path)
+    database = instance / "calllog.sqlite3"
+    modes = {path.name: stat.S_IMODE(path.stat().st_mode)
+             for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm"))}
+    assert modes == {"calllog.sqlite3": 0o600, "calllog.sqlite3-wal": 0o600, "calllog.sqlite3-shm": 0o600}
+    assert stat.S_IMODE(instance.stat().st_mode) == 0o700
+    store.close()
+
+
+def test_a_call_log_left_world_readable_by_an_older_version_is_made_private(tmp_path):
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    (instance / "calllog.sqlite3").touch()
+    (instance / "calllog.sqlite3").chmod(0o644)
+    app = make_app(tmp_path)
+    assert stat.S_IMODE((instance / "calllog.sqlite3").stat().st_mode) == 0o600
+    services_of(app).calllog.close()

@@ -38,6 +38,9 @@ def _procfile_web_command() -> list[str]:
     return [sys.executable, "-m", "gunicorn", *command[1:]]
 
 
+# The ops user, for /healthz in detail and /metrics.
+OPS = ("ops", OPS_PASSWORD)
+
 # Loopback only, on a port the kernel picks as gunicorn binds it: no race with other processes.
 LOOPBACK_ANY_PORT = ["--bind", "127.0.0.1:0"]
 LISTENING = re.compile(r"Listening at: (http://127\.0\.0\.1:\d+)")
@@ -57,6 +60,8 @@ def gunicorn(tmp_path: Path, phonebook: Path, **env: str):
     env = {
         **os.environ, "WEB_CONCURRENCY": "2", "TWILIO_AUTH_TOKEN": TOKEN,
         "IVR_PHONEBOOK": str(phonebook), "IVR_INSTANCE_PATH": str(tmp_path / "instance"),
+        # As on Heroku: one proxy trusted, the host is the one requested (the loopback address here).
+        "IVR_PUBLIC_URL": "", "IVR_TRUST_PROXY": "1", "IVR_OPS_PASSWORD": OPS_PASSWORD,
         "GUNICORN_CMD_ARGS": "--access-logformat 'served-by %(p)s %(r)s %(s)s'", **env,
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
@@ -114,7 +119,7 @@ def _simulate_over_http(base: str, tmp_path: Path, *options: str):
 
 
 def test_a_simulated_call_over_http_reaches_an_engineer_under_gunicorn(service, tmp_path, book):
-    health = requests.get(f"{service}/healthz", timeout=5).json()
+    health = requests.get(f"{service}/healthz", auth=OPS, timeout=5).json()
     assert health["phonebook"]["file"] == str(book)
     result = _simulate_over_http(service, tmp_path)
     assert result.exit_code == 0, result.output
@@ -157,7 +162,7 @@ def test_signing_the_local_address_instead_is_refused_in_one_line_that_says_what
 def test_every_worker_refuses_a_broken_edit_and_takes_the_fixed_file(service, book):
     # Several requests on fresh connections, so both workers answer.
     def states():
-        return [requests.get(f"{service}/healthz", timeout=5).json()["phonebook"] for _ in range(8)]
+        return [requests.get(f"{service}/healthz", auth=OPS, timeout=5).json()["phonebook"] for _ in range(8)]
 
     good = book.read_text()
     book.write_text(good.replace('tz = "Europe/Amsterdam"', 'tz = "Europe/Amsterdm"'))
@@ -261,7 +266,7 @@ def test_metrics_and_healthz_add_up_licensing_failures_from_every_worker_even_a_
             assert metrics[STATUS_FAILURES] == calls
             assert metrics[URL_LOOKUPS] == calls
             assert metrics[VOICE_WEBHOOKS] == calls
-        health = requests.get(f"{server.base}/healthz", timeout=5).json()
+        health = requests.get(f"{server.base}/healthz", auth=OPS, timeout=5).json()
         assert health["entitlements"]["failures"]["status"] == calls
         assert health["entitlements"]["lookups"] == calls
 
@@ -301,4 +306,15 @@ def test_a_bad_setting_stops_gunicorn_at_once_with_one_line_and_no_traceback(tmp
     assert run.returncode != 0
     log = run.stdout + run.stderr
     assert "cannot start: IVR_RELOAD_SECONDS='abc' is not valid: use a number of seconds from 0 to 86400" in log
+    assert "Traceback" not in log and "Booting worker" not in log
+
+
+def test_a_real_auth_token_without_a_public_url_stops_gunicorn_at_once_with_one_line(tmp_path):
+    env = {**os.environ, "TWILIO_AUTH_TOKEN": TOKEN, "IVR_PUBLIC_URL": "", "IVR_TRUST_PROXY": "0",
+           "IVR_PHONEBOOK": str(dated_sample(tmp_path)), "IVR_INSTANCE_PATH": str(tmp_path / "instance")}
+    run = subprocess.run(_procfile_web_command() + LOOPBACK_ANY_PORT, cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=STARTUP_SECONDS)
+    assert run.returncode != 0
+    log = run.stdout + run.stderr
+    assert "cannot start: IVR_PUBLIC_URL is not set: with TWILIO_AUTH_TOKEN set" in log
     assert "Traceback" not in log and "Booting worker" not in log

@@ -1,18 +1,55 @@
-"""GET /healthz: 200 with the phonebook's state, no signature needed."""
+"""GET /healthz: for anyone, up and ok or degraded with the reasons in words; with the ops password,
+the phonebook, customer records, call log and alerts in detail, secrets redacted."""
 
-from calls import make_app
-from conftest import SAMPLE
+from __future__ import annotations
+
+import base64
+
+import pytest
+from calls import ACME_ADMIN, make_app
+from conftest import OPS_PASSWORD, SAMPLE, TWILIO_ACCOUNT, TWILIO_TOKEN, utc
+from sqlalchemy import text
+
+from ivr.cli import simulate
+from ivr.web.services import services_of
+
+SECRET_KEY = "SEKRET-licensing-key"
+LICENSING = f"https://licensing.example.com/sen/{{sen}}?api_key={SECRET_KEY}"
+US_LINE = "+14155550100"
 
 
-def test_healthz_reports_the_loaded_phonebook(tmp_path):
+def basic(password: str = OPS_PASSWORD) -> dict:
+    return {"Authorization": "Basic " + base64.b64encode(f"ops:{password}".encode()).decode()}
+
+
+def test_healthz_for_anyone_says_ok_and_nothing_else(tmp_path):
     response = make_app(tmp_path).test_client().get("/healthz")
     assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "problems": []}
+
+
+def test_healthz_with_the_ops_password_reports_the_loaded_phonebook(tmp_path):
+    response = make_app(tmp_path).test_client().get("/healthz", headers=basic())
+    assert response.status_code == 200
     body = response.get_json()
-    assert body["status"] == "ok"
+    assert body["status"] == "ok" and body["problems"] == []
     assert body["phonebook"]["file"] == str(SAMPLE)
     assert body["phonebook"]["last_error"] is None
     assert body["phonebook"]["last_reload"] is None
     assert body["phonebook"]["counts"]["teams"] == 4
+
+
+def test_healthz_details_need_the_right_password(tmp_path):
+    client = make_app(tmp_path).test_client()
+    assert client.get("/healthz?details").status_code == 401
+    wrong = client.get("/healthz", headers=basic("guess"))
+    assert wrong.status_code == 401 and "phonebook" not in wrong.get_json()
+
+
+def test_healthz_details_are_refused_without_an_ops_password_configured(tmp_path):
+    client = make_app(tmp_path, IVR_OPS_PASSWORD=None).test_client()
+    assert client.get("/healthz", headers=basic()).status_code == 403
+    assert client.get("/healthz").get_json() == {"status": "ok", "problems": []}
 
 
 def test_healthz_shows_where_customers_come_from_and_a_broken_csv(tmp_path):
@@ -21,7 +58,12 @@ def test_healthz_shows_where_customers_come_from_and_a_broken_csv(tmp_path):
     )
     book = tmp_path / "phonebook.toml"
     book.write_text(SAMPLE.read_text() + '\n[entitlements]\nfile = "customers.csv"\n')
-    body = make_app(tmp_path, IVR_PHONEBOOK=str(book)).test_client().get("/healthz").get_json()
+    client = make_app(tmp_path, IVR_PHONEBOOK=str(book)).test_client()
+    assert client.get("/healthz").get_json() == {
+        "status": "degraded",
+        "problems": ["customers file: no version could be loaded; customer lookups fail"],
+    }
+    body = client.get("/healthz", headers=basic()).get_json()
     assert body["status"] == "degraded"
     assert body["entitlements"] == {
         "source": "file",
@@ -36,5 +78,51 @@ def test_healthz_shows_where_customers_come_from_and_a_broken_csv(tmp_path):
 
 
 def test_healthz_with_phonebook_customers(tmp_path):
-    body = make_app(tmp_path).test_client().get("/healthz").get_json()
+    body = make_app(tmp_path).test_client().get("/healthz", headers=basic()).get_json()
     assert body["entitlements"] == {"source": "phonebook", "customers": 3}
+
+
+@pytest.fixture
+def failing(tmp_path, capsys):
+    """A service whose licensing URL carries an api_key and fails, and whose call log refuses every
+    insert, after one call from Acme's admin: what /healthz and the log lines then show."""
+    book = tmp_path / "phonebook.toml"
+    book.write_text(SAMPLE.read_text() + f'\n[entitlements]\nurl = "{LICENSING}"\n')
+    app = make_app(tmp_path, at=None, IVR_PHONEBOOK=str(book), EVENT_SINK=None,
+                   CLOCK=lambda: utc("2026-12-01T20:00Z"))
+    with services_of(app).calllog.engine.begin() as conn:
+        conn.execute(text("DROP TABLE call_events"))
+    phone = simulate.Simulator(simulate.InProcess(app), TWILIO_TOKEN, TWILIO_ACCOUNT)
+    phone.call(US_LINE, ACME_ADMIN, ["1234567#", "1"], [])
+    yield app, capsys.readouterr().out
+    services_of(app).calllog.close()
+
+
+def test_healthz_for_anyone_says_why_it_is_degraded_in_words_without_urls_errors_or_numbers(failing):
+    app, _log = failing
+    reply = app.test_client().get("/healthz")
+    assert reply.get_json() == {
+        "status": "degraded",
+        "problems": ["call log: database unavailable (call events wait in the journal meanwhile)"],
+    }
+    shown = reply.get_data(as_text=True)
+    for secret in (SECRET_KEY, "api_key", "licensing.example.com", "INSERT", ACME_ADMIN, "1234567"):
+        assert secret not in shown
+
+
+def test_healthz_details_hide_api_keys_and_sql_parameters(failing):
+    app, _log = failing
+    body = app.test_client().get("/healthz", headers=basic()).get_json()
+    assert body["entitlements"]["url"] == "https://licensing.example.com/sen/{sen}?api_key=***"
+    assert body["entitlements"]["failures"]["connection"] >= 1
+    error = body["calllog"]["last_error"]
+    assert "no such table: call_events" in error
+    shown = str(body)
+    assert SECRET_KEY not in shown and ACME_ADMIN not in shown and "[parameters:" not in shown
+
+
+def test_no_log_line_shows_the_api_key_or_the_sql_parameters(failing):
+    _app, log = failing
+    assert "entitlement source https://licensing.example.com/sen/1234567?api_key=*** failed" in log
+    assert "no such table: call_events" in log
+    assert SECRET_KEY not in log and "[parameters:" not in log

@@ -220,3 +220,38 @@ def test_metrics_count_calls_answer_times_webhook_latency_and_alert_failures(app
     assert 'ivr_webhook_seconds_count{endpoint="/voice/ping"} 1.0' in text
     assert 'ivr_alert_failures_total{channel="sms"} 0.0' in text
     assert "ivr_calllog_failures_total 0.0" in text
+
+
+@pytest.mark.parametrize("path", ["/ops/calls", "/ops/calls.csv", "/ops/api/calls"])
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01T00:00:00+01:00"])
+def test_a_date_at_the_end_of_the_calendar_is_a_400_that_says_why(client, ops_auth, path, day):
+    reply = client.get(path, query_string={"date": day}, headers=ops_auth)
+    assert reply.status_code == 400, reply.get_data(as_text=True)
+    assert "date must" in reply.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("query", ["customer=Acme%00", "line=%2B1415%0d%0aX", "before=2026-12-01T00:00:00%2B00:00~CA%00"])
+def test_control_characters_in_a_filter_are_a_400(client, ops_auth, query):
+    reply = client.get(f"/ops/api/calls?{query}", headers=ops_auth)
+    assert reply.status_code == 400 and "control characters" in reply.get_json()["error"]
+
+
+def test_a_call_sid_with_a_control_character_is_not_found(client, ops_auth):
+    assert client.get("/ops/calls/CA%00x", headers=ops_auth).status_code == 404
+    assert client.get("/ops/api/calls/CA%00x", headers=ops_auth).status_code == 404
+
+
+@pytest.mark.parametrize("target", [
+    "/ops/calls\r\nSet-Cookie: x=1", "/ops/calls\n", "/ops/\x00", "/ops/\x7f", "/\\evil.example.com/ops/",
+    "/ops/calls#\r", "https://evil.example.com/ops/", "//evil.example.com/ops/", "/metrics", "/opsx/", "",
+])
+def test_login_goes_to_the_console_s_front_page_for_any_next_that_is_not_a_console_path(client, target):
+    form = client.get("/ops/login", query_string={"next": target})
+    assert form.status_code == 200 and 'name="next" value="/ops/"' in form.get_data(as_text=True)
+    reply = client.post("/ops/login", data={"password": OPS_PASSWORD, "next": target})
+    assert reply.status_code == 302 and reply.headers["Location"] == "/ops/"
+
+
+def test_login_goes_back_to_the_console_page_it_came_from(client):
+    reply = client.post("/ops/login", data={"password": OPS_PASSWORD, "next": "/ops/calls?date=2026-12-01&line=%2B1"})
+    assert reply.headers["Location"] == "/ops/calls?date=2026-12-01&line=%2B1"

@@ -8,6 +8,7 @@ import pytest
 from calls import TOKEN, call_params, make_app, post
 from twilio.request_validator import RequestValidator
 
+from ivr.config import SettingsError
 from ivr.web.signature import dev_token, dev_token_path
 
 
@@ -49,16 +50,75 @@ def test_debug_and_testing_modes_do_not_bypass_the_check(tmp_path):
     assert app.test_client().post("/voice", data=call_params()).status_code == 403
 
 
-def test_behind_a_tls_proxy_the_https_url_twilio_used_is_checked(tmp_path):
-    client = make_app(tmp_path).test_client()
+HEROKU_APP = "https://ivr-app.herokuapp.com"
+# What Heroku's router passes on: the Host it routed on (only the app's own domains reach the app),
+# the scheme it terminated, the client's address.
+HEROKU_HEADERS = {"Host": "ivr-app.herokuapp.com", "X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
+
+
+def test_behind_heroku_s_router_one_trusted_proxy_checks_the_https_url_of_the_routed_host(tmp_path):
+    client = make_app(tmp_path, IVR_PUBLIC_URL=None, IVR_TRUST_PROXY=1).test_client()
+    signed_https = f"{HEROKU_APP}/voice"
+    assert post(client, "/voice", call_params(), url=signed_https, headers=HEROKU_HEADERS).status_code == 200
+    # Without the proxy's scheme the service sees http:// and refuses.
+    plain = {"Host": "ivr-app.herokuapp.com"}
+    assert post(client, "/voice", call_params(), url=signed_https, headers=plain).status_code == 403
+
+
+def test_the_heroku_setup_with_its_public_url_set_works_too(tmp_path):
+    client = make_app(tmp_path, IVR_PUBLIC_URL=HEROKU_APP, IVR_TRUST_PROXY=1).test_client()
+    assert post(client, "/voice", call_params(), url=f"{HEROKU_APP}/voice", headers=HEROKU_HEADERS).status_code == 200
+
+
+FORGED_HOSTS = [
+    {"Host": "evil.example.com"},
+    {"X-Forwarded-Host": "evil.example.com", "X-Forwarded-Proto": "https"},
+    {"Host": "evil.example.com", "X-Forwarded-Host": "evil.example.com", "X-Forwarded-Proto": "https"},
+]
+
+
+@pytest.mark.parametrize("claimed", FORGED_HOSTS, ids=["host", "forwarded-host", "both"])
+def test_a_request_signed_for_another_host_of_the_account_is_refused_with_a_public_url(tmp_path, claimed):
+    # Twilio signed it for a number of the same account pointed at evil.example.com; replayed here
+    # (a forged /voice/screen would mark a missed L1 call answered and suppress its alert).
+    client = make_app(tmp_path, IVR_PUBLIC_URL="https://ivr.example.com", IVR_TRUST_PROXY=1).test_client()
+    params = call_params(Digits="1")
+    path = "/voice/screen?sid=CA1&team=san_francisco"
+    reply = post(client, path, params, url=f"https://evil.example.com{path}", headers=claimed)
+    assert reply.status_code == 403
+
+
+def test_a_trusted_proxy_never_makes_a_client_s_forwarded_host_believed(tmp_path):
+    client = make_app(tmp_path, IVR_PUBLIC_URL=None, IVR_TRUST_PROXY=1).test_client()
+    forged = {**HEROKU_HEADERS, "X-Forwarded-Host": "evil.example.com"}
+    assert post(client, "/voice", call_params(), url="https://evil.example.com/voice", headers=forged).status_code == 403
+    assert post(client, "/voice", call_params(), url=f"{HEROKU_APP}/voice", headers=forged).status_code == 200
+
+
+def test_without_a_trusted_proxy_forwarded_headers_are_ignored(tmp_path):
+    client = make_app(tmp_path, IVR_PUBLIC_URL="http://localhost").test_client()
     proxied = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "ivr.example.com"}
-    signed_https = "https://ivr.example.com/voice"
-    assert post(client, "/voice", call_params(), url=signed_https, headers=proxied).status_code == 200
-    # Without the proxy's headers the service sees http://localhost and refuses.
-    assert post(client, "/voice", call_params(), url=signed_https).status_code == 403
-    # Only the proto forwarded: the host is still localhost.
-    https_only = {"X-Forwarded-Proto": "https"}
-    assert post(client, "/voice", call_params(), url="https://localhost/voice", headers=https_only).status_code == 200
+    assert post(client, "/voice", call_params(), url="https://ivr.example.com/voice", headers=proxied).status_code == 403
+    assert post(client, "/voice", call_params(), headers=proxied).status_code == 200
+
+
+def test_a_real_auth_token_without_a_public_url_or_a_trusted_proxy_refuses_to_start_in_one_line(tmp_path):
+    with pytest.raises(SettingsError) as refused:
+        make_app(tmp_path, IVR_PUBLIC_URL=None)
+    assert str(refused.value).startswith("IVR_PUBLIC_URL is not set: with TWILIO_AUTH_TOKEN set")
+    assert "\n" not in str(refused.value)
+
+
+def test_the_development_token_needs_no_public_url(tmp_path):
+    app = make_app(tmp_path, IVR_PUBLIC_URL=None, TWILIO_AUTH_TOKEN=None)
+    token = app.config["TWILIO_AUTH_TOKEN"]
+    assert post(app.test_client(), "/voice", call_params(), token=token).status_code == 200
+
+
+@pytest.mark.parametrize("hops", ["-1", "6", "one"])
+def test_a_trusted_proxy_count_out_of_range_refuses_to_start(tmp_path, hops):
+    with pytest.raises(SettingsError, match=r"IVR_TRUST_PROXY=.* is not valid: use a number of proxies from 0 to 5"):
+        make_app(tmp_path, IVR_TRUST_PROXY=hops)
 
 
 def test_with_a_public_url_configured_signatures_are_checked_against_it(tmp_path):
