@@ -75,13 +75,13 @@ from urllib.parse import urlencode
 import psycopg
 import requests
 from dbproxy import FaultProxy
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import make_url
 from twilio.request_validator import RequestValidator
 
-from ivr.store.calllog import calls as calls_table
-from ivr.store.calllog import database_url
-from ivr.store.calllog import events as events_table
+from ivr.store.database import database_url
+from ivr.store.schema import calls as calls_table
+from ivr.store.schema import events as events_table
 from ivr.web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -349,6 +349,7 @@ class Run:
     non2xx: int
     socket_errors: int
     repeats: int  # requests past the end of a thread's pool: calls sent again
+    drain_s: float = 0.0  # from the end of the run until every accepted event was stored
     stored: Stored | None = None
 
 
@@ -385,6 +386,26 @@ def sent_steps(pool: Pool, report: dict[str, Any]) -> tuple[list[Step], int]:
         sent += [schedule[n % len(schedule)] for n in range(checked, thread["issued"])]
         repeats += max(0, thread["issued"] - len(schedule))
     return sent, repeats
+
+
+def drained(database: str, quiet_s: float, limit_s: float = 300.0) -> float:
+    """Seconds until the stored events stop growing for `quiet_s` (the writer has caught up with
+    the journal), from the end of the run."""
+    engine = create_engine(database)
+    started = time.monotonic()
+    last, last_change = -1, started
+    try:
+        while time.monotonic() - started < limit_s:
+            with engine.connect() as conn:
+                count = conn.execute(select(func.count()).select_from(events_table)).scalar_one()
+            if count != last:
+                last, last_change = count, time.monotonic()
+            elif time.monotonic() - last_change >= quiet_s:
+                break
+            time.sleep(0.1)
+    finally:
+        engine.dispose()
+    return last_change - started
 
 
 def account(sent: list[Step], ok: int, database: str, log_text: str) -> Stored:
@@ -477,8 +498,8 @@ class Bench:
                     repeats=repeats,
                 )
                 if target.backend is not None:
-                    time.sleep(self.args.settle)
                     stored_in = database_url(database and self._direct(database), str(folder / "instance"))
+                    result.drain_s = drained(stored_in, self.args.settle)
                     result.stored = account(sent, ok, stored_in, log_path.read_text(errors="replace"))
         self.runs.append(result)
         print(f"  {describe(result)}", file=sys.stderr, flush=True)
@@ -516,7 +537,7 @@ def describe(run: Run) -> str:
     if run.stored:
         s = run.stored
         text += (f"  calls {s.calls_sent}/{s.calls_stored}  events {s.events_sent}/{s.events_stored}"
-                 f"  logged {s.logged}  lost {s.lost}  out of order {s.out_of_order}")
+                 f"  logged {s.logged}  lost {s.lost}  out of order {s.out_of_order}  drained in {run.drain_s:.1f} s")
     return text + (f"  REPEATS {run.repeats}" if run.repeats and run.stored else "")
 
 
@@ -581,7 +602,8 @@ def main() -> None:
     parser.add_argument("--wrk-threads", type=int, default=2)
     parser.add_argument("--pool", type=int, default=0,
                         help="requests per scenario in the pool (default: 800 a second of wrk run)")
-    parser.add_argument("--settle", type=float, default=2.0, help="seconds between the run and the count")
+    parser.add_argument("--settle", type=float, default=1.0,
+                        help="the stored events must stop growing this long before they are counted")
     parser.add_argument("--fault", action="store_true", help="PostgreSQL behind a slow, then refusing, proxy")
     parser.add_argument("--fault-delay-ms", type=float, default=40)
     parser.add_argument("--outage", type=float, default=10, help="seconds the proxy refuses connections")
@@ -592,7 +614,7 @@ def main() -> None:
     backends = ["postgres"] if args.fault else args.backends.split(",")
     scenarios = args.scenarios.split(",")
     if args.fault:
-        args.settle = max(args.settle, 6.0)  # the call log rests a failed database 5 s (RETRY_AFTER_S)
+        args.settle = max(args.settle, 6.0)  # the writer retries a failed database every 5 s at most
     seconds = 2 * args.duration + args.outage if args.fault else args.duration
     suffix = f" t{args.threads}" if args.threads else ""
     targets = [Target(BARE, 2), Target(VALIDATOR, 2, validate=True)] + [
