@@ -79,6 +79,7 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import make_url
 from twilio.request_validator import RequestValidator
 
+from ivr.engine.events import CallEvent
 from ivr.store.database import database_url
 from ivr.store.schema import calls as calls_table
 from ivr.store.schema import events as events_table
@@ -125,8 +126,8 @@ class EventKeys:
     def __init__(self) -> None:
         self.keys: list[str] = []
 
-    def record(self, call_sid: str, kind: str, data: dict, at: datetime, key: str | None = None) -> None:
-        self.keys.append(key or kind)
+    def record(self, call_sid: str, event: CallEvent, at: datetime) -> None:
+        self.keys.append(event.key)
 
     def take(self) -> tuple[str, ...]:
         keys, self.keys = tuple(self.keys), []
@@ -159,7 +160,8 @@ class Generator:
         self.events = EventKeys()
         self.app = create_app({
             "IVR_PHONEBOOK": str(phonebook), "IVR_INSTANCE_PATH": str(instance), "TWILIO_AUTH_TOKEN": token,
-            "TWILIO_ACCOUNT_SID": None, "DATABASE_URL": None, "IVR_PUBLIC_URL": None, "EVENT_SINK": self.events,
+            "TWILIO_ACCOUNT_SID": None, "DATABASE_URL": None, "IVR_PUBLIC_URL": GENERATOR_BASE,
+            "EVENT_SINK": self.events,
             "IVR_LOG_LEVEL": "WARNING", "LOG_STREAM": "stderr",
         })
         self.client = self.app.test_client()
@@ -461,7 +463,9 @@ class Bench:
         env = {key: value for key, value in os.environ.items()
                if key not in SCRUBBED and not key.startswith(("IVR_", "TWILIO_"))}
         env.update(TWILIO_AUTH_TOKEN=self.token, IVR_PHONEBOOK=str(self.phonebook), IVR_INSTANCE_PATH=str(instance),
-                   IVR_LOG_LEVEL="INFO", WEB_CONCURRENCY=str(target.workers))
+                   IVR_LOG_LEVEL="INFO", WEB_CONCURRENCY=str(target.workers),
+                   # wrk talks to the server directly: the URL it signs for is the one requested.
+                   IVR_TRUST_PROXY="1")
         if database:
             env["DATABASE_URL"] = database
         return env

@@ -229,22 +229,25 @@ class Writer:
         return self._stored_to
 
     def _store(self, batch: list[journal.Line | journal.Unreadable]) -> list[Summary]:
-        lines = [item for item in batch if isinstance(item, journal.Line) and _storable(item)]
-        ends = _ends(batch)
+        lines: list[journal.Line] = []
+        refused: list[journal.Line | journal.Unreadable] = []
+        for item in batch:
+            if isinstance(item, journal.Line) and _storable(item):
+                lines.append(item)
+            else:
+                refused.append(item)
         try:
             with self.engine.begin() as conn:
                 summaries = store_lines(conn, lines, self._settle)
-                _advance(conn, ends)
+                _advance(conn, _ends(batch))
         except Exception as exc:
             if transient(exc):
                 raise
             # The data, not the database: store the lines one by one, and set aside what fails.
             logger.warning("a batch of %d call events failed (%s); storing them one by one", len(lines), exc)
-            summaries = self._one_by_one(batch)
-        else:
-            for item in batch:
-                if item not in lines:
-                    self._reject(item, _why(item))
+            return self._one_by_one(batch)
+        for item in refused:
+            self._reject(item, _why(item))
         return summaries
 
     def _one_by_one(self, batch: list[journal.Line | journal.Unreadable]) -> list[Summary]:
@@ -396,8 +399,12 @@ def store_lines(conn: Connection, lines: Sequence[journal.Line], settle: timedel
         fresh.setdefault((line.sid, line.key), line)
     if not fresh:
         return []
-    sids = sorted({sid for sid, _ in fresh})
-    started = {sid: min(line.at for (s, _), line in fresh.items() if s == sid) for sid in sids}
+    started: dict[str, datetime] = {}
+    accepted: dict[str, datetime] = {}
+    for line in fresh.values():
+        started[line.sid] = min(started.get(line.sid, line.at), line.at)
+        accepted[line.sid] = max(accepted.get(line.sid, line.accepted), line.accepted)
+    sids = sorted(started)
     conn.execute(_insert(conn, calls).on_conflict_do_nothing(index_elements=["sid"]),
                  [{"sid": sid, "started_at": started[sid]} for sid in sids])
     # Each call's summary row, locked (PostgreSQL) so concurrent writers of one call (several
@@ -429,7 +436,6 @@ def store_lines(conn: Connection, lines: Sequence[journal.Line], settle: timedel
         [{"the_sid": s.sid, **_row(s), "event_count": len(timelines[s.sid])} for s in summaries],
     )
     _count(conn, [(before.get(s.sid), s) for s in summaries])
-    accepted = {sid: max(line.accepted for (s, _), line in fresh.items() if s == sid) for sid in changed}
     due = [(s.sid, alert_due(s, accepted[s.sid], settle)) for s in summaries if s.severity == 1]
     if due:
         insert = _insert(conn, alerts)
