@@ -25,6 +25,13 @@ def seconds(text: Any) -> float:
     return value
 
 
+def whole_number(text: Any) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError(text)
+    return value
+
+
 def byte_count(text: Any) -> int:
     value = int(text)
     if value <= 0:
@@ -73,6 +80,7 @@ ACCEPTS: dict[Callable[[Any], Any], str] = {
     seconds: "a number of seconds from 0 to 86400, such as 1 or 0.5",
     byte_count: "a whole number of bytes above 0, such as 65536",
     hops: f"a number of proxies from 0 to {MAX_PROXY_HOPS}, such as 1 behind Heroku's router",
+    whole_number: "a whole number above 0, such as 3",
     log_level: f"one of {', '.join(LOG_LEVELS)}",
     database: "postgresql://user:password@host:5432/name (or postgres://, as Heroku writes it), "
               "or sqlite:////absolute/path.sqlite3; unset for SQLite in the instance folder",
@@ -148,6 +156,24 @@ SETTINGS = (
     Setting(
         "IVR_ENTITLEMENTS_TOKEN", None,
         "Bearer token for the licensing API of `[entitlements] url`. Unset: no Authorization header.",
+    ),
+    Setting(
+        "IVR_LICENSING_FAILURES", 3,
+        "Consecutive failed licensing lookups after which each worker stops asking for a cool-down.", whole_number,
+    ),
+    Setting(
+        "IVR_LICENSING_COOL_DOWN_SECONDS", 30.0,
+        "How long lookups fail open at once after repeated failures, before one is let through.", seconds,
+    ),
+    Setting(
+        "IVR_LICENSING_BUDGET_SECONDS", 3.0,
+        "Seconds each worker may spend waiting on the licensing API at a stretch (refilled at 0.25 s "
+        "a second); 0: no budget.", seconds,
+    ),
+    Setting(
+        "IVR_SMS_PER_NUMBER_HOUR", 3,
+        "Texts to deflected callers each worker sends to one number in an hour at most; more are refused.",
+        whole_number,
     ),
     Setting(
         "IVR_PUBLIC_URL", None,

@@ -6,6 +6,10 @@ few seconds (and at once when one of its own calls turns out missed), claims eac
 sends it, noting each destination as soon as it took the alert. A worker that dies mid-round
 leaves a lease that runs out, and another worker takes the alert over; a destination that took
 it is never sent it again. Sending never delays or breaks a call.
+
+Every send has a total deadline (`ivr.outside.deadline`: a reply trickled in byte by byte is cut
+off), and a round ends within half the lease, so a live worker never loses its claim. The sweep
+does not wait for its rounds: a slow destination never holds back the next due alert.
 """
 
 from __future__ import annotations
@@ -20,12 +24,12 @@ from functools import partial
 
 import requests
 from twilio.base.exceptions import TwilioRestException
-from twilio.http.http_client import TwilioHttpClient
-from twilio.rest import Client
 
 from ivr.engine.instants import iso
 from ivr.engine.outcomes import SILENT_AFTER, Outcome, Summary
 from ivr.engine.phonebook import Phonebook
+from ivr.outside.deadline import deadline, deadline_session
+from ivr.outside.sms import twilio_client
 from ivr.store.alert_queue import AlertState
 from ivr.store.calllog import CallLog
 from ivr.store.counters import Counters
@@ -34,8 +38,14 @@ logger = logging.getLogger(__name__)
 
 # Within a round every destination is tried side by side, each at worst ATTEMPTS time-outs and two
 # pauses (3 * 5 + 2 + 4 = 21 s), well inside the lease, so a live worker never loses its claim.
+# TIMEOUT_SECONDS is each try's total deadline, however the destination trickles its reply.
 ATTEMPTS = 3
 TIMEOUT_SECONDS = 5.0
+# A round (every destination, every try) ends within this share of the lease: a try that could not
+# finish by then is left to the next round. Well inside the lease, so a live worker keeps its claim.
+ROUND_SHARE = 0.5
+# A try is not started with less time than this left in the round.
+SHORTEST_TRY = 0.2
 # Destinations that failed with an error worth retrying get this many rounds, this far apart.
 ROUNDS = 3
 ROUND_PAUSE = timedelta(seconds=30)
@@ -115,6 +125,7 @@ class Alerter:
         sweep_seconds: float,
         console_url: str | None = None,
         counters: Counters | None = None,
+        send_seconds: float = TIMEOUT_SECONDS,
     ):
         self.calllog = calllog
         self.phonebook = phonebook
@@ -124,6 +135,7 @@ class Alerter:
         self.backoff_seconds = backoff_seconds
         self.lease = timedelta(seconds=lease_seconds)
         self.sweep_seconds = sweep_seconds
+        self.send_seconds = send_seconds
         self.counters = counters or Counters.create()
         # Every series exists from the start at 0, so the first failure shows as a rise.
         for channel in CHANNELS:
@@ -165,7 +177,8 @@ class Alerter:
                     return
                 self._woken = False
             try:
-                self.sweep(self.calllog.clock())
+                # Rounds go on in their own threads: the next sweep does not wait for a slow one.
+                self._launch(self.calllog.clock(), [])
                 self._sweep_error = None
             except Exception as exc:  # noqa: BLE001 - the thread must outlive a database outage
                 error = f"{type(exc).__name__}: {exc}"
@@ -192,25 +205,31 @@ class Alerter:
     # --- sending ----------------------------------------------------------------------
 
     def sweep(self, now: datetime) -> int:
-        """Claim the alerts due at `now` and send them side by side; the number claimed."""
+        """Claim the alerts due at `now`, send them side by side and wait for the rounds; the number claimed."""
+        claimed: list[str] = []
+        for thread in self._launch(now, claimed):
+            thread.join()
+        return len(claimed)
+
+    def _launch(self, now: datetime, claimed: list[str]) -> list[threading.Thread]:
+        """Start a round for each alert due at `now` (each claimed in its thread); the threads."""
         due = self.calllog.alerts.due(now, BATCH)
         with self._changed:
             self._busy += len(due)
-        claimed: list[str] = []
         rounds = [threading.Thread(target=self._round, args=(sid, now, claimed), name="ivr-alert", daemon=True)
                   for sid in due]
         for thread in rounds:
             thread.start()
-        for thread in rounds:
-            thread.join()
-        return len(claimed)
+        return rounds
 
     def _round(self, sid: str, now: datetime, claimed: list[str]) -> None:
         try:
+            # The lease runs from `now`, read before this round began: the round's end is counted from here.
+            ends = time.monotonic() + self.lease.total_seconds() * ROUND_SHARE
             claim = self.calllog.alerts.claim(sid, now, self.lease)
             if claim is not None:  # else another worker took it first
                 claimed.append(sid)
-                self.deliver(claim)
+                self.deliver(claim, ends)
         except Exception:  # the lease runs out and another round tries again
             logger.exception("alert for call %s failed", sid)
         finally:
@@ -218,8 +237,11 @@ class Alerter:
                 self._busy -= 1
                 self._changed.notify_all()
 
-    def deliver(self, claim: AlertState) -> None:
-        """One round of a claimed alert: send it to every destination that has not had it."""
+    def deliver(self, claim: AlertState, ends: float | None = None) -> None:
+        """One round of a claimed alert: send it to every destination that has not had it, by
+        `ends` (time.monotonic; by default ROUND_SHARE of the lease from now)."""
+        if ends is None:
+            ends = time.monotonic() + self.lease.total_seconds() * ROUND_SHARE
         call = self.calllog.call(claim.sid)
         if call is None or not (call.missed_l1 or call.unfinished_l1):
             # Answered after all (callbacks come out of order): nothing to tell.
@@ -241,40 +263,57 @@ class Alerter:
         done = dict(claim.done)
         retry: list[str] = []
         # Side by side, so one slow destination's retries cannot hold the others past the minute.
-        threads = [threading.Thread(target=self._attempt, args=(claim, destination, send, done, retry),
-                                    name="ivr-alert-send", daemon=True)
-                   for destination, send in sends.items()]
-        for thread in threads:
+        threads = {destination: threading.Thread(target=self._attempt,
+                                                 args=(claim, destination, send, done, retry, ends),
+                                                 name="ivr-alert-send", daemon=True)
+                   for destination, send in sends.items()}
+        for thread in threads.values():
             thread.start()
-        for thread in threads:
-            thread.join()
+        for destination, thread in threads.items():
+            # Each try ends by its deadline; only a stall no socket sees (a name lookup) outlives the round.
+            thread.join(max(0.0, ends - time.monotonic()) + SHORTEST_TRY)
+            if thread.is_alive():
+                logger.error("alert for call %s: %s still sending at the end of the round", claim.sid, destination)
+                retry.append(f"{destination}: still sending at the end of the round")
         again = bool(retry) and claim.attempts < ROUNDS
         now = self.calllog.clock()
         self.calllog.alerts.release(claim, now, now + ROUND_PAUSE if again else None, "; ".join(retry) or None)
 
     def _attempt(self, claim: AlertState, destination: str, send: Callable[[], None], done: dict,
-                 retry: list[str]) -> None:
+                 retry: list[str], ends: float) -> None:
         channel = destination.partition(":")[0]
-        for attempt in range(1, ATTEMPTS + 1):
+        error = SendError("no time left in this round", retry=True)
+        tries = 0
+        while tries < ATTEMPTS:
+            if tries:
+                pause = self.backoff_seconds * 2 ** (tries - 1)
+                if time.monotonic() + pause + SHORTEST_TRY > ends:
+                    break  # no room for another try inside the lease: the next round tries again
+                logger.warning("%s alert attempt %d failed, retrying: %s", channel, tries, error)
+                time.sleep(pause)
+            left = ends - time.monotonic()
+            if left < SHORTEST_TRY:
+                break
+            tries += 1
             try:
-                send()
+                with deadline(min(self.send_seconds, left)):
+                    send()
             except SendError as exc:
-                if exc.retry and attempt < ATTEMPTS:
-                    logger.warning("%s alert attempt %d failed, retrying: %s", channel, attempt, exc)
-                    time.sleep(self.backoff_seconds * 2 ** (attempt - 1))
-                    continue
-                logger.error("%s alert failed after %d attempt(s): %s", channel, attempt, exc)
-                self.counters.alert_failures.labels(channel).inc()
-                with self._changed:
-                    self.last_errors[channel] = _LastError(str(exc), self.calllog.clock())
+                error = exc
                 if exc.retry:
-                    retry.append(f"{destination}: {exc}")
-                else:
-                    self._done(claim, done, destination, {"refused": str(exc)})
-                return
+                    continue
+                break
             self.counters.alerts_sent.labels(channel).inc()
             self._done(claim, done, destination, {"sent_at": iso(self.calllog.clock())})
             return
+        logger.error("%s alert failed after %d attempt(s): %s", channel, tries, error)
+        self.counters.alert_failures.labels(channel).inc()
+        with self._changed:
+            self.last_errors[channel] = _LastError(str(error), self.calllog.clock())
+        if error.retry:
+            retry.append(f"{destination}: {error}")
+        else:
+            self._done(claim, done, destination, {"refused": str(error)})
 
     def _done(self, claim: AlertState, done: dict, destination: str, result: dict) -> None:
         # Each write stores the round's whole `done`, so a round's destinations are written one at a
@@ -290,7 +329,7 @@ class Alerter:
             raise SendError("SMS alerts need TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN", retry=False)
         if not sender:
             raise SendError("no number to send the SMS from: set [alerts] sms_from", retry=False)
-        client = Client(self.account_sid, self.auth_token, http_client=TwilioHttpClient(timeout=TIMEOUT_SECONDS))
+        client = twilio_client(self.account_sid, self.auth_token, self.send_seconds)
         try:
             client.messages.create(to=to, from_=sender, body=text)
         except TwilioRestException as exc:
@@ -301,7 +340,10 @@ class Alerter:
 
     def _webhook(self, url: str, text: str) -> None:
         try:
-            reply = requests.post(url, json={"text": _slack_escape(text)}, timeout=TIMEOUT_SECONDS)
+            with deadline_session(self.send_seconds) as session:
+                reply = session.post(url, json={"text": _slack_escape(text)}, timeout=self.send_seconds)
+        except requests.Timeout as exc:
+            raise SendError(f"webhook too slow: {type(exc).__name__}: {exc}", retry=True) from None
         except requests.RequestException as exc:
             raise SendError(f"webhook unreachable: {type(exc).__name__}: {exc}", retry=True) from None
         if reply.status_code >= 300:

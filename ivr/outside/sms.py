@@ -9,6 +9,9 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -20,13 +23,18 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from ivr.callflow import prompts
+from ivr.config import default
 from ivr.engine.phonebook import Service, is_e164
+from ivr.outside.deadline import DeadlineAdapter
 from ivr.store.counters import Counters
 
 log = logging.getLogger(__name__)
 
 # The worker is alone with the API; a time-out only bounds how long a stuck send holds the queue.
+# It is a total deadline: a reply that trickles in is cut off at it (ivr.outside.deadline).
 SEND_TIMEOUT_SECONDS = 10
+# The window of the per-number limit (IVR_SMS_PER_NUMBER_HOUR).
+RATE_WINDOW_SECONDS = 3600.0
 # Beyond this many waiting messages something is badly wrong; further ones are dropped and counted.
 QUEUE_SIZE = 1000
 
@@ -77,6 +85,50 @@ class SmsFailure(StrEnum):
     TIMEOUT = "timeout"
     CONNECTION = "connection"
     ERROR = "error"
+    RATE_LIMITED = "rate_limited"
+
+
+def twilio_client(account_sid: str, auth_token: str, seconds: float) -> Client:
+    """A Twilio REST client whose every request, reply included, ends within `seconds`: twilio's
+    own http client only passes requests a per-read time-out."""
+    http = TwilioHttpClient(timeout=seconds)
+    assert http.session is not None  # pool_connections, the default
+    adapter = DeadlineAdapter(seconds)
+    http.session.mount("https://", adapter)
+    http.session.mount("http://", adapter)
+    return Client(account_sid, auth_token, http_client=http)
+
+
+class PerNumberLimit:
+    """At most `limit` texts to one number in any `window` seconds, shared by a process's threads.
+    Numbers with nothing in the window are forgotten, so memory follows the recent traffic."""
+
+    def __init__(self, limit: int, window: float = RATE_WINDOW_SECONDS, clock: Callable[[], float] = time.monotonic):
+        self.limit = limit
+        self.window = window
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._sent: dict[str, deque[float]] = {}
+        self._checks = 0
+
+    def allow(self, number: str) -> bool:
+        """Whether one more text may go to `number` now; if so, it is counted."""
+        with self._lock:
+            now = self.clock()
+            self._checks += 1
+            if self._checks % 1000 == 0:
+                self._forget(now)
+            recent = self._sent.setdefault(number, deque())
+            while recent and recent[0] <= now - self.window:
+                recent.popleft()
+            if len(recent) >= self.limit:
+                return False
+            recent.append(now)
+            return True
+
+    def _forget(self, now: float) -> None:
+        for number in [n for n, times in self._sent.items() if not times or times[-1] <= now - self.window]:
+            del self._sent[number]
 
 
 class SmsSender:
@@ -89,6 +141,10 @@ class SmsSender:
         auth_token: str | None,
         from_number: str | None = None,
         counters: Counters | None = None,
+        *,
+        per_number_hour: int = default("IVR_SMS_PER_NUMBER_HOUR"),
+        send_seconds: float = SEND_TIMEOUT_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.account_sid = account_sid
         self.auth_token = auth_token
@@ -100,13 +156,22 @@ class SmsSender:
         self._lock = threading.Lock()
         self._worker: threading.Thread | None = None
         self._client: Client | None = None
+        self.send_seconds = send_seconds
+        self._limit = PerNumberLimit(per_number_hour, clock=clock)
 
     @property
     def configured(self) -> bool:
         return bool(self.account_sid and self.auth_token)
 
     def send(self, to: str, called: str, body: str) -> None:
-        """Queue a text to `to`, from TWILIO_SMS_FROM when set, else from the number they called."""
+        """Queue a text to `to`, from TWILIO_SMS_FROM when set, else from the number they called;
+        refused (counted and logged) beyond the per-number limit, so one number calling again and
+        again cannot run up texts."""
+        if not self._limit.allow(to):
+            self._failures[SmsFailure.RATE_LIMITED].inc()
+            log.warning("SMS to %s refused: %d already sent to that number in the last hour (IVR_SMS_PER_NUMBER_HOUR)",
+                        to, self._limit.limit)
+            return
         self._submit(Text(to, self.from_number or called, body))
 
     def _submit(self, text: Text) -> None:
@@ -147,7 +212,7 @@ class SmsSender:
             log.error("SMS to %s from %s refused by Twilio: %s %s", text.to, text.from_, exc.code, exc.msg)
         except requests.Timeout:
             self._failures[SmsFailure.TIMEOUT].inc()
-            log.error("SMS to %s: Twilio did not answer within %d s", text.to, SEND_TIMEOUT_SECONDS)
+            log.error("SMS to %s: no complete answer from Twilio within %g s", text.to, self.send_seconds)
         except requests.RequestException as exc:
             self._failures[SmsFailure.CONNECTION].inc()
             log.error("SMS to %s: cannot reach Twilio: %s", text.to, exc)
@@ -161,9 +226,8 @@ class SmsSender:
 
     def _twilio(self) -> Client:
         if self._client is None:
-            self._client = Client(
-                self.account_sid, self.auth_token, http_client=TwilioHttpClient(timeout=SEND_TIMEOUT_SECONDS)
-            )
+            assert self.account_sid and self.auth_token  # `configured`, checked before
+            self._client = twilio_client(self.account_sid, self.auth_token, self.send_seconds)
         return self._client
 
 

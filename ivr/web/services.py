@@ -51,11 +51,17 @@ def build(app: Flask) -> Services:
     # Raises PhonebookError with every problem when the file is missing or broken: refuse to start.
     phonebook = ReloadingPhonebook(config["IVR_PHONEBOOK"], interval=config["IVR_RELOAD_SECONDS"])
     counters = Counters.create()
-    entitlements = Sources(token=config["IVR_ENTITLEMENTS_TOKEN"], counters=counters)
+    entitlements = Sources(
+        token=config["IVR_ENTITLEMENTS_TOKEN"], counters=counters,
+        breaker_failures=config["IVR_LICENSING_FAILURES"],
+        cool_down_seconds=config["IVR_LICENSING_COOL_DOWN_SECONDS"],
+        budget_seconds=config["IVR_LICENSING_BUDGET_SECONDS"],
+    )
     # Made before signature.init_app resolves a development token: that token signs local calls
     # but cannot send texts.
     sms = (config.get("SMS_SENDER") or SmsSender)(
-        config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"], config["TWILIO_SMS_FROM"], counters
+        config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"], config["TWILIO_SMS_FROM"], counters,
+        per_number_hour=config["IVR_SMS_PER_NUMBER_HOUR"],
     )
     # The call log and its alerts keep the wall clock every worker shares, never a call's pinned one.
     calllog = open_calllog(app, counters)

@@ -4,7 +4,10 @@ worker dies on the way."""
 from __future__ import annotations
 
 import json
+import re
 import threading
+import time
+from dataclasses import replace
 from datetime import timedelta
 from urllib.parse import parse_qs
 
@@ -12,6 +15,7 @@ import pytest
 import requests
 import responses
 from conftest import NOW, SETTLE, answered_call, utc
+from slow_http import slow_server
 
 from ivr.config import default
 from ivr.engine.events import (
@@ -27,6 +31,7 @@ from ivr.engine.events import (
     Voicemail,
 )
 from ivr.engine.outcomes import SILENT_AFTER, Outcome
+from ivr.engine.phonebook import Alerts
 from ivr.outside.alerts import ROUND_PAUSE, Alerter
 from ivr.store.calllog import CallLog
 
@@ -339,3 +344,95 @@ def test_an_l1_call_answered_after_all_is_not_alerted(store, sample, clock):
     answered_call(store, sid="CA911")
     assert store.alerts.get("CA911").due_at is None
     assert sweep(alerter, NOW + timedelta(hours=1)) == 0 and len(responses.calls) == 0
+
+
+# --- a slow destination, for real: every try ends by its deadline, a round ends inside its lease, ---
+# --- and nothing waits for a slow round -----------------------------------------------------------
+
+
+def with_webhook(sample, url, sms=("+14155550199",)):
+    return replace(sample, alerts=Alerts(sms=tuple(sms), webhook=url))
+
+
+@responses.activate
+def test_a_trickling_webhook_is_cut_at_the_deadline_and_the_other_alerts_due_with_it_go_out(sqlite_store, sample):
+    responses.add_passthru(re.compile(r"http://127\.0\.0\.1"))
+    sms_sent()
+    with slow_server() as server:
+        server.mode, server.gap = "trickle", 0.2
+        book = with_webhook(sample, f"{server.base}/hook")
+        alerter = Alerter(sqlite_store, lambda: book, ACCOUNT, "token", backoff_seconds=0,
+                          lease_seconds=LEASE.total_seconds(), sweep_seconds=5, send_seconds=0.5)
+        voicemail_call(sqlite_store, "CA900")
+        voicemail_call(sqlite_store, "CA901")
+        start = time.monotonic()
+        assert sweep(alerter) == 2
+        # Three tries of at most 0.5 s each, side by side with the texts; generous for a loaded machine.
+        assert time.monotonic() - start < 3 * 0.5 + 1.5
+        assert len(posts_to(MESSAGES)) == 2
+        assert len([hit for hit in server.hits if hit == "/hook"]) == 6
+        for sid in ("CA900", "CA901"):
+            state = sqlite_store.alerts.get(sid)
+            assert list(state.done) == ["sms:+14155550199"]
+            assert state.due_at == SETTLED + ROUND_PAUSE and state.leased_until is None
+            assert "DeadlineExceeded: no complete answer within 0.5 s" in state.last_error
+        assert alerter.health()["webhook"]["failures"] == 2
+
+
+@responses.activate
+def test_a_slow_round_does_not_hold_back_the_next_due_alert(sqlite_store, sample):
+    responses.add_passthru(re.compile(r"http://127\.0\.0\.1"))
+    sms_sent()
+    with slow_server() as server:
+        server.mode, server.gap = "trickle", 0.2
+        book = with_webhook(sample, f"{server.base}/hook")
+        alerter = Alerter(sqlite_store, lambda: book, ACCOUNT, "token", backoff_seconds=0,
+                          lease_seconds=LEASE.total_seconds(), sweep_seconds=0.05, send_seconds=1.0)
+        alerter.start()
+        try:
+            voicemail_call(sqlite_store, "CA900")
+            assert server.wait_for(lambda: "/hook" in server.hits)
+            voicemail_call(sqlite_store, "CA901")
+            assert server.wait_for(lambda: "sms:+14155550199" in sqlite_store.alerts.get("CA901").done, timeout=2)
+            # CA900's round is still trying its webhook (three tries of 1 s) while CA901's alert went out.
+            assert sqlite_store.alerts.get("CA900").leased_until is not None
+            assert len(posts_to(MESSAGES)) == 2
+        finally:
+            alerter.close()
+            assert alerter.drain(10)
+
+
+def test_two_workers_with_a_trickling_webhook_never_take_a_live_round_over(sqlite_store, sample, tmp_path):
+    with slow_server() as server:
+        server.mode, server.gap = "trickle", 0.2
+        book = with_webhook(sample, f"{server.base}/hook", sms=())
+        voicemail_call(sqlite_store)
+        assert sqlite_store.caught_up()  # the worker that answered the call stored it
+        began = time.monotonic()
+
+        def ticking():  # the database's clock runs in real time from NOW: leases run out for real
+            return NOW + timedelta(seconds=time.monotonic() - began)
+
+        lease = 2.0
+        workers = [Alerter(worker_log(sqlite_store, ticking, tmp_path / f"worker{n}"), lambda: book,
+                           ACCOUNT, "token", backoff_seconds=0, lease_seconds=lease, sweep_seconds=5)
+                   for n in range(2)]
+        claimed = [0, 0]
+
+        def keep_sweeping(n):
+            while time.monotonic() - began < 1.5 * lease:
+                claimed[n] += workers[n].sweep(ticking())
+                time.sleep(0.05)
+
+        sweeping = [threading.Thread(target=keep_sweeping, args=(n,), daemon=True) for n in range(2)]
+        for thread in sweeping:
+            thread.start()
+        for thread in sweeping:
+            thread.join(10)
+        # Before: the first worker read the trickle past its lease and the second sent the alert again.
+        assert not any(thread.is_alive() for thread in sweeping)
+        assert sorted(claimed) == [0, 1]
+        assert server.hits == ["/hook"]
+        state = sqlite_store.alerts.get("CA900")
+        assert state.attempts == 1 and state.leased_until is None
+        assert "webhook" in state.last_error

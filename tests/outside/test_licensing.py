@@ -14,10 +14,19 @@ import pytest
 import requests
 import responses
 from conftest import SAMPLE, utc
+from slow_http import SlowServer, slow_server
 
 from ivr.engine.entitlement import Failure, PhonebookSource, SourceUnavailable, Verdict, check, recognise
 from ivr.engine.phonebook_loader import load_phonebook
-from ivr.outside.licensing import FileSource, Sources, UrlSource, admin_url
+from ivr.outside.licensing import (
+    FAILURE_WINDOW_SECONDS,
+    Breaker,
+    FileSource,
+    Sources,
+    UrlSource,
+    WaitBudget,
+    admin_url,
+)
 
 URL = "https://licensing.example.com/sen/{sen}"
 ACME = {
@@ -375,3 +384,188 @@ def test_the_source_follows_the_phonebook_and_survives_unrelated_reloads(tmp_pat
     assert isinstance(url, UrlSource)
     assert url.admin_lookup is True
     assert url.stats is sources.stats["url"]
+
+
+def test_the_breaker_and_budget_settings_reach_the_url_source(tmp_path):
+    sources = Sources(breaker_failures=7, cool_down_seconds=12, budget_seconds=4)
+    url = sources.for_phonebook(phonebook_with(tmp_path, '[entitlements]\nurl = "https://l.example.com/{sen}"\n'))
+    assert (url.breaker.failures, url.breaker.cool_down, url.budget.seconds) == (7, 12, 4)
+
+
+# --- a slow licensing API, for real: every lookup ends by its deadline; repeated failures fail
+# open at once (the breaker); a worker's waiting is bounded (the budget); recovery is prompt --------
+
+MARGIN = 0.25  # what a loaded machine may add to a deadline
+
+
+def real_source(server: SlowServer, timeout=0.5, failures=100, cool_down=60.0, budget=0.0, **options) -> UrlSource:
+    """A source on the loopback server; by default a breaker and budget that never interfere."""
+    return UrlSource(f"{server.base}/sen/{{sen}}", timeout_seconds=timeout, cache_seconds=0,
+                     breaker=Breaker(failures, cool_down), budget=WaitBudget(budget), **options)
+
+
+@pytest.mark.parametrize("mode", ["trickle", "trickle_head", "late_headers", "silent"])
+def test_a_lookup_never_outlasts_its_deadline_however_the_api_drags_its_reply(mode):
+    with slow_server() as server:
+        server.mode = mode
+        source = real_source(server, timeout=0.5)
+        for _ in range(3):
+            start = time.monotonic()
+            assert check(source, "1234567", utc("2026-12-01T09:00Z")).verdict is Verdict.UNVERIFIED
+            assert time.monotonic() - start < 0.5 + MARGIN
+        assert source.stats.snapshot()["failures"]["timeout"] == 3
+        assert len(server.hits) == 3
+
+
+def test_a_trickled_reply_is_abandoned_at_the_deadline_and_the_api_is_used_again_at_once():
+    with slow_server() as server:
+        server.mode, server.gap = "trickle", 0.05
+        source = real_source(server, timeout=0.3)
+        for _ in range(6):  # more than a pool of threads would hold
+            assert check(source, "1234567", utc("2026-12-01T09:00Z")).verdict is Verdict.UNVERIFIED
+        # Each connection was cut at its deadline: nothing keeps reading the trickles.
+        assert server.wait_for(lambda: len(server.cut) == 6, timeout=2), server.cut
+        server.mode = "ok"
+        start = time.monotonic()
+        assert check(source, "1234567", utc("2026-12-01T09:00Z")).verdict is Verdict.OK
+        assert time.monotonic() - start < 0.3
+
+
+@pytest.mark.parametrize("mode", ["silent", "trickle", "error"])
+def test_after_repeated_failures_lookups_fail_open_at_once_without_asking_the_api(mode):
+    with slow_server() as server:
+        server.mode = mode
+        source = real_source(server, timeout=0.3, failures=3, cool_down=60, admin_lookup=True)
+        for _ in range(3):
+            assert check(source, "1234567", utc("2026-12-01T09:00Z")).verdict is Verdict.UNVERIFIED
+        assert source.breaker.state()["state"] == "open"
+        start = time.monotonic()
+        for n in range(20):
+            assert check(source, f"76543{n:02d}", utc("2026-12-01T09:00Z")).verdict is Verdict.UNVERIFIED
+            assert recognise(source, "+14155551234") is None
+        assert time.monotonic() - start < 1.0  # generous: 40 lookups that ask nobody
+        assert len(server.hits) == 3
+        state = source.state()
+        assert state["failed_fast"] == {"circuit_open": 40, "budget": 0}
+        assert state["breaker"]["state"] == "open" and state["breaker"]["opened"] == 1
+
+
+def test_the_breaker_lets_one_lookup_through_after_the_cool_down_and_closes_when_the_api_answers():
+    with slow_server() as server:
+        server.mode = "error"
+        source = real_source(server, timeout=0.5, failures=2, cool_down=0.5)
+        for _ in range(2):
+            check(source, "1234567", utc("2026-12-01T09:00Z"))
+        # Healthy again; within one cool-down the breaker lets a lookup through, and that one closes it.
+        server.mode = "ok"
+        healthy = time.monotonic()
+        while check(source, "1234567", utc("2026-12-01T09:00Z")).verdict is not Verdict.OK:
+            assert time.monotonic() - healthy < 0.5 + MARGIN + 0.5
+            time.sleep(0.02)
+        assert len(server.hits) == 3
+        assert source.state()["breaker"]["state"] == "closed"
+        for _ in range(3):
+            assert check(source, "1234567", utc("2026-12-01T09:00Z")).verdict is Verdict.OK
+        assert len(server.hits) == 6
+
+
+def test_a_failed_probe_opens_the_breaker_for_another_cool_down():
+    with slow_server() as server:
+        server.mode = "silent"
+        source = real_source(server, timeout=0.3, failures=2, cool_down=0.4)
+        for _ in range(2):
+            check(source, "1234567", utc("2026-12-01T09:00Z"))
+        time.sleep(0.45)
+        check(source, "1234567", utc("2026-12-01T09:00Z"))  # the probe, which times out
+        assert len(server.hits) == 3
+        for _ in range(10):
+            check(source, "1234567", utc("2026-12-01T09:00Z"))
+        assert len(server.hits) == 3
+        assert source.state()["breaker"]["opened"] == 2
+
+
+def test_a_worker_that_spent_its_budget_on_slow_answers_stops_waiting_on_the_api():
+    with slow_server() as server:
+        server.mode, server.delay = "slow", 0.3
+        source = real_source(server, timeout=1.0, budget=0.5)
+        # 0.3 s of the 0.5 s budget; the next lookup may wait only what is left and times out.
+        assert check(source, "1234567", utc("2026-12-01T09:00Z")).verdict is Verdict.OK
+        start = time.monotonic()
+        assert check(source, "1234567", utc("2026-12-01T09:00Z")).verdict is Verdict.UNVERIFIED
+        assert time.monotonic() - start < 0.2 + MARGIN
+        # Nothing left: lookups fail open without asking until the budget refills.
+        for _ in range(10):
+            assert check(source, "1234567", utc("2026-12-01T09:00Z")).verdict is Verdict.UNVERIFIED
+        assert len(server.hits) == 2
+        assert source.state()["failed_fast"]["budget"] == 10
+
+
+def test_malformed_records_are_answers_and_never_open_the_breaker():
+    source = url_source()
+    with responses.RequestsMock() as mock:
+        reply = mock.get("https://licensing.example.com/sen/1234567", json={**ACME, "tier": "gold"})
+        for _ in range(5):
+            assert check(source, "1234567", utc("2026-12-01T09:00Z")).verdict is Verdict.UNVERIFIED
+        assert reply.call_count == 5
+    assert source.state()["breaker"]["state"] == "closed"
+
+
+# --- the breaker and the budget on a clock the test moves ----------------------------------
+
+
+def test_the_breaker_opens_after_consecutive_failures_only():
+    clock = Clock()
+    breaker = Breaker(3, cool_down=30, clock=clock)
+    for _ in range(2):
+        assert breaker.admit()
+        breaker.failed(Failure.TIMEOUT)
+    breaker.succeeded()  # a success in between: counting starts again
+    for _ in range(2):
+        breaker.failed(Failure.TIMEOUT)
+    assert breaker.admit()
+    clock.now += FAILURE_WINDOW_SECONDS + 1  # too long after the last one to be "in a row"
+    breaker.failed(Failure.STATUS)
+    assert breaker.admit()
+    breaker.failed(Failure.STATUS)
+    breaker.failed(Failure.STATUS)
+    assert not breaker.admit()
+    assert breaker.last_reason is Failure.STATUS
+    assert breaker.state() == {"state": "open", "consecutive_failures": 3, "opened": 1, "retry_in_seconds": 30}
+
+
+def test_half_open_lets_exactly_one_probe_through():
+    clock = Clock()
+    breaker = Breaker(1, cool_down=30, clock=clock)
+    breaker.failed(Failure.CONNECTION)
+    clock.now += 29.9
+    assert not breaker.admit()
+    clock.now += 0.1
+    assert breaker.admit()  # the probe
+    assert not breaker.admit() and not breaker.admit()  # the others, while it is out
+    assert breaker.state()["state"] == "half_open"
+    breaker.succeeded()
+    assert breaker.admit() and breaker.admit()
+
+
+def test_a_probe_that_withdrew_leaves_its_turn_to_the_next_lookup():
+    clock = Clock()
+    breaker = Breaker(1, cool_down=30, clock=clock)
+    breaker.failed(Failure.CONNECTION)
+    clock.now += 30
+    assert breaker.admit()
+    breaker.withdrew()
+    assert breaker.admit()
+
+
+def test_the_wait_budget_refills_at_a_quarter_second_per_second():
+    clock = Clock()
+    budget = WaitBudget(3.0, clock=clock)
+    budget.spend(2.5)
+    assert budget.left() == pytest.approx(0.5)
+    clock.now += 4
+    assert budget.left() == pytest.approx(1.5)
+    budget.spend(5)
+    assert budget.left() == 0
+    clock.now += 100
+    assert budget.left() == 3.0
+    assert WaitBudget(0, clock=clock).left() == float("inf")

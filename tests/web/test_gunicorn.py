@@ -252,7 +252,8 @@ def test_metrics_and_healthz_add_up_licensing_failures_from_every_worker_even_a_
         encoding="utf-8",
     )
     calls = 12
-    with gunicorn(tmp_path, book, IVR_OPS_PASSWORD=OPS_PASSWORD) as server:
+    # Every lookup reaches the API and fails (no breaker opening after a few): each is counted.
+    with gunicorn(tmp_path, book, IVR_OPS_PASSWORD=OPS_PASSWORD, IVR_LICENSING_FAILURES="100") as server:
         with ThreadPoolExecutor(6) as pool:
             replies = list(pool.map(lambda n: _signed_call(server.base, n), range(calls)))
         assert [r.status_code for r in replies] == [200] * calls
