@@ -193,7 +193,9 @@ SETTINGS = (
 )
 
 
-def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] = os.environ) -> dict:
+def load_settings(
+    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] = os.environ
+) -> dict[str, Any]:
     """Defaults, then the environment, then `overrides`, each parsed to the setting's type;
     SettingsError names the first setting that cannot be used."""
     settings: dict[str, Any] = {}

@@ -24,7 +24,7 @@ class Coverage:
     l1_gaps: tuple[Span, ...]
     priority_gaps: tuple[Span, ...]
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, object]:
         return {
             "from": iso(self.start),
             "to": iso(self.end),
@@ -33,7 +33,7 @@ class Coverage:
         }
 
 
-def _span_json(span: Span) -> dict:
+def _span_json(span: Span) -> dict[str, object]:
     return {"from": iso(span[0]), "to": iso(span[1])}
 
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import TypeGuard
@@ -251,10 +251,14 @@ E164_SHAPE = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
 def is_e164(number: object) -> TypeGuard[str]:
-    if not isinstance(number, str) or not E164_SHAPE.fullmatch(number):
-        return False
+    return isinstance(number, str) and E164_SHAPE.fullmatch(number) is not None and _valid_number(number)
+
+
+@lru_cache(maxsize=4096)
+def _valid_number(number: str) -> bool:
+    # Parsing a number costs more than the rest of a webhook's checks; the same callers call again.
     try:
-        return phonenumbers.is_valid_number(phonenumbers.parse(number, None))
+        return bool(phonenumbers.is_valid_number(phonenumbers.parse(number, None)))
     except phonenumbers.NumberParseException:
         return False
 

@@ -82,7 +82,7 @@ def _instant_json(at: datetime | None) -> str | None:
     return None if at is None else iso(at)
 
 
-def board_json(board: Board, fields: Sequence[str] = TEAM_FIELDS, *, handoffs: bool = True) -> dict:
+def board_json(board: Board, fields: Sequence[str] = TEAM_FIELDS, *, handoffs: bool = True) -> dict[str, object]:
     """Who is on duty, as JSON: `at`, `weekend`, `on_duty` (the `fields` of each team on duty, in
     name order; `since` null when longer ago than LOOKBACK, `until` null when it never ends) and,
     with `handoffs`, the handoffs coming up. The ops API (`/ops/api/now`) and `ivr who --json`
@@ -103,7 +103,7 @@ def board_json(board: Board, fields: Sequence[str] = TEAM_FIELDS, *, handoffs: b
         }
         for duty in board.on_duty
     ]
-    out: dict = {"at": iso(board.at), "weekend": board.weekend, "on_duty": teams}
+    out: dict[str, object] = {"at": iso(board.at), "weekend": board.weekend, "on_duty": teams}
     if handoffs:
         out["handoffs"] = [{"at": iso(h.at), "team": h.team.name, "comes_on": h.comes_on} for h in board.handoffs]
     return out

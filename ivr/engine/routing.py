@@ -37,7 +37,7 @@ class Candidate:
     spoken_name: str
     region: str | None = None
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, object]:
         return {
             "team": self.team,
             "kind": self.kind.value,
@@ -60,7 +60,7 @@ class Decision:
     def region(self) -> str | None:
         return self.line.region if self.line else None
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, object]:
         return {
             "at": iso(self.at),
             "line": self.line.number if self.line else None,
@@ -73,7 +73,7 @@ class Decision:
         }
 
 
-def _rank(duty: Duty, region: str | None) -> tuple:
+def _rank(duty: Duty, region: str | None) -> tuple[bool, bool, bool, float, str]:
     """Priority before select, the line's region first; then the longest stretch ahead, then name."""
     team = duty.team
     never_ends = duty.until is None

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import weakref
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from zoneinfo import ZoneInfo
 
 from ivr.engine.hours import WeeklyMoment
@@ -103,7 +103,7 @@ class Stretch:
 class Timeline:
     """Memoised intervals of one team (or of the weekend), compiled a block at a time."""
 
-    def __init__(self, compile_block):
+    def __init__(self, compile_block: Callable[[int, int], Sequence[Interval]]):
         self._compile = compile_block
         self._blocks: dict[int, tuple[list[int], list[int]]] = {}
         self._runs: dict[int, int | None] = {}
@@ -165,10 +165,7 @@ class _Compiled:
     def __init__(self, phonebook: Phonebook):
         weekend = phonebook.weekend
         self.weekend = Timeline(lambda low, high: weekend_intervals(weekend, low, high))
-        self.teams = {
-            team.name: Timeline(lambda low, high, team=team: _team_intervals(team, weekend, low, high))
-            for team in phonebook.teams
-        }
+        self.teams = {team.name: Timeline(partial(_team_intervals, team, weekend)) for team in phonebook.teams}
 
 
 _compiled: weakref.WeakKeyDictionary[Phonebook, _Compiled] = weakref.WeakKeyDictionary()
