@@ -6,7 +6,11 @@ import os
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT
+
+# Real processes read the real clock: the suite's shifted-clock run leaves these out.
+pytestmark = pytest.mark.process
 
 
 def test_postgresql_tests_fail_rather_than_skip_when_the_configured_server_does_not_answer():

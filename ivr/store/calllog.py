@@ -126,7 +126,8 @@ class CallLog:
         self.writer.start()
 
     def close(self) -> None:
-        self.writer.close()
+        # What this process accepted is stored now if it can be, rather than left to the next writer.
+        self.writer.close(store_rest=self.journal.name is not None)
         self.journal.close()
         self.engine.dispose()
 
@@ -184,8 +185,9 @@ class CallLog:
 
     def caught_up(self, timeout: float = READ_CATCH_UP_S) -> bool:
         """Store this process's accepted events now, if it can (it is the instance's writer, or
-        none is alive), so what it reads next includes them."""
-        return self.writer.catch_up(timeout)
+        none is alive), so what it reads next includes them. A process that accepted none (`ivr
+        calls`) only reads."""
+        return self.journal.name is not None and self.writer.catch_up(timeout)
 
     # --- reading ----------------------------------------------------------------------
 

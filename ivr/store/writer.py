@@ -123,15 +123,17 @@ class Writer:
             self._woken = True
             self._wake.notify_all()
 
-    def close(self, timeout: float = 5.0) -> None:
-        """Store what is left (up to `timeout`), stop, and let another process take over."""
+    def close(self, timeout: float = 5.0, *, store_rest: bool = False) -> None:
+        """Stop, and let another process take over; as the writer, or with `store_rest`, store
+        what is left first (up to `timeout`)."""
         with self._wake:
             self._stopped = True
             self._wake.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
-        with contextlib.suppress(Exception):
-            self.catch_up(timeout)
+        if store_rest or self._lock_fd is not None:
+            with contextlib.suppress(Exception):
+                self.catch_up(timeout)
         with self._lock:
             if self._lock_fd is not None:
                 os.close(self._lock_fd)

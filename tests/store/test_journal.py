@@ -48,7 +48,7 @@ def test_a_new_writer_on_the_same_journal_stores_nothing_twice(store, clock):
     store.writer.close()  # the writer's process goes away; another takes over from the database's positions
     successor = CallLog(store.engine, journal=store.journal.folder, clock=clock, alert_settle_seconds=SETTLE)
     answered_call(store, sid="CA102")  # still accepted by the first process's journal
-    assert successor.caught_up()
+    assert successor.writer.catch_up(5)
     assert stored_events(store) == 16
     assert [c.sid for c in successor.calls().calls] == ["CA102", "CA101"]
 
@@ -80,7 +80,7 @@ os.kill(os.getpid(), signal.SIGKILL)
     worker = subprocess.run([sys.executable, "-c", script], timeout=60)
     assert worker.returncode == -signal.SIGKILL
     [orphan] = journal_files(folder)
-    assert store.caught_up()
+    assert store.writer.catch_up(5)
     assert store.call("CA103").outcome is Outcome.ABANDONED
     assert not orphan.exists()
     with store.engine.connect() as conn:
