@@ -279,11 +279,15 @@ class Writer:
         """Delete the files of processes that are gone, once all of them is stored."""
         for name in names:
             path = self.folder / name
+            # Finished first, then the size: a file nobody holds never grows again, while its owner
+            # may append a last line and die between a look at the size and the look at the lock.
+            if not journal.finished(path):
+                continue
             try:
                 size = path.stat().st_size
             except FileNotFoundError:
                 continue
-            if stored_to.get(name, 0) >= size and journal.finished(path):
+            if stored_to.get(name, 0) >= size:
                 path.unlink(missing_ok=True)
                 with self.engine.begin() as conn:
                     conn.execute(delete(journal_progress).where(journal_progress.c.name == name))
