@@ -41,7 +41,8 @@ class Journal:
         self._fd: int | None = None
         self._pid: int | None = None
         self.name: str | None = None
-        self.written = 0
+        self.written = 0  # the file's size: only this process appends to it
+        self._torn = False
 
     def append(self, call_sid: str, event: CallEvent, at: datetime, accepted: datetime) -> None:
         """The event (which happened `at`, accepted by the service `accepted`: the call log's
@@ -53,10 +54,27 @@ class Journal:
         ).encode("utf-8", "replace") + b"\n"
         with self._lock:
             fd = self._open()
+            if self._torn:
+                line = b"\n" + line  # ends the fragment a failed write left: a line of its own
             view = memoryview(line)
-            while view:  # a regular file takes the whole line at once, but a short write must not cut it
-                view = view[os.write(fd, view):]
+            try:
+                while view:  # a regular file takes the whole line at once, but a short write must not cut it
+                    view = view[os.write(fd, view):]
+            except OSError:
+                if len(view) < len(line):
+                    self._cut_back(fd, len(line) - len(view))
+                raise
             self.written += len(line)
+            self._torn = False
+
+    def _cut_back(self, fd: int, fragment: int) -> None:
+        """Take back the start of a line a failed write left (a full disk takes what fits), so the
+        next event does not begin on the end of the fragment, unreadable with it."""
+        try:
+            os.ftruncate(fd, self.written)
+        except OSError:
+            self.written += fragment
+            self._torn = True
 
     def _open(self) -> int:
         if self._fd is not None and self._pid == os.getpid():
@@ -64,9 +82,19 @@ class Journal:
         # A forked child must not append to its parent's file: it opens one of its own.
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         name = f"{PREFIX}{uuid.uuid4().hex}{SUFFIX}"
-        fd = os.open(self.folder / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX)  # held while this process lives: the file is not finished
-        self._fd, self._pid, self.name, self.written = fd, os.getpid(), name, 0
+        # Made under a name the writer does not read, locked, and only then given its name: the
+        # writer deletes a journal file nobody holds once it is stored, and must never see this one
+        # unheld (it would delete it, and this process would append to a file no longer there).
+        draft = self.folder / f".{name}"
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # held while this process lives: the file is not finished
+            os.rename(draft, self.folder / name)
+        except OSError:
+            os.close(fd)
+            draft.unlink(missing_ok=True)
+            raise
+        self._fd, self._pid, self.name, self.written, self._torn = fd, os.getpid(), name, 0, False
         return fd
 
     def close(self) -> None:

@@ -284,15 +284,28 @@ class Writer:
         """Delete the files of processes that are gone, once all of them is stored."""
         for name in names:
             path = self.folder / name
+            # Finished first, then the size: a file nobody holds never grows again, while its owner
+            # may append a last line and die between a look at the size and the look at the lock.
+            if not journal.finished(path):
+                continue
             try:
                 size = path.stat().st_size
             except FileNotFoundError:
                 continue
-            if stored_to.get(name, 0) >= size and journal.finished(path):
-                path.unlink(missing_ok=True)
-                with self.engine.begin() as conn:
-                    conn.execute(delete(journal_progress).where(journal_progress.c.name == name))
-                stored_to.pop(name, None)
+            start = stored_to.get(name, 0)
+            if start < size:
+                # All that is left of a finished file is a line its owner died writing: set it aside.
+                with open(path, "rb") as file:
+                    file.seek(start)
+                    rest = file.read()
+                if b"\n" in rest:
+                    continue
+                self._reject(journal.Unreadable(name, size, rest.decode("utf-8", "replace"), "an unfinished line"),
+                             "not a call event: the line its worker was writing when it died")
+            path.unlink(missing_ok=True)
+            with self.engine.begin() as conn:
+                conn.execute(delete(journal_progress).where(journal_progress.c.name == name))
+            stored_to.pop(name, None)
 
     # --- status -------------------------------------------------------------------------------
 
@@ -492,11 +505,12 @@ def _count(conn: Connection, changes: Sequence[tuple[Any, Summary]]) -> None:
         if old is not None:
             move(old.outcome, old.severity, old.answer_seconds, -1)
         move(new.outcome.value if new.outcome else None, new.severity, new.answer_seconds, +1)
-    if moved := [{"outcome": o, "severity": s, "calls": n} for (o, s), n in calls_delta.items() if n]:
+    # In key order, so two writers (two instances) take the rows' locks in the same order.
+    if moved := [{"outcome": o, "severity": s, "calls": n} for (o, s), n in sorted(calls_delta.items()) if n]:
         insert = _insert(conn, call_counts)
         conn.execute(insert.on_conflict_do_update(
             index_elements=["outcome", "severity"], set_={"calls": call_counts.c.calls + insert.excluded.calls}), moved)
-    if answered := [{"bucket": b, "calls": n, "seconds": t} for b, (n, t) in answers_delta.items() if n or t]:
+    if answered := [{"bucket": b, "calls": n, "seconds": t} for b, (n, t) in sorted(answers_delta.items()) if n or t]:
         insert = _insert(conn, answer_counts)
         conn.execute(insert.on_conflict_do_update(index_elements=["bucket"], set_={
             "calls": answer_counts.c.calls + insert.excluded.calls,

@@ -154,3 +154,25 @@ def test_the_alert_of_a_call_whose_events_waited_says_how_late_it_is(sample):
     late = alert_text(missed, sample, START + timedelta(seconds=20, minutes=47))
     assert late.endswith("This alert is 47 min late: the call log or its database was unavailable.")
     assert "2 h 5 min late" in alert_text(missed, sample, START + timedelta(seconds=20, minutes=125))
+
+
+def test_the_unfinished_last_line_of_a_dead_worker_is_set_aside_and_its_file_deleted(store):
+    folder = store.journal.folder
+    script = f"""
+import os, signal, sys
+sys.path.insert(0, {str(ROOT)!r})
+from datetime import datetime, UTC
+from pathlib import Path
+from ivr.engine.events import Started
+from ivr.store.journal import Journal
+journal = Journal(Path({str(folder)!r}))
+at = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+journal.append("CA120", Started(to="+14155550100"), at, at)
+os.write(journal._fd, b'{{"sid": "CA121", "kind": "sta')  # killed in the middle of its next line
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+    assert subprocess.run([sys.executable, "-c", script], timeout=60).returncode == -signal.SIGKILL
+    assert store.writer.catch_up(5) and store.writer.catch_up(5)
+    assert store.call("CA120") is not None and journal_files(folder) == []
+    [rejected] = (folder / REJECTED).read_text().splitlines()
+    assert "the line its worker was writing when it died" in json.loads(rejected)["reason"]

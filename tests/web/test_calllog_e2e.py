@@ -119,7 +119,11 @@ def test_with_the_database_down_the_call_still_connects_and_health_says_so(tmp_p
     assert ("answers", SF_FIRST) in [(t.who, t.what) for t in turns]
     # The writer finds the database down at its next attempt (within a poll); the events wait.
     deadline = time.monotonic() + 10
-    while (health := down.test_client().get("/healthz", headers=_basic())).get_json()["status"] == "ok":
+    def waiting(reply):
+        state = reply.get_json()
+        return state["status"] == "degraded" and state["calllog"]["pending_bytes"] > 0
+
+    while not waiting(health := down.test_client().get("/healthz", headers=_basic())):
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert health.status_code == 200
