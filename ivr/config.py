@@ -185,7 +185,10 @@ SETTINGS = (
         "How many proxies in front of the service to believe about the client's address and scheme "
         "(X-Forwarded-For, X-Forwarded-Proto; never X-Forwarded-Host). 0: none.", hops,
     ),
-    Setting("IVR_INSTANCE_PATH", None, "The instance folder (development token, SQLite call log)."),
+    Setting(
+        "IVR_INSTANCE_PATH", None,
+        "The instance folder (development token, SQLite call log, the last good phonebook).",
+    ),
     Setting("IVR_VOICE", "Polly.Joanna-Neural", "The Twilio <Say> voice for every prompt."),
     Setting("IVR_LANGUAGE", "en-US", "The language of prompts and of speech recognition."),
     Setting("IVR_LOG_LEVEL", "INFO", "Logging level of the `ivr` loggers.", log_level),

@@ -73,6 +73,15 @@ def valid_at_any_date(phonebook_text: str) -> str:
     return re.sub(r"maintenance_until = (\d{4}-\d{2}-\d{2})", pinned, phonebook_text)
 
 
+def without_tables(phonebook_text: str, *headers: str) -> str:
+    """The phonebook without the named tables (`teams.select`, `fallback`), each up to the next one."""
+    for header in headers:
+        table = re.compile(rf"^\[{re.escape(header)}\]\n.*?(?=^\[)", re.MULTILINE | re.DOTALL)
+        phonebook_text, found = table.subn("", phonebook_text)
+        assert found == 1, header
+    return phonebook_text
+
+
 class FakeClock:
     """A clock a test sets: given to a store or an app at construction, moved by setting `now`."""
 

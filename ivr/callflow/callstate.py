@@ -12,10 +12,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from ivr.engine.phonebook import MAX_CANDIDATES, MAX_DIAL, MAX_TEAM_NAME
+
 MAX_TRIES = 3
-MAX_PLAN = 12
+# The engine's bounds, which the loader and the routing keep: no valid phonebook produces a plan
+# this parser refuses.
+MAX_PLAN = MAX_CANDIDATES
 _SEN = re.compile(r"[0-9]{0,20}")
-_TEAM = re.compile(r"[^,]{1,64}")
+_TEAM = re.compile(rf"[^,]{{1,{MAX_TEAM_NAME}}}")
 
 
 class StateError(ValueError):
@@ -104,7 +108,7 @@ _KEYS = {
 _PARSE = {
     "sen": _sen, "verified": _flag, "severity": _bounded(1, 4),
     "tries": _bounded(0, MAX_TRIES), "plan": _plan, "candidate": _bounded(0, MAX_PLAN - 1),
-    "number": _bounded(0, 9), "attempt": _bounded(0, 10 * MAX_PLAN),
+    "number": _bounded(0, MAX_DIAL - 1), "attempt": _bounded(0, MAX_DIAL * MAX_PLAN),
 }
 # Keys earlier versions wrote and no step reads any more: still checked, then ignored, so a call in
 # flight during a deploy (its action URLs written by the old version) goes on.

@@ -22,7 +22,7 @@ from ivr.engine.outcomes import IN_PROGRESS, OUTCOME_FILTERS
 from ivr.engine.phonebook import SEVERITIES, Phonebook, PhonebookError, Problem, Ring, is_e164
 from ivr.engine.phonebook_loader import load_phonebook
 from ivr.engine.rota import HANDOFF_HORIZON, OnDuty, board, board_json
-from ivr.engine.routing import Candidate
+from ivr.engine.routing import Candidate, Decision
 from ivr.engine.routing import route as route_call
 from ivr.engine.schedule import is_weekend, weekend_change
 from ivr.outside.customers_csv import check_source
@@ -80,10 +80,11 @@ at_option = click.option(
 )
 
 
-def read_phonebook(path: str) -> Phonebook:
-    """Load the phonebook, or print every problem on stderr and exit with status 1."""
+def read_phonebook(path: str, coverage_from: datetime | None = None) -> Phonebook:
+    """Load the phonebook, or print every problem on stderr and exit with status 1; with
+    `coverage_from`, warn of times nobody would answer in the 12 months after it."""
     try:
-        return load_phonebook(path)
+        return load_phonebook(path, coverage_from=coverage_from)
     except PhonebookError as error:
         _print_problems(error.source, error.problems)
         errors = sum(not p.warning for p in error.problems)
@@ -118,7 +119,8 @@ def main() -> None:
 @phonebook_option
 def check(phonebook_path: str) -> None:
     """Validate the phonebook: every error with its key path (exit 1), or OK with any warnings."""
-    phonebook = read_phonebook(phonebook_path)
+    # The clock is read here, at the edge: the warning about times nobody answers starts now.
+    phonebook = read_phonebook(phonebook_path, coverage_from=utc_now())
     _print_problems(phonebook_path, phonebook.warnings)
     entitlements = phonebook.entitlements
     if entitlements is not None and entitlements.file is not None:
@@ -225,6 +227,12 @@ def _ringing(candidate: Candidate) -> str:
     return f"rings {numbers} for {candidate.ring_seconds}s"
 
 
+def _action(decision: Decision) -> str:
+    if not decision.connect:
+        return "deflect"
+    return "connect" if decision.candidates else "voicemail (nobody on duty)"
+
+
 @main.command()
 @phonebook_option
 @click.option("--to", "to", required=True, callback=_phone_number, metavar="NUMBER",
@@ -244,7 +252,7 @@ def route(phonebook_path: str, to: str, at: datetime | None, severity: int, as_j
     called = f"{to} ({line.label}, region {line.region or 'none'})" if line else f"{to} (not a published line)"
     week = "the weekend" if decision.weekend else "the business week"
     click.echo(f"Call to {called} at {iso(decision.at)}, {week}, severity {severity}")
-    click.echo(f"Action: {'connect' if decision.connect else 'deflect'}")
+    click.echo(f"Action: {_action(decision)}")
     for number, candidate in enumerate(decision.candidates, 1):
         until = "" if candidate.until is None else f", on duty until {iso(candidate.until)}"
         about = ", ".join(filter(None, (candidate.kind.value, candidate.region)))

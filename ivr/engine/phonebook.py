@@ -48,6 +48,11 @@ DEFAULT_SEVERITY = MappingProxyType({1: Policy.ALWAYS, 2: Policy.NEVER, 3: Polic
 DEFAULT_RING_SECONDS = 20
 # Twilio rings at most 10 numbers in one <Dial>.
 MAX_DIAL = 10
+# A call carries its ringing plan (the candidates' names) in its signed action URLs
+# (`ivr.callflow.callstate`), so both are bounded: a call rings at most MAX_CANDIDATES candidates
+# (the fallback included), and a team's name is at most MAX_TEAM_NAME characters.
+MAX_CANDIDATES = 12
+MAX_TEAM_NAME = 64
 # A maintenance date is valid through its end everywhere on earth; the last zone to leave
 # a date is UTC-12, at 12:00 UTC the next day.
 MAINTENANCE_GRACE = timedelta(hours=36)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date, datetime
+from dataclasses import replace
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
@@ -19,19 +20,23 @@ from urllib.parse import urlsplit
 
 import holidays
 
+from ivr.engine.coverage import l1_gaps
 from ivr.engine.hours import (
     parse_one_off_shift,
     parse_weekly_moment,
     parse_weekly_shift,
     parse_zone,
 )
+from ivr.engine.instants import iso
 from ivr.engine.phonebook import (
     DEFAULT_CACHE_SECONDS,
     DEFAULT_SEVERITY,
     DEFAULT_TIMEOUT_SECONDS,
     DEFAULT_WEEKEND,
     FALLBACK_NAME,
+    MAX_CANDIDATES,
     MAX_DIAL,
+    MAX_TEAM_NAME,
     SEVERITIES,
     TIERS,
     Alerts,
@@ -51,6 +56,7 @@ from ivr.engine.phonebook import (
     is_e164,
     sen_digits,
 )
+from ivr.engine.routing import team_places
 from ivr.engine.suggest import did_you_mean
 
 # Twilio accepts Dial timeouts of 5..600 s.
@@ -61,6 +67,8 @@ RING_SECONDS_RANGE = (5, 600)
 TIMEOUT_SECONDS_RANGE = (0.1, 5.0)
 TIMEOUT_SECONDS_REASON = "a lookup must leave the webhook time to answer Twilio before the worker's 10 s time-out"
 CACHE_SECONDS_MAX = 86400.0
+# How far ahead `coverage_from` looks for times when nobody at all would answer.
+COVERAGE_HORIZON = timedelta(days=365)
 
 TOP_KEYS = (
     "service", "weekend", "severity", "lines", "teams", "fallback", "customers", "entitlements", "alerts",
@@ -330,14 +338,19 @@ def _read_teams(reader: _Reader, raw: object) -> tuple[Team, ...]:
         reader.error("teams", "defines no team: nobody could take a call")
     if FALLBACK_NAME in raw:
         reader.error(f"teams.{FALLBACK_NAME}", f"{FALLBACK_NAME!r} names the [fallback]; give this team another name")
-    # Team names travel in Twilio action URLs as a comma-separated ringing plan.
+    # Team names travel in Twilio action URLs as a comma-separated ringing plan, whose parser
+    # (`ivr.callflow.callstate`) takes names of at most MAX_TEAM_NAME characters.
     for name in raw:
         if not _TEAM_NAME.fullmatch(name):
             reader.error(f"teams.{name}", "a team name may use only letters, digits, '_' and '-'")
+        elif len(name) > MAX_TEAM_NAME:
+            reader.error(f"teams.{name}", f"a team name may be at most {MAX_TEAM_NAME} characters long "
+                                          f"(this one has {len(name)}); set `label` for a longer spoken name")
     # A team with a bad name is still read, so its other mistakes are reported in the same pass.
     teams = [(name, _read_team(reader, name, item)) for name, item in sorted(raw.items())]
     return tuple(
-        team for name, team in teams if team is not None and name != FALLBACK_NAME and _TEAM_NAME.fullmatch(name)
+        team for name, team in teams
+        if team is not None and name != FALLBACK_NAME and _TEAM_NAME.fullmatch(name) and len(name) <= MAX_TEAM_NAME
     )
 
 
@@ -498,8 +511,34 @@ def _syntax_error(exc: tomllib.TOMLDecodeError) -> str:
     return f"TOML syntax error at {match[2]}: {match[1][:1].lower()}{match[1][1:]}"
 
 
-def parse_phonebook(text: str, source: str = "phonebook.toml") -> Phonebook:
-    """Build a Phonebook from TOML text, or raise PhonebookError naming every problem."""
+def _check_team_places(reader: _Reader, phonebook: Phonebook) -> None:
+    places = team_places(phonebook)
+    if len(phonebook.teams) > places:
+        then = "then the fallback" if phonebook.fallback else "with no fallback"
+        reader.warn("teams", f"{len(phonebook.teams)} teams, but a call rings at most {places} of them "
+                             f"(the first on duty by the routing rules), {then}: a call carries at most "
+                             f"{MAX_CANDIDATES} candidates")
+
+
+def _check_somebody_answers(reader: _Reader, phonebook: Phonebook, start: datetime) -> None:
+    """Warn when, with no fallback, there are times within COVERAGE_HORIZON of `start` when no team
+    is on duty: a call then goes straight to voicemail."""
+    if phonebook.fallback is not None or not phonebook.teams:
+        return
+    gaps = l1_gaps(phonebook, start, start + COVERAGE_HORIZON)
+    if not gaps:
+        return
+    first, end = gaps[0]
+    more = f" (the first of {len(gaps)} such times in the next 12 months)" if len(gaps) > 1 else ""
+    reader.warn("fallback", f"is not set, and no team is on duty from {iso(first)} to {iso(end)}{more}: "
+                            "a call then rings nobody and goes straight to voicemail")
+
+
+def parse_phonebook(text: str, source: str = "phonebook.toml", *, coverage_from: datetime | None = None) -> Phonebook:
+    """Build a Phonebook from TOML text, or raise PhonebookError naming every problem.
+
+    With `coverage_from` (an aware instant, read at the caller's edge), also warn when nobody at all
+    would answer at some time within 12 months of it."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -524,10 +563,14 @@ def parse_phonebook(text: str, source: str = "phonebook.toml") -> Phonebook:
     _check_regions(reader, raw)
     if any(not p.warning for p in reader.problems):
         raise PhonebookError(source, reader.problems)
-    return Phonebook(
-        service, weekend, severity, lines, teams, fallback, customers, tuple(reader.problems),
+    phonebook = Phonebook(
+        service, weekend, severity, lines, teams, fallback, customers, (),
         entitlements=entitlements, alerts=alerts,
     )
+    _check_team_places(reader, phonebook)
+    if coverage_from is not None:
+        _check_somebody_answers(reader, phonebook, coverage_from)
+    return replace(phonebook, warnings=tuple(reader.problems))
 
 
 def read_text(path: Path, encoding: str = "utf-8") -> str:
@@ -540,5 +583,5 @@ def read_text(path: Path, encoding: str = "utf-8") -> str:
         raise PhonebookError(str(path), [Problem("", "the file is not UTF-8 text")]) from None
 
 
-def load_phonebook(path: str | Path) -> Phonebook:
-    return parse_phonebook(read_text(Path(path)), str(path))
+def load_phonebook(path: str | Path, *, coverage_from: datetime | None = None) -> Phonebook:
+    return parse_phonebook(read_text(Path(path)), str(path), coverage_from=coverage_from)

@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from ivr.engine.instants import iso
-from ivr.engine.phonebook import FALLBACK_NAME, Kind, Line, Phonebook, Policy, Ring, Team
+from ivr.engine.phonebook import FALLBACK_NAME, MAX_CANDIDATES, Kind, Line, Phonebook, Policy, Ring, Team
 from ivr.engine.schedule import Duty, is_weekend, on_duty
 
 
@@ -94,10 +94,17 @@ def _fallback_candidate(phonebook: Phonebook) -> Candidate | None:
                      f"{phonebook.service.name} {fallback.label}")
 
 
+def team_places(phonebook: Phonebook) -> int:
+    """How many teams one call rings at most: the candidates a call carries, less the fallback's place."""
+    return MAX_CANDIDATES - (phonebook.fallback is not None)
+
+
 def candidates(phonebook: Phonebook, region: str | None, at: datetime) -> tuple[Candidate, ...]:
-    """Everyone to ring for a call from `region` at `at`, ending with the fallback."""
+    """Everyone to ring for a call from `region` at `at`, ending with the fallback: the first
+    `team_places` teams on duty in the routing order (a call carries its plan, so it is bounded;
+    the loader warns a phonebook with more teams)."""
     ranked = sorted(on_duty(phonebook, at), key=lambda duty: _rank(duty, region))
-    result = [_team_candidate(d.team, d.until) for d in ranked]
+    result = [_team_candidate(d.team, d.until) for d in ranked[:team_places(phonebook)]]
     fallback = _fallback_candidate(phonebook)
     if fallback is not None:
         result.append(fallback)
@@ -155,4 +162,8 @@ def route(phonebook: Phonebook, to: str, at: datetime, severity: int = 1) -> Dec
         return Decision(at, line, weekend, severity, False, (),
                         f"severity {severity} {why}; the caller is pointed to {phonebook.service.portal}")
     found = candidates(phonebook, line.region if line else None, at)
-    return Decision(at, line, weekend, severity, True, found, _reason(to, line, weekend, found))
+    reason = _reason(to, line, weekend, found)
+    left_out = len(on_duty(phonebook, at)) - team_places(phonebook)
+    if left_out > 0:
+        reason += f"; {left_out} more team(s) on duty are not rung: a call rings at most {team_places(phonebook)} teams"
+    return Decision(at, line, weekend, severity, True, found, reason)

@@ -6,23 +6,30 @@ a second without a restart, and a request costs one `stat` call at most. A versi
 load is refused and logged; the last good one stays in force, and `last_error` (shown by
 /healthz) says what went wrong. The phonebook (`ReloadingPhonebook`) and the customers' CSV file
 (`ivr.outside.licensing.FileSource`) are both watched this way.
+
+The phonebook's last good version also survives a restart: each version accepted is written to a
+copy in the instance folder (`LastGoodCopy`), and a worker (re)started while the file is broken
+starts from that copy, degraded, rather than failing to boot and taking the service down.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Generic, TypeVar
 
 from ivr.clock import utc_now
 from ivr.engine.instants import iso
-from ivr.engine.phonebook import InvalidFile, Phonebook
-from ivr.engine.phonebook_loader import load_phonebook
+from ivr.engine.phonebook import InvalidFile, Phonebook, PhonebookError
+from ivr.engine.phonebook_loader import parse_phonebook, read_text
 
 T = TypeVar("T")
 
@@ -132,24 +139,162 @@ class WatchedFile(Generic[T]):
             self._log.error("%s edit refused, %s: %s: %s", self._what, kept, self.path, problem)
 
 
+# The copy's name in the instance folder.
+LAST_GOOD_NAME = "phonebook.last-good.toml"
+_COPY_TITLE = "# The last version of the phonebook file below that the service accepted (written by the service)."
+_COPY_NOTE = "# A worker started while that file is broken starts from this copy. Edit the file, not this copy."
+
+
+@dataclass(frozen=True)
+class KeptVersion:
+    text: str
+    accepted_at: datetime
+
+
+class LastGoodCopy:
+    """The text of the last phonebook version accepted from one file, kept at `path` (private,
+    written atomically) with a header naming that file and when the version was accepted."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def keep(self, source: Path, text: str, at: datetime) -> None:
+        """Keep `text`, just accepted from `source`; OSError when it cannot be written."""
+        kept = self.kept(source)
+        if kept is not None and kept.text == text:
+            return
+        header = "\n".join([
+            _COPY_TITLE, f"# source: {json.dumps(_where(source))}", f"# accepted: {iso(at)}", _COPY_NOTE, "",
+        ])
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # A new file (0600, as mkstemp makes it) renamed over the old: a reader sees the whole of
+        # one version or the other, and after a crash the copy is the old version or the new one.
+        fd, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(header + text)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, self.path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        folder = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+
+    def kept(self, source: Path) -> KeptVersion | None:
+        """The version kept from `source`; None when there is none (or it is a copy of another file)."""
+        try:
+            content = self.path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+        title, where, accepted, note, text = (content.split("\n", 4) + [""] * 5)[:5]
+        if (title, note) != (_COPY_TITLE, _COPY_NOTE) or where != f"# source: {json.dumps(_where(source))}":
+            return None
+        try:
+            at = datetime.fromisoformat(accepted.removeprefix("# accepted: ").replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return KeptVersion(text, at)
+
+
+def _where(source: Path) -> str:
+    # Absolute, but without resolving links: a file replaced by re-pointing a link (as Kubernetes
+    # updates a mounted ConfigMap) is still the same file.
+    return os.path.abspath(source)
+
+
+@dataclass(frozen=True)
+class StartingVersion:
+    """What a service starts on: the file's phonebook, or, when the file is `refused`, the last
+    good version kept from it (accepted at `accepted_at`); `text` is what was read."""
+
+    phonebook: Phonebook
+    text: str
+    refused: PhonebookError | None = None
+    accepted_at: datetime | None = None
+
+
+def phonebook_at_start(path: Path, copy: LastGoodCopy | None) -> StartingVersion:
+    """The file's phonebook, or the last good version kept from it when the file is broken.
+    Raises the file's PhonebookError when neither can be used."""
+    try:
+        text = read_text(path)
+        return StartingVersion(parse_phonebook(text, str(path)), text)
+    except PhonebookError as refused:
+        kept = copy.kept(path) if copy is not None else None
+        if kept is None:
+            raise
+        try:
+            # Read as the file itself, so paths in it (the customers' CSV) mean the same.
+            phonebook = parse_phonebook(kept.text, str(path))
+        except PhonebookError:
+            raise refused from None
+        return StartingVersion(phonebook, kept.text, refused, kept.accepted_at)
+
+
 class ReloadingPhonebook(WatchedFile[Phonebook]):
-    """The current phonebook of `path`; raises PhonebookError at once when it cannot load."""
+    """The current phonebook of `path`; each version accepted is kept in `last_good` when given.
+    At start, a broken file with a last good copy of it starts degraded from the copy; with none,
+    PhonebookError is raised at once."""
 
     def __init__(
         self,
         path: str | Path,
         interval: float,
         monotonic: Callable[[], float] = time.monotonic,
+        last_good: str | Path | None = None,
     ):
+        self._copy = LastGoodCopy(last_good) if last_good is not None else None
+        self._starting = True
+        self._refused_at_start: PhonebookError | None = None
+        # When the version in force came from the copy: when it was accepted (else None).
+        self.from_copy: datetime | None = None
+        log = logging.getLogger("ivr.phonebook")
         super().__init__(
             path,
-            load_phonebook,
+            self._load_and_keep,
             what="phonebook",
-            log=logging.getLogger("ivr.phonebook"),
+            log=log,
             interval=interval,
             required=True,
             monotonic=monotonic,
         )
+        self._starting = False
+        refused = self._refused_at_start
+        if refused is not None and self.from_copy is not None:
+            # The signal for ops (with /healthz degraded): an ERROR line for each problem.
+            self.last_error = str(refused)
+            for problem in refused.problems[:LOGGED_PROBLEMS]:
+                if not problem.warning:
+                    log.error("phonebook file refused at start, the last good version (accepted %s) is in force: "
+                              "%s: %s", iso(self.from_copy), self.path, problem)
+
+    def _load_and_keep(self, path: Path) -> Phonebook:
+        """Load `path` (at start, from the last good copy when it is broken) and keep what was accepted."""
+        if self._starting:
+            start = phonebook_at_start(path, self._copy)
+            self._refused_at_start, self.from_copy = start.refused, start.accepted_at
+            if start.refused is None:
+                self._keep(path, start.text)
+            return start.phonebook
+        text = read_text(path)
+        phonebook = parse_phonebook(text, str(path))
+        self.from_copy = None
+        self._keep(path, text)
+        return phonebook
+
+    def _keep(self, path: Path, text: str) -> None:
+        """Keep the version just accepted; a copy that cannot be written never refuses it."""
+        if self._copy is None:
+            return
+        try:
+            self._copy.keep(path, text, utc_now())
+        except OSError as exc:
+            self._log.warning("the last good phonebook cannot be kept in %s: %s", self._copy.path, exc)
 
     # Required: loaded by __init__ (or it raised), so there is always a phonebook in force.
     def current(self) -> Phonebook:
@@ -171,6 +316,10 @@ class ReloadingPhonebook(WatchedFile[Phonebook]):
             "last_check": iso(self.last_check),
             "last_reload": None if self.last_reload is None else iso(self.last_reload),
             "last_error": self.last_error,
+            # Where a restart finds the last good version; and, when a worker started on a broken
+            # file, when the version it took from there was accepted.
+            "last_good_copy": None if self._copy is None else str(self._copy.path),
+            "from_last_good_copy": None if self.from_copy is None else iso(self.from_copy),
             "counts": {
                 "lines": len(phonebook.lines),
                 "teams": len(phonebook.teams),

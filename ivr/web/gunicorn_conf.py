@@ -13,6 +13,7 @@ import os
 import shutil
 import sys
 import tempfile
+from pathlib import Path
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -33,16 +34,31 @@ _created_metrics_dir = None
 
 
 def on_starting(server):
-    """Before any worker exists: refuse to start on a setting no worker could use, in one line
-    (rather than every worker failing to boot with a traceback); then (before any worker imports
-    prometheus_client, which reads the variable at import) PROMETHEUS_MULTIPROC_DIR, a fresh
-    temporary directory unless set, emptied of a previous run's files."""
-    from ivr.config import SettingsError, check_signing, load_settings
+    """Before any worker exists: refuse to start on a setting no worker could use, in one line, or
+    on a broken phonebook with no last good copy of it, in one line per problem (rather than every
+    worker failing to boot with a traceback); then (before any worker imports prometheus_client,
+    which reads the variable at import) PROMETHEUS_MULTIPROC_DIR, a fresh temporary directory
+    unless set, emptied of a previous run's files."""
+    from ivr.config import SettingsError, check_signing, default_instance_path, load_settings
+    from ivr.engine.phonebook import PhonebookError
+    from ivr.store.reloading import LAST_GOOD_NAME, LastGoodCopy, phonebook_at_start
 
     try:
-        check_signing(load_settings())
+        settings = load_settings()
+        check_signing(settings)
     except SettingsError as exc:
         server.log.error("cannot start: %s", exc)
+        sys.exit(1)
+    # The workers start the same way (`ivr.store.reloading.ReloadingPhonebook`): from the file, or
+    # from the last good copy in the instance folder while the file is broken.
+    instance = settings["IVR_INSTANCE_PATH"] or default_instance_path()
+    try:
+        phonebook_at_start(Path(settings["IVR_PHONEBOOK"]), LastGoodCopy(Path(instance) / LAST_GOOD_NAME))
+    except PhonebookError as exc:
+        for problem in exc.problems:
+            if not problem.warning:
+                where = f"{problem.path}: " if problem.path else ""
+                server.log.error("cannot start: %s: %s%s", exc.source, where, problem.message)
         sys.exit(1)
     global _created_metrics_dir
     path = os.environ.get(METRICS_DIR)

@@ -47,7 +47,9 @@ def healthz() -> ResponseReturnValue:
     problems = []
     if not calllog["ok"]:
         problems.append("call log: database unavailable (call events wait in the journal meanwhile)")
-    if phonebook_state["last_error"]:
+    if phonebook_state["last_error"] and phonebook_state["from_last_good_copy"]:
+        problems.append("phonebook: the file is broken; the last good version, kept from before a restart, is in force")
+    elif phonebook_state["last_error"]:
         problems.append("phonebook: an edit was refused; the last good version is in force")
     if entitlements.get("last_error"):
         if entitlements.get("loaded_version") is None:

@@ -19,7 +19,7 @@ from ivr.outside.licensing import Sources
 from ivr.outside.sms import SmsSender
 from ivr.store.calllog import CallLog
 from ivr.store.counters import Counters
-from ivr.store.reloading import ReloadingPhonebook
+from ivr.store.reloading import LAST_GOOD_NAME, ReloadingPhonebook
 from ivr.web.throttle import LoginThrottle
 
 logger = logging.getLogger(__name__)
@@ -48,8 +48,12 @@ class Services:
 def build(app: Flask) -> Services:
     """Every service from the app's settings, each given what it needs, in the order they need it."""
     config = app.config
-    # Raises PhonebookError with every problem when the file is missing or broken: refuse to start.
-    phonebook = ReloadingPhonebook(config["IVR_PHONEBOOK"], interval=config["IVR_RELOAD_SECONDS"])
+    # Each version accepted is kept in the instance folder. A worker (re)started on a broken file
+    # starts from that copy, degraded; with no copy it raises PhonebookError: refuse to start.
+    phonebook = ReloadingPhonebook(
+        config["IVR_PHONEBOOK"], interval=config["IVR_RELOAD_SECONDS"],
+        last_good=Path(app.instance_path) / LAST_GOOD_NAME,
+    )
     counters = Counters.create()
     entitlements = Sources(
         token=config["IVR_ENTITLEMENTS_TOKEN"], counters=counters,

@@ -3,12 +3,22 @@
 import pytest
 
 from ivr.callflow.callstate import CallState, StateError
+from ivr.engine.phonebook import MAX_CANDIDATES, MAX_DIAL, MAX_TEAM_NAME
 
 
 def test_a_state_survives_the_round_trip_through_a_query_string():
     state = CallState(sen="1234567", verified=False, severity=1, tries=2,
                       plan=("amsterdam", "select", "fallback"), candidate=1, number=1, attempt=3)
     assert CallState.from_query(state.query()) == state
+
+
+def test_the_largest_state_a_valid_phonebook_can_produce_is_read_back():
+    # The loader's limits: team names of MAX_TEAM_NAME characters, MAX_DIAL numbers rung in order;
+    # the routing's: MAX_CANDIDATES candidates, the fallback last.
+    plan = (*(f"{n:02d}" + "t" * (MAX_TEAM_NAME - 2) for n in range(MAX_CANDIDATES - 1)), "fallback")
+    last = CallState(sen="1" * 20, severity=4, plan=plan, candidate=MAX_CANDIDATES - 1, number=MAX_DIAL - 1,
+                     attempt=MAX_CANDIDATES * MAX_DIAL)
+    assert CallState.from_query(last.query()) == last
 
 
 def test_a_url_an_earlier_version_wrote_with_the_recognised_flag_is_still_accepted():

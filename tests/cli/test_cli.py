@@ -8,7 +8,7 @@ import pytest
 import responses
 import time_machine
 from click.testing import CliRunner
-from conftest import SAMPLE, utc
+from conftest import SAMPLE, utc, without_tables
 
 from ivr.cli.commands import INSTANT, main
 
@@ -372,3 +372,54 @@ def test_a_driver_error_shows_the_driver_message_without_the_sql(runner, tmp_pat
     assert result.exit_code == 1
     [line] = result.stderr.splitlines()
     assert line.endswith(": database is locked") and "CREATE TABLE" not in line
+
+
+# --- a phonebook where at times nobody answers ---------------------------------------------------
+
+
+@pytest.fixture
+def nobody_at_weekends(tmp_path):
+    """The sample without its 24/7 select team and its fallback: nobody answers during the weekend."""
+    path = tmp_path / "phonebook.toml"
+    path.write_text(without_tables(SAMPLE.read_text(), "teams.select", "fallback"))
+    return path
+
+
+@time_machine.travel(utc("2026-12-01T12:00Z"), tick=False)
+def test_check_warns_of_the_first_time_nobody_would_answer_when_there_is_no_fallback(runner, nobody_at_weekends):
+    result = run(runner, "check", "--phonebook", str(nobody_at_weekends))
+    assert result.exit_code == 0
+    [warning] = result.stderr.splitlines()
+    assert warning.startswith(
+        f"{nobody_at_weekends}: warning: fallback: is not set, and no team is on duty from 2026-12-05T01:00:00Z "
+        "to 2026-12-06T23:00:00Z (the first of "
+    )
+    assert warning.endswith("a call then rings nobody and goes straight to voicemail")
+    assert result.stdout.endswith("OK (4 line(s), 3 team(s), no fallback, 3 customer(s), 1 warning(s))\n")
+
+
+def test_route_says_voicemail_when_nobody_is_on_duty_and_there_is_no_fallback(runner, nobody_at_weekends):
+    result = run(runner, "route", "--phonebook", str(nobody_at_weekends), "--to", "+14155550100",
+                 "--at", "2026-12-05T12:00Z")
+    assert result.stdout.splitlines() == [
+        "Call to +14155550100 (United States & Canada, region amer) at 2026-12-05T12:00:00Z, the weekend, severity 1",
+        "Action: voicemail (nobody on duty)",
+        "Reason: it is the weekend, so Priority teams are off except on extra shifts; no team is on duty and "
+        "there is no fallback, so the caller leaves a voicemail",
+    ]
+
+
+def test_route_rings_at_most_a_call_s_worth_of_teams_and_says_how_many_it_leaves_out(runner, tmp_path):
+    path = tmp_path / "phonebook.toml"
+    extra = "".join(
+        f'\n[teams.select{n:02d}]\nkind = "select"\ntz = "UTC"\nhours = ["24/7"]\ndial = ["+1415555{n + 300:04d}"]\n'
+        for n in range(12)
+    )
+    path.write_text(SAMPLE.read_text() + extra)
+    result = run(runner, "route", "--phonebook", str(path), "--to", "+14155550100", "--at", "2026-12-01T16:00Z", "--json")
+    teams = [c["team"] for c in json.loads(result.stdout)["candidates"]]
+    # 16 teams, 15 of them on duty: the two Priority teams first, then select and select00..select07.
+    assert teams == ["san_francisco", "amsterdam", "select", *(f"select{n:02d}" for n in range(8)), "fallback"]
+    assert json.loads(result.stdout)["reason"].endswith(
+        "; 4 more team(s) on duty are not rung: a call rings at most 11 teams"
+    )

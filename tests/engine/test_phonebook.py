@@ -258,3 +258,80 @@ def test_maintenance_is_valid_through_its_date_anywhere_on_earth(sample):
     assert globex.maintenance_until == date(2026, 3, 31)
     assert globex.maintained_at(utc("2026-04-01T11:59:59Z"))
     assert not globex.maintained_at(utc("2026-04-01T12:00:00Z"))
+
+
+# --- the limits of the call path -----------------------------------------------------------------
+# A call carries its ringing plan (the candidates' names) in its signed action URLs; whatever a
+# valid phonebook holds, the plan fits (tests/callflow/test_callstate.py reads the largest back).
+
+
+def test_a_team_name_longer_than_a_call_can_carry_is_an_error_with_its_key_path():
+    name = "n" * 70
+    assert problems(edited("[teams.office]", f"[teams.{name}]")) == [
+        f"error: teams.{name}: a team name may be at most 64 characters long (this one has 70); "
+        "set `label` for a longer spoken name",
+    ]
+    longest = "n" * 64
+    assert [t.name for t in parse_phonebook(edited("[teams.office]", f"[teams.{longest}]")).teams] == [longest]
+
+
+def test_more_numbers_than_one_dial_rings_are_an_error_for_a_team_and_for_the_fallback():
+    eleven = ", ".join(f'"+1415555{n:04d}"' for n in range(201, 212))
+    assert problems(edited('dial = ["+14155550101"]', f"dial = [{eleven}]")) == [
+        "error: teams.office.dial: Twilio rings at most 10 numbers at once",
+    ]
+    assert problems(BASE + f"\n[fallback]\ndial = [{eleven}]\n") == [
+        "error: fallback.dial: Twilio rings at most 10 numbers at once",
+    ]
+
+
+def _with_select_teams(count: int, fallback: bool = True) -> str:
+    teams = "".join(
+        f'\n[teams.select{n:02d}]\nkind = "select"\ntz = "UTC"\nhours = ["24/7"]\ndial = ["+1415555{n + 300:04d}"]\n'
+        for n in range(count)
+    )
+    return BASE + teams + ('\n[fallback]\ndial = ["+14155550142"]\n' if fallback else "")
+
+
+def test_more_teams_than_one_call_rings_is_a_warning_naming_how_many_ring():
+    assert [str(w) for w in parse_phonebook(_with_select_teams(10)).warnings] == []
+    assert [str(w) for w in parse_phonebook(_with_select_teams(11)).warnings] == [
+        "warning: teams: 12 teams, but a call rings at most 11 of them (the first on duty by the routing rules), "
+        "then the fallback: a call carries at most 12 candidates",
+    ]
+    assert [str(w) for w in parse_phonebook(_with_select_teams(15, fallback=False)).warnings] == [
+        "warning: teams: 16 teams, but a call rings at most 12 of them (the first on duty by the routing rules), "
+        "with no fallback: a call carries at most 12 candidates",
+    ]
+
+
+def test_with_no_fallback_the_first_time_within_a_year_that_nobody_is_on_duty_is_a_warning():
+    # Tuesday 2026-12-01 04:00 in Los Angeles: the office opens at 09:00 local, 17:00Z.
+    phonebook = parse_phonebook(BASE, coverage_from=utc("2026-12-01T12:00Z"))
+    [warning] = [str(w) for w in phonebook.warnings]
+    assert warning.startswith(
+        "warning: fallback: is not set, and no team is on duty from 2026-12-01T12:00:00Z to 2026-12-01T17:00:00Z "
+        "(the first of "
+    )
+    assert warning.endswith(" such times in the next 12 months): a call then rings nobody and goes straight to voicemail")
+
+
+def test_the_warning_names_the_first_gap_ahead_even_months_away():
+    always = (
+        edited('hours = ["mon-fri 09:00-17:00"]', 'hours = ["24/7"]')
+        .replace('kind = "priority"', 'kind = "select"').replace("holidays = [2026-12-25]", "holidays = []")
+    )
+    assert parse_phonebook(always, coverage_from=utc("2026-12-01T12:00Z")).warnings == ()
+    # A 24/7 team that is off on one listed holiday, four months ahead.
+    off_once = always.replace("holidays = []", "holidays = [2027-04-05]")
+    assert [str(w) for w in parse_phonebook(off_once, coverage_from=utc("2026-12-01T12:00Z")).warnings] == [
+        "warning: fallback: is not set, and no team is on duty from 2027-04-05T07:00:00Z to 2027-04-06T07:00:00Z: "
+        "a call then rings nobody and goes straight to voicemail",
+    ]
+
+
+def test_a_fallback_or_no_instant_to_start_from_means_no_coverage_warning():
+    with_fallback = BASE + '\n[fallback]\ndial = ["+14155550142"]\n'
+    assert parse_phonebook(with_fallback, coverage_from=utc("2026-12-01T12:00Z")).warnings == ()
+    # The loader never reads the clock: without an instant it does not look ahead.
+    assert parse_phonebook(BASE).warnings == ()

@@ -11,7 +11,7 @@ from calls import AU_LINE, SYDNEY, call_params, make_app, post, twiml
 from conftest import SAMPLE
 
 from ivr.engine.phonebook import PhonebookError
-from ivr.store.reloading import ReloadingPhonebook, WatchedFile
+from ivr.store.reloading import LAST_GOOD_NAME, LastGoodCopy, ReloadingPhonebook, WatchedFile
 
 
 class Ticks:
@@ -141,3 +141,81 @@ def test_a_watched_file_may_start_absent_and_a_loader_that_fails_keeps_the_last_
         assert watched.current() == 3
     assert "ValueError" in watched.last_error
     assert "limit edit refused, the last good version stays in force" in caplog.text
+
+
+# --- the last good version survives a restart ---------------------------------------------------
+
+
+def _broken(text: str) -> str:
+    return text.replace('tz = "Australia/Sydney"', 'tz = "Australia/Sidney"').replace(
+        'name = "Priority Support"', 'name = "Broken Support"')
+
+
+def test_each_version_accepted_is_kept_privately_with_its_source_and_time(tmp_path, book):
+    copy = tmp_path / "instance" / LAST_GOOD_NAME
+    ticks = Ticks()
+    ReloadingPhonebook(book, interval=1.0, monotonic=ticks, last_good=copy)
+    assert copy.stat().st_mode & 0o777 == 0o600
+    title, source, accepted, note, body = copy.read_text().split("\n", 4)
+    assert title.startswith("# The last version of the phonebook file") and note.startswith("# A worker started")
+    assert source == f'# source: "{book}"'
+    assert accepted.startswith("# accepted: 20") and accepted.endswith("Z")
+    assert body == SAMPLE.read_text()
+    assert LastGoodCopy(copy).kept(tmp_path / "other.toml") is None
+
+
+def test_an_accepted_edit_replaces_the_copy_and_a_refused_one_leaves_it(tmp_path, book):
+    copy = tmp_path / "instance" / LAST_GOOD_NAME
+    ticks = Ticks()
+    holder = ReloadingPhonebook(book, interval=1.0, monotonic=ticks, last_good=copy)
+    renamed = SAMPLE.read_text().replace('name = "Priority Support"', 'name = "Premium Help"')
+    _edit(book, renamed, 1)
+    ticks.now = 1.0
+    assert holder.current().service.name == "Premium Help"
+    assert LastGoodCopy(copy).kept(book).text == renamed
+    _edit(book, _broken(renamed), 2)
+    ticks.now = 2.0
+    assert holder.current().service.name == "Premium Help"
+    assert LastGoodCopy(copy).kept(book).text == renamed
+
+
+def test_a_restart_on_a_broken_file_starts_from_the_last_good_copy_degraded_and_says_why(tmp_path, book, caplog):
+    copy = tmp_path / "instance" / LAST_GOOD_NAME
+    ReloadingPhonebook(book, interval=1.0, last_good=copy)
+    _edit(book, _broken(book.read_text()).replace("ring_seconds = 20", "ring_seconds = 2", 1), 1)
+    ticks = Ticks()
+    with caplog.at_level(logging.ERROR, logger="ivr.phonebook"):
+        holder = ReloadingPhonebook(book, interval=1.0, monotonic=ticks, last_good=copy)
+    assert holder.current().service.name == "Priority Support"
+    state = holder.state()
+    assert "Australia/Sidney" in state["last_error"]
+    assert state["from_last_good_copy"] == LastGoodCopy(copy).kept(book).accepted_at.isoformat().replace("+00:00", "Z")
+    refusals = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(refusals) == 2
+    assert all(m.startswith("phonebook file refused at start, the last good version (accepted 20") for m in refusals)
+    assert any("teams.sydney.tz: unknown time zone 'Australia/Sidney'" in m for m in refusals)
+    # The broken file is not copied over the good version; fixing it ends the degraded state.
+    assert LastGoodCopy(copy).kept(book).text == SAMPLE.read_text()
+    _edit(book, SAMPLE.read_text(), 2)
+    ticks.now = 1.0
+    holder.current()
+    assert holder.state()["last_error"] is None and holder.state()["from_last_good_copy"] is None
+
+
+def test_a_first_start_on_a_broken_file_or_with_a_copy_of_another_file_refuses_to_start(tmp_path, book):
+    copy = tmp_path / "instance" / LAST_GOOD_NAME
+    other = tmp_path / "other.toml"
+    shutil.copy(SAMPLE, other)
+    ReloadingPhonebook(other, interval=1.0, last_good=copy)
+    book.write_text(_broken(book.read_text()))
+    with pytest.raises(PhonebookError, match="Australia/Sidney"):
+        ReloadingPhonebook(book, interval=1.0, last_good=copy)
+
+
+def test_a_copy_that_cannot_be_written_never_refuses_the_phonebook(tmp_path, book, caplog):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    with caplog.at_level(logging.WARNING, logger="ivr.phonebook"):
+        holder = ReloadingPhonebook(book, interval=1.0, last_good=blocked / LAST_GOOD_NAME)
+    assert holder.current().service.name == "Priority Support"
+    assert "the last good phonebook cannot be kept in" in caplog.text

@@ -322,3 +322,86 @@ def test_a_real_auth_token_without_a_public_url_stops_gunicorn_at_once_with_one_
     log = run.stdout + run.stderr
     assert "cannot start: IVR_PUBLIC_URL is not set: with TWILIO_AUTH_TOKEN set" in log
     assert "Traceback" not in log and "Booting worker" not in log
+
+
+# --- the last good phonebook survives restarts ----------------------------------------------------
+
+BOOTED = re.compile(r"Booting worker with pid: (\d+)")
+FROM_THE_COPY = "phonebook: the file is broken; the last good version, kept from before a restart, is in force"
+
+
+def _break(book: Path) -> None:
+    """Two errors, and a service name no caller may hear while the file is broken."""
+    book.write_text(
+        book.read_text()
+        .replace('tz = "Europe/Amsterdam"', 'tz = "Europe/Amsterdm"')
+        .replace("ring_seconds = 25", "ring_seconds = 2")
+        .replace('name = "Priority Support"', 'name = "Broken Support"')
+    )
+
+
+def _booted(server: Gunicorn, count: int) -> list[int]:
+    """The pids of the workers booted so far, once there are `count` of them (gunicorn still running)."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while len(pids := [int(p) for p in BOOTED.findall(server.log.read_text())]) < count:
+        assert server.process.poll() is None, server.log.read_text()
+        assert time.monotonic() < deadline, server.log.read_text()
+        time.sleep(0.1)
+    return pids
+
+
+def _exited(server: Gunicorn, pid: int) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while f"Worker exiting (pid: {pid})" not in server.log.read_text():
+        assert time.monotonic() < deadline, server.log.read_text()
+        time.sleep(0.1)
+
+
+def _answers_with_the_last_good_version(server: Gunicorn, calls: int = 6) -> None:
+    for number in range(calls):
+        reply = _signed_call(server.base, number)
+        assert reply.status_code == 200, reply.text
+        assert "Welcome to Priority Support." in reply.text
+        health = requests.get(f"{server.base}/healthz", timeout=5).json()
+        assert health == {"status": "degraded", "problems": [FROM_THE_COPY]}
+
+
+def test_workers_restarted_on_a_broken_phonebook_keep_answering_with_the_last_good_version(tmp_path, book):
+    with gunicorn(tmp_path, book, IVR_RELOAD_SECONDS="0") as server:
+        first, second = _booted(server, 2)
+        _break(book)
+        # A worker killed (a time-out, the OOM killer): its replacement boots on the broken file.
+        os.kill(first, signal.SIGKILL)
+        _booted(server, 3)
+        # HUP: every worker is replaced, each booting on the broken file.
+        os.kill(server.process.pid, signal.SIGHUP)
+        _booted(server, 5)
+        for old in (second, _booted(server, 3)[2]):
+            _exited(server, old)
+        _answers_with_the_last_good_version(server)
+        details = requests.get(f"{server.base}/healthz", auth=OPS, timeout=5).json()["phonebook"]
+        assert "Europe/Amsterdm" in details["last_error"] and details["from_last_good_copy"]
+        assert server.process.poll() is None
+        log = server.log.read_text()
+        assert "Worker failed to boot" not in log
+        assert "phonebook file refused at start, the last good version (accepted " in log
+        assert (tmp_path / "instance" / "phonebook.last-good.toml").stat().st_mode & 0o777 == 0o600
+    # The whole service restarted (a deploy, a reboot): it starts from the copy too.
+    with gunicorn(tmp_path, book) as server:
+        _answers_with_the_last_good_version(server)
+
+
+def test_a_first_start_on_a_broken_phonebook_stops_gunicorn_with_one_line_per_problem(tmp_path, book):
+    _break(book)
+    env = {**os.environ, "IVR_PHONEBOOK": str(book), "IVR_INSTANCE_PATH": str(tmp_path / "instance")}
+    run = subprocess.run(_procfile_web_command() + LOOPBACK_ANY_PORT, cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=STARTUP_SECONDS)
+    assert run.returncode != 0
+    log = run.stdout + run.stderr
+    refusals = [line.split("[ERROR] ", 1)[1] for line in log.splitlines() if "cannot start" in line]
+    assert refusals == [
+        f"cannot start: {book}: teams.amsterdam.tz: unknown time zone 'Europe/Amsterdm' "
+        "(did you mean 'Europe/Amsterdam'?)",
+        f"cannot start: {book}: teams.select.ring_seconds: 2 must be a whole number of seconds from 5 to 600",
+    ]
+    assert "Traceback" not in log and "Booting worker" not in log

@@ -27,7 +27,7 @@ from calls import (
     post,
     twiml,
 )
-from conftest import SAMPLE, utc
+from conftest import SAMPLE, utc, without_tables
 
 import ivr.callflow.conversation
 import ivr.web.voice
@@ -149,6 +149,53 @@ def test_candidates_are_fixed_when_the_call_is_routed_not_when_each_dial_ends(tm
     assert sink.of(Routed)[0].candidates == ("amsterdam", "san_francisco", "select", "fallback")
     assert call.said("rings") == [", ".join(AMSTERDAM), SF[0], SF[1], ", ".join(SELECT)]
     assert sink.events[-1].at == utc("2026-12-01T18:30Z")
+
+
+# Twelve 24/7 select teams more than the sample, each named as long as a name may be: with the
+# sample's four teams and the fallback, 16 candidates would be on duty at times.
+LONG_NAMED = tuple(f"z{n:02d}" + "x" * 61 for n in range(12))
+EXTRA_SELECT = tuple(f"+1415555{n + 300:04d}" for n in range(12))
+
+
+@pytest.fixture
+def sixteen_teams(tmp_path):
+    path = tmp_path / "phonebook.toml"
+    path.write_text(SAMPLE.read_text() + "".join(
+        f'\n[teams.{name}]\nkind = "select"\ntz = "UTC"\nhours = ["24/7"]\ndial = ["{number}"]\n'
+        for name, number in zip(LONG_NAMED, EXTRA_SELECT, strict=True)
+    ))
+    return path
+
+
+def test_a_phonebook_with_sixteen_teams_rings_a_call_s_worth_of_them_then_takes_a_voicemail(tmp_path, sixteen_teams):
+    # 16:00Z on a Tuesday: San Francisco and Amsterdam overlap, and every select team is on.
+    call = play(tmp_path, "2026-12-01T16:00Z", US_LINE, press=f"{ACME_SEN},{L1}", phonebook=sixteen_teams)
+    [routed] = call.events.of(Routed)
+    assert routed.candidates == ("san_francisco", "amsterdam", "select", *LONG_NAMED[:8], "fallback")
+    assert call.said("rings") == [SF[0], SF[1], ", ".join(AMSTERDAM), ", ".join(SELECT), *EXTRA_SELECT[:8], FALLBACK]
+    assert "After the beep" in call.heard()
+    assert call.events.of(Error) == []
+
+
+def test_a_phonebook_with_sixteen_teams_puts_the_call_through_to_the_last_team_a_call_rings(tmp_path, sixteen_teams):
+    call = play(tmp_path, "2026-12-01T16:00Z", US_LINE, press=f"{ACME_SEN},{L1}", phonebook=sixteen_teams,
+                answer=[EXTRA_SELECT[7]])
+    assert call.said("rings")[-1] == EXTRA_SELECT[7]
+    assert call.events.of(Screened)[-1].accepted
+    assert "After the beep" not in call.heard()
+    assert call.events.of(Error) == []
+
+
+def test_with_nobody_on_duty_and_no_fallback_a_call_ends_in_voicemail(tmp_path):
+    book = tmp_path / "phonebook.toml"
+    book.write_text(without_tables(SAMPLE.read_text(), "teams.select", "fallback"))
+    call = play(tmp_path, "2026-12-05T12:00Z", US_LINE, press=f"{ACME_SEN},{L1}", phonebook=book)
+    [routed] = call.events.of(Routed)
+    assert (routed.action, routed.candidates) == ("connect", ())
+    assert call.said("rings") == []
+    assert "After the beep" in call.heard()
+    assert "Please call again" not in call.heard()
+    assert call.said("caller hears")[-1] == "Thank you. An engineer will call you back as soon as possible. Goodbye."
 
 
 # --- who may call --------------------------------------------------------------------------
