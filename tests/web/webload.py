@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 import requests
 from calls import ACCOUNT, ACME_ADMIN, TOKEN, US_LINE
+from conftest import OPS_PASSWORD
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
@@ -411,7 +412,8 @@ def wait_for_writer(journal: Path, other_than: Iterable[int] = ()) -> int:
 
 
 def health(base: str) -> dict:
-    reply = requests.get(f"{base}/healthz", timeout=REQUEST_SECONDS)
+    """/healthz with its details (the services here run with the tests' ops password)."""
+    reply = requests.get(f"{base}/healthz", auth=("ops", OPS_PASSWORD), timeout=REQUEST_SECONDS)
     assert reply.status_code == 200, reply.text
     return reply.json()
 
