@@ -56,7 +56,7 @@ def _webhooks(call_sid: str) -> list[tuple[str, str, dict]]:
     no_answer = {**call, "DialCallStatus": "no-answer", "DialBridged": "false", "DialCallDuration": "0"}
     return [
         ("POST /voice (unknown caller)", "/voice", call),
-        ("POST /voice (recognised caller)", "/voice", {**call, "From": ACME_ADMIN}),
+        ("POST /voice (recognised caller)", "/voice", {**call, "From": ACME_ADMIN, "StirVerstat": simulate.ATTESTED}),
         ("POST /voice/sen", "/voice/sen", {**call, "Digits": "1234567"}),
         ("POST /voice/severity (route, dial)", "/voice/severity?sen=1234567", {**call, "Digits": "1"}),
         ("POST /voice/dialed (next candidate)", f"/voice/dialed?{PLAN}&a=1", no_answer),

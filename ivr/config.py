@@ -176,6 +176,12 @@ SETTINGS = (
         whole_number,
     ),
     Setting(
+        "IVR_SEN_FAILURES_PER_HOUR", 10,
+        "Unknown SENs one calling number may give in an hour (all its calls, every worker, from the call log); "
+        "then its calls end with the portal address and ops is alerted once.",
+        whole_number,
+    ),
+    Setting(
         "IVR_PUBLIC_URL", None,
         "The https base URL Twilio calls (https://ivr.example.com, no path); signatures are checked against it "
         "(`ivr simulate` signs for it). Required with a real TWILIO_AUTH_TOKEN, unless IVR_TRUST_PROXY is set.",

@@ -33,6 +33,8 @@ AMSTERDAM = ("+31205550101", "+31205550102")
 SYDNEY = ("+61255501001", "+61255501002")
 SELECT = ("+14155550110", "+31205550110")
 FALLBACK = "+14155550142"
+# Twilio's StirVerstat for a caller ID the carrier fully attested.
+ATTESTED = "TN-Validation-Passed-A"
 
 
 @dataclass

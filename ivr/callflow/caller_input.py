@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from ivr.engine.outcomes import UNKNOWN_SEN
 from ivr.engine.phonebook import SEVERITIES
 
 SEN_LENGTH = (4, 20)
@@ -25,7 +26,7 @@ class Miss(StrEnum):
     EMPTY = "empty"          # nothing typed or said before the time-out
     UNCLEAR = "unclear"      # speech that is not digits, or keys that are not digits
     LENGTH = "length"        # digits, but too few or too many for a SEN
-    UNKNOWN = "unknown"      # a well-formed SEN nobody holds
+    UNKNOWN = UNKNOWN_SEN    # a well-formed SEN nobody holds
     KEY = "key"              # a severity key outside 1-4
 
 

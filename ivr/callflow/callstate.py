@@ -3,6 +3,12 @@
 Twilio signs the full URL of every request, so the state cannot be forged, and any worker of any
 instance can serve any step. The keys are short and the values plain, so the URLs stay readable
 in Twilio's request log.
+
+The state carries its format's version (`sv`). A deploy changes the format while calls are in
+flight, their action URLs written by the version before: the service reads the current version and
+the previous one (`_PREVIOUS`, which turns the previous format into this one), so those calls go
+on. A change of format bumps STATE_VERSION and says in `_PREVIOUS` how to read the format it
+replaces; a version older than that (a call hours old) is refused with 400.
 """
 
 from __future__ import annotations
@@ -15,6 +21,9 @@ from typing import Any
 from ivr.engine.phonebook import MAX_CANDIDATES, MAX_DIAL, MAX_TEAM_NAME
 
 MAX_TRIES = 3
+# The format `query` writes; `from_query` also reads the version before it.
+STATE_VERSION = 2
+VERSION_KEY = "sv"
 # The engine's bounds, which the loader and the routing keep: no valid phonebook produces a plan
 # this parser refuses.
 MAX_PLAN = MAX_CANDIDATES
@@ -41,8 +50,8 @@ class CallState:
         return replace(self, **changes)
 
     def query(self) -> dict[str, str]:
-        """The non-default fields as query parameters."""
-        out = {}
+        """The format's version and the non-default fields, as query parameters."""
+        out = {VERSION_KEY: str(STATE_VERSION)}
         for f in fields(self):
             value = getattr(self, f.name)
             if value == f.default:
@@ -57,7 +66,15 @@ class CallState:
 
     @classmethod
     def from_query(cls, args: Mapping[str, str]) -> CallState:
-        """Parse what `query` wrote, or an earlier version of it; StateError for anything else."""
+        """Parse what `query` wrote, or what the previous version wrote; StateError for anything else."""
+        version = args.get(VERSION_KEY)
+        if version != str(STATE_VERSION):
+            if version is not None and not (version.isascii() and version.isdigit()):
+                raise StateError(f"not a state version: {version!r}")
+            previous = _PREVIOUS.get(int(version) if version is not None else _UNVERSIONED)
+            if previous is None:
+                raise StateError(f"state version {version} is not read any more (this is version {STATE_VERSION})")
+            args = previous(args)
         for key, parse in _RETIRED.items():
             if key in args:
                 parse(args[key])
@@ -114,4 +131,19 @@ _PARSE = {
 # flight during a deploy (its action URLs written by the old version) goes on.
 _RETIRED: dict[str, Callable[[str], object]] = {
     "r": _flag,  # `recognised`: the SEN came from caller-ID recognition
+}
+
+
+# The state before it carried a version, as version 1 wrote it (no `sv`).
+_UNVERSIONED = 1
+
+
+def _same_keys(args: Mapping[str, str]) -> Mapping[str, str]:
+    return args
+
+
+# The previous version, and how its query reads in this version's keys: version 1 wrote the same
+# keys without `sv`. The next change of format replaces this with {2: <version 2 in version 3's keys>}.
+_PREVIOUS: dict[int, Callable[[Mapping[str, str]], Mapping[str, str]]] = {
+    _UNVERSIONED: _same_keys,
 }

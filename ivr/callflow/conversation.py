@@ -19,7 +19,8 @@ from ivr.callflow.caller_input import Miss, Reading
 from ivr.callflow.callstate import MAX_TRIES, CallState
 from ivr.callflow.prompts import say
 from ivr.engine.entitlement import Entitlement, Verdict, entitlement
-from ivr.engine.phonebook import MAX_DIAL, Customer, Kind, Phonebook, Policy, Ring
+from ivr.engine.outcomes import SEN_LIMIT
+from ivr.engine.phonebook import MAX_DIAL, CallerIdTrust, Customer, Kind, Phonebook, Policy, Ring
 from ivr.engine.routing import Candidate, CandidateKind, Decision, candidate, route
 from ivr.outside.sms import Deflection
 
@@ -119,15 +120,47 @@ def _portal(phonebook: Phonebook) -> str:
     return prompts.spoken_url(phonebook.service.portal)
 
 
-def greet(phonebook: Phonebook, customer: Customer | None, at: datetime) -> AskSen | AskSeverity | Deflect:
+# Twilio's `StirVerstat` for a caller ID the originating carrier fully attested (SHAKEN/STIR level
+# A) and Twilio verified. Lower levels (`-B`, `-C`), failures (`TN-Validation-Failed-...`),
+# `No-TN-Validation`, diverted or passthrough calls and calls without the parameter (most calls from
+# outside North America) are not.
+FULL_ATTESTATION = "TN-Validation-Passed-A"
+
+
+def trusts_caller_id(phonebook: Phonebook, stir_verstat: str) -> bool:
+    """Whether the caller ID may recognise an admin (who then skips the SEN), by the phonebook's
+    `[service] trust_caller_id` and what Twilio says of the call's attestation."""
+    trust = phonebook.service.trust_caller_id
+    if trust is CallerIdTrust.ALWAYS:
+        return True
+    return trust is CallerIdTrust.ATTESTED and stir_verstat == FULL_ATTESTATION
+
+
+def over_sen_limit(failed: int | None, limit: int) -> bool:
+    """Whether the calling number has given `limit` unknown SENs within the hour. `failed` is None
+    when the call log cannot tell: the line exists for outages, so its database being down never
+    locks a caller out (each call still has its three tries)."""
+    return failed is not None and failed >= limit
+
+
+def sen_limit(phonebook: Phonebook) -> Deflect:
+    """The short goodbye for a number that gave too many unknown SENs: the portal, no text offered."""
+    return Deflect(SEN_LIMIT, say(prompts.SEN_LIMIT, portal=_portal(phonebook)))
+
+
+def greet(
+    phonebook: Phonebook, customer: Customer | None, at: datetime, limited: bool = False
+) -> AskSen | AskSeverity | Deflect:
     """The first words: a caller recognised by caller ID goes straight to the entitlement check;
-    anyone else is asked for the SEN."""
+    anyone else is asked for the SEN, unless their number gave too many unknown SENs (`limited`)."""
     greeting = say(prompts.GREETING, service=phonebook.service.name)
     if customer is None:
+        if limited:
+            return sen_limit(phonebook)
         return AskSen((greeting, prompts.ASK_SEN), CallState())
     state = CallState(sen=customer.sen_digits)
     hello = say(prompts.HELLO_CUSTOMER, customer=customer.name)
-    return after_sen(phonebook, entitlement(customer, at), state, (greeting, hello))
+    return after_sen(phonebook, entitlement(customer, at), state, (greeting, hello), recognised=True)
 
 
 def sen_miss(reading: Reading, verdict: Entitlement | None) -> Miss | None:
@@ -140,13 +173,16 @@ def sen_miss(reading: Reading, verdict: Entitlement | None) -> Miss | None:
 
 
 def sen_entered(
-    phonebook: Phonebook, state: CallState, reading: Reading, verdict: Entitlement | None
+    phonebook: Phonebook, state: CallState, reading: Reading, verdict: Entitlement | None, limited: bool = False
 ) -> AskSen | AskSeverity | Deflect:
     """The SEN step: `reading` is what the caller typed or said, `verdict` its check (None when
     nothing was read). A miss is asked again, saying what went wrong, up to the third try; then an
-    unknown SEN is refused with the portal, and no SEN at all ends with the portal."""
+    unknown SEN is refused with the portal, and no SEN at all ends with the portal. An unknown SEN
+    that brings the calling number to its limit (`limited`) ends the call at once."""
     attempt = state.tries + 1
     miss = sen_miss(reading, verdict)
+    if miss is Miss.UNKNOWN and limited:
+        return sen_limit(phonebook)
     if miss is None:
         assert verdict is not None  # no miss: the SEN was read, so it was checked
         return after_sen(phonebook, verdict, state.advance(sen=reading.value, tries=0), ())
@@ -160,14 +196,15 @@ def sen_entered(
 
 
 def after_sen(
-    phonebook: Phonebook, verdict: Entitlement, state: CallState, spoken: tuple[str, ...]
+    phonebook: Phonebook, verdict: Entitlement, state: CallState, spoken: tuple[str, ...], recognised: bool = False
 ) -> AskSeverity | Deflect:
     """Ask the severity of an entitled caller, or of one whose SEN could not be checked (level 1
-    calls fail open: they are put through, and the engineer hears that the SEN is not verified)."""
+    calls fail open: they are put through, and the engineer hears that the SEN is not verified).
+    `recognised`: the caller ID is an admin's of the customer (else the SEN was typed or said)."""
     if verdict.verdict is Verdict.UNVERIFIED:
         state = state.advance(verified=False)
     elif not verdict.may_call:
-        return not_entitled(phonebook, state, verdict, spoken)
+        return not_entitled(phonebook, state, verdict, spoken, recognised)
     return AskSeverity((*spoken, prompts.ASK_SEVERITY), state, verdict)
 
 
@@ -175,13 +212,17 @@ def after_sen(
 _LINKS = {Verdict.UNKNOWN: Deflection.UNKNOWN, Verdict.EXPIRED: Deflection.EXPIRED, Verdict.TIER: Deflection.TIER}
 
 
-def not_entitled(phonebook: Phonebook, state: CallState, verdict: Entitlement, spoken: tuple[str, ...]) -> Deflect:
-    """The refusal for an unknown SEN, expired maintenance or a plan without phone support."""
+def not_entitled(
+    phonebook: Phonebook, state: CallState, verdict: Entitlement, spoken: tuple[str, ...], recognised: bool = False
+) -> Deflect:
+    """The refusal for an unknown SEN, expired maintenance or a plan without phone support. The
+    customer's name and plan are said only to a caller recognised as its admin: anyone can type a SEN."""
     customer = verdict.customer
-    text = say(
-        prompts.NOT_ENTITLED[verdict.verdict], portal=_portal(phonebook),
-        customer=customer.name if customer else "", tier=customer.tier if customer else "",
-    )
+    if recognised and customer is not None:
+        text = say(prompts.NOT_ENTITLED[verdict.verdict], portal=_portal(phonebook), customer=customer.name,
+                   tier=customer.tier)
+    else:
+        text = say(prompts.NOT_ENTITLED_TYPED[verdict.verdict], portal=_portal(phonebook))
     return Deflect(verdict.verdict.value, text, spoken, link=_LINKS[verdict.verdict], state=state, entitlement=verdict)
 
 

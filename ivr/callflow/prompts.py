@@ -45,6 +45,21 @@ NOT_ENTITLED = {
         "Please raise a request at {portal}."
     ),
 }
+# The same refusals for a SEN that was typed or said: whoever typed a number may not be the
+# customer's, so these never say the customer's name or plan.
+NOT_ENTITLED_TYPED = {
+    Verdict.UNKNOWN: NOT_ENTITLED[Verdict.UNKNOWN],
+    Verdict.EXPIRED: (
+        "The maintenance for this support entitlement number has expired, so we cannot connect this call. "
+        "Please renew, or raise a request at {portal}."
+    ),
+    Verdict.TIER: (
+        "The support plan of this support entitlement number does not include phone support. "
+        "Please raise a request at {portal}."
+    ),
+}
+# Too many unknown SENs from the calling number within the hour (`conversation.over_sen_limit`).
+SEN_LIMIT = "We cannot take more support entitlement numbers from this phone now. Please raise a request at {portal}."
 # The licensing service could not answer; level 1 calls are still put through.
 UNVERIFIED_NOT_L1 = (
     "We cannot check support entitlement numbers right now, so only critical calls are put through. "

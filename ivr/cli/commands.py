@@ -290,7 +290,10 @@ def show_coverage(phonebook_path: str, start: datetime, end: datetime, as_json: 
 @click.option("--public-url", envvar="IVR_PUBLIC_URL", show_envvar=True,
               help="The https base URL Twilio calls, which it signs (the service's IVR_PUBLIC_URL); "
                    "requests still go to --url. Default: --url itself.")
-def simulate_call(phonebook_path, to, caller, press, answer, voicemail, at, url, public_url):
+@click.option("--stir-verstat", default="TN-Validation-Passed-A", show_default=True,
+              help="Twilio's StirVerstat for the caller ID (SHAKEN/STIR); \"\" sends none, as for most calls from "
+                   "outside North America.")
+def simulate_call(phonebook_path, to, caller, press, answer, voicemail, at, url, public_url, stir_verstat):
     """Play one call as Twilio would, and print who hears, presses, rings and answers."""
     import requests
 
@@ -306,6 +309,7 @@ def simulate_call(phonebook_path, to, caller, press, answer, voicemail, at, url,
             simulator = simulate.over_http(url, public_url)
         else:
             simulator = simulate.in_process(phonebook_path, at, {"IVR_PUBLIC_URL": public_url or None})
+        simulator.stir_verstat = stir_verstat
         turns = simulator.call(to, caller or simulate.UNKNOWN_CALLER, simulate.parse_presses(press), answer, voicemail)
     except (PhonebookError, simulate.SimulationError, requests.RequestException) as exc:
         raise click.ClickException(str(exc)) from None

@@ -153,13 +153,30 @@ class Voicemail(_Kind):
     status: str | None = None
 
 
+# The CallStatus values after which a call is over (Twilio's status callback also reports `queued`,
+# `ringing` and `in-progress` when asked to).
+FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+_STATUSES = FINAL_STATUSES | {"queued", "ringing", "in-progress"}
+
+
 @dataclass(frozen=True, kw_only=True)
 class Status(_Kind):
-    """The call's final status callback."""
+    """A status callback of the call. Keyed by the status, so `in-progress` then `completed` keeps
+    both (the summary takes the final one) while a repeat of either is still one event. Rows an
+    earlier version stored under the key `status` read the same."""
 
     kind: ClassVar[str] = "status"
     call_status: str | None = None
     duration: int | None = None
+
+    @property
+    def key(self) -> str:
+        # A status Twilio does not document is keyed as one "other", so the key stays short.
+        return f"status:{self.call_status if self.call_status in _STATUSES else 'other'}"
+
+    @property
+    def final(self) -> bool:
+        return self.call_status in FINAL_STATUSES
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -47,6 +47,14 @@ OUTCOME_FILTERS = (*(o.value for o in Outcome), IN_PROGRESS)
 # (our service was down when Twilio sent it): nobody is known to have answered, so ops hears of it.
 SILENT_AFTER = timedelta(minutes=15)
 
+# The reason of a call ended because its number gave too many unknown SENs within SEN_WINDOW; ops
+# hears of the first such call from a number in that time (`ivr.store.writer`).
+SEN_LIMIT = "sen-limit"
+SEN_WINDOW = timedelta(hours=1)
+# The `miss` of a SenEntered event for a well-formed SEN nobody holds (`caller_input.Miss.UNKNOWN`):
+# what counts towards that limit.
+UNKNOWN_SEN = "unknown"
+
 # Final CallStatus values from the status callback that mean Twilio could not carry the call.
 _CALL_FAILED = frozenset({"failed"})
 
@@ -95,6 +103,11 @@ class Summary:
         if self.outcome in (Outcome.VOICEMAIL, Outcome.ABANDONED, Outcome.FAILED):
             return True
         return self.no_candidates and self.outcome is not Outcome.ANSWERED
+
+    @property
+    def sen_limited(self) -> bool:
+        """Ended because its number gave too many unknown SENs (someone may be guessing them)."""
+        return self.reason == SEN_LIMIT
 
     @property
     def unfinished_l1(self) -> bool:
@@ -163,7 +176,9 @@ def summarise(sid: str, events: Iterable[Event]) -> Summary:
     customer = (entitled or recognised or Recognised()).customer
     verdict = entitled.verdict if entitled else None
     routed = last(Routed) or Routed()
-    status = last(Status)
+    # The call is over once a final status came (`in-progress` may come before it, or late, after it).
+    finals = [record for _, record in every(Status) if record.final]
+    status = finals[-1] if finals else None
     voicemail = last(Voicemail) or Voicemail()
     # Twilio reports a recording with no audio ("absent") or a failed one: no message was left.
     left_message = bool(voicemail.recording_url) and voicemail.status in (None, "completed")

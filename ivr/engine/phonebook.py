@@ -60,12 +60,23 @@ DEFAULT_TIMEOUT_SECONDS = 2.0
 DEFAULT_CACHE_SECONDS = 300.0
 
 
+class CallerIdTrust(StrEnum):
+    """When a caller ID that is an admin's number recognises the caller (who then skips the SEN):
+    only when the carrier fully attested it (SHAKEN/STIR `A`, verified by Twilio), always, or never."""
+
+    ATTESTED = "attested"
+    ALWAYS = "always"
+    NEVER = "never"
+
+
 @dataclass(frozen=True)
 class Service:
     name: str = "Priority Support"
     portal: str = "https://support.example.com"
     # Where a customer with expired maintenance renews: an email address or a web address.
     renewals: str | None = None
+    # A caller ID can be spoofed: by default only a fully attested one stands in for the SEN.
+    trust_caller_id: CallerIdTrust = CallerIdTrust.ATTESTED
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from ivr.engine.phonebook import (
     SEVERITIES,
     TIERS,
     Alerts,
+    CallerIdTrust,
     Customer,
     EntitlementSettings,
     Fallback,
@@ -73,7 +74,7 @@ COVERAGE_HORIZON = timedelta(days=365)
 TOP_KEYS = (
     "service", "weekend", "severity", "lines", "teams", "fallback", "customers", "entitlements", "alerts",
 )
-SERVICE_KEYS = ("name", "portal", "renewals")
+SERVICE_KEYS = ("name", "portal", "renewals", "trust_caller_id")
 WEEKEND_KEYS = ("starts", "ends")
 LINE_KEYS = ("number", "region", "label")
 TEAM_KEYS = (
@@ -254,6 +255,9 @@ def _read_service(reader: _Reader, raw: object) -> Service:
         name=reader.convert(table, "service", "name", _text, Service.name),
         portal=reader.convert(table, "service", "portal", _url, Service.portal),
         renewals=reader.convert(table, "service", "renewals", _renewals, None),
+        trust_caller_id=reader.convert(
+            table, "service", "trust_caller_id", _enum(CallerIdTrust), Service.trust_caller_id
+        ),
     )
 
 

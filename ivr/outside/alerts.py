@@ -1,4 +1,5 @@
-"""Alerts on missed L1 calls: an SMS to each `[alerts] sms` number and a Slack-style webhook.
+"""Alerts on missed L1 calls: an SMS to each `[alerts] sms` number and a Slack-style webhook. The
+same way, ops hears once an hour of a number whose calls are ended for giving too many unknown SENs.
 
 The database is the source of truth. The call log stores each L1 call's alert state with the
 event that decides it (`calllog.alerts`); every worker's alert thread sweeps for due alerts every
@@ -26,7 +27,7 @@ import requests
 from twilio.base.exceptions import TwilioRestException
 
 from ivr.engine.instants import iso
-from ivr.engine.outcomes import SILENT_AFTER, Outcome, Summary
+from ivr.engine.outcomes import SEN_WINDOW, SILENT_AFTER, Outcome, Summary
 from ivr.engine.phonebook import Phonebook
 from ivr.outside.deadline import deadline, deadline_session
 from ivr.outside.sms import twilio_client
@@ -70,6 +71,11 @@ def alert_text(call: Summary, phonebook: Phonebook, now: datetime, console_url: 
     alert is when the call's events waited for the database."""
     line = phonebook.line(call.line) if call.line else None
     where = f"the {line.label} line {line.number}" if line else f"line {call.line or 'unknown'}"
+    if call.sen_limited:
+        text = (f"SEN guessing? Calls from {call.caller or 'unknown'} gave too many unknown SENs within "
+                f"{SEN_WINDOW.seconds // 3600} hour; its call on {where} at {iso(call.started_at)} was ended with the "
+                "portal address, and so are its calls until the count drops (one alert a number an hour).")
+        return text + (f" Timeline: {console_url.rstrip('/')}/ops/calls/{call.sid}" if console_url else "")
     who = call.customer or "Unknown customer"
     sen = call.sen or "no SEN"
     text = f"Missed L1 call: {who} ({sen}) on {where} at {iso(call.started_at)}, from {call.caller or 'unknown'}."
@@ -164,7 +170,7 @@ class Alerter:
 
     def notice(self, call: Summary) -> None:
         """Call-log listener: sweep now when a call turns out missed. Cheap, never blocks."""
-        if not call.missed_l1:
+        if not (call.missed_l1 or call.sen_limited):
             return
         with self._changed:
             self._woken = True
@@ -243,7 +249,7 @@ class Alerter:
         if ends is None:
             ends = time.monotonic() + self.lease.total_seconds() * ROUND_SHARE
         call = self.calllog.call(claim.sid)
-        if call is None or not (call.missed_l1 or call.unfinished_l1):
+        if call is None or not (call.missed_l1 or call.unfinished_l1 or call.sen_limited):
             # Answered after all (callbacks come out of order): nothing to tell.
             self.calllog.alerts.release(claim, self.calllog.clock(), None, None)
             return
@@ -258,7 +264,7 @@ class Alerter:
         if webhook:
             sends["webhook"] = lambda: self._webhook(webhook, text)
         sends = {destination: send for destination, send in sends.items() if destination not in claim.done}
-        logger.warning("missed L1 call %s (round %d, to %s): %s", claim.sid, claim.attempts,
+        logger.warning("alert for call %s (round %d, to %s): %s", claim.sid, claim.attempts,
                        ", ".join(sends) or "nobody", text)
         done = dict(claim.done)
         retry: list[str] = []

@@ -20,8 +20,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Engine, Row, and_, delete, func, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ivr.engine.events import CallEvent, EventSink, from_data
-from ivr.engine.outcomes import IN_PROGRESS, Event, Outcome, Summary
+from ivr.engine.events import CallEvent, EventSink, SenEntered, from_data
+from ivr.engine.outcomes import IN_PROGRESS, UNKNOWN_SEN, Event, Outcome, Summary
 from ivr.store.alert_queue import AlertQueue
 from ivr.store.counters import Counters
 from ivr.store.database import database_url, make_engine
@@ -46,6 +46,10 @@ JOURNAL_FOLDER = "journal"
 # A read waits at most this long for this process's own accepted events to be stored first.
 READ_CATCH_UP_S = 2.0
 COUNTS_FILLED = "counts_filled"
+
+
+class StoreUnavailable(Exception):
+    """The call log cannot be read now."""
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,11 @@ class CallLog:
         """Create missing tables and indexes (idempotent), and fill the counts from the calls already
         there the first time (once, however many processes try at once)."""
         metadata.create_all(self.engine, checkfirst=True)
+        # create_all makes a missing table with its indexes, but not an index added to a table that
+        # a version before made.
+        for table in metadata.sorted_tables:
+            for index in table.indexes:
+                index.create(self.engine, checkfirst=True)
         with self.engine.begin() as conn:
             claim = _insert(conn, store_meta).values(key=COUNTS_FILLED, value="yes").on_conflict_do_nothing()
             if conn.execute(claim.returning(store_meta.c.key)).first() is None:
@@ -223,6 +232,25 @@ class CallLog:
             for row in conn.execute(query):
                 found[row.call_sid].append(_event(row))
         return found
+
+    def failed_sens(self, caller: str, since: datetime) -> int:
+        """How many unknown SENs calls from `caller` started since `since` gave (well-formed numbers
+        nobody holds: not time-outs or numbers of the wrong length). Read in the webhook, so it
+        neither waits for this process's journal (the writer stores it within 50 ms) nor tries a
+        database the writer finds failing (StoreUnavailable, at once)."""
+        status = self.writer.status()
+        if not status.ok:
+            raise StoreUnavailable(f"the call log database is failing: {status.last_error}")
+        query = (
+            select(func.count())
+            .select_from(events.join(calls, calls.c.sid == events.c.call_sid))
+            .where(
+                calls.c.caller == caller, calls.c.started_at >= since,
+                events.c.kind == SenEntered.kind, events.c.data["miss"].as_string() == UNKNOWN_SEN,
+            )
+        )
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
 
     def outcome_counts(self) -> list[tuple[str, int | None, int]]:
         """(outcome, severity, number of calls); outcome `in-progress` for calls not over yet.

@@ -63,10 +63,13 @@ calls = Table(
     Index("calls_by_line", "line", "started_at", "sid"),
     Index("calls_by_customer", "customer", "started_at", "sid"),
     Index("calls_by_sen", "sen", "started_at", "sid"),
+    # A calling number's recent calls: its unknown SENs within the hour (`CallLog.failed_sens`).
+    Index("calls_by_caller", "caller", "started_at"),
     Index("calls_outcome_severity", "outcome", "severity"),
 )
 
-# One row per L1 call: the state of its alert, shared by every worker and instance, so an alert
+# One row per call ops hears about (an L1 call; the first call in an hour a number ended for giving
+# too many unknown SENs): the state of its alert, shared by every worker and instance, so an alert
 # survives the worker that noticed it. `due_at` is when a worker should next take it (NULL: nothing
 # to do, now or ever); a worker holds it until `leased_until` while it sends; `attempts` counts
 # the rounds begun, and fences a round's writes against a worker whose lease ran out; `done`

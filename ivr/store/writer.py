@@ -31,7 +31,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, Opera
 
 from ivr.engine.events import from_data
 from ivr.engine.instants import iso
-from ivr.engine.outcomes import IN_PROGRESS, Event, Summary, alert_due, summarise
+from ivr.engine.outcomes import IN_PROGRESS, SEN_LIMIT, SEN_WINDOW, Event, Summary, alert_due, summarise
 from ivr.store import journal
 from ivr.store.counters import Counters
 from ivr.store.schema import (
@@ -452,6 +452,7 @@ def store_lines(conn: Connection, lines: Sequence[journal.Line], settle: timedel
     )
     _count(conn, [(before.get(s.sid), s) for s in summaries])
     due = [(s.sid, alert_due(s, accepted[s.sid], settle)) for s in summaries if s.severity == 1]
+    due += [(s.sid, accepted[s.sid]) for s in _first_sen_limits(conn, summaries)]
     if due:
         insert = _insert(conn, alerts)
         # In the events' own transaction: once the event is stored, so is its alert.
@@ -462,6 +463,27 @@ def store_lines(conn: Connection, lines: Sequence[journal.Line], settle: timedel
             [{"sid": sid, "due_at": at, "attempts": 0, "done": {}} for sid, at in due],
         )
     return summaries
+
+
+def _first_sen_limits(conn: Connection, summaries: Sequence[Summary]) -> list[Summary]:
+    """The calls ended for too many unknown SENs that ops hears of: the first of each number
+    within SEN_WINDOW (no call from that number ended so in the window before has an alert,
+    this one included)."""
+    first: list[Summary] = []
+    for summary in sorted((s for s in summaries if s.sen_limited and s.severity != 1), key=lambda s: s.started_at):
+        caller = _row(summary)["caller"]  # as the column holds it
+        window = (summary.started_at - SEN_WINDOW, summary.started_at)
+        alerted = conn.execute(
+            select(alerts.c.sid).join(calls, calls.c.sid == alerts.c.sid).where(
+                calls.c.caller.is_(None) if caller is None else calls.c.caller == caller,
+                calls.c.reason == SEN_LIMIT, calls.c.started_at > window[0], calls.c.started_at <= window[1],
+            ).limit(1)
+        ).first()
+        # Nor one of this batch (its alert not written yet).
+        alerted_now = any(_row(s)["caller"] == caller and window[0] < s.started_at <= window[1] for s in first)
+        if alerted is None and not alerted_now:
+            first.append(summary)
+    return first
 
 
 def _row(summary: Summary) -> dict[str, Any]:

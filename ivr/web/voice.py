@@ -14,13 +14,16 @@ Steps (each an action URL carrying the `CallState`):
   POST /voice/rescued   after an emergency dial (see `_rescue`)
 Views only read the request (form fields, the signed state, services, the request instant), ask
 `ivr.callflow.conversation` what happens next, report the step's events and turn the decision into
-TwiML. Any exception becomes TwiML that still rings a human (`_rescue`).
+TwiML. Any exception becomes TwiML that still rings a human (`_rescue`). Every request is signed
+(403 otherwise) and names its call (`CallSid`; 400 otherwise, and nothing is recorded).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
+from typing import cast
 
 from flask import Blueprint, Flask, Response, abort, current_app, request, url_for
 from flask.typing import ResponseReturnValue
@@ -28,7 +31,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
 from ivr.callflow import conversation, prompts, twiml
-from ivr.callflow.caller_input import read_sen, read_severity
+from ivr.callflow.caller_input import Miss, read_sen, read_severity
 from ivr.callflow.callstate import CallState, StateError
 from ivr.callflow.conversation import (
     AskSen,
@@ -46,6 +49,7 @@ from ivr.callflow.twiml import Ringing
 from ivr.engine import events
 from ivr.engine.entitlement import Source, Verdict, check, recognise
 from ivr.engine.events import CallEvent
+from ivr.engine.outcomes import SEN_WINDOW
 from ivr.engine.phonebook import E164_SHAPE, Phonebook
 from ivr.engine.routing import candidate
 from ivr.outside.sms import Deflection, can_receive_sms, link_text
@@ -95,9 +99,26 @@ def _url(endpoint: str, state: CallState, **extra: str) -> str:
     return url_for(endpoint, **state.query(), **extra)  # type: ignore[arg-type]  # query keys, never _external...
 
 
+def webhook(view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseReturnValue]:
+    """A Twilio webhook: signed for this URL (403 otherwise) and about a call: without its CallSid
+    the request is a 400, so its events are never merged into one call ''."""
+
+    @twilio_request
+    @functools.wraps(view)
+    def checked(*args: object, **kwargs: object) -> ResponseReturnValue:
+        if not _form("CallSid"):
+            abort(400, description="no CallSid")
+        return view(*args, **kwargs)
+
+    return cast(Callable[..., ResponseReturnValue], checked)
+
+
 def _event(event: CallEvent, call_sid: str | None = None) -> None:
     """Report a step to the call log; a failing sink never reaches the caller."""
     sid = call_sid or _form("CallSid")
+    if not sid:  # the engineer's leg with no parent call to file it under
+        log.warning("a %s event without a call to file it under was not recorded", event.kind)
+        return
     try:
         services().events.record(sid, event, request_instant())
     except Exception:
@@ -118,24 +139,44 @@ def _caller_id() -> str:
 # --- the caller's steps --------------------------------------------------------------------
 
 
+def _failed_sens() -> int | None:
+    """Unknown SENs from the calling number within the hour, from the call log; None when it
+    cannot be read (`conversation.over_sen_limit` then fails open)."""
+    caller = _form("From")
+    try:
+        return services().calllog.failed_sens(caller, request_instant() - SEN_WINDOW)
+    except Exception as exc:  # noqa: BLE001 - the database down must not lock callers out
+        log.warning("call %s: unknown SENs from %s not counted (%s); no limit applies", _form("CallSid"), caller, exc)
+        return None
+
+
+def _sen_limit() -> int:
+    return int(current_app.config["IVR_SEN_FAILURES_PER_HOUR"])
+
+
 @bp.post("/voice")
-@twilio_request
+@webhook
 def answer():
     phonebook = _phonebook()
     caller, to = _form("From"), _form("To")
     line = phonebook.line(to)
+    verstat = _form("StirVerstat")
     _event(events.Started(
         line=line.label if line else None, region=line.region if line else None,
         caller=caller, to=to, caller_name=_form("CallerName") or None,
     ))
-    customer = recognise(_source(phonebook), caller)
+    # A spoofed caller ID must not skip the SEN: recognised only as far as the phonebook trusts it.
+    trusted = conversation.trusts_caller_id(phonebook, verstat)
+    customer = recognise(_source(phonebook), caller) if trusted else None
     if customer is not None:
         _event(events.Recognised(sen=customer.sen, customer=customer.name))
-    return _answer(conversation.greet(phonebook, customer, request_instant()))
+    # Whoever must type a SEN is counted: a number that gave too many unknown ones is not asked.
+    limited = customer is None and conversation.over_sen_limit(_failed_sens(), _sen_limit())
+    return _answer(conversation.greet(phonebook, customer, request_instant(), limited))
 
 
 @bp.post("/voice/sen")
-@twilio_request
+@webhook
 def sen():
     phonebook = _phonebook()
     state = _state()
@@ -143,8 +184,13 @@ def sen():
     reading = read_sen(_form("Digits"), _form("SpeechResult"))
     verdict = check(_source(phonebook), reading.value, request_instant()) if reading.value else None
     miss = conversation.sen_miss(reading, verdict)
+    limited = False
+    if miss is Miss.UNKNOWN:
+        # Counted before this miss is recorded, so it is never counted twice.
+        failed = _failed_sens()
+        limited = conversation.over_sen_limit(None if failed is None else failed + 1, _sen_limit())
     _event(events.SenEntered(sen=reading.value, attempt=attempt, miss=miss))
-    return _answer(conversation.sen_entered(phonebook, state, reading, verdict))
+    return _answer(conversation.sen_entered(phonebook, state, reading, verdict, limited))
 
 
 # --- decisions into events and TwiML -------------------------------------------------------
@@ -207,7 +253,7 @@ def _can_text() -> bool:
 
 
 @bp.post("/voice/text")
-@twilio_request
+@webhook
 def text():
     phonebook = _phonebook()
     state = _state()
@@ -225,7 +271,7 @@ def text():
 
 
 @bp.post("/voice/severity")
-@twilio_request
+@webhook
 def severity():
     phonebook = _phonebook()
     state = _state()
@@ -273,7 +319,7 @@ def _caller_gone() -> bool:
 
 
 @bp.post("/voice/dialed")
-@twilio_request
+@webhook
 def dialed():
     phonebook = _phonebook()
     state = _state()
@@ -293,13 +339,13 @@ def dialed():
 
 
 @bp.post("/voice/recorded")
-@twilio_request
+@webhook
 def recorded():
     return twiml_response(twiml.goodbye([prompts.VOICEMAIL_THANKS], _voice()))
 
 
 @bp.post("/voice/recording")
-@twilio_request
+@webhook
 def recording():
     _event(events.Voicemail(
         recording_url=_form("RecordingUrl") or None, recording_sid=_form("RecordingSid") or None,
@@ -309,7 +355,7 @@ def recording():
 
 
 @bp.post("/voice/status")
-@twilio_request
+@webhook
 def status():
     _event(events.Status(call_status=_form("CallStatus"), duration=_seconds("CallDuration")))
     return "", 204
@@ -323,7 +369,7 @@ def _parent_call() -> str:
 
 
 @bp.post("/voice/whisper")
-@twilio_request
+@webhook
 def whisper():
     phonebook = _phonebook()
     state = _state()
@@ -337,7 +383,7 @@ def whisper():
 
 
 @bp.post("/voice/screen")
-@twilio_request
+@webhook
 def screen():
     accepted = _form("Digits") == "1"
     leg = _form("CallSid")
@@ -349,7 +395,7 @@ def screen():
 
 
 @bp.post("/voice/rescued")
-@twilio_request
+@webhook
 def rescued():
     return _answer(conversation.rescued(_bridged(), _caller_gone()))
 

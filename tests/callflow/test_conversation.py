@@ -28,7 +28,9 @@ from ivr.callflow.conversation import (
     dial_ended,
     greet,
     looks_up_customer,
+    not_entitled,
     numbers_at,
+    over_sen_limit,
     rescue,
     rescue_numbers,
     rescued,
@@ -36,6 +38,7 @@ from ivr.callflow.conversation import (
     sen_entered,
     sen_miss,
     severity_chosen,
+    trusts_caller_id,
     whisper_text,
 )
 from ivr.engine.entitlement import Entitlement, Verdict
@@ -57,6 +60,18 @@ EXPIRED = (
     "Please renew, or raise a request at support.example.com."
 )
 TIER = "The select support plan of Initech does not include phone support. Please raise a request at support.example.com."
+# The same refusals to whoever typed the SEN: no name, no plan.
+EXPIRED_TYPED = (
+    "The maintenance for this support entitlement number has expired, so we cannot connect this call. "
+    "Please renew, or raise a request at support.example.com."
+)
+TIER_TYPED = (
+    "The support plan of this support entitlement number does not include phone support. "
+    "Please raise a request at support.example.com."
+)
+SEN_LIMIT = (
+    "We cannot take more support entitlement numbers from this phone now. Please raise a request at support.example.com."
+)
 UNVERIFIED_NOT_L1 = (
     "We cannot check support entitlement numbers right now, so only critical calls are put through. "
     "Please raise a request at support.example.com."
@@ -158,15 +173,93 @@ def test_a_sen_that_could_not_be_checked_fails_open_as_not_verified(sample):
 
 
 @pytest.mark.parametrize(("name", "reason", "text", "link"), [
-    ("Globex", "expired", EXPIRED, Deflection.EXPIRED),
-    ("Initech", "tier", TIER, Deflection.TIER),
+    ("Globex", "expired", EXPIRED_TYPED, Deflection.EXPIRED),
+    ("Initech", "tier", TIER_TYPED, Deflection.TIER),
 ])
-def test_a_sen_without_phone_support_is_refused_at_once_with_its_own_text_and_link(sample, customers, name, reason,
-                                                                                   text, link):
+def test_a_typed_sen_without_phone_support_is_refused_at_once_without_the_customers_name_or_plan(
+    sample, customers, name, reason, text, link
+):
     customer = customers[name]
     verdict = Entitlement(Verdict(reason), customer)
     decision = sen_entered(sample, CallState(), Reading(customer.sen_digits), verdict)
     assert decision == Deflect(reason, text, link=link, state=CallState(sen=customer.sen_digits), entitlement=verdict)
+    assert name not in decision.text and customer.tier not in decision.text
+
+
+@pytest.mark.parametrize("name", ["Globex", "Initech"])
+def test_the_refusal_names_the_customer_only_to_a_caller_recognised_as_its_admin(sample, customers, name):
+    customer = customers[name]
+    verdict = Entitlement(Verdict.EXPIRED if name == "Globex" else Verdict.TIER, customer)
+    assert name in not_entitled(sample, CallState(), verdict, (), recognised=True).text
+    assert name not in not_entitled(sample, CallState(), verdict, ()).text
+
+
+# --- the limit on unknown SENs from one number ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("failed", "limit", "over"), [
+    (9, 10, False), (10, 10, True), (11, 10, True), (0, 1, False), (1, 1, True),
+    (None, 10, False),
+], ids=["one short", "at the limit", "past it", "none yet", "a limit of one", "the call log cannot tell: fail open"])
+def test_a_number_is_over_the_limit_once_it_gave_that_many_unknown_sens(failed, limit, over):
+    assert over_sen_limit(failed, limit) is over
+
+
+def test_a_number_over_the_limit_is_not_asked_for_a_sen_but_given_the_portal(sample):
+    assert greet(sample, None, TUESDAY, limited=True) == Deflect("sen-limit", SEN_LIMIT)
+
+
+def test_a_recognised_admin_is_never_limited(sample, customers):
+    acme = customers["Acme Corporation"]
+    assert greet(sample, acme, TUESDAY, limited=True) == greet(sample, acme, TUESDAY)
+
+
+@pytest.mark.parametrize("tries", [0, 1, 2], ids=["1st try", "2nd try", "3rd try"])
+def test_the_unknown_sen_that_reaches_the_limit_ends_the_call_at_once(sample, tries):
+    decision = sen_entered(sample, CallState(tries=tries), Reading("7654321"), UNKNOWN, limited=True)
+    assert decision == Deflect("sen-limit", SEN_LIMIT)
+
+
+def test_a_right_sen_is_taken_whatever_the_count(sample, customers):
+    verdict = ok(customers["Acme Corporation"])
+    decision = sen_entered(sample, CallState(tries=2), Reading("1234567"), verdict, limited=True)
+    assert isinstance(decision, AskSeverity)
+
+
+# --- how far a caller ID is trusted -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("trust", "verstat", "trusted"), [
+    ("attested", "TN-Validation-Passed-A", True),
+    ("attested", "TN-Validation-Passed-B", False),
+    ("attested", "TN-Validation-Passed-C", False),
+    ("attested", "TN-Validation-Failed-A", False),
+    ("attested", "TN-Validation-Failed", False),
+    ("attested", "No-TN-Validation", False),
+    ("attested", "TN-Validation-Passed-A-Diverted", False),
+    ("attested", "", False),
+    ("always", "", True),
+    ("always", "TN-Validation-Failed-A", True),
+    ("never", "TN-Validation-Passed-A", False),
+    ("never", "", False),
+])
+def test_a_caller_id_is_trusted_as_far_as_the_phonebook_says(trust, verstat, trusted):
+    book = phonebook_from(f"""
+        [service]
+        trust_caller_id = "{trust}"
+        [teams.select]
+        kind = "select"
+        tz = "UTC"
+        hours = ["24/7"]
+        dial = ["+14155550110"]
+    """)
+    assert trusts_caller_id(book, verstat) is trusted
+
+
+def test_by_default_only_a_fully_attested_caller_id_is_trusted(sample):
+    assert trusts_caller_id(sample, "TN-Validation-Passed-A")
+    assert not trusts_caller_id(sample, "TN-Validation-Passed-B")
+    assert not trusts_caller_id(sample, "")
 
 
 def test_after_the_sen_the_spoken_words_come_before_the_severity_question(sample, customers):

@@ -112,3 +112,15 @@ def test_a_recording_without_audio_is_no_voicemail():
                              ev(40, Voicemail(recording_url="https://api.twilio.com/RE1", status="absent")),
                              ev(41, Status(call_status="completed"))])
     assert (call.outcome, call.voicemail_url, call.missed_l1) == (Outcome.ABANDONED, None, True)
+
+
+def test_the_final_status_decides_whichever_order_the_callbacks_come_in():
+    started = [ev(0, Started(to="+31205550100", caller="+31612345678")), ev(6, Severity(severity=1))]
+    in_progress = ev(7, Status(call_status="in-progress", duration=1))
+    completed = ev(95, Status(call_status="completed", duration=95))
+    assert summarise("CA1", [*started, in_progress]).outcome is None  # still going: not abandoned
+    for order in itertools.permutations([in_progress, completed]):
+        call = summarise("CA1", [*started, *order])
+        assert (call.outcome, call.duration) == (Outcome.ABANDONED, 95)
+    late = ev(96, Status(call_status="in-progress", duration=2))
+    assert summarise("CA1", [*started, completed, late]).duration == 95

@@ -6,7 +6,7 @@ from datetime import date
 import pytest
 from conftest import phonebook_from, utc
 
-from ivr.engine.phonebook import Kind, PhonebookError, Policy, Ring
+from ivr.engine.phonebook import CallerIdTrust, Kind, PhonebookError, Policy, Ring
 from ivr.engine.phonebook_loader import load_phonebook, parse_phonebook
 
 BASE = """\
@@ -90,6 +90,26 @@ def test_defaults_fill_what_the_file_leaves_out():
     assert str(phonebook.weekend.ends) == "mon 10:00 Australia/Sydney"
     assert phonebook.fallback is None and phonebook.lines == () and phonebook.customers == ()
     assert phonebook.service.name == "Priority Support"
+
+
+def test_a_caller_id_is_trusted_only_when_fully_attested_unless_the_phonebook_says_otherwise():
+    assert parse_phonebook(BASE).service.trust_caller_id is CallerIdTrust.ATTESTED
+    for trust in CallerIdTrust:
+        book = parse_phonebook(edited('portal = "https://support.example.com"',
+                                      f'portal = "https://support.example.com"\ntrust_caller_id = "{trust}"'))
+        assert book.service.trust_caller_id is trust
+
+
+@pytest.mark.parametrize(("value", "error"), [
+    ('"attestd"', "error: service.trust_caller_id: 'attestd' is not one of 'attested', 'always', 'never' "
+                  "(did you mean 'attested'?)"),
+    ("true", "error: service.trust_caller_id: True is not one of 'attested', 'always', 'never'"),
+    ('"A"', "error: service.trust_caller_id: 'A' is not one of 'attested', 'always', 'never'"),
+])
+def test_a_caller_id_trust_the_service_does_not_know_is_an_error_naming_the_choices(value, error):
+    found = problems(edited('portal = "https://support.example.com"',
+                            f'portal = "https://support.example.com"\ntrust_caller_id = {value}'))
+    assert found == [error]
 
 
 def test_the_base_of_the_error_cases_is_itself_valid():

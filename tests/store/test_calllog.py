@@ -9,14 +9,15 @@ from datetime import timedelta
 
 import pytest
 from conftest import SETTLE, answered_call, utc
-from sqlalchemy import insert, select
+from sqlalchemy import insert, inspect, select
 
-from ivr.engine.events import Dial, Entitlement, Severity, Started, Status, Voicemail
+from ivr.engine.events import Deflected, Dial, Entitlement, SenEntered, Severity, Started, Status, Voicemail
 from ivr.engine.outcomes import SHOWN_FIELDS, SILENT_AFTER, Outcome, Summary
 from ivr.store.alert_queue import due_alerts_query
-from ivr.store.calllog import CallFilter, CallLog
+from ivr.store.calllog import CallFilter, CallLog, StoreUnavailable
 from ivr.store.database import database_url, make_engine
 from ivr.store.schema import calls, events
+from ivr.store.writer import Status as WriterStatus
 
 START = utc("2026-12-01T09:00:00Z")
 NOW = utc("2026-12-01T09:00:30Z")  # the call log's wall clock
@@ -80,6 +81,18 @@ def test_a_call_twilio_could_not_carry_failed(store):
     store.record("CA005", Started(to="+14155550100", caller="+14155551234"), START)
     store.record("CA005", Status(call_status="failed", duration=0), seconds(1))
     assert store.call("CA005").outcome is Outcome.FAILED
+
+
+def test_a_final_status_after_an_in_progress_one_decides_the_outcome_and_duration(store):
+    store.record("CA006", Started(to="+14155550100", caller="+14155551234"), START)
+    store.record("CA006", Status(call_status="in-progress", duration=1), seconds(1))
+    assert store.call("CA006").outcome is None  # the call is still going
+    store.record("CA006", Status(call_status="completed", duration=95), seconds(95))
+    call = store.call("CA006")
+    assert (call.outcome, call.duration) == (Outcome.ABANDONED, 95)
+    # An in-progress callback that arrives after the final one changes nothing.
+    store.record("CA006", Status(call_status="in-progress", duration=2), seconds(96))
+    assert (store.call("CA006").outcome, store.call("CA006").duration) == (Outcome.ABANDONED, 95)
 
 
 def test_newest_calls_come_first_and_pages_follow_on(store):
@@ -179,6 +192,71 @@ def test_listeners_hear_each_stored_change_of_a_call_once_and_never_a_repeat(sto
     store.record("CA501", Status(call_status="completed", duration=3), seconds(3))
     assert store.caught_up()
     assert heard == [None, Outcome.ABANDONED]
+
+
+# --- unknown SENs by calling number ------------------------------------------------------------
+
+
+GUESSER = "+12025550143"
+
+
+def _sen_call(store, sid, caller, at, *misses):
+    store.record(sid, Started(to="+14155550100", caller=caller), at)
+    for attempt, miss in enumerate(misses, start=1):
+        store.record(sid, SenEntered(sen="7654321", attempt=attempt, miss=miss), at + timedelta(seconds=10 * attempt))
+
+
+def test_unknown_sens_are_counted_by_calling_number_over_the_calls_of_the_last_hour(store):
+    _sen_call(store, "CA601", GUESSER, START, "unknown", "unknown", "unknown")
+    _sen_call(store, "CA602", GUESSER, seconds(600), "unknown", "length", "empty")  # typos are no guesses
+    _sen_call(store, "CA603", GUESSER, seconds(900), None)  # the right SEN at last
+    _sen_call(store, "CA604", "+14155551234", seconds(600), "unknown")  # another number
+    _sen_call(store, "CA605", GUESSER, START - timedelta(minutes=61), "unknown", "unknown")  # too long ago
+    assert store.caught_up()
+    assert store.failed_sens(GUESSER, START - timedelta(minutes=1)) == 4
+    assert store.failed_sens(GUESSER, START - timedelta(hours=2)) == 6
+    assert store.failed_sens(GUESSER, seconds(1)) == 1
+    assert store.failed_sens("+14155551234", START) == 1
+    assert store.failed_sens("+19995550000", START) == 0
+
+
+def test_unknown_sens_are_not_counted_from_a_database_the_writer_finds_failing(tmp_path, clock):
+    log = CallLog(make_engine(database_url(None, str(tmp_path))), journal=tmp_path / "journal", clock=clock,
+                  alert_settle_seconds=SETTLE)
+    log.create_tables()
+    log.writer.status = lambda: WriterStatus(ok=False, last_error="OperationalError: down")  # type: ignore[method-assign]
+    with pytest.raises(StoreUnavailable):
+        log.failed_sens(GUESSER, START)
+    log.close()
+
+
+def _sen_limited(store, sid, caller, at):
+    store.record(sid, Started(to="+14155550100", caller=caller), at)
+    store.record(sid, Deflected(reason="sen-limit"), at + timedelta(seconds=5))
+
+
+def test_ops_hears_once_an_hour_of_a_number_whose_calls_are_ended_for_unknown_sens(store, clock):
+    _sen_limited(store, "CA701", GUESSER, START)
+    _sen_limited(store, "CA702", GUESSER, seconds(600))
+    _sen_limited(store, "CA703", "+14155551234", seconds(600))  # another number: its own alert
+    store.record("CA701", Status(call_status="completed", duration=9), seconds(9))  # a later event: still one
+    _sen_limited(store, "CA704", GUESSER, START + timedelta(minutes=61))  # an hour on: again
+    assert store.caught_up()
+    assert store.call("CA701").sen_limited and store.call("CA701").outcome is Outcome.DEFLECTED
+    alerted = {sid for sid in ("CA701", "CA702", "CA703", "CA704") if store.alerts.get(sid) is not None}
+    assert alerted == {"CA701", "CA703", "CA704"}
+    assert set(store.alerts.due(clock(), 10)) == alerted  # at once, when their events were accepted
+
+
+def test_an_index_added_since_the_call_log_was_made_is_created_at_start(tmp_path, clock):
+    engine = make_engine(database_url(None, str(tmp_path)))
+    log = CallLog(engine, journal=tmp_path / "journal", clock=clock, alert_settle_seconds=SETTLE)
+    log.create_tables()
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP INDEX calls_by_caller")  # as a version before this one made it
+    log.create_tables()
+    assert "calls_by_caller" in {index["name"] for index in inspect(engine).get_indexes("calls")}
+    log.close()
 
 
 def test_postgres_urls_as_heroku_writes_them_use_psycopg_3():

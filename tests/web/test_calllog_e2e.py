@@ -137,3 +137,57 @@ def test_with_the_database_down_the_call_still_connects_and_health_says_so(tmp_p
     journaled = [json.loads(line) for path in (tmp_path / "down" / "instance" / "journal").glob("events-*.jsonl")
                  for line in path.read_text().splitlines()]
     assert {e["kind"] for e in journaled} >= {"started", "recognised", "severity", "routed", "dial", "status"}
+
+
+# --- SEN guessing: a limit per calling number, across calls, from the call log -------------------------
+
+GUESSER = "+12025550143"
+GUESSES = ["7654321#", "7654322#", "7654323#"]  # well-formed SENs nobody holds
+
+
+def test_a_number_that_gave_ten_unknown_sens_within_the_hour_is_stopped_and_ops_hears_once(tmp_path):
+    app, phone = service(tmp_path)
+    calllog = services_of(app).calllog
+    with responses.RequestsMock() as twilio_and_slack:
+        twilio_and_slack.add(responses.POST, MESSAGES, status=201, json={"sid": "SM1", "status": "queued"})
+        twilio_and_slack.add(responses.POST, WEBHOOK, status=200, body="ok")
+        for _ in range(3):  # three tries a call, nine unknown SENs: each call ends as today
+            turns = phone.call(US_LINE, GUESSER, GUESSES)
+            assert "We could not find that support entitlement number." in " ".join(t.what for t in turns)
+            assert calllog.caught_up()
+        # The tenth unknown SEN ends the call at once, before its two other tries.
+        tenth = phone.call(US_LINE, GUESSER, GUESSES)
+        assert calllog.caught_up()
+        # Within the hour, the number is not even asked.
+        next_call = phone.call(US_LINE, GUESSER, GUESSES)
+        assert calllog.caught_up()
+        # Another number, and an admin recognised by caller ID, are not affected.
+        other = phone.call(US_LINE, "+12025550144", ["1234567#", "1"], [SF_FIRST])
+        assert services_of(app).alerts.drain(10)
+        sms = [c for c in twilio_and_slack.calls if c.request.url == MESSAGES]
+    limit_text = ("We cannot take more support entitlement numbers from this phone now. "
+                  "Please raise a request at support.example.com.")
+    said = [t.what for t in tenth if t.who == "caller hears"]
+    assert [t.what for t in tenth if t.who == "caller presses"] == ["7654321#"]
+    assert said[-2:] == [limit_text, "Thank you for calling. Goodbye."]
+    assert [t.what for t in next_call if t.who == "caller hears"] == [limit_text, "Thank you for calling. Goodbye."]
+    assert ("answers", SF_FIRST) in [(t.who, t.what) for t in other]
+    calls = api(app, "/ops/api/calls?outcome=deflected")["calls"]
+    assert sorted(c["reason"] for c in calls if c["from"] == GUESSER) == ["sen-limit"] * 2 + ["unknown"] * 3
+    # Ops hears once for the number, not once a call.
+    assert len(sms) == 1
+    body = parse_qs(sms[0].request.body)["Body"][0]
+    assert body.startswith(f"SEN guessing? Calls from {GUESSER} gave too many unknown SENs within 1 hour")
+
+
+def test_with_the_call_log_unreadable_unknown_sens_are_not_limited(tmp_path, monkeypatch):
+    app, phone = service(tmp_path, IVR_SEN_FAILURES_PER_HOUR=1)
+    calllog = services_of(app).calllog
+
+    def unreadable(caller, since):
+        raise OSError("database down")
+
+    monkeypatch.setattr(calllog, "failed_sens", unreadable)
+    turns = phone.call(US_LINE, GUESSER, [GUESSES[0], "1234567#", "1"], [SF_FIRST])
+    assert "We could not find SEN 7 6 5 4 3 2 1." in [t.what for t in turns]
+    assert ("answers", SF_FIRST) in [(t.who, t.what) for t in turns]

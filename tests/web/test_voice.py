@@ -10,6 +10,7 @@ from calls import (
     ACCOUNT,
     ACME_ADMIN,
     AMSTERDAM,
+    ATTESTED,
     AU_LINE,
     FALLBACK,
     INITECH_ADMIN,
@@ -244,10 +245,11 @@ def test_a_spoken_sen_is_understood(tmp_path):
     assert call.said("connected")
 
 
-def test_expired_maintenance_is_told_with_the_portal(tmp_path):
+def test_expired_maintenance_is_told_with_the_portal_and_never_the_name_to_whoever_typed_the_sen(tmp_path):
     call = play(tmp_path, "2026-12-01T20:00Z", US_LINE, press="2345678#")
-    assert "The maintenance for Globex has expired, so we cannot connect this call." in call.heard()
+    assert "The maintenance for this support entitlement number has expired, so we cannot connect" in call.heard()
     assert "support.example.com" in call.heard()
+    assert "Globex" not in call.heard()
     assert call.events.of(Deflected) == [Deflected(reason="expired")]
     assert call.said("rings") == []
 
@@ -261,9 +263,12 @@ def test_maintenance_lasts_until_noon_utc_the_day_after_it_ends(tmp_path):
 
 def test_a_select_tier_customer_is_told_phone_support_is_not_included(tmp_path):
     typed = play(tmp_path, "2026-12-01T20:00Z", US_LINE, press="3456789#")
-    assert "The select support plan of Initech does not include phone support." in typed.heard()
+    assert "The support plan of this support entitlement number does not include phone support." in typed.heard()
+    # Whoever typed the SEN may not be the customer's: neither the name nor the plan is said.
+    assert "Initech" not in typed.heard() and "select" not in typed.heard()
     recognised = play(tmp_path, "2026-12-01T20:00Z", US_LINE, caller=INITECH_ADMIN)
     assert "Hello, Initech." in recognised.said("caller hears")
+    assert "The select support plan of Initech does not include phone support." in recognised.heard()
     assert recognised.events.of(Deflected) == [Deflected(reason="tier")]
 
 
@@ -299,7 +304,7 @@ def test_the_greeting_asks_for_the_sen_inside_a_gather_with_a_time_out_after_it(
     root = twiml(post(client, "/voice", call_params()))
     gather, redirect = list(root)
     assert gather.tag == "Gather" and redirect.tag == "Redirect"
-    assert gather.get("action") == "/voice/sen" and redirect.text == "/voice/sen"
+    assert gather.get("action") == "/voice/sen?sv=2" and redirect.text == "/voice/sen?sv=2"
     assert gather.get("method") == "POST" and redirect.get("method") == "POST"
     assert gather.get("input") == "dtmf speech"
     assert gather.get("finishOnKey") == "#"
@@ -313,7 +318,7 @@ def test_the_severity_question_takes_a_single_key(tmp_path):
     root = twiml(post(client, "/voice/sen", call_params(Digits="1234567")))
     gather, redirect = list(root)
     assert gather.get("numDigits") == "1"
-    assert _query(gather.get("action")) == {"sen": "1234567"}
+    assert _query(gather.get("action")) == {"sv": "2", "sen": "1234567"}
     assert "critical outage: production down, data loss or corruption, or many users blocked" in gather[0].text
     assert redirect.text == gather.get("action")
 
@@ -328,7 +333,7 @@ def test_the_dial_screens_each_number_and_uses_the_callers_number(tmp_path):
     assert dial.get("callerId") == ACME_ADMIN
     assert dial.get("timeout") == "20"
     assert _query(dial.get("action")) == {
-        "sen": "1234567", "sev": "1", "plan": "amsterdam,select,fallback", "a": "1",
+        "sv": "2", "sen": "1234567", "sev": "1", "plan": "amsterdam,select,fallback", "a": "1",
     }
     numbers = list(dial)
     assert [n.tag for n in numbers] == ["Number", "Number"]
@@ -482,7 +487,7 @@ def test_a_failing_event_sink_does_not_touch_the_call(tmp_path):
             raise OSError("database is down")
 
     client = make_app(tmp_path, EVENT_SINK=BrokenSink()).test_client()
-    root = twiml(post(client, "/voice", call_params(caller=ACME_ADMIN)))
+    root = twiml(post(client, "/voice", call_params(caller=ACME_ADMIN, StirVerstat=ATTESTED)))
     assert root.find("Gather").get("action").startswith("/voice/severity")
 
 
@@ -490,14 +495,14 @@ def test_a_failing_event_sink_does_not_touch_the_call(tmp_path):
 def test_bad_sen_digits_get_a_retry_prompt(tmp_path, digits):
     client = make_app(tmp_path).test_client()
     root = twiml(post(client, "/voice/sen", call_params(Digits=digits)))
-    assert root.find("Gather").get("action") == "/voice/sen?try=1"
+    assert root.find("Gather").get("action") == "/voice/sen?sv=2&try=1"
 
 
 @pytest.mark.parametrize("digits", ["0", "5", "12", "x", "1#"])
 def test_bad_severity_keys_get_a_retry_prompt(tmp_path, digits):
     client = make_app(tmp_path).test_client()
     root = twiml(post(client, "/voice/severity?sen=1234567", call_params(Digits=digits)))
-    assert root.find("Gather").get("action") == "/voice/severity?sen=1234567&try=1"
+    assert root.find("Gather").get("action") == "/voice/severity?sv=2&sen=1234567&try=1"
 
 
 def test_a_dial_outcome_with_a_malformed_duration_is_still_read_not_rescued(tmp_path):
@@ -565,3 +570,80 @@ def test_every_gather_dial_and_record_has_an_action_and_none_leads_back_to_the_g
                 assert index + 1 < len(verbs), f"nothing after the Gather: {ET.tostring(document)}"
             if verb.tag == "Redirect":
                 assert urlsplit(verb.text).path != "/voice"
+
+
+# --- how far a caller ID is trusted ----------------------------------------------------------------
+
+
+def _trusting(tmp_path, trust: str | None):
+    """The service on the sample phonebook, with `[service] trust_caller_id` set (None: left out)."""
+    text = SAMPLE.read_text(encoding="utf-8")
+    if trust is not None:
+        text = text.replace('portal = "https://support.example.com"\n',
+                            f'portal = "https://support.example.com"\ntrust_caller_id = "{trust}"\n', 1)
+    book = tmp_path / "phonebook.toml"
+    book.write_text(text, encoding="utf-8")
+    return make_app(tmp_path, IVR_PHONEBOOK=str(book)).test_client()
+
+
+@pytest.mark.parametrize(("trust", "verstat", "recognised"), [
+    (None, ATTESTED, True),
+    (None, None, False),
+    (None, "TN-Validation-Passed-B", False),
+    (None, "TN-Validation-Failed-A", False),
+    (None, "No-TN-Validation", False),
+    ("attested", ATTESTED, True),
+    ("attested", "TN-Validation-Passed-C", False),
+    ("always", None, True),
+    ("always", "TN-Validation-Failed-A", True),
+    ("never", ATTESTED, False),
+], ids=["default, attested", "default, no attestation (a spoofed number)", "default, partial", "default, failed",
+        "default, not validated", "attested, attested", "attested, gateway", "always, none", "always, failed",
+        "never, attested"])
+def test_an_admins_caller_id_skips_the_sen_only_as_far_as_the_phonebook_trusts_it(tmp_path, trust, verstat,
+                                                                                   recognised):
+    client = _trusting(tmp_path, trust)
+    params = call_params(caller=ACME_ADMIN, **({"StirVerstat": verstat} if verstat else {}))
+    gather = twiml(post(client, "/voice", params)).find("Gather")
+    sink = services_of(client.application).events
+    if recognised:
+        assert urlsplit(gather.get("action")).path == "/voice/severity"
+        assert sink.of(Recognised) == [Recognised(sen="SEN-1234567", customer="Acme Corporation")]
+    else:
+        # Asked for the SEN as anyone else is, and never greeted by the customer's name.
+        assert urlsplit(gather.get("action")).path == "/voice/sen"
+        assert sink.of(Recognised) == []
+        assert "Acme" not in ET.tostring(gather, encoding="unicode")
+
+
+# --- requests that are not about a call, and action URLs of an earlier version --------------------
+
+
+@pytest.mark.parametrize("path", ["/voice", "/voice/sen", "/voice/severity?sen=1234567", "/voice/status",
+                                  "/voice/recording", "/voice/recorded"])
+def test_a_request_without_a_callsid_is_refused_and_records_nothing(tmp_path, path):
+    client = make_app(tmp_path).test_client()
+    params = {k: v for k, v in call_params(Digits="1", CallStatus="completed").items() if k != "CallSid"}
+    assert post(client, path, params).status_code == 400
+    assert services_of(client.application).events.events == []
+
+
+def test_an_unsigned_request_without_a_callsid_is_still_refused_as_unsigned(tmp_path):
+    client = make_app(tmp_path).test_client()
+    assert client.post("/voice", data={"From": STRANGER}).status_code == 403
+
+
+def test_a_call_in_flight_during_a_deploy_goes_on_from_an_action_url_in_the_format_before(tmp_path):
+    client = make_app(tmp_path).test_client()
+    # As the service wrote the severity step's URL before its state carried a version.
+    root = twiml(post(client, "/voice/severity?sen=1234567", call_params(Digits="9")))
+    assert root.find("Gather").get("action") == "/voice/severity?sv=2&sen=1234567&try=1"
+    root = twiml(post(client, "/voice/dialed?sen=1234567&sev=1&plan=san_francisco,select,fallback&a=1",
+                      call_params(DialCallStatus="no-answer", DialBridged="false")))
+    assert _query(root.find("Dial").get("action"))["sv"] == "2"
+
+
+def test_an_action_url_of_a_state_version_this_service_does_not_read_is_refused(tmp_path):
+    client = make_app(tmp_path).test_client()
+    assert post(client, "/voice/severity?sv=3&sen=1234567", call_params(Digits="1")).status_code == 400
+    assert post(client, "/voice/severity?sv=2&sen=1234567", call_params(Digits="1")).status_code == 200

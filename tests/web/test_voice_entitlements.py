@@ -271,7 +271,7 @@ def test_an_expired_customer_on_a_mobile_gets_the_renewals_contact_by_text_from_
         call = play(tmp_path, caller=AU_MOBILE, to=AU_LINE, press="2345678#,1", book=book)
         texts = sms_sent(mock)
     assert call.said("caller hears")[-4:] == [
-        "The maintenance for Globex has expired, so we cannot connect this call. "
+        "The maintenance for this support entitlement number has expired, so we cannot connect this call. "
         "Please renew, or raise a request at support.example.com.",
         "Press 1 and we will text you the link.",
         "We are sending you a text message with the link.",
@@ -365,7 +365,7 @@ def test_the_offer_is_a_one_key_gather_with_an_action_and_a_goodbye_after_it(tmp
     assert gather.get("method") == "POST"
     action = urlsplit(gather.get("action"))
     assert action.path == "/voice/text"
-    assert parse_qs(action.query) == {"sen": ["2345678"], "why": ["expired"]}
+    assert parse_qs(action.query) == {"sv": ["2"], "sen": ["2345678"], "why": ["expired"]}
     assert [s.text for s in gather.iter("Say")][-1] == "Press 1 and we will text you the link."
     assert verbs[1].text == "Thank you for calling. Goodbye."
 
