@@ -314,3 +314,34 @@ dial = ["+14155550142"]
 @pytest.fixture(scope="session")
 def tricky() -> Phonebook:
     return phonebook_from(TRICKY)
+
+
+# One office's day in UTC, in three shifts, with a holiday and a Saturday select shift: what the
+# coverage arithmetic and its picture are checked against.
+OFFICE = """
+[weekend]
+starts = "sat 00:00 UTC"
+ends = "mon 00:00 UTC"
+
+[teams.morning]
+kind = "priority"
+tz = "UTC"
+hours = ["mon-fri 09:00-13:00"]
+holidays = [2026-12-02]
+dial = ["+14155550101"]
+
+[teams.afternoon]
+kind = "priority"
+tz = "UTC"
+hours = ["mon-fri 13:00-17:00"]
+dial = ["+14155550102"]
+
+[teams.evening]
+kind = "select"
+tz = "UTC"
+hours = ["mon-fri 17:00-20:00", "sat 10:00-12:00"]
+dial = ["+14155550103"]
+
+[fallback]
+dial = ["+14155550142"]
+"""

@@ -14,6 +14,7 @@ import hmac
 from functools import wraps
 
 from flask import Response, current_app, jsonify, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from ivr.web.services import services
@@ -115,18 +116,22 @@ def page_auth(view):
     return guarded
 
 
+def basic_auth_refusal() -> ResponseReturnValue | None:
+    """The answer to a request without the right HTTP Basic password (403 when none is
+    configured), or None when it may go on."""
+    password = ops_password()
+    if password is None:
+        return jsonify(error=DISABLED), 403
+    return basic_refusal(password)
+
+
 def basic_auth(view):
     """The JSON API and /metrics: HTTP Basic, user `ops`."""
 
     @wraps(view)
     def guarded(*args, **kwargs):
-        password = ops_password()
-        if password is None:
-            return jsonify(error=DISABLED), 403
-        refusal = basic_refusal(password)
-        if refusal is not None:
-            return refusal
-        return view(*args, **kwargs)
+        refusal = basic_auth_refusal()
+        return refusal if refusal is not None else view(*args, **kwargs)
 
     return guarded
 

@@ -13,7 +13,7 @@ from flask import Blueprint, Flask, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from ivr.redact import redacted
-from ivr.web.auth import DISABLED, basic_refusal, ops_password
+from ivr.web.auth import basic_auth_refusal
 from ivr.web.services import services
 
 bp = Blueprint("health", __name__)
@@ -28,13 +28,8 @@ def healthz() -> ResponseReturnValue:
     # Calls are still answered when the call log's database or an alert channel fails, so the
     # service stays up (200) and says what is degraded.
     wants_details = request.authorization is not None or "details" in request.args
-    if wants_details:
-        password = ops_password()
-        if password is None:
-            return jsonify(error=DISABLED), 403
-        refusal = basic_refusal(password)
-        if refusal is not None:
-            return refusal
+    if wants_details and (refusal := basic_auth_refusal()) is not None:
+        return refusal
     registry = services()
     calllog = registry.calllog.health()
     holder = registry.phonebook

@@ -1,36 +1,8 @@
 """The week-by-week picture `ivr coverage` draws: marks per two hours, each week's gaps, the totals."""
 
-from conftest import phonebook_from, utc
+from conftest import OFFICE, phonebook_from, utc
 
 from ivr.cli.pictures import duration, week_by_week
-
-OFFICE = """
-[weekend]
-starts = "sat 00:00 UTC"
-ends = "mon 00:00 UTC"
-
-[teams.morning]
-kind = "priority"
-tz = "UTC"
-hours = ["mon-fri 09:00-13:00"]
-holidays = [2026-12-02]
-dial = ["+14155550101"]
-
-[teams.afternoon]
-kind = "priority"
-tz = "UTC"
-hours = ["mon-fri 13:00-17:00"]
-dial = ["+14155550102"]
-
-[teams.evening]
-kind = "select"
-tz = "UTC"
-hours = ["mon-fri 17:00-20:00", "sat 10:00-12:00"]
-dial = ["+14155550103"]
-
-[fallback]
-dial = ["+14155550142"]
-"""
 
 
 def test_the_week_by_week_picture_shows_who_covers_when():

@@ -5,7 +5,7 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 import pytest
-from conftest import phonebook_from, utc
+from conftest import OFFICE, phonebook_from, utc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -13,34 +13,6 @@ from ivr.engine.coverage import coverage, l1_gaps, priority_gaps
 from ivr.engine.instants import epoch, instant
 from ivr.engine.phonebook import Kind, calendar_holidays
 from ivr.engine.schedule import is_weekend, on_duty
-
-OFFICE = """
-[weekend]
-starts = "sat 00:00 UTC"
-ends = "mon 00:00 UTC"
-
-[teams.morning]
-kind = "priority"
-tz = "UTC"
-hours = ["mon-fri 09:00-13:00"]
-holidays = [2026-12-02]
-dial = ["+14155550101"]
-
-[teams.afternoon]
-kind = "priority"
-tz = "UTC"
-hours = ["mon-fri 13:00-17:00"]
-dial = ["+14155550102"]
-
-[teams.evening]
-kind = "select"
-tz = "UTC"
-hours = ["mon-fri 17:00-20:00", "sat 10:00-12:00"]
-dial = ["+14155550103"]
-
-[fallback]
-dial = ["+14155550142"]
-"""
 
 
 def spans(*pairs):
