@@ -55,7 +55,7 @@ class ListSink:
         return [e.record for e in self.events if isinstance(e.record, kind)]
 
 
-def make_app(tmp_path: Path, at: str | None = "2026-12-01T20:00Z", **config) -> Flask:
+def pinned_app(tmp_path: Path, at: str | None = "2026-12-01T20:00Z", **config) -> Flask:
     """The service with events kept in a `ListSink` and, unless `at` is None, the clock pinned at `at`."""
     clock = {"CLOCK": lambda: utc(at)} if at else {}
     return conftest.make_app(tmp_path, **{"EVENT_SINK": ListSink(), **clock, **config})

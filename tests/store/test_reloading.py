@@ -7,7 +7,7 @@ import os
 import shutil
 
 import pytest
-from calls import AU_LINE, SYDNEY, call_params, make_app, post, twiml
+from calls import AU_LINE, SYDNEY, call_params, pinned_app, post, twiml
 from conftest import SAMPLE
 
 from ivr.engine.phonebook import PhonebookError
@@ -86,7 +86,7 @@ def test_a_missing_or_broken_phonebook_at_start_up_refuses_to_start(tmp_path, bo
 
 
 def test_calls_use_the_edited_phonebook_and_healthz_shows_a_refused_edit(tmp_path, book, ops_auth):
-    app = make_app(tmp_path, at="2026-12-18T04:00Z", IVR_PHONEBOOK=str(book), IVR_RELOAD_SECONDS=0)
+    app = pinned_app(tmp_path, at="2026-12-18T04:00Z", IVR_PHONEBOOK=str(book), IVR_RELOAD_SECONDS=0)
     client = app.test_client()
 
     def ring() -> list[str | None]:
@@ -111,7 +111,7 @@ def test_calls_use_the_edited_phonebook_and_healthz_shows_a_refused_edit(tmp_pat
 
 def test_healthz_looks_at_the_file_before_it_answers(tmp_path, book, ops_auth):
     # Each gunicorn worker checks on request: /healthz must not show a worker's stale state.
-    app = make_app(tmp_path, IVR_PHONEBOOK=str(book), IVR_RELOAD_SECONDS=0)
+    app = pinned_app(tmp_path, IVR_PHONEBOOK=str(book), IVR_RELOAD_SECONDS=0)
     client = app.test_client()
     _edit(book, book.read_text().replace('tz = "Australia/Sydney"', 'tz = "Australia/Sidney"'), 1)
     refused = client.get("/healthz", headers=ops_auth).get_json()

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from calls import ListSink, make_app
+from calls import ListSink, pinned_app
 from conftest import answered_call
 
 from ivr import create_app
@@ -36,37 +36,37 @@ def test_a_corrupt_phonebook_refuses_to_start_listing_its_problems(tmp_path):
 
 def test_the_extensions_other_parts_rely_on_are_registered(tmp_path):
     sink = ListSink()
-    app = make_app(tmp_path, EVENT_SINK=sink)
+    app = pinned_app(tmp_path, EVENT_SINK=sink)
     assert services_of(app).phonebook.current().service.name == "Priority Support"
     assert services_of(app).events is sink
     assert services_of(app).clock().isoformat() == "2026-12-01T20:00:00+00:00"
 
 
 def test_unknown_paths_get_a_json_404(tmp_path):
-    response = make_app(tmp_path).test_client().get("/nowhere")
+    response = pinned_app(tmp_path).test_client().get("/nowhere")
     assert response.status_code == 404
     assert response.get_json()["error"] == "Not Found"
 
 
 def test_the_service_logs_on_stdout_and_a_command_may_move_them_to_stderr(tmp_path, capsys):
-    make_app(tmp_path, TWILIO_AUTH_TOKEN=None)
+    pinned_app(tmp_path, TWILIO_AUTH_TOKEN=None)
     first = capsys.readouterr()
     assert "TWILIO_AUTH_TOKEN is not set" in first.out and first.err == ""
-    make_app(tmp_path, TWILIO_AUTH_TOKEN=None, LOG_STREAM="stderr")
+    pinned_app(tmp_path, TWILIO_AUTH_TOKEN=None, LOG_STREAM="stderr")
     second = capsys.readouterr()
     assert "TWILIO_AUTH_TOKEN is not set" in second.err and second.out == ""
 
 
 def test_an_unknown_log_stream_is_refused_at_start(tmp_path):
     with pytest.raises(ValueError, match="LOG_STREAM"):
-        make_app(tmp_path, LOG_STREAM="syslog")
+        pinned_app(tmp_path, LOG_STREAM="syslog")
 
 
 def test_the_call_log_and_its_wal_files_are_private_to_the_service_s_user(tmp_path):
     # They hold callers' numbers: 0600, in an instance folder of 0700, whatever the umask.
     old_umask = os.umask(0o022)
     try:
-        app = make_app(tmp_path)
+        app = pinned_app(tmp_path)
         store = services_of(app).calllog
         answered_call(store, sid="CA001")
         assert store.call("CA001") is not None  # the WAL and its index are open now
@@ -86,6 +86,6 @@ def test_a_call_log_left_world_readable_by_an_older_version_is_made_private(tmp_
     instance.mkdir()
     (instance / "calllog.sqlite3").touch()
     (instance / "calllog.sqlite3").chmod(0o644)
-    app = make_app(tmp_path)
+    app = pinned_app(tmp_path)
     assert stat.S_IMODE((instance / "calllog.sqlite3").stat().st_mode) == 0o600
     services_of(app).calllog.close()

@@ -7,7 +7,7 @@ import base64
 import time
 
 import pytest
-from calls import ACME_ADMIN, make_app
+from calls import ACME_ADMIN, pinned_app
 from conftest import OPS_PASSWORD, SAMPLE, TWILIO_ACCOUNT, TWILIO_TOKEN, utc
 from sqlalchemy import text
 
@@ -24,13 +24,13 @@ def basic(password: str = OPS_PASSWORD) -> dict:
 
 
 def test_healthz_for_anyone_says_ok_and_nothing_else(tmp_path):
-    response = make_app(tmp_path).test_client().get("/healthz")
+    response = pinned_app(tmp_path).test_client().get("/healthz")
     assert response.status_code == 200
     assert response.get_json() == {"status": "ok", "problems": []}
 
 
 def test_healthz_with_the_ops_password_reports_the_loaded_phonebook(tmp_path):
-    response = make_app(tmp_path).test_client().get("/healthz", headers=basic())
+    response = pinned_app(tmp_path).test_client().get("/healthz", headers=basic())
     assert response.status_code == 200
     body = response.get_json()
     assert body["status"] == "ok" and body["problems"] == []
@@ -41,14 +41,14 @@ def test_healthz_with_the_ops_password_reports_the_loaded_phonebook(tmp_path):
 
 
 def test_healthz_details_need_the_right_password(tmp_path):
-    client = make_app(tmp_path).test_client()
+    client = pinned_app(tmp_path).test_client()
     assert client.get("/healthz?details").status_code == 401
     wrong = client.get("/healthz", headers=basic("guess"))
     assert wrong.status_code == 401 and "phonebook" not in wrong.get_json()
 
 
 def test_healthz_details_are_refused_without_an_ops_password_configured(tmp_path):
-    client = make_app(tmp_path, IVR_OPS_PASSWORD=None).test_client()
+    client = pinned_app(tmp_path, IVR_OPS_PASSWORD=None).test_client()
     assert client.get("/healthz", headers=basic()).status_code == 403
     assert client.get("/healthz").get_json() == {"status": "ok", "problems": []}
 
@@ -59,7 +59,7 @@ def test_healthz_shows_where_customers_come_from_and_a_broken_csv(tmp_path):
     )
     book = tmp_path / "phonebook.toml"
     book.write_text(SAMPLE.read_text() + '\n[entitlements]\nfile = "customers.csv"\n')
-    client = make_app(tmp_path, IVR_PHONEBOOK=str(book)).test_client()
+    client = pinned_app(tmp_path, IVR_PHONEBOOK=str(book)).test_client()
     assert client.get("/healthz").get_json() == {
         "status": "degraded",
         "problems": ["customers file: no version could be loaded; customer lookups fail"],
@@ -79,7 +79,7 @@ def test_healthz_shows_where_customers_come_from_and_a_broken_csv(tmp_path):
 
 
 def test_healthz_with_phonebook_customers(tmp_path):
-    body = make_app(tmp_path).test_client().get("/healthz", headers=basic()).get_json()
+    body = pinned_app(tmp_path).test_client().get("/healthz", headers=basic()).get_json()
     assert body["entitlements"] == {"source": "phonebook", "customers": 3}
 
 
@@ -89,7 +89,7 @@ def failing(tmp_path, capsys):
     insert, after one call from Acme's admin: what /healthz and the log lines then show."""
     book = tmp_path / "phonebook.toml"
     book.write_text(SAMPLE.read_text() + f'\n[entitlements]\nurl = "{LICENSING}"\n')
-    app = make_app(tmp_path, at=None, IVR_PHONEBOOK=str(book), EVENT_SINK=None,
+    app = pinned_app(tmp_path, at=None, IVR_PHONEBOOK=str(book), EVENT_SINK=None,
                    CLOCK=lambda: utc("2026-12-01T20:00Z"))
     with services_of(app).calllog.engine.begin() as conn:
         conn.execute(text("DROP TABLE call_events"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from calls import TOKEN, call_params, make_app, post
+from calls import TOKEN, call_params, pinned_app, post
 from twilio.request_validator import RequestValidator
 
 from ivr.config import SettingsError
@@ -13,23 +13,23 @@ from ivr.web.signature import dev_token, dev_token_path
 
 
 def test_a_request_without_a_signature_is_refused(tmp_path):
-    client = make_app(tmp_path).test_client()
+    client = pinned_app(tmp_path).test_client()
     assert client.post("/voice", data=call_params()).status_code == 403
 
 
 def test_a_request_signed_with_another_token_is_refused(tmp_path):
-    client = make_app(tmp_path).test_client()
+    client = pinned_app(tmp_path).test_client()
     assert post(client, "/voice", call_params(), token="someone-elses-token").status_code == 403
 
 
 def test_a_signature_for_another_url_is_refused(tmp_path):
-    client = make_app(tmp_path).test_client()
+    client = pinned_app(tmp_path).test_client()
     assert post(client, "/voice", call_params(), url="http://localhost/voice/status").status_code == 403
     assert post(client, "/voice/sen?try=1", call_params(), url="http://localhost/voice/sen?try=2").status_code == 403
 
 
 def test_changed_parameters_break_the_signature(tmp_path):
-    client = make_app(tmp_path).test_client()
+    client = pinned_app(tmp_path).test_client()
     params = call_params()
     signature = RequestValidator(TOKEN).compute_signature("http://localhost/voice", params)
     forged = {**params, "From": "+14155551234"}
@@ -37,7 +37,7 @@ def test_changed_parameters_break_the_signature(tmp_path):
 
 
 def test_every_voice_endpoint_checks_the_signature(tmp_path):
-    app = make_app(tmp_path)
+    app = pinned_app(tmp_path)
     client = app.test_client()
     voice_rules = [r.rule for r in app.url_map.iter_rules() if r.rule.startswith("/voice")]
     assert len(voice_rules) == 11
@@ -46,7 +46,7 @@ def test_every_voice_endpoint_checks_the_signature(tmp_path):
 
 
 def test_debug_and_testing_modes_do_not_bypass_the_check(tmp_path):
-    app = make_app(tmp_path, DEBUG=True, TESTING=True)
+    app = pinned_app(tmp_path, DEBUG=True, TESTING=True)
     assert app.test_client().post("/voice", data=call_params()).status_code == 403
 
 
@@ -57,7 +57,7 @@ HEROKU_HEADERS = {"Host": "ivr-app.herokuapp.com", "X-Forwarded-Proto": "https",
 
 
 def test_behind_heroku_s_router_one_trusted_proxy_checks_the_https_url_of_the_routed_host(tmp_path):
-    client = make_app(tmp_path, IVR_PUBLIC_URL=None, IVR_TRUST_PROXY=1).test_client()
+    client = pinned_app(tmp_path, IVR_PUBLIC_URL=None, IVR_TRUST_PROXY=1).test_client()
     signed_https = f"{HEROKU_APP}/voice"
     assert post(client, "/voice", call_params(), url=signed_https, headers=HEROKU_HEADERS).status_code == 200
     # Without the proxy's scheme the service sees http:// and refuses.
@@ -66,7 +66,7 @@ def test_behind_heroku_s_router_one_trusted_proxy_checks_the_https_url_of_the_ro
 
 
 def test_the_heroku_setup_with_its_public_url_set_works_too(tmp_path):
-    client = make_app(tmp_path, IVR_PUBLIC_URL=HEROKU_APP, IVR_TRUST_PROXY=1).test_client()
+    client = pinned_app(tmp_path, IVR_PUBLIC_URL=HEROKU_APP, IVR_TRUST_PROXY=1).test_client()
     assert post(client, "/voice", call_params(), url=f"{HEROKU_APP}/voice", headers=HEROKU_HEADERS).status_code == 200
 
 
@@ -81,7 +81,7 @@ FORGED_HOSTS = [
 def test_a_request_signed_for_another_host_of_the_account_is_refused_with_a_public_url(tmp_path, claimed):
     # Twilio signed it for a number of the same account pointed at evil.example.com; replayed here
     # (a forged /voice/screen would mark a missed L1 call answered and suppress its alert).
-    client = make_app(tmp_path, IVR_PUBLIC_URL="https://ivr.example.com", IVR_TRUST_PROXY=1).test_client()
+    client = pinned_app(tmp_path, IVR_PUBLIC_URL="https://ivr.example.com", IVR_TRUST_PROXY=1).test_client()
     params = call_params(Digits="1")
     path = "/voice/screen?sid=CA1&team=san_francisco"
     reply = post(client, path, params, url=f"https://evil.example.com{path}", headers=claimed)
@@ -89,14 +89,14 @@ def test_a_request_signed_for_another_host_of_the_account_is_refused_with_a_publ
 
 
 def test_a_trusted_proxy_never_makes_a_client_s_forwarded_host_believed(tmp_path):
-    client = make_app(tmp_path, IVR_PUBLIC_URL=None, IVR_TRUST_PROXY=1).test_client()
+    client = pinned_app(tmp_path, IVR_PUBLIC_URL=None, IVR_TRUST_PROXY=1).test_client()
     forged = {**HEROKU_HEADERS, "X-Forwarded-Host": "evil.example.com"}
     assert post(client, "/voice", call_params(), url="https://evil.example.com/voice", headers=forged).status_code == 403
     assert post(client, "/voice", call_params(), url=f"{HEROKU_APP}/voice", headers=forged).status_code == 200
 
 
 def test_without_a_trusted_proxy_forwarded_headers_are_ignored(tmp_path):
-    client = make_app(tmp_path, IVR_PUBLIC_URL="http://localhost").test_client()
+    client = pinned_app(tmp_path, IVR_PUBLIC_URL="http://localhost").test_client()
     proxied = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "ivr.example.com"}
     assert post(client, "/voice", call_params(), url="https://ivr.example.com/voice", headers=proxied).status_code == 403
     assert post(client, "/voice", call_params(), headers=proxied).status_code == 200
@@ -104,13 +104,13 @@ def test_without_a_trusted_proxy_forwarded_headers_are_ignored(tmp_path):
 
 def test_a_real_auth_token_without_a_public_url_or_a_trusted_proxy_refuses_to_start_in_one_line(tmp_path):
     with pytest.raises(SettingsError) as refused:
-        make_app(tmp_path, IVR_PUBLIC_URL=None)
+        pinned_app(tmp_path, IVR_PUBLIC_URL=None)
     assert str(refused.value).startswith("IVR_PUBLIC_URL is not set: with TWILIO_AUTH_TOKEN set")
     assert "\n" not in str(refused.value)
 
 
 def test_the_development_token_needs_no_public_url(tmp_path):
-    app = make_app(tmp_path, IVR_PUBLIC_URL=None, TWILIO_AUTH_TOKEN=None)
+    app = pinned_app(tmp_path, IVR_PUBLIC_URL=None, TWILIO_AUTH_TOKEN=None)
     token = app.config["TWILIO_AUTH_TOKEN"]
     assert post(app.test_client(), "/voice", call_params(), token=token).status_code == 200
 
@@ -118,31 +118,31 @@ def test_the_development_token_needs_no_public_url(tmp_path):
 @pytest.mark.parametrize("hops", ["-1", "6", "one"])
 def test_a_trusted_proxy_count_out_of_range_refuses_to_start(tmp_path, hops):
     with pytest.raises(SettingsError, match=r"IVR_TRUST_PROXY=.* is not valid: use a number of proxies from 0 to 5"):
-        make_app(tmp_path, IVR_TRUST_PROXY=hops)
+        pinned_app(tmp_path, IVR_TRUST_PROXY=hops)
 
 
 def test_with_a_public_url_configured_signatures_are_checked_against_it(tmp_path):
-    client = make_app(tmp_path, IVR_PUBLIC_URL="https://ivr.example.com/").test_client()
+    client = pinned_app(tmp_path, IVR_PUBLIC_URL="https://ivr.example.com/").test_client()
     assert post(client, "/voice/sen?try=1", call_params(), url="https://ivr.example.com/voice/sen?try=1").status_code == 200
     assert post(client, "/voice/sen?try=1", call_params()).status_code == 403
 
 
 def test_without_an_auth_token_a_development_token_is_made_once_and_kept(tmp_path, caplog):
     caplog.set_level(logging.WARNING, logger="ivr.signature")
-    app = make_app(tmp_path, TWILIO_AUTH_TOKEN=None)
+    app = pinned_app(tmp_path, TWILIO_AUTH_TOKEN=None)
     token = app.config["TWILIO_AUTH_TOKEN"]
     path = dev_token_path(app.instance_path)
     assert path.read_text() == token and len(token) == 32
     assert path.stat().st_mode & 0o777 == 0o600
     assert "TWILIO_AUTH_TOKEN is not set" in caplog.text
-    assert make_app(tmp_path, TWILIO_AUTH_TOKEN=None).config["TWILIO_AUTH_TOKEN"] == token
+    assert pinned_app(tmp_path, TWILIO_AUTH_TOKEN=None).config["TWILIO_AUTH_TOKEN"] == token
     client = app.test_client()
     assert client.post("/voice", data=call_params()).status_code == 403
     assert post(client, "/voice", call_params(), token=token).status_code == 200
 
 
 def test_a_configured_auth_token_wins_and_no_development_token_is_made(tmp_path):
-    app = make_app(tmp_path)
+    app = pinned_app(tmp_path)
     assert app.config["TWILIO_AUTH_TOKEN"] == TOKEN
     assert not dev_token_path(app.instance_path).exists()
 
@@ -156,7 +156,7 @@ def test_a_signature_that_cannot_be_checked_is_refused_not_rescued(tmp_path, mon
         raise ValueError("Invalid IPv6 URL")
 
     monkeypatch.setattr(RequestValidator, "validate", broken)
-    client = make_app(tmp_path).test_client()
+    client = pinned_app(tmp_path).test_client()
     response = post(client, "/voice/severity?sen=1234567", call_params(Digits="1"))
     assert response.status_code == 403
     assert b"<Dial" not in response.data
@@ -166,4 +166,4 @@ def test_a_signature_that_cannot_be_checked_is_refused_not_rescued(tmp_path, mon
 def test_a_public_url_with_a_path_refuses_to_start(tmp_path, public):
     # Action URLs are root-relative: behind a path prefix every step after the first would be lost.
     with pytest.raises(ValueError, match="IVR_PUBLIC_URL must be a base URL"):
-        make_app(tmp_path, IVR_PUBLIC_URL=public)
+        pinned_app(tmp_path, IVR_PUBLIC_URL=public)
