@@ -23,7 +23,7 @@ from calls import (
     US_LINE,
     ListSink,
     call_params,
-    make_app,
+    pinned_app,
     play,
     post,
     twiml,
@@ -300,7 +300,7 @@ def _query(url: str) -> dict:
 
 
 def test_the_greeting_asks_for_the_sen_inside_a_gather_with_a_time_out_after_it(tmp_path):
-    client = make_app(tmp_path).test_client()
+    client = pinned_app(tmp_path).test_client()
     root = twiml(post(client, "/voice", call_params()))
     gather, redirect = list(root)
     assert gather.tag == "Gather" and redirect.tag == "Redirect"
@@ -314,7 +314,7 @@ def test_the_greeting_asks_for_the_sen_inside_a_gather_with_a_time_out_after_it(
 
 
 def test_the_severity_question_takes_a_single_key(tmp_path):
-    client = make_app(tmp_path).test_client()
+    client = pinned_app(tmp_path).test_client()
     root = twiml(post(client, "/voice/sen", call_params(Digits="1234567")))
     gather, redirect = list(root)
     assert gather.get("numDigits") == "1"
@@ -324,7 +324,7 @@ def test_the_severity_question_takes_a_single_key(tmp_path):
 
 
 def test_the_dial_screens_each_number_and_uses_the_callers_number(tmp_path):
-    client = make_app(tmp_path, at="2026-12-01T12:00Z").test_client()
+    client = pinned_app(tmp_path, at="2026-12-01T12:00Z").test_client()
     root = twiml(post(client, "/voice/severity?sen=1234567", call_params(to=AU_LINE, caller=ACME_ADMIN, Digits="1")))
     say, dial = list(root)
     assert say.text == "Connecting you to our Amsterdam Priority Support team."
@@ -343,13 +343,13 @@ def test_the_dial_screens_each_number_and_uses_the_callers_number(tmp_path):
 
 
 def test_an_anonymous_caller_is_shown_to_engineers_as_the_support_line(tmp_path):
-    client = make_app(tmp_path).test_client()
+    client = pinned_app(tmp_path).test_client()
     root = twiml(post(client, "/voice/severity?sen=1234567", call_params(caller="anonymous", Digits="1")))
     assert root.find("Dial").get("callerId") == US_LINE
 
 
 def test_the_whisper_needs_a_key_press_or_the_engineer_leg_hangs_up(tmp_path):
-    client = make_app(tmp_path).test_client()
+    client = pinned_app(tmp_path).test_client()
     leg = {"CallSid": "CA" + "b" * 32, "ParentCallSid": "CA" + "a" * 32, "From": ACME_ADMIN, "To": SF[0]}
     root = twiml(post(client, f"/voice/whisper?sen=1234567&sev=1&line=%2B14155550100&call={leg['ParentCallSid']}", leg))
     gather, hangup = list(root)
@@ -364,14 +364,14 @@ def test_the_whisper_needs_a_key_press_or_the_engineer_leg_hangs_up(tmp_path):
 
 
 def test_a_bridged_call_ends_when_the_engineer_hangs_up(tmp_path):
-    client = make_app(tmp_path).test_client()
+    client = pinned_app(tmp_path).test_client()
     params = call_params(DialCallStatus="completed", DialBridged="true", DialCallDuration="300", DialCallSid="CA" + "c" * 32)
     root = twiml(post(client, "/voice/dialed?sen=1234567&sev=1&plan=san_francisco,select,fallback&a=1", params))
     assert [v.tag for v in root] == ["Hangup"]
 
 
 def test_a_leg_answered_by_voicemail_and_screened_out_moves_on_to_the_next_number(tmp_path):
-    client = make_app(tmp_path).test_client()
+    client = pinned_app(tmp_path).test_client()
     params = call_params(DialCallStatus="completed", DialBridged="false", DialCallDuration="4")
     root = twiml(post(client, "/voice/dialed?sen=1234567&sev=1&plan=san_francisco,select,fallback&a=1", params))
     dial = root.find("Dial")
@@ -390,14 +390,14 @@ def test_a_voicemail_that_picks_up_first_never_takes_the_call_the_next_candidate
 
 
 def test_a_caller_who_hung_up_while_ringing_is_not_dialled_again(tmp_path):
-    client = make_app(tmp_path).test_client()
+    client = pinned_app(tmp_path).test_client()
     params = call_params(CallStatus="completed", DialCallStatus="canceled", DialBridged="false")
     root = twiml(post(client, "/voice/dialed?sen=1234567&sev=1&plan=select,fallback&a=1", params))
     assert [v.tag for v in root] == ["Hangup"]
 
 
 def test_the_voicemail_records_with_a_beep_an_action_and_a_callback(tmp_path):
-    client = make_app(tmp_path).test_client()
+    client = pinned_app(tmp_path).test_client()
     params = call_params(DialCallStatus="no-answer", DialBridged="false")
     root = twiml(post(client, "/voice/dialed?sen=1234567&sev=1&plan=select,fallback&c=1&a=2", params))
     say, record, thanks, hangup = list(root)
@@ -409,7 +409,7 @@ def test_the_voicemail_records_with_a_beep_an_action_and_a_callback(tmp_path):
 
 
 def test_status_and_recording_callbacks_answer_204_and_repeats_do_not_duplicate(tmp_path):
-    app = make_app(tmp_path)
+    app = pinned_app(tmp_path)
     client = app.test_client()
     status = call_params(CallStatus="completed", CallDuration="42")
     assert post(client, "/voice/status", status).status_code == 204
@@ -465,7 +465,7 @@ def _broken_candidate(*args, **kwargs):
 
 def test_an_exception_after_an_engineer_took_the_call_ends_it_instead_of_ringing_again(tmp_path, monkeypatch):
     monkeypatch.setattr(ivr.web.voice, "candidate", _broken_candidate)
-    client = make_app(tmp_path).test_client()
+    client = pinned_app(tmp_path).test_client()
     path = "/voice/dialed?sen=1234567&sev=1&plan=san_francisco,select,fallback&a=1"
     bridged = twiml(post(client, path, call_params(DialCallStatus="completed", DialBridged="true")))
     assert [v.tag for v in bridged] == ["Hangup"]
@@ -475,7 +475,7 @@ def test_an_exception_after_an_engineer_took_the_call_ends_it_instead_of_ringing
 
 def test_a_phonebook_holder_that_raises_still_rings_the_fallback_from_the_last_good_phonebook(tmp_path, monkeypatch):
     monkeypatch.setattr(ReloadingPhonebook, "current", _broken_candidate)
-    client = make_app(tmp_path).test_client()
+    client = pinned_app(tmp_path).test_client()
     root = twiml(post(client, "/voice", call_params()))
     assert [n.text for n in root.find("Dial")] == [FALLBACK]
     assert urlsplit(root.find("Dial").get("action")).path == "/voice/rescued"
@@ -486,27 +486,27 @@ def test_a_failing_event_sink_does_not_touch_the_call(tmp_path):
         def record(self, *args, **kwargs):
             raise OSError("database is down")
 
-    client = make_app(tmp_path, EVENT_SINK=BrokenSink()).test_client()
+    client = pinned_app(tmp_path, EVENT_SINK=BrokenSink()).test_client()
     root = twiml(post(client, "/voice", call_params(caller=ACME_ADMIN, StirVerstat=ATTESTED)))
     assert root.find("Gather").get("action").startswith("/voice/severity")
 
 
 @pytest.mark.parametrize("digits", ["abc", "1" * 500, "12.5", "#", " "])
 def test_bad_sen_digits_get_a_retry_prompt(tmp_path, digits):
-    client = make_app(tmp_path).test_client()
+    client = pinned_app(tmp_path).test_client()
     root = twiml(post(client, "/voice/sen", call_params(Digits=digits)))
     assert root.find("Gather").get("action") == "/voice/sen?sv=2&try=1"
 
 
 @pytest.mark.parametrize("digits", ["0", "5", "12", "x", "1#"])
 def test_bad_severity_keys_get_a_retry_prompt(tmp_path, digits):
-    client = make_app(tmp_path).test_client()
+    client = pinned_app(tmp_path).test_client()
     root = twiml(post(client, "/voice/severity?sen=1234567", call_params(Digits=digits)))
     assert root.find("Gather").get("action") == "/voice/severity?sv=2&sen=1234567&try=1"
 
 
 def test_a_dial_outcome_with_a_malformed_duration_is_still_read_not_rescued(tmp_path):
-    client = make_app(tmp_path).test_client()
+    client = pinned_app(tmp_path).test_client()
     params = call_params(DialCallStatus="completed", DialBridged="true", DialCallDuration="²")
     root = twiml(post(client, "/voice/dialed?sen=1234567&sev=1&plan=san_francisco,select,fallback&a=1", params))
     assert [v.tag for v in root] == ["Hangup"]
@@ -514,20 +514,20 @@ def test_a_dial_outcome_with_a_malformed_duration_is_still_read_not_rescued(tmp_
 
 
 def test_a_caller_id_in_other_digits_is_not_passed_on_to_engineers(tmp_path):
-    client = make_app(tmp_path).test_client()
+    client = pinned_app(tmp_path).test_client()
     root = twiml(post(client, "/voice/severity?sen=1234567", call_params(caller="+1٤١٥٥٥٥١٢٣٤", Digits="1")))  # noqa: RUF001 - Arabic-Indic digits on purpose
     assert root.find("Dial").get("callerId") == US_LINE
 
 
 @pytest.mark.parametrize("query", ["try=9", "sev=7", "plan=", "sen=12ab", "r=yes", "plan=a,b&c=5", "a=-1"])
 def test_a_state_this_service_never_wrote_is_a_400(tmp_path, query):
-    client = make_app(tmp_path).test_client()
+    client = pinned_app(tmp_path).test_client()
     response = post(client, f"/voice/dialed?{query}", call_params(DialCallStatus="no-answer"))
     assert response.status_code == 400
 
 
 def test_an_oversized_body_is_refused_with_413(tmp_path):
-    client = make_app(tmp_path).test_client()
+    client = pinned_app(tmp_path).test_client()
     response = post(client, "/voice", call_params(Padding="x" * 100_000))
     assert response.status_code == 413
 
@@ -557,7 +557,7 @@ class RecordingTransport(InProcess):
     (INITECH_ADMIN, "", []),
 ])
 def test_every_gather_dial_and_record_has_an_action_and_none_leads_back_to_the_greeting(tmp_path, caller, press, answer):
-    transport = RecordingTransport(make_app(tmp_path))
+    transport = RecordingTransport(pinned_app(tmp_path))
     Simulator(transport, TOKEN, ACCOUNT).call(US_LINE, caller, parse_presses(press), answer)
     assert transport.documents
     for document in transport.documents:
@@ -583,7 +583,7 @@ def _trusting(tmp_path, trust: str | None):
                             f'portal = "https://support.example.com"\ntrust_caller_id = "{trust}"\n', 1)
     book = tmp_path / "phonebook.toml"
     book.write_text(text, encoding="utf-8")
-    return make_app(tmp_path, IVR_PHONEBOOK=str(book)).test_client()
+    return pinned_app(tmp_path, IVR_PHONEBOOK=str(book)).test_client()
 
 
 @pytest.mark.parametrize(("trust", "verstat", "recognised"), [
@@ -622,19 +622,19 @@ def test_an_admins_caller_id_skips_the_sen_only_as_far_as_the_phonebook_trusts_i
 @pytest.mark.parametrize("path", ["/voice", "/voice/sen", "/voice/severity?sen=1234567", "/voice/status",
                                   "/voice/recording", "/voice/recorded"])
 def test_a_request_without_a_callsid_is_refused_and_records_nothing(tmp_path, path):
-    client = make_app(tmp_path).test_client()
+    client = pinned_app(tmp_path).test_client()
     params = {k: v for k, v in call_params(Digits="1", CallStatus="completed").items() if k != "CallSid"}
     assert post(client, path, params).status_code == 400
     assert services_of(client.application).events.events == []
 
 
 def test_an_unsigned_request_without_a_callsid_is_still_refused_as_unsigned(tmp_path):
-    client = make_app(tmp_path).test_client()
+    client = pinned_app(tmp_path).test_client()
     assert client.post("/voice", data={"From": STRANGER}).status_code == 403
 
 
 def test_a_call_in_flight_during_a_deploy_goes_on_from_an_action_url_in_the_format_before(tmp_path):
-    client = make_app(tmp_path).test_client()
+    client = pinned_app(tmp_path).test_client()
     # As the service wrote the severity step's URL before its state carried a version.
     root = twiml(post(client, "/voice/severity?sen=1234567", call_params(Digits="9")))
     assert root.find("Gather").get("action") == "/voice/severity?sv=2&sen=1234567&try=1"
@@ -644,6 +644,6 @@ def test_a_call_in_flight_during_a_deploy_goes_on_from_an_action_url_in_the_form
 
 
 def test_an_action_url_of_a_state_version_this_service_does_not_read_is_refused(tmp_path):
-    client = make_app(tmp_path).test_client()
+    client = pinned_app(tmp_path).test_client()
     assert post(client, "/voice/severity?sv=3&sen=1234567", call_params(Digits="1")).status_code == 400
     assert post(client, "/voice/severity?sv=2&sen=1234567", call_params(Digits="1")).status_code == 200
