@@ -9,9 +9,8 @@ import sys
 import pytest
 from conftest import ROOT
 
-# Real processes read the real clock: the suite's shifted-clock run leaves these out. They run one
-# at a time, on one of the suite's workers (`--dist loadgroup`), so they never load the machine together.
-pytestmark = [pytest.mark.process, pytest.mark.xdist_group("process")]
+# Real processes read the real clock: the suite's shifted-clock run leaves these out.
+pytestmark = pytest.mark.process
 
 
 def test_postgresql_tests_fail_rather_than_skip_when_the_configured_server_does_not_answer():

@@ -25,13 +25,6 @@ class Ticks:
 
 
 @pytest.fixture
-def app(tmp_path):
-    app = make_app(tmp_path)
-    yield app
-    services_of(app).calllog.close()
-
-
-@pytest.fixture
 def ticks(app) -> Ticks:
     clock = Ticks()
     services_of(app).login_throttle.clock = clock

@@ -28,9 +28,8 @@ from twilio.request_validator import RequestValidator
 from ivr.cli.commands import main
 from ivr.engine.phonebook_loader import load_phonebook
 
-# Real processes read the real clock: the suite's shifted-clock run leaves these out. They run one
-# at a time, on one of the suite's workers (`--dist loadgroup`), so they never load the machine together.
-pytestmark = [pytest.mark.process, pytest.mark.xdist_group("process")]
+# Real processes read the real clock: the suite's shifted-clock run leaves these out.
+pytestmark = pytest.mark.process
 
 STARTUP_SECONDS = 30
 

@@ -11,9 +11,8 @@ import pytest
 from slow_http import slow_server
 from test_gunicorn import _signed_call, dated_sample, gunicorn
 
-# Real processes read the real clock: the suite's shifted-clock run leaves these out. They run one
-# at a time, on one of the suite's workers (`--dist loadgroup`), so they never load the machine together.
-pytestmark = [pytest.mark.process, pytest.mark.xdist_group("process")]
+# Real processes read the real clock: the suite's shifted-clock run leaves these out.
+pytestmark = pytest.mark.process
 
 CALLERS = 30
 # Twilio gives up at 15 s; every webhook must answer well before, on a loaded machine too.

@@ -49,9 +49,8 @@ from webload import (
 
 from ivr.store.schema import alerts
 
-# Real processes read the real clock: the suite's shifted-clock run leaves these out. They run one
-# at a time, on one of the suite's workers (`--dist loadgroup`), so they never load the machine together.
-pytestmark = [pytest.mark.process, pytest.mark.xdist_group("process")]
+# Real processes read the real clock: the suite's shifted-clock run leaves these out.
+pytestmark = pytest.mark.process
 
 ACCESS_LOG = "--access-logformat 'served-by %(p)s %(r)s %(s)s'"
 EVERY_KIND = ("short", "l1", "l1-sen", "l2")

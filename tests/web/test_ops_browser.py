@@ -13,6 +13,9 @@ from werkzeug.serving import make_server
 from ivr.engine.events import Deflected, Entitlement, Started
 from ivr.web.services import services_of
 
+# A real browser process: the suite's shifted-clock run leaves it out (the pages it drives are pinned).
+pytestmark = pytest.mark.process
+
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
 
