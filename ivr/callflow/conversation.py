@@ -148,15 +148,11 @@ def sen_limit(phonebook: Phonebook) -> Deflect:
     return Deflect(SEN_LIMIT, say(prompts.SEN_LIMIT, portal=_portal(phonebook)))
 
 
-def greet(
-    phonebook: Phonebook, customer: Customer | None, at: datetime, limited: bool = False
-) -> AskSen | AskSeverity | Deflect:
+def greet(phonebook: Phonebook, customer: Customer | None, at: datetime) -> AskSen | AskSeverity | Deflect:
     """The first words: a caller recognised by caller ID goes straight to the entitlement check;
-    anyone else is asked for the SEN, unless their number gave too many unknown SENs (`limited`)."""
+    anyone else is asked for the SEN."""
     greeting = say(prompts.GREETING, service=phonebook.service.name)
     if customer is None:
-        if limited:
-            return sen_limit(phonebook)
         return AskSen((greeting, prompts.ASK_SEN), CallState())
     state = CallState(sen=customer.sen_digits)
     hello = say(prompts.HELLO_CUSTOMER, customer=customer.name)

@@ -170,9 +170,7 @@ def answer():
     customer = recognise(_source(phonebook), caller) if trusted else None
     if customer is not None:
         _event(events.Recognised(sen=customer.sen, customer=customer.name))
-    # Whoever must type a SEN is counted: a number that gave too many unknown ones is not asked.
-    limited = customer is None and conversation.over_sen_limit(_failed_sens(), _sen_limit())
-    return _answer(conversation.greet(phonebook, customer, request_instant(), limited))
+    return _answer(conversation.greet(phonebook, customer, request_instant()))
 
 
 @bp.post("/voice/sen")
@@ -186,7 +184,8 @@ def sen():
     miss = conversation.sen_miss(reading, verdict)
     limited = False
     if miss is Miss.UNKNOWN:
-        # Counted before this miss is recorded, so it is never counted twice.
+        # Only here, on an unknown SEN, does a webhook read the database: a number past the limit
+        # loses the call at its first unknown SEN. Counted before this miss is recorded.
         failed = _failed_sens()
         limited = conversation.over_sen_limit(None if failed is None else failed + 1, _sen_limit())
     _event(events.SenEntered(sen=reading.value, attempt=attempt, miss=miss))

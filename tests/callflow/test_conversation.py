@@ -205,15 +205,6 @@ def test_a_number_is_over_the_limit_once_it_gave_that_many_unknown_sens(failed, 
     assert over_sen_limit(failed, limit) is over
 
 
-def test_a_number_over_the_limit_is_not_asked_for_a_sen_but_given_the_portal(sample):
-    assert greet(sample, None, TUESDAY, limited=True) == Deflect("sen-limit", SEN_LIMIT)
-
-
-def test_a_recognised_admin_is_never_limited(sample, customers):
-    acme = customers["Acme Corporation"]
-    assert greet(sample, acme, TUESDAY, limited=True) == greet(sample, acme, TUESDAY)
-
-
 @pytest.mark.parametrize("tries", [0, 1, 2], ids=["1st try", "2nd try", "3rd try"])
 def test_the_unknown_sen_that_reaches_the_limit_ends_the_call_at_once(sample, tries):
     decision = sen_entered(sample, CallState(tries=tries), Reading("7654321"), UNKNOWN, limited=True)
