@@ -189,9 +189,8 @@ class CallLog:
             logger.error("call %s: %s event not journaled (%s); logged on ivr.events only", call_sid, event.kind, exc)
             self.fallback.record(call_sid, event, at)
             return
-        # The writer is not woken: it picks lines up within a poll, in batches, rather than taking
-        # the interpreter from the webhooks after every event.
         self._journal_error = None
+        self.writer.wake()
 
     def caught_up(self, timeout: float = READ_CATCH_UP_S) -> bool:
         """Store this process's accepted events now, if it can (it is the instance's writer, or
