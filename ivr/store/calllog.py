@@ -18,18 +18,18 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, Row, and_, delete, func, insert, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from ivr.engine.events import CallEvent, EventSink, SenEntered, from_data
 from ivr.engine.outcomes import IN_PROGRESS, UNKNOWN_SEN, Event, Outcome, Summary
 from ivr.store.alert_queue import AlertQueue
 from ivr.store.counters import Counters
-from ivr.store.database import database_url, make_engine
+from ivr.store.database import database_url, dialect_insert, make_engine
 from ivr.store.journal import Journal
 from ivr.store.logsink import LogSink
 from ivr.store.schema import (
     ANSWER_BUCKETS,
     SUMMARY_COLUMNS,
+    answer_bucket,
     answer_counts,
     call_counts,
     calls,
@@ -37,7 +37,7 @@ from ivr.store.schema import (
     metadata,
     store_meta,
 )
-from ivr.store.writer import Writer, _bucket
+from ivr.store.writer import Writer
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ class CallLog:
             for index in table.indexes:
                 index.create(self.engine, checkfirst=True)
         with self.engine.begin() as conn:
-            claim = _insert(conn, store_meta).values(key=COUNTS_FILLED, value="yes").on_conflict_do_nothing()
+            claim = dialect_insert(conn, store_meta).values(key=COUNTS_FILLED, value="yes").on_conflict_do_nothing()
             if conn.execute(claim.returning(store_meta.c.key)).first() is None:
                 return
             conn.execute(delete(call_counts))
@@ -157,8 +157,8 @@ class CallLog:
                                                    for o, s, n in rows])
             answered: dict[int, tuple[int, float]] = {}
             for (seconds,) in conn.execute(select(calls.c.answer_seconds).where(calls.c.answer_seconds.is_not(None))):
-                number, total = answered.get(_bucket(seconds), (0, 0.0))
-                answered[_bucket(seconds)] = (number + 1, total + seconds)
+                number, total = answered.get(answer_bucket(seconds), (0, 0.0))
+                answered[answer_bucket(seconds)] = (number + 1, total + seconds)
             if answered:
                 conn.execute(insert(answer_counts), [{"bucket": b, "calls": n, "seconds": t}
                                                      for b, (n, t) in answered.items()])
@@ -289,10 +289,6 @@ class CallLog:
             "pending_bytes": status.pending_bytes,
             "rejected": status.rejected,
         }
-
-
-def _insert(conn: Any, table: Any) -> Any:
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
 def _conditions(where: CallFilter) -> list[ColumnElement[bool]]:

@@ -10,7 +10,8 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Engine, TypeDecorator, create_engine, event
+from sqlalchemy import Connection, DateTime, Dialect, Engine, Table, TypeDecorator, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
 SQLITE_FILE = "calllog.sqlite3"
@@ -97,3 +98,8 @@ def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
             "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={BUSY_TIMEOUT_MS}",
         },
     )
+
+
+def dialect_insert(conn: Connection, table: Table) -> Any:
+    """An INSERT with the backend's ON CONFLICT clauses (PostgreSQL's or SQLite's)."""
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)

@@ -107,6 +107,13 @@ call_counts = Table(
     Column("calls", BigInteger, nullable=False),
 )
 ANSWER_BUCKETS = (5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0)
+
+
+def answer_bucket(seconds: float) -> int:
+    """The `answer_counts` bucket of an answer time."""
+    return next((i for i, bound in enumerate(ANSWER_BUCKETS) if seconds <= bound), len(ANSWER_BUCKETS))
+
+
 # Bucket i counts answer times in (ANSWER_BUCKETS[i-1], ANSWER_BUCKETS[i]]; the last, above them all.
 answer_counts = Table(
     "answer_counts",

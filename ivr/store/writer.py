@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Integer, String, bindparam, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 
 from ivr.engine.events import from_data
@@ -34,10 +33,11 @@ from ivr.engine.instants import iso
 from ivr.engine.outcomes import IN_PROGRESS, SEN_LIMIT, SEN_WINDOW, Event, Summary, alert_due, summarise
 from ivr.store import journal
 from ivr.store.counters import Counters
+from ivr.store.database import dialect_insert
 from ivr.store.schema import (
-    ANSWER_BUCKETS,
     SUMMARY_COLUMNS,
     alerts,
+    answer_bucket,
     answer_counts,
     call_counts,
     calls,
@@ -383,15 +383,11 @@ def _ends(batch: Iterable[journal.Line | journal.Unreadable]) -> dict[str, int]:
 def _advance(conn: Connection, ends: dict[str, int]) -> None:
     if not ends:
         return
-    insert = _insert(conn, journal_progress)
+    insert = dialect_insert(conn, journal_progress)
     conn.execute(
         insert.on_conflict_do_update(index_elements=["name"], set_={"stored_to": insert.excluded.stored_to}),
         [{"name": name, "stored_to": end} for name, end in ends.items()],
     )
-
-
-def _insert(conn: Connection, table: Any) -> Any:
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
 def clean(value: Any) -> Any:
@@ -420,7 +416,7 @@ def store_lines(conn: Connection, lines: Sequence[journal.Line], settle: timedel
         started[line.sid] = min(started.get(line.sid, line.at), line.at)
         accepted[line.sid] = max(accepted.get(line.sid, line.accepted), line.accepted)
     sids = sorted(started)
-    conn.execute(_insert(conn, calls).on_conflict_do_nothing(index_elements=["sid"]),
+    conn.execute(dialect_insert(conn, calls).on_conflict_do_nothing(index_elements=["sid"]),
                  [{"sid": sid, "started_at": started[sid]} for sid in sids])
     # Each call's summary row, locked (PostgreSQL) so concurrent writers of one call (several
     # instances) recompute it one after the other; its values before this batch, for the counts.
@@ -433,7 +429,9 @@ def store_lines(conn: Connection, lines: Sequence[journal.Line], settle: timedel
         if row.event_count  # a row made by this batch was never counted
     }
     inserted = conn.execute(
-        _insert(conn, events).on_conflict_do_nothing(index_elements=["call_sid", "key"]).returning(events.c.call_sid),
+        dialect_insert(conn, events)
+        .on_conflict_do_nothing(index_elements=["call_sid", "key"])
+        .returning(events.c.call_sid),
         [{"call_sid": line.sid, "key": line.key, "kind": line.kind, "at": line.at, "data": clean(line.data)}
          for line in fresh.values()],
     )
@@ -454,7 +452,7 @@ def store_lines(conn: Connection, lines: Sequence[journal.Line], settle: timedel
     due = [(s.sid, alert_due(s, accepted[s.sid], settle)) for s in summaries if s.severity == 1]
     due += [(s.sid, accepted[s.sid]) for s in _first_sen_limits(conn, summaries)]
     if due:
-        insert = _insert(conn, alerts)
+        insert = dialect_insert(conn, alerts)
         # In the events' own transaction: once the event is stored, so is its alert.
         conn.execute(
             insert.on_conflict_do_update(
@@ -506,10 +504,6 @@ def _row(summary: Summary) -> dict[str, Any]:
     return values
 
 
-def _bucket(seconds: float) -> int:
-    return next((i for i, bound in enumerate(ANSWER_BUCKETS) if seconds <= bound), len(ANSWER_BUCKETS))
-
-
 def _count(conn: Connection, changes: Sequence[tuple[Any, Summary]]) -> None:
     """Move each changed call from its old (outcome, severity) and answer bucket to its new ones."""
     calls_delta: dict[tuple[str, int], int] = {}
@@ -519,7 +513,7 @@ def _count(conn: Connection, changes: Sequence[tuple[Any, Summary]]) -> None:
         key = (outcome or IN_PROGRESS, severity or 0)
         calls_delta[key] = calls_delta.get(key, 0) + sign
         if answer is not None and math.isfinite(answer):
-            bucket = _bucket(answer)
+            bucket = answer_bucket(answer)
             number, total = answers_delta.get(bucket, (0, 0.0))
             answers_delta[bucket] = (number + sign, total + sign * answer)
 
@@ -529,11 +523,11 @@ def _count(conn: Connection, changes: Sequence[tuple[Any, Summary]]) -> None:
         move(new.outcome.value if new.outcome else None, new.severity, new.answer_seconds, +1)
     # In key order, so two writers (two instances) take the rows' locks in the same order.
     if moved := [{"outcome": o, "severity": s, "calls": n} for (o, s), n in sorted(calls_delta.items()) if n]:
-        insert = _insert(conn, call_counts)
+        insert = dialect_insert(conn, call_counts)
         conn.execute(insert.on_conflict_do_update(
             index_elements=["outcome", "severity"], set_={"calls": call_counts.c.calls + insert.excluded.calls}), moved)
     if answered := [{"bucket": b, "calls": n, "seconds": t} for b, (n, t) in sorted(answers_delta.items()) if n or t]:
-        insert = _insert(conn, answer_counts)
+        insert = dialect_insert(conn, answer_counts)
         conn.execute(insert.on_conflict_do_update(index_elements=["bucket"], set_={
             "calls": answer_counts.c.calls + insert.excluded.calls,
             "seconds": answer_counts.c.seconds + insert.excluded.seconds,
