@@ -6,15 +6,14 @@ Everything here is local time in some zone; turning it into instants is the job 
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Literal, overload
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ivr.engine.suggest import did_you_mean
+from ivr.engine.suggest import did_you_mean, zone_hint
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _TIME = r"(\d{1,2}):(\d{2})"
@@ -66,14 +65,7 @@ def parse_zone(name: object) -> ZoneInfo:
         return ZoneInfo(name)
     # A directory of the zone database ('Europe') raises IsADirectoryError, an OSError.
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise ValueError(f"unknown time zone {name!r}{_zone_hint(name)}") from None
-
-
-def _zone_hint(name: str) -> str:
-    """' (did you mean 'Europe/Amsterdam'?)' for 'europe/amsterdam' or 'Europe/Amsterdm'."""
-    by_folded = {zone.casefold(): zone for zone in available_timezones()}
-    close = difflib.get_close_matches(name.strip().casefold(), by_folded, n=1)
-    return f" (did you mean {by_folded[close[0]]!r}?)" if close else ""
+        raise ValueError(f"unknown time zone {name!r}{zone_hint(name)}") from None
 
 
 @overload

@@ -193,10 +193,14 @@ class Problem:
     path: str
     message: str
     warning: bool = False
+    # Lines shown under the message where there is room (the offending line of a TOML syntax error,
+    # with a caret); a one-line report (gunicorn's refusal to start) uses the message alone.
+    detail: str = ""
 
     def __str__(self) -> str:
         level = "warning" if self.warning else "error"
-        return f"{level}: {self.path}: {self.message}" if self.path else f"{level}: {self.message}"
+        text = f"{level}: {self.path}: {self.message}" if self.path else f"{level}: {self.message}"
+        return f"{text}\n{self.detail}" if self.detail else text
 
 
 class InvalidFile(Exception):

@@ -54,11 +54,12 @@ from ivr.engine.phonebook import (
     Service,
     Team,
     Weekend,
+    calendar_holidays,
     is_e164,
     sen_digits,
 )
 from ivr.engine.routing import team_places
-from ivr.engine.suggest import did_you_mean
+from ivr.engine.suggest import UNIVERSAL_ZONES, did_you_mean, zone_advice
 
 # Twilio accepts Dial timeouts of 5..600 s.
 RING_SECONDS_RANGE = (5, 600)
@@ -68,7 +69,8 @@ RING_SECONDS_RANGE = (5, 600)
 TIMEOUT_SECONDS_RANGE = (0.1, 5.0)
 TIMEOUT_SECONDS_REASON = "a lookup must leave the webhook time to answer Twilio before the worker's 10 s time-out"
 CACHE_SECONDS_MAX = 86400.0
-# How far ahead `coverage_from` looks for times when nobody at all would answer.
+# How far ahead `coverage_from` looks for times when nobody at all would answer, and for each
+# team's next holiday.
 COVERAGE_HORIZON = timedelta(days=365)
 
 TOP_KEYS = (
@@ -267,6 +269,8 @@ def _read_weekend(reader: _Reader, raw: object) -> Weekend:
     ends = reader.convert(table, "weekend", "ends", parse_weekly_moment)
     if starts is None or ends is None:
         return DEFAULT_WEEKEND
+    _check_zone(reader, "weekend.starts", starts.tz.key, office=False)
+    _check_zone(reader, "weekend.ends", ends.tz.key, office=False)
     if (starts.weekday, starts.at, starts.tz.key) == (ends.weekday, ends.at, ends.tz.key):
         # By the rule (a start to the first end after it) each weekend runs into the next.
         reader.warn("weekend", f"starts and ends at the same moment ({starts}), so the weekend never ends: "
@@ -326,9 +330,20 @@ def _read_team(reader: _Reader, name: str, raw: object) -> Team | None:
     ring = reader.convert(table, path, "ring", _enum(Ring), Team.ring)
     ring_seconds = reader.convert(table, path, "ring_seconds", _ring_seconds, Team.ring_seconds)
     label = reader.convert(table, path, "label", _text, Team.label)
+    if tz is not None:
+        _check_zone(reader, _join(path, "tz"), tz.key, office=kind is Kind.PRIORITY)
     if kind is None or tz is None or not dial:
         return None
     return Team(name, kind, region, tz, hours, dial, listed, calendar, extra, ring, ring_seconds, label)
+
+
+def _check_zone(reader: _Reader, where: str, zone: str, *, office: bool) -> None:
+    """Warn about a zone that does not keep a city's clock (a fixed offset, a legacy alias). UTC
+    only for an office (a Priority team), whose hours follow its city's clock: a global team or
+    the weekend may well be set in UTC."""
+    advice = zone_advice(zone)
+    if advice is not None and (office or zone not in UNIVERSAL_ZONES):
+        reader.warn(where, advice)
 
 
 _TEAM_NAME = re.compile(r"[A-Za-z0-9_-]+")
@@ -507,12 +522,28 @@ def _check_regions(reader: _Reader, raw: dict[str, Any]) -> None:
             reader.warn(f"{path}.region", f"no line is in region {region!r}")
 
 
-def _syntax_error(exc: tomllib.TOMLDecodeError) -> str:
-    """'TOML syntax error at line 3, column 9: invalid value', from tomllib's 'Invalid value (at line 3, column 9)'."""
-    match = re.fullmatch(r"(.*) \(at (.*)\)", str(exc))
+def _syntax_error(exc: tomllib.TOMLDecodeError, text: str) -> Problem:
+    """'TOML syntax error at line 3, column 9: invalid value', from tomllib's 'Invalid value (at line
+    3, column 9)', with the offending line and a caret under the column as its detail."""
+    match = re.fullmatch(r"(.*) \(at (?:line (\d+), column (\d+)|end of document)\)", str(exc), re.DOTALL)
     if match is None:
-        return f"TOML syntax error: {exc}"
-    return f"TOML syntax error at {match[2]}: {match[1][:1].lower()}{match[1][1:]}"
+        return Problem("", f"TOML syntax error: {exc}")
+    words = f"{match[1][:1].lower()}{match[1][1:]}"
+    if match[2] is None:
+        # Just after the last character that is not white space: where the missing part belongs.
+        before = text.rstrip()
+        line, column = before.count("\n") + 1, len(before) - before.rfind("\n")
+        return Problem("", f"TOML syntax error at the end of the file: {words}", detail=_caret(text, line, column))
+    line, column = int(match[2]), int(match[3])
+    return Problem("", f"TOML syntax error at line {line}, column {column}: {words}", detail=_caret(text, line, column))
+
+
+def _caret(text: str, line: int, column: int) -> str:
+    """'  3 | name = "x' over a caret under `column` (1-based; tabs kept, so the caret lines up)."""
+    lines = text.split("\n")
+    shown = lines[line - 1].rstrip("\r") if line <= len(lines) else ""
+    under = "".join(c if c == "\t" else " " for c in shown[: column - 1])
+    return f"  {line} | {shown}\n  {' ' * len(str(line))} | {under}^"
 
 
 def _check_team_places(reader: _Reader, phonebook: Phonebook) -> None:
@@ -538,15 +569,40 @@ def _check_somebody_answers(reader: _Reader, phonebook: Phonebook, start: dateti
                             "a call then rings nobody and goes straight to voicemail")
 
 
+def _check_holidays_ahead(reader: _Reader, phonebook: Phonebook, start: datetime) -> None:
+    """Warn about a team with holidays (listed or from a calendar) none of which falls within
+    COVERAGE_HORIZON of `start` (in its own dates): a list usually covers one year, and once it
+    runs out the team is routed calls on its days off."""
+    for team in phonebook.teams:
+        if not team.holidays and team.calendar is None:
+            continue
+        first = start.astimezone(team.tz).date()
+        last = (start + COVERAGE_HORIZON).astimezone(team.tz).date()
+        known = set(team.holidays)
+        if team.calendar is not None:
+            for year in range(first.year - 1, last.year + 1):
+                known |= calendar_holidays(team.calendar, year)
+        if any(first <= day <= last for day in known):
+            continue
+        past = [day for day in known if day < first]
+        if past:
+            knows = f"the last date it knows is {max(past)}"
+        else:
+            knows = f"the next date it knows is {min(known)}" if known else "it knows no date"
+        reader.warn(f"teams.{team.name}.holidays",
+                    f"no holiday from {first} to {last} ({knows}): add the coming year's dates, or calls are "
+                    "routed to the team on its days off")
+
+
 def parse_phonebook(text: str, source: str = "phonebook.toml", *, coverage_from: datetime | None = None) -> Phonebook:
     """Build a Phonebook from TOML text, or raise PhonebookError naming every problem.
 
     With `coverage_from` (an aware instant, read at the caller's edge), also warn when nobody at all
-    would answer at some time within 12 months of it."""
+    would answer at some time within 12 months of it, and of teams whose holidays run out by then."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise PhonebookError(source, [Problem("", _syntax_error(exc))]) from None
+        raise PhonebookError(source, [_syntax_error(exc, text)]) from None
     reader = _Reader()
     reader.table(raw, "", TOP_KEYS)
     service = _read_service(reader, raw.get("service", {}))
@@ -574,6 +630,7 @@ def parse_phonebook(text: str, source: str = "phonebook.toml", *, coverage_from:
     _check_team_places(reader, phonebook)
     if coverage_from is not None:
         _check_somebody_answers(reader, phonebook, coverage_from)
+        _check_holidays_ahead(reader, phonebook, coverage_from)
     return replace(phonebook, warnings=tuple(reader.problems))
 
 

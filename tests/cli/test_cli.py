@@ -74,7 +74,29 @@ def test_check_reports_a_toml_syntax_error_with_line_and_column(runner, tmp_path
     path.write_text('[service]\nname = "Priority Support\n')
     result = run(runner, "check", "--phonebook", str(path))
     assert result.exit_code == 1
-    assert f"{path}: error: TOML syntax error at line 2, column 25: illegal character" in result.stderr
+    assert result.stderr.splitlines() == [
+        f"{path}: error: TOML syntax error at line 2, column 25: illegal character '\\n'",
+        '  2 | name = "Priority Support',
+        "    |                         ^",
+        f"Error: {path} is not valid: 1 error(s)",
+    ]
+
+
+@time_machine.travel(utc("2027-01-10T12:00Z"), tick=False)
+def test_check_warns_of_a_team_whose_holidays_have_run_out_and_of_a_zone_that_keeps_no_city_s_clock(runner, tmp_path):
+    path = tmp_path / "phonebook.toml"
+    # Amsterdam keeps only a list of 2026's days off, in a zone with no daylight saving.
+    path.write_text(SAMPLE.read_text().replace('tz = "Europe/Amsterdam"', 'tz = "CET"').replace(
+        'calendar = "NL"', "holidays = [2026-04-27, 2026-12-25, 2026-12-26]"))
+    result = run(runner, "check", "--phonebook", str(path))
+    assert result.exit_code == 0
+    assert result.stderr.splitlines() == [
+        f"{path}: warning: teams.amsterdam.tz: 'CET' is a legacy alias kept for old systems: use a city's zone, "
+        "such as 'Europe/Paris', 'Europe/Berlin' or 'Europe/Amsterdam'",
+        f"{path}: warning: teams.amsterdam.holidays: no holiday from 2027-01-10 to 2028-01-10 (the last date it "
+        "knows is 2026-12-26): add the coming year's dates, or calls are routed to the team on its days off",
+    ]
+    assert result.stdout.endswith("OK (4 line(s), 4 team(s), a fallback, 3 customer(s), 2 warning(s))\n")
 
 
 def test_the_phonebook_comes_from_ivr_phonebook_else_the_current_directory(runner, tmp_path, broken, monkeypatch):

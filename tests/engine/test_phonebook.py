@@ -355,3 +355,113 @@ def test_a_fallback_or_no_instant_to_start_from_means_no_coverage_warning():
     assert parse_phonebook(with_fallback, coverage_from=utc("2026-12-01T12:00Z")).warnings == ()
     # The loader never reads the clock: without an instant it does not look ahead.
     assert parse_phonebook(BASE).warnings == ()
+
+
+# --- time zones that keep no city's clock, holidays that run out, syntax errors shown in place ----
+
+
+def test_an_abbreviation_for_a_zone_is_refused_with_the_city_zone_never_a_fixed_offset():
+    assert problems(edited('tz = "America/Los_Angeles"', 'tz = "PST"')) == [
+        "error: teams.office.tz: unknown time zone 'PST' (an abbreviation, not a zone name: use 'America/Los_Angeles')",
+    ]
+    assert problems(edited('ends = "mon 10:00 Australia/Sydney"', 'ends = "mon 10:00 AEST"')) == [
+        "error: weekend.ends: unknown time zone 'AEST' (an abbreviation, not a zone name: use a city's zone, "
+        "such as 'Australia/Sydney' or 'Australia/Brisbane')",
+    ]
+
+
+def test_a_fixed_offset_or_legacy_zone_is_accepted_with_a_warning_naming_the_zone_to_use():
+    phonebook = parse_phonebook(
+        edited('tz = "America/Los_Angeles"', 'tz = "EST"')
+        .replace('starts = "fri 17:00 America/Los_Angeles"', 'starts = "fri 17:00 PST8PDT"')
+    )
+    assert phonebook.team("office").tz.key == "EST"
+    assert [str(w) for w in phonebook.warnings] == [
+        "warning: weekend.starts: 'PST8PDT' is a legacy alias kept for old systems: use 'America/Los_Angeles'",
+        "warning: teams.office.tz: 'EST' is a fixed offset (UTC-05:00 all year, no daylight saving): use a city's "
+        "zone, such as 'America/New_York' or 'America/Toronto'",
+    ]
+
+
+def test_utc_is_a_warning_for_an_office_but_not_for_a_global_team_or_the_weekend():
+    office = parse_phonebook(edited('tz = "America/Los_Angeles"', 'tz = "UTC"'))
+    assert [str(w) for w in office.warnings] == [
+        "warning: teams.office.tz: 'UTC' has no daylight saving, so an office's hours would drift by an hour from "
+        "its city's clocks when they change: use its city's zone (an 'Area/City' name such as 'Europe/London')",
+    ]
+    global_team = BASE + '\n[teams.select]\nkind = "select"\ntz = "Etc/UTC"\nhours = ["24/7"]\ndial = ["+14155550110"]\n'
+    weekend_in_utc = global_team.replace('starts = "fri 17:00 America/Los_Angeles"', 'starts = "sat 00:00 UTC"')
+    assert parse_phonebook(weekend_in_utc).warnings == ()
+
+
+def _holidays(listed: str, calendar: str = "") -> str:
+    return edited("holidays = [2026-12-25]", f"holidays = [{listed}]{calendar}")
+
+
+def test_a_team_whose_holidays_run_out_within_a_year_is_a_warning_naming_the_last_date_it_knows():
+    # 2027-01-10 in Los Angeles: the list's last date is behind, and nothing is listed for 2027.
+    phonebook = parse_phonebook(_holidays("2026-11-26, 2026-12-25"), coverage_from=utc("2027-01-10T20:00Z"))
+    fallback_gap, holidays = [str(w) for w in phonebook.warnings]
+    assert fallback_gap.startswith("warning: fallback: is not set")
+    assert holidays == (
+        "warning: teams.office.holidays: no holiday from 2027-01-10 to 2028-01-10 (the last date it knows is "
+        "2026-12-25): add the coming year's dates, or calls are routed to the team on its days off"
+    )
+
+
+def test_the_twelve_months_are_the_team_s_own_dates_from_the_instant_of_the_check():
+    # 2027-12-25 is 364 days after 2026-12-26 in Los Angeles: still ahead, no warning.
+    ahead = parse_phonebook(_holidays("2026-12-25, 2027-12-25"), coverage_from=utc("2026-12-26T20:00Z"))
+    assert not [w for w in ahead.warnings if w.path.endswith("holidays")]
+    # 2026-12-26T07:59Z is still the 25th in Los Angeles: the holiday itself is within the year.
+    today = parse_phonebook(_holidays("2026-12-25"), coverage_from=utc("2026-12-26T07:59Z"))
+    assert not [w for w in today.warnings if w.path.endswith("holidays")]
+    tomorrow = parse_phonebook(_holidays("2026-12-25"), coverage_from=utc("2026-12-26T08:00Z"))
+    assert [w.path for w in tomorrow.warnings if w.path.endswith("holidays")] == ["teams.office.holidays"]
+
+
+def test_a_calendar_keeps_a_team_s_holidays_coming_and_a_team_without_holidays_is_not_warned():
+    with_calendar = parse_phonebook(_holidays("2026-12-25", '\ncalendar = "US-CA"'), coverage_from=utc("2029-06-01T12:00Z"))
+    assert not [w for w in with_calendar.warnings if w.path.endswith("holidays")]
+    without = parse_phonebook(_holidays(""), coverage_from=utc("2029-06-01T12:00Z"))
+    assert not [w for w in without.warnings if w.path.endswith("holidays")]
+
+
+def test_holidays_listed_only_beyond_the_year_ahead_name_the_next_date_known():
+    phonebook = parse_phonebook(_holidays("2028-12-25"), coverage_from=utc("2026-12-01T12:00Z"))
+    [holidays] = [str(w) for w in phonebook.warnings if w.path.endswith("holidays")]
+    assert "no holiday from 2026-12-01 to 2027-12-01 (the next date it knows is 2028-12-25)" in holidays
+
+
+def test_the_loader_alone_never_looks_at_holidays_ahead():
+    assert parse_phonebook(_holidays("2020-12-25")).warnings == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            '[service]\nname = "Priority Support\n',
+            [
+                "error: TOML syntax error at line 2, column 25: illegal character '\\n'",
+                '  2 | name = "Priority Support',
+                "    |                         ^",
+            ],
+            id="unterminated-string",
+        ),
+        pytest.param(
+            "[teams.office]\n\tkind = priority\n",
+            ["error: TOML syntax error at line 2, column 9: invalid value", "  2 | \tkind = priority", "    | \t       ^"],
+            id="tab-kept-so-the-caret-lines-up",
+        ),
+        pytest.param(
+            '[teams.office]\nhours = ["24/7",\n\n',
+            ["error: TOML syntax error at the end of the file: invalid value", '  2 | hours = ["24/7",',
+             "    |                 ^"],
+            id="end-of-file",
+        ),
+    ],
+)
+def test_a_toml_syntax_error_shows_line_column_and_the_offending_line_with_a_caret(text, expected):
+    [problem] = problems(text)
+    assert problem.splitlines() == expected
