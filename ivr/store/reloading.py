@@ -280,12 +280,19 @@ class ReloadingPhonebook(WatchedFile[Phonebook]):
             self._refused_at_start, self.from_copy = start.refused, start.accepted_at
             if start.refused is None:
                 self._keep(path, start.text)
+                self._log_warnings(path, start.phonebook)
             return start.phonebook
         text = read_text(path)
         phonebook = parse_phonebook(text, str(path))
         self.from_copy = None
         self._keep(path, text)
+        self._log_warnings(path, phonebook)
         return phonebook
+
+    def _log_warnings(self, path: Path, phonebook: Phonebook) -> None:
+        # What `ivr check` prints on stderr, for whoever reads the service's log after an edit.
+        for problem in phonebook.warnings[:LOGGED_PROBLEMS]:
+            self._log.warning("%s: %s", path, problem)
 
     def _keep(self, path: Path, text: str) -> None:
         """Keep the version just accepted; a copy that cannot be written never refuses it."""

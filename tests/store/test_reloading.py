@@ -219,3 +219,23 @@ def test_a_copy_that_cannot_be_written_never_refuses_the_phonebook(tmp_path, boo
         holder = ReloadingPhonebook(book, interval=1.0, last_good=blocked / LAST_GOOD_NAME)
     assert holder.current().service.name == "Priority Support"
     assert "the last good phonebook cannot be kept in" in caplog.text
+
+
+def test_the_warnings_of_each_version_accepted_are_logged_at_start_and_on_reload(tmp_path, book, caplog):
+    _edit(book, SAMPLE.read_text().replace('tz = "UTC"', 'tz = "Etc/GMT+5"'), bump=1)
+    ticks = Ticks()
+    with caplog.at_level(logging.WARNING, logger="ivr.phonebook"):
+        phonebook = ReloadingPhonebook(book, interval=1.0, monotonic=ticks)
+        warned_at_start = [r.getMessage() for r in caplog.records]
+        caplog.clear()
+        _edit(book, SAMPLE.read_text().replace('tz = "UTC"', 'tz = "US/Pacific"'), bump=2)
+        ticks.now += 1.0
+        phonebook.current()
+    assert warned_at_start == [
+        f"{book}: warning: teams.select.tz: 'Etc/GMT+5' is a fixed offset (UTC-05:00 all year, no daylight saving): "
+        "use a city's zone (an 'Area/City' name)",
+    ]
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
+        f"{book}: warning: teams.select.tz: 'US/Pacific' is a legacy alias kept for old systems: "
+        "use 'America/Los_Angeles'",
+    ]
