@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from datetime import UTC, date, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from ivr.cli.pictures import duration, week_by_week
+from ivr.cli.pictures import aligned, duration, week_by_week
 from ivr.clock import utc_now
 from ivr.config import SettingsError, default_instance_path, load_settings
 from ivr.engine.coverage import coverage
@@ -101,7 +102,19 @@ def _echo_json(data: dict) -> None:
 
 
 class _Commands(click.Group):
-    """Every command turns a bad setting into one line that names it, not a traceback."""
+    """Every command turns a bad setting into one line that names it, not a traceback; `--help`
+    lists each command with its whole description, wrapped rather than cut at the terminal's width."""
+
+    # Groups made with `@main.group()` are _Commands too.
+    group_class = type
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        commands = [(name, self.get_command(ctx, name)) for name in self.list_commands(ctx)]
+        rows = [(name, command.get_short_help_str(limit=sys.maxsize))
+                for name, command in commands if command is not None and not command.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -111,6 +124,7 @@ class _Commands(click.Group):
 
 
 @click.group(cls=_Commands)
+@click.version_option(package_name="ivr", message="ivr %(version)s")
 def main() -> None:
     """Priority Support call router: check the phonebook, see who is on duty, route and replay calls."""
 
@@ -179,14 +193,10 @@ def _who_text(phonebook: Phonebook, at: datetime) -> list[str]:
     if not rota.on_duty:
         out.append(f"No team is on duty: a call goes to {_after_the_teams(phonebook)}.")
     else:
-        widths = [max(len(text) for text in column) for column in zip(*(
-            (d.team.name, d.team.kind.value, d.team.region or "-") for d in rota.on_duty
-        ), strict=True)]
-        for duty in rota.on_duty:
-            team = duty.team
-            columns = (team.name, team.kind.value, team.region or "-")
-            aligned = "  ".join(text.ljust(width) for text, width in zip(columns, widths, strict=True))
-            out.append(f"  {aligned}  local {_local(at, team.tz)}  {_until(duty, at)}")
+        out += [f"  {row}" for row in aligned([
+            (d.team.name, d.team.kind.value, d.team.region or "-", f"local {_local(at, d.team.tz)}  {_until(d, at)}")
+            for d in rota.on_duty
+        ])]
         out.append(f"After every team: {_after_the_teams(phonebook)}.")
     hours = int(HANDOFF_HORIZON.total_seconds() // 3600)
     if rota.handoffs:
@@ -354,11 +364,16 @@ def init_db() -> None:
     click.echo(f"call log ready: {log.health()['database']}")
 
 
+# `ivr calls`' columns (the README shows them).
+CALLS_HEADER = ("started", "call", "line", "caller", "customer", "severity", "outcome", "answered")
+
+
 @main.command("calls")
 @click.option("--since", type=INSTANT, help="Only calls that started at or after this instant.")
 @click.option("--outcome", type=click.Choice(OUTCOME_FILTERS),
               help="Only calls with this outcome.")
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000),
+              help="How many calls to print at most.")
 @json_option
 def list_calls(since: datetime | None, outcome: str | None, limit: int, as_json: bool) -> None:
     """The most recent calls, newest first, as the ops console shows them (JSON: with timelines)."""
@@ -384,10 +399,13 @@ def list_calls(since: datetime | None, outcome: str | None, limit: int, as_json:
     if not page.calls:
         click.echo("no calls")
         return
-    for call in page.calls:
-        answered = f"{call.team} after {call.answer_seconds:g}s" if call.team else ""
-        click.echo("  ".join([
+    rows = [CALLS_HEADER] + [
+        (
             iso(call.started_at), call.sid, call.line or "-", call.caller or "-",
             call.customer or call.sen or "-", f"L{call.severity}" if call.severity else "L?",
-            call.outcome.value if call.outcome else IN_PROGRESS, answered,
-        ]).rstrip())
+            call.outcome.value if call.outcome else IN_PROGRESS,
+            f"{call.team} after {call.answer_seconds:g}s" if call.team else "",
+        )
+        for call in page.calls
+    ]
+    click.echo("\n".join(aligned(rows)))

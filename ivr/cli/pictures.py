@@ -6,6 +6,7 @@ Drawing only: the facts (duty, weekends, exact gaps) come from the engine (`ivr.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from ivr.engine.coverage import Span, l1_gaps, priority_gaps
@@ -40,6 +41,13 @@ def _marks(intervals: list[Interval], week: int, low: int, high: int) -> str:
         marks.append(FULL if covered == cell_high - cell_low else PART if covered else OFF)
     per_day = 24 // HOURS_PER_MARK
     return "|".join("".join(marks[i : i + per_day]) for i in range(0, len(marks), per_day))
+
+
+def aligned(rows: Sequence[Sequence[str]]) -> list[str]:
+    """Rows of text in columns two spaces apart, each as wide as its widest cell (the last one as it is)."""
+    widths = [max(len(cell) for cell in column) for column in zip(*rows, strict=True)]
+    widths[-1:] = [0]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
 
 
 def duration(seconds: int) -> str:

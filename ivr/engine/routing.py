@@ -42,6 +42,8 @@ class Candidate:
             "team": self.team,
             "kind": self.kind.value,
             "dial": list(self.dial),
+            "ring": self.ring.value,
+            "ring_seconds": self.ring_seconds,
             "until": None if self.until is None else iso(self.until),
         }
 

@@ -1,9 +1,11 @@
 """The `ivr` admin commands, run as an admin runs them (click's CliRunner)."""
 
+import importlib.metadata
 import json
 import subprocess
 import sys
 
+import click
 import pytest
 import responses
 import time_machine
@@ -34,6 +36,41 @@ def broken(tmp_path):
 
 def run(runner, *args, env=None):
     return runner.invoke(main, list(args), env=env)
+
+
+# --- ivr itself ----------------------------------------------------------------------------
+
+
+def test_version_names_the_installed_package(runner):
+    result = run(runner, "--version")
+    assert result.exit_code == 0
+    assert result.stdout == f"ivr {importlib.metadata.version('ivr')}\n"
+
+
+def test_help_lists_every_command_with_its_whole_description_at_any_width(runner):
+    for width in (60, 80, 200):
+        result = runner.invoke(main, ["--help"], terminal_width=width)
+        assert result.exit_code == 0
+        listed = result.stdout.split("Commands:\n", 1)[1]
+        # Each description, wrapped to the width, reads the same once its lines are joined again.
+        joined = " ".join(listed.split())
+        for name, command in main.commands.items():
+            assert f"{name} {' '.join(command.help.split())}" in joined, (width, name)
+        assert "..." not in listed
+
+
+def _options(command, path=("ivr",)):
+    for param in command.params:
+        if isinstance(param, click.Option):
+            yield " ".join(path), param
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _options(sub, (*path, name))
+
+
+def test_every_option_of_every_command_has_help():
+    options = list(_options(main))
+    assert len(options) > 20
+    assert [(where, option.opts) for where, option in options if not option.help] == []
 
 
 # --- ivr check ---------------------------------------------------------------------------
@@ -207,10 +244,14 @@ def test_route_json_has_exactly_the_promised_keys(runner):
         "severity": 1,
         "action": "connect",
         "candidates": [
-            {"team": "sydney", "kind": "priority", "dial": ["+61255501001", "+61255501002"], "until": "2026-12-01T08:00:00Z"},
-            {"team": "amsterdam", "kind": "priority", "dial": ["+31205550101", "+31205550102"], "until": "2026-12-01T18:00:00Z"},
-            {"team": "select", "kind": "select", "dial": ["+14155550110", "+31205550110"], "until": None},
-            {"team": "fallback", "kind": "fallback", "dial": ["+14155550142"], "until": None},
+            {"team": "sydney", "kind": "priority", "dial": ["+61255501001", "+61255501002"], "ring": "together",
+             "ring_seconds": 20, "until": "2026-12-01T08:00:00Z"},
+            {"team": "amsterdam", "kind": "priority", "dial": ["+31205550101", "+31205550102"], "ring": "together",
+             "ring_seconds": 20, "until": "2026-12-01T18:00:00Z"},
+            {"team": "select", "kind": "select", "dial": ["+14155550110", "+31205550110"], "ring": "together",
+             "ring_seconds": 25, "until": None},
+            {"team": "fallback", "kind": "fallback", "dial": ["+14155550142"], "ring": "together", "ring_seconds": 30,
+             "until": None},
         ],
         "reason": "ringing sydney (in the line's region apac), then amsterdam, then select, then the fallback",
     }

@@ -29,10 +29,14 @@ def test_init_db_then_calls_lists_newest_first_with_filters(tmp_path, monkeypatc
 
     listed = runner.invoke(main, ["calls"])
     assert listed.exit_code == 0
-    lines = listed.output.splitlines()
+    header, *lines = listed.output.splitlines()
+    assert header.split() == ["started", "call", "line", "caller", "customer", "severity", "outcome", "answered"]
     assert lines[0].split() == ["2026-12-01T09:00:00Z", "CA802", "+31205550100", "+31612345678", "-", "L?",
                                 "abandoned"]
-    assert lines[1].endswith("answered  san_francisco after 12s")
+    assert lines[1].split()[-5:] == ["L1", "answered", "san_francisco", "after", "12s"]
+    # Columns line up under the header: each value starts where its heading does.
+    for line in lines:
+        assert [line[header.index(title)] != " " for title in ("call", "caller", "outcome")] == [True] * 3, line
 
     answered = runner.invoke(main, ["calls", "--outcome", "answered", "--json"])
     calls = json.loads(answered.output)

@@ -184,10 +184,14 @@ def test_the_decision_as_json_has_exactly_the_promised_keys(sample):
         "severity": 1,
         "action": "connect",
         "candidates": [
-            {"team": "san_francisco", "kind": "priority", "dial": ["+14155550101", "+14155550102"], "until": "2026-12-02T03:00:00Z"},
-            {"team": "amsterdam", "kind": "priority", "dial": ["+31205550101", "+31205550102"], "until": "2026-12-01T18:00:00Z"},
-            {"team": "select", "kind": "select", "dial": ["+14155550110", "+31205550110"], "until": None},
-            {"team": "fallback", "kind": "fallback", "dial": ["+14155550142"], "until": None},
+            {"team": "san_francisco", "kind": "priority", "dial": ["+14155550101", "+14155550102"], "ring": "in-order",
+             "ring_seconds": 15, "until": "2026-12-02T03:00:00Z"},
+            {"team": "amsterdam", "kind": "priority", "dial": ["+31205550101", "+31205550102"], "ring": "together",
+             "ring_seconds": 20, "until": "2026-12-01T18:00:00Z"},
+            {"team": "select", "kind": "select", "dial": ["+14155550110", "+31205550110"], "ring": "together",
+             "ring_seconds": 25, "until": None},
+            {"team": "fallback", "kind": "fallback", "dial": ["+14155550142"], "ring": "together", "ring_seconds": 30,
+             "until": None},
         ],
         "reason": "ringing san_francisco (in the line's region amer), then amsterdam, then select, then the fallback",
     }
