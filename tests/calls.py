@@ -94,11 +94,12 @@ class Played:
 
 
 def play(tmp_path: Path, at: str, to: str, caller: str = STRANGER, press: str = "", answer=(), voicemail=(),
-         **config) -> Played:
-    """One simulated call, in-process, at the instant `at`."""
+         hang_up_ringing: int | None = None, **config) -> Played:
+    """One simulated call, in-process, at the instant `at` (the caller hanging up while the
+    `hang_up_ringing`th <Dial> rings, if given)."""
     sink = config.pop("EVENT_SINK", None) or ListSink()
     simulator = simulate.in_process(
         str(config.pop("phonebook", SAMPLE)), utc(at),
         {"IVR_INSTANCE_PATH": str(tmp_path / "instance"), "TWILIO_AUTH_TOKEN": TOKEN, "EVENT_SINK": sink, **config},
     )
-    return Played(simulator.call(to, caller, simulate.parse_presses(press), answer, voicemail), sink)
+    return Played(simulator.call(to, caller, simulate.parse_presses(press), answer, voicemail, hang_up_ringing), sink)

@@ -230,6 +230,10 @@ def _phone_number(ctx: click.Context, param: click.Parameter, value: str) -> str
     return value
 
 
+def _phone_numbers(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(_phone_number(ctx, param, value) for value in values)
+
+
 def _ringing(candidate: Candidate) -> str:
     numbers = ", ".join(candidate.dial)
     if candidate.ring is Ring.IN_ORDER and len(candidate.dial) > 1:
@@ -288,13 +292,18 @@ def show_coverage(phonebook_path: str, start: datetime, end: datetime, as_json: 
 
 @main.command("simulate")
 @phonebook_option
-@click.option("--to", "to", required=True, help="The support number the caller dials.")
+@click.option("--to", "to", required=True, callback=_phone_number, metavar="NUMBER",
+              help="The support number the caller dials, E.164.")
 @click.option("--from", "caller", help="The caller's number (default: one the sample phonebook does not know).")
 @click.option("--press", default="", help='Keys for each prompt in turn, comma-separated ("1234567#,1"); '
               'an empty group lets the prompt time out; "say:one two" speaks instead.')
-@click.option("--answer", multiple=True, help="A dialled number that picks up and accepts (repeatable).")
-@click.option("--voicemail", multiple=True,
+@click.option("--answer", multiple=True, callback=_phone_numbers, metavar="NUMBER",
+              help="A dialled number that picks up and accepts (repeatable).")
+@click.option("--voicemail", multiple=True, callback=_phone_numbers, metavar="NUMBER",
               help="A dialled number whose voicemail picks up and presses no key (repeatable).")
+@click.option("--hang-up-ringing", type=click.IntRange(min=1), metavar="N",
+              help="The caller hangs up while the call's Nth round of ringing (each team, or each number rung "
+                   "in order; 1: the first) rings, before anyone answers: an abandoned call.")
 @click.option("--at", type=INSTANT, help="Place the call at this instant (in-process only).")
 @click.option("--url", help="Call a running service at this base URL instead of an in-process app.")
 @click.option("--public-url", envvar="IVR_PUBLIC_URL", show_envvar=True,
@@ -303,7 +312,8 @@ def show_coverage(phonebook_path: str, start: datetime, end: datetime, as_json: 
 @click.option("--stir-verstat", default="TN-Validation-Passed-A", show_default=True,
               help="Twilio's StirVerstat for the caller ID (SHAKEN/STIR); \"\" sends none, as for most calls from "
                    "outside North America.")
-def simulate_call(phonebook_path, to, caller, press, answer, voicemail, at, url, public_url, stir_verstat):
+def simulate_call(phonebook_path, to, caller, press, answer, voicemail, hang_up_ringing, at, url, public_url,
+                  stir_verstat):
     """Play one call as Twilio would, and print who hears, presses, rings and answers."""
     import requests
 
@@ -320,7 +330,8 @@ def simulate_call(phonebook_path, to, caller, press, answer, voicemail, at, url,
         else:
             simulator = simulate.in_process(phonebook_path, at, {"IVR_PUBLIC_URL": public_url or None})
         simulator.stir_verstat = stir_verstat
-        turns = simulator.call(to, caller or simulate.UNKNOWN_CALLER, simulate.parse_presses(press), answer, voicemail)
+        turns = simulator.call(to, caller or simulate.UNKNOWN_CALLER, simulate.parse_presses(press), answer, voicemail,
+                               hang_up_ringing)
     except (PhonebookError, simulate.SimulationError, requests.RequestException) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(simulate.transcript(turns))

@@ -57,8 +57,12 @@ REFUSED_HINT = (
 
 
 class SimulationError(Exception):
-    """The service answered something Twilio would reject (an error status, not TwiML, a loop):
-    one line that says which step, which URL and why."""
+    """The service answered something Twilio would reject (an error status, not TwiML, a loop), or
+    nothing answered: one line that says which step, which URL and why."""
+
+
+class Unreachable(Exception):
+    """A transport found nothing answering where the service should be; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -94,10 +98,29 @@ class OverHttp:
         self.session = requests.Session()
 
     def post(self, url: str, params: dict[str, str], headers: dict[str, str]) -> tuple[int, str]:
-        response = self.session.post(
-            url, data=params, headers=headers, timeout=TWILIO_WAIT_SECONDS, allow_redirects=False
-        )
+        try:
+            response = self.session.post(
+                url, data=params, headers=headers, timeout=TWILIO_WAIT_SECONDS, allow_redirects=False
+            )
+        except requests.ConnectionError as exc:
+            raise Unreachable(
+                f"nothing answers at {self.base} ({_socket_error(exc)}): is the service running, and is --url "
+                "its address?"
+            ) from None
+        except requests.Timeout:
+            raise Unreachable(f"no answer within {TWILIO_WAIT_SECONDS} s, when Twilio gives up") from None
         return response.status_code, response.text
+
+
+def _socket_error(exc: BaseException) -> str:
+    """'connection refused', from the socket error that requests and urllib3 wrap in theirs."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.strerror:
+            return seen.strerror[:1].lower() + seen.strerror[1:]
+        reason = getattr(seen, "reason", None)
+        seen = reason if isinstance(reason, BaseException) else seen.__cause__ or seen.__context__
+    return type(exc).__name__
 
 
 def sid(prefix: str) -> str:
@@ -117,9 +140,14 @@ class _Call:
     presses: list[str]
     answers: frozenset[str]
     voicemails: frozenset[str]
+    # The caller hangs up while this <Dial> of the call rings (1: the first), if it comes.
+    hang_up_ringing: int | None = None
     turns: list[Turn] = field(default_factory=list)
     seconds: float = 0.0
     requests: int = 0
+    dials: int = 0
+    dialled: set[str] = field(default_factory=set)
+    caller_gone: bool = False
 
     def note(self, who: str, what: str) -> None:
         self.turns.append(Turn(who, what))
@@ -144,10 +172,12 @@ class Simulator:
 
     def call(
         self, to: str, caller: str, presses: Sequence[str] = (), answers: Sequence[str] = (),
-        voicemails: Sequence[str] = (),
+        voicemails: Sequence[str] = (), hang_up_ringing: int | None = None,
     ) -> list[Turn]:
         """Play one inbound call to the end and return its transcript. Of the dialled numbers,
-        `answers` pick up and press 1, `voicemails` pick up and press nothing; the rest ring out."""
+        `answers` pick up and press 1, `voicemails` pick up and press nothing; the rest ring out.
+        With `hang_up_ringing` N the caller hangs up while the call's Nth <Dial> rings (an abandoned
+        call). The transcript ends with a note for each of these that never came to pass."""
         call = _Call(
             sid=sid("CA"),
             params={
@@ -157,6 +187,7 @@ class Simulator:
             presses=list(presses),
             answers=frozenset(answers),
             voicemails=frozenset(voicemails),
+            hang_up_ringing=hang_up_ringing,
         )
         call.params["CallSid"] = call.sid
         call.note("call", f"{caller} calls {to}")
@@ -170,6 +201,12 @@ class Simulator:
         status = {**call.params, "CallStatus": "completed", "CallDuration": str(round(call.seconds))}
         self._post(call, "the call's final status", self.public + STATUS_PATH, status, twiml=False)
         call.note("ends", f"after {round(call.seconds)} s")
+        for option, numbers in (("--answer", answers), ("--voicemail", voicemails)):
+            for number in sorted(set(numbers) - call.dialled):
+                call.note("note", f"{number} ({option}) was never dialled")
+        if hang_up_ringing is not None and call.dials < hang_up_ringing:
+            call.note("note", f"the caller would have hung up at ringing round {hang_up_ringing}, "
+                              f"but the call rang {call.dials} round(s)")
         return call.turns
 
     # --- HTTP ----------------------------------------------------------------------------
@@ -187,11 +224,14 @@ class Simulator:
             raise SimulationError(f"more than {MAX_REQUESTS} requests: the call flow loops")
         headers = {SIGNATURE_HEADER: self.validator.compute_signature(url, params)}
         address = self._address(url)
-        status, body = self.transport.post(address, params, headers)
-        for text in self.outbox.take() if self.outbox else ():
-            call.note("would text", f"{text.to} from {text.from_}: {text.body}")
         # One line, never the error page: the service's log has the details.
         request = f"step {call.requests} ({step}): POST {address}" + (f" signed for {url}" if address != url else "")
+        try:
+            status, body = self.transport.post(address, params, headers)
+        except Unreachable as exc:
+            raise SimulationError(f"{request}: {exc}") from None
+        for text in self.outbox.take() if self.outbox else ():
+            call.note("would text", f"{text.to} from {text.from_}: {text.body}")
         if status >= 300:
             hint = f": {REFUSED_HINT}" if status == HTTPStatus.FORBIDDEN else ""
             raise SimulationError(f"{request} answered {_status_line(status)}{hint}")
@@ -232,6 +272,10 @@ class Simulator:
                 return self._follow(call, "a <Redirect>", url, verb.text, self._in_call(call))
             elif verb.tag == "Dial":
                 params = self._dial(call, verb, url)
+                if call.caller_gone:
+                    # Twilio still requests the action, but the call is over: what it answers is never played.
+                    self._follow(call, "the end of a <Dial> the caller hung up on", url, verb.get("action"), params)
+                    return None, url
                 return self._follow(call, "the end of a <Dial>", url, verb.get("action"), params)
             elif verb.tag == "Record":
                 return self._record(call, verb, url)
@@ -286,6 +330,17 @@ class Simulator:
         numbers = ", ".join(phone for _, phone in legs)
         timeout = int(dial.get("timeout", "30"))
         call.note("rings", numbers)
+        call.dials += 1
+        call.dialled.update(phone for _, phone in legs)
+        if call.dials == call.hang_up_ringing:
+            waited = timeout // 2
+            call.seconds += waited
+            call.note("caller hangs up", f"after {waited} s of ringing, before anyone answers")
+            call.caller_gone = True
+            return {
+                **call.params, "CallStatus": "completed", "DialCallStatus": "canceled", "DialBridged": "false",
+                "DialCallSid": sid("CA"), "DialCallDuration": "0",
+            }
         picked_up = None
         for number, phone in legs:
             if phone not in call.answers | call.voicemails:
@@ -382,6 +437,9 @@ def in_process(phonebook_path: str, at: datetime | None = None, config: Mapping 
     stderr, leaving stdout to the transcript. `config` overrides any of this.
     """
     overrides = dict(config or {})
+    # Without TWILIO_AUTH_TOKEN the app signs with a token of its own, not the instance's development
+    # token: nothing but this simulator sends it requests, so there is no real-Twilio warning to give.
+    overrides.setdefault("SIGNING_TOKEN", secrets.token_hex(16))
     # Nothing reaches this app over a network: without a public URL it is the in-process base, which
     # a real TWILIO_AUTH_TOKEN in the environment requires (`ivr.config.check_signing`).
     overrides["IVR_PUBLIC_URL"] = overrides.get("IVR_PUBLIC_URL", os.environ.get("IVR_PUBLIC_URL")) or IN_PROCESS_BASE

@@ -6,7 +6,9 @@ it), `EVENT_SINK` (where call events go; default: the call log, `ivr.store.calll
 (the class that sends texts, made from the Twilio settings and the counters; default
 `ivr.outside.sms.SmsSender`; the simulator's `TextRecorder` keeps them instead) and `LOG_STREAM`
 (`"stdout"`, the default, where gunicorn and Heroku collect logs; or `"stderr"`, so that a
-command printing on stdout, such as `ivr simulate`, keeps its output clean).
+command printing on stdout, such as `ivr simulate`, keeps its output clean), and `SIGNING_TOKEN` (the
+token requests are signed with when `TWILIO_AUTH_TOKEN` is unset, instead of the instance's
+development token: the in-process simulator signs with one of its own).
 """
 
 from __future__ import annotations

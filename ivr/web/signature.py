@@ -57,7 +57,10 @@ def dev_token(instance_path: str | Path) -> str:
 
 
 def init_app(app: Flask) -> None:
-    """Resolve the auth token: the configured one, else this instance's development token."""
+    """Resolve the auth token: the configured one, else the `SIGNING_TOKEN` of whoever made the app to
+    sign its own requests (the in-process simulator), else this instance's development token."""
+    if not app.config.get("TWILIO_AUTH_TOKEN") and app.config.get("SIGNING_TOKEN"):
+        app.config["TWILIO_AUTH_TOKEN"] = app.config["SIGNING_TOKEN"]
     if not app.config.get("TWILIO_AUTH_TOKEN"):
         app.config["TWILIO_AUTH_TOKEN"] = dev_token(app.instance_path)
         log.warning(

@@ -3,11 +3,13 @@
 import json
 import re
 
+import pytest
 from calls import ACME_ADMIN, SF, TOKEN, US_LINE
 from click.testing import CliRunner
 from conftest import SAMPLE
 
 from ivr.cli.commands import main
+from ivr.web.signature import DEV_TOKEN_FILE
 
 # "     who  what": the right-aligned speaker, two spaces, what happens.
 TRANSCRIPT_LINE = re.compile(r" *[a-z][a-z ]*  \S.*")
@@ -46,12 +48,6 @@ def test_a_naive_instant_is_refused(tmp_path):
     assert "has no offset" in result.output
 
 
-def test_an_unreachable_service_is_a_clear_error(tmp_path):
-    result = _run(tmp_path, "--to", US_LINE, "--url", "http://127.0.0.1:9")
-    assert result.exit_code == 1
-    assert "Error:" in result.output and "Traceback" not in result.output
-
-
 def test_a_broken_phonebook_is_a_clear_error(tmp_path):
     book = tmp_path / "broken.toml"
     book.write_text("[service\n")
@@ -61,12 +57,14 @@ def test_a_broken_phonebook_is_a_clear_error(tmp_path):
 
 
 def test_logs_go_to_stderr_and_leave_stdout_to_the_transcript(tmp_path):
-    # Without TWILIO_AUTH_TOKEN the app warns about its development token at start.
-    env = {"IVR_INSTANCE_PATH": str(tmp_path / "instance"), "TWILIO_AUTH_TOKEN": None, "IVR_PHONEBOOK": str(SAMPLE)}
+    # The phonebook's warning is logged as the app starts.
+    book = tmp_path / "phonebook.toml"
+    book.write_text(SAMPLE.read_text().replace('tz = "UTC"', 'tz = "Etc/GMT+5"'))
+    env = {"IVR_INSTANCE_PATH": str(tmp_path / "instance"), "TWILIO_AUTH_TOKEN": TOKEN, "IVR_PHONEBOOK": str(book)}
     result = CliRunner(env=env).invoke(main, ["simulate", "--to", US_LINE, "--from", ACME_ADMIN, "--press", "1",
                                               "--answer", SF[0], "--at", "2026-12-01T20:00Z"])
     assert result.exit_code == 0, result.output
-    assert "TWILIO_AUTH_TOKEN is not set" in result.stderr
+    assert "WARNING ivr.phonebook" in result.stderr and "'Etc/GMT+5' is a fixed offset" in result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["call", ACME_ADMIN, "calls", US_LINE]
     assert all(TRANSCRIPT_LINE.fullmatch(line) for line in lines), result.stdout
@@ -99,3 +97,50 @@ def test_in_process_the_call_is_signed_for_the_services_public_url_from_the_envi
                                               "--answer", SF[0], "--at", "2026-12-01T20:00Z"])
     assert result.exit_code == 0, result.output
     assert f"connected  caller and {SF[0]}" in result.stdout
+
+
+def test_without_twilio_auth_token_an_in_process_call_gives_no_real_twilio_warning_and_writes_no_token(tmp_path):
+    env = {"IVR_INSTANCE_PATH": str(tmp_path / "instance"), "TWILIO_AUTH_TOKEN": None, "IVR_PHONEBOOK": str(SAMPLE)}
+    result = CliRunner(env=env).invoke(main, ["simulate", "--to", US_LINE, "--from", ACME_ADMIN, "--press", "1",
+                                              "--answer", SF[0], "--at", "2026-12-01T20:00Z"])
+    assert result.exit_code == 0, result.output
+    assert f"connected  caller and {SF[0]}" in result.stdout
+    assert result.stderr == ""
+    assert not (tmp_path / "instance" / DEV_TOKEN_FILE).exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--to", "4155550100"), ("--answer", "+1415555010"), ("--voicemail", "voicemail"), ("--answer", "+99912345678")],
+)
+def test_numbers_that_are_not_e164_are_refused_in_one_line_as_ivr_route_does(tmp_path, option, value):
+    args = ["--to", US_LINE, "--at", "2026-12-01T20:00Z"]
+    args = [value if (arg, option) == (US_LINE, "--to") else arg for arg in args]
+    if option != "--to":
+        args += [option, SF[0], option, value]
+    result = _run(tmp_path, *args)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: Invalid value for '{option}': {value!r} is not an E.164 phone number like +14155550100"
+    )
+
+
+def test_an_abandoned_call_and_never_dialled_numbers_show_in_the_transcript(tmp_path):
+    result = _run(tmp_path, "--to", US_LINE, "--from", ACME_ADMIN, "--press", "1", "--answer", "+14155550199",
+                  "--hang-up-ringing", "1", "--at", "2026-12-01T20:00Z")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-4:] == [
+        f"          rings  {SF[0]}",
+        "caller hangs up  after 7 s of ringing, before anyone answers",
+        "           ends  after 23 s",
+        "           note  +14155550199 (--answer) was never dialled",
+    ]
+
+
+def test_nothing_listening_at_the_url_is_one_line(tmp_path):
+    result = _run(tmp_path, "--to", US_LINE, "--url", "http://127.0.0.1:9")
+    assert result.exit_code == 1
+    [line] = result.output.splitlines()
+    assert line.startswith("Error: step 1 (the call comes in): POST http://127.0.0.1:9/voice")
+    assert line.endswith(": nothing answers at http://127.0.0.1:9 (connection refused): is the service running, "
+                         "and is --url its address?")

@@ -12,6 +12,7 @@ from twilio.request_validator import RequestValidator
 from ivr.cli import simulate
 from ivr.cli.simulate import InProcess, SimulationError, Simulator, Turn, parse_presses, transcript
 from ivr.engine.events import Dial, Started, Status
+from ivr.engine.outcomes import Outcome, summarise
 from ivr.web.services import services_of
 from ivr.web.signature import SIGNATURE_HEADER
 
@@ -216,3 +217,40 @@ def test_a_missed_level_1_call_in_process_alerts_nobody(tmp_path, twilio_credent
     assert any(t.who == "caller records" for t in turns)  # nobody answered: a missed L1 call
     assert twilio.call_count == 0 and webhook.call_count == 0 and len(mock.calls) == 0
     assert alerter.health()["pending"] == 0
+
+
+def test_a_caller_who_hangs_up_while_it_rings_is_an_abandoned_call(tmp_path):
+    # San Francisco rings its numbers one after the other; the caller gives up during the second.
+    call = play(tmp_path, "2026-12-01T20:00Z", US_LINE, caller=ACME_ADMIN, press="1", answer=[SF[1]],
+                hang_up_ringing=2)
+    assert [t.who for t in call.turns][-4:] == ["no answer", "rings", "caller hangs up", "ends"]
+    assert call.said("rings") == [SF[0], SF[1]]
+    assert call.said("caller hangs up") == ["after 7 s of ringing, before anyone answers"]
+    assert "connected" not in [t.who for t in call.turns] and "hangs up" not in [t.who for t in call.turns]
+    first, second = call.events.of(Dial)
+    assert (first.status, second.status, second.accepted_by) == ("no-answer", "canceled", None)
+    [sid] = {event.call_sid for event in call.events.events}
+    assert summarise(sid, call.events.events).outcome is Outcome.ABANDONED
+
+
+def test_numbers_that_were_never_dialled_and_a_hang_up_that_never_came_are_noted_last(tmp_path):
+    # Amsterdam's hours: the call at 09:00 local goes to Amsterdam, whose second number answers.
+    call = play(tmp_path, "2026-12-01T08:00Z", "+31205550100", caller=ACME_ADMIN, press="1",
+                answer=["+31205550102", SF[0]], voicemail=[SF[1]], hang_up_ringing=3)
+    assert call.said("connected") == ["caller and +31205550102"]
+    assert [t.who for t in call.turns][-4:] == ["ends", "note", "note", "note"]
+    assert call.said("note") == [
+        f"{SF[0]} (--answer) was never dialled",
+        f"{SF[1]} (--voicemail) was never dialled",
+        "the caller would have hung up at ringing round 3, but the call rang 1 round(s)",
+    ]
+
+
+def test_nothing_listening_at_the_url_is_one_line_naming_the_step_and_the_address():
+    simulator = simulate.Simulator(simulate.OverHttp("http://127.0.0.1:9"), TOKEN)
+    with pytest.raises(SimulationError) as raised:
+        simulator.call(US_LINE, ACME_ADMIN)
+    assert str(raised.value) == (
+        "step 1 (the call comes in): POST http://127.0.0.1:9/voice: nothing answers at http://127.0.0.1:9 "
+        "(connection refused): is the service running, and is --url its address?"
+    )
