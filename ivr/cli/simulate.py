@@ -3,8 +3,8 @@
 The simulator sends what Twilio sends (the real parameter names, signed with the auth token as
 Twilio signs them), follows every action URL, types the caller's keys into each <Gather>, rings
 the dialled numbers (the ones told to answer pick up, hear the whisper and press 1; a voicemail
-picks up and presses nothing), posts the recording and final status callbacks, and writes down
-what each party hears and does.
+picks up and presses nothing; the caller may hang up while it rings), posts the recording and
+final status callbacks, and writes down what each party hears and does.
 It talks to an app in-process (Flask's test client) or to a running service over HTTP. Like
 Twilio, it signs the URLs under the service's public base (`IVR_PUBLIC_URL`, where Twilio calls),
 while its requests go to the address it was given (say http://127.0.0.1:8000).
@@ -74,7 +74,9 @@ class Turn:
 class Transport(Protocol):
     base: str  # where the service is reached
 
-    def post(self, url: str, params: dict[str, str], headers: dict[str, str]) -> tuple[int, str]: ...
+    def post(self, url: str, params: dict[str, str], headers: dict[str, str]) -> tuple[int, str]:
+        """The status and body the service answered; Unreachable when nothing answered."""
+        ...
 
 
 class InProcess:
