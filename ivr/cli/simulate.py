@@ -105,6 +105,10 @@ def sid(prefix: str) -> str:
     return prefix + secrets.token_hex(16)
 
 
+# A press group after this hears the whole prompt before pressing: `wait:1`.
+WAIT = "wait:"
+
+
 def parse_presses(text: str) -> list[str]:
     """'1234567#,1' as one group per <Gather>; an empty group is a time-out."""
     return text.split(",") if text else []
@@ -257,9 +261,20 @@ class Simulator:
         call.seconds += speaking_seconds(text)
 
     def _gather(self, call: _Call, gather: ET.Element) -> dict[str, str] | None:
-        for say in gather.iter("Say"):
-            self._hear(call, "caller hears", say)
+        """The caller's answer to one prompt. A caller with keys to press (or words to say) does so at
+        the prompt's first pause, so what follows it is never heard (Twilio's barge-in), unless the
+        group starts with `wait:`; a caller who has nothing to press hears it all, then the prompt
+        times out."""
         group = call.presses.pop(0) if call.presses else ""
+        waits = group.startswith(WAIT)
+        group = group.removeprefix(WAIT)
+        for verb in gather:
+            if verb.tag == "Pause":
+                if group and not waits:
+                    break
+                call.seconds += int(verb.get("length", "1"))
+            elif verb.tag == "Say":
+                self._hear(call, "caller hears", verb)
         if not group:
             call.note("caller waits", "no input: the prompt times out")
             call.seconds += int(gather.get("timeout", "5"))
@@ -427,3 +442,15 @@ def _status_line(status: int) -> str:
 def transcript(turns: Sequence[Turn]) -> str:
     width = max((len(t.who) for t in turns), default=0)
     return "\n".join(f"{t.who.rjust(width)}  {t.what}" for t in turns)
+
+
+def heard_before_ringing(turns: Sequence[Turn]) -> list[str] | None:
+    """Everything the caller heard before the first phone rang (the whisper comes later, on the
+    engineer's leg); None when no phone rang. What `bench/webhooks.py` and the tests time."""
+    heard: list[str] = []
+    for turn in turns:
+        if turn.who == "rings":
+            return heard
+        if turn.who == "caller hears":
+            heard.append(turn.what)
+    return None
