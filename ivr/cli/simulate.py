@@ -1,10 +1,10 @@
 """A phone call without a phone: play Twilio's side of a call against the service.
 
 The simulator sends what Twilio sends (the real parameter names, signed with the auth token as
-Twilio signs them), follows every action URL, types the caller's keys into each <Gather>, rings
-the dialled numbers (the ones told to answer pick up, hear the whisper and press 1; a voicemail
-picks up and presses nothing), posts the recording and final status callbacks, and writes down
-what each party hears and does.
+Twilio signs them), follows every action URL, types the caller's keys into each <Gather> (at its
+first pause, as a caller who knows the menu interrupts it), rings the dialled numbers (the ones
+told to answer pick up, hear the whisper and press 1; a voicemail picks up and presses nothing),
+posts the recording and final status callbacks, and writes down what each party hears and does.
 It talks to an app in-process (Flask's test client) or to a running service over HTTP. Like
 Twilio, it signs the URLs under the service's public base (`IVR_PUBLIC_URL`, where Twilio calls),
 while its requests go to the address it was given (say http://127.0.0.1:8000).
@@ -105,7 +105,7 @@ def sid(prefix: str) -> str:
     return prefix + secrets.token_hex(16)
 
 
-# A press group after this hears the whole prompt before pressing: `wait:1`.
+# A press group that starts with this hears the whole prompt, then presses: `wait:1`.
 WAIT = "wait:"
 
 
