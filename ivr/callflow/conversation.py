@@ -37,7 +37,8 @@ class AskSen:
 
 @dataclass(frozen=True)
 class AskSeverity:
-    """Say `spoken` (ending with the question) and read one severity key into `state`.
+    """Say `spoken` (ending with the question) and read one severity key into `state`; after a
+    pause, `after_pause` (what each level means) for a caller who has not pressed a key yet.
 
     `entitlement` is the verdict that let the caller this far, when this step decided it (the
     webhook reports it); None when the severity is asked again.
@@ -46,6 +47,7 @@ class AskSeverity:
     spoken: tuple[str, ...]
     state: CallState
     entitlement: Entitlement | None = None
+    after_pause: tuple[str, ...] = (prompts.SEVERITY_LEVELS,)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Everything the service says, as data: the caller's prompts and the engineer's whisper.
 
 Kept in one place so the wording can be reviewed, and measured: an L1 caller in an outage must
-hear as little as possible before an engineer's phone rings (`bench/webhooks.py` counts it).
+hear as little as possible before an engineer's phone rings (`bench/webhooks.py` counts it, and
+tests/web/test_voice.py holds it to 10 s for a caller recognised by caller ID, 16 s with the SEN).
 Placeholders are filled by `say`; digits are spaced so text-to-speech reads them one by one.
 """
 
@@ -17,9 +18,12 @@ WORDS_PER_MINUTE = 150
 GREETING = "Welcome to {service}."
 HELLO_CUSTOMER = "Hello, {customer}."
 ASK_SEN = "Enter your support entitlement number, then hash."
-ASK_SEVERITY = (
-    "For a critical outage: production down, data loss or corruption, or many users blocked, "
-    "press 1. Major, 2; medium, 3; low or a question, 4."
+# The question stops at what a caller in an outage needs; the levels follow it after a pause
+# (`twiml.ask`), for a caller who waits, and a key pressed meanwhile cuts them off.
+ASK_SEVERITY = "For a critical outage, press 1."
+SEVERITY_LEVELS = (
+    "Critical means production down, data loss or corruption, or many users blocked: press 1. "
+    "Major, 2; medium, 3; low or a question, 4."
 )
 
 SEN_MISS = {

@@ -17,6 +17,9 @@ SEN_TIMEOUT = 6
 SPEECH_TIMEOUT = 3
 KEY_TIMEOUT = 5
 WHISPER_TIMEOUT = 10
+# The silence between a question and what follows it for a caller who waits (the severity levels):
+# a caller who knows the answer presses meanwhile and hears no more (Twilio's barge-in).
+PAUSE_SECONDS = 2
 VOICEMAIL_SECONDS = 120
 
 
@@ -42,9 +45,11 @@ def _say(parent: VoiceResponse | Gather, text: str, voice: Voice) -> None:
 
 
 def ask(
-    texts: list[str], action: str, voice: Voice, *, speech: bool = False, num_digits: int | None = None
+    texts: list[str], action: str, voice: Voice, *, after_pause: list[str] | None = None, speech: bool = False,
+    num_digits: int | None = None,
 ) -> VoiceResponse:
-    """Prompts inside a <Gather> (the caller may type ahead), then a time-out to the same action."""
+    """Prompts inside a <Gather> (a key interrupts them: the caller may type ahead), then, after a
+    pause, `after_pause` for a caller who has not answered yet, then a time-out to the same action."""
     response = VoiceResponse()
     gather = Gather(
         action=action,
@@ -59,6 +64,10 @@ def ask(
     )
     for text in texts:
         _say(gather, text, voice)
+    if after_pause:
+        gather.pause(length=PAUSE_SECONDS)
+        for text in after_pause:
+            _say(gather, text, voice)
     response.append(gather)
     response.redirect(action, method="POST")
     return response

@@ -296,7 +296,8 @@ def show_coverage(phonebook_path: str, start: datetime, end: datetime, as_json: 
               help="The support number the caller dials, E.164.")
 @click.option("--from", "caller", help="The caller's number (default: one the sample phonebook does not know).")
 @click.option("--press", default="", help='Keys for each prompt in turn, comma-separated ("1234567#,1"); '
-              'an empty group lets the prompt time out; "say:one two" speaks instead.')
+              'an empty group lets the prompt time out; "say:one two" speaks instead. Keys go in at '
+              'the prompt\'s first pause, cutting it short; "wait:3" hears all of it first.')
 @click.option("--answer", multiple=True, callback=_phone_numbers, metavar="NUMBER",
               help="A dialled number that picks up and accepts (repeatable).")
 @click.option("--voicemail", multiple=True, callback=_phone_numbers, metavar="NUMBER",

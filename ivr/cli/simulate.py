@@ -1,10 +1,11 @@
 """A phone call without a phone: play Twilio's side of a call against the service.
 
 The simulator sends what Twilio sends (the real parameter names, signed with the auth token as
-Twilio signs them), follows every action URL, types the caller's keys into each <Gather>, rings
-the dialled numbers (the ones told to answer pick up, hear the whisper and press 1; a voicemail
-picks up and presses nothing; the caller may hang up while it rings), posts the recording and
-final status callbacks, and writes down what each party hears and does.
+Twilio signs them), follows every action URL, types the caller's keys into each <Gather> (at its
+first pause, as a caller who knows the menu interrupts it), rings the dialled numbers (the ones
+told to answer pick up, hear the whisper and press 1; a voicemail picks up and presses nothing;
+the caller may hang up while it rings), posts the recording and final status callbacks, and
+writes down what each party hears and does.
 It talks to an app in-process (Flask's test client) or to a running service over HTTP. Like
 Twilio, it signs the URLs under the service's public base (`IVR_PUBLIC_URL`, where Twilio calls),
 while its requests go to the address it was given (say http://127.0.0.1:8000).
@@ -128,6 +129,10 @@ def _socket_error(exc: BaseException) -> str:
 def sid(prefix: str) -> str:
     """A Twilio-shaped SID: two letters and 32 hex digits."""
     return prefix + secrets.token_hex(16)
+
+
+# A press group that starts with this hears the whole prompt, then presses: `wait:1`.
+WAIT = "wait:"
 
 
 def parse_presses(text: str) -> list[str]:
@@ -303,9 +308,20 @@ class Simulator:
         call.seconds += speaking_seconds(text)
 
     def _gather(self, call: _Call, gather: ET.Element) -> dict[str, str] | None:
-        for say in gather.iter("Say"):
-            self._hear(call, "caller hears", say)
+        """The caller's answer to one prompt. A caller with keys to press (or words to say) does so at
+        the prompt's first pause, so what follows it is never heard (Twilio's barge-in), unless the
+        group starts with `wait:`; a caller who has nothing to press hears it all, then the prompt
+        times out."""
         group = call.presses.pop(0) if call.presses else ""
+        waits = group.startswith(WAIT)
+        group = group.removeprefix(WAIT)
+        for verb in gather:
+            if verb.tag == "Pause":
+                if group and not waits:
+                    break
+                call.seconds += int(verb.get("length", "1"))
+            elif verb.tag == "Say":
+                self._hear(call, "caller hears", verb)
         if not group:
             call.note("caller waits", "no input: the prompt times out")
             call.seconds += int(gather.get("timeout", "5"))
@@ -487,3 +503,15 @@ def _status_line(status: int) -> str:
 def transcript(turns: Sequence[Turn]) -> str:
     width = max((len(t.who) for t in turns), default=0)
     return "\n".join(f"{t.who.rjust(width)}  {t.what}" for t in turns)
+
+
+def heard_before_ringing(turns: Sequence[Turn]) -> list[str] | None:
+    """Everything the caller heard before the first phone rang (the whisper comes later, on the
+    engineer's leg); None when no phone rang. What `bench/webhooks.py` and the tests time."""
+    heard: list[str] = []
+    for turn in turns:
+        if turn.who == "rings":
+            return heard
+        if turn.who == "caller hears":
+            heard.append(turn.what)
+    return None

@@ -227,7 +227,9 @@ def _ask_severity(decision: AskSeverity) -> Response:
         assert customer is not None  # a caller who may call is a known customer
         _event(events.Entitlement(sen=customer.sen, customer=customer.name, verdict=verdict.verdict.value))
     action = _url("voice.severity", state)
-    return twiml_response(twiml.ask([*decision.spoken], action, _voice(), num_digits=1))
+    return twiml_response(
+        twiml.ask([*decision.spoken], action, _voice(), after_pause=[*decision.after_pause], num_digits=1)
+    )
 
 
 def _deflect(decision: Deflect) -> Response:

@@ -273,6 +273,8 @@ def test_a_missed_severity_is_asked_again(sample, tries, miss, problem):
     assert step == SeverityStep(None, AskSeverity(
         (problem, prompts.ASK_SEVERITY), CallState(sen="1234567", tries=tries + 1),
     ))
+    # A caller who waits hears what each level means again, after the question.
+    assert step.then.after_pause == (prompts.SEVERITY_LEVELS,)
 
 
 def test_the_third_missed_severity_ends_with_the_portal_and_no_link(sample):

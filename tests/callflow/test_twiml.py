@@ -22,6 +22,16 @@ def test_ask_gathers_with_barge_in_and_falls_through_to_the_same_action():
     assert [(s.tag, s.text, s.get("voice")) for s in gather] == [("Say", "Hello.", "alice"), ("Say", "Press 1.", "alice")]
 
 
+def test_ask_says_what_follows_the_question_after_a_pause_inside_the_gather_so_a_key_cuts_it_short():
+    root = _xml(twiml.ask(["Press 1."], "/voice/severity", VOICE, after_pause=["Or 2.", "Or 3."], num_digits=1))
+    gather, redirect = list(root)
+    assert [(v.tag, v.text, v.get("length")) for v in gather] == [
+        ("Say", "Press 1.", None), ("Pause", None, str(twiml.PAUSE_SECONDS)), ("Say", "Or 2.", None),
+        ("Say", "Or 3.", None),
+    ]
+    assert redirect.text == "/voice/severity"
+
+
 def test_ask_for_speech_listens_for_digits_too():
     gather = _xml(twiml.ask(["Your number?"], "/voice/sen", VOICE, speech=True)).find("Gather")
     assert gather.get("input") == "dtmf speech"

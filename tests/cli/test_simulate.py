@@ -10,7 +10,15 @@ from flask import Flask, request
 from twilio.request_validator import RequestValidator
 
 from ivr.cli import simulate
-from ivr.cli.simulate import InProcess, SimulationError, Simulator, Turn, parse_presses, transcript
+from ivr.cli.simulate import (
+    InProcess,
+    SimulationError,
+    Simulator,
+    Turn,
+    heard_before_ringing,
+    parse_presses,
+    transcript,
+)
 from ivr.engine.events import Dial, Started, Status
 from ivr.engine.outcomes import Outcome, summarise
 from ivr.web.services import services_of
@@ -173,6 +181,50 @@ def test_a_flow_that_loops_is_reported():
     app = _app_answering('<Response><Redirect method="POST">/voice</Redirect></Response>')
     with pytest.raises(SimulationError, match="loops"):
         Simulator(InProcess(app), TOKEN).call(US_LINE, ACME_ADMIN)
+
+
+def _menu() -> Flask:
+    """A question, then after a pause more words for a caller who waits; 1 rings a number with a whisper."""
+    return _fake_service({
+        "/voice": '<Response><Gather action="/menu" numDigits="1"><Say>Press 1.</Say><Pause length="2"/>'
+                  '<Say>Or wait for more.</Say></Gather><Say>Nothing pressed.</Say><Hangup/></Response>',
+        "/menu": '<Response><Say>Ringing.</Say><Dial action="/dialed"><Number url="/whisper">+15550001</Number></Dial>'
+                 '</Response>',
+        "/whisper": '<Response><Gather action="/screen"><Say>A call for you.</Say></Gather><Hangup/></Response>',
+        "/screen": "<Response/>",
+        "/dialed": "<Response><Hangup/></Response>",
+        "/voice/status": "",
+    })
+
+
+def _caller_hears(turns: list[Turn]) -> list[str]:
+    return [t.what for t in turns if t.who == "caller hears"]
+
+
+def test_a_caller_who_presses_does_so_at_the_prompts_pause_and_never_hears_what_follows_it():
+    turns = Simulator(InProcess(_menu()), TOKEN).call(US_LINE, ACME_ADMIN, ["1"], answers=["+15550001"])
+    assert _caller_hears(turns) == ["Press 1.", "Ringing."]
+    assert turns[2] == Turn("caller presses", "1")
+
+
+def test_a_caller_who_waits_hears_the_whole_prompt_then_presses():
+    turns = Simulator(InProcess(_menu()), TOKEN).call(US_LINE, ACME_ADMIN, ["wait:1"], answers=["+15550001"])
+    assert _caller_hears(turns) == ["Press 1.", "Or wait for more.", "Ringing."]
+    assert turns[3] == Turn("caller presses", "1")
+
+
+def test_a_caller_who_presses_nothing_hears_the_whole_prompt_and_the_pause_counts_in_the_calls_length():
+    turns = Simulator(InProcess(_menu()), TOKEN).call(US_LINE, ACME_ADMIN)
+    assert _caller_hears(turns) == ["Press 1.", "Or wait for more.", "Nothing pressed."]
+    # Eight words at 150 a minute, the 2 s pause and the Gather's time-out of 5 s.
+    assert turns[-1] == Turn("ends", f"after {round(8 * 0.4 + 2 + 5)} s")
+
+
+def test_what_the_caller_heard_before_the_first_ring_leaves_out_the_whisper_and_what_came_after():
+    turns = Simulator(InProcess(_menu()), TOKEN).call(US_LINE, ACME_ADMIN, ["1"], answers=["+15550001"])
+    assert "engineer hears" in [t.who for t in turns]
+    assert heard_before_ringing(turns) == ["Press 1.", "Ringing."]
+    assert heard_before_ringing(Simulator(InProcess(_menu()), TOKEN).call(US_LINE, ACME_ADMIN)) is None
 
 
 def test_the_transcript_aligns_its_columns():

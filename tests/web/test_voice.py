@@ -32,7 +32,9 @@ from conftest import SAMPLE, utc, without_tables
 
 import ivr.callflow.conversation
 import ivr.web.voice
-from ivr.cli.simulate import InProcess, Simulator, parse_presses
+from ivr.callflow import prompts
+from ivr.callflow.prompts import speaking_seconds
+from ivr.cli.simulate import InProcess, Simulator, heard_before_ringing, parse_presses
 from ivr.engine.events import (
     Deflected,
     Dial,
@@ -319,8 +321,26 @@ def test_the_severity_question_takes_a_single_key(tmp_path):
     gather, redirect = list(root)
     assert gather.get("numDigits") == "1"
     assert _query(gather.get("action")) == {"sv": "2", "sen": "1234567"}
-    assert "critical outage: production down, data loss or corruption, or many users blocked" in gather[0].text
     assert redirect.text == gather.get("action")
+    # The question, then (for a caller who has not pressed yet) a pause and what each level means.
+    ask, pause, levels = list(gather)
+    assert (ask.tag, ask.text) == ("Say", "For a critical outage, press 1.")
+    assert (pause.tag, pause.get("length")) == ("Pause", "2")
+    assert levels.tag == "Say"
+    assert levels.text.startswith("Critical means production down, data loss or corruption, or many users blocked")
+    assert levels.text.endswith("Major, 2; medium, 3; low or a question, 4.")
+
+
+def test_a_recognised_caller_who_presses_1_during_the_greeting_is_put_through_at_once(tmp_path):
+    client = pinned_app(tmp_path).test_client()
+    root = twiml(post(client, "/voice", call_params(caller=ACME_ADMIN, StirVerstat=ATTESTED)))
+    gather = root[0]
+    # The greeting is the Gather's own first words: a key pressed while it plays is the answer.
+    assert gather.tag == "Gather" and gather.get("numDigits") == "1"
+    assert gather[0].tag == "Say" and gather[0].text == "Welcome to Priority Support."
+    root = twiml(post(client, gather.get("action"), call_params(caller=ACME_ADMIN, Digits=L1)))
+    assert [verb.tag for verb in root] == ["Say", "Dial"]
+    assert [number.text for number in root.find("Dial")] == [SF[0]]
 
 
 def test_the_dial_screens_each_number_and_uses_the_callers_number(tmp_path):
@@ -549,18 +569,28 @@ class RecordingTransport(InProcess):
         return status, body
 
 
-@pytest.mark.parametrize("caller, press, answer", [
+# Callers, their keys and who answers, through every kind of step.
+CALLS = [
     (STRANGER, f"{ACME_SEN},{L1}", [SF[1]]),
     (STRANGER, f"{ACME_SEN},{L1}", []),
     (STRANGER, "12#,,9999999#", []),
     (ACME_ADMIN, "7,,2", []),
+    (ACME_ADMIN, "wait:3,1", []),
     (INITECH_ADMIN, "", []),
-])
-def test_every_gather_dial_and_record_has_an_action_and_none_leads_back_to_the_greeting(tmp_path, caller, press, answer):
+]
+
+
+def _documents(tmp_path, caller: str, press: str, answer: list[str]) -> list[ET.Element]:
+    """Every TwiML document the service answers during one simulated call."""
     transport = RecordingTransport(pinned_app(tmp_path))
     Simulator(transport, TOKEN, ACCOUNT).call(US_LINE, caller, parse_presses(press), answer)
     assert transport.documents
-    for document in transport.documents:
+    return transport.documents
+
+
+@pytest.mark.parametrize("caller, press, answer", CALLS)
+def test_every_gather_dial_and_record_has_an_action_and_none_leads_back_to_the_greeting(tmp_path, caller, press, answer):
+    for document in _documents(tmp_path, caller, press, answer):
         verbs = list(document)
         for index, verb in enumerate(verbs):
             if verb.tag in ("Gather", "Dial", "Record"):
@@ -570,6 +600,56 @@ def test_every_gather_dial_and_record_has_an_action_and_none_leads_back_to_the_g
                 assert index + 1 < len(verbs), f"nothing after the Gather: {ET.tostring(document)}"
             if verb.tag == "Redirect":
                 assert urlsplit(verb.text).path != "/voice"
+
+
+@pytest.mark.parametrize("caller, press, answer", CALLS)
+def test_every_prompt_before_a_question_is_inside_its_gather_so_a_key_interrupts_it(tmp_path, caller, press, answer):
+    for document in _documents(tmp_path, caller, press, answer):
+        tags = [verb.tag for verb in document]
+        if "Gather" in tags:
+            assert "Say" not in tags[:tags.index("Gather")], ET.tostring(document)
+
+
+# --- how long an L1 caller listens before a phone rings -------------------------------------
+# Every word the caller hears until the first engineer's phone rings (the whisper is on the
+# engineer's leg), from the TwiML the webhooks answer, at 150 words a minute. A caller presses
+# when asked, which interrupts the rest of the prompt (`wait:` hears it all first).
+
+WELCOME = "Welcome to Priority Support."
+ASK_SEN = "Enter your support entitlement number, then hash."
+ASK_L1 = "For a critical outage, press 1."
+RINGING_SF = "Connecting you to our San Francisco Priority Support team."
+
+
+def _heard_before_ringing(tmp_path, caller: str, press: str) -> list[str]:
+    call = play(tmp_path, "2026-12-01T20:00Z", US_LINE, caller=caller, press=press, answer=[SF[0]])
+    heard = heard_before_ringing(call.turns)
+    assert heard is not None, "no phone rang"
+    return heard
+
+
+def test_a_caller_recognised_by_caller_id_hears_at_most_10_seconds_before_the_first_phone_rings(tmp_path):
+    assert speaking_seconds(*_heard_before_ringing(tmp_path, ACME_ADMIN, L1)) <= 10
+
+
+def test_a_caller_who_types_the_sen_hears_at_most_16_seconds_before_the_first_phone_rings(tmp_path):
+    assert speaking_seconds(*_heard_before_ringing(tmp_path, STRANGER, f"{ACME_SEN},{L1}")) <= 16
+
+
+@pytest.mark.parametrize("caller, press, heard", [
+    (ACME_ADMIN, L1, [WELCOME, "Hello, Acme Corporation.", ASK_L1, RINGING_SF]),
+    (STRANGER, f"{ACME_SEN},{L1}", [WELCOME, ASK_SEN, ASK_L1, RINGING_SF]),
+    (STRANGER, f"123#,{ACME_SEN},{L1}", [WELCOME, ASK_SEN, "That number has the wrong length.", ASK_SEN, ASK_L1,
+                                          RINGING_SF]),
+    (STRANGER, f"{ACME_SEN},9,{L1}", [WELCOME, ASK_SEN, ASK_L1, "Please press one key, 1 to 4.", ASK_L1, RINGING_SF]),
+    (ACME_ADMIN, f"wait:{L1}", [WELCOME, "Hello, Acme Corporation.", ASK_L1, prompts.SEVERITY_LEVELS, RINGING_SF]),
+    (ACME_ADMIN, f",{L1}", [WELCOME, "Hello, Acme Corporation.", ASK_L1, prompts.SEVERITY_LEVELS,
+                            "We did not get a key.", ASK_L1, RINGING_SF]),
+], ids=["recognised", "SEN typed", "SEN retried", "severity retried", "waits for the levels", "severity timed out"])
+def test_every_word_before_the_first_ring_is_counted_and_the_levels_only_for_a_caller_who_waits(
+    tmp_path, caller, press, heard,
+):
+    assert _heard_before_ringing(tmp_path, caller, press) == heard
 
 
 # --- how far a caller ID is trusted ----------------------------------------------------------------
