@@ -15,6 +15,7 @@ import responses
 import time_machine
 from flask import Flask
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from ivr import create_app
 from ivr.config import default
@@ -24,6 +25,7 @@ from ivr.engine.phonebook_loader import load_phonebook, parse_phonebook
 from ivr.outside.sms import SmsFailure, SmsSender
 from ivr.store.calllog import CallLog
 from ivr.store.database import database_url, make_engine
+from ivr.store.migrate import upgrade
 from ivr.web.services import services_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -153,16 +155,23 @@ def postgres_url() -> str:
     return url
 
 
+def in_schema(postgres_url: str, schema: str) -> str:
+    """The URL with `schema` first on its search_path (a DATABASE_URL's `?options=` are kept)."""
+    return make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+        hide_password=False)
+
+
 @pytest.fixture
 def postgresql_store(postgres_url, clock, tmp_path):
-    """A CallLog in a schema of its own, dropped afterwards, so runs never collide."""
+    """A CallLog in a schema of its own (first on its search_path), migrated as the service's is,
+    dropped afterwards, so runs never collide."""
     schema = f"test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(postgres_url)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(postgres_url).execution_options(schema_translate_map={None: schema})
+    engine = make_engine(in_schema(postgres_url, schema))
     store = CallLog(engine, journal=tmp_path / "journal", clock=clock, alert_settle_seconds=SETTLE)
-    store.create_tables()
+    store.upgrade_schema()
     yield store
     engine.dispose()
     with admin.begin() as conn:
@@ -174,7 +183,7 @@ def postgresql_store(postgres_url, clock, tmp_path):
 def sqlite_store(tmp_path, clock):
     store = CallLog(make_engine(database_url(None, str(tmp_path))), journal=tmp_path / "journal", clock=clock,
                     alert_settle_seconds=SETTLE)
-    store.create_tables()
+    store.upgrade_schema()
     yield store
     store.engine.dispose()
 
@@ -223,9 +232,20 @@ def stop_alert_sweeps():
         services_of(_apps.pop()).alerts.close()
 
 
+def migrated(url: str) -> str:
+    """The call log at `url`, migrated by the code the service's master and `ivr db upgrade` run."""
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    return url
+
+
 def make_app(tmp_path: Path, phonebook: Path = SAMPLE, **config) -> Flask:
     """The real service on a fresh instance folder (so a fresh SQLite call log); its alert thread
-    sweeps until the test ends."""
+    sweeps until the test ends. Its call log is migrated first, as gunicorn's master does."""
+    migrated(database_url(config.get("DATABASE_URL"), str(tmp_path / "instance")))
     app = create_app({
         "IVR_PHONEBOOK": str(phonebook),
         "IVR_INSTANCE_PATH": str(tmp_path / "instance"),
