@@ -334,11 +334,12 @@ def _call_log() -> CallLog:
 
 
 def _database_error(exc: SQLAlchemyError) -> str:
-    """The driver's own one-line message for a DBAPIError (its `orig`); SQLAlchemy's for any other error."""
+    """The first line of the driver's own message for a DBAPIError (its `orig`; psycopg adds hints on
+    the next lines); SQLAlchemy's for any other error."""
     from sqlalchemy.exc import DBAPIError
 
     if isinstance(exc, DBAPIError) and exc.orig is not None:
-        return str(exc.orig)
+        return str(exc.orig).splitlines()[0]
     return str(exc)
 
 
@@ -416,14 +417,13 @@ def list_calls(since: datetime | None, outcome: str | None, limit: int, as_json:
     from sqlalchemy.exc import SQLAlchemyError
 
     from ivr.engine.outcomes import call_json
-    from ivr.store.calllog import CallFilter
+    from ivr.store.calllog import CallFilter, CallPage
 
     log = _call_log()
     try:
-        if not log.schema().tables:  # nothing has been recorded here yet: not a broken log
-            click.echo("no calls (no call log yet: `ivr db upgrade` makes it)")
-            return
-        page = log.calls(CallFilter(outcome=outcome, since=since), limit=limit)
+        # A database nothing was ever recorded in has no calls: it is not a broken log.
+        page = log.calls(CallFilter(outcome=outcome, since=since), limit=limit) if log.schema().tables \
+            else CallPage((), None)
         timelines = log.timelines(c.sid for c in page.calls) if as_json else {}
     except SQLAlchemyError as exc:
         raise click.ClickException(
