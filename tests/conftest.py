@@ -244,12 +244,14 @@ def migrated(url: str) -> str:
     return url
 
 
-def make_app(tmp_path: Path, phonebook: Path = SAMPLE, **config) -> Flask:
+def make_app(tmp_path: Path, phonebook: Path = SAMPLE, *, migrate_first: bool = True, **config) -> Flask:
     """The real service on a fresh instance folder (so a fresh SQLite call log); its alert thread
-    sweeps until the test ends. Its call log is migrated first, as gunicorn's master does."""
+    sweeps until the test ends. Its call log is migrated first, as gunicorn's master does, unless
+    `migrate_first` is False."""
     # As the master: a database it cannot reach is left alone (the workers report it).
     with contextlib.suppress(OperationalError):
-        migrated(database_url(config.get("DATABASE_URL"), str(tmp_path / "instance")))
+        if migrate_first:
+            migrated(database_url(config.get("DATABASE_URL"), str(tmp_path / "instance")))
     app = create_app({
         "IVR_PHONEBOOK": str(phonebook),
         "IVR_INSTANCE_PATH": str(tmp_path / "instance"),

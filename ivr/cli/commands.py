@@ -316,6 +316,11 @@ def simulate_call(phonebook_path, to, caller, press, answer, voicemail, at, url,
             simulator = simulate.in_process(phonebook_path, at, {"IVR_PUBLIC_URL": public_url or None})
         simulator.stir_verstat = stir_verstat
         turns = simulator.call(to, caller or simulate.UNKNOWN_CALLER, simulate.parse_presses(press), answer, voicemail)
+    except requests.ConnectionError:
+        # requests' own words run to a line of urllib3 internals; the operator needs the address.
+        raise click.ClickException(
+            f"nothing answers at {url}: is the service running there, and is --url its address?"
+        ) from None
     except (PhonebookError, simulate.SimulationError, requests.RequestException) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(simulate.transcript(turns))

@@ -2,6 +2,7 @@
 
 import json
 import re
+import socket
 
 from calls import ACME_ADMIN, SF, TOKEN, US_LINE
 from click.testing import CliRunner
@@ -99,3 +100,13 @@ def test_in_process_the_call_is_signed_for_the_services_public_url_from_the_envi
                                               "--answer", SF[0], "--at", "2026-12-01T20:00Z"])
     assert result.exit_code == 0, result.output
     assert f"connected  caller and {SF[0]}" in result.stdout
+
+
+def test_simulate_at_an_address_where_nothing_listens_says_so_in_one_line(tmp_path):
+    with socket.socket() as probe:  # a port the kernel gave, then closed: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = _run(tmp_path, "--url", f"http://127.0.0.1:{port}", "--to", US_LINE, "--press", "1")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"Error: nothing answers at http://127.0.0.1:{port}: is the service running there, and is --url its address?"]

@@ -106,3 +106,21 @@ def test_a_database_made_by_the_release_before_migrations_is_adopted_with_its_ro
     assert log.call("CA901").outcome is Outcome.ABANDONED
     assert ("answered", 1, 1) in log.outcome_counts()
     log.close()
+
+
+def test_events_wait_in_the_journal_until_the_database_is_migrated_then_are_stored_once(empty_database, clock,
+                                                                                         tmp_path):
+    log = CallLog(empty_database, journal=tmp_path / "journal", clock=clock, alert_settle_seconds=SETTLE)
+    log.record("CA950", Started(to="+14155550100"), NOW)
+    assert log.caught_up(0.5) is False
+    held = log.health()
+    assert held["ok"] is False and held["schema"] == "the call log's database is empty: run `ivr db upgrade`"
+    assert held["pending_bytes"] > 0 and held["rejected"] == 0
+    assert migrate.current(empty_database).revision is None  # the writer made nothing
+
+    migrate.upgrade(empty_database)
+    assert log.caught_up() is True
+    assert (log.call("CA950").line, log.call("CA950").started_at) == ("+14155550100", NOW)
+    stored = log.health()
+    assert stored["ok"] is True and stored["schema"] is None and stored["pending_bytes"] == 0
+    log.close()
