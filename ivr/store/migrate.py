@@ -66,8 +66,8 @@ class SchemaState:
         if self.ready:
             return None
         if self.revision is None:
-            made = "made before its migrations" if self.tables else "empty"
-            return f"the call log's database is {made}: run `{UPGRADE_COMMAND}`"
+            made = "was made before the migrations" if self.tables else "is empty"
+            return f"the call log's database {made}: run `{UPGRADE_COMMAND}`"
         if self.revision not in known_revisions():
             return (f"the call log's database is at revision {self.revision}, which this release does not know "
                     f"(a newer release migrated it): deploy that release again")
@@ -88,7 +88,8 @@ class Upgraded:
         return f"upgraded from {self.before or 'nothing'} to {self.after}{adopted}"
 
 
-def _config(connection: Connection | None = None) -> Config:
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic's configuration for the shipped migrations, run on `connection` (see `migrations/env.py`)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
@@ -97,7 +98,7 @@ def _config(connection: Connection | None = None) -> Config:
 
 @cache
 def _scripts() -> ScriptDirectory:
-    return ScriptDirectory.from_config(_config())
+    return ScriptDirectory.from_config(alembic_config())
 
 
 def head() -> str:
@@ -130,7 +131,7 @@ def upgrade(engine: Engine) -> Upgraded:
             conn.execute(text(f"SET LOCAL lock_timeout = '{PG_LOCK_WAIT}'"))
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_LOCK_KEY})
         before = schema_state(conn)
-        config = _config(conn)
+        config = alembic_config(conn)
         adopted = before.revision is None and before.tables
         if adopted:
             command.stamp(config, BASELINE)

@@ -88,7 +88,7 @@ def test_a_database_made_by_the_release_before_migrations_is_adopted_with_its_ro
                                                   data={"to": "+14155550100"}))
         conn.execute(insert(before.call_counts).values(outcome="answered", severity=1, calls=1))
     assert migrate.current(empty_database).problem == (
-        "the call log's database is made before its migrations: run `ivr db upgrade`")
+        "the call log's database was made before the migrations: run `ivr db upgrade`")
 
     done = migrate.upgrade(empty_database)
     assert (done.before, done.after, done.adopted) == (None, migrate.head(), True)
