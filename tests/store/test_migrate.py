@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -63,6 +64,18 @@ def test_a_migrated_database_is_exactly_the_schema_the_code_declares(empty_datab
     again = migrate.upgrade(empty_database)
     assert (again.before, again.after, again.describe()) == (migrate.head(), migrate.head(),
                                                             f"at {migrate.head()}, nothing to do")
+
+
+def test_upgrades_started_at_once_take_turns_and_the_later_finds_nothing_to_do(empty_database):
+    # Two engines, as two masters or release phases would have: each its own connections and lock.
+    other = make_engine(empty_database.url.render_as_string(hide_password=False))
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            done = sorted(pool.map(migrate.upgrade, [empty_database, other]), key=lambda u: u.before or "")
+    finally:
+        other.dispose()
+    assert [(u.before, u.after) for u in done] == [(None, migrate.head()), (migrate.head(), migrate.head())]
+    assert differences(empty_database) == []
 
 
 def test_a_table_declared_without_its_migration_is_caught(empty_database):
