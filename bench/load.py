@@ -30,7 +30,7 @@ order (`order`: from the instants of their stored events).
 Targets, interleaved in every round, each run on a fresh server (and a fresh database):
   bare Flask        bench/bare_app.py under the same gunicorn settings, 2 sync workers, fixed TwiML
   + validator       the same, checking X-Twilio-Signature with twilio's RequestValidator
-  sqlite wN         the Procfile's release step (`ivr init-db`), then its web command with
+  sqlite wN         the Procfile's release step (`ivr release`), then its web command with
                     WEB_CONCURRENCY=N; the default SQLite call log in a fresh instance folder
   postgres wN       the same with DATABASE_URL: a fresh database on --database-url's server
 req/s, p50 and p99 are the median over rounds; `x bare` is bare Flask's req/s over the target's
@@ -255,7 +255,7 @@ def procfile(process: str) -> list[str]:
     """The Procfile's command for `process` (`web`, `release`), run by this Python."""
     [line] = [text for text in (ROOT / "Procfile").read_text().splitlines() if text.startswith(f"{process}:")]
     command = shlex.split(line.removeprefix(f"{process}:"))
-    scripts = {"gunicorn": ["-m", "gunicorn"], "ivr": ["-c", "from ivr.cli.commands import main; main()"]}
+    scripts = {"gunicorn": ["-m", "gunicorn"], "python": [], "ivr": ["-m", "ivr"]}
     return [sys.executable, *scripts[command[0]], *command[1:]]
 
 

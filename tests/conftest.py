@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import functools
 import os
 import re
+import shutil
+import tempfile
 import textwrap
 import uuid
 from datetime import date, datetime, timedelta
@@ -15,6 +19,8 @@ import responses
 import time_machine
 from flask import Flask
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from ivr import create_app
 from ivr.config import default
@@ -24,6 +30,7 @@ from ivr.engine.phonebook_loader import load_phonebook, parse_phonebook
 from ivr.outside.sms import SmsFailure, SmsSender
 from ivr.store.calllog import CallLog
 from ivr.store.database import database_url, make_engine
+from ivr.store.migrate import upgrade
 from ivr.web.services import services_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -153,16 +160,23 @@ def postgres_url() -> str:
     return url
 
 
+def in_schema(postgres_url: str, schema: str) -> str:
+    """The URL with `schema` first on its search_path (a DATABASE_URL's `?options=` are kept)."""
+    return make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+        hide_password=False)
+
+
 @pytest.fixture
 def postgresql_store(postgres_url, clock, tmp_path):
-    """A CallLog in a schema of its own, dropped afterwards, so runs never collide."""
+    """A CallLog in a schema of its own (first on its search_path), migrated as the service's is,
+    dropped afterwards, so runs never collide."""
     schema = f"test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(postgres_url)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(postgres_url).execution_options(schema_translate_map={None: schema})
+    engine = make_engine(in_schema(postgres_url, schema))
     store = CallLog(engine, journal=tmp_path / "journal", clock=clock, alert_settle_seconds=SETTLE)
-    store.create_tables()
+    store.upgrade_schema()
     yield store
     engine.dispose()
     with admin.begin() as conn:
@@ -172,9 +186,8 @@ def postgresql_store(postgres_url, clock, tmp_path):
 
 @pytest.fixture
 def sqlite_store(tmp_path, clock):
-    store = CallLog(make_engine(database_url(None, str(tmp_path))), journal=tmp_path / "journal", clock=clock,
-                    alert_settle_seconds=SETTLE)
-    store.create_tables()
+    store = CallLog(make_engine(migrated(database_url(None, str(tmp_path)))), journal=tmp_path / "journal",
+                    clock=clock, alert_settle_seconds=SETTLE)
     yield store
     store.engine.dispose()
 
@@ -223,9 +236,45 @@ def stop_alert_sweeps():
         services_of(_apps.pop()).alerts.close()
 
 
-def make_app(tmp_path: Path, phonebook: Path = SAMPLE, **config) -> Flask:
+def migrated(url: str) -> str:
+    """The call log at `url`, migrated by the code the service's master and `ivr db upgrade` run. A
+    new SQLite file is a copy of one such migration, made once per session: the suite builds hundreds
+    of call logs, and copying a file is ~50 times faster than running the migrations again."""
+    path = make_url(url).database if make_url(url).get_backend_name() == "sqlite" else None
+    if path and path != ":memory:" and not os.path.exists(path):
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)  # as `make_engine` makes it
+        shutil.copyfile(_migrated_sqlite_file(), path)
+        return url
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    return url
+
+
+_TEMPLATE = tempfile.TemporaryDirectory(prefix="ivr-calllog-template-")
+
+
+@functools.cache
+def _migrated_sqlite_file() -> str:
+    path = os.path.join(_TEMPLATE.name, "calllog.sqlite3")
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()  # the last connection checkpoints the WAL: the file alone holds the schema
+    return path
+
+
+def make_app(tmp_path: Path, phonebook: Path = SAMPLE, *, migrate_first: bool = True, **config) -> Flask:
     """The real service on a fresh instance folder (so a fresh SQLite call log); its alert thread
-    sweeps until the test ends."""
+    sweeps until the test ends. Its call log is migrated first, as gunicorn's master does, unless
+    `migrate_first` is False."""
+    # As the master: a database it cannot reach is left alone (the workers report it).
+    with contextlib.suppress(OperationalError):
+        if migrate_first:
+            migrated(database_url(config.get("DATABASE_URL"), str(tmp_path / "instance")))
     app = create_app({
         "IVR_PHONEBOOK": str(phonebook),
         "IVR_INSTANCE_PATH": str(tmp_path / "instance"),

@@ -133,6 +133,11 @@ def main() -> None:
 @phonebook_option
 def check(phonebook_path: str) -> None:
     """Validate the phonebook: every error with its key path (exit 1), or OK with any warnings."""
+    click.echo(_checked(phonebook_path))
+
+
+def _checked(phonebook_path: str) -> str:
+    """`ivr check`: every problem on stderr, then ClickException for an error, else the OK line."""
     # The clock is read here, at the edge: the warning about times nobody answers starts now.
     phonebook = read_phonebook(phonebook_path, coverage_from=utc_now())
     _print_problems(phonebook_path, phonebook.warnings)
@@ -151,7 +156,7 @@ def check(phonebook_path: str) -> None:
         f"{'a' if phonebook.fallback else 'no'} fallback, {customers}"
     )
     warnings = f", {len(phonebook.warnings)} warning(s)" if phonebook.warnings else ""
-    click.echo(f"{phonebook_path}: OK ({summary}{warnings})")
+    return f"{phonebook_path}: OK ({summary}{warnings})"
 
 
 def _local(at: datetime, tz: tzinfo) -> str:
@@ -338,7 +343,7 @@ def simulate_call(phonebook_path, to, caller, press, answer, voicemail, hang_up_
     click.echo(simulate.transcript(turns))
 
 
-# --- the call log: `ivr init-db` (the Procfile's release step) and `ivr calls` -------------------
+# --- the call log: `ivr db upgrade|current`, `ivr release` (the Procfile's), `ivr calls` --------------
 
 def _call_log() -> CallLog:
     """The service's call log: DATABASE_URL, else the SQLite file in its instance folder."""
@@ -351,29 +356,76 @@ def _call_log() -> CallLog:
 
 
 def _database_error(exc: SQLAlchemyError) -> str:
-    """The driver's own one-line message for a DBAPIError (its `orig`); SQLAlchemy's for any other error."""
+    """The first line of the driver's own message for a DBAPIError (its `orig`; psycopg adds hints on
+    the next lines); SQLAlchemy's for any other error."""
     from sqlalchemy.exc import DBAPIError
 
     if isinstance(exc, DBAPIError) and exc.orig is not None:
-        return str(exc.orig)
+        return str(exc.orig).splitlines()[0]
     return str(exc)
 
 
-@main.command("init-db")
-def init_db() -> None:
-    """Create the call log's tables and indexes if they are missing (safe to repeat)."""
+def _upgrade(log: CallLog) -> str:
+    """Migrate the call log to this release, or fail in one line; what was done, in one line."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        upgraded = log.upgrade_schema()
+    except SQLAlchemyError as exc:
+        raise click.ClickException(
+            f"cannot migrate the call log {log.health()['database']}: {_database_error(exc)}"
+        ) from None
+    finally:
+        log.close()
+    return f"call log {log.health()['database']}: {upgraded.describe()}"
+
+
+@main.group("db")
+def db() -> None:
+    """The call log's schema: Alembic migrations shipped with this release."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the call log to this release (safe to repeat, and to run from several places at once)."""
+    click.echo(_upgrade(_call_log()))
+
+
+@db.command("current")
+def db_current() -> None:
+    """The call log's schema revision against this release's; exit status 1 unless they match."""
     from sqlalchemy.exc import SQLAlchemyError
 
     log = _call_log()
     try:
-        log.create_tables()
+        state = log.schema()
     except SQLAlchemyError as exc:
-        raise click.ClickException(
-            f"cannot prepare the call log {log.health()['database']}: {_database_error(exc)}"
-        ) from None
+        raise click.ClickException(f"cannot read the call log {log.health()['database']}: {_database_error(exc)}") \
+            from None
     finally:
         log.close()
-    click.echo(f"call log ready: {log.health()['database']}")
+    if state.problem:
+        raise click.ClickException(state.problem)
+    click.echo(f"call log {log.health()['database']}: at {state.revision} (this release's head)")
+
+
+@main.command("init-db")
+def init_db() -> None:
+    """Same as `ivr db upgrade` (kept for scripts written before it)."""
+    click.echo("init-db is `ivr db upgrade` now", err=True)
+    click.echo(_upgrade(_call_log()))
+
+
+@main.command("release")
+@phonebook_option
+def release(phonebook_path: str) -> None:
+    """The deploy's release phase: check the phonebook as `ivr check` does, then migrate the call log;
+    one line and exit status 1 when either fails, so the deploy stops before any dyno runs it."""
+    try:
+        click.echo(_checked(phonebook_path))
+        click.echo(_upgrade(_call_log()))
+    except click.ClickException as exc:
+        raise click.ClickException(f"release refused: {exc.format_message()}") from None
 
 
 # `ivr calls`' columns (the README shows them).
@@ -392,12 +444,13 @@ def list_calls(since: datetime | None, outcome: str | None, limit: int, as_json:
     from sqlalchemy.exc import SQLAlchemyError
 
     from ivr.engine.outcomes import call_json
-    from ivr.store.calllog import CallFilter
+    from ivr.store.calllog import CallFilter, CallPage
 
     log = _call_log()
     try:
-        log.create_tables()  # a service that never started yet has no calls, not a broken log
-        page = log.calls(CallFilter(outcome=outcome, since=since), limit=limit)
+        # A database nothing was ever recorded in has no calls: it is not a broken log.
+        page = log.calls(CallFilter(outcome=outcome, since=since), limit=limit) if log.schema().tables \
+            else CallPage((), None)
         timelines = log.timelines(c.sid for c in page.calls) if as_json else {}
     except SQLAlchemyError as exc:
         raise click.ClickException(

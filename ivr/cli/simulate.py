@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import tempfile
+import weakref
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +33,9 @@ from twilio.request_validator import RequestValidator
 from ivr.callflow.prompts import speaking_seconds
 from ivr.config import default_instance_path, load_settings
 from ivr.outside.sms import TextRecorder
+from ivr.store.database import make_engine
 from ivr.store.logsink import LogSink
+from ivr.store.migrate import upgrade
 from ivr.web.app import create_app
 from ivr.web.services import services_of
 from ivr.web.signature import SIGNATURE_HEADER, dev_token_path
@@ -455,6 +460,16 @@ def in_process(phonebook_path: str, at: datetime | None = None, config: Mapping 
     stderr, leaving stdout to the transcript. `config` overrides any of this.
     """
     overrides = dict(config or {})
+    scratch = None
+    if "DATABASE_URL" not in overrides:
+        # The app's call log is read (the SEN limit) but never written: a private, migrated one keeps
+        # the service's database and its schema out of a simulation.
+        scratch = tempfile.mkdtemp(prefix="ivr-simulate-")
+        overrides["DATABASE_URL"] = f"sqlite:///{scratch}/calllog.sqlite3"
+        overrides.setdefault("IVR_JOURNAL_DIR", f"{scratch}/journal")
+        engine = make_engine(overrides["DATABASE_URL"])
+        upgrade(engine)
+        engine.dispose()
     # Without TWILIO_AUTH_TOKEN the app signs with a token of its own, not the instance's development
     # token: nothing but this simulator sends it requests, so there is no real-Twilio warning to give.
     overrides.setdefault("SIGNING_TOKEN", secrets.token_hex(16))
@@ -473,8 +488,11 @@ def in_process(phonebook_path: str, at: datetime | None = None, config: Mapping 
     sender = services_of(app).sms
     outbox = sender if isinstance(sender, TextRecorder) else None
     settings = app.config
-    return Simulator(InProcess(app), settings["TWILIO_AUTH_TOKEN"], settings["TWILIO_ACCOUNT_SID"], outbox,
-                     settings["IVR_PUBLIC_URL"])
+    simulator = Simulator(InProcess(app), settings["TWILIO_AUTH_TOKEN"], settings["TWILIO_ACCOUNT_SID"], outbox,
+                          settings["IVR_PUBLIC_URL"])
+    if scratch is not None:
+        weakref.finalize(simulator, shutil.rmtree, scratch, ignore_errors=True)
+    return simulator
 
 
 def over_http(url: str, public_url: str | None = None) -> Simulator:

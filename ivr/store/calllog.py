@@ -17,25 +17,24 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Row, and_, delete, func, insert, or_, select
+from sqlalchemy import ColumnElement, Engine, Row, and_, func, or_, select
 
 from ivr.engine.events import CallEvent, EventSink, SenEntered, from_data
 from ivr.engine.outcomes import IN_PROGRESS, UNKNOWN_SEN, Event, Outcome, Summary
+from ivr.store import migrate
 from ivr.store.alert_queue import AlertQueue
 from ivr.store.counters import Counters
-from ivr.store.database import database_url, dialect_insert, make_engine
+from ivr.store.database import database_url, make_engine
 from ivr.store.journal import Journal
 from ivr.store.logsink import LogSink
+from ivr.store.migrate import SchemaState, Upgraded
 from ivr.store.schema import (
     ANSWER_BUCKETS,
     SUMMARY_COLUMNS,
-    answer_bucket,
     answer_counts,
     call_counts,
     calls,
     events,
-    metadata,
-    store_meta,
 )
 from ivr.store.writer import Writer
 
@@ -45,7 +44,6 @@ PAGE_SIZE = 50
 JOURNAL_FOLDER = "journal"
 # A read waits at most this long for this process's own accepted events to be stored first.
 READ_CATCH_UP_S = 2.0
-COUNTS_FILLED = "counts_filled"
 
 
 class StoreUnavailable(Exception):
@@ -135,33 +133,13 @@ class CallLog:
         self.journal.close()
         self.engine.dispose()
 
-    def create_tables(self) -> None:
-        """Create missing tables and indexes (idempotent), and fill the counts from the calls already
-        there the first time (once, however many processes try at once)."""
-        metadata.create_all(self.engine, checkfirst=True)
-        # create_all makes a missing table with its indexes, but not an index added to a table that
-        # a version before made.
-        for table in metadata.sorted_tables:
-            for index in table.indexes:
-                index.create(self.engine, checkfirst=True)
-        with self.engine.begin() as conn:
-            claim = dialect_insert(conn, store_meta).values(key=COUNTS_FILLED, value="yes").on_conflict_do_nothing()
-            if conn.execute(claim.returning(store_meta.c.key)).first() is None:
-                return
-            conn.execute(delete(call_counts))
-            conn.execute(delete(answer_counts))
-            rows = conn.execute(select(calls.c.outcome, calls.c.severity, func.count())
-                                .group_by(calls.c.outcome, calls.c.severity)).all()
-            if rows:
-                conn.execute(insert(call_counts), [{"outcome": o or IN_PROGRESS, "severity": s or 0, "calls": n}
-                                                   for o, s, n in rows])
-            answered: dict[int, tuple[int, float]] = {}
-            for (seconds,) in conn.execute(select(calls.c.answer_seconds).where(calls.c.answer_seconds.is_not(None))):
-                number, total = answered.get(answer_bucket(seconds), (0, 0.0))
-                answered[answer_bucket(seconds)] = (number + 1, total + seconds)
-            if answered:
-                conn.execute(insert(answer_counts), [{"bucket": b, "calls": n, "seconds": t}
-                                                     for b, (n, t) in answered.items()])
+    def schema(self) -> SchemaState:
+        """Where the database stands against this release's migrations."""
+        return migrate.current(self.engine)
+
+    def upgrade_schema(self) -> Upgraded:
+        """Migrate the database to this release (`ivr db upgrade`, gunicorn's master; never a worker)."""
+        return migrate.upgrade(self.engine)
 
     def subscribe(self, listener: Callable[[Summary], None]) -> None:
         """Call `listener(summary)` after each new event is stored (in the process that stores it)."""
@@ -288,6 +266,7 @@ class CallLog:
             "last_stored_at": status.last_stored_at,
             "pending_bytes": status.pending_bytes,
             "rejected": status.rejected,
+            "schema": status.schema_problem,
         }
 
 

@@ -87,6 +87,11 @@ def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
             cursor.close()
 
         return engine
+    # The URL's own `?options=` (e.g. `-csearch_path=calllog`, the call log in a schema of its own)
+    # are kept after the service's limits rather than replaced by them.
+    own = make_url(url).query.get("options")
+    options = " ".join([f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={BUSY_TIMEOUT_MS}",
+                        *([own] if isinstance(own, str) else own or ())])
     return create_engine(
         url,
         json_serializer=_dumps,
@@ -95,7 +100,7 @@ def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
         connect_args={
             "connect_timeout": CONNECT_TIMEOUT_S,
             "tcp_user_timeout": TCP_USER_TIMEOUT_MS,
-            "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={BUSY_TIMEOUT_MS}",
+            "options": options,
         },
     )
 

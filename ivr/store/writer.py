@@ -6,7 +6,9 @@ journal file from where the database says it stopped, and stores a batch of line
 transaction together with the new position, so a crash between the two is impossible: each line is
 stored once. A database that is slow, locked or down only delays the batch, which is tried again
 until it goes; nothing is dropped. A line the database refuses on its own (bad data) is set aside
-in `rejected.jsonl` with the reason, without holding up the others.
+in `rejected.jsonl` with the reason, without holding up the others. A database whose schema is not
+this release's (`ivr.store.migrate`) holds every line back, as a database that is down does, until
+someone runs `ivr db upgrade`: the writer never changes the schema itself.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, Opera
 from ivr.engine.events import from_data
 from ivr.engine.instants import iso
 from ivr.engine.outcomes import IN_PROGRESS, SEN_LIMIT, SEN_WINDOW, Event, Summary, alert_due, summarise
-from ivr.store import journal
+from ivr.store import journal, migrate
 from ivr.store.counters import Counters
 from ivr.store.database import dialect_insert
 from ivr.store.schema import (
@@ -79,6 +81,12 @@ class Status:
     last_stored_at: str | None = None
     pending_bytes: int = 0
     rejected: int = 0
+    # Why the database's schema keeps the lines back (`SchemaNotReady`); None once it is this release's.
+    schema_problem: str | None = None
+
+
+class SchemaNotReady(Exception):
+    """The database is not at this release's schema: the lines wait, as for a database that is down."""
 
 
 class Writer:
@@ -105,6 +113,7 @@ class Writer:
         self._stored_to: dict[str, int] | None = None
         self._status = Status()
         self._status_written = 0.0
+        self._schema_ready = False  # checked again until it is, then trusted (schemas only move forward)
         self._wake = threading.Condition()
         self._woken = False
         self._stopped = False
@@ -197,6 +206,7 @@ class Writer:
         """Store one batch; the number of journal lines it took (0: nothing new). Raises on a
         database failure, having stored nothing of the batch."""
         with self._lock:
+            self._check_schema()
             names = journal.files(self.folder)
             stored_to = self._positions(names)
             batch: list[journal.Line | journal.Unreadable] = []
@@ -222,6 +232,15 @@ class Writer:
         if summaries:
             self._stored(summaries)
         return len(batch)
+
+    def _check_schema(self) -> None:
+        if self._schema_ready:
+            return
+        with self.engine.connect() as conn:
+            state = migrate.schema_state(conn)
+        if not state.storable:
+            raise SchemaNotReady(state.problem)
+        self._schema_ready = True
 
     def _positions(self, names: Sequence[str]) -> dict[str, int]:
         if self._stored_to is None:
@@ -316,7 +335,7 @@ class Writer:
             logger.error("call log database failed, events wait in the journal: %s", error)
         pending = self._pending(journal.files(self.folder), self._stored_to or {})
         self._status = Status(False, error, iso(self._clock()), self._status.last_stored_at, pending,
-                              self._status.rejected)
+                              self._status.rejected, str(exc) if isinstance(exc, SchemaNotReady) else None)
         self._stored_to = None  # a rolled-back batch: read positions again
         self._write_status()
 

@@ -38,7 +38,8 @@ def on_starting(server):
     on a broken phonebook with no last good copy of it, in one line per problem (rather than every
     worker failing to boot with a traceback); then (before any worker imports prometheus_client,
     which reads the variable at import) PROMETHEUS_MULTIPROC_DIR, a fresh temporary directory
-    unless set, emptied of a previous run's files."""
+    unless set, emptied of a previous run's files; then migrate the call log once, before any
+    worker exists (workers never change the schema: `ivr.store.migrate`)."""
     from ivr.config import SettingsError, check_signing, default_instance_path, load_settings
     from ivr.engine.phonebook import PhonebookError
     from ivr.store.reloading import LAST_GOOD_NAME, LastGoodCopy, phonebook_at_start
@@ -69,6 +70,25 @@ def on_starting(server):
     for stale in glob.glob(os.path.join(path, "*.db")):
         os.remove(stale)
     server.log.info("workers' metrics in %s", path)
+    _migrate(server, settings["DATABASE_URL"], instance)
+
+
+def _migrate(server, configured_url, instance):
+    """The quick start's one command needs no `ivr db upgrade` first; with Heroku's release phase
+    this finds nothing to do. Under the migration's lock, so masters started at once take turns.
+    A database that cannot be migrated now does not stop the service: its workers answer calls and
+    keep the events in the journal, and /healthz says to run `ivr db upgrade`."""
+    from ivr.store.database import database_url, make_engine
+    from ivr.store.migrate import upgrade
+
+    engine = make_engine(database_url(configured_url, instance))
+    try:
+        server.log.info("call log: %s", upgrade(engine).describe())
+    except Exception as exc:  # noqa: BLE001 - calls are answered without the database
+        error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        server.log.error("call log not migrated (%s): events wait in the journal until `ivr db upgrade` runs", error)
+    finally:
+        engine.dispose()
 
 
 def child_exit(server, worker):

@@ -40,7 +40,9 @@ def healthz() -> ResponseReturnValue:
     # A refused phonebook or customers edit leaves calls on the last good version: degraded, so
     # whoever watches this sees that the file on disk is not the one in force.
     problems = []
-    if not calllog["ok"]:
+    if calllog["schema"]:
+        problems.append(f"call log: {calllog['schema']} (call events wait in the journal meanwhile)")
+    elif not calllog["ok"]:
         problems.append("call log: database unavailable (call events wait in the journal meanwhile)")
     if phonebook_state["last_error"] and phonebook_state["from_last_good_copy"]:
         problems.append("phonebook: the file is broken; the last good version, kept from before a restart, is in force")

@@ -105,17 +105,21 @@ def build(app: Flask) -> Services:
 
 def open_calllog(app: Flask, counters: Counters) -> CallLog:
     """The call log named by DATABASE_URL (default: SQLite in the instance folder), journaling in
-    IVR_JOURNAL_DIR; a database that is down at start leaves the service answering calls, its
-    events waiting in the journal until it is back."""
+    IVR_JOURNAL_DIR. A worker never creates or migrates tables (`ivr.store.migrate` says who does);
+    a database that is down, or not at this release's schema, leaves the service answering calls,
+    its events waiting in the journal until the database is back and migrated."""
     log = CallLog.from_settings(
         app.config["DATABASE_URL"], app.instance_path, clock=utc_now, counters=counters,
         alert_settle_seconds=app.config["IVR_ALERT_SETTLE_SECONDS"],
         journal=Path(app.config["IVR_JOURNAL_DIR"]) if app.config["IVR_JOURNAL_DIR"] else None,
     )
     try:
-        log.create_tables()
+        problem = log.schema().problem
     except Exception as exc:  # noqa: BLE001 - the service answers calls even without its database
         logger.error("call log database unavailable at start (%s); events wait in the journal", exc)
+    else:
+        if problem:
+            logger.error("%s; events wait in the journal meanwhile", problem)
     # No connection opened here may be shared with processes forked later (gunicorn --preload).
     log.engine.dispose()
     return log

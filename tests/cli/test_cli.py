@@ -398,9 +398,10 @@ def test_the_admin_commands_start_without_loading_the_web_service_or_the_databas
 # --- the call log commands: a database error is one line, not a traceback -------------------------
 
 
-@pytest.mark.parametrize("command, doing", [(["init-db"], "prepare"), (["calls"], "read")])
+@pytest.mark.parametrize("command, doing, step", [(["db", "upgrade"], "migrate", "upgrade_schema"),
+                                                 (["db", "current"], "read", "schema"), (["calls"], "read", "schema")])
 def test_a_call_log_error_that_is_not_from_the_driver_is_a_one_line_error(runner, tmp_path, monkeypatch,
-                                                                         command, doing):
+                                                                         command, doing, step):
     # Only a DBAPIError has `orig` (the driver's exception); any other SQLAlchemyError is shown as it is.
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -411,7 +412,7 @@ def test_a_call_log_error_that_is_not_from_the_driver_is_a_one_line_error(runner
         raise SQLAlchemyError("the metadata is not bound")
 
     monkeypatch.setenv("DATABASE_URL", database_url(None, str(tmp_path)))
-    monkeypatch.setattr(CallLog, "create_tables", refuse)
+    monkeypatch.setattr(CallLog, step, refuse)
     result = runner.invoke(main, command)
     assert result.exit_code == 1
     assert not isinstance(result.exception, AttributeError)
@@ -430,8 +431,8 @@ def test_a_driver_error_shows_the_driver_message_without_the_sql(runner, tmp_pat
         raise OperationalError("CREATE TABLE calls ...", {}, Exception("database is locked"))
 
     monkeypatch.setenv("DATABASE_URL", database_url(None, str(tmp_path)))
-    monkeypatch.setattr(CallLog, "create_tables", refuse)
-    result = runner.invoke(main, ["init-db"])
+    monkeypatch.setattr(CallLog, "upgrade_schema", refuse)
+    result = runner.invoke(main, ["db", "upgrade"])
     assert result.exit_code == 1
     [line] = result.stderr.splitlines()
     assert line.endswith(": database is locked") and "CREATE TABLE" not in line

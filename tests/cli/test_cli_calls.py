@@ -1,25 +1,33 @@
-"""`ivr init-db` prepares the call log; `ivr calls` lists it in the terminal."""
+"""`ivr db upgrade` and `ivr db current` (and `ivr init-db`, the same as upgrade) prepare the call log;
+`ivr release` checks the phonebook and migrates; `ivr calls` lists the log in the terminal."""
 
 from __future__ import annotations
 
 import json
 
 from click.testing import CliRunner
-from conftest import SETTLE, answered_call, utc
+from conftest import SAMPLE, SETTLE, answered_call, utc
 
 from ivr.cli.commands import main
 from ivr.engine.events import Started, Status
 from ivr.store.calllog import CallLog
 from ivr.store.database import database_url
+from ivr.store.migrate import head
 
 
-def test_init_db_then_calls_lists_newest_first_with_filters(tmp_path, monkeypatch, clock):
+def test_db_upgrade_then_calls_lists_newest_first_with_filters(tmp_path, monkeypatch, clock):
     url = database_url(None, str(tmp_path))
     monkeypatch.setenv("DATABASE_URL", url)
     runner = CliRunner()
-    ready = runner.invoke(main, ["init-db"])
-    assert ready.exit_code == 0 and "calllog.sqlite3" in ready.output
-    assert runner.invoke(main, ["init-db"]).exit_code == 0
+    behind = runner.invoke(main, ["db", "current"])
+    assert (behind.exit_code, behind.stderr) == (1, "Error: the call log's database is empty: run `ivr db upgrade`\n")
+    ready = runner.invoke(main, ["db", "upgrade"])
+    assert ready.exit_code == 0 and ready.output == f"call log {url}: upgraded from nothing to {head()}\n"
+    again = runner.invoke(main, ["init-db"])
+    assert again.exit_code == 0 and again.stderr == "init-db is `ivr db upgrade` now\n"
+    assert again.stdout == f"call log {url}: at {head()}, nothing to do\n"
+    current = runner.invoke(main, ["db", "current"])
+    assert (current.exit_code, current.output) == (0, f"call log {url}: at {head()} (this release's head)\n")
 
     log = CallLog.from_settings(url, str(tmp_path), clock=clock, alert_settle_seconds=SETTLE)
     answered_call(log, sid="CA801", at=utc("2026-11-30T09:00Z"))
@@ -60,7 +68,31 @@ def test_calls_on_a_fresh_or_unreachable_call_log_say_so_without_a_traceback(tmp
         "Error: cannot read the call log postgresql+psycopg://postgres@127.0.0.1:1/calls: ")
 
 
-def test_init_db_fails_the_release_step_clearly_when_the_database_is_unreachable(monkeypatch):
+def test_the_release_phase_fails_in_one_line_when_the_database_is_unreachable(tmp_path, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", "postgres://postgres@127.0.0.1:1/calls")
-    failed = CliRunner().invoke(main, ["init-db"])
-    assert failed.exit_code == 1 and "Error: cannot prepare the call log postgresql+psycopg://" in failed.output
+    monkeypatch.setenv("IVR_INSTANCE_PATH", str(tmp_path))
+    failed = CliRunner().invoke(main, ["release", "--phonebook", str(SAMPLE)])
+    assert failed.exit_code == 1 and failed.stdout.startswith(f"{SAMPLE}: OK (")
+    # After the phonebook's warnings, as `ivr check` prints them, one line: the driver's first.
+    line = failed.stderr.splitlines()[-1]
+    assert "Connection refused" in line and line.startswith("Error: release refused: cannot migrate the call log postgresql+psycopg://postgres@127.0.0.1:1/calls: ")
+
+
+def test_the_release_phase_refuses_a_broken_phonebook_before_touching_the_database(tmp_path, monkeypatch):
+    url = database_url(None, str(tmp_path))
+    monkeypatch.setenv("DATABASE_URL", url)
+    book = tmp_path / "phonebook.toml"
+    book.write_text(SAMPLE.read_text().replace('tz = "America/Los_Angeles"', 'tz = "Mars/Olympus"', 1))
+    failed = CliRunner().invoke(main, ["release", "--phonebook", str(book)])
+    assert failed.exit_code == 1 and failed.stdout == ""
+    assert failed.stderr.splitlines()[-1] == f"Error: release refused: {book} is not valid: 1 error(s)"
+    assert not (tmp_path / "calllog.sqlite3").exists()
+
+
+def test_the_release_phase_checks_the_phonebook_and_migrates(tmp_path, monkeypatch):
+    url = database_url(None, str(tmp_path))
+    monkeypatch.setenv("DATABASE_URL", url)
+    done = CliRunner().invoke(main, ["release", "--phonebook", str(SAMPLE)])
+    assert done.exit_code == 0, done.output
+    checked, migrated = done.stdout.splitlines()
+    assert checked.startswith(f"{SAMPLE}: OK (") and migrated == f"call log {url}: upgraded from nothing to {head()}"

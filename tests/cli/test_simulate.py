@@ -5,7 +5,7 @@ import re
 import pytest
 import responses
 from calls import ACCOUNT, ACME_ADMIN, SF, TOKEN, US_LINE, play
-from conftest import SAMPLE, utc
+from conftest import SAMPLE, migrated, utc
 from flask import Flask, request
 from twilio.request_validator import RequestValidator
 
@@ -21,6 +21,7 @@ from ivr.cli.simulate import (
 )
 from ivr.engine.events import Dial, Started, Status
 from ivr.engine.outcomes import Outcome, summarise
+from ivr.store.database import database_url
 from ivr.web.services import services_of
 from ivr.web.signature import SIGNATURE_HEADER
 
@@ -262,6 +263,7 @@ def test_a_missed_level_1_call_in_process_alerts_nobody(tmp_path, twilio_credent
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         twilio = mock.post(TWILIO_API, status=201, json={"sid": "SM" + "1" * 32})
         webhook = mock.post("https://hooks.example.com/services/T000/B000/priority-support")
+        migrated(database_url(None, str(tmp_path)))  # the service's call log, as its master leaves it
         simulator = simulate.in_process(str(SAMPLE), utc("2026-12-01T20:00Z"), {"IVR_INSTANCE_PATH": str(tmp_path)})
         turns = simulator.call(US_LINE, ACME_ADMIN, ["1"])
         alerter = services_of(simulator.transport.client.application).alerts

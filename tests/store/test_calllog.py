@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 from conftest import SETTLE, answered_call, utc
-from sqlalchemy import insert, inspect, select
+from sqlalchemy import insert, select
 
 from ivr.engine.events import Deflected, Dial, Entitlement, SenEntered, Severity, Started, Status, Voicemail
 from ivr.engine.outcomes import SHOWN_FIELDS, SILENT_AFTER, Outcome, Summary
@@ -174,8 +174,6 @@ def test_the_sweep_reads_the_due_alerts_through_their_index(store):
         else:
             # A handful of rows would be read whole; what matters is that the index can answer.
             conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-            schema = store.engine.get_execution_options()["schema_translate_map"][None]
-            conn.exec_driver_sql(f'SET LOCAL search_path TO "{schema}"')  # the test's own schema
             text = " ".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {compiled}", params))
     assert "alerts_due" in text, text
     assert "SCAN alerts" not in text and "Seq Scan" not in text, text
@@ -223,7 +221,7 @@ def test_unknown_sens_are_counted_by_calling_number_over_the_calls_of_the_last_h
 def test_unknown_sens_are_not_counted_from_a_database_the_writer_finds_failing(tmp_path, clock):
     log = CallLog(make_engine(database_url(None, str(tmp_path))), journal=tmp_path / "journal", clock=clock,
                   alert_settle_seconds=SETTLE)
-    log.create_tables()
+    log.upgrade_schema()
     log.writer.status = lambda: WriterStatus(ok=False, last_error="OperationalError: down")  # type: ignore[method-assign]
     with pytest.raises(StoreUnavailable):
         log.failed_sens(GUESSER, START)
@@ -248,17 +246,6 @@ def test_ops_hears_once_an_hour_of_a_number_whose_calls_are_ended_for_unknown_se
     assert set(store.alerts.due(clock(), 10)) == alerted  # at once, when their events were accepted
 
 
-def test_an_index_added_since_the_call_log_was_made_is_created_at_start(tmp_path, clock):
-    engine = make_engine(database_url(None, str(tmp_path)))
-    log = CallLog(engine, journal=tmp_path / "journal", clock=clock, alert_settle_seconds=SETTLE)
-    log.create_tables()
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP INDEX calls_by_caller")  # as a version before this one made it
-    log.create_tables()
-    assert "calls_by_caller" in {index["name"] for index in inspect(engine).get_indexes("calls")}
-    log.close()
-
-
 def test_postgres_urls_as_heroku_writes_them_use_psycopg_3():
     assert database_url("postgres://u:p@db:5432/calls", "/x") == "postgresql+psycopg://u:p@db:5432/calls"
     assert database_url("postgresql://u@db/calls", "/x") == "postgresql+psycopg://u@db/calls"
@@ -271,7 +258,7 @@ def log_at(url, tmp_path, clock, **engine):
 
 def test_sqlite_uses_wal_so_workers_share_it(tmp_path, clock):
     store = log_at(database_url(None, str(tmp_path)), tmp_path, clock)
-    store.create_tables()
+    store.upgrade_schema()
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     store.close()
@@ -279,7 +266,7 @@ def test_sqlite_uses_wal_so_workers_share_it(tmp_path, clock):
 
 def test_a_locked_database_delays_events_loses_none_and_shows_in_health(tmp_path, clock):
     store = log_at(database_url(None, str(tmp_path)), tmp_path, clock, busy_timeout_ms=50)
-    store.create_tables()
+    store.upgrade_schema()
     blocker = sqlite3.connect(tmp_path / "calllog.sqlite3", isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")
     try:

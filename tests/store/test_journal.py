@@ -17,7 +17,7 @@ from ivr.engine.outcomes import IN_PROGRESS, Outcome, Summary
 from ivr.outside.alerts import alert_text
 from ivr.store.calllog import CallLog
 from ivr.store.journal import REJECTED
-from ivr.store.schema import call_counts, calls, events, journal_progress, store_meta
+from ivr.store.schema import calls, events, journal_progress
 
 START = utc("2026-12-01T09:00:00Z")
 
@@ -132,20 +132,6 @@ def test_the_counts_for_metrics_always_equal_a_recount_of_the_calls(store):
         recount = {(o or IN_PROGRESS, s or None, n) for o, s, n in conn.execute(
             select(calls.c.outcome, calls.c.severity, func.count()).group_by(calls.c.outcome, calls.c.severity))}
     assert set(store.outcome_counts()) == recount
-
-
-def test_a_call_log_from_before_the_counts_gets_them_filled_once(store):
-    answered_call(store, sid="CA113")
-    store.record("CA114", Started(to="+14155550100"), START)
-    assert store.caught_up()
-    # The database as the previous release left it: calls, but no counts.
-    with store.engine.begin() as conn:
-        call_counts.drop(conn)
-        store_meta.drop(conn)
-    store.create_tables()
-    store.create_tables()
-    assert sorted(store.outcome_counts()) == [("answered", 1, 1), (IN_PROGRESS, None, 1)]
-    assert store.answer_histogram()[1:] == (1, 12.0)
 
 
 def test_the_alert_of_a_call_whose_events_waited_says_how_late_it_is(sample):

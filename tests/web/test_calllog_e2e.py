@@ -9,10 +9,13 @@ import time
 from urllib.parse import parse_qs
 
 import responses
+from click.testing import CliRunner
 from conftest import OPS_PASSWORD, TWILIO_ACCOUNT, TWILIO_TOKEN, make_app, utc
+from sqlalchemy import inspect
 from twilio.request_validator import RequestValidator
 
 from ivr.cli import simulate
+from ivr.cli.commands import main
 from ivr.web.services import services_of
 
 US_LINE = "+14155550100"
@@ -137,6 +140,28 @@ def test_with_the_database_down_the_call_still_connects_and_health_says_so(tmp_p
     journaled = [json.loads(line) for path in (tmp_path / "down" / "instance" / "journal").glob("events-*.jsonl")
                  for line in path.read_text().splitlines()]
     assert {e["kind"] for e in journaled} >= {"started", "recognised", "severity", "routed", "dial", "status"}
+
+
+def test_on_a_database_nobody_migrated_calls_connect_and_health_says_to_run_ivr_db_upgrade(tmp_path):
+    app = make_app(tmp_path, CLOCK=lambda: WEEKDAY, migrate_first=False)
+    phone = simulate.Simulator(simulate.InProcess(app), TWILIO_TOKEN, TWILIO_ACCOUNT)
+    turns = phone.call(US_LINE, ACME_ADMIN, ["1"], [SF_FIRST])
+    assert ("answers", SF_FIRST) in [(t.who, t.what) for t in turns]
+    calllog = services_of(app).calllog
+    assert calllog.caught_up() is False  # the writer holds the events back: it never makes tables
+    assert app.test_client().get("/healthz").get_json() == {"status": "degraded", "problems": [
+        "call log: the call log's database is empty: run `ivr db upgrade` (call events wait in the journal meanwhile)"]}
+    held = app.test_client().get("/healthz", headers=_basic()).get_json()["calllog"]
+    assert held["ok"] is False and held["pending_bytes"] > 0 and held["rejected"] == 0
+    assert not inspect(calllog.engine).has_table("calls")
+
+    # The operator runs `ivr db upgrade`; the running worker stores the call, with no restart.
+    upgraded = CliRunner(env={"IVR_INSTANCE_PATH": str(tmp_path / "instance")}).invoke(main, ["db", "upgrade"])
+    assert upgraded.exit_code == 0, upgraded.output
+    assert calllog.caught_up() is True
+    assert app.test_client().get("/healthz").get_json() == {"status": "ok", "problems": []}
+    [call] = api(app, "/ops/api/calls")["calls"]
+    assert (call["outcome"], call["team"]) == ("answered", "san_francisco")
 
 
 # --- SEN guessing: a limit per calling number, across calls, from the call log -------------------------

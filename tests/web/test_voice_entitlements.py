@@ -14,7 +14,7 @@ import pytest
 import requests
 import responses
 from calls import ACCOUNT, ACME_ADMIN, AU_LINE, SF, STRANGER, TOKEN, US_LINE, ListSink, call_params, post, twiml
-from conftest import SAMPLE, sms_counts, utc
+from conftest import SAMPLE, migrated, sms_counts, utc
 from flask import Flask
 
 from ivr import create_app
@@ -22,6 +22,7 @@ from ivr.cli import simulate
 from ivr.engine.entitlement import Failure
 from ivr.engine.events import Deflected, Entitlement, Recognised, Sms
 from ivr.outside.sms import SmsSender
+from ivr.store.database import database_url
 from ivr.web.services import services_of
 
 LICENSING = "https://licensing.example.com/sen"
@@ -63,6 +64,7 @@ def play(tmp_path: Path, *, caller: str = STRANGER, to: str = US_LINE, press: st
          book: Path | None = None, **config) -> Call:
     """One simulated call at AT; texts queued during the call have been tried when it returns."""
     sink = ListSink()
+    migrated(database_url(None, str(tmp_path / "instance")))  # as the service's master leaves it
     simulator = simulate.in_process(
         str(book or phonebook(tmp_path)), simulate_at(),
         {

@@ -1,0 +1,124 @@
+"""Frozen: ivr/store/schema.py as the last release before the migrations had it (commit 4685b10),
+whose workers made these tables with create_all. Never edit: it is what databases in the field hold.
+
+The call log's tables: events as they happened, a summary row per call, each L1 call's alert,
+what the writer has stored of each journal file, and running counts for /metrics."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from ivr.store.database import UTCDateTime
+
+metadata = MetaData()
+
+events = Table(
+    "call_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("call_sid", String(64), nullable=False),
+    Column("key", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("data", JSON, nullable=False),
+    Index("call_events_once", "call_sid", "key", unique=True),
+)
+
+calls = Table(
+    "calls",
+    metadata,
+    Column("sid", String(64), primary_key=True),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("line", String(32)),
+    Column("region", String(32)),
+    Column("caller", String(64)),
+    Column("caller_name", Text),
+    Column("sen", String(32)),
+    Column("customer", Text),
+    Column("severity", Integer),
+    Column("outcome", String(16)),
+    Column("team", String(64)),
+    Column("answer_seconds", Float),
+    Column("duration", Integer),
+    Column("voicemail_url", Text),
+    Column("no_candidates", Boolean, nullable=False, default=False),
+    Column("reason", Text),
+    Column("event_count", Integer, nullable=False, default=0),
+    # The newest page, unfiltered or filtered by one column, is an index range scan.
+    Index("calls_newest", "started_at", "sid"),
+    Index("calls_by_outcome", "outcome", "started_at", "sid"),
+    Index("calls_by_severity", "severity", "started_at", "sid"),
+    Index("calls_by_line", "line", "started_at", "sid"),
+    Index("calls_by_customer", "customer", "started_at", "sid"),
+    Index("calls_by_sen", "sen", "started_at", "sid"),
+    # A calling number's recent calls: its unknown SENs within the hour (`CallLog.failed_sens`).
+    Index("calls_by_caller", "caller", "started_at"),
+    Index("calls_outcome_severity", "outcome", "severity"),
+)
+
+# One row per call ops hears about (an L1 call; the first call in an hour a number ended for giving
+# too many unknown SENs): the state of its alert, shared by every worker and instance, so an alert
+# survives the worker that noticed it. `due_at` is when a worker should next take it (NULL: nothing
+# to do, now or ever); a worker holds it until `leased_until` while it sends; `attempts` counts
+# the rounds begun, and fences a round's writes against a worker whose lease ran out; `done`
+# maps each destination that needs nothing more to {"sent_at": ...} or {"refused": reason}.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("sid", String(64), primary_key=True),
+    Column("due_at", UTCDateTime),
+    Column("leased_until", UTCDateTime),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("done", JSON, nullable=False, default=dict),
+    Column("last_error", Text),
+    Column("finished_at", UTCDateTime),
+    # The sweep reads the due alerts only: a range at the start of this index (NULLs never match).
+    Index("alerts_due", "due_at"),
+)
+
+# How far each journal file (one per worker process, named uniquely across instances) has been
+# stored: written in the same transaction as the events, so each event is stored exactly once.
+journal_progress = Table(
+    "journal_progress",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("stored_to", BigInteger, nullable=False),
+)
+
+# Calls by outcome and severity, and answered calls by time to answer, kept up to date with every
+# summary change, so /metrics reads a few rows whatever the size of the log. Severity 0: none yet.
+call_counts = Table(
+    "call_counts",
+    metadata,
+    Column("outcome", String(16), primary_key=True),
+    Column("severity", Integer, primary_key=True),
+    Column("calls", BigInteger, nullable=False),
+)
+# Bucket i counts answer times in (ANSWER_BUCKETS[i-1], ANSWER_BUCKETS[i]]; the last, above them all.
+answer_counts = Table(
+    "answer_counts",
+    metadata,
+    Column("bucket", Integer, primary_key=True),
+    Column("calls", BigInteger, nullable=False),
+    Column("seconds", Float, nullable=False),
+)
+
+# Facts about the database itself, e.g. that the counts were filled from the calls already there.
+store_meta = Table(
+    "store_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
