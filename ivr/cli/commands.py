@@ -122,6 +122,7 @@ def check(phonebook_path: str) -> None:
     # The clock is read here, at the edge: the warning about times nobody answers starts now.
     phonebook = read_phonebook(phonebook_path, coverage_from=utc_now())
     _print_problems(phonebook_path, phonebook.warnings)
+    _warn_of_sms_alerts_without_credentials(phonebook_path, phonebook)
     entitlements = phonebook.entitlements
     if entitlements is not None and entitlements.file is not None:
         problems = check_source(phonebook)
@@ -138,6 +139,17 @@ def check(phonebook_path: str) -> None:
     )
     warnings = f", {len(phonebook.warnings)} warning(s)" if phonebook.warnings else ""
     click.echo(f"{phonebook_path}: OK ({summary}{warnings})")
+
+
+def _warn_of_sms_alerts_without_credentials(phonebook_path: str, phonebook: Phonebook) -> None:
+    """The service would refuse every SMS alert: say so where the admin looks (not counted as a
+    phonebook warning: the file is right, the service's settings are not)."""
+    from ivr.outside.alerts import SMS_NEEDS_CREDENTIALS, sms_credentials_missing
+
+    settings = load_settings()
+    if sms_credentials_missing(phonebook.alerts, settings["TWILIO_ACCOUNT_SID"], settings["TWILIO_AUTH_TOKEN"]):
+        click.echo(f"{phonebook_path}: warning: alerts.sms: {SMS_NEEDS_CREDENTIALS}, which are not set here: "
+                   "the service would text no alert", err=True)
 
 
 def _local(at: datetime, tz: tzinfo) -> str:

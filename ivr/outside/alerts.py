@@ -28,7 +28,7 @@ from twilio.base.exceptions import TwilioRestException
 
 from ivr.engine.instants import iso
 from ivr.engine.outcomes import SEN_WINDOW, SILENT_AFTER, Outcome, Summary
-from ivr.engine.phonebook import Phonebook
+from ivr.engine.phonebook import Alerts, Phonebook
 from ivr.outside.deadline import deadline, deadline_session
 from ivr.outside.sms import twilio_client
 from ivr.store.alert_queue import AlertState
@@ -56,6 +56,17 @@ LATE_AFTER = timedelta(minutes=3)
 # Alerts claimed per sweep; the rest wait for the next one.
 BATCH = 20
 CHANNELS = ("sms", "webhook")
+# Alert delivery is failing (/healthz degraded) while an alert waits this long past its due time
+# (a round normally starts within a sweep and ends within 21 s), and while the latest alert
+# finished within RECENT_FAILURE did not reach every destination.
+OVERDUE_AFTER = timedelta(minutes=2)
+RECENT_FAILURE = timedelta(hours=24)
+SMS_NEEDS_CREDENTIALS = "SMS alerts need TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"
+
+
+def sms_credentials_missing(alerts: Alerts, account_sid: str | None, auth_token: str | None) -> bool:
+    """`[alerts] sms` is set but no text can be sent: every SMS alert would be refused."""
+    return bool(alerts.sms) and not (account_sid and auth_token)
 
 
 class SendError(Exception):
@@ -332,7 +343,7 @@ class Alerter:
 
     def _sms(self, to: str, sender: str | None, text: str) -> None:
         if not (self.account_sid and self.auth_token):
-            raise SendError("SMS alerts need TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN", retry=False)
+            raise SendError(SMS_NEEDS_CREDENTIALS, retry=False)
         if not sender:
             raise SendError("no number to send the SMS from: set [alerts] sms_from", retry=False)
         client = twilio_client(self.account_sid, self.auth_token, self.send_seconds)
@@ -355,6 +366,29 @@ class Alerter:
         if reply.status_code >= 300:
             raise SendError(f"webhook answered {reply.status_code}: {reply.text[:200]}",
                             retry=reply.status_code >= 500 or reply.status_code == 429)
+
+    def problems(self, now: datetime, read_database: bool = True) -> list[str]:
+        """Why alert delivery is failing now, in words for anyone (no number, URL or error text);
+        empty when it is not. `read_database` False (the call log's database is failing, which
+        /healthz says already) leaves out what only the database knows."""
+        problems = []
+        if sms_credentials_missing(self.phonebook().alerts, self.account_sid, self.auth_token):
+            problems.append(f"alerts: {SMS_NEEDS_CREDENTIALS}, which are not set: no alert is texted")
+        if not read_database:
+            return problems
+        try:
+            trouble = self.calllog.alerts.trouble(now, OVERDUE_AFTER, RECENT_FAILURE)
+        except Exception as exc:  # noqa: BLE001 - health answers whatever the database does
+            logger.warning("alert delivery state unreadable: %s", exc)
+            return [*problems, "alerts: the delivery state cannot be read from the call log"]
+        if trouble.overdue:
+            late = OVERDUE_AFTER.seconds // 60
+            problems.append(f"alerts: an alert is more than {late} minutes past due and not sent")
+        if trouble.retrying:
+            problems.append("alerts: an alert failed to reach a destination and is being retried")
+        if trouble.last_finished_failed:
+            problems.append("alerts: the last alert did not reach every destination")
+        return problems
 
     def health(self) -> dict:
         """Alerts being sent by this process and its last errors; sent and failed counts (in

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from ivr.clock import Clock, utc_now
 from ivr.engine.events import EventSink
-from ivr.outside.alerts import Alerter
+from ivr.outside.alerts import Alerter, sms_credentials_missing
 from ivr.outside.licensing import Sources
 from ivr.outside.sms import SmsSender
 from ivr.store.calllog import CallLog
@@ -81,6 +81,9 @@ def build(app: Flask) -> Services:
         sweep_seconds=config["IVR_ALERT_SWEEP_SECONDS"],
     )
     calllog.subscribe(alerts.notice)
+    if sms_credentials_missing(phonebook.current().alerts, config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"]):
+        logger.warning("[alerts] sms is set but TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not: "
+                       "no alert will be texted (/healthz says degraded)")
     events = config.get("EVENT_SINK") or calllog
     if events is calllog:
         # Calls are recorded in this call log, so this process stores its journal and sweeps it for

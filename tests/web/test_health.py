@@ -132,3 +132,27 @@ def test_no_log_line_shows_the_api_key_or_the_sql_parameters(failing):
     assert "entitlement source https://licensing.example.com/sen/1234567?api_key=*** failed" in log
     assert "no such table: call_events" in log
     assert SECRET_KEY not in log and "[parameters:" not in log
+
+
+def test_healthz_is_degraded_while_sms_alerts_have_no_twilio_credentials(tmp_path, caplog):
+    client = pinned_app(tmp_path, TWILIO_ACCOUNT_SID=None).test_client()
+    assert client.get("/healthz").get_json() == {
+        "status": "degraded",
+        "problems": ["alerts: SMS alerts need TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, which are not set: "
+                     "no alert is texted"],
+    }
+    assert "[alerts] sms is set but TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not" in caplog.text
+
+
+def test_healthz_is_degraded_while_an_alert_fails_and_is_retried(tmp_path):
+    app = pinned_app(tmp_path, at=None, EVENT_SINK=None, CLOCK=lambda: utc("2026-12-01T20:00Z"))
+    phone = simulate.Simulator(simulate.InProcess(app), TWILIO_TOKEN, TWILIO_ACCOUNT)
+    # Nobody answers Acme's L1 call: an alert to the sample's destinations, which no test reaches.
+    phone.call(US_LINE, ACME_ADMIN, ["1234567#", "1"], [])
+    registry = services_of(app)
+    assert registry.alerts.drain(10)
+    [missed] = registry.calllog.calls().calls
+    assert registry.calllog.alerts.delivery(missed.sid).state.value == "retrying"
+    assert app.test_client().get("/healthz").get_json() == {
+        "status": "degraded", "problems": ["alerts: an alert failed to reach a destination and is being retried"]}
+    registry.calllog.close()
