@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ivr import logs
 from ivr.cli.pictures import duration, week_by_week
 from ivr.clock import utc_now
-from ivr.config import SettingsError, default_instance_path, load_settings
+from ivr.config import SettingsError, default_instance_path, load_settings, read_setting
 from ivr.engine.coverage import coverage
 from ivr.engine.instants import iso
 from ivr.engine.outcomes import IN_PROGRESS, OUTCOME_FILTERS
@@ -113,6 +114,10 @@ class _Commands(click.Group):
 @click.group(cls=_Commands)
 def main() -> None:
     """Priority Support call router: check the phonebook, see who is on duty, route and replay calls."""
+    # The `ivr` loggers in the service's line format, on stderr (stdout is the command's output);
+    # only warnings unless IVR_LOG_LEVEL asks for more.
+    level = read_setting("IVR_LOG_LEVEL") if os.environ.get("IVR_LOG_LEVEL") else "WARNING"
+    logs.configure(level, read_setting("IVR_LOG_FORMAT"), "stderr")
 
 
 @main.command()

@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from contextvars import copy_context
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -29,6 +30,7 @@ from twilio.base.exceptions import TwilioRestException
 from ivr.engine.instants import iso
 from ivr.engine.outcomes import SEN_WINDOW, SILENT_AFTER, Outcome, Summary
 from ivr.engine.phonebook import Alerts, Phonebook
+from ivr.logs import bind_call
 from ivr.outside.deadline import deadline, deadline_session
 from ivr.outside.sms import twilio_client
 from ivr.store.alert_queue import AlertState
@@ -240,6 +242,8 @@ class Alerter:
         return rounds
 
     def _round(self, sid: str, now: datetime, claimed: list[str]) -> None:
+        # Every line of the round names its call (its sends copy this context into their threads).
+        bind_call(sid)
         try:
             # The lease runs from `now`, read before this round began: the round's end is counted from here.
             ends = time.monotonic() + self.lease.total_seconds() * ROUND_SHARE
@@ -280,8 +284,8 @@ class Alerter:
         done = dict(claim.done)
         retry: list[str] = []
         # Side by side, so one slow destination's retries cannot hold the others past the minute.
-        threads = {destination: threading.Thread(target=self._attempt,
-                                                 args=(claim, destination, send, done, retry, ends),
+        threads = {destination: threading.Thread(target=copy_context().run,
+                                                 args=(self._attempt, claim, destination, send, done, retry, ends),
                                                  name="ivr-alert-send", daemon=True)
                    for destination, send in sends.items()}
         for thread in threads.values():
