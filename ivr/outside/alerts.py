@@ -33,9 +33,10 @@ from ivr.engine.phonebook import Alerts, Phonebook
 from ivr.logs import bind_call
 from ivr.outside.deadline import deadline, deadline_session
 from ivr.outside.sms import twilio_client
-from ivr.store.alert_queue import AlertState
+from ivr.store.alert_queue import NOTICE_PREFIX, AlertState
 from ivr.store.calllog import CallLog
 from ivr.store.counters import Counters
+from ivr.store.reloading import PhonebookNotice
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +112,17 @@ def alert_text(call: Summary, phonebook: Phonebook, now: datetime, console_url: 
     return text
 
 
+def notice_text(notice: PhonebookNotice) -> str:
+    """What ops reads of a phonebook version refused, or accepted again."""
+    if not notice.refused:
+        return (f"Phonebook accepted again: {notice.path} is valid and in force since {iso(notice.at)}; "
+                "calls are routed by it.")
+    first = "; ".join(notice.problems)
+    kept = f" (accepted {iso(notice.kept_since)})" if notice.kept_since else ""
+    return (f"Phonebook edit refused at {iso(notice.at)}: {notice.path}: {first}. Calls go on with the last good "
+            f"version{kept}. Fix the file (`ivr check` lists every problem).")
+
+
 def _span(late: timedelta) -> str:
     minutes = int(late.total_seconds() // 60)
     return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h {minutes % 60} min"
@@ -165,6 +177,9 @@ class Alerter:
         self._woken = False
         self._stopped = False
         self._sweep_error: str | None = None
+        # Notices heard in a request, stored in the call log by the alert thread (a request never
+        # waits on the database); kept until stored.
+        self._notices: list[tuple[str, str, datetime]] = []
         self._changed = threading.Condition()
         self._writing = threading.Lock()
 
@@ -189,6 +204,22 @@ class Alerter:
             self._woken = True
             self._changed.notify_all()
 
+    def phonebook_notice(self, notice: PhonebookNotice) -> None:
+        """ReloadingPhonebook listener: alert ops of a version refused, or accepted again. Cheap,
+        never blocks; every worker that sees it adds the same key, and ops hears of it once."""
+        with self._changed:
+            self._notices.append((notice.key, notice_text(notice), notice.at))
+            self._woken = True
+            self._changed.notify_all()
+
+    def _store_notices(self) -> None:
+        with self._changed:
+            waiting = list(self._notices)
+        for key, text, at in waiting:
+            self.calllog.alerts.add_notice(key, text, at)
+            with self._changed:
+                self._notices.remove((key, text, at))
+
     def _run(self) -> None:
         while True:
             with self._changed:
@@ -212,7 +243,7 @@ class Alerter:
         deadline = time.monotonic() + timeout
         # The database first: an alert it no longer shows as due was claimed, and so counted in
         # `_busy` already (sweep counts before it claims).
-        while self.calllog.alerts.due(self.calllog.clock(), 1) or self._busy:
+        while self._notices or self.calllog.alerts.due(self.calllog.clock(), 1) or self._busy:
             if time.monotonic() >= deadline:
                 return False
             with self._changed:
@@ -231,7 +262,9 @@ class Alerter:
         return len(claimed)
 
     def _launch(self, now: datetime, claimed: list[str]) -> list[threading.Thread]:
-        """Start a round for each alert due at `now` (each claimed in its thread); the threads."""
+        """Store the notices heard, then start a round for each alert due at `now` (each claimed in
+        its thread); the threads."""
+        self._store_notices()
         due = self.calllog.alerts.due(now, BATCH)
         with self._changed:
             self._busy += len(due)
@@ -243,7 +276,7 @@ class Alerter:
 
     def _round(self, sid: str, now: datetime, claimed: list[str]) -> None:
         # Every line of the round names its call (its sends copy this context into their threads).
-        bind_call(sid)
+        bind_call(None if sid.startswith(NOTICE_PREFIX) else sid)
         try:
             # The lease runs from `now`, read before this round began: the round's end is counted from here.
             ends = time.monotonic() + self.lease.total_seconds() * ROUND_SHARE
@@ -263,15 +296,20 @@ class Alerter:
         `ends` (time.monotonic; by default ROUND_SHARE of the lease from now)."""
         if ends is None:
             ends = time.monotonic() + self.lease.total_seconds() * ROUND_SHARE
-        call = self.calllog.call(claim.sid)
-        if call is None or not (call.missed_l1 or call.unfinished_l1 or call.sen_limited):
+        phonebook = self.phonebook()
+        notice = self.calllog.alerts.notice(claim.sid)
+        call = None if notice is not None else self.calllog.call(claim.sid)
+        if notice is not None:
+            # About the service, not a call: texted from the first published line unless sms_from says.
+            text, line = notice, phonebook.lines[0].number if phonebook.lines else None
+        elif call is not None and (call.missed_l1 or call.unfinished_l1 or call.sen_limited):
+            text, line = alert_text(call, phonebook, self.calllog.clock(), self.console_url), call.line
+        else:
             # Answered after all (callbacks come out of order): nothing to tell.
             self.calllog.alerts.release(claim, self.calllog.clock(), None, None)
             return
-        phonebook = self.phonebook()
-        text = alert_text(call, phonebook, self.calllog.clock(), self.console_url)
         settings = phonebook.alerts
-        sender = settings.sms_from or call.line
+        sender = settings.sms_from or line
         sends: dict[str, Callable[[], None]] = {
             f"sms:{number}": partial(self._sms, number, sender, text) for number in settings.sms
         }

@@ -11,7 +11,11 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, Select, func, or_, select, update
 
-from ivr.store.schema import alerts
+from ivr.store.database import dialect_insert
+from ivr.store.schema import alerts, notices
+
+# The keys of alerts about the service rather than a call (a CallSid never has this form).
+NOTICE_PREFIX = "notice:"
 
 
 @dataclass(frozen=True)
@@ -159,6 +163,26 @@ class AlertQueue:
             ).first()
         failed = latest is not None and delivery(AlertState(**latest._mapping)).state is DeliveryState.FAILED
         return AlertTrouble(int(overdue), int(retrying), failed)
+
+    def add_notice(self, key: str, text: str, at: datetime) -> bool:
+        """Alert ops of `text` once, however many workers and instances add the same `key`: the
+        notice and its alert (due at `at`) in one transaction; False when `key` was there already."""
+        assert key.startswith(NOTICE_PREFIX), key
+        with self.engine.begin() as conn:
+            added = conn.execute(
+                dialect_insert(conn, notices).values(key=key, text=text, noticed_at=at)
+                .on_conflict_do_nothing(index_elements=["key"]).returning(notices.c.key)
+            ).first()
+            if added is not None:
+                conn.execute(dialect_insert(conn, alerts).values(sid=key, due_at=at, attempts=0, done={}))
+        return added is not None
+
+    def notice(self, key: str) -> str | None:
+        """The text of notice `key`; None when there is no such notice (a call's alert)."""
+        if not key.startswith(NOTICE_PREFIX):
+            return None
+        with self.engine.connect() as conn:
+            return conn.execute(select(notices.c.text).where(notices.c.key == key)).scalar_one_or_none()
 
     def delivery(self, sid: str) -> AlertDelivery | None:
         """The delivery of call `sid`'s alert; None when the call has none (not an L1 call)."""

@@ -90,6 +90,9 @@ def build(app: Flask) -> Services:
         # alerts. (An app whose events go elsewhere, an in-process `ivr simulate`, leaves both to
         # the service.)
         calllog.start()
+        # Ops hears of a phonebook version refused (this worker may have started on one) and of
+        # one accepted again, as of a missed call.
+        phonebook.subscribe(alerts.phonebook_notice)
         alerts.start()
     metrics = CollectorRegistry()
     return Services(

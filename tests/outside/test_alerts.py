@@ -16,6 +16,8 @@ import requests
 import responses
 from conftest import NOW, SETTLE, answered_call, utc
 from slow_http import slow_server
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from ivr.config import default
 from ivr.engine.events import (
@@ -35,6 +37,7 @@ from ivr.engine.phonebook import Alerts
 from ivr.outside.alerts import ROUND_PAUSE, Alerter
 from ivr.store.alert_queue import AlertDelivery, DeliveryState, DestinationDelivery
 from ivr.store.calllog import CallLog
+from ivr.store.reloading import PhonebookNotice
 
 ACCOUNT = "AC" + "0" * 32
 MESSAGES = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Messages.json"
@@ -516,3 +519,56 @@ def test_an_answered_l1_call_needs_no_alert_and_other_calls_have_none(sqlite_sto
     assert sqlite_store.alerts.delivery("CA001").state is DeliveryState.NOT_NEEDED
     sqlite_store.record("CA002", Severity(severity=3), START)
     assert sqlite_store.alerts.delivery("CA002") is None
+
+
+# --- a phonebook version refused, then accepted again --------------------------------------------
+
+REFUSED = PhonebookNotice("notice:phonebook-refused:0123456789abcdef", True, "phonebook.toml",
+                          ("error: teams.sydney.ring_seconds: 2 must be a whole number of seconds from 5 to 600",),
+                          utc("2026-12-01T08:00Z"), NOW)
+ACCEPTED = PhonebookNotice("notice:phonebook-accepted:0123456789abcdef:fedcba9876543210", False, "phonebook.toml",
+                           (), None, NOW + timedelta(minutes=5))
+
+
+@responses.activate
+def test_a_refused_phonebook_is_alerted_once_however_many_workers_notice_it_and_again_when_fixed(
+        store, sample, clock, tmp_path):
+    for _ in range(2):
+        sms_sent()
+        webhook_ok()
+    workers = [make_alerter(store, sample), make_alerter(worker_log(store, clock, tmp_path / "other"), sample)]
+    for worker in workers:
+        worker.phonebook_notice(REFUSED)
+    assert [sweep(worker, NOW) for worker in workers] == [1, 0]
+    [refused] = [sms_body(c)["Body"] for c in posts_to(MESSAGES)]
+    assert refused == (
+        "Phonebook edit refused at 2026-12-01T09:02:00Z: phonebook.toml: error: teams.sydney.ring_seconds: 2 must be "
+        "a whole number of seconds from 5 to 600. Calls go on with the last good version (accepted "
+        "2026-12-01T08:00:00Z). Fix the file (`ivr check` lists every problem).")
+    # From the first published line (the sample sets no sms_from); the webhook gets the same text.
+    assert sms_body(posts_to(MESSAGES)[0])["From"] == sample.lines[0].number
+    assert json.loads(posts_to(WEBHOOK)[0].request.body)["text"] == refused
+    assert store.alerts.delivery(REFUSED.key).state is DeliveryState.SENT
+    # The same version seen again (a worker restarted on it) is not alerted again; its fix is.
+    for worker in workers:
+        worker.phonebook_notice(REFUSED)
+        worker.phonebook_notice(ACCEPTED)
+    later = ACCEPTED.at
+    assert [sweep(worker, later) for worker in workers] == [1, 0]
+    assert sms_body(posts_to(MESSAGES)[1])["Body"] == (
+        "Phonebook accepted again: phonebook.toml is valid and in force since 2026-12-01T09:07:00Z; calls are "
+        "routed by it.")
+    assert len(posts_to(MESSAGES)) == 2 and len(posts_to(WEBHOOK)) == 2
+
+
+def test_a_notice_heard_while_the_database_is_down_is_stored_at_a_later_sweep(sqlite_store, sample):
+    alerter = make_alerter(sqlite_store, sample)
+    alerter.phonebook_notice(REFUSED)
+    with sqlite_store.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE notices RENAME TO notices_away"))
+    with pytest.raises(OperationalError):
+        sweep(alerter, NOW)
+    with sqlite_store.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE notices_away RENAME TO notices"))
+    assert sweep(alerter, NOW) == 1
+    assert sqlite_store.alerts.delivery(REFUSED.key).rounds == 1
