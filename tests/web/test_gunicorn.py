@@ -102,7 +102,10 @@ def dated_sample(folder: Path) -> Path:
 
 @pytest.fixture
 def book(tmp_path):
-    return dated_sample(tmp_path)
+    """The dated sample alerting nobody: a missed call or a refused edit tries no outside address."""
+    from webload import phonebook  # webload imports this module
+
+    return phonebook(tmp_path)
 
 
 @pytest.fixture
@@ -453,3 +456,40 @@ def test_text_log_lines_share_one_format_and_name_the_call(tmp_path, licensing):
     [access] = [m for m in parsed if m[3] == "gunicorn.access" and '"POST /voice ' in m[5]]
     assert access[4] == f"CA{7:032d}" and access[5].startswith('127.0.0.1 "POST /voice HTTP/1.1" 200 ')
     assert {m[4] for m in parsed if m[3] == "ivr.entitlements"} == {f"CA{7:032d}"}
+
+
+def test_a_refused_edit_alerts_ops_once_whichever_workers_see_it_and_its_fix_once_more(tmp_path):
+    from webload import alert_webhook, phonebook
+
+    def wait_for_posts(webhook, count: int) -> None:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while len(webhook.posts) < count:
+            assert time.monotonic() < deadline, webhook.posts
+            time.sleep(0.1)
+
+    def every_worker_looks(server: Gunicorn) -> None:
+        # Fresh connections, so each worker answers some and looks at the file.
+        for _ in range(8):
+            requests.get(f"{server.base}/healthz", timeout=5)
+
+    with alert_webhook(tmp_path) as webhook:
+        book = phonebook(tmp_path, webhook.url)
+        env = {"IVR_RELOAD_SECONDS": "0", "IVR_ALERT_SWEEP_SECONDS": "0.5", "REQUESTS_CA_BUNDLE": str(webhook.ca_bundle)}
+        with gunicorn(tmp_path, book, **env) as server:
+            first, _second = _booted(server, 2)
+            good = book.read_text()
+            _break(book)
+            every_worker_looks(server)
+            wait_for_posts(webhook, 1)
+            # A worker replaced while the file is broken starts on that same version.
+            os.kill(first, signal.SIGKILL)
+            _booted(server, 3)
+            every_worker_looks(server)
+            book.write_text(good)
+            every_worker_looks(server)
+            wait_for_posts(webhook, 2)
+            # Each worker's notices are stored in the order it heard them, and ops heard each version once.
+            every_worker_looks(server)
+            refused, fixed = webhook.posts
+    assert refused.startswith("Phonebook edit refused at ") and "teams.amsterdam.tz: unknown time zone" in refused
+    assert fixed.startswith(f"Phonebook accepted again: {book} is valid and in force since ")
