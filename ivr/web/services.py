@@ -81,7 +81,7 @@ def build(app: Flask) -> Services:
         sweep_seconds=config["IVR_ALERT_SWEEP_SECONDS"],
     )
     calllog.subscribe(alerts.notice)
-    if sms_credentials_missing(phonebook.current().alerts, config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"]):
+    if sms_credentials_missing(phonebook.last_good().alerts, config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"]):
         logger.warning("[alerts] sms is set but TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not: "
                        "no alert will be texted (/healthz says degraded)")
     events = config.get("EVENT_SINK") or calllog
