@@ -493,3 +493,13 @@ def test_a_refused_edit_alerts_ops_once_whichever_workers_see_it_and_its_fix_onc
             refused, fixed = webhook.posts
     assert refused.startswith("Phonebook edit refused at ") and "teams.amsterdam.tz: unknown time zone" in refused
     assert fixed.startswith(f"Phonebook accepted again: {book} is valid and in force since ")
+
+
+def test_an_unknown_log_format_stops_gunicorn_in_one_text_line(tmp_path):
+    env = {**os.environ, "IVR_LOG_FORMAT": "xml", "IVR_PHONEBOOK": str(dated_sample(tmp_path)),
+           "IVR_INSTANCE_PATH": str(tmp_path / "instance")}
+    run = subprocess.run(_procfile_web_command() + LOOPBACK_ANY_PORT, cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=STARTUP_SECONDS)
+    assert run.returncode != 0
+    [refusal] = [line for line in (run.stdout + run.stderr).splitlines() if "cannot start" in line]
+    assert TEXT_LINE.fullmatch(refusal)[5] == "cannot start: IVR_LOG_FORMAT='xml' is not valid: use one of text, json"
