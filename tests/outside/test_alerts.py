@@ -514,11 +514,17 @@ def test_sms_alerts_without_twilio_credentials_are_failing_from_the_start(sqlite
     assert make_alerter(sqlite_store, without_sms, account=None, token=None).problems(NOW) == []
 
 
-def test_an_answered_l1_call_needs_no_alert_and_other_calls_have_none(sqlite_store):
-    answered_call(sqlite_store)
-    assert sqlite_store.alerts.delivery("CA001").state is DeliveryState.NOT_NEEDED
-    sqlite_store.record("CA002", Severity(severity=3), START)
-    assert sqlite_store.alerts.delivery("CA002") is None
+def test_an_answered_l1_call_needs_no_alert_and_other_calls_have_none(store):
+    answered_call(store)
+    voicemail_call(store)
+    store.record("CA002", Severity(severity=3), START)
+    assert store.alerts.delivery("CA001").state is DeliveryState.NOT_NEEDED
+    assert store.alerts.delivery("CA002") is None
+    # A page of calls at once.
+    found = store.alerts.deliveries(["CA001", "CA002", "CA900"])
+    assert {sid: d.state for sid, d in found.items()} == {"CA001": DeliveryState.NOT_NEEDED,
+                                                          "CA900": DeliveryState.PENDING}
+    assert store.alerts.deliveries([]) == {}
 
 
 # --- a phonebook version refused, then accepted again --------------------------------------------
