@@ -58,6 +58,16 @@ def log_level(text: Any) -> str:
     return level
 
 
+LOG_FORMATS = ("text", "json")
+
+
+def log_format(text: Any) -> str:
+    form = str(text).lower()
+    if form not in LOG_FORMATS:
+        raise ValueError(text)
+    return form
+
+
 DATABASE_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg", "sqlite")
 
 
@@ -82,6 +92,7 @@ ACCEPTS: dict[Callable[[Any], Any], str] = {
     hops: f"a number of proxies from 0 to {MAX_PROXY_HOPS}, such as 1 behind Heroku's router",
     whole_number: "a whole number above 0, such as 3",
     log_level: f"one of {', '.join(LOG_LEVELS)}",
+    log_format: f"one of {', '.join(LOG_FORMATS)}",
     database: "postgresql://user:password@host:5432/name (or postgres://, as Heroku writes it), "
               "or sqlite:////absolute/path.sqlite3; unset for SQLite in the instance folder",
 }
@@ -198,6 +209,11 @@ SETTINGS = (
     Setting("IVR_VOICE", "Polly.Joanna-Neural", "The Twilio <Say> voice for every prompt."),
     Setting("IVR_LANGUAGE", "en-US", "The language of prompts and of speech recognition."),
     Setting("IVR_LOG_LEVEL", "INFO", "Logging level of the `ivr` loggers.", log_level),
+    Setting(
+        "IVR_LOG_FORMAT", "text",
+        "How every log line is written (gunicorn's error and access logs, the `ivr` loggers): text, or json "
+        "(one JSON object a line; a webhook's lines carry its call_sid).", log_format,
+    ),
     Setting("MAX_CONTENT_LENGTH", 64 * 1024, "Largest request body accepted (bytes); larger gets 413.", byte_count),
 )
 
@@ -207,10 +223,7 @@ def load_settings(
 ) -> dict[str, Any]:
     """Defaults, then the environment, then `overrides`, each parsed to the setting's type;
     SettingsError names the first setting that cannot be used."""
-    settings: dict[str, Any] = {}
-    for setting in SETTINGS:
-        raw = environ.get(setting.name) or setting.default
-        settings[setting.name] = setting.read(raw) if raw is not None else None
+    settings: dict[str, Any] = {setting.name: read_setting(setting.name, environ) for setting in SETTINGS}
     for name, value in (overrides or {}).items():
         known = _BY_NAME.get(name)
         settings[name] = known.read(value) if known is not None and value is not None else value
@@ -218,6 +231,13 @@ def load_settings(
 
 
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+def read_setting(name: str, environ: Mapping[str, str] = os.environ) -> Any:
+    """One setting from the environment (or its default), parsed; SettingsError when it cannot be used."""
+    setting = _BY_NAME[name]
+    raw = environ.get(name) or setting.default
+    return setting.read(raw) if raw is not None else None
 
 
 def check_signing(settings: Mapping[str, Any]) -> None:

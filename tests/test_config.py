@@ -46,6 +46,7 @@ def test_every_setting_is_documented_in_the_readme():
     ("IVR_RELOAD_SECONDS", "abc", "IVR_RELOAD_SECONDS='abc' is not valid: use a number of seconds from 0 to 86400"),
     ("IVR_ALERT_LEASE_SECONDS", "-5", "IVR_ALERT_LEASE_SECONDS='-5' is not valid: use a number of seconds"),
     ("IVR_LOG_LEVEL", "LOUD", "IVR_LOG_LEVEL='LOUD' is not valid: use one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+    ("IVR_LOG_FORMAT", "xml", "IVR_LOG_FORMAT='xml' is not valid: use one of text, json"),
     ("MAX_CONTENT_LENGTH", "64k", "MAX_CONTENT_LENGTH='64k' is not valid: use a whole number of bytes"),
 ])
 def test_a_setting_the_service_cannot_use_is_one_line_naming_it_and_what_it_accepts(name, value, error):
@@ -66,6 +67,7 @@ def test_the_database_urls_the_call_log_takes_are_accepted(url):
 def test_overrides_are_parsed_like_the_environment():
     assert load_settings({"IVR_ALERT_SETTLE_SECONDS": "2.5"}, environ={})["IVR_ALERT_SETTLE_SECONDS"] == 2.5
     assert load_settings({"IVR_LOG_LEVEL": "debug"}, environ={})["IVR_LOG_LEVEL"] == "DEBUG"
+    assert load_settings({"IVR_LOG_FORMAT": "JSON"}, environ={})["IVR_LOG_FORMAT"] == "json"
 
 
 def test_every_cli_command_says_a_bad_setting_in_one_line(monkeypatch):

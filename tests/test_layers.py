@@ -13,7 +13,7 @@ PACKAGE = ROOT / "ivr"
 # The layer of each part of the package, bottom up.
 LAYERS = {
     "engine": 0,
-    "callflow": 1, "store": 1, "outside": 1, "config": 1, "clock": 1, "redact": 1,
+    "callflow": 1, "store": 1, "outside": 1, "config": 1, "clock": 1, "redact": 1, "logs": 1,
     "web": 2, "cli": 2, "__main__": 2,
 }
 # What the engine may never reach: frameworks, databases, the network, the clock.

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ivr import logs
 from ivr.cli.pictures import aligned, duration, week_by_week
 from ivr.clock import utc_now
-from ivr.config import SettingsError, default_instance_path, load_settings
+from ivr.config import SettingsError, default_instance_path, load_settings, read_setting
 from ivr.engine.coverage import coverage
 from ivr.engine.instants import iso
 from ivr.engine.outcomes import IN_PROGRESS, OUTCOME_FILTERS
@@ -127,6 +128,10 @@ class _Commands(click.Group):
 @click.version_option(package_name="ivr", message="ivr %(version)s")
 def main() -> None:
     """Priority Support call router: check the phonebook, see who is on duty, route and replay calls."""
+    # The `ivr` loggers in the service's line format, on stderr (stdout is the command's output);
+    # only warnings unless IVR_LOG_LEVEL asks for more.
+    level = read_setting("IVR_LOG_LEVEL") if os.environ.get("IVR_LOG_LEVEL") else "WARNING"
+    logs.configure(level, read_setting("IVR_LOG_FORMAT"), "stderr")
 
 
 @main.command()
@@ -141,6 +146,7 @@ def _checked(phonebook_path: str) -> str:
     # The clock is read here, at the edge: the warning about times nobody answers starts now.
     phonebook = read_phonebook(phonebook_path, coverage_from=utc_now())
     _print_problems(phonebook_path, phonebook.warnings)
+    _warn_of_sms_alerts_without_credentials(phonebook_path, phonebook)
     entitlements = phonebook.entitlements
     if entitlements is not None and entitlements.file is not None:
         problems = check_source(phonebook)
@@ -157,6 +163,17 @@ def _checked(phonebook_path: str) -> str:
     )
     warnings = f", {len(phonebook.warnings)} warning(s)" if phonebook.warnings else ""
     return f"{phonebook_path}: OK ({summary}{warnings})"
+
+
+def _warn_of_sms_alerts_without_credentials(phonebook_path: str, phonebook: Phonebook) -> None:
+    """The service would refuse every SMS alert: say so where the admin looks (not counted as a
+    phonebook warning: the file is right, the service's settings are not)."""
+    from ivr.outside.alerts import SMS_NEEDS_CREDENTIALS, sms_credentials_missing
+
+    settings = load_settings()
+    if sms_credentials_missing(phonebook.alerts, settings["TWILIO_ACCOUNT_SID"], settings["TWILIO_AUTH_TOKEN"]):
+        click.echo(f"{phonebook_path}: warning: alerts.sms: {SMS_NEEDS_CREDENTIALS}, which are not set here: "
+                   "the service would text no alert", err=True)
 
 
 def _local(at: datetime, tz: tzinfo) -> str:

@@ -13,11 +13,11 @@ while its requests go to the address it was given (say http://127.0.0.1:8000).
 
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
 import shutil
 import tempfile
-import weakref
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -460,11 +460,11 @@ def in_process(phonebook_path: str, at: datetime | None = None, config: Mapping 
     stderr, leaving stdout to the transcript. `config` overrides any of this.
     """
     overrides = dict(config or {})
-    scratch = None
     if "DATABASE_URL" not in overrides:
-        # The app's call log is read (the SEN limit) but never written: a private, migrated one keeps
-        # the service's database and its schema out of a simulation.
+        # A call log of the simulation's own (a migrated SQLite file, removed when the process ends)
+        # keeps the service's database, and its schema, out of a simulation.
         scratch = tempfile.mkdtemp(prefix="ivr-simulate-")
+        atexit.register(shutil.rmtree, scratch, ignore_errors=True)
         overrides["DATABASE_URL"] = f"sqlite:///{scratch}/calllog.sqlite3"
         overrides.setdefault("IVR_JOURNAL_DIR", f"{scratch}/journal")
         engine = make_engine(overrides["DATABASE_URL"])
@@ -488,11 +488,8 @@ def in_process(phonebook_path: str, at: datetime | None = None, config: Mapping 
     sender = services_of(app).sms
     outbox = sender if isinstance(sender, TextRecorder) else None
     settings = app.config
-    simulator = Simulator(InProcess(app), settings["TWILIO_AUTH_TOKEN"], settings["TWILIO_ACCOUNT_SID"], outbox,
-                          settings["IVR_PUBLIC_URL"])
-    if scratch is not None:
-        weakref.finalize(simulator, shutil.rmtree, scratch, ignore_errors=True)
-    return simulator
+    return Simulator(InProcess(app), settings["TWILIO_AUTH_TOKEN"], settings["TWILIO_ACCOUNT_SID"], outbox,
+                     settings["IVR_PUBLIC_URL"])
 
 
 def over_http(url: str, public_url: str | None = None) -> Simulator:

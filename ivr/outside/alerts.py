@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from contextvars import copy_context
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -28,12 +29,14 @@ from twilio.base.exceptions import TwilioRestException
 
 from ivr.engine.instants import iso
 from ivr.engine.outcomes import SEN_WINDOW, SILENT_AFTER, Outcome, Summary
-from ivr.engine.phonebook import Phonebook
+from ivr.engine.phonebook import Alerts, Phonebook
+from ivr.logs import bind_call
 from ivr.outside.deadline import deadline, deadline_session
 from ivr.outside.sms import twilio_client
-from ivr.store.alert_queue import AlertState
+from ivr.store.alert_queue import NOTICE_PREFIX, AlertState
 from ivr.store.calllog import CallLog
 from ivr.store.counters import Counters
+from ivr.store.reloading import PhonebookNotice
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +59,17 @@ LATE_AFTER = timedelta(minutes=3)
 # Alerts claimed per sweep; the rest wait for the next one.
 BATCH = 20
 CHANNELS = ("sms", "webhook")
+# Alert delivery is failing (/healthz degraded) while an alert waits this long past its due time
+# (a round normally starts within a sweep and ends within 21 s), and while the latest alert
+# finished within RECENT_FAILURE did not reach every destination.
+OVERDUE_AFTER = timedelta(minutes=2)
+RECENT_FAILURE = timedelta(hours=24)
+SMS_NEEDS_CREDENTIALS = "SMS alerts need TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"
+
+
+def sms_credentials_missing(alerts: Alerts, account_sid: str | None, auth_token: str | None) -> bool:
+    """`[alerts] sms` is set but no text can be sent: every SMS alert would be refused."""
+    return bool(alerts.sms) and not (account_sid and auth_token)
 
 
 class SendError(Exception):
@@ -96,6 +110,17 @@ def alert_text(call: Summary, phonebook: Phonebook, now: datetime, console_url: 
     if console_url:
         text += f" Timeline: {console_url.rstrip('/')}/ops/calls/{call.sid}"
     return text
+
+
+def notice_text(notice: PhonebookNotice) -> str:
+    """What ops reads of a phonebook version refused, or accepted again."""
+    if not notice.refused:
+        return (f"Phonebook accepted again: {notice.path} is valid and in force since {iso(notice.at)}; "
+                "calls are routed by it.")
+    first = "; ".join(notice.problems)
+    kept = f" (accepted {iso(notice.kept_since)})" if notice.kept_since else ""
+    return (f"Phonebook edit refused at {iso(notice.at)}: {notice.path}: {first}. Calls go on with the last good "
+            f"version{kept}. Fix the file (`ivr check` lists every problem).")
 
 
 def _span(late: timedelta) -> str:
@@ -152,6 +177,9 @@ class Alerter:
         self._woken = False
         self._stopped = False
         self._sweep_error: str | None = None
+        # Notices heard in a request, stored in the call log by the alert thread (a request never
+        # waits on the database); kept until stored.
+        self._notices: list[tuple[str, str, datetime]] = []
         self._changed = threading.Condition()
         self._writing = threading.Lock()
 
@@ -176,6 +204,22 @@ class Alerter:
             self._woken = True
             self._changed.notify_all()
 
+    def phonebook_notice(self, notice: PhonebookNotice) -> None:
+        """ReloadingPhonebook listener: alert ops of a version refused, or accepted again. Cheap,
+        never blocks; every worker that sees it adds the same key, and ops hears of it once."""
+        with self._changed:
+            self._notices.append((notice.key, notice_text(notice), notice.at))
+            self._woken = True
+            self._changed.notify_all()
+
+    def _store_notices(self) -> None:
+        with self._changed:
+            waiting = list(self._notices)
+        for key, text, at in waiting:
+            self.calllog.alerts.add_notice(key, text, at)
+            with self._changed:
+                self._notices.remove((key, text, at))
+
     def _run(self) -> None:
         while True:
             with self._changed:
@@ -199,7 +243,7 @@ class Alerter:
         deadline = time.monotonic() + timeout
         # The database first: an alert it no longer shows as due was claimed, and so counted in
         # `_busy` already (sweep counts before it claims).
-        while self.calllog.alerts.due(self.calllog.clock(), 1) or self._busy:
+        while self._notices or self.calllog.alerts.due(self.calllog.clock(), 1) or self._busy:
             if time.monotonic() >= deadline:
                 return False
             with self._changed:
@@ -218,7 +262,9 @@ class Alerter:
         return len(claimed)
 
     def _launch(self, now: datetime, claimed: list[str]) -> list[threading.Thread]:
-        """Start a round for each alert due at `now` (each claimed in its thread); the threads."""
+        """Store the notices heard, then start a round for each alert due at `now` (each claimed in
+        its thread); the threads."""
+        self._store_notices()
         due = self.calllog.alerts.due(now, BATCH)
         with self._changed:
             self._busy += len(due)
@@ -229,6 +275,8 @@ class Alerter:
         return rounds
 
     def _round(self, sid: str, now: datetime, claimed: list[str]) -> None:
+        # Every line of the round names its call (its sends copy this context into their threads).
+        bind_call(None if sid.startswith(NOTICE_PREFIX) else sid)
         try:
             # The lease runs from `now`, read before this round began: the round's end is counted from here.
             ends = time.monotonic() + self.lease.total_seconds() * ROUND_SHARE
@@ -248,15 +296,20 @@ class Alerter:
         `ends` (time.monotonic; by default ROUND_SHARE of the lease from now)."""
         if ends is None:
             ends = time.monotonic() + self.lease.total_seconds() * ROUND_SHARE
-        call = self.calllog.call(claim.sid)
-        if call is None or not (call.missed_l1 or call.unfinished_l1 or call.sen_limited):
+        phonebook = self.phonebook()
+        notice = self.calllog.alerts.notice(claim.sid)
+        call = None if notice is not None else self.calllog.call(claim.sid)
+        if notice is not None:
+            # About the service, not a call: texted from the first published line unless sms_from says.
+            text, line = notice, phonebook.lines[0].number if phonebook.lines else None
+        elif call is not None and (call.missed_l1 or call.unfinished_l1 or call.sen_limited):
+            text, line = alert_text(call, phonebook, self.calllog.clock(), self.console_url), call.line
+        else:
             # Answered after all (callbacks come out of order): nothing to tell.
             self.calllog.alerts.release(claim, self.calllog.clock(), None, None)
             return
-        phonebook = self.phonebook()
-        text = alert_text(call, phonebook, self.calllog.clock(), self.console_url)
         settings = phonebook.alerts
-        sender = settings.sms_from or call.line
+        sender = settings.sms_from or line
         sends: dict[str, Callable[[], None]] = {
             f"sms:{number}": partial(self._sms, number, sender, text) for number in settings.sms
         }
@@ -269,8 +322,8 @@ class Alerter:
         done = dict(claim.done)
         retry: list[str] = []
         # Side by side, so one slow destination's retries cannot hold the others past the minute.
-        threads = {destination: threading.Thread(target=self._attempt,
-                                                 args=(claim, destination, send, done, retry, ends),
+        threads = {destination: threading.Thread(target=copy_context().run,
+                                                 args=(self._attempt, claim, destination, send, done, retry, ends),
                                                  name="ivr-alert-send", daemon=True)
                    for destination, send in sends.items()}
         for thread in threads.values():
@@ -332,7 +385,7 @@ class Alerter:
 
     def _sms(self, to: str, sender: str | None, text: str) -> None:
         if not (self.account_sid and self.auth_token):
-            raise SendError("SMS alerts need TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN", retry=False)
+            raise SendError(SMS_NEEDS_CREDENTIALS, retry=False)
         if not sender:
             raise SendError("no number to send the SMS from: set [alerts] sms_from", retry=False)
         client = twilio_client(self.account_sid, self.auth_token, self.send_seconds)
@@ -355,6 +408,29 @@ class Alerter:
         if reply.status_code >= 300:
             raise SendError(f"webhook answered {reply.status_code}: {reply.text[:200]}",
                             retry=reply.status_code >= 500 or reply.status_code == 429)
+
+    def problems(self, now: datetime, read_database: bool = True) -> list[str]:
+        """Why alert delivery is failing now, in words for anyone (no number, URL or error text);
+        empty when it is not. `read_database` False (the call log's database is failing, which
+        /healthz says already) leaves out what only the database knows."""
+        problems = []
+        if sms_credentials_missing(self.phonebook().alerts, self.account_sid, self.auth_token):
+            problems.append(f"alerts: {SMS_NEEDS_CREDENTIALS}, which are not set: no alert is texted")
+        if not read_database:
+            return problems
+        try:
+            trouble = self.calllog.alerts.trouble(now, OVERDUE_AFTER, RECENT_FAILURE)
+        except Exception as exc:  # noqa: BLE001 - health answers whatever the database does
+            logger.warning("alert delivery state unreadable: %s", exc)
+            return [*problems, "alerts: the delivery state cannot be read from the call log"]
+        if trouble.overdue:
+            late = OVERDUE_AFTER.seconds // 60
+            problems.append(f"alerts: an alert is more than {late} minutes past due and not sent")
+        if trouble.retrying:
+            problems.append("alerts: an alert failed to reach a destination and is being retried")
+        if trouble.last_finished_failed:
+            problems.append("alerts: the last alert did not reach every destination")
+        return problems
 
     def health(self) -> dict:
         """Alerts being sent by this process and its last errors; sent and failed counts (in

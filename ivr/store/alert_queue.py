@@ -3,14 +3,19 @@ time for a lease, whatever the number of workers and instances (`ivr.outside.ale
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Select, or_, select, update
+from sqlalchemy import ColumnElement, Engine, Select, func, or_, select, update
 
-from ivr.store.schema import alerts
+from ivr.store.database import dialect_insert
+from ivr.store.schema import alerts, notices
+
+# The keys of alerts about the service rather than a call (a CallSid never has this form).
+NOTICE_PREFIX = "notice:"
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,70 @@ class AlertState:
     done: dict[str, Any]
     last_error: str | None
     finished_at: datetime | None
+
+
+class DeliveryState(StrEnum):
+    """Where an alert's delivery stands, as ops reads it."""
+
+    NOT_NEEDED = "not-needed"  # nothing to tell (the call was answered), or nobody to tell
+    PENDING = "pending"  # due (or soon due) and not sent yet
+    RETRYING = "retrying"  # a round failed for some destination; another round is due
+    SENT = "sent"  # every destination took it
+    FAILED = "failed"  # finished with a destination that refused it or kept failing
+
+
+@dataclass(frozen=True)
+class DestinationDelivery:
+    """One destination that needs nothing more: it took the alert at `sent_at`, or `refused` it for good."""
+
+    destination: str  # "sms:+14155550199" or "webhook"
+    sent_at: datetime | None
+    refused: str | None
+
+
+@dataclass(frozen=True)
+class AlertDelivery:
+    """An L1 call's alert as ops sees it: its state, the destinations done, and the last error of a
+    destination still failing (retried, or given up on after the last round)."""
+
+    sid: str
+    state: DeliveryState
+    due_at: datetime | None
+    rounds: int
+    destinations: tuple[DestinationDelivery, ...]
+    last_error: str | None
+    finished_at: datetime | None
+
+
+def delivery(alert: AlertState) -> AlertDelivery:
+    destinations = tuple(
+        DestinationDelivery(name, _instant(result.get("sent_at")), result.get("refused"))
+        for name, result in sorted(alert.done.items())
+    )
+    if alert.finished_at is not None:
+        failed = alert.last_error is not None or any(d.refused is not None for d in destinations)
+        state = DeliveryState.FAILED if failed else DeliveryState.SENT if destinations else DeliveryState.NOT_NEEDED
+    elif alert.due_at is None:
+        state = DeliveryState.NOT_NEEDED
+    else:
+        state = DeliveryState.RETRYING if alert.last_error is not None else DeliveryState.PENDING
+    return AlertDelivery(alert.sid, state, alert.due_at, alert.attempts, destinations, alert.last_error,
+                         alert.finished_at)
+
+
+def _instant(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True)
+class AlertTrouble:
+    """Whether alert delivery is failing now, from every worker's alerts in the database: alerts due
+    `overdue_after` ago and still not sent, alerts whose last round failed and are retried, and
+    whether the latest alert finished in the recent past did not reach every destination."""
+
+    overdue: int
+    retrying: int
+    last_finished_failed: bool
 
 
 def _takeable(now: datetime) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
@@ -79,6 +148,56 @@ class AlertQueue:
             conn.execute(
                 update(alerts).where(alerts.c.sid == claim.sid, alerts.c.attempts == claim.attempts).values(**values)
             )
+
+    def trouble(self, now: datetime, overdue_after: timedelta, recent: timedelta) -> AlertTrouble:
+        """Read as is, without storing this process's journal first: health must answer at once."""
+        pending = alerts.c.due_at.is_not(None)
+        with self.engine.connect() as conn:
+            overdue = conn.execute(select(func.count()).where(alerts.c.due_at <= now - overdue_after)).scalar_one()
+            retrying = conn.execute(
+                select(func.count()).where(pending, alerts.c.last_error.is_not(None))
+            ).scalar_one()
+            latest = conn.execute(
+                select(alerts).where(alerts.c.finished_at >= now - recent)
+                .order_by(alerts.c.finished_at.desc()).limit(1)
+            ).first()
+        failed = latest is not None and delivery(AlertState(**latest._mapping)).state is DeliveryState.FAILED
+        return AlertTrouble(int(overdue), int(retrying), failed)
+
+    def add_notice(self, key: str, text: str, at: datetime) -> bool:
+        """Alert ops of `text` once, however many workers and instances add the same `key`: the
+        notice and its alert (due at `at`) in one transaction; False when `key` was there already."""
+        assert key.startswith(NOTICE_PREFIX), key
+        with self.engine.begin() as conn:
+            added = conn.execute(
+                dialect_insert(conn, notices).values(key=key, text=text, noticed_at=at)
+                .on_conflict_do_nothing(index_elements=["key"]).returning(notices.c.key)
+            ).first()
+            if added is not None:
+                conn.execute(dialect_insert(conn, alerts).values(sid=key, due_at=at, attempts=0, done={}))
+        return added is not None
+
+    def notice(self, key: str) -> str | None:
+        """The text of notice `key`; None when there is no such notice (a call's alert)."""
+        if not key.startswith(NOTICE_PREFIX):
+            return None
+        with self.engine.connect() as conn:
+            return conn.execute(select(notices.c.text).where(notices.c.key == key)).scalar_one_or_none()
+
+    def delivery(self, sid: str) -> AlertDelivery | None:
+        """The delivery of call `sid`'s alert; None when the call has none (not an L1 call)."""
+        return self.deliveries([sid]).get(sid)
+
+    def deliveries(self, sids: Iterable[str]) -> dict[str, AlertDelivery]:
+        """The delivery of each of these calls' alerts, by call (a call without one is left out):
+        for a page of calls in one query."""
+        sids = list(sids)
+        if not sids:
+            return {}
+        self._caught_up()
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(alerts).where(alerts.c.sid.in_(sids))).all()
+        return {row.sid: delivery(AlertState(**row._mapping)) for row in rows}
 
     def get(self, sid: str) -> AlertState | None:
         self._caught_up()

@@ -20,11 +20,9 @@ class LogSink:
 
     def record(self, call_sid: str, event: CallEvent, at: datetime) -> None:
         try:
-            line = json.dumps(
-                {"call_sid": call_sid, "kind": event.kind, "key": event.key, "at": iso(at), "data": to_data(event)},
-                default=str,
-                sort_keys=True,
-            )
-            log.log(self.level, line)
+            record = {"call_sid": call_sid, "kind": event.kind, "key": event.key, "at": iso(at), "data": to_data(event)}
+            line = json.dumps(record, default=str, sort_keys=True)
+            # The JSON log format (`ivr.logs`) writes the event as an object, not as text in a string.
+            log.log(self.level, line, extra={"call_sid": call_sid, "event": record})
         except Exception:
             log.exception("could not record %s event for call %s", event.kind, call_sid)

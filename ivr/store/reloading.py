@@ -14,6 +14,7 @@ starts from that copy, degraded, rather than failing to boot and taking the serv
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -30,6 +31,7 @@ from ivr.clock import utc_now
 from ivr.engine.instants import iso
 from ivr.engine.phonebook import InvalidFile, Phonebook, PhonebookError
 from ivr.engine.phonebook_loader import parse_phonebook, read_text
+from ivr.store.alert_queue import NOTICE_PREFIX
 
 T = TypeVar("T")
 
@@ -236,6 +238,28 @@ def phonebook_at_start(path: Path, copy: LastGoodCopy | None) -> StartingVersion
         return StartingVersion(phonebook, kept.text, refused, kept.accepted_at)
 
 
+# A refused version's errors an alert quotes (the rest: `ivr check`).
+NOTICE_PROBLEMS = 3
+
+
+@dataclass(frozen=True)
+class PhonebookNotice:
+    """What ops is alerted of: a version of the phonebook file refused (`refused`; the last good
+    version, accepted at `kept_since`, stays in force), or a version accepted after one was.
+    `key` is the same in every worker that sees the same version, so ops hears of it once."""
+
+    key: str
+    refused: bool
+    path: str
+    problems: tuple[str, ...]
+    kept_since: datetime | None
+    at: datetime
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 class ReloadingPhonebook(WatchedFile[Phonebook]):
     """The current phonebook of `path`; each version accepted is kept in `last_good` when given.
     At start, a broken file with a last good copy of it starts degraded from the copy; with none,
@@ -251,6 +275,9 @@ class ReloadingPhonebook(WatchedFile[Phonebook]):
         self._copy = LastGoodCopy(last_good) if last_good is not None else None
         self._starting = True
         self._refused_at_start: PhonebookError | None = None
+        # The notice of the version refused last, until one is accepted; who hears of each notice.
+        self._refused: PhonebookNotice | None = None
+        self._listeners: list[Callable[[PhonebookNotice], None]] = []
         # When the version in force came from the copy: when it was accepted (else None).
         self.from_copy: datetime | None = None
         log = logging.getLogger("ivr.phonebook")
@@ -272,6 +299,37 @@ class ReloadingPhonebook(WatchedFile[Phonebook]):
                 if not problem.warning:
                     log.error("phonebook file refused at start, the last good version (accepted %s) is in force: "
                               "%s: %s", iso(self.from_copy), self.path, problem)
+            self._notice_refused(refused, self.from_copy)
+
+    def subscribe(self, listener: Callable[[PhonebookNotice], None]) -> None:
+        """Call `listener` with each notice from now on, and at once with the version refused at
+        start (before anyone could subscribe). Called in the thread that checks the file (a
+        request's): a listener must not block."""
+        self._listeners.append(listener)
+        if self._refused is not None:
+            listener(self._refused)
+
+    def _tell(self, notice: PhonebookNotice) -> None:
+        for listener in self._listeners:
+            try:
+                listener(notice)
+            except Exception:  # noqa: BLE001 - a listener's bug must not reach the request that checked the file
+                self._log.exception("phonebook listener failed on %s", notice.key)
+
+    def _notice_refused(self, error: PhonebookError, kept_since: datetime | None) -> None:
+        # A version is known by its errors: the same broken file (re-saved, or seen by another
+        # worker or instance) is the same notice; each worker tries a changed file only once.
+        problems = tuple(str(p) for p in error.problems if not p.warning)[:NOTICE_PROBLEMS]
+        self._refused = PhonebookNotice(f"{NOTICE_PREFIX}phonebook-refused:{_digest(str(error))}", True,
+                                        str(self.path), problems, kept_since, utc_now())
+        self._tell(self._refused)
+
+    def _notice_accepted(self, text: str) -> None:
+        refused, self._refused = self._refused, None
+        if refused is None:
+            return
+        key = f"{NOTICE_PREFIX}phonebook-accepted:{refused.key.rpartition(':')[2]}:{_digest(text)}"
+        self._tell(PhonebookNotice(key, False, str(self.path), (), None, utc_now()))
 
     def _load_and_keep(self, path: Path) -> Phonebook:
         """Load `path` (at start, from the last good copy when it is broken) and keep what was accepted."""
@@ -282,11 +340,16 @@ class ReloadingPhonebook(WatchedFile[Phonebook]):
                 self._keep(path, start.text)
                 self._log_warnings(path, start.phonebook)
             return start.phonebook
-        text = read_text(path)
-        phonebook = parse_phonebook(text, str(path))
+        try:
+            text = read_text(path)
+            phonebook = parse_phonebook(text, str(path))
+        except PhonebookError as refused:
+            self._notice_refused(refused, self.loaded_at)
+            raise
         self.from_copy = None
         self._keep(path, text)
         self._log_warnings(path, phonebook)
+        self._notice_accepted(text)
         return phonebook
 
     def _log_warnings(self, path: Path, phonebook: Phonebook) -> None:

@@ -88,6 +88,17 @@ alerts = Table(
     Index("alerts_due", "due_at"),
 )
 
+# What ops is told about the service rather than a call (a phonebook version refused, then one
+# accepted again), under the key its row in `alerts` has (`notice:...`, never a CallSid): the
+# workers that notice the same thing write the same key, so ops hears of it once.
+notices = Table(
+    "notices",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("text", Text, nullable=False),
+    Column("noticed_at", UTCDateTime, nullable=False),
+)
+
 # How far each journal file (one per worker process, named uniquely across instances) has been
 # stored: written in the same transaction as the events, so each event is stored exactly once.
 journal_progress = Table(

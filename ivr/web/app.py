@@ -13,8 +13,6 @@ development token: the in-process simulator signs with one of its own).
 
 from __future__ import annotations
 
-import logging
-import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,12 +21,9 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from ivr import logs
 from ivr.config import check_signing, load_settings
-from ivr.redact import redact
 from ivr.web import health, metrics, ops, services, signature, voice
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
 
 IMPORT_NAME = "ivr"
 
@@ -74,43 +69,5 @@ def register_errorhandlers(app: Flask) -> None:
     app.register_error_handler(HTTPException, http_error)
 
 
-class _StreamHandler(logging.StreamHandler):
-    """Writes to whatever sys.stdout (or sys.stderr) is at the time (gunicorn and pytest replace it)."""
-
-    def __init__(self, target: str) -> None:
-        super().__init__()
-        self.target = target
-
-    @property
-    def stream(self):
-        return getattr(sys, self.target)
-
-    @stream.setter
-    def stream(self, _value: object) -> None:
-        pass
-
-
-class RedactingFormatter(logging.Formatter):
-    """Every `ivr` log line, traceback included, without the secrets `ivr.redact` knows (an api_key
-    in a licensing URL, a database password, the parameters of a failed SQL statement)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
-
-
-LOG_STREAMS = ("stdout", "stderr")
-
-
 def configure_logger(app: Flask) -> None:
-    logger = logging.getLogger("ivr")
-    logger.setLevel(app.config["IVR_LOG_LEVEL"].upper())
-    stream = app.config.get("LOG_STREAM") or "stdout"
-    if stream not in LOG_STREAMS:
-        raise ValueError(f"LOG_STREAM must be one of {', '.join(LOG_STREAMS)}, not {stream!r}")
-    # The `ivr` logger is global: one handler, pointed at the stream of the app created last.
-    handler = next((h for h in logger.handlers if isinstance(h, _StreamHandler)), None)
-    if handler is None:
-        handler = _StreamHandler(stream)
-        handler.setFormatter(RedactingFormatter(LOG_FORMAT))
-        logger.addHandler(handler)
-    handler.target = stream
+    logs.configure(app.config["IVR_LOG_LEVEL"], app.config["IVR_LOG_FORMAT"], app.config.get("LOG_STREAM") or "stdout")

@@ -26,6 +26,10 @@ keepalive = 2
 control_socket_disable = True
 accesslog = "-"
 errorlog = "-"
+# One line format for gunicorn's logs and the service's (IVR_LOG_FORMAT, see ivr.logs); the time and
+# the process are in every line, so the access log leaves out its own.
+logger_class = "ivr.web.gunicorn_logging.ServiceLogger"
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
 
 # ivr.counters.MULTIPROC_DIR, written again: importing ivr.counters would import prometheus_client in
 # the master before on_starting sets the variable, and every forked worker would count in memory.

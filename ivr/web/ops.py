@@ -36,6 +36,8 @@ from ivr.engine.instants import iso
 from ivr.engine.outcomes import OUTCOME_FILTERS, SHOWN_FIELDS, Summary, call_json
 from ivr.engine.phonebook import SEVERITIES, Phonebook
 from ivr.engine.routing import candidate, route
+from ivr.redact import redact
+from ivr.store.alert_queue import AlertDelivery
 from ivr.store.calllog import PAGE_SIZE, CallFilter, CallLog, CallPage, day_range
 from ivr.web.auth import (
     COOKIE,
@@ -202,6 +204,10 @@ def _when_filter(at: datetime | None) -> str:
     return "" if at is None else at.astimezone(UTC).strftime("%a %d %b %H:%M UTC")
 
 
+# A delivery error can hold a webhook's secret path: shown as /healthz shows it.
+bp.add_app_template_filter(redact, "redact")
+
+
 @bp.app_template_filter("team")
 def _team_filter(name: str | None) -> str:
     """A team key as people say it ("Amsterdam Priority Support"); the API keeps the keys."""
@@ -253,7 +259,8 @@ def call(sid: str) -> str:
         abort(404, f"No call {sid} in the call log.")
     timeline = [(event, to_data(event.record)) for event in _calllog().timelines([sid])[sid]]
     labels = {line.number: line.label for line in _phonebook().lines}
-    return render_template("ops/call.html", call=found, timeline=timeline, labels=labels)
+    return render_template("ops/call.html", call=found, timeline=timeline, labels=labels,
+                           alert=_calllog().alerts.delivery(sid))
 
 
 @bp.get("/week")
@@ -324,7 +331,26 @@ def api_call(sid: str) -> Response:
     found = _find(sid)
     if found is None:
         abort(404, f"No call {sid} in the call log.")
-    return jsonify(call_json(found, _calllog().timelines([sid])[sid]))
+    return jsonify({**call_json(found, _calllog().timelines([sid])[sid]),
+                    "alert": delivery_json(_calllog().alerts.delivery(sid))})
+
+
+def delivery_json(alert: AlertDelivery | None) -> dict[str, Any] | None:
+    """A call's alert delivery in the API (null for a call that has no alert)."""
+    if alert is None:
+        return None
+    return {
+        "state": alert.state.value,
+        "due_at": None if alert.due_at is None else iso(alert.due_at),
+        "rounds": alert.rounds,
+        "destinations": [
+            {"destination": d.destination, "sent_at": None if d.sent_at is None else iso(d.sent_at),
+             "refused": None if d.refused is None else redact(d.refused)}
+            for d in alert.destinations
+        ],
+        "last_error": None if alert.last_error is None else redact(alert.last_error),
+        "finished_at": None if alert.finished_at is None else iso(alert.finished_at),
+    }
 
 
 @bp.get("/api/now")

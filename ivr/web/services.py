@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from ivr.clock import Clock, utc_now
 from ivr.engine.events import EventSink
-from ivr.outside.alerts import Alerter
+from ivr.outside.alerts import Alerter, sms_credentials_missing
 from ivr.outside.licensing import Sources
 from ivr.outside.sms import SmsSender
 from ivr.store.calllog import CallLog
@@ -85,8 +85,15 @@ def build(app: Flask) -> Services:
     if events is calllog:
         # Calls are recorded in this call log, so this process stores its journal and sweeps it for
         # alerts. (An app whose events go elsewhere, an in-process `ivr simulate`, leaves both to
-        # the service.)
+        # the service, and has no alert to warn of.)
         calllog.start()
+        if sms_credentials_missing(phonebook.last_good().alerts, config["TWILIO_ACCOUNT_SID"],
+                                   config["TWILIO_AUTH_TOKEN"]):
+            logger.warning("[alerts] sms is set but TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not: "
+                           "no alert will be texted (/healthz says degraded)")
+        # Ops hears of a phonebook version refused (this worker may have started on one) and of
+        # one accepted again, as of a missed call.
+        phonebook.subscribe(alerts.phonebook_notice)
         alerts.start()
     metrics = CollectorRegistry()
     return Services(

@@ -25,7 +25,7 @@ import logging
 from collections.abc import Callable
 from typing import cast
 
-from flask import Blueprint, Flask, Response, abort, current_app, request, url_for
+from flask import Blueprint, Flask, Response, abort, current_app, g, request, url_for
 from flask.typing import ResponseReturnValue
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
@@ -52,6 +52,7 @@ from ivr.engine.events import CallEvent
 from ivr.engine.outcomes import SEN_WINDOW
 from ivr.engine.phonebook import E164_SHAPE, Phonebook
 from ivr.engine.routing import candidate
+from ivr.logs import CALL_SID_ENVIRON, bind_call, unbind_call
 from ivr.outside.sms import Deflection, can_receive_sms, link_text
 from ivr.web.services import request_instant, services
 from ivr.web.signature import twilio_request
@@ -62,6 +63,21 @@ bp = Blueprint("voice", __name__)
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+
+
+@bp.before_request
+def _name_the_call() -> None:
+    # Every line logged while this webhook runs names its call, and so does gunicorn's access-log
+    # line, written from the WSGI environ after the response.
+    sid = request.form.get("CallSid", "").strip() or None
+    request.environ[CALL_SID_ENVIRON] = sid
+    g.ivr_log_call = bind_call(sid)
+
+
+@bp.teardown_request
+def _forget_the_call(_error: BaseException | None) -> None:
+    if "ivr_log_call" in g:
+        unbind_call(g.ivr_log_call)
 
 
 def twiml_response(response: VoiceResponse) -> Response:

@@ -10,7 +10,7 @@ import pytest
 import responses
 import time_machine
 from click.testing import CliRunner
-from conftest import SAMPLE, utc, without_tables
+from conftest import SAMPLE, TWILIO_ACCOUNT, TWILIO_TOKEN, utc, without_tables
 
 from ivr.cli.commands import INSTANT, main
 
@@ -19,7 +19,8 @@ SAMPLE_ARGS = ["--phonebook", str(SAMPLE)]
 
 @pytest.fixture
 def runner():
-    return CliRunner()
+    # The credentials a deployment has: without them `ivr check` warns that SMS alerts cannot go.
+    return CliRunner(env={"TWILIO_ACCOUNT_SID": TWILIO_ACCOUNT, "TWILIO_AUTH_TOKEN": TWILIO_TOKEN})
 
 
 @pytest.fixture
@@ -79,6 +80,15 @@ def test_every_option_of_every_command_has_help():
 def test_check_accepts_the_sample_and_sums_it_up(runner):
     result = run(runner, "check", *SAMPLE_ARGS)
     assert result.exit_code == 0
+    assert result.stdout == f"{SAMPLE}: OK (4 line(s), 4 team(s), a fallback, 3 customer(s))\n"
+
+
+def test_check_warns_when_sms_alerts_are_set_without_twilio_credentials(runner):
+    result = run(runner, "check", *SAMPLE_ARGS, env={"TWILIO_ACCOUNT_SID": None})
+    assert result.exit_code == 0
+    assert result.stderr.splitlines() == [
+        f"{SAMPLE}: warning: alerts.sms: SMS alerts need TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, which are not "
+        "set here: the service would text no alert"]
     assert result.stdout == f"{SAMPLE}: OK (4 line(s), 4 team(s), a fallback, 3 customer(s))\n"
 
 

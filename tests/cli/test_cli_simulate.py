@@ -158,3 +158,16 @@ def test_nothing_listening_at_the_url_is_one_line(tmp_path):
     assert line.startswith("Error: step 1 (the call comes in): POST http://127.0.0.1:9/voice")
     assert line.endswith(": nothing answers at http://127.0.0.1:9 (connection refused): is the service running, "
                          "and is --url its address?")
+
+
+def test_with_json_logs_at_info_each_call_event_is_a_json_line_on_stderr_and_the_transcript_stays_clean(tmp_path):
+    env = {"IVR_INSTANCE_PATH": str(tmp_path / "instance"), "TWILIO_AUTH_TOKEN": TOKEN, "IVR_PHONEBOOK": str(SAMPLE),
+           "IVR_LOG_FORMAT": "json", "IVR_LOG_LEVEL": "INFO"}
+    result = CliRunner(env=env).invoke(main, ["simulate", "--to", US_LINE, "--from", ACME_ADMIN, "--press", "1",
+                                              "--answer", SF[0], "--at", "2026-12-01T12:00:00-08:00"])
+    assert result.exit_code == 0, result.output
+    assert all(TRANSCRIPT_LINE.fullmatch(line) for line in result.stdout.splitlines())
+    lines = [json.loads(line) for line in result.stderr.splitlines()]
+    events = [line for line in lines if line["logger"] == "ivr.events"]
+    assert [e["event"]["kind"] for e in events][:2] == ["started", "recognised"]
+    assert {e["call_sid"] for e in events} == {events[0]["event"]["call_sid"]}

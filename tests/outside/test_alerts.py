@@ -16,6 +16,8 @@ import requests
 import responses
 from conftest import NOW, SETTLE, answered_call, utc
 from slow_http import slow_server
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from ivr.config import default
 from ivr.engine.events import (
@@ -33,7 +35,9 @@ from ivr.engine.events import (
 from ivr.engine.outcomes import SILENT_AFTER, Outcome
 from ivr.engine.phonebook import Alerts
 from ivr.outside.alerts import ROUND_PAUSE, Alerter
+from ivr.store.alert_queue import AlertDelivery, DeliveryState, DestinationDelivery
 from ivr.store.calllog import CallLog
+from ivr.store.reloading import PhonebookNotice
 
 ACCOUNT = "AC" + "0" * 32
 MESSAGES = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Messages.json"
@@ -436,3 +440,141 @@ def test_two_workers_with_a_trickling_webhook_never_take_a_live_round_over(sqlit
         state = sqlite_store.alerts.get("CA900")
         assert state.attempts == 1 and state.leased_until is None
         assert "webhook" in state.last_error
+
+
+# --- delivery state, per call and for health ----------------------------------------------------
+
+RETRIED = "alerts: an alert failed to reach a destination and is being retried"
+LAST_FAILED = "alerts: the last alert did not reach every destination"
+OVERDUE = "alerts: an alert is more than 2 minutes past due and not sent"
+
+
+@responses.activate
+def test_an_alerts_delivery_is_pending_then_retrying_for_the_failing_destination_then_sent(store, sample, clock):
+    sms_sent()
+    for _ in range(3):
+        responses.add(responses.POST, WEBHOOK, status=503, body="unavailable")
+    webhook_ok()
+    alerter = make_alerter(store, sample)
+    voicemail_call(store)
+    assert store.alerts.delivery("CA900") == AlertDelivery(
+        "CA900", DeliveryState.PENDING, NOW, 0, (), None, None)
+    assert alerter.problems(NOW) == []
+    sweep(alerter, NOW)
+    retrying = store.alerts.delivery("CA900")
+    assert retrying.state is DeliveryState.RETRYING and retrying.rounds == 1
+    assert retrying.destinations == (DestinationDelivery("sms:+14155550199", NOW, None),)
+    assert retrying.last_error.startswith("webhook: webhook answered 503")
+    assert alerter.problems(NOW) == [RETRIED]
+    sweep(alerter, NOW + ROUND_PAUSE)
+    assert store.alerts.delivery("CA900") == AlertDelivery(
+        "CA900", DeliveryState.SENT, None, 2,
+        (DestinationDelivery("sms:+14155550199", NOW, None), DestinationDelivery("webhook", NOW + ROUND_PAUSE, None)),
+        None, NOW + ROUND_PAUSE)
+    assert alerter.problems(NOW + ROUND_PAUSE) == []
+
+
+@responses.activate
+def test_delivery_is_failing_while_the_latest_alert_missed_a_destination_within_a_day(store, sample, clock):
+    responses.add(responses.POST, WEBHOOK, status=404, body="no_service")
+    sms_sent()
+    alerter = make_alerter(store, sample)
+    voicemail_call(store)
+    sweep(alerter, NOW)
+    failed = store.alerts.delivery("CA900")
+    assert failed.state is DeliveryState.FAILED and failed.finished_at == NOW
+    assert failed.destinations[1] == DestinationDelivery("webhook", None, "webhook answered 404: no_service")
+    assert alerter.problems(NOW) == [LAST_FAILED]
+    assert alerter.problems(NOW + timedelta(hours=24)) == [LAST_FAILED]
+    assert alerter.problems(NOW + timedelta(hours=24, seconds=1)) == []
+    # A later alert that reaches everyone ends it.
+    sms_sent()
+    webhook_ok()
+    later = NOW + timedelta(hours=1)
+    clock.now = later
+    voicemail_call(store, sid="CA901")
+    sweep(alerter, later)
+    assert store.alerts.delivery("CA901").state is DeliveryState.SENT
+    assert alerter.problems(later) == []
+
+
+def test_an_alert_not_sent_two_minutes_after_it_fell_due_is_overdue(store, sample, clock):
+    alerter = make_alerter(store, sample)
+    voicemail_call(store)  # due at NOW, and no sweep takes it
+    assert store.alerts.delivery("CA900").state is DeliveryState.PENDING  # stored (health reads it as it is)
+    assert alerter.problems(NOW + timedelta(seconds=119)) == []
+    assert alerter.problems(NOW + timedelta(minutes=2)) == [OVERDUE]
+
+
+def test_sms_alerts_without_twilio_credentials_are_failing_from_the_start(sqlite_store, sample):
+    alerter = make_alerter(sqlite_store, sample, account=None, token=None)
+    assert alerter.problems(NOW, read_database=False) == [
+        "alerts: SMS alerts need TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, which are not set: no alert is texted"]
+    without_sms = replace(sample, alerts=Alerts(webhook=WEBHOOK))
+    assert make_alerter(sqlite_store, without_sms, account=None, token=None).problems(NOW) == []
+
+
+def test_an_answered_l1_call_needs_no_alert_and_other_calls_have_none(store):
+    answered_call(store)
+    voicemail_call(store)
+    store.record("CA002", Severity(severity=3), START)
+    assert store.alerts.delivery("CA001").state is DeliveryState.NOT_NEEDED
+    assert store.alerts.delivery("CA002") is None
+    # A page of calls at once.
+    found = store.alerts.deliveries(["CA001", "CA002", "CA900"])
+    assert {sid: d.state for sid, d in found.items()} == {"CA001": DeliveryState.NOT_NEEDED,
+                                                          "CA900": DeliveryState.PENDING}
+    assert store.alerts.deliveries([]) == {}
+
+
+# --- a phonebook version refused, then accepted again --------------------------------------------
+
+REFUSED = PhonebookNotice("notice:phonebook-refused:0123456789abcdef", True, "phonebook.toml",
+                          ("error: teams.sydney.ring_seconds: 2 must be a whole number of seconds from 5 to 600",),
+                          utc("2026-12-01T08:00Z"), NOW)
+ACCEPTED = PhonebookNotice("notice:phonebook-accepted:0123456789abcdef:fedcba9876543210", False, "phonebook.toml",
+                           (), None, NOW + timedelta(minutes=5))
+
+
+@responses.activate
+def test_a_refused_phonebook_is_alerted_once_however_many_workers_notice_it_and_again_when_fixed(
+        store, sample, clock, tmp_path):
+    for _ in range(2):
+        sms_sent()
+        webhook_ok()
+    workers = [make_alerter(store, sample), make_alerter(worker_log(store, clock, tmp_path / "other"), sample)]
+    for worker in workers:
+        worker.phonebook_notice(REFUSED)
+    assert [sweep(worker, NOW) for worker in workers] == [1, 0]
+    [refused] = [sms_body(c)["Body"] for c in posts_to(MESSAGES)]
+    assert refused == (
+        "Phonebook edit refused at 2026-12-01T09:02:00Z: phonebook.toml: error: teams.sydney.ring_seconds: 2 must be "
+        "a whole number of seconds from 5 to 600. Calls go on with the last good version (accepted "
+        "2026-12-01T08:00:00Z). Fix the file (`ivr check` lists every problem).")
+    # From the first published line (the sample sets no sms_from); the webhook gets the same text.
+    assert sms_body(posts_to(MESSAGES)[0])["From"] == sample.lines[0].number
+    assert json.loads(posts_to(WEBHOOK)[0].request.body)["text"] == refused
+    assert store.alerts.delivery(REFUSED.key).state is DeliveryState.SENT
+    # The same version seen again (a worker restarted on it) is not alerted again; its fix is.
+    for worker in workers:
+        worker.phonebook_notice(REFUSED)
+        worker.phonebook_notice(ACCEPTED)
+    later = ACCEPTED.at
+    assert [sweep(worker, later) for worker in workers] == [1, 0]
+    assert sms_body(posts_to(MESSAGES)[1])["Body"] == (
+        "Phonebook accepted again: phonebook.toml is valid and in force since 2026-12-01T09:07:00Z; calls are "
+        "routed by it.")
+    assert len(posts_to(MESSAGES)) == 2 and len(posts_to(WEBHOOK)) == 2
+
+
+def test_a_notice_heard_while_the_database_is_down_is_stored_at_a_later_sweep(sqlite_store, sample):
+    alerter = make_alerter(sqlite_store, sample)
+    alerter.phonebook_notice(REFUSED)
+    with sqlite_store.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE notices RENAME TO notices_away"))
+    with pytest.raises(OperationalError):
+        sweep(alerter, NOW)
+    with sqlite_store.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE notices_away RENAME TO notices"))
+    assert sweep(alerter, NOW) == 1
+    assert sqlite_store.alerts.delivery(REFUSED.key).rounds == 1

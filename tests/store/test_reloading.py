@@ -239,3 +239,53 @@ def test_the_warnings_of_each_version_accepted_are_logged_at_start_and_on_reload
         f"{book}: warning: teams.select.tz: 'US/Pacific' is a legacy alias kept for old systems: "
         "use 'America/Los_Angeles'",
     ]
+
+
+# --- ops hears of a refused version once, and of the fix -------------------------------------------
+
+
+def _listening(holder):
+    heard = []
+    holder.subscribe(heard.append)
+    return heard
+
+
+def test_each_refused_version_is_one_notice_in_every_worker_and_so_is_its_fix(book):
+    ticks = Ticks()
+    workers = [ReloadingPhonebook(book, interval=1.0, monotonic=ticks) for _ in range(2)]
+    heard = [_listening(worker) for worker in workers]
+
+    def edit(text, now):
+        _edit(book, text, int(now))
+        for tick in (now, now + 1):  # checked at every tick, refused (and told) once
+            ticks.now = tick
+            for worker in workers:
+                worker.current()
+
+    edit(SAMPLE.read_text().replace("ring_seconds = 20", "ring_seconds = 2", 1), 1)
+    [first], [same] = heard
+    assert first.key == same.key and first.key.startswith("notice:phonebook-refused:")
+    assert first.refused and first.path == str(book) and first.kept_since == workers[0].loaded_at
+    assert first.problems == ("error: teams.sydney.ring_seconds: 2 must be a whole number of seconds from 5 to 600",)
+    # Another broken version is another notice; the fix one more; each the same in both workers.
+    edit(_broken(SAMPLE.read_text()), 3)
+    edit(SAMPLE.read_text(), 5)
+    keys = [[notice.key for notice in listener] for listener in heard]
+    assert keys[0] == keys[1] and len(set(keys[0])) == 3
+    fixed = heard[0][-1]
+    assert fixed.key.startswith("notice:phonebook-accepted:") and not fixed.refused and fixed.problems == ()
+
+
+def test_a_worker_started_on_a_broken_file_tells_its_listener_of_that_version_at_once(tmp_path, book):
+    copy = tmp_path / "instance" / LAST_GOOD_NAME
+    ticks = Ticks()
+    running = ReloadingPhonebook(book, interval=1.0, monotonic=ticks, last_good=copy)
+    told = _listening(running)
+    _edit(book, book.read_text().replace("ring_seconds = 20", "ring_seconds = 2", 1), 1)
+    ticks.now = 1.0
+    running.current()
+    restarted = ReloadingPhonebook(book, interval=1.0, last_good=copy)
+    [notice] = _listening(restarted)
+    assert notice.key == told[0].key  # the same version: ops hears of it once
+    assert notice.kept_since == restarted.from_copy
+    assert _listening(ReloadingPhonebook(SAMPLE, interval=1.0)) == []

@@ -1,5 +1,6 @@
 """The application factory: nothing at import time, a refusal to start on a bad phonebook."""
 
+import json
 import os
 import stat
 import subprocess
@@ -7,10 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from calls import ListSink, pinned_app
-from conftest import answered_call
+from calls import ACME_ADMIN, US_LINE, ListSink, pinned_app
+from conftest import SAMPLE, TWILIO_ACCOUNT, TWILIO_TOKEN, answered_call
 
 from ivr import create_app
+from ivr.cli import simulate
 from ivr.engine.phonebook import PhonebookError
 from ivr.web.services import services_of
 
@@ -89,3 +91,18 @@ def test_a_call_log_left_world_readable_by_an_older_version_is_made_private(tmp_
     app = pinned_app(tmp_path)
     assert stat.S_IMODE((instance / "calllog.sqlite3").stat().st_mode) == 0o600
     services_of(app).calllog.close()
+
+
+def test_in_json_every_line_a_webhook_logs_names_its_call(tmp_path, capsys):
+    book = tmp_path / "phonebook.toml"
+    # A licensing API no test reaches: each lookup logs its failure while the webhook runs.
+    book.write_text(SAMPLE.read_text() + '\n[entitlements]\nurl = "https://licensing.example.com/sen/{sen}"\n')
+    app = pinned_app(tmp_path, IVR_PHONEBOOK=str(book), IVR_LOG_FORMAT="json")
+    capsys.readouterr()
+    phone = simulate.Simulator(simulate.InProcess(app), TWILIO_TOKEN, TWILIO_ACCOUNT)
+    phone.call(US_LINE, ACME_ADMIN, ["1234567#", "4"], [])
+    [sid] = {event.call_sid for event in services_of(app).events.events}
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    lookups = [line for line in lines if line["logger"] == "ivr.entitlements"]
+    assert lookups and all(line["call_sid"] == sid for line in lookups)
+    assert "entitlement source https://licensing.example.com/sen/1234567 failed" in lookups[0]["message"]

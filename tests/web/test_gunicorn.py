@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -101,7 +102,10 @@ def dated_sample(folder: Path) -> Path:
 
 @pytest.fixture
 def book(tmp_path):
-    return dated_sample(tmp_path)
+    """The dated sample alerting nobody: a missed call or a refused edit tries no outside address."""
+    from webload import phonebook  # webload imports this module
+
+    return phonebook(tmp_path)
 
 
 @pytest.fixture
@@ -399,10 +403,103 @@ def test_a_first_start_on_a_broken_phonebook_stops_gunicorn_with_one_line_per_pr
                          text=True, timeout=STARTUP_SECONDS)
     assert run.returncode != 0
     log = run.stdout + run.stderr
-    refusals = [line.split("[ERROR] ", 1)[1] for line in log.splitlines() if "cannot start" in line]
+    refusals = [line.split(" ERROR gunicorn.error: ", 1)[1] for line in log.splitlines() if "cannot start" in line]
     assert refusals == [
         f"cannot start: {book}: teams.amsterdam.tz: unknown time zone 'Europe/Amsterdm' "
         "(did you mean 'Europe/Amsterdam'?)",
         f"cannot start: {book}: teams.select.ring_seconds: 2 must be a whole number of seconds from 5 to 600",
     ]
     assert "Traceback" not in log and "Booting worker" not in log
+
+
+# --- one log format, text or JSON lines -------------------------------------------------------------
+
+TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+# A line's message (a traceback, an SQL statement) may go on over the next lines, up to the next time.
+TEXT_LINE = re.compile(TIME + r" \[(\d+)\] (DEBUG|INFO|WARNING|ERROR|CRITICAL) ([\w.]+)(?: call=(CA\w+))?: (.*)",
+                       re.DOTALL)
+
+
+def _licensing_book(tmp_path: Path, licensing: str) -> Path:
+    book = dated_sample(tmp_path)
+    book.write_text(book.read_text(encoding="utf-8") + f'\n[entitlements]\nurl = "{licensing}"\nadmin_lookup = true\n',
+                    encoding="utf-8")
+    return book
+
+
+def test_json_log_lines_from_gunicorn_its_access_log_and_the_service_carry_each_webhooks_call_sid(
+        tmp_path, licensing):
+    # The deployment's access-log format (the fixture's own is for counting workers).
+    with gunicorn(tmp_path, _licensing_book(tmp_path, licensing), IVR_LOG_FORMAT="json",
+                  GUNICORN_CMD_ARGS="") as server:
+        assert [_signed_call(server.base, n).status_code for n in (1, 2)] == [200, 200]
+        requests.get(f"{server.base}/healthz", timeout=5)
+    lines = [json.loads(line) for line in server.log.read_text().splitlines()]
+    assert {line["logger"] for line in lines} >= {"gunicorn.error", "gunicorn.access", "ivr.entitlements"}
+    assert all({"time", "level", "logger", "pid", "message"} <= set(line) for line in lines)
+    voice = [line for line in lines if line["logger"] == "gunicorn.access" and '"POST /voice ' in line["message"]]
+    assert [line["call_sid"] for line in voice] == [f"CA{1:032d}", f"CA{2:032d}"]
+    lookups = [line for line in lines if line["logger"] == "ivr.entitlements"]
+    assert lookups and {line["call_sid"] for line in lookups} == {f"CA{1:032d}", f"CA{2:032d}"}
+    health = [line for line in lines if line["logger"] == "gunicorn.access" and "/healthz" in line["message"]]
+    assert health and all("call_sid" not in line for line in health)
+    booted = [line for line in lines if line["message"].startswith("Booting worker with pid: ")]
+    assert len(booted) == 2 and all("call_sid" not in line for line in booted)
+
+
+def test_text_log_lines_share_one_format_and_name_the_call(tmp_path, licensing):
+    with gunicorn(tmp_path, _licensing_book(tmp_path, licensing), GUNICORN_CMD_ARGS="") as server:
+        assert _signed_call(server.base, 7).status_code == 200
+    lines = re.split(rf"\n(?={TIME} )", server.log.read_text().rstrip("\n"))
+    parsed = [TEXT_LINE.fullmatch(line) for line in lines]
+    assert all(parsed), [line for line, match in zip(lines, parsed, strict=True) if not match]
+    [access] = [m for m in parsed if m[3] == "gunicorn.access" and '"POST /voice ' in m[5]]
+    assert access[4] == f"CA{7:032d}" and access[5].startswith('127.0.0.1 "POST /voice HTTP/1.1" 200 ')
+    assert {m[4] for m in parsed if m[3] == "ivr.entitlements"} == {f"CA{7:032d}"}
+
+
+def test_a_refused_edit_alerts_ops_once_whichever_workers_see_it_and_its_fix_once_more(tmp_path):
+    from webload import alert_webhook, phonebook
+
+    def wait_for_posts(webhook, count: int) -> None:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while len(webhook.posts) < count:
+            assert time.monotonic() < deadline, webhook.posts
+            time.sleep(0.1)
+
+    def every_worker_looks(server: Gunicorn) -> None:
+        # Fresh connections, so each worker answers some and looks at the file.
+        for _ in range(8):
+            requests.get(f"{server.base}/healthz", timeout=5)
+
+    with alert_webhook(tmp_path) as webhook:
+        book = phonebook(tmp_path, webhook.url)
+        env = {"IVR_RELOAD_SECONDS": "0", "IVR_ALERT_SWEEP_SECONDS": "0.5", "REQUESTS_CA_BUNDLE": str(webhook.ca_bundle)}
+        with gunicorn(tmp_path, book, **env) as server:
+            first, _second = _booted(server, 2)
+            good = book.read_text()
+            _break(book)
+            every_worker_looks(server)
+            wait_for_posts(webhook, 1)
+            # A worker replaced while the file is broken starts on that same version.
+            os.kill(first, signal.SIGKILL)
+            _booted(server, 3)
+            every_worker_looks(server)
+            book.write_text(good)
+            every_worker_looks(server)
+            wait_for_posts(webhook, 2)
+            # Each worker's notices are stored in the order it heard them, and ops heard each version once.
+            every_worker_looks(server)
+            refused, fixed = webhook.posts
+    assert refused.startswith("Phonebook edit refused at ") and "teams.amsterdam.tz: unknown time zone" in refused
+    assert fixed.startswith(f"Phonebook accepted again: {book} is valid and in force since ")
+
+
+def test_an_unknown_log_format_stops_gunicorn_in_one_text_line(tmp_path):
+    env = {**os.environ, "IVR_LOG_FORMAT": "xml", "IVR_PHONEBOOK": str(dated_sample(tmp_path)),
+           "IVR_INSTANCE_PATH": str(tmp_path / "instance")}
+    run = subprocess.run(_procfile_web_command() + LOOPBACK_ANY_PORT, cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=STARTUP_SECONDS)
+    assert run.returncode != 0
+    [refusal] = [line for line in (run.stdout + run.stderr).splitlines() if "cannot start" in line]
+    assert TEXT_LINE.fullmatch(refusal)[5] == "cannot start: IVR_LOG_FORMAT='xml' is not valid: use one of text, json"

@@ -4,9 +4,11 @@ the phonebook, customer records, call log and alerts in detail, secrets redacted
 from __future__ import annotations
 
 import base64
+import json
 import time
 
 import pytest
+import responses
 from calls import ACME_ADMIN, pinned_app
 from conftest import OPS_PASSWORD, SAMPLE, TWILIO_ACCOUNT, TWILIO_TOKEN, utc
 from sqlalchemy import text
@@ -17,6 +19,8 @@ from ivr.web.services import services_of
 SECRET_KEY = "SEKRET-licensing-key"
 LICENSING = f"https://licensing.example.com/sen/{{sen}}?api_key={SECRET_KEY}"
 US_LINE = "+14155550100"
+MESSAGES = f"https://api.twilio.com/2010-04-01/Accounts/{TWILIO_ACCOUNT}/Messages.json"
+WEBHOOK = "https://hooks.example.com/services/T000/B000/priority-support"
 
 
 def basic(password: str = OPS_PASSWORD) -> dict:
@@ -132,3 +136,54 @@ def test_no_log_line_shows_the_api_key_or_the_sql_parameters(failing):
     assert "entitlement source https://licensing.example.com/sen/1234567?api_key=*** failed" in log
     assert "no such table: call_events" in log
     assert SECRET_KEY not in log and "[parameters:" not in log
+
+
+def test_healthz_is_degraded_while_sms_alerts_have_no_twilio_credentials(tmp_path, caplog):
+    # As the service runs: its calls go to the call log, which alerts.
+    app = pinned_app(tmp_path, TWILIO_ACCOUNT_SID=None, EVENT_SINK=None)
+    client = app.test_client()
+    assert client.get("/healthz").get_json() == {
+        "status": "degraded",
+        "problems": ["alerts: SMS alerts need TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, which are not set: "
+                     "no alert is texted"],
+    }
+    assert "[alerts] sms is set but TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not" in caplog.text
+    services_of(app).calllog.close()
+
+
+def test_healthz_is_degraded_while_an_alert_fails_and_is_retried(tmp_path):
+    app = pinned_app(tmp_path, at=None, EVENT_SINK=None, CLOCK=lambda: utc("2026-12-01T20:00Z"))
+    phone = simulate.Simulator(simulate.InProcess(app), TWILIO_TOKEN, TWILIO_ACCOUNT)
+    # Nobody answers Acme's L1 call: an alert to the sample's destinations, which no test reaches.
+    phone.call(US_LINE, ACME_ADMIN, ["1234567#", "1"], [])
+    registry = services_of(app)
+    assert registry.alerts.drain(10)
+    [missed] = registry.calllog.calls().calls
+    assert registry.calllog.alerts.delivery(missed.sid).state.value == "retrying"
+    assert app.test_client().get("/healthz").get_json() == {
+        "status": "degraded", "problems": ["alerts: an alert failed to reach a destination and is being retried"]}
+    registry.calllog.close()
+
+
+@responses.activate
+def test_a_refused_phonebook_edit_alerts_ops_and_so_does_its_fix(tmp_path):
+    responses.add(responses.POST, MESSAGES, status=201, json={"sid": "SM1", "status": "queued"})
+    responses.add(responses.POST, WEBHOOK, status=200, body="ok")
+    book = tmp_path / "phonebook.toml"
+    book.write_text(SAMPLE.read_text())
+    app = pinned_app(tmp_path, at=None, IVR_PHONEBOOK=str(book), IVR_RELOAD_SECONDS=0, EVENT_SINK=None)
+    client = app.test_client()
+
+    def texts_after(edit: str) -> list[str]:
+        book.write_text(edit)
+        client.get("/healthz")  # a request looks at the file
+        assert services_of(app).alerts.drain(10)
+        return [json.loads(c.request.body)["text"] for c in responses.calls if c.request.url == WEBHOOK]
+
+    [refused] = texts_after(SAMPLE.read_text().replace('tz = "Europe/Amsterdam"', 'tz = "Europe/Amsterdm"'))
+    assert refused.startswith("Phonebook edit refused at ")
+    assert f"{book}: error: teams.amsterdam.tz: unknown time zone 'Europe/Amsterdm'" in refused
+    [_, fixed] = texts_after(SAMPLE.read_text())
+    assert fixed.startswith(f"Phonebook accepted again: {book} is valid and in force since ")
+    assert len([c for c in responses.calls if c.request.url == MESSAGES]) == 2
+    services_of(app).calllog.close()

@@ -5,18 +5,24 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import re
 import xml.etree.ElementTree as ET
 from datetime import timedelta
 
 import pytest
+import responses
 import time_machine
-from conftest import OPS_PASSWORD, SAMPLE, answered_call, make_app, utc
+from calls import ACME_ADMIN, pinned_app
+from conftest import OPS_PASSWORD, SAMPLE, TWILIO_ACCOUNT, TWILIO_TOKEN, answered_call, make_app, utc
 
+from ivr.cli import simulate
 from ivr.engine.events import Deflected, Recognised, Started
 from ivr.web.services import services_of
 
 PAGES = ["/ops/", "/ops/calls", "/ops/calls/CA001", "/ops/week", "/ops/numbers", "/ops/calls.csv"]
 API = ["/ops/api/calls", "/ops/api/calls/CA001", "/ops/api/now", "/metrics"]
+MESSAGES = f"https://api.twilio.com/2010-04-01/Accounts/{TWILIO_ACCOUNT}/Messages.json"
+WEBHOOK = "https://hooks.example.com/services/T000/B000/priority-support"
 
 
 def basic(user: str, password: str) -> dict:
@@ -255,3 +261,32 @@ def test_login_goes_to_the_console_s_front_page_for_any_next_that_is_not_a_conso
 def test_login_goes_back_to_the_console_page_it_came_from(client):
     reply = client.post("/ops/login", data={"password": OPS_PASSWORD, "next": "/ops/calls?date=2026-12-01&line=%2B1"})
     assert reply.headers["Location"] == "/ops/calls?date=2026-12-01&line=%2B1"
+
+
+@responses.activate
+def test_a_call_page_and_the_api_show_each_destination_of_its_alert(tmp_path, ops_auth):
+    responses.add(responses.POST, MESSAGES, status=201, json={"sid": "SM1", "status": "queued"})
+    responses.add(responses.POST, WEBHOOK, status=404, body="no_service")
+    app = pinned_app(tmp_path, at=None, EVENT_SINK=None, CLOCK=lambda: utc("2026-12-01T20:00Z"))
+    # Nobody answers Acme's L1 call: ops is texted, and the webhook refuses the alert.
+    simulate.Simulator(simulate.InProcess(app), TWILIO_TOKEN, TWILIO_ACCOUNT).call(
+        "+14155550100", ACME_ADMIN, ["1234567#", "1"], [])
+    assert services_of(app).alerts.drain(10)
+    client = app.test_client()
+    [missed] = client.get("/ops/api/calls", headers=ops_auth).get_json()["calls"]
+    alert = client.get(f"/ops/api/calls/{missed['sid']}", headers=ops_auth).get_json()["alert"]
+    assert alert["state"] == "failed" and alert["rounds"] == 1 and alert["last_error"] is None
+    assert [(d["destination"], d["refused"]) for d in alert["destinations"]] == [
+        ("sms:+14155550199", None), ("webhook", "webhook answered 404: no_service")]
+    assert alert["destinations"][0]["sent_at"].endswith("Z")
+    page = client.get(f"/ops/calls/{missed['sid']}", headers=ops_auth).get_data(as_text=True)
+    [delivery] = re.findall(r'<dd class="alert-delivery">(.*?)</dd>', page, re.DOTALL)
+    text = " ".join(re.sub(r"<[^>]+>", " ", delivery).split())
+    assert re.fullmatch(r"failed sms \+1 415-555-0199: sent \w{3} \d\d \w{3} \d\d:\d\d UTC "
+                        r"webhook: refused: webhook answered 404: no_service", text), text
+    services_of(app).calllog.close()
+
+
+def test_a_call_without_an_alert_has_none_in_the_api(app, client, ops_auth):
+    log(app).record("CA001", Started(to="+31205550100", caller="+31612345678"), utc("2026-12-01T10:00Z"))
+    assert client.get("/ops/api/calls/CA001", headers=ops_auth).get_json()["alert"] is None
