@@ -385,7 +385,8 @@ def list_calls(since: datetime | None, outcome: str | None, limit: int, as_json:
         click.echo("no calls")
         return
     for call in page.calls:
-        answered = f"{call.team} after {call.answer_seconds:g}s" if call.team else ""
+        # The last column: who answered after how long, or why the call was deflected (never both).
+        answered = f"{call.team} after {call.answer_seconds:g}s" if call.team else call.deflection or ""
         click.echo("  ".join([
             iso(call.started_at), call.sid, call.line or "-", call.caller or "-",
             call.customer or call.sen or "-", f"L{call.severity}" if call.severity else "L?",

@@ -34,7 +34,7 @@ from ivr.engine import rota
 from ivr.engine.events import to_data
 from ivr.engine.instants import iso
 from ivr.engine.outcomes import OUTCOME_FILTERS, SHOWN_FIELDS, Summary, call_json
-from ivr.engine.phonebook import SEVERITIES, Phonebook
+from ivr.engine.phonebook import E164_SHAPE, SEVERITIES, Phonebook
 from ivr.engine.routing import candidate, route
 from ivr.store.calllog import PAGE_SIZE, CallFilter, CallLog, CallPage, day_range
 from ivr.web.auth import (
@@ -60,7 +60,7 @@ SID_MAX = 64
 CSV_MAX_ROWS = 10_000
 # Each team on duty in GET /ops/api/now.
 API_NOW_FIELDS = ("team", "since", "until")
-# Spreadsheets run cells that start with these as formulas.
+# Spreadsheets run cells that start with these as formulas (a phone number in E.164 aside).
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # No filter, cursor or call SID holds these (PostgreSQL refuses NUL in text).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -179,8 +179,9 @@ def _page(where: CallFilter, before: str | None, limit: int = PAGE_SIZE) -> Call
 
 
 def neutralise(cell: object) -> object:
-    """A CSV cell a spreadsheet will show, never run: formula-like text gets a leading quote."""
-    if isinstance(cell, str) and cell.startswith(_FORMULA_STARTS):
+    """A CSV cell a spreadsheet will show, never run: formula-like text gets a leading quote. A
+    plain E.164 number (`+14155550100`) is a number to a spreadsheet, not a formula: left as it is."""
+    if isinstance(cell, str) and cell.startswith(_FORMULA_STARTS) and not E164_SHAPE.fullmatch(cell):
         return "'" + cell
     return cell
 

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from conftest import SETTLE, answered_call, utc
 
 from ivr.cli.commands import main
-from ivr.engine.events import Started, Status
+from ivr.engine.events import Deflected, Entitlement, Started, Status
 from ivr.store.calllog import CallLog
 from ivr.store.database import database_url
 
@@ -60,3 +60,18 @@ def test_init_db_fails_the_release_step_clearly_when_the_database_is_unreachable
     monkeypatch.setenv("DATABASE_URL", "postgres://postgres@127.0.0.1:1/calls")
     failed = CliRunner().invoke(main, ["init-db"])
     assert failed.exit_code == 1 and "Error: cannot prepare the call log postgresql+psycopg://" in failed.output
+
+
+def test_calls_say_why_a_call_was_deflected(tmp_path, monkeypatch, clock):
+    url = database_url(None, str(tmp_path))
+    monkeypatch.setenv("DATABASE_URL", url)
+    log = CallLog.from_settings(url, str(tmp_path), clock=clock, alert_settle_seconds=SETTLE)
+    log.create_tables()
+    log.record("CA803", Started(to="+31205550100", caller="+31612345678"), utc("2026-12-01T10:00Z"))
+    log.record("CA803", Entitlement(sen="SEN-2345678", customer="Globex", verdict="expired"), utc("2026-12-01T10:00:09Z"))
+    log.record("CA803", Deflected(reason="expired"), utc("2026-12-01T10:00:09Z"))
+    log.close()
+    listed = CliRunner().invoke(main, ["calls"])
+    assert listed.output.splitlines()[0].endswith("Globex  L?  deflected  maintenance expired")
+    as_json = json.loads(CliRunner().invoke(main, ["calls", "--json"]).output)
+    assert as_json[0]["deflection"] == "maintenance expired"

@@ -11,8 +11,10 @@ from datetime import timedelta
 import pytest
 import time_machine
 from conftest import OPS_PASSWORD, SAMPLE, answered_call, make_app, utc
+from pages import parse_html, text_of
 
-from ivr.engine.events import Deflected, Recognised, Started
+from ivr.engine.events import Deflected, Entitlement, Recognised, Severity, Started, Status
+from ivr.web.ops import neutralise
 from ivr.web.services import services_of
 
 PAGES = ["/ops/", "/ops/calls", "/ops/calls/CA001", "/ops/week", "/ops/numbers", "/ops/calls.csv"]
@@ -94,9 +96,19 @@ def test_csv_export_neutralises_formulas(app, client, ops_auth):
     rows = list(csv.DictReader(io.StringIO(reply.get_data(as_text=True))))
     assert [r["sid"] for r in rows] == ["CA777", "CA001"]
     assert rows[0]["caller_name"] == '\'=HYPERLINK("https://evil.example.com","x")'
-    assert (rows[0]["sen"], rows[0]["customer"], rows[0]["from"]) == ("'-2+3", "'@SUM(A1:A9)", "'+14155551234")
+    assert (rows[0]["sen"], rows[0]["customer"]) == ("'-2+3", "'@SUM(A1:A9)")
+    # "+2+3" starts like a phone number but is a formula.
+    assert neutralise("+2+3") == "'+2+3" and neutralise("+14155551234") == "+14155551234"
     assert (rows[1]["customer"], rows[1]["outcome"], rows[1]["answer_seconds"]) == (
         "Acme Corporation", "answered", "12.0")
+
+
+def test_csv_leaves_plain_phone_numbers_unquoted(app, client, ops_auth):
+    answered_call(log(app), sid="CA001", at=utc("2026-11-30T09:00Z"))
+    text = client.get("/ops/calls.csv", headers=ops_auth).get_data(as_text=True)
+    row = next(csv.DictReader(io.StringIO(text)))
+    assert (row["from"], row["line"]) == ("+14155551234", "+14155550100")
+    assert ",+14155551234," in text and "'+1" not in text
 
 
 def test_the_api_lists_calls_newest_first_with_their_timelines(app, client, ops_auth):
@@ -255,3 +267,39 @@ def test_login_goes_to_the_console_s_front_page_for_any_next_that_is_not_a_conso
 def test_login_goes_back_to_the_console_page_it_came_from(client):
     reply = client.post("/ops/login", data={"password": OPS_PASSWORD, "next": "/ops/calls?date=2026-12-01&line=%2B1"})
     assert reply.headers["Location"] == "/ops/calls?date=2026-12-01&line=%2B1"
+
+
+def deflected_calls(calls):
+    """An expired customer's call, and an L2 call at the weekend, both deflected."""
+    calls.record("CA301", Started(to="+31205550100", caller="+31612345678"), utc("2026-12-01T10:00Z"))
+    calls.record("CA301", Entitlement(sen="SEN-2345678", customer="Globex", verdict="expired"), utc("2026-12-01T10:00:09Z"))
+    calls.record("CA301", Deflected(reason="expired"), utc("2026-12-01T10:00:09Z"))
+    calls.record("CA302", Started(to="+14155550100", caller="+14155551234"), utc("2026-12-05T10:00Z"))
+    calls.record("CA302", Severity(severity=2), utc("2026-12-05T10:00:09Z"))
+    calls.record("CA302", Deflected(reason="weekend"), utc("2026-12-05T10:00:09Z"))
+    calls.record("CA302", Status(call_status="completed", duration=20), utc("2026-12-05T10:00:20Z"))
+
+
+def test_the_reason_a_call_was_deflected_is_on_the_page_in_the_api_and_in_the_csv(app, client, ops_auth):
+    deflected_calls(log(app))
+    answered_call(log(app), sid="CA001", at=utc("2026-11-30T09:00Z"))
+    page = parse_html(client.get("/ops/calls", headers=ops_auth).get_data(as_text=True))
+    why = {row.find("td/a").get("href"): text_of(row.find("td[@data-label='Why']"))
+           for row in page.iter("tr") if row.find("td/a") is not None}
+    assert why == {"/ops/calls/CA302": "L2 is taken in the business week only: it was the weekend",
+                   "/ops/calls/CA301": "maintenance expired", "/ops/calls/CA001": ""}
+    api = client.get("/ops/api/calls", headers=ops_auth).get_json()["calls"]
+    assert [(c["sid"], c["deflection"]) for c in api] == [
+        ("CA302", "L2 is taken in the business week only: it was the weekend"), ("CA301", "maintenance expired"),
+        ("CA001", None)]
+    rows = list(csv.DictReader(io.StringIO(client.get("/ops/calls.csv", headers=ops_auth).get_data(as_text=True))))
+    assert [r["deflection"] for r in rows] == [
+        "L2 is taken in the business week only: it was the weekend", "maintenance expired", ""]
+
+
+def test_phone_numbers_on_the_calls_page_never_wrap(app, client, ops_auth):
+    log(app).record("CA900", Started(to="+15005550006", caller="+31612345678"), utc("2026-12-01T10:00Z"))
+    page = client.get("/ops/calls", headers=ops_auth).get_data(as_text=True)
+    assert ".tel { white-space: nowrap;" in page
+    numbers = ["".join(span.itertext()) for span in parse_html(page).iter("span") if span.get("class") == "tel"]
+    assert numbers == ["+1 500-555-0006", "+31 6 12345678"]
