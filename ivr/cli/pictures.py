@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from ivr.engine.coverage import Span, l1_gaps, priority_gaps
-from ivr.engine.instants import epoch, instant, iso
+from ivr.engine.instants import duration, epoch, instant, iso
 from ivr.engine.intervals import Interval
 from ivr.engine.phonebook import Phonebook
 from ivr.engine.schedule import duty_intervals, weekends
@@ -40,15 +40,6 @@ def _marks(intervals: list[Interval], week: int, low: int, high: int) -> str:
         marks.append(FULL if covered == cell_high - cell_low else PART if covered else OFF)
     per_day = 24 // HOURS_PER_MARK
     return "|".join("".join(marks[i : i + per_day]) for i in range(0, len(marks), per_day))
-
-
-def duration(seconds: int) -> str:
-    """'3d 9h', '2h 30m', '45s'."""
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    parts = [f"{days}d"] * bool(days) + [f"{hours}h"] * bool(hours) + [f"{minutes}m"] * bool(minutes)
-    return " ".join(parts) or f"{seconds}s"
 
 
 def _seconds(span: Span) -> int:

@@ -73,6 +73,14 @@ def board(phonebook: Phonebook, at: datetime) -> Board:
     )
 
 
+def after_the_teams(phonebook: Phonebook) -> str:
+    """Where a call goes when no team takes it: the fallback, if the phonebook has one, then voicemail."""
+    fallback = phonebook.fallback
+    if fallback is None:
+        return "voicemail"
+    return f"the fallback ({fallback.label}) {', '.join(fallback.dial)}, then voicemail"
+
+
 # What each reader of "who is on duty" gets per team (each shape is pinned by its tests; the
 # README documents the CLI's).
 TEAM_FIELDS = ("team", "kind", "since", "until")

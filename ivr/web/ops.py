@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -21,6 +21,7 @@ from flask import (
     Flask,
     Response,
     abort,
+    current_app,
     jsonify,
     redirect,
     render_template,
@@ -28,15 +29,18 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from ivr.engine import rota
 from ivr.engine.events import to_data
-from ivr.engine.instants import iso
+from ivr.engine.instants import local_time, relative
 from ivr.engine.outcomes import OUTCOME_FILTERS, SHOWN_FIELDS, Summary, call_json
 from ivr.engine.phonebook import E164_SHAPE, SEVERITIES, Phonebook
 from ivr.engine.routing import candidate, route
+from ivr.redact import redact
 from ivr.store.calllog import PAGE_SIZE, CallFilter, CallLog, CallPage, day_range
+from ivr.store.missed_calls import MissedCall, missed_l1_calls
 from ivr.web.auth import (
     COOKIE,
     DISABLED,
@@ -50,6 +54,7 @@ from ivr.web.auth import (
     signer,
     too_many,
 )
+from ivr.web.health import current_health
 from ivr.web.services import request_instant, services
 
 bp = Blueprint("ops", __name__, url_prefix="/ops", template_folder="templates")
@@ -62,6 +67,10 @@ CSV_MAX_ROWS = 10_000
 API_NOW_FIELDS = ("team", "since", "until")
 # Spreadsheets run cells that start with these as formulas (a phone number in E.164 aside).
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# The Now page lists the missed L1 calls of this stretch, and reloads itself this often (the app's
+# config may set OPS_REFRESH_SECONDS).
+MISSED_WINDOW = timedelta(hours=24)
+REFRESH_SECONDS = 60
 # No filter, cursor or call SID holds these (PostgreSQL refuses NUL in text).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -203,6 +212,17 @@ def _when_filter(at: datetime | None) -> str:
     return "" if at is None else at.astimezone(UTC).strftime("%a %d %b %H:%M UTC")
 
 
+@bp.app_template_filter("local")
+def _local_filter(at: datetime, tz: tzinfo) -> str:
+    return local_time(at, tz)
+
+
+@bp.app_template_filter("relative")
+def _relative_filter(at: datetime) -> str:
+    """How far `at` is from this request's instant: 'in 2h', '3h 10m ago'."""
+    return relative(at, request_instant())
+
+
 @bp.app_template_filter("team")
 def _team_filter(name: str | None) -> str:
     """A team key as people say it ("Amsterdam Priority Support"); the API keeps the keys."""
@@ -216,8 +236,27 @@ def _team_filter(name: str | None) -> str:
 @bp.get("/")
 @page_auth
 def now():
+    """Is anything wrong (health, alert failures, missed L1 calls of the last day), then who is on duty."""
     at = request_instant()
-    return render_template("ops/now.html", board=rota.board(_phonebook(), at), iso=iso)
+    phonebook = _phonebook()
+    health = current_health()
+    try:
+        missed: tuple[MissedCall, ...] | None = missed_l1_calls(_calllog(), at - MISSED_WINDOW)
+    except SQLAlchemyError:
+        missed = None  # the call log's trouble is among the health problems already
+    alert_trouble = [
+        (channel, redact(state["last_error"]), state["last_error_at"])
+        for channel, state in health.alerts.items()
+        if isinstance(state, dict) and state.get("last_error")
+    ]
+    refused = health.phonebook["last_error"]
+    return render_template(
+        "ops/now.html", board=rota.board(phonebook, at), health=health, missed=missed,
+        missed_hours=int(MISSED_WINDOW.total_seconds() // 3600), alert_trouble=alert_trouble,
+        refused_edit=redact(refused) if refused else None, fallback=phonebook.fallback,
+        after_the_teams=rota.after_the_teams(phonebook), labels={line.number: line.label for line in phonebook.lines},
+        refresh=current_app.config.get("OPS_REFRESH_SECONDS", REFRESH_SECONDS),
+    )
 
 
 @bp.get("/calls")
