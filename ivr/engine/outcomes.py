@@ -73,6 +73,13 @@ DEFLECTION_REASONS = {
     SEN_LIMIT: "too many unknown SENs from this number",
 }
 
+
+def deflection_words(reason: str | None, severity: int | None) -> str:
+    """A deflection's recorded reason in ops' words (DEFLECTION_REASONS); an unknown one as stored."""
+    words = DEFLECTION_REASONS.get(reason or "", reason or "reason not recorded")
+    return words.format(level=f"L{severity}" if severity else "the severity")
+
+
 # Final CallStatus values from the status callback that mean Twilio could not carry the call.
 _CALL_FAILED = frozenset({"failed"})
 
@@ -128,8 +135,7 @@ class Summary:
         this version does not know (a newer one stored it) is shown as stored."""
         if self.outcome is not Outcome.DEFLECTED:
             return None
-        words = DEFLECTION_REASONS.get(self.reason or "", self.reason or "reason not recorded")
-        return words.format(level=f"L{self.severity}" if self.severity else "the severity")
+        return deflection_words(self.reason, self.severity)
 
     @property
     def sen_limited(self) -> bool:

@@ -33,8 +33,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from ivr.engine import rota
-from ivr.engine.events import to_data
 from ivr.engine.instants import local_time, relative
+from ivr.engine.narrative import timeline_lines
 from ivr.engine.outcomes import OUTCOME_FILTERS, SHOWN_FIELDS, Summary, call_json
 from ivr.engine.phonebook import E164_SHAPE, SEVERITIES, Phonebook
 from ivr.engine.routing import candidate, route
@@ -291,8 +291,9 @@ def call(sid: str) -> str:
     found = _find(sid)
     if found is None:
         abort(404, f"No call {sid} in the call log.")
-    timeline = [(event, to_data(event.record)) for event in _calllog().timelines([sid])[sid]]
-    labels = {line.number: line.label for line in _phonebook().lines}
+    phonebook = _phonebook()
+    timeline = timeline_lines(_calllog().timelines([sid])[sid], phonebook)
+    labels = {line.number: line.label for line in phonebook.lines}
     return render_template("ops/call.html", call=found, timeline=timeline, labels=labels)
 
 

@@ -159,7 +159,8 @@ def test_the_calls_page_filters_and_links_each_call_to_its_timeline(app, client,
     answered = client.get("/ops/calls?outcome=answered", headers=ops_auth).get_data(as_text=True)
     assert "/ops/calls/CA001" in answered and "/ops/calls/CA002" not in answered
     timeline = client.get("/ops/calls/CA001", headers=ops_auth).get_data(as_text=True)
-    assert "San Francisco Priority Support after 12 s" in timeline and "screened" in timeline
+    assert "San Francisco Priority Support after 12 s" in timeline
+    assert "+14155550101 pressed 1 and took the call" in timeline
 
 
 def test_now_shows_who_is_on_duty_since_until_and_the_next_handoffs(client, ops_auth):
@@ -303,3 +304,20 @@ def test_phone_numbers_on_the_calls_page_never_wrap(app, client, ops_auth):
     assert ".tel { white-space: nowrap;" in page
     numbers = ["".join(span.itertext()) for span in parse_html(page).iter("span") if span.get("class") == "tel"]
     assert numbers == ["+1 500-555-0006", "+31 6 12345678"]
+
+
+def test_the_call_page_tells_the_timeline_in_ops_words(app, client, ops_auth):
+    answered_call(log(app), sid="CA001", at=utc("2026-12-01T09:00Z"))
+    page = parse_html(client.get("/ops/calls/CA001", headers=ops_auth).get_data(as_text=True))
+    table = next(e for e in page.iter("table") if e.get("id") == "timeline")
+    lines = [[text_of(td) for td in tr.iter("td")] for tr in table.find("tbody").iter("tr")]
+    assert lines == [
+        ["09:00:00", "Call from +14155551234 (ACME) on the United States & Canada line"],
+        ["09:00:01", "Caller ID recognised: an admin of Acme Corporation (SEN-1234567)"],
+        ["09:00:01", "SEN-1234567 (Acme Corporation): entitled"],
+        ["09:00:05", "The caller chose severity 1"],
+        ["09:00:05", "Ringing San Francisco Priority Support, then Global Select Support, then the fallback (duty manager)"],
+        ["09:00:12", "+14155550101 pressed 1 and took the call"],
+        ["09:05:12", "San Francisco Priority Support: +14155550101 took the call; they talked 300 s"],
+        ["09:05:13", "The call ended after 313 s"],
+    ]
