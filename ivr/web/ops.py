@@ -223,6 +223,16 @@ def _relative_filter(at: datetime) -> str:
     return relative(at, request_instant())
 
 
+@bp.app_template_filter("span")
+def span_text(span: tuple[datetime, datetime]) -> str:
+    """'Tue 01 06:00-18:00' within a UTC day (a day's end is 24:00), else 'Fri 04 15:00 - Mon 07 10:00'."""
+    start, end = (at.astimezone(UTC) for at in span)
+    if end - start <= timedelta(days=1) and (end - timedelta(microseconds=1)).date() == start.date():
+        until = "24:00" if end.date() != start.date() else f"{end:%H:%M}"
+        return f"{start:%a %d %H:%M}-{until}"
+    return f"{start:%a %d %H:%M} - {end:%a %d %H:%M}"
+
+
 @bp.app_template_filter("team")
 def _team_filter(name: str | None) -> str:
     """A team key as people say it ("Amsterdam Priority Support"); the API keeps the keys."""
@@ -302,8 +312,11 @@ def call(sid: str) -> str:
 def week():
     """The rota of the coming 7 days (`rota.week`)."""
     # Whole UTC days, as the grid's columns are drawn.
-    start = request_instant().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return render_template("ops/week.html", week=rota.week(_phonebook(), start))
+    now = request_instant()
+    start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    phonebook = _phonebook()
+    return render_template("ops/week.html", week=rota.week(phonebook, start), now=now,
+                           after_the_teams=rota.after_the_teams(phonebook))
 
 
 @bp.get("/numbers")

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from conftest import OPS_PASSWORD, SAMPLE, answered_call, make_app, utc
+from conftest import OPS_PASSWORD, SAMPLE, answered_call, make_app, utc, without_tables
 from pages import parse_html, text_of
 
 from ivr.engine.events import Deflected, Entitlement, Recognised, Severity, Started, Status
@@ -321,3 +321,39 @@ def test_the_call_page_tells_the_timeline_in_ops_words(app, client, ops_auth):
         ["09:05:12", "San Francisco Priority Support: +14155550101 took the call; they talked 300 s"],
         ["09:05:13", "The call ended after 313 s"],
     ]
+
+
+def test_the_week_shows_now_hour_ticks_and_each_row_s_times_in_words(tmp_path, ops_auth):
+    app = make_app(tmp_path, CLOCK=lambda: utc("2026-12-01T09:00Z"))
+    page = parse_html(app.test_client().get("/ops/week", headers=ops_auth).get_data(as_text=True))
+    week = next(e for e in page.iter("section") if e.get("id") == "week")
+    labels = [text_of(e) for e in week.iter("span") if e.get("class", "").startswith("label")]
+    assert labels == ["Weekend", "Amsterdam Priority Support", "San Francisco Priority Support",
+                      "Sydney Priority Support", "Global Select Support", "Handoff overlap", "Nobody on duty"]
+    times = {label: text_of(p) for label, p in zip(labels, (p for p in week.iter("p") if p.get("class") == "times"),
+                                                       strict=True)}
+    assert times["Amsterdam Priority Support"].startswith("Tue 01 06:00-18:00 · Wed 02 06:00-18:00")
+    assert times["Weekend"] == "Sat 05 01:00 - Sun 06 23:00"
+    assert times["Global Select Support"] == "Tue 01 00:00 - Tue 08 00:00" and times["Nobody on duty"] == "none"
+    # A line for now (09:00 of the first day: 9/168 of the way) in every bar, and six-hourly ticks.
+    bars = [svg for svg in week.iter("svg") if svg.get("aria-label")]
+    assert all([line.get("x1") for line in svg.iter("line") if line.get("class") == "now"] == ["5.357%"] for svg in bars)
+    hours = next(svg for svg in week.iter("svg") if svg.get("class") == "hours")
+    assert [text_of(t) for t in hours.iter("text")][:4] == ["06", "12", "18", "06"]
+    # Labels never wrap (the browser test checks the drawn page).
+    assert ".lanes .label { white-space: nowrap;" in app.test_client().get("/ops/week", headers=ops_auth).get_data(as_text=True)
+    services_of(app).calllog.close()
+
+
+def test_the_week_says_where_calls_go_when_nobody_is_on_duty(tmp_path, ops_auth):
+    without_select = without_tables(SAMPLE.read_text(), "teams.select")
+    notes = {}
+    for name, text in (("with", without_select), ("without", without_tables(without_select, "fallback"))):
+        book = tmp_path / f"{name}.toml"
+        book.write_text(text)
+        app = make_app(tmp_path / name, book, CLOCK=lambda: utc("2026-12-01T09:00Z"))
+        page = parse_html(app.test_client().get("/ops/week", headers=ops_auth).get_data(as_text=True))
+        notes[name] = text_of(next(e for e in page.iter("p") if e.get("id") == "week-note"))
+        services_of(app).calllog.close()
+    assert notes["with"].endswith("When nobody is on duty, calls go to the fallback (duty manager) +14155550142, then voicemail.")
+    assert notes["without"].endswith("When nobody is on duty, calls go to voicemail.")
