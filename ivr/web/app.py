@@ -6,7 +6,8 @@ it), `EVENT_SINK` (where call events go; default: the call log, `ivr.store.calll
 (the class that sends texts, made from the Twilio settings and the counters; default
 `ivr.outside.sms.SmsSender`; the simulator's `TextRecorder` keeps them instead) and `LOG_STREAM`
 (`"stdout"`, the default, where gunicorn and Heroku collect logs; or `"stderr"`, so that a
-command printing on stdout, such as `ivr simulate`, keeps its output clean).
+command printing on stdout, such as `ivr simulate`, keeps its output clean) and
+`OPS_REFRESH_SECONDS` (how often the ops console's Now page reloads itself; default 60).
 """
 
 from __future__ import annotations
