@@ -1,7 +1,8 @@
 """Pages for anyone, without the ops password: the published support numbers (`/numbers`, and
 `/numbers.json` for a customer portal or an on-boarding mail to fetch). They show only what
 `ivr.engine.published` takes from the phonebook; the ops console keeps its own page with the
-internal details (`/ops/numbers`)."""
+internal details (`/ops/numbers`). The page formats numbers with the app's `phone` filter, which
+`ivr.web.ops` registers for every template."""
 
 from __future__ import annotations
 

@@ -101,7 +101,7 @@ def test_sign_in_open_a_call_and_filter_in_a_real_browser(served):
             phone.context.add_cookies(page.context.cookies())
             # Every page fits a phone's width: nothing scrolls sideways.
             for name, path in [("now", "/ops/"), ("calls", "/ops/calls"), ("call", "/ops/calls/CA0001"),
-                               ("week", "/ops/week"), ("numbers", "/ops/numbers")]:
+                               ("week", "/ops/week"), ("numbers", "/ops/numbers"), ("public-numbers", "/numbers")]:
                 phone.goto(f"{served}{path}")
                 assert phone.evaluate("document.documentElement.scrollWidth") <= 390, path
                 phone.screenshot(path=str(ARTIFACTS / f"ops-{name}-phone.png"), full_page=True)

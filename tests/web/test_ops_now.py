@@ -113,3 +113,12 @@ def test_the_refresh_interval_is_the_app_s_to_set(tmp_path, ops_auth):
     refresh = next(m for m in now_page(app, ops_auth).iter("meta") if m.get("http-equiv") == "refresh")
     assert refresh.get("content") == "5"
     services_of(app).calllog.close()
+
+
+def test_with_the_call_log_s_database_down_the_page_still_says_who_is_on_duty(tmp_path, ops_auth):
+    app = make_app(tmp_path, DATABASE_URL="postgresql://postgres@127.0.0.1:1/calls", CLOCK=lambda: utc("2026-12-01T09:00Z"))
+    page = now_page(app, ops_auth)
+    assert "The call log cannot be read now" in text_of(by_id(page, "wrong"))
+    assert "Nothing wrong" not in text_of(by_id(page, "wrong"))
+    assert "Amsterdam Priority Support" in text_of(by_id(page, "on-duty"))
+    services_of(app).calllog.close()
