@@ -254,10 +254,12 @@ def now():
         missed: tuple[MissedCall, ...] | None = missed_l1_calls(_calllog(), at - MISSED_WINDOW)
     except SQLAlchemyError:
         missed = None  # the call log's trouble is among the health problems already
+    # Each channel's last failure in this worker, if it is recent: an old one is no news.
     alert_trouble = [
         (channel, redact(state["last_error"]), state["last_error_at"])
         for channel, state in health.alerts.items()
-        if isinstance(state, dict) and state.get("last_error")
+        if isinstance(state, dict) and state.get("last_error") and state.get("last_error_at")
+        and datetime.fromisoformat(state["last_error_at"]) >= at - MISSED_WINDOW
     ]
     refused = health.phonebook["last_error"]
     return render_template(

@@ -52,6 +52,10 @@ def test_missed_l1_calls_of_the_last_day_come_first_with_whether_their_alert_wen
     # The missed call is what the page says first, before who is on duty.
     order = [e.get("id") for e in page.iter() if e.get("id") in ("wrong", "on-duty")]
     assert order == ["wrong", "on-duty"] and "Nothing wrong" not in text_of(wrong)
+    # The channel that failed says so, with its error.
+    problems = text_of(by_id(page, "problems"))
+    assert "webhook alerts: the last failed at" in problems and "webhook answered 400: no_service" in problems
+    assert "sms alerts" not in problems
     services_of(app).calllog.close()
 
 
