@@ -24,7 +24,7 @@ from sqlalchemy.exc import OperationalError
 
 from ivr import create_app
 from ivr.config import default
-from ivr.engine.events import Dial, Entitlement, Recognised, Routed, Screened, Severity, Started, Status
+from ivr.engine.events import Dial, Entitlement, Recognised, Routed, Screened, Severity, Started, Status, Voicemail
 from ivr.engine.phonebook import Phonebook
 from ivr.engine.phonebook_loader import load_phonebook, parse_phonebook
 from ivr.outside.sms import SmsFailure, SmsSender
@@ -124,6 +124,18 @@ def answered_call(store, sid="CA001", at=None, customer="Acme Corporation", line
     store.record(sid, Dial(attempt=1, team="san_francisco", numbers=("+14155550101",), status="completed",
                            duration=300, accepted_by="+14155550101"), at + timedelta(seconds=312))
     store.record(sid, Status(call_status="completed", duration=313), at + timedelta(seconds=313))
+
+
+def voicemail_call(store, sid="CA002", at=None, severity=1):
+    """Record a call on the US line that nobody answered, where the caller left a voicemail."""
+    at = at or utc("2026-12-01T09:00:00Z")
+    store.record(sid, Started(to="+14155550100", caller="+14155551234"), at)
+    store.record(sid, Severity(severity=severity), at + timedelta(seconds=5))
+    store.record(sid, Routed(action="connect", candidates=("san_francisco",)), at + timedelta(seconds=5))
+    store.record(sid, Dial(attempt=1, team="san_francisco", numbers=("+14155550101",), status="no-answer"),
+                 at + timedelta(seconds=30))
+    store.record(sid, Voicemail(recording_url="https://api.twilio.com/RE1", duration=9), at + timedelta(seconds=50))
+    store.record(sid, Status(call_status="completed", duration=55), at + timedelta(seconds=55))
 
 
 def sms_counts(sender: SmsSender) -> dict:

@@ -19,7 +19,7 @@ from ivr.callflow.caller_input import Miss, Reading
 from ivr.callflow.callstate import MAX_TRIES, CallState
 from ivr.callflow.prompts import say
 from ivr.engine.entitlement import Entitlement, Verdict, entitlement
-from ivr.engine.outcomes import SEN_LIMIT
+from ivr.engine.outcomes import SEN_LIMIT, WEEKEND_SEVERITY
 from ivr.engine.phonebook import MAX_DIAL, CallerIdTrust, Customer, Kind, Phonebook, Policy, Ring
 from ivr.engine.routing import Candidate, CandidateKind, Decision, candidate, route
 from ivr.outside.sms import Deflection
@@ -244,7 +244,8 @@ def severity_chosen(phonebook: Phonebook, state: CallState, reading: Reading, li
         business_week = phonebook.policy(level) is Policy.BUSINESS_WEEK
         template = prompts.SEVERITY_NOT_NOW if business_week else prompts.SEVERITY_NOT_BY_PHONE
         text = say(template, severity=level, portal=_portal(phonebook))
-        return SeverityStep(decision, Deflect("severity", text, link=Deflection.SEVERITY, state=state))
+        reason = WEEKEND_SEVERITY if business_week else "severity"
+        return SeverityStep(decision, Deflect(reason, text, link=Deflection.SEVERITY, state=state))
     plan = tuple(c.team for c in decision.candidates)
     return SeverityStep(decision, ring(phonebook, state.advance(severity=level, tries=0, plan=plan), ()))
 

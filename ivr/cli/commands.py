@@ -9,21 +9,21 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from ivr import logs
-from ivr.cli.pictures import aligned, duration, week_by_week
+from ivr.cli.pictures import aligned, week_by_week
 from ivr.clock import utc_now
 from ivr.config import SettingsError, default_instance_path, load_settings, read_setting
 from ivr.engine.coverage import coverage
-from ivr.engine.instants import iso
+from ivr.engine.instants import iso, local_time, relative
 from ivr.engine.outcomes import IN_PROGRESS, OUTCOME_FILTERS
 from ivr.engine.phonebook import SEVERITIES, Phonebook, PhonebookError, Problem, Ring, is_e164
 from ivr.engine.phonebook_loader import load_phonebook
-from ivr.engine.rota import HANDOFF_HORIZON, OnDuty, board, board_json
+from ivr.engine.rota import HANDOFF_HORIZON, OnDuty, after_the_teams, board, board_json
 from ivr.engine.routing import Candidate, Decision
 from ivr.engine.routing import route as route_call
 from ivr.engine.schedule import is_weekend, weekend_change
@@ -176,19 +176,10 @@ def _warn_of_sms_alerts_without_credentials(phonebook_path: str, phonebook: Phon
                    "the service would text no alert", err=True)
 
 
-def _local(at: datetime, tz: tzinfo) -> str:
-    local = at.astimezone(tz)
-    return f"{local:%a %H:%M} {local.tzname()}"
-
-
-def _in(then: datetime, at: datetime) -> str:
-    return f"in {duration(int((then - at).total_seconds()))}"
-
-
 def _until(duty: OnDuty, at: datetime) -> str:
     if duty.until is None:
         return "with no end in sight"
-    return f"until {iso(duty.until)} ({_local(duty.until, duty.team.tz)}, {_in(duty.until, at)})"
+    return f"until {iso(duty.until)} ({local_time(duty.until, duty.team.tz)}, {relative(duty.until, at)})"
 
 
 def _week_line(phonebook: Phonebook, at: datetime) -> str:
@@ -196,15 +187,10 @@ def _week_line(phonebook: Phonebook, at: datetime) -> str:
     change = weekend_change(phonebook, at)
     if not is_weekend(phonebook, at):
         assert change is not None  # a weekend starts every week
-        return f"the business week; the weekend starts {iso(change)} ({_in(change, at)})"
-    return "the weekend, " + ("with no end in sight" if change is None else f"until {iso(change)} ({_in(change, at)})")
-
-
-def _after_the_teams(phonebook: Phonebook) -> str:
-    fallback = phonebook.fallback
-    if fallback is None:
-        return "voicemail"
-    return f"the fallback ({fallback.label}) {', '.join(fallback.dial)}, then voicemail"
+        return f"the business week; the weekend starts {iso(change)} ({relative(change, at)})"
+    if change is None:
+        return "the weekend, with no end in sight"
+    return f"the weekend, until {iso(change)} ({relative(change, at)})"
 
 
 def _who_text(phonebook: Phonebook, at: datetime) -> list[str]:
@@ -213,18 +199,20 @@ def _who_text(phonebook: Phonebook, at: datetime) -> list[str]:
     rota = board(phonebook, at)
     out = [f"{iso(at)}: {_week_line(phonebook, at)}"]
     if not rota.on_duty:
-        out.append(f"No team is on duty: a call goes to {_after_the_teams(phonebook)}.")
+        out.append(f"No team is on duty: a call goes to {after_the_teams(phonebook)}.")
     else:
         out += [f"  {row}" for row in aligned([
-            (d.team.name, d.team.kind.value, d.team.region or "-", f"local {_local(at, d.team.tz)}  {_until(d, at)}")
+            (d.team.name, d.team.kind.value, d.team.region or "-",
+             f"local {local_time(at, d.team.tz)}  {_until(d, at)}")
             for d in rota.on_duty
         ])]
-        out.append(f"After every team: {_after_the_teams(phonebook)}.")
+        out.append(f"After every team: {after_the_teams(phonebook)}.")
     hours = int(HANDOFF_HORIZON.total_seconds() // 3600)
     if rota.handoffs:
         out.append(f"Coming up (next {hours}h):")
         out += [
-            f"  {iso(h.at)}  {h.team.name} {'comes on' if h.comes_on else 'goes off'} duty ({_local(h.at, h.team.tz)})"
+            f"  {iso(h.at)}  {h.team.name} {'comes on' if h.comes_on else 'goes off'} duty"
+            f" ({local_time(h.at, h.team.tz)})"
             for h in rota.handoffs
         ]
     else:
@@ -446,7 +434,7 @@ def release(phonebook_path: str) -> None:
 
 
 # `ivr calls`' columns (the README shows them).
-CALLS_HEADER = ("started", "call", "line", "caller", "customer", "severity", "outcome", "answered")
+CALLS_HEADER = ("started", "call", "line", "caller", "customer", "severity", "outcome", "answered, or why deflected")
 
 
 @main.command("calls")
@@ -486,7 +474,8 @@ def list_calls(since: datetime | None, outcome: str | None, limit: int, as_json:
             iso(call.started_at), call.sid, call.line or "-", call.caller or "-",
             call.customer or call.sen or "-", f"L{call.severity}" if call.severity else "L?",
             call.outcome.value if call.outcome else IN_PROGRESS,
-            f"{call.team} after {call.answer_seconds:g}s" if call.team else "",
+            # Who answered after how long, or why the call was deflected (never both).
+            f"{call.team} after {call.answer_seconds:g}s" if call.team else call.deflection or "",
         )
         for call in page.calls
     ]

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from ivr.engine.coverage import Span, l1_gaps, priority_gaps
-from ivr.engine.instants import epoch, instant, iso
+from ivr.engine.instants import duration, epoch, instant, iso
 from ivr.engine.intervals import Interval
 from ivr.engine.phonebook import Phonebook
 from ivr.engine.schedule import duty_intervals, weekends
@@ -49,14 +49,6 @@ def aligned(rows: Sequence[Sequence[str]]) -> list[str]:
     widths[-1:] = [0]
     return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
 
-
-def duration(seconds: int) -> str:
-    """'3d 9h', '2h 30m', '45s'."""
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    parts = [f"{days}d"] * bool(days) + [f"{hours}h"] * bool(hours) + [f"{minutes}m"] * bool(minutes)
-    return " ".join(parts) or f"{seconds}s"
 
 
 def _seconds(span: Span) -> int:

@@ -55,6 +55,31 @@ SEN_WINDOW = timedelta(hours=1)
 # what counts towards that limit.
 UNKNOWN_SEN = "unknown"
 
+# The reason a call flow records for a severity put through only in the business week, asked at
+# the weekend (a severity never put through by phone records "severity").
+WEEKEND_SEVERITY = "weekend"
+
+# Why a call was deflected, in ops' words, by the reason its `Deflected` event records (the call
+# flow's `Deflect.reason`: an entitlement verdict or a step's own reason). "{level}" is the severity.
+DEFLECTION_REASONS = {
+    "unknown": "unknown SEN",
+    "expired": "maintenance expired",
+    "tier": "plan without phone support (select)",
+    "unverified": "SEN could not be checked: only L1 is put through",
+    "no-sen": "no SEN given",
+    "no-severity": "no severity given",
+    "severity": "{level} is not taken by phone",
+    WEEKEND_SEVERITY: "{level} is taken in the business week only: it was the weekend",
+    SEN_LIMIT: "too many unknown SENs from this number",
+}
+
+
+def deflection_words(reason: str | None, severity: int | None) -> str:
+    """A deflection's recorded reason in ops' words (DEFLECTION_REASONS); an unknown one as stored."""
+    words = DEFLECTION_REASONS.get(reason or "", reason or "reason not recorded")
+    return words.format(level=f"L{severity}" if severity else "the severity")
+
+
 # Final CallStatus values from the status callback that mean Twilio could not carry the call.
 _CALL_FAILED = frozenset({"failed"})
 
@@ -103,6 +128,14 @@ class Summary:
         if self.outcome in (Outcome.VOICEMAIL, Outcome.ABANDONED, Outcome.FAILED):
             return True
         return self.no_candidates and self.outcome is not Outcome.ANSWERED
+
+    @property
+    def deflection(self) -> str | None:
+        """Why a deflected call was not put through, in ops' words; None for any other call. A reason
+        this version does not know (a newer one stored it) is shown as stored."""
+        if self.outcome is not Outcome.DEFLECTED:
+            return None
+        return deflection_words(self.reason, self.severity)
 
     @property
     def sen_limited(self) -> bool:
@@ -234,7 +267,9 @@ _SUMMARY_FIELDS = tuple(f.name for f in fields(Summary))
 # name but for these.
 _NOT_SHOWN = frozenset({"region", "no_candidates"})
 _SHOWN_AS = {"caller": "from"}
-SHOWN_FIELDS = tuple(_SHOWN_AS.get(name, name) for name in _SUMMARY_FIELDS if name not in _NOT_SHOWN)
+# Shown after the fields: derived from them, never stored.
+_DERIVED = ("deflection",)
+SHOWN_FIELDS = (*(_SHOWN_AS.get(name, name) for name in _SUMMARY_FIELDS if name not in _NOT_SHOWN), *_DERIVED)
 
 
 def call_json(call: Summary, timeline: list[Event]) -> dict[str, object]:
@@ -249,6 +284,8 @@ def call_json(call: Summary, timeline: list[Event]) -> dict[str, object]:
         elif name == "outcome":
             value = value.value if value else IN_PROGRESS
         shown[_SHOWN_AS.get(name, name)] = value
+    for name in _DERIVED:
+        shown[name] = getattr(call, name)
     shown["events"] = [
         {"at": iso(e.at), "kind": e.kind, "key": e.key, "data": to_data(e.record)} for e in timeline
     ]

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, time, timedelta
 from ivr.engine.coverage import l1_gaps
 from ivr.engine.instants import epoch, instant, iso
 from ivr.engine.intervals import Interval, union
-from ivr.engine.phonebook import Phonebook, Team
+from ivr.engine.phonebook import Kind, Phonebook, Team
 from ivr.engine.schedule import compiled, duty_intervals, instants, is_weekend, on_duty, weekends
 
 # How far back "on duty since" looks; a stretch older than this shows as "for over a week".
@@ -71,6 +71,14 @@ def board(phonebook: Phonebook, at: datetime) -> Board:
         on_duty=tuple(on),
         handoffs=tuple(handoffs[:HANDOFFS_SHOWN]),
     )
+
+
+def after_the_teams(phonebook: Phonebook) -> str:
+    """Where a call goes when no team takes it: the fallback, if the phonebook has one, then voicemail."""
+    fallback = phonebook.fallback
+    if fallback is None:
+        return "voicemail"
+    return f"the fallback ({fallback.label}) {', '.join(fallback.dial)}, then voicemail"
 
 
 # What each reader of "who is on duty" gets per team (each shape is pinned by its tests; the
@@ -140,6 +148,15 @@ class Week:
             day = following
         return tuple(found)
 
+    def hour_ticks(self, every: int = 6) -> tuple[datetime, ...]:
+        """Every `every` hours of UTC inside the week, midnights left out (the days draw those)."""
+        return tuple(
+            tick
+            for day, _ in self.days
+            for hour in range(every, 24, every)
+            if self.start < (tick := datetime.combine(day.date(), time(hour), UTC)) < self.end
+        )
+
 
 def _shared(intervals: list[list[Interval]]) -> list[Interval]:
     """Where two or more of the interval lists overlap."""
@@ -171,7 +188,9 @@ def week(phonebook: Phonebook, start: datetime, days: int = 7) -> Week:
     return Week(
         start=start,
         end=end,
-        teams=tuple(Row(t.spoken_name, tuple(instants(duty[t.name])), t.kind.value) for t in phonebook.teams),
+        # Priority offices first, then select teams, each in the phonebook's order.
+        teams=tuple(Row(t.spoken_name, tuple(instants(duty[t.name])), t.kind.value)
+                    for t in sorted(phonebook.teams, key=lambda t: t.kind is not Kind.PRIORITY)),
         weekend=Row("Weekend", tuple(weekends(phonebook, start, end)), "weekend"),
         gaps=Row("Nobody on duty", l1_gaps(phonebook, start, end), "gap"),
         overlaps=Row("Handoff overlap", tuple(instants(overlaps)), "overlap"),

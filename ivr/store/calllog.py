@@ -187,7 +187,7 @@ class CallLog:
             query = query.where(or_(calls.c.started_at < at, and_(calls.c.started_at == at, calls.c.sid < sid)))
         query = query.order_by(calls.c.started_at.desc(), calls.c.sid.desc()).limit(limit + 1)
         with self.engine.connect() as conn:
-            rows = [_summary(row) for row in conn.execute(query)]
+            rows = [summary_of(row) for row in conn.execute(query)]
         more = len(rows) > limit
         rows = rows[:limit]
         return CallPage(tuple(rows), _cursor(rows[-1]) if more else None)
@@ -196,7 +196,7 @@ class CallLog:
         self.caught_up()
         with self.engine.connect() as conn:
             row = conn.execute(select(calls).where(calls.c.sid == sid)).first()
-        return None if row is None else _summary(row)
+        return None if row is None else summary_of(row)
 
     def timelines(self, sids: Iterable[str]) -> dict[str, list[Event]]:
         """Each call's events in order, for the given calls."""
@@ -293,7 +293,8 @@ def _event(row: Row[Any]) -> Event:
     return Event(row.call_sid, row.key, row.at, from_data(row.kind, row.data))
 
 
-def _summary(row: Row[Any]) -> Summary:
+def summary_of(row: Row[Any]) -> Summary:
+    """The summary a `calls` row holds (the row may carry other columns too)."""
     values = {name: getattr(row, name) for name in SUMMARY_COLUMNS}
     values["outcome"] = Outcome(row.outcome) if row.outcome else None
     return Summary(**values)

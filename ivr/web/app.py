@@ -6,9 +6,10 @@ it), `EVENT_SINK` (where call events go; default: the call log, `ivr.store.calll
 (the class that sends texts, made from the Twilio settings and the counters; default
 `ivr.outside.sms.SmsSender`; the simulator's `TextRecorder` keeps them instead) and `LOG_STREAM`
 (`"stdout"`, the default, where gunicorn and Heroku collect logs; or `"stderr"`, so that a
-command printing on stdout, such as `ivr simulate`, keeps its output clean), and `SIGNING_TOKEN` (the
+command printing on stdout, such as `ivr simulate`, keeps its output clean), `SIGNING_TOKEN` (the
 token requests are signed with when `TWILIO_AUTH_TOKEN` is unset, instead of the instance's
-development token: the in-process simulator signs with one of its own).
+development token: the in-process simulator signs with one of its own) and `OPS_REFRESH_SECONDS`
+(how often the ops console's Now page reloads itself; default 60).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ivr import logs
 from ivr.config import check_signing, load_settings
-from ivr.web import health, metrics, ops, services, signature, voice
+from ivr.web import health, metrics, ops, public, services, signature, voice
 
 IMPORT_NAME = "ivr"
 
@@ -58,6 +59,7 @@ def register_blueprints(app: Flask) -> None:
     health.init_app(app)
     voice.init_app(app)
     ops.init_app(app)
+    public.init_app(app)
     metrics.init_app(app)
 
 

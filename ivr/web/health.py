@@ -9,6 +9,9 @@ parameters, even for the ops password's holder.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from flask import Blueprint, Flask, jsonify, request
 from flask.typing import ResponseReturnValue
 
@@ -23,13 +26,23 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
 
 
-@bp.get("/healthz")
-def healthz() -> ResponseReturnValue:
-    # Calls are still answered when the call log's database or an alert channel fails, so the
-    # service stays up (200) and says what is degraded.
-    wants_details = request.authorization is not None or "details" in request.args
-    if wants_details and (refusal := basic_auth_refusal()) is not None:
-        return refusal
+@dataclass(frozen=True)
+class Health:
+    """The service's state as /healthz and the ops console's Now page show it: `problems` in words
+    (no detail), and each service's own state for admins."""
+
+    problems: tuple[str, ...]
+    phonebook: dict[str, Any]
+    entitlements: dict[str, Any]
+    calllog: dict[str, Any]
+    alerts: dict[str, Any]
+
+    @property
+    def status(self) -> str:
+        return "degraded" if self.problems else "ok"
+
+
+def current_health() -> Health:
     registry = services()
     calllog = registry.calllog.health()
     holder = registry.phonebook
@@ -55,13 +68,24 @@ def healthz() -> ResponseReturnValue:
             problems.append("customers file: an edit was refused; the last good version is in force")
     # Calls go on while alerts fail, but ops would not hear of a missed call: degraded.
     problems += registry.alerts.problems(registry.calllog.clock(), read_database=calllog["ok"])
-    status = {"status": "degraded" if problems else "ok", "problems": problems}
+    return Health(tuple(problems), phonebook_state, entitlements, calllog, registry.alerts.health())
+
+
+@bp.get("/healthz")
+def healthz() -> ResponseReturnValue:
+    # Calls are still answered when the call log's database or an alert channel fails, so the
+    # service stays up (200) and says what is degraded.
+    wants_details = request.authorization is not None or "details" in request.args
+    if wants_details and (refusal := basic_auth_refusal()) is not None:
+        return refusal
+    health = current_health()
+    status = {"status": health.status, "problems": list(health.problems)}
     if not wants_details:
         return jsonify(status)
     return jsonify(redacted({
         **status,
-        "phonebook": phonebook_state,
-        "entitlements": entitlements,
-        "calllog": calllog,
-        "alerts": registry.alerts.health(),
+        "phonebook": health.phonebook,
+        "entitlements": health.entitlements,
+        "calllog": health.calllog,
+        "alerts": health.alerts,
     }))

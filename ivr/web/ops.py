@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -21,6 +21,7 @@ from flask import (
     Flask,
     Response,
     abort,
+    current_app,
     jsonify,
     redirect,
     render_template,
@@ -28,17 +29,19 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from ivr.engine import rota
-from ivr.engine.events import to_data
-from ivr.engine.instants import iso
+from ivr.engine.instants import iso, local_time, relative
+from ivr.engine.narrative import timeline_lines
 from ivr.engine.outcomes import OUTCOME_FILTERS, SHOWN_FIELDS, Summary, call_json
-from ivr.engine.phonebook import SEVERITIES, Phonebook
+from ivr.engine.phonebook import E164_SHAPE, SEVERITIES, Phonebook
 from ivr.engine.routing import candidate, route
 from ivr.redact import redact
 from ivr.store.alert_queue import AlertDelivery
 from ivr.store.calllog import PAGE_SIZE, CallFilter, CallLog, CallPage, day_range
+from ivr.store.missed_calls import MissedCall, missed_l1_calls
 from ivr.web.auth import (
     COOKIE,
     DISABLED,
@@ -52,6 +55,7 @@ from ivr.web.auth import (
     signer,
     too_many,
 )
+from ivr.web.health import current_health
 from ivr.web.services import request_instant, services
 
 bp = Blueprint("ops", __name__, url_prefix="/ops", template_folder="templates")
@@ -62,8 +66,12 @@ SID_MAX = 64
 CSV_MAX_ROWS = 10_000
 # Each team on duty in GET /ops/api/now.
 API_NOW_FIELDS = ("team", "since", "until")
-# Spreadsheets run cells that start with these as formulas.
+# Spreadsheets run cells that start with these as formulas (a phone number in E.164 aside).
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# The Now page lists the missed L1 calls of this stretch, and reloads itself this often (the app's
+# config may set OPS_REFRESH_SECONDS).
+MISSED_WINDOW = timedelta(hours=24)
+REFRESH_SECONDS = 60
 # No filter, cursor or call SID holds these (PostgreSQL refuses NUL in text).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -181,8 +189,9 @@ def _page(where: CallFilter, before: str | None, limit: int = PAGE_SIZE) -> Call
 
 
 def neutralise(cell: object) -> object:
-    """A CSV cell a spreadsheet will show, never run: formula-like text gets a leading quote."""
-    if isinstance(cell, str) and cell.startswith(_FORMULA_STARTS):
+    """A CSV cell a spreadsheet will show, never run: formula-like text gets a leading quote. A
+    plain E.164 number (`+14155550100`) is a number to a spreadsheet, not a formula: left as it is."""
+    if isinstance(cell, str) and cell.startswith(_FORMULA_STARTS) and not E164_SHAPE.fullmatch(cell):
         return "'" + cell
     return cell
 
@@ -208,6 +217,27 @@ def _when_filter(at: datetime | None) -> str:
 bp.add_app_template_filter(redact, "redact")
 
 
+@bp.app_template_filter("local")
+def _local_filter(at: datetime, tz: tzinfo) -> str:
+    return local_time(at, tz)
+
+
+@bp.app_template_filter("relative")
+def _relative_filter(at: datetime) -> str:
+    """How far `at` is from this request's instant: 'in 2h', '3h 10m ago'."""
+    return relative(at, request_instant())
+
+
+@bp.app_template_filter("span")
+def span_text(span: tuple[datetime, datetime]) -> str:
+    """'Tue 01 06:00-18:00' within a UTC day (a day's end is 24:00), else 'Fri 04 15:00 - Mon 07 10:00'."""
+    start, end = (at.astimezone(UTC) for at in span)
+    if end - start <= timedelta(days=1) and (end - timedelta(microseconds=1)).date() == start.date():
+        until = "24:00" if end.date() != start.date() else f"{end:%H:%M}"
+        return f"{start:%a %d %H:%M}-{until}"
+    return f"{start:%a %d %H:%M} - {end:%a %d %H:%M}"
+
+
 @bp.app_template_filter("team")
 def _team_filter(name: str | None) -> str:
     """A team key as people say it ("Amsterdam Priority Support"); the API keeps the keys."""
@@ -221,8 +251,29 @@ def _team_filter(name: str | None) -> str:
 @bp.get("/")
 @page_auth
 def now():
+    """Is anything wrong (health, alert failures, missed L1 calls of the last day), then who is on duty."""
     at = request_instant()
-    return render_template("ops/now.html", board=rota.board(_phonebook(), at), iso=iso)
+    phonebook = _phonebook()
+    health = current_health()
+    try:
+        missed: tuple[MissedCall, ...] | None = missed_l1_calls(_calllog(), at - MISSED_WINDOW)
+    except SQLAlchemyError:
+        missed = None  # the call log's trouble is among the health problems already
+    # Each channel's last failure in this worker, if it is recent: an old one is no news.
+    alert_trouble = [
+        (channel, redact(state["last_error"]), state["last_error_at"])
+        for channel, state in health.alerts.items()
+        if isinstance(state, dict) and state.get("last_error") and state.get("last_error_at")
+        and datetime.fromisoformat(state["last_error_at"]) >= at - MISSED_WINDOW
+    ]
+    refused = health.phonebook["last_error"]
+    return render_template(
+        "ops/now.html", board=rota.board(phonebook, at), health=health, missed=missed,
+        missed_hours=int(MISSED_WINDOW.total_seconds() // 3600), alert_trouble=alert_trouble,
+        refused_edit=redact(refused) if refused else None, fallback=phonebook.fallback,
+        after_the_teams=rota.after_the_teams(phonebook), labels={line.number: line.label for line in phonebook.lines},
+        refresh=current_app.config.get("OPS_REFRESH_SECONDS", REFRESH_SECONDS),
+    )
 
 
 @bp.get("/calls")
@@ -257,8 +308,9 @@ def call(sid: str) -> str:
     found = _find(sid)
     if found is None:
         abort(404, f"No call {sid} in the call log.")
-    timeline = [(event, to_data(event.record)) for event in _calllog().timelines([sid])[sid]]
-    labels = {line.number: line.label for line in _phonebook().lines}
+    phonebook = _phonebook()
+    timeline = timeline_lines(_calllog().timelines([sid])[sid], phonebook)
+    labels = {line.number: line.label for line in phonebook.lines}
     return render_template("ops/call.html", call=found, timeline=timeline, labels=labels,
                            alert=_calllog().alerts.delivery(sid))
 
@@ -268,8 +320,11 @@ def call(sid: str) -> str:
 def week():
     """The rota of the coming 7 days (`rota.week`)."""
     # Whole UTC days, as the grid's columns are drawn.
-    start = request_instant().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return render_template("ops/week.html", week=rota.week(_phonebook(), start))
+    now = request_instant()
+    start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    phonebook = _phonebook()
+    return render_template("ops/week.html", week=rota.week(phonebook, start), now=now,
+                           after_the_teams=rota.after_the_teams(phonebook))
 
 
 @bp.get("/numbers")

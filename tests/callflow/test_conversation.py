@@ -341,20 +341,20 @@ dial = ["+14155550120"]
 """
 
 
-@pytest.mark.parametrize(("level", "at", "text"), [
-    (2, "2026-12-05T12:00Z",
+@pytest.mark.parametrize(("level", "at", "reason", "text"), [
+    (2, "2026-12-05T12:00Z", "weekend",
      "At weekends, severity 2 issues are handled at support.example.com. Please raise a request there."),
-    (3, "2026-12-01T12:00Z",
+    (3, "2026-12-01T12:00Z", "severity",
      "Severity 3 issues are handled at support.example.com, not by phone. Please raise a request there."),
-    (4, "2026-12-01T12:00Z",
+    (4, "2026-12-01T12:00Z", "severity",
      "Severity 4 issues are handled at support.example.com, not by phone. Please raise a request there."),
 ], ids=["business-week at the weekend", "never", "unlisted is never"])
-def test_a_severity_not_taken_now_is_deflected_with_its_policys_words_and_the_link(level, at, text):
+def test_a_severity_not_taken_now_is_deflected_with_its_policys_words_and_the_link(level, at, reason, text):
     phonebook = phonebook_from(BUSINESS_WEEK)
     state = CallState(sen="1234567")
     step = severity_chosen(phonebook, state, Reading(str(level)), US_LINE, utc(at))
     assert step.routing is not None and not step.routing.connect
-    assert step.then == Deflect("severity", text, link=Deflection.SEVERITY, state=state)
+    assert step.then == Deflect(reason, text, link=Deflection.SEVERITY, state=state)
 
 
 def test_a_business_week_severity_is_put_through_on_a_weekday():

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import json
+import re
 
 from click.testing import CliRunner
-from conftest import SAMPLE, SETTLE, answered_call, utc
+from conftest import SAMPLE, SETTLE, answered_call, migrated, utc
 
 from ivr.cli.commands import main
-from ivr.engine.events import Started, Status
+from ivr.engine.events import Deflected, Entitlement, Started, Status
 from ivr.store.calllog import CallLog
 from ivr.store.database import database_url
 from ivr.store.migrate import head
@@ -38,7 +39,8 @@ def test_db_upgrade_then_calls_lists_newest_first_with_filters(tmp_path, monkeyp
     listed = runner.invoke(main, ["calls"])
     assert listed.exit_code == 0
     header, *lines = listed.output.splitlines()
-    assert header.split() == ["started", "call", "line", "caller", "customer", "severity", "outcome", "answered"]
+    assert header.split() == ["started", "call", "line", "caller", "customer", "severity", "outcome", "answered,", "or",
+                              "why", "deflected"]
     assert lines[0].split() == ["2026-12-01T09:00:00Z", "CA802", "+31205550100", "+31612345678", "-", "L?",
                                 "abandoned"]
     assert lines[1].split()[-5:] == ["L1", "answered", "san_francisco", "after", "12s"]
@@ -96,3 +98,19 @@ def test_the_release_phase_checks_the_phonebook_and_migrates(tmp_path, monkeypat
     assert done.exit_code == 0, done.output
     checked, migrated = done.stdout.splitlines()
     assert checked.startswith(f"{SAMPLE}: OK (") and migrated == f"call log {url}: upgraded from nothing to {head()}"
+
+
+def test_calls_say_why_a_call_was_deflected(tmp_path, monkeypatch, clock):
+    url = database_url(None, str(tmp_path))
+    monkeypatch.setenv("DATABASE_URL", url)
+    log = CallLog.from_settings(migrated(url), str(tmp_path), clock=clock, alert_settle_seconds=SETTLE)
+    log.record("CA803", Started(to="+31205550100", caller="+31612345678"), utc("2026-12-01T10:00Z"))
+    log.record("CA803", Entitlement(sen="SEN-2345678", customer="Globex", verdict="expired"), utc("2026-12-01T10:00:09Z"))
+    log.record("CA803", Deflected(reason="expired"), utc("2026-12-01T10:00:09Z"))
+    log.close()
+    listed = CliRunner().invoke(main, ["calls"])
+    header, row = listed.output.splitlines()
+    assert re.split(r"\s{2,}", header)[-1] == "answered, or why deflected"
+    assert re.split(r"\s{2,}", row)[-4:] == ["Globex", "L?", "deflected", "maintenance expired"]
+    as_json = json.loads(CliRunner().invoke(main, ["calls", "--json"]).output)
+    assert as_json[0]["deflection"] == "maintenance expired"

@@ -2,7 +2,8 @@
 
 from conftest import OFFICE, phonebook_from, utc
 
-from ivr.cli.pictures import duration, week_by_week
+from ivr.cli.pictures import week_by_week
+from ivr.engine.instants import duration
 
 
 def test_the_week_by_week_picture_shows_who_covers_when():

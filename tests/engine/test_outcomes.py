@@ -5,9 +5,12 @@ from __future__ import annotations
 import itertools
 from datetime import timedelta
 
+import pytest
 from conftest import utc
 
+from ivr.engine.entitlement import Verdict
 from ivr.engine.events import (
+    Deflected,
     Dial,
     Entitlement,
     Error,
@@ -19,7 +22,7 @@ from ivr.engine.events import (
     Status,
     Voicemail,
 )
-from ivr.engine.outcomes import Event, Outcome, summarise
+from ivr.engine.outcomes import DEFLECTION_REASONS, Event, Outcome, summarise
 
 START = utc("2026-12-01T09:00:00Z")
 
@@ -124,3 +127,33 @@ def test_the_final_status_decides_whichever_order_the_callbacks_come_in():
         assert (call.outcome, call.duration) == (Outcome.ABANDONED, 95)
     late = ev(96, Status(call_status="in-progress", duration=2))
     assert summarise("CA1", [*started, completed, late]).duration == 95
+
+
+@pytest.mark.parametrize(("severity", "reason", "words"), [
+    (None, "expired", "maintenance expired"),
+    (None, "tier", "plan without phone support (select)"),
+    (None, "unknown", "unknown SEN"),
+    (None, "no-sen", "no SEN given"),
+    (None, "sen-limit", "too many unknown SENs from this number"),
+    (2, "unverified", "SEN could not be checked: only L1 is put through"),
+    (None, "no-severity", "no severity given"),
+    (3, "severity", "L3 is not taken by phone"),
+    (2, "weekend", "L2 is taken in the business week only: it was the weekend"),
+    (None, "a-newer-reason", "a-newer-reason"),
+    (None, None, "reason not recorded"),
+])
+def test_a_deflected_call_says_why_in_ops_words(severity, reason, words):
+    events = [ev(0, Started(to="+14155550100"))]
+    if severity:
+        events.append(ev(5, Severity(severity=severity)))
+    events.append(ev(6, Deflected(reason=reason)))
+    assert summarise("CA1", events).deflection == words
+
+
+def test_every_refusal_the_call_flow_records_has_words():
+    refused = {v.value for v in Verdict if v is not Verdict.OK}
+    assert refused | {"no-sen", "no-severity", "severity", "weekend", "sen-limit"} <= set(DEFLECTION_REASONS)
+
+
+def test_a_call_that_was_not_deflected_has_no_deflection():
+    assert summarise("CA1", RINGING_TOGETHER).deflection is None

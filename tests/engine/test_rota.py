@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import utc
+from conftest import OFFICE, phonebook_from, utc
 
 from ivr.engine.rota import board, board_json, week
 
@@ -64,3 +64,27 @@ def test_who_is_on_duty_as_json_has_every_field_unless_a_reader_asks_for_fewer(s
     }
     with pytest.raises(ValueError, match="no such team field: region"):
         board_json(board(sample, at), ("team", "region"))
+
+
+def test_the_week_lists_priority_offices_before_select_teams():
+    phonebook = phonebook_from("""
+        [teams.global]
+        kind = "select"
+        tz = "UTC"
+        hours = ["24/7"]
+        dial = ["+14155550110"]
+
+        [teams.desk]
+        kind = "priority"
+        tz = "UTC"
+        hours = ["mon-fri 09:00-17:00"]
+        dial = ["+14155550120"]
+    """)
+    rows = week(phonebook, utc("2026-11-30T00:00Z"), days=1).teams
+    assert [(row.label, row.kind) for row in rows] == [("Desk Priority Support", "priority"),
+                                                       ("Global Select Support", "select")]
+
+
+def test_hour_ticks_fall_every_six_hours_between_the_midnights():
+    ticks = week(phonebook_from(OFFICE), utc("2026-12-01T10:00Z"), days=1).hour_ticks()
+    assert ticks == (utc("2026-12-01T12:00Z"), utc("2026-12-01T18:00Z"), utc("2026-12-02T06:00Z"))

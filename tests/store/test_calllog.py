@@ -319,7 +319,8 @@ def test_the_calls_table_has_a_column_for_each_summary_field():
 
 def test_the_api_shows_the_summary_fields_in_their_order():
     assert SHOWN_FIELDS == ("sid", "started_at", "line", "from", "caller_name", "sen", "customer", "severity",
-                            "outcome", "team", "answer_seconds", "duration", "voicemail_url", "reason")
+                            "outcome", "team", "answer_seconds", "duration", "voicemail_url", "reason",
+                            "deflection")
 
 
 def test_events_stored_by_the_previous_version_read_as_records(store):

@@ -13,10 +13,12 @@ import pytest
 import responses
 import time_machine
 from calls import ACME_ADMIN, pinned_app
-from conftest import OPS_PASSWORD, SAMPLE, TWILIO_ACCOUNT, TWILIO_TOKEN, answered_call, make_app, utc
+from conftest import OPS_PASSWORD, SAMPLE, TWILIO_ACCOUNT, TWILIO_TOKEN, answered_call, make_app, utc, without_tables
+from pages import parse_html, text_of
 
 from ivr.cli import simulate
-from ivr.engine.events import Deflected, Recognised, Started
+from ivr.engine.events import Deflected, Entitlement, Recognised, Severity, Started, Status
+from ivr.web.ops import neutralise
 from ivr.web.services import services_of
 
 PAGES = ["/ops/", "/ops/calls", "/ops/calls/CA001", "/ops/week", "/ops/numbers", "/ops/calls.csv"]
@@ -100,9 +102,19 @@ def test_csv_export_neutralises_formulas(app, client, ops_auth):
     rows = list(csv.DictReader(io.StringIO(reply.get_data(as_text=True))))
     assert [r["sid"] for r in rows] == ["CA777", "CA001"]
     assert rows[0]["caller_name"] == '\'=HYPERLINK("https://evil.example.com","x")'
-    assert (rows[0]["sen"], rows[0]["customer"], rows[0]["from"]) == ("'-2+3", "'@SUM(A1:A9)", "'+14155551234")
+    assert (rows[0]["sen"], rows[0]["customer"]) == ("'-2+3", "'@SUM(A1:A9)")
+    # "+2+3" starts like a phone number but is a formula.
+    assert neutralise("+2+3") == "'+2+3" and neutralise("+14155551234") == "+14155551234"
     assert (rows[1]["customer"], rows[1]["outcome"], rows[1]["answer_seconds"]) == (
         "Acme Corporation", "answered", "12.0")
+
+
+def test_csv_leaves_plain_phone_numbers_unquoted(app, client, ops_auth):
+    answered_call(log(app), sid="CA001", at=utc("2026-11-30T09:00Z"))
+    text = client.get("/ops/calls.csv", headers=ops_auth).get_data(as_text=True)
+    row = next(csv.DictReader(io.StringIO(text)))
+    assert (row["from"], row["line"]) == ("+14155551234", "+14155550100")
+    assert ",+14155551234," in text and "'+1" not in text
 
 
 def test_the_api_lists_calls_newest_first_with_their_timelines(app, client, ops_auth):
@@ -153,7 +165,8 @@ def test_the_calls_page_filters_and_links_each_call_to_its_timeline(app, client,
     answered = client.get("/ops/calls?outcome=answered", headers=ops_auth).get_data(as_text=True)
     assert "/ops/calls/CA001" in answered and "/ops/calls/CA002" not in answered
     timeline = client.get("/ops/calls/CA001", headers=ops_auth).get_data(as_text=True)
-    assert "San Francisco Priority Support after 12 s" in timeline and "screened" in timeline
+    assert "San Francisco Priority Support after 12 s" in timeline
+    assert "+14155550101 pressed 1 and took the call" in timeline
 
 
 def test_now_shows_who_is_on_duty_since_until_and_the_next_handoffs(client, ops_auth):
@@ -290,3 +303,92 @@ def test_a_call_page_and_the_api_show_each_destination_of_its_alert(tmp_path, op
 def test_a_call_without_an_alert_has_none_in_the_api(app, client, ops_auth):
     log(app).record("CA001", Started(to="+31205550100", caller="+31612345678"), utc("2026-12-01T10:00Z"))
     assert client.get("/ops/api/calls/CA001", headers=ops_auth).get_json()["alert"] is None
+
+
+def deflected_calls(calls):
+    """An expired customer's call, and an L2 call at the weekend, both deflected."""
+    calls.record("CA301", Started(to="+31205550100", caller="+31612345678"), utc("2026-12-01T10:00Z"))
+    calls.record("CA301", Entitlement(sen="SEN-2345678", customer="Globex", verdict="expired"), utc("2026-12-01T10:00:09Z"))
+    calls.record("CA301", Deflected(reason="expired"), utc("2026-12-01T10:00:09Z"))
+    calls.record("CA302", Started(to="+14155550100", caller="+14155551234"), utc("2026-12-05T10:00Z"))
+    calls.record("CA302", Severity(severity=2), utc("2026-12-05T10:00:09Z"))
+    calls.record("CA302", Deflected(reason="weekend"), utc("2026-12-05T10:00:09Z"))
+    calls.record("CA302", Status(call_status="completed", duration=20), utc("2026-12-05T10:00:20Z"))
+
+
+def test_the_reason_a_call_was_deflected_is_on_the_page_in_the_api_and_in_the_csv(app, client, ops_auth):
+    deflected_calls(log(app))
+    answered_call(log(app), sid="CA001", at=utc("2026-11-30T09:00Z"))
+    page = parse_html(client.get("/ops/calls", headers=ops_auth).get_data(as_text=True))
+    why = {row.find("td/a").get("href"): text_of(row.find("td[@data-label='Why']"))
+           for row in page.iter("tr") if row.find("td/a") is not None}
+    assert why == {"/ops/calls/CA302": "L2 is taken in the business week only: it was the weekend",
+                   "/ops/calls/CA301": "maintenance expired", "/ops/calls/CA001": ""}
+    api = client.get("/ops/api/calls", headers=ops_auth).get_json()["calls"]
+    assert [(c["sid"], c["deflection"]) for c in api] == [
+        ("CA302", "L2 is taken in the business week only: it was the weekend"), ("CA301", "maintenance expired"),
+        ("CA001", None)]
+    rows = list(csv.DictReader(io.StringIO(client.get("/ops/calls.csv", headers=ops_auth).get_data(as_text=True))))
+    assert [r["deflection"] for r in rows] == [
+        "L2 is taken in the business week only: it was the weekend", "maintenance expired", ""]
+
+
+def test_phone_numbers_on_the_calls_page_never_wrap(app, client, ops_auth):
+    log(app).record("CA900", Started(to="+15005550006", caller="+31612345678"), utc("2026-12-01T10:00Z"))
+    page = client.get("/ops/calls", headers=ops_auth).get_data(as_text=True)
+    assert ".tel { white-space: nowrap;" in page
+    numbers = ["".join(span.itertext()) for span in parse_html(page).iter("span") if span.get("class") == "tel"]
+    assert numbers == ["+1 500-555-0006", "+31 6 12345678"]
+
+
+def test_the_call_page_tells_the_timeline_in_ops_words(app, client, ops_auth):
+    answered_call(log(app), sid="CA001", at=utc("2026-12-01T09:00Z"))
+    page = parse_html(client.get("/ops/calls/CA001", headers=ops_auth).get_data(as_text=True))
+    table = next(e for e in page.iter("table") if e.get("id") == "timeline")
+    lines = [[text_of(td) for td in tr.iter("td")] for tr in table.find("tbody").iter("tr")]
+    assert lines == [
+        ["09:00:00", "Call from +14155551234 (ACME) on the United States & Canada line"],
+        ["09:00:01", "Caller ID recognised: an admin of Acme Corporation (SEN-1234567)"],
+        ["09:00:01", "SEN-1234567 (Acme Corporation): entitled"],
+        ["09:00:05", "The caller chose severity 1"],
+        ["09:00:05", "Ringing San Francisco Priority Support, then Global Select Support, then the fallback (duty manager)"],
+        ["09:00:12", "+14155550101 pressed 1 and took the call"],
+        ["09:05:12", "San Francisco Priority Support: +14155550101 took the call; they talked 300 s"],
+        ["09:05:13", "The call ended after 313 s"],
+    ]
+
+
+def test_the_week_shows_now_hour_ticks_and_each_row_s_times_in_words(tmp_path, ops_auth):
+    app = make_app(tmp_path, CLOCK=lambda: utc("2026-12-01T09:00Z"))
+    page = parse_html(app.test_client().get("/ops/week", headers=ops_auth).get_data(as_text=True))
+    week = next(e for e in page.iter("section") if e.get("id") == "week")
+    labels = [text_of(e) for e in week.iter("span") if e.get("class", "").startswith("label")]
+    assert labels == ["Weekend", "Amsterdam Priority Support", "San Francisco Priority Support",
+                      "Sydney Priority Support", "Global Select Support", "Handoff overlap", "Nobody on duty"]
+    times = {label: text_of(p) for label, p in zip(labels, (p for p in week.iter("p") if p.get("class") == "times"),
+                                                       strict=True)}
+    assert times["Amsterdam Priority Support"].startswith("Tue 01 06:00-18:00 · Wed 02 06:00-18:00")
+    assert times["Weekend"] == "Sat 05 01:00 - Sun 06 23:00"
+    assert times["Global Select Support"] == "Tue 01 00:00 - Tue 08 00:00" and times["Nobody on duty"] == "none"
+    # A line for now (09:00 of the first day: 9/168 of the way) in every bar, and six-hourly ticks.
+    bars = [svg for svg in week.iter("svg") if svg.get("aria-label")]
+    assert all([line.get("x1") for line in svg.iter("line") if line.get("class") == "now"] == ["5.357%"] for svg in bars)
+    hours = next(svg for svg in week.iter("svg") if svg.get("class") == "hours")
+    assert [text_of(t) for t in hours.iter("text")][:4] == ["06", "12", "18", "06"]
+    # Labels never wrap (the browser test checks the drawn page).
+    assert ".lanes .label { white-space: nowrap;" in app.test_client().get("/ops/week", headers=ops_auth).get_data(as_text=True)
+    services_of(app).calllog.close()
+
+
+def test_the_week_says_where_calls_go_when_nobody_is_on_duty(tmp_path, ops_auth):
+    without_select = without_tables(SAMPLE.read_text(), "teams.select")
+    notes = {}
+    for name, text in (("with", without_select), ("without", without_tables(without_select, "fallback"))):
+        book = tmp_path / f"{name}.toml"
+        book.write_text(text)
+        app = make_app(tmp_path / name, book, CLOCK=lambda: utc("2026-12-01T09:00Z"))
+        page = parse_html(app.test_client().get("/ops/week", headers=ops_auth).get_data(as_text=True))
+        notes[name] = text_of(next(e for e in page.iter("p") if e.get("id") == "week-note"))
+        services_of(app).calllog.close()
+    assert notes["with"].endswith("When nobody is on duty, calls go to the fallback (duty manager) +14155550142, then voicemail.")
+    assert notes["without"].endswith("When nobody is on duty, calls go to voicemail.")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import shutil
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import OPS_PASSWORD, ROOT, answered_call, make_app, utc
+from conftest import OPS_PASSWORD, ROOT, answered_call, make_app, utc, voicemail_call
 from werkzeug.serving import make_server
 
 from ivr.engine.events import Deflected, Entitlement, Started
@@ -24,6 +25,20 @@ if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
     pytest.skip(f"no browser: {CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
 
 
+@contextmanager
+def serving(app):
+    """The app on a real socket: its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join()
+        services_of(app).calllog.close()
+
+
 @pytest.fixture
 def served(tmp_path):
     """The console on a real socket, with two calls on record, at a pinned instant."""
@@ -33,13 +48,18 @@ def served(tmp_path):
     calls.record("CA0002", Started(to="+31205550100", caller="+31612345678", caller_name="<script>alert(1)</script>"), utc("2026-12-01T10:00Z"))
     calls.record("CA0002", Entitlement(sen="SEN-2345678", customer="Globex", verdict="expired"), utc("2026-12-01T10:00:09Z"))
     calls.record("CA0002", Deflected(reason="expired"), utc("2026-12-01T10:00:09Z"))
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join()
-    calls.close()
+    with serving(app) as url:
+        yield url
+
+
+@pytest.fixture
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def test_sign_in_open_a_call_and_filter_in_a_real_browser(served):
@@ -81,10 +101,57 @@ def test_sign_in_open_a_call_and_filter_in_a_real_browser(served):
             phone.context.add_cookies(page.context.cookies())
             # Every page fits a phone's width: nothing scrolls sideways.
             for name, path in [("now", "/ops/"), ("calls", "/ops/calls"), ("call", "/ops/calls/CA0001"),
-                               ("week", "/ops/week"), ("numbers", "/ops/numbers")]:
+                               ("week", "/ops/week"), ("numbers", "/ops/numbers"), ("public-numbers", "/numbers")]:
                 phone.goto(f"{served}{path}")
                 assert phone.evaluate("document.documentElement.scrollWidth") <= 390, path
                 phone.screenshot(path=str(ARTIFACTS / f"ops-{name}-phone.png"), full_page=True)
             assert dialogs == []
         finally:
             browser.close()
+
+
+def signed_in(browser, url, **page_options):
+    page = browser.new_page(**page_options)
+    page.goto(f"{url}/ops/login")
+    page.fill("#password", OPS_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{url}/ops/")
+    return page
+
+
+def test_the_now_page_refreshes_itself_and_shows_a_missed_call_that_came_in(tmp_path, browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    app = make_app(tmp_path, CLOCK=lambda: utc("2026-12-01T10:30Z"), OPS_REFRESH_SECONDS=1)
+    with serving(app) as url:
+        page = signed_in(browser, url, viewport={"width": 1280, "height": 800})
+        assert page.locator("#all-well").is_visible() and page.locator("#missed").count() == 0
+        voicemail_call(services_of(app).calllog, "CA0003", utc("2026-12-01T10:10Z"))
+        # No click: the page reloads itself and the call is there.
+        page.wait_for_selector("#missed", timeout=20_000)
+        assert "voicemail" in page.locator("#missed tbody tr").inner_text()
+        page.screenshot(path=str(ARTIFACTS / "ops-now-missed.png"), full_page=True)
+
+
+def test_on_a_phone_the_now_page_shows_the_numbers_to_ring_as_tappable_links(served, browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    phone = signed_in(browser, served, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    links = phone.locator("#on-duty a[href^='tel:']")
+    assert links.count() == 5  # Amsterdam's two, Select's two, the fallback's one
+    for n in range(links.count()):
+        link = links.nth(n)
+        box = link.bounding_box()
+        assert link.is_visible() and box is not None
+        # Inside the screen, on one line, and tall enough to tap.
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390 and 18 <= box["height"] < 40, box
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    phone.screenshot(path=str(ARTIFACTS / "ops-now-phone-numbers.png"), full_page=True)
+
+
+def test_week_labels_stay_on_one_line(served, browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = signed_in(browser, served, viewport={"width": 1280, "height": 800})
+    page.goto(f"{served}/ops/week")
+    heights = page.eval_on_selector_all(".lanes .label", "labels => labels.map(l => l.getBoundingClientRect().height)")
+    line = page.eval_on_selector(".lanes .label", "l => parseFloat(getComputedStyle(l).lineHeight)")
+    assert len(heights) == 7 and max(heights) < 1.5 * line
+    page.screenshot(path=str(ARTIFACTS / "ops-week.png"), full_page=True)
