@@ -1,20 +1,15 @@
-"""The missed L1 calls of a stretch of time, each with whether its alert went out: what the ops
-console's Now page shows first.
-
-The one place that reads an alert's delivery from the `alerts` table (`delivery`), so a richer
-per-call delivery state can replace it here without touching the pages.
-"""
+"""The missed L1 calls of a stretch of time, each with whether its alert went out (the alert
+queue's own `delivery`, read in the same query): what the ops console's Now page shows first."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import select
 
 from ivr.engine.outcomes import Outcome, Summary
-from ivr.store.alert_queue import AlertState
+from ivr.store.alert_queue import AlertDelivery, AlertState, delivery
 from ivr.store.calllog import CallLog, summary_of
 from ivr.store.schema import alerts, calls
 
@@ -22,41 +17,10 @@ from ivr.store.schema import alerts, calls
 MISSED_SHOWN = 100
 
 
-class Delivery(StrEnum):
-    SENT = "sent"
-    PARTLY_SENT = "partly sent"
-    FAILED = "failed"
-    PENDING = "pending"  # due, being sent, or due again after a failed round
-    NOBODY = "nobody to alert"  # the phonebook has no [alerts]
-    NONE = "no alert"  # no alert on record: answered after all, or the call log has not stored it yet
-
-
-@dataclass(frozen=True)
-class AlertDelivery:
-    state: Delivery
-    sent_to: tuple[str, ...] = ()
-    # Each destination that refused the alert for good, with why; and the last round's error.
-    refused: tuple[str, ...] = ()
-    error: str | None = None
-
-
 @dataclass(frozen=True)
 class MissedCall:
     call: Summary
-    alert: AlertDelivery
-
-
-def delivery(state: AlertState | None) -> AlertDelivery:
-    """Whether a call's alert went out, from its row in the `alerts` table."""
-    if state is None:
-        return AlertDelivery(Delivery.NONE)
-    sent = tuple(sorted(d for d, result in state.done.items() if "sent_at" in result))
-    refused = tuple(sorted(f"{d}: {result['refused']}" for d, result in state.done.items() if "refused" in result))
-    if state.finished_at is None:
-        return AlertDelivery(Delivery.PENDING, sent, refused, state.last_error)
-    if refused or state.last_error:
-        return AlertDelivery(Delivery.PARTLY_SENT if sent else Delivery.FAILED, sent, refused, state.last_error)
-    return AlertDelivery(Delivery.SENT if sent else Delivery.NOBODY, sent)
+    alert: AlertDelivery | None  # None: no alert on record (the call log has not decided it yet)
 
 
 def missed_l1_calls(calllog: CallLog, since: datetime) -> tuple[MissedCall, ...]:
@@ -77,8 +41,9 @@ def missed_l1_calls(calllog: CallLog, since: datetime) -> tuple[MissedCall, ...]
             call = summary_of(row)
             if not call.missed_l1:
                 continue
-            state = None
+            alert = None
             if row.alert_sid is not None:
-                state = AlertState(**{column.name: getattr(row, f"alert_{column.name}") for column in alerts.c})
-            found.append(MissedCall(call, delivery(state)))
+                row_of_alert = {column.name: getattr(row, f"alert_{column.name}") for column in alerts.c}
+                alert = delivery(AlertState(**row_of_alert))
+            found.append(MissedCall(call, alert))
     return tuple(found)
