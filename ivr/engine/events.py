@@ -49,6 +49,8 @@ class Recognised(_Kind):
     kind: ClassVar[str] = "recognised"
     sen: str | None = None
     customer: str | None = None
+    # The customer's tier: its callback's response time (`ivr.engine.callbacks`).
+    tier: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,6 +75,7 @@ class Entitlement(_Kind):
     sen: str | None = None
     customer: str | None = None
     verdict: str | None = None
+    tier: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -46,9 +46,9 @@ STORED = [
         id="started on no published line",
     ),
     pytest.param(
-        Recognised(sen="SEN-1234567", customer="Acme Corporation"),
+        Recognised(sen="SEN-1234567", customer="Acme Corporation", tier="priority"),
         "recognised",
-        {"sen": "SEN-1234567", "customer": "Acme Corporation"},
+        {"sen": "SEN-1234567", "customer": "Acme Corporation", "tier": "priority"},
         id="recognised",
     ),
     pytest.param(
@@ -64,9 +64,9 @@ STORED = [
         id="sen_entered missed",
     ),
     pytest.param(
-        Entitlement(sen="SEN-2345678", customer="Globex", verdict="expired"),
+        Entitlement(sen="SEN-2345678", customer="Globex", verdict="expired", tier="premier"),
         "entitlement",
-        {"sen": "SEN-2345678", "customer": "Globex", "verdict": "expired"},
+        {"sen": "SEN-2345678", "customer": "Globex", "verdict": "expired", "tier": "premier"},
         id="entitlement",
     ),
     pytest.param(Deflected(reason="no-sen"), "deflected", {"reason": "no-sen"}, id="deflected"),
@@ -135,6 +135,12 @@ def test_a_record_is_stored_as_the_webhooks_stored_it_before_and_reads_back_the_
     assert from_data(record.kind, stored) == record
     # Through JSON and back, as the database and the log keep it.
     assert from_data(record.kind, json.loads(json.dumps(to_data(record)))) == record
+
+
+def test_a_customer_recorded_before_tiers_were_reads_without_one():
+    stored = {"sen": "SEN-2345678", "customer": "Globex", "verdict": "ok"}
+    assert from_data("entitlement", stored) == Entitlement(sen="SEN-2345678", customer="Globex", verdict="ok")
+    assert from_data("recognised", {"sen": "SEN-1"}).tier is None
 
 
 def test_every_kind_the_webhooks_write_has_a_case_above():
