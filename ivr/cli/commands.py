@@ -30,6 +30,7 @@ from ivr.outside.customers_csv import check_source
 if TYPE_CHECKING:
     from sqlalchemy.exc import SQLAlchemyError
 
+    from ivr.engine.callbacks import Callback
     from ivr.store.calllog import CallLog
 
 DEFAULT_PHONEBOOK = "phonebook.toml"
@@ -391,3 +392,64 @@ def list_calls(since: datetime | None, outcome: str | None, limit: int, as_json:
             call.customer or call.sen or "-", f"L{call.severity}" if call.severity else "L?",
             call.outcome.value if call.outcome else IN_PROGRESS, answered,
         ]).rstrip())
+
+
+# --- `ivr callbacks` ------------------------------------------------------------------------------
+
+CALLBACK_STATES = ("open", "overdue", "closed", "all")
+
+
+def callback_when(callback: Callback, at: datetime) -> str:
+    """'due in 25 min', 'overdue by 1 h 05 min', or how and when it was closed."""
+    from ivr.engine.callbacks import State, span
+
+    state = callback.state(at)
+    if state is State.OPEN:
+        return f"due in {span(callback.due_at - at)}"
+    if state is State.OVERDUE:
+        return f"overdue by {span(at - callback.due_at)}"
+    assert callback.closed_at is not None and callback.closed_how is not None
+    by = callback.closed_by_call or callback.closed_by or ""
+    return f"closed {iso(callback.closed_at)} {callback.closed_how.value} {by}".rstrip()
+
+
+@main.command("callbacks")
+@click.option("--state", type=click.Choice(CALLBACK_STATES), default="open", show_default=True,
+              help="open (the overdue included), overdue, closed, or all.")
+@click.option("--since", type=INSTANT, help="Only callbacks opened at or after this instant.")
+@click.option("--until", type=INSTANT, help="Only callbacks opened before this instant.")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 1000))
+@at_option
+@json_option
+def list_callbacks(state: str, since: datetime | None, until: datetime | None, limit: int, at: datetime | None,
+                   as_json: bool) -> None:
+    """Callbacks owed for missed L1 calls: open ones soonest due first, with due in / overdue by."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ivr.engine.callbacks import State, callback_json
+    from ivr.store.callbacks import CallbackFilter
+
+    at = at or utc_now()
+    log = _call_log()
+    try:
+        log.create_tables()  # a service that never started yet owes no callbacks, not a broken log
+        where = CallbackFilter(None if state == "all" else State(state), since, until)
+        found = log.callbacks.find(at, where, limit)
+    except SQLAlchemyError as exc:
+        raise click.ClickException(
+            f"cannot read the call log {log.health()['database']}: {_database_error(exc)}"
+        ) from None
+    finally:
+        log.close()
+    if as_json:
+        click.echo(json.dumps([callback_json(c, at) for c in found], indent=2))
+        return
+    if not found:
+        click.echo("no callbacks")
+        return
+    for callback in found:
+        click.echo("  ".join([
+            f"#{callback.id}", callback.state(at).value, f"due {iso(callback.due_at)}", callback_when(callback, at),
+            callback.customer or "-", callback.sen or "-", callback.caller or "-", callback.line or "-",
+            f"{callback.calls} call(s)", callback.first_call,
+        ]))

@@ -8,11 +8,11 @@ from datetime import timedelta
 from urllib.parse import parse_qs
 
 import responses
-from conftest import NOW, SETTLE, answered_call, utc
+from conftest import NOW, RECORDING, SETTLE, answered_call, missed_call, utc
 
 from ivr.config import default
 from ivr.engine.callbacks import Closed, State, Step
-from ivr.engine.events import Dial, Entitlement, Routed, Severity, Started, Status, Voicemail
+from ivr.engine.events import Status
 from ivr.outside.alerts import Alerter
 from ivr.store.callbacks import CallbackFilter, alert_key
 from ivr.store.calllog import CallLog
@@ -21,23 +21,6 @@ START = utc("2026-12-01T09:00:00Z")
 ACCOUNT = "AC" + "0" * 32
 MESSAGES = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Messages.json"
 WEBHOOK = "https://hooks.example.com/services/T000/B000/priority-support"
-RECORDING = "https://api.twilio.com/2010-04-01/Accounts/AC0/Recordings/RE1"
-
-
-def missed_call(store, sid, at=START, sen="SEN-1234567", caller="+14155551234", tier="priority", voicemail=True):
-    """An L1 call on the US line nobody took: a voicemail, or the caller hung up while it rang."""
-    store.record(sid, Started(line="+14155550100", to="+14155550100", caller=caller, region="amer"), at)
-    if sen:
-        store.record(sid, Entitlement(sen=sen, customer="Acme Corporation", verdict="ok", tier=tier),
-                     at + timedelta(seconds=1))
-    store.record(sid, Severity(severity=1), at + timedelta(seconds=5))
-    store.record(sid, Routed(action="connect", candidates=("san_francisco",)), at + timedelta(seconds=5))
-    store.record(sid, Dial(attempt=1, team="san_francisco", numbers=("+14155550101",), status="no-answer"),
-                 at + timedelta(seconds=25))
-    if voicemail:
-        store.record(sid, Voicemail(recording_url=RECORDING, recording_sid="RE1", duration=30),
-                     at + timedelta(seconds=60))
-    store.record(sid, Status(call_status="completed", duration=61), at + timedelta(seconds=61))
 
 
 def only_open(store, at=NOW):
