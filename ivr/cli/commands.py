@@ -16,6 +16,7 @@ import click
 from ivr.cli.pictures import duration, week_by_week
 from ivr.clock import utc_now
 from ivr.config import SettingsError, default_instance_path, load_settings
+from ivr.engine.callbacks import CALLBACK_FILTERS
 from ivr.engine.coverage import coverage
 from ivr.engine.instants import iso
 from ivr.engine.outcomes import IN_PROGRESS, OUTCOME_FILTERS
@@ -30,7 +31,6 @@ from ivr.outside.customers_csv import check_source
 if TYPE_CHECKING:
     from sqlalchemy.exc import SQLAlchemyError
 
-    from ivr.engine.callbacks import Callback
     from ivr.store.calllog import CallLog
 
 DEFAULT_PHONEBOOK = "phonebook.toml"
@@ -396,25 +396,8 @@ def list_calls(since: datetime | None, outcome: str | None, limit: int, as_json:
 
 # --- `ivr callbacks` ------------------------------------------------------------------------------
 
-CALLBACK_STATES = ("open", "overdue", "closed", "all")
-
-
-def callback_when(callback: Callback, at: datetime) -> str:
-    """'due in 25 min', 'overdue by 1 h 05 min', or how and when it was closed."""
-    from ivr.engine.callbacks import State, span
-
-    state = callback.state(at)
-    if state is State.OPEN:
-        return f"due in {span(callback.due_at - at)}"
-    if state is State.OVERDUE:
-        return f"overdue by {span(at - callback.due_at)}"
-    assert callback.closed_at is not None and callback.closed_how is not None
-    by = callback.closed_by_call or callback.closed_by or ""
-    return f"closed {iso(callback.closed_at)} {callback.closed_how.value} {by}".rstrip()
-
-
 @main.command("callbacks")
-@click.option("--state", type=click.Choice(CALLBACK_STATES), default="open", show_default=True,
+@click.option("--state", type=click.Choice(CALLBACK_FILTERS), default="open", show_default=True,
               help="open (the overdue included), overdue, closed, or all.")
 @click.option("--since", type=INSTANT, help="Only callbacks opened at or after this instant.")
 @click.option("--until", type=INSTANT, help="Only callbacks opened before this instant.")
@@ -426,7 +409,7 @@ def list_callbacks(state: str, since: datetime | None, until: datetime | None, l
     """Callbacks owed for missed L1 calls: open ones soonest due first, with due in / overdue by."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from ivr.engine.callbacks import State, callback_json
+    from ivr.engine.callbacks import State, callback_json, when_text
     from ivr.store.callbacks import CallbackFilter
 
     at = at or utc_now()
@@ -449,7 +432,7 @@ def list_callbacks(state: str, since: datetime | None, until: datetime | None, l
         return
     for callback in found:
         click.echo("  ".join([
-            f"#{callback.id}", callback.state(at).value, f"due {iso(callback.due_at)}", callback_when(callback, at),
+            f"#{callback.id}", callback.state(at).value, f"due {iso(callback.due_at)}", when_text(callback, at),
             callback.customer or "-", callback.sen or "-", callback.caller or "-", callback.line or "-",
             f"{callback.calls} call(s)", callback.first_call,
         ]))

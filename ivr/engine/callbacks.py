@@ -25,6 +25,10 @@ class State(StrEnum):
     CLOSED = "closed"
 
 
+# What the console, its API and `ivr callbacks` list: `open` includes the overdue.
+CALLBACK_FILTERS = ("open", "overdue", "closed", "all")
+
+
 # How a callback was closed.
 class Closed(StrEnum):
     # The customer called again and an engineer took the call.
@@ -168,3 +172,15 @@ def span(delta: timedelta) -> str:
     if minutes < 48 * 60:
         return f"{minutes // 60} h {minutes % 60:02d} min"
     return f"{minutes // 1440} d {minutes % 1440 // 60} h"
+
+
+def when_text(callback: Callback, at: datetime) -> str:
+    """'due in 25 min', 'overdue by 1 h 05 min', or how and when it was closed."""
+    state = callback.state(at)
+    if state is State.OPEN:
+        return f"due in {span(callback.due_at - at)}"
+    if state is State.OVERDUE:
+        return f"overdue by {span(at - callback.due_at)}"
+    assert callback.closed_at is not None and callback.closed_how is not None
+    by = callback.closed_by_call or callback.closed_by or ""
+    return f"closed {iso(callback.closed_at)} {callback.closed_how.value} {by}".rstrip()

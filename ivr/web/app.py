@@ -23,7 +23,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ivr.config import check_signing, load_settings
 from ivr.redact import redact
-from ivr.web import health, metrics, ops, services, signature, voice
+from ivr.web import auth, callbacks, health, metrics, ops, services, signature, voice
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -61,6 +61,8 @@ def register_blueprints(app: Flask) -> None:
     health.init_app(app)
     voice.init_app(app)
     ops.init_app(app)
+    callbacks.init_app(app)
+    auth.init_app(app)
     metrics.init_app(app)
 
 

@@ -43,11 +43,12 @@ from ivr.web.auth import (
     SESSION_SECONDS,
     USER,
     basic_auth,
+    csrf_protect,
+    new_session,
     ops_password,
     page_auth,
     password_matches,
     retry_after,
-    signer,
     too_many,
 )
 from ivr.web.services import request_instant, services
@@ -82,7 +83,7 @@ def login():
     if not password_matches(USER, request.form.get("password", ""), password):
         return render_template("ops/login.html", error="Wrong password.", next=target), 401
     response = redirect(target)
-    response.set_cookie(COOKIE, signer(password).dumps(USER), max_age=SESSION_SECONDS, httponly=True,
+    response.set_cookie(COOKIE, new_session(password), max_age=SESSION_SECONDS, httponly=True,
                         secure=request.is_secure, samesite="Lax", path="/ops")
     return response
 
@@ -100,6 +101,7 @@ def console_path(target: str) -> str | None:
 
 
 @bp.post("/logout")
+@csrf_protect
 def logout():
     response = redirect(url_for("ops.login"))
     response.delete_cookie(COOKIE, path="/ops")
@@ -107,7 +109,7 @@ def logout():
 
 
 @bp.after_request
-def _headers(response: Response) -> Response:
+def security_headers(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["X-Content-Type-Options"] = "nosniff"
@@ -117,7 +119,7 @@ def _headers(response: Response) -> Response:
 
 
 @bp.errorhandler(HTTPException)
-def _http_error(error: HTTPException) -> ResponseReturnValue:
+def error_page(error: HTTPException) -> ResponseReturnValue:
     assert error.code is not None  # Flask answers an HTTPException without a code itself, before any handler
     if request.path.startswith("/ops/api/"):
         return jsonify(error=error.description), error.code

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import re
 import xml.etree.ElementTree as ET
 from datetime import timedelta
 
@@ -15,8 +16,10 @@ from conftest import OPS_PASSWORD, SAMPLE, answered_call, make_app, utc
 from ivr.engine.events import Deflected, Recognised, Started
 from ivr.web.services import services_of
 
-PAGES = ["/ops/", "/ops/calls", "/ops/calls/CA001", "/ops/week", "/ops/numbers", "/ops/calls.csv"]
-API = ["/ops/api/calls", "/ops/api/calls/CA001", "/ops/api/now", "/metrics"]
+PAGES = ["/ops/", "/ops/calls", "/ops/calls/CA001", "/ops/week", "/ops/numbers", "/ops/calls.csv", "/ops/callbacks",
+         "/ops/callbacks/1"]
+API = ["/ops/api/calls", "/ops/api/calls/CA001", "/ops/api/now", "/metrics", "/ops/api/callbacks",
+       "/ops/api/callbacks/1"]
 
 
 def basic(user: str, password: str) -> dict:
@@ -63,7 +66,12 @@ def test_login_form_then_pages_then_sign_out(client):
     assert client.get("/ops/calls").status_code == 200
     # The cookie is for pages; the API still wants HTTP Basic.
     assert client.get("/ops/api/calls").status_code == 401
-    client.post("/ops/logout")
+    # Signing out is a form like any other that changes something: it carries the session's token.
+    page = client.get("/ops/calls").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page)[1]
+    assert client.post("/ops/logout").status_code == 403
+    assert client.get("/ops/calls").status_code == 200
+    client.post("/ops/logout", data={"csrf_token": token})
     assert client.get("/ops/calls").status_code == 302
 
 
