@@ -255,7 +255,8 @@ def call(sid: str) -> str:
         abort(404, f"No call {sid} in the call log.")
     timeline = [(event, to_data(event.record)) for event in _calllog().timelines([sid])[sid]]
     labels = {line.number: line.label for line in _phonebook().lines}
-    return render_template("ops/call.html", call=found, timeline=timeline, labels=labels)
+    return render_template("ops/call.html", call=found, timeline=timeline, labels=labels,
+                           callbacks=_calllog().callbacks.of_call(sid))
 
 
 @bp.get("/week")

@@ -69,6 +69,13 @@ def test_a_missed_l1_call_owes_a_callback_in_the_tiers_response_time_and_a_later
     answered = api(client, "/ops/api/calls?outcome=answered")["calls"][0]["sid"]
     assert (closed["state"], closed["closed_how"], closed["closed_by_call"]) == ("closed", "answered", answered)
     assert [step["step"] for step in closed["history"]] == ["opened", "closed"]
+    # Both calls' pages lead to the callback, whose page has its history.
+    browser = signed_in(app)
+    for sid in (closed["first_call"], answered):
+        assert f'<a href="/ops/callbacks/{callback["id"]}">#{callback["id"]}</a>' in browser.get(
+            f"/ops/calls/{sid}").get_data(as_text=True)
+    history = browser.get(f"/ops/callbacks/{callback['id']}").get_data(as_text=True)
+    assert f'<a href="/ops/calls/{answered}">{answered}</a>' in history and 'id="close"' not in history
 
 
 def test_the_phonebooks_response_time_sets_the_due_time_and_it_shows_overdue(tmp_path, clock):
