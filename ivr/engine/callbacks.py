@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from ivr.engine.events import Entitlement, Recognised
+from ivr.engine.events import Entitlement, Outbound, Recognised
 from ivr.engine.instants import iso
 from ivr.engine.outcomes import Event, Outcome, Summary
 from ivr.engine.phonebook import ResponseTimes, is_e164, sen_digits
@@ -35,12 +35,16 @@ class Closed(StrEnum):
     ANSWERED = "answered"
     # Someone on the console closed it (a callback done by e-mail or a ticket), with a note.
     BY_HAND = "by-hand"
+    # The console's call back reached the customer.
+    CALLED_BACK = "called-back"
 
 
 # The steps of a callback's history.
 class Step(StrEnum):
     OPENED = "opened"
     JOINED = "joined"
+    # Someone on the console placed a call back (its CallSid; the note names the engineer's number).
+    CALLED = "called"
     CLOSED = "closed"
 
 
@@ -59,6 +63,11 @@ def reached_keys(call: Summary) -> tuple[str, ...]:
     first called without a SEN)."""
     keys = (customer_key(call.sen, None), customer_key(None, call.caller))
     return tuple(key for key in keys if key is not None)
+
+
+def closed_how(timeline: Iterable[Event]) -> Closed:
+    """How an answered call closes a callback: our call back, or the customer calling again."""
+    return Closed.CALLED_BACK if any(isinstance(e.record, Outbound) for e in timeline) else Closed.ANSWERED
 
 
 def opens_callback(call: Summary) -> bool:

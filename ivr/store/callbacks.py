@@ -23,6 +23,7 @@ from ivr.engine.callbacks import (
     HistoryStep,
     State,
     Step,
+    closed_how,
     customer_key,
     due_at,
     opens_callback,
@@ -65,7 +66,7 @@ def settle_callbacks(conn: Connection, summaries: Sequence[Summary], timelines: 
     for call in missed:
         _open_or_join(conn, call, tier_of(timelines[call.sid]), times)
     for call in answered:
-        _close_reached(conn, call)
+        _close_reached(conn, call, closed_how(timelines[call.sid]))
 
 
 def _hold(conn: Connection, keys: Sequence[str]) -> None:
@@ -115,7 +116,7 @@ def _open_or_join(conn: Connection, call: Summary, tier: str | None, times: Resp
         _alert(conn, found.id, earliest)
 
 
-def _close_reached(conn: Connection, call: Summary) -> None:
+def _close_reached(conn: Connection, call: Summary, how: Closed) -> None:
     """Close the customer's open callbacks whose missed calls all began before an engineer took
     this call."""
     reached = reached_at(call)
@@ -123,7 +124,7 @@ def _close_reached(conn: Connection, call: Summary) -> None:
     for (callback_id,) in conn.execute(
         select(callbacks.c.id).where(callbacks.c.open_key.in_(reached_keys(call)), callbacks.c.last_call_at <= reached)
     ).all():
-        _close(conn, callback_id, reached, Closed.ANSWERED, call_sid=call.sid)
+        _close(conn, callback_id, reached, how, call_sid=call.sid)
 
 
 def _close(conn: Connection, callback_id: int, at: datetime, how: Closed, *, call_sid: str | None = None,
@@ -230,6 +231,12 @@ class Callbacks:
             if row.key is not None:
                 _hold(conn, [row.key])  # not while a writer joins a missed call to it
             return _close(conn, callback_id, at, Closed.BY_HAND, who=who, note=note[:NOTE_LENGTH])
+
+
+    def called(self, callback_id: int, at: datetime, who: str, call_sid: str, engineer: str) -> None:
+        """Note in its history that `who` placed a call back (`call_sid`), ringing `engineer` first."""
+        with self.engine.begin() as conn:
+            _step(conn, callback_id, at, Step.CALLED, call_sid=call_sid, who=who, note=f"ringing {engineer} first")
 
 
 def _callback(row: Row[Any]) -> Callback:

@@ -14,6 +14,7 @@ from ivr.engine.events import (
     Dial,
     Entitlement,
     Error,
+    Outbound,
     Recognised,
     Routed,
     Screened,
@@ -120,6 +121,12 @@ STORED = [
     pytest.param(Status(call_status="completed", duration=313), "status:completed",
                  {"call_status": "completed", "duration": 313}, id="status"),
     pytest.param(
+        Outbound(callback=7, engineer="+14155550101", who="ops"),
+        "outbound",
+        {"callback": 7, "engineer": "+14155550101", "who": "ops"},
+        id="outbound",
+    ),
+    pytest.param(
         Error(message="RuntimeError: the engine is broken", step="voice.severity"),
         "error",
         {"message": "RuntimeError: the engine is broken", "step": "voice.severity"},
@@ -146,7 +153,7 @@ def test_a_customer_recorded_before_tiers_were_reads_without_one():
 def test_every_kind_the_webhooks_write_has_a_case_above():
     assert {p.values[0].kind for p in STORED} == set(KINDS) == {
         "started", "recognised", "sen_entered", "entitlement", "deflected", "sms", "severity", "routed", "dial",
-        "screened", "voicemail", "status", "error",
+        "screened", "voicemail", "status", "error", "outbound",
     }
 
 

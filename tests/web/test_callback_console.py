@@ -7,9 +7,13 @@ from __future__ import annotations
 import base64
 import re
 from datetime import timedelta
+from urllib.parse import parse_qs
 
 import pytest
+import responses
+from calls import twiml
 from conftest import OPS_PASSWORD, SAMPLE, TWILIO_ACCOUNT, TWILIO_TOKEN, FakeClock, make_app, utc
+from twilio.request_validator import RequestValidator
 
 from ivr.cli import simulate
 from ivr.web.services import services_of
@@ -136,3 +140,92 @@ def test_the_console_links_the_callbacks_page_from_every_page(tmp_path, clock):
     assert '<a href="/ops/callbacks" class="here">Callbacks</a>' in page
     assert 'id="no-callbacks"' in page
     services_of(app).calllog.close()
+
+
+# --- calling back through Twilio ------------------------------------------------------------------
+
+CALLS = f"https://api.twilio.com/2010-04-01/Accounts/{TWILIO_ACCOUNT}/Calls.json"
+OUTBOUND = "CA" + "c" * 32
+
+
+def twilio_post(client, url, form):
+    """What Twilio sends to `url` (an absolute URL the service gave it), signed."""
+    signature = RequestValidator(TWILIO_TOKEN).compute_signature(url, form)
+    return client.post(url.removeprefix(simulate.IN_PROCESS_BASE), data=form,
+                       headers={"X-Twilio-Signature": signature})
+
+
+def test_call_back_rings_the_engineer_then_the_customer_from_the_line_and_closes_when_they_answer(tmp_path, clock):
+    app, phone = service(tmp_path, clock)
+    phone.call(US_LINE, ACME_ADMIN, ["1"], [])
+    [callback] = api(app.test_client(), "/ops/api/callbacks")["callbacks"]
+    path = f"/ops/callbacks/{callback['id']}"
+    browser = signed_in(app)
+    page = browser.get(path).get_data(as_text=True)
+    # Whoever a call on the customer's line reaches now is offered first.
+    assert f'<option value="{SF_FIRST}">San Francisco Priority Support</option>' in page
+    clock.now = WEEKDAY + timedelta(minutes=5)
+    assert browser.post(f"{path}/call", data={"engineer": SF_FIRST}).status_code == 403
+    with responses.RequestsMock() as twilio:
+        twilio.add(responses.POST, CALLS, status=201, json={"sid": OUTBOUND, "status": "queued"})
+        reply = browser.post(f"{path}/call", data={"engineer": SF_FIRST, "csrf_token": token(page)})
+        assert reply.status_code == 303 and reply.headers["Location"] == path
+        # (The alert thread's texts about the missed call meet this mock too.)
+        [placed] = [c for c in twilio.calls if c.request.url == CALLS]
+    sent = {k: v[0] for k, v in parse_qs(placed.request.body).items()}
+    steps = f"cb={callback['id']}&customer=%2B14155551234&line=%2B14155550100"
+    assert sent == {"To": SF_FIRST, "From": US_LINE, "Timeout": "30",
+                    "Url": f"http://localhost/voice/callback/engineer?{steps}",
+                    "StatusCallback": "http://localhost/voice/status"}
+
+    twilio_side = app.test_client()
+    leg = {"CallSid": OUTBOUND, "AccountSid": TWILIO_ACCOUNT, "From": US_LINE, "To": SF_FIRST,
+           "CallStatus": "in-progress", "Direction": "outbound-api"}
+    whisper = twiml(twilio_post(twilio_side, sent["Url"], leg))
+    gather = whisper.find("Gather")
+    assert gather.find("Say").text == ("Priority Support call back for Acme Corporation, SEN 1 2 3 4 5 6 7, who "
+                                       "called the United States & Canada line. Press 1 to call them now.")
+    assert whisper.find("Hangup") is not None  # no key, no call: a voicemail never calls the customer
+    dial = twiml(twilio_post(twilio_side, f"http://localhost{gather.get('action')}", {**leg, "Digits": "1"}))
+    dial_tag = dial.find("Dial")
+    number = dial_tag.find("Number")
+    assert (dial_tag.get("callerId"), number.text) == (US_LINE, ACME_ADMIN)
+
+    # A first try the customer did not pick up leaves the callback open.
+    nobody = {**leg, "DialCallStatus": "no-answer", "DialCallSid": "CA" + "e" * 32, "DialCallDuration": "0"}
+    assert twiml(twilio_post(twilio_side, f"http://localhost{dial_tag.get('action')}", nobody)).find("Hangup") is not None
+    assert api(app.test_client(), f"/ops/api/callbacks/{callback['id']}")["state"] == "open"
+
+    clock.now = WEEKDAY + timedelta(minutes=5, seconds=40)
+    customer_leg = {"CallSid": "CA" + "d" * 32, "ParentCallSid": OUTBOUND, "AccountSid": TWILIO_ACCOUNT,
+                    "From": US_LINE, "To": ACME_ADMIN, "CallStatus": "in-progress", "Direction": "outbound-dial"}
+    greeting = twiml(twilio_post(twilio_side, f"http://localhost{number.get('url')}", customer_leg))
+    assert [e.tag for e in greeting] == ["Say"]  # then put through
+    assert greeting.find("Say").text == "This is Priority Support, returning your call. Connecting you to an engineer."
+
+    closed = api(app.test_client(), f"/ops/api/callbacks/{callback['id']}")
+    assert (closed["state"], closed["closed_how"], closed["closed_by_call"], closed["closed_at"]) == (
+        "closed", "called-back", OUTBOUND, "2026-12-01T16:05:40Z")
+    assert [(s["step"], s["call"], s["who"]) for s in closed["history"]] == [
+        ("opened", callback["first_call"], None), ("called", OUTBOUND, "ops"), ("closed", OUTBOUND, None)]
+    outbound = api(app.test_client(), f"/ops/api/calls/{OUTBOUND}")
+    assert (outbound["outcome"], outbound["from"], outbound["line"], outbound["sen"]) == (
+        "answered", ACME_ADMIN, US_LINE, "SEN-1234567")
+    assert [e["kind"] for e in outbound["events"]] == ["started", "recognised", "outbound", "dial", "screened"]
+
+
+def test_a_call_back_twilio_refuses_is_a_502_that_says_why_and_the_callback_stays_open(tmp_path, clock):
+    app, phone = service(tmp_path, clock)
+    phone.call(US_LINE, ACME_ADMIN, ["1"], [])
+    [callback] = api(app.test_client(), "/ops/api/callbacks")["callbacks"]
+    path = f"/ops/callbacks/{callback['id']}"
+    browser = signed_in(app)
+    csrf = token(browser.get(path).get_data(as_text=True))
+    assert browser.post(f"{path}/call", data={"engineer": "0800 123", "csrf_token": csrf}).status_code == 400
+    with responses.RequestsMock() as twilio:
+        twilio.add(responses.POST, CALLS, status=400,
+                   json={"code": 21210, "message": "'From' phone number not verified", "status": 400})
+        reply = browser.post(f"{path}/call", data={"engineer": SF_FIRST, "csrf_token": csrf})
+    assert reply.status_code == 502
+    assert "Twilio refused the call to +14155550101: error 21210 (400)" in reply.get_data(as_text=True)
+    assert api(app.test_client(), f"/ops/api/callbacks/{callback['id']}")["state"] == "open"
