@@ -12,10 +12,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, and_, func, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Row, and_, func, select, update
 
 from ivr.engine.callbacks import (
     Callback,
@@ -31,12 +31,16 @@ from ivr.engine.callbacks import (
     reached_keys,
     tier_of,
 )
-from ivr.engine.outcomes import Event, Summary
-from ivr.engine.phonebook import ResponseTimes
+from ivr.engine.events import Outbound
+from ivr.engine.outcomes import Event, Outcome, Summary
+from ivr.engine.phonebook import ResponseTimes, is_e164, sen_digits
 from ivr.store.database import dialect_insert
-from ivr.store.schema import alerts, callback_steps, callbacks
+from ivr.store.schema import alerts, callback_steps, callbacks, calls, events
 
 ALERT_PREFIX = "callback:"
+# Answered calls that began this long before a missed call cannot have reached its customer after
+# it began: a call rings at most 12 candidates for at most 600 s each, two hours.
+LONGEST_ANSWER = timedelta(hours=3)
 # The longest note kept with a callback closed by hand.
 NOTE_LENGTH = 500
 
@@ -105,6 +109,8 @@ def _open_or_join(conn: Connection, call: Summary, tier: str | None, times: Resp
         ).returning(callbacks.c.id)).scalar_one()
         _step(conn, callback_id, call.started_at, Step.OPENED, call_sid=call.sid)
         _alert(conn, callback_id, due)
+        if (reached := _reached_since(conn, call)) is not None:
+            _close(conn, callback_id, *reached)
         return
     earliest = min(found.due_at, due)
     conn.execute(update(callbacks).where(callbacks.c.id == found.id).values(
@@ -114,6 +120,32 @@ def _open_or_join(conn: Connection, call: Summary, tier: str | None, times: Resp
     _step(conn, found.id, call.started_at, Step.JOINED, call_sid=call.sid)
     if earliest != found.due_at:
         _alert(conn, found.id, earliest)
+
+
+def _reached_since(conn: Connection, call: Summary) -> tuple[datetime, Closed, str] | None:
+    """The first call that reached this missed call's customer after it began, if the call log
+    already holds one: stored before the miss (the writer takes journal files in turn, so after an
+    outage a later answer can come first). Matched as `_close_reached` matches: by the SEN, or
+    without one by the number."""
+    digits = sen_digits(call.sen) if call.sen else ""
+    customer: ColumnElement[bool]
+    if digits:
+        customer = calls.c.sen.in_({call.sen, digits, f"SEN-{digits}"})
+    elif is_e164(call.caller):
+        customer = calls.c.caller == call.caller
+    else:
+        return None
+    found = conn.execute(
+        select(calls.c.sid, calls.c.started_at, calls.c.answer_seconds).where(
+            customer, calls.c.outcome == Outcome.ANSWERED.value, calls.c.sid != call.sid,
+            calls.c.started_at >= call.started_at - LONGEST_ANSWER)
+    ).all()
+    reached = sorted((row.started_at + timedelta(seconds=row.answer_seconds or 0), row.sid) for row in found)
+    at, sid = next(((at, sid) for at, sid in reached if at >= call.started_at), (None, None))
+    if at is None or sid is None:
+        return None
+    outbound = conn.execute(select(events.c.id).where(events.c.call_sid == sid, events.c.kind == Outbound.kind)).first()
+    return at, Closed.CALLED_BACK if outbound else Closed.ANSWERED, sid
 
 
 def _close_reached(conn: Connection, call: Summary, how: Closed) -> None:
@@ -127,7 +159,7 @@ def _close_reached(conn: Connection, call: Summary, how: Closed) -> None:
         _close(conn, callback_id, reached, how, call_sid=call.sid)
 
 
-def _close(conn: Connection, callback_id: int, at: datetime, how: Closed, *, call_sid: str | None = None,
+def _close(conn: Connection, callback_id: int, at: datetime, how: Closed, call_sid: str | None = None, *,
            who: str | None = None, note: str | None = None) -> bool:
     closed = conn.execute(
         update(callbacks).where(callbacks.c.id == callback_id, callbacks.c.closed_at.is_(None)).values(

@@ -87,6 +87,17 @@ def test_the_customer_calling_again_and_being_answered_closes_the_callback_linke
     assert only_open(store).first_call == "CA3"
 
 
+def test_an_answer_stored_before_the_earlier_miss_closes_the_callback_the_miss_opens(store):
+    # After an outage the writer takes one worker's journal, then the other's: the later answer first.
+    answered_call(store, "CA2", at=START + timedelta(minutes=10))
+    assert store.caught_up()
+    missed_call(store, "CA1", voicemail=False)
+    callback = store.callbacks.find(NOW, CallbackFilter(State.CLOSED))[0]
+    assert (callback.first_call, callback.closed_how, callback.closed_by_call, callback.closed_at) == (
+        "CA1", Closed.ANSWERED, "CA2", START + timedelta(minutes=10, seconds=12))
+    assert store.alerts.get(alert_key(callback.id)).due_at is None
+
+
 def test_a_call_answered_before_the_latest_missed_call_began_does_not_close_it(store):
     answered_call(store, "CA2", at=START)
     missed_call(store, "CA1", at=START + timedelta(minutes=1))
