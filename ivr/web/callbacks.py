@@ -56,6 +56,8 @@ bp.register_error_handler(HTTPException, ops.error_page)
 voice_bp = Blueprint("callback_voice", __name__, url_prefix="/voice/callback")
 
 API_LIMIT_MAX = 500
+# The largest id the callbacks table holds (a 32-bit integer column).
+ID_MAX = 2**31 - 1
 PAGE_LIMIT = 200
 
 
@@ -85,7 +87,8 @@ def _instant(name: str) -> datetime | None:
 
 
 def _callback(callback_id: int) -> Callback:
-    found = services().calllog.callbacks.get(callback_id)
+    # A number no id column holds (PostgreSQL would refuse to compare it) is no callback either.
+    found = services().calllog.callbacks.get(callback_id) if callback_id <= ID_MAX else None
     if found is None:
         abort(404, f"No callback {callback_id}.")
     return found
@@ -212,7 +215,7 @@ def _step_query() -> dict[str, Any]:
     """The call back's signed query: its callback, the customer's number and the line's (typed Any:
     mypy would match its values against url_for's own keywords)."""
     query: dict[str, Any] = {name: request.args.get(name, "") for name in ("cb", "customer", "line")}
-    if not (query["cb"].isdigit() and is_e164(query["customer"]) and is_e164(query["line"])):
+    if not (query["cb"].isascii() and query["cb"].isdigit() and is_e164(query["customer"]) and is_e164(query["line"])):
         abort(400, "not a call back's step")
     return query
 
