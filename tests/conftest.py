@@ -24,7 +24,17 @@ from sqlalchemy.exc import OperationalError
 
 from ivr import create_app
 from ivr.config import default
-from ivr.engine.events import Dial, Entitlement, Recognised, Routed, Screened, Severity, Started, Status, Voicemail
+from ivr.engine.events import (
+    Dial,
+    Entitlement,
+    Recognised,
+    Routed,
+    Screened,
+    Severity,
+    Started,
+    Status,
+    Voicemail,
+)
 from ivr.engine.phonebook import Phonebook
 from ivr.engine.phonebook_loader import load_phonebook, parse_phonebook
 from ivr.outside.sms import SmsFailure, SmsSender
@@ -136,6 +146,28 @@ def voicemail_call(store, sid="CA002", at=None, severity=1):
                  at + timedelta(seconds=30))
     store.record(sid, Voicemail(recording_url="https://api.twilio.com/RE1", duration=9), at + timedelta(seconds=50))
     store.record(sid, Status(call_status="completed", duration=55), at + timedelta(seconds=55))
+
+
+RECORDING = "https://api.twilio.com/2010-04-01/Accounts/AC0/Recordings/RE1"
+
+
+def missed_call(store, sid, at=None, sen="SEN-1234567", caller="+14155551234", tier="priority", voicemail=True):
+    """An L1 call on the US line nobody took (by default at 09:00 on 2026-12-01): a voicemail, or the
+    caller hung up while it rang."""
+    at = at or utc("2026-12-01T09:00:00Z")
+    store.record(sid, Started(line="+14155550100", to="+14155550100", caller=caller, region="amer"), at)
+    if sen:
+        store.record(sid, Entitlement(sen=sen, customer="Acme Corporation", verdict="ok", tier=tier),
+                     at + timedelta(seconds=1))
+    store.record(sid, Severity(severity=1), at + timedelta(seconds=5))
+    store.record(sid, Routed(action="connect", candidates=("san_francisco",)), at + timedelta(seconds=5))
+    store.record(sid, Dial(attempt=1, team="san_francisco", numbers=("+14155550101",), status="no-answer"),
+                 at + timedelta(seconds=25))
+    if voicemail:
+        store.record(sid, Voicemail(recording_url=RECORDING, recording_sid="RE1", duration=30),
+                     at + timedelta(seconds=60))
+    store.record(sid, Status(call_status="completed", duration=61), at + timedelta(seconds=61))
+
 
 
 def sms_counts(sender: SmsSender) -> dict:

@@ -118,6 +118,12 @@ WHISPER_UNKNOWN_CALLER = "an unknown customer"
 WHISPER_FAILED = "A support call. Press 1 to accept."
 WHISPER_RESCUE = "{service} call on the {line} line, put through after a system error. Press 1 to accept."
 
+# A call back from the console: the engineer's phone rings first, then the customer's.
+CALLBACK_WHISPER = (
+    "{service} call back for {customer}, {sen}, who called the {line} line. Press 1 to call them now."
+)
+CALLBACK_GREETING = "This is {service}, returning your call. Connecting you to an engineer."
+
 
 def say(template: str, **values: object) -> str:
     return template.format(**values)

@@ -141,6 +141,13 @@ def voicemail(text: str, thanks: str, action: str, callback: str, voice: Voice) 
     return response
 
 
+def announce(text: str, voice: Voice) -> VoiceResponse:
+    """On a leg being put through: say this first, then bridge."""
+    response = VoiceResponse()
+    _say(response, text, voice)
+    return response
+
+
 def bridge() -> VoiceResponse:
     """An empty document: on the engineer's leg, put the call through."""
     return VoiceResponse()

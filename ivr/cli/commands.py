@@ -18,6 +18,7 @@ from ivr import logs
 from ivr.cli.pictures import aligned, week_by_week
 from ivr.clock import utc_now
 from ivr.config import SettingsError, default_instance_path, load_settings, read_setting
+from ivr.engine.callbacks import CALLBACK_FILTERS
 from ivr.engine.coverage import coverage
 from ivr.engine.instants import iso, local_time, relative
 from ivr.engine.outcomes import IN_PROGRESS, OUTCOME_FILTERS
@@ -480,3 +481,48 @@ def list_calls(since: datetime | None, outcome: str | None, limit: int, as_json:
         for call in page.calls
     ]
     click.echo("\n".join(aligned(rows)))
+
+
+# --- `ivr callbacks` ------------------------------------------------------------------------------
+
+@main.command("callbacks")
+@click.option("--state", type=click.Choice(CALLBACK_FILTERS), default="open", show_default=True,
+              help="open (the overdue included), overdue, closed, or all.")
+@click.option("--since", type=INSTANT, help="Only callbacks opened at or after this instant.")
+@click.option("--until", type=INSTANT, help="Only callbacks opened before this instant.")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 1000),
+              help="At most this many callbacks.")
+@at_option
+@json_option
+def list_callbacks(state: str, since: datetime | None, until: datetime | None, limit: int, at: datetime | None,
+                   as_json: bool) -> None:
+    """Callbacks owed for missed L1 calls: open ones soonest due first, with due in / overdue by."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ivr.engine.callbacks import State, callback_json, when_text
+    from ivr.store.callbacks import CallbackFilter
+
+    at = at or utc_now()
+    log = _call_log()
+    try:
+        where = CallbackFilter(None if state == "all" else State(state), since, until)
+        # A database nothing was ever recorded in owes no callbacks: it is not a broken log.
+        found = log.callbacks.find(at, where, limit) if log.schema().tables else ()
+    except SQLAlchemyError as exc:
+        raise click.ClickException(
+            f"cannot read the call log {log.health()['database']}: {_database_error(exc)}"
+        ) from None
+    finally:
+        log.close()
+    if as_json:
+        click.echo(json.dumps([callback_json(c, at) for c in found], indent=2))
+        return
+    if not found:
+        click.echo("no callbacks")
+        return
+    for callback in found:
+        click.echo("  ".join([
+            f"#{callback.id}", callback.state(at).value, f"due {iso(callback.due_at)}", when_text(callback, at),
+            callback.customer or "-", callback.sen or "-", callback.caller or "-", callback.line or "-",
+            f"{callback.calls} call(s)", callback.first_call,
+        ]))

@@ -49,6 +49,8 @@ class Recognised(_Kind):
     kind: ClassVar[str] = "recognised"
     sen: str | None = None
     customer: str | None = None
+    # The customer's tier: its callback's response time (`ivr.engine.callbacks`).
+    tier: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,6 +75,7 @@ class Entitlement(_Kind):
     sen: str | None = None
     customer: str | None = None
     verdict: str | None = None
+    tier: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -180,6 +183,17 @@ class Status(_Kind):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Outbound(_Kind):
+    """A call we placed: the console's call back of `callback`, ringing the `engineer` first, then
+    the customer (the call's `Started.caller`)."""
+
+    kind: ClassVar[str] = "outbound"
+    callback: int | None = None
+    engineer: str | None = None
+    who: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Error(_Kind):
     """A webhook step failed (`step`, the endpoint) and the caller was rescued."""
 
@@ -202,7 +216,7 @@ class Unrecognised:
 
 Known: TypeAlias = (
     Started | Recognised | SenEntered | Entitlement | Deflected | Sms | Severity | Routed | Dial | Screened
-    | Voicemail | Status | Error
+    | Voicemail | Status | Error | Outbound
 )
 CallEvent: TypeAlias = Known | Unrecognised
 

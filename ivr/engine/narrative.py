@@ -15,6 +15,7 @@ from ivr.engine.events import (
     Dial,
     Entitlement,
     Error,
+    Outbound,
     Recognised,
     Routed,
     Screened,
@@ -146,6 +147,10 @@ def _line(phonebook: Phonebook, record: CallEvent, severity: int | None) -> str:
             if record.call_status == "completed":
                 return f"The call ended after {record.duration or 0} s"
             return _CALL_ENDS.get(record.call_status or "", f"Call status {record.call_status}")
+        case Outbound():
+            by = f" by {record.who}" if record.who else ""
+            of = f" for callback #{record.callback}" if record.callback is not None else ""
+            return f"Call back{of}{by}: ringing the engineer at {record.engineer or 'an unknown number'} first"
         case Error():
             return f"Our service failed at {record.step or 'a step'} ({record.message}): the caller was rescued"
         case Unrecognised():

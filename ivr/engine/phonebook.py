@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from functools import cached_property, lru_cache
@@ -57,6 +57,14 @@ MAX_TEAM_NAME = 64
 # a date is UTC-12, at 12:00 UTC the next day.
 MAINTENANCE_GRACE = timedelta(hours=36)
 DEFAULT_TIMEOUT_SECONDS = 2.0
+# The first-response times the offering promises (its "Severity Response Times" table): Priority
+# and Premier, by severity. Level 3 and 4 for Priority are counted in business days, which no
+# fixed span says: they have no default (a phonebook may give one).
+DEFAULT_RESPONSE_TIMES = MappingProxyType({
+    ("priority", 1): timedelta(hours=1), ("premier", 1): timedelta(minutes=30),
+    ("priority", 2): timedelta(hours=2), ("premier", 2): timedelta(hours=2),
+    ("premier", 3): timedelta(hours=8), ("premier", 4): timedelta(hours=24),
+})
 DEFAULT_CACHE_SECONDS = 300.0
 
 
@@ -189,6 +197,22 @@ class Alerts:
 
 
 @dataclass(frozen=True)
+class ResponseTimes:
+    """[response_times]: how soon a customer of each tier is owed a first response, by severity."""
+
+    times: Mapping[tuple[str, int], timedelta] = field(default_factory=lambda: DEFAULT_RESPONSE_TIMES)
+
+    def within(self, tier: str | None, severity: int) -> timedelta | None:
+        """The response time for a customer of `tier` at `severity`; for a tier not known (the SEN
+        could not be checked) the shortest any phone tier has, so no customer is owed more than
+        they get. None when the severity has no response time."""
+        if tier is not None:
+            return self.times.get((tier, severity))
+        known = [span for (_, level), span in self.times.items() if level == severity]
+        return min(known, default=None)
+
+
+@dataclass(frozen=True)
 class Problem:
     path: str
     message: str
@@ -234,6 +258,7 @@ class Phonebook:
     warnings: tuple[Problem, ...] = ()
     entitlements: EntitlementSettings | None = None
     alerts: Alerts = Alerts()
+    response_times: ResponseTimes = field(default_factory=ResponseTimes)
 
     # Derived from the fields above; cached_property stores into the instance's __dict__, which
     # a frozen dataclass allows.

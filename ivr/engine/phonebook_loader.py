@@ -37,6 +37,7 @@ from ivr.engine.phonebook import (
     MAX_CANDIDATES,
     MAX_DIAL,
     MAX_TEAM_NAME,
+    PHONE_TIERS,
     SEVERITIES,
     TIERS,
     Alerts,
@@ -50,6 +51,7 @@ from ivr.engine.phonebook import (
     PhonebookError,
     Policy,
     Problem,
+    ResponseTimes,
     Ring,
     Service,
     Team,
@@ -75,6 +77,7 @@ COVERAGE_HORIZON = timedelta(days=365)
 
 TOP_KEYS = (
     "service", "weekend", "severity", "lines", "teams", "fallback", "customers", "entitlements", "alerts",
+    "response_times",
 )
 SERVICE_KEYS = ("name", "portal", "renewals", "trust_caller_id")
 WEEKEND_KEYS = ("starts", "ends")
@@ -87,6 +90,9 @@ FALLBACK_KEYS = ("dial", "ring", "ring_seconds", "label")
 CUSTOMER_KEYS = ("sen", "name", "tier", "maintenance_until", "admins")
 ENTITLEMENTS_KEYS = ("file", "url", "timeout_seconds", "cache_seconds", "admin_lookup")
 ALERTS_KEYS = ("sms", "webhook", "sms_from")
+RESPONSE_TIME_TIERS = tuple(sorted(PHONE_TIERS))
+# A response time is whole minutes, from one minute to 30 days.
+RESPONSE_MINUTES_RANGE = (1, 30 * 24 * 60)
 
 _MISSING = object()
 
@@ -501,6 +507,29 @@ def _read_alerts(reader: _Reader, raw: object) -> Alerts:
     )
 
 
+def _response_minutes(value: object) -> timedelta:
+    low, high = RESPONSE_MINUTES_RANGE
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{value!r} must be a whole number of minutes from {low} to {high}")
+    return timedelta(minutes=value)
+
+
+def _read_response_times(reader: _Reader, raw: object) -> ResponseTimes:
+    """[response_times.TIER]: minutes by severity ("1" to "4"), each replacing the offering's default."""
+    times = dict(ResponseTimes().times)
+    for tier, levels in reader.table(raw, "response_times", RESPONSE_TIME_TIERS).items():
+        if tier not in RESPONSE_TIME_TIERS:
+            continue
+        path = _join("response_times", tier)
+        known = tuple(str(s) for s in SEVERITIES)
+        table = reader.table(levels, path, known)
+        for level in (level for level in table if level in known):
+            span = reader.convert(table, path, level, _response_minutes, None)
+            if span is not None:
+                times[(tier, int(level))] = span
+    return ResponseTimes(MappingProxyType(times))
+
+
 def _check_regions(reader: _Reader, raw: dict[str, Any]) -> None:
     """Warn about regions only one side uses. Read from the raw tables so that a team or line
     with an unrelated error does not cause a misleading warning as well."""
@@ -620,12 +649,13 @@ def parse_phonebook(text: str, source: str = "phonebook.toml", *, coverage_from:
     if entitlements is not None and customers:
         reader.warn("customers", "[entitlements] is set, so [[customers]] are ignored")
     alerts = _read_alerts(reader, raw.get("alerts", {}))
+    response_times = _read_response_times(reader, raw.get("response_times", {}))
     _check_regions(reader, raw)
     if any(not p.warning for p in reader.problems):
         raise PhonebookError(source, reader.problems)
     phonebook = Phonebook(
         service, weekend, severity, lines, teams, fallback, customers, (),
-        entitlements=entitlements, alerts=alerts,
+        entitlements=entitlements, alerts=alerts, response_times=response_times,
     )
     _check_team_places(reader, phonebook)
     if coverage_from is not None:

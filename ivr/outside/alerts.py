@@ -1,5 +1,6 @@
 """Alerts on missed L1 calls: an SMS to each `[alerts] sms` number and a Slack-style webhook. The
-same way, ops hears once an hour of a number whose calls are ended for giving too many unknown SENs.
+same way, ops hears once an hour of a number whose calls are ended for giving too many unknown SENs,
+and once of each callback still open at its due time ("overdue", `ivr.store.callbacks`).
 
 The database is the source of truth. The call log stores each L1 call's alert state with the
 event that decides it (`calllog.alerts`); every worker's alert thread sweeps for due alerts every
@@ -27,13 +28,16 @@ from functools import partial
 import requests
 from twilio.base.exceptions import TwilioRestException
 
+from ivr.engine.callbacks import Callback, span
 from ivr.engine.instants import iso
 from ivr.engine.outcomes import SEN_WINDOW, SILENT_AFTER, Outcome, Summary
 from ivr.engine.phonebook import Alerts, Phonebook
+from ivr.engine.routing import candidates
 from ivr.logs import bind_call
 from ivr.outside.deadline import deadline, deadline_session
 from ivr.outside.sms import twilio_client
 from ivr.store.alert_queue import NOTICE_PREFIX, AlertState
+from ivr.store.callbacks import alerted_callback
 from ivr.store.calllog import CallLog
 from ivr.store.counters import Counters
 from ivr.store.reloading import PhonebookNotice
@@ -121,6 +125,25 @@ def notice_text(notice: PhonebookNotice) -> str:
     kept = f" (accepted {iso(notice.kept_since)})" if notice.kept_since else ""
     return (f"Phonebook edit refused at {iso(notice.at)}: {notice.path}: {first}. Calls go on with the last good "
             f"version{kept}. Fix the file (`ivr check` lists every problem).")
+
+
+def overdue_text(callback: Callback, phonebook: Phonebook, now: datetime, console_url: str | None = None) -> str:
+    """What ops reads when a callback is still open at its due time: whom to call back, since when,
+    and which team a call on the customer's line reaches now."""
+    line = phonebook.line(callback.line) if callback.line else None
+    where = f"the {line.label} line {line.number}" if line else f"line {callback.line or 'unknown'}"
+    missed = "a missed L1 call" if callback.calls == 1 else f"{callback.calls} missed L1 calls"
+    text = (f"Overdue callback: {callback.customer or 'Unknown customer'} ({callback.sen or 'no SEN'}, "
+            f"from {callback.caller or 'unknown'}) after {missed} on {where} from {iso(callback.opened_at)}; "
+            f"the call back was due at {iso(callback.due_at)} ({span(now - callback.due_at)} ago) and nobody has "
+            "reached them.")
+    on_duty = [c.spoken_name for c in candidates(phonebook, line.region if line else None, now)]
+    text += f" On duty now: {on_duty[0]}." if on_duty else " Nobody is on duty now."
+    if callback.voicemail_url:
+        text += f" Voicemail: {callback.voicemail_url}"
+    if console_url:
+        text += f" Callback: {console_url.rstrip('/')}/ops/callbacks/{callback.id}"
+    return text
 
 
 def _span(late: timedelta) -> str:
@@ -297,17 +320,11 @@ class Alerter:
         if ends is None:
             ends = time.monotonic() + self.lease.total_seconds() * ROUND_SHARE
         phonebook = self.phonebook()
-        notice = self.calllog.alerts.notice(claim.sid)
-        call = None if notice is not None else self.calllog.call(claim.sid)
-        if notice is not None:
-            # About the service, not a call: texted from the first published line unless sms_from says.
-            text, line = notice, phonebook.lines[0].number if phonebook.lines else None
-        elif call is not None and (call.missed_l1 or call.unfinished_l1 or call.sen_limited):
-            text, line = alert_text(call, phonebook, self.calllog.clock(), self.console_url), call.line
-        else:
-            # Answered after all (callbacks come out of order): nothing to tell.
+        said = self._what_to_say(claim.sid, phonebook)
+        if said is None:
             self.calllog.alerts.release(claim, self.calllog.clock(), None, None)
             return
+        text, line = said
         settings = phonebook.alerts
         sender = settings.sms_from or line
         sends: dict[str, Callable[[], None]] = {
@@ -337,6 +354,24 @@ class Alerter:
         again = bool(retry) and claim.attempts < ROUNDS
         now = self.calllog.clock()
         self.calllog.alerts.release(claim, now, now + ROUND_PAUSE if again else None, "; ".join(retry) or None)
+
+    def _what_to_say(self, key: str, phonebook: Phonebook) -> tuple[str, str | None] | None:
+        """The alert's text and the line it concerns; None when there is nothing to tell any more."""
+        now = self.calllog.clock()
+        notice = self.calllog.alerts.notice(key)
+        if notice is not None:
+            # About the service, not a call: texted from the first published line unless sms_from says.
+            return notice, phonebook.lines[0].number if phonebook.lines else None
+        callback_id = alerted_callback(key)
+        if callback_id is not None:
+            callback = self.calllog.callbacks.get(callback_id)
+            if callback is None or callback.closed_at is not None:
+                return None  # the customer was reached in time
+            return overdue_text(callback, phonebook, now, self.console_url), callback.line
+        call = self.calllog.call(key)
+        if call is None or not (call.missed_l1 or call.unfinished_l1 or call.sen_limited):
+            return None  # answered after all (callbacks come out of order)
+        return alert_text(call, phonebook, now, self.console_url), call.line
 
     def _attempt(self, claim: AlertState, destination: str, send: Callable[[], None], done: dict,
                  retry: list[str], ends: float) -> None:

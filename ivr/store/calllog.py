@@ -21,8 +21,10 @@ from sqlalchemy import ColumnElement, Engine, Row, and_, func, or_, select
 
 from ivr.engine.events import CallEvent, EventSink, SenEntered, from_data
 from ivr.engine.outcomes import IN_PROGRESS, UNKNOWN_SEN, Event, Outcome, Summary
+from ivr.engine.phonebook import ResponseTimes
 from ivr.store import migrate
 from ivr.store.alert_queue import AlertQueue
+from ivr.store.callbacks import Callbacks
 from ivr.store.counters import Counters
 from ivr.store.database import database_url, make_engine
 from ivr.store.journal import Journal
@@ -93,6 +95,7 @@ class CallLog:
         clock: Callable[[], datetime],
         alert_settle_seconds: float,
         counters: Counters | None = None,
+        response_times: Callable[[], ResponseTimes] = ResponseTimes,
     ):
         self.engine = engine
         self._clock = clock
@@ -100,8 +103,9 @@ class CallLog:
         self._listeners: list[Callable[[Summary], None]] = []
         self.journal = Journal(journal)
         self.writer = Writer(engine, journal, clock=clock, alert_settle=timedelta(seconds=alert_settle_seconds),
-                             counters=self.counters, stored=self._tell_listeners)
+                             counters=self.counters, stored=self._tell_listeners, response_times=response_times)
         self.alerts = AlertQueue(engine, self.caught_up)
+        self.callbacks = Callbacks(engine, self.caught_up)
         # The record of last resort when the journal itself cannot be written (a full disk).
         self.fallback: EventSink = LogSink(logging.ERROR)
         self._journal_error: str | None = None
@@ -118,10 +122,11 @@ class CallLog:
     def from_settings(
         cls, configured_url: str | None, instance_path: str, *, clock: Callable[[], datetime],
         alert_settle_seconds: float, journal: Path | None = None, counters: Counters | None = None,
+        response_times: Callable[[], ResponseTimes] = ResponseTimes,
     ) -> CallLog:
         return cls(make_engine(database_url(configured_url, instance_path)),
                    journal=journal or Path(instance_path) / JOURNAL_FOLDER, clock=clock, counters=counters,
-                   alert_settle_seconds=alert_settle_seconds)
+                   alert_settle_seconds=alert_settle_seconds, response_times=response_times)
 
     def start(self) -> None:
         """Store the journal from a thread of this process whenever it is the instance's writer."""

@@ -1,5 +1,6 @@
 """The call log's tables: events as they happened, a summary row per call, each L1 call's alert,
-what the writer has stored of each journal file, and running counts for /metrics."""
+the callbacks owed for missed L1 calls, what the writer has stored of each journal file, and
+running counts for /metrics."""
 
 from __future__ import annotations
 
@@ -97,6 +98,54 @@ notices = Table(
     Column("key", String(64), primary_key=True),
     Column("text", Text, nullable=False),
     Column("noticed_at", UTCDateTime, nullable=False),
+)
+
+# Callbacks owed to customers whose L1 call was missed (`ivr.engine.callbacks`), opened, joined and
+# closed by the writer with the events that decide them. `open_key` is the customer's key while the
+# callback is open and NULL once closed: one open callback a customer, whatever the writers do.
+# Listed by time window: opened, due and closed instants are each an index's leading column.
+callbacks = Table(
+    "callbacks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(80)),
+    Column("open_key", String(80)),
+    Column("sen", String(32)),
+    Column("customer", Text),
+    Column("caller", String(64)),
+    Column("line", String(32)),
+    Column("tier", String(16)),
+    Column("severity", Integer, nullable=False),
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("last_call_at", UTCDateTime, nullable=False),
+    Column("first_call", String(64), nullable=False),
+    Column("calls", Integer, nullable=False, default=1),
+    Column("voicemail_url", Text),
+    Column("closed_at", UTCDateTime),
+    Column("closed_how", String(16)),
+    Column("closed_by_call", String(64)),
+    Column("closed_by", String(64)),
+    Column("note", Text),
+    Index("callbacks_one_open", "open_key", unique=True),
+    Index("callbacks_opened", "opened_at"),
+    Index("callbacks_due", "closed_at", "due_at"),
+)
+
+# Each callback's history: the missed calls that opened and joined it, and how it was closed (by
+# which call, or by whom on the console and why). `call_sid` finds a call's callback.
+callback_steps = Table(
+    "callback_steps",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("callback_id", Integer, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("step", String(16), nullable=False),
+    Column("call_sid", String(64)),
+    Column("who", String(64)),
+    Column("note", Text),
+    Index("callback_steps_of", "callback_id", "at"),
+    Index("callback_steps_by_call", "call_sid"),
 )
 
 # How far each journal file (one per worker process, named uniquely across instances) has been

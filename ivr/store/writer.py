@@ -33,7 +33,9 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, Opera
 from ivr.engine.events import from_data
 from ivr.engine.instants import iso
 from ivr.engine.outcomes import IN_PROGRESS, SEN_LIMIT, SEN_WINDOW, Event, Summary, alert_due, summarise
+from ivr.engine.phonebook import ResponseTimes
 from ivr.store import journal, migrate
+from ivr.store.callbacks import settle_callbacks
 from ivr.store.counters import Counters
 from ivr.store.database import dialect_insert
 from ivr.store.schema import (
@@ -101,8 +103,10 @@ class Writer:
         alert_settle: timedelta,
         counters: Counters,
         stored: Callable[[list[Summary]], None],
+        response_times: Callable[[], ResponseTimes] = ResponseTimes,
     ):
         self.engine = engine
+        self._response_times = response_times
         self.folder = folder
         self._clock = clock
         self._settle = alert_settle
@@ -259,7 +263,7 @@ class Writer:
                 refused.append(item)
         try:
             with self.engine.begin() as conn:
-                summaries = store_lines(conn, lines, self._settle)
+                summaries = store_lines(conn, lines, self._settle, self._response_times())
                 _advance(conn, _ends(batch))
         except Exception as exc:
             if transient(exc):
@@ -279,7 +283,7 @@ class Writer:
                 assert isinstance(item, journal.Line)
                 try:
                     with self.engine.begin() as conn:
-                        summaries += store_lines(conn, [item], self._settle)
+                        summaries += store_lines(conn, [item], self._settle, self._response_times())
                         _advance(conn, {item.file: item.end})
                     continue
                 except Exception as exc:
@@ -420,10 +424,12 @@ def clean(value: Any) -> Any:
     return value
 
 
-def store_lines(conn: Connection, lines: Sequence[journal.Line], settle: timedelta) -> list[Summary]:
+def store_lines(conn: Connection, lines: Sequence[journal.Line], settle: timedelta,
+                response_times: ResponseTimes | None = None) -> list[Summary]:
     """Store the events of `lines` (repeats of a call's key are ignored), recompute the summary of
-    every call that got a new event, its alert, and the counts; the new summaries. An alert falls
-    due by when its call's latest event was accepted, however late it is stored."""
+    every call that got a new event, its alert, its callback (`response_times` by default the
+    offering's) and the counts; the new summaries. An alert falls due by when its call's latest
+    event was accepted, however late it is stored."""
     fresh: dict[tuple[str, str], journal.Line] = {}
     for line in lines:
         fresh.setdefault((line.sid, line.key), line)
@@ -479,6 +485,7 @@ def store_lines(conn: Connection, lines: Sequence[journal.Line], settle: timedel
             ),
             [{"sid": sid, "due_at": at, "attempts": 0, "done": {}} for sid, at in due],
         )
+    settle_callbacks(conn, summaries, timelines, response_times or ResponseTimes())
     return summaries
 
 

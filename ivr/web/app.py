@@ -24,7 +24,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ivr import logs
 from ivr.config import check_signing, load_settings
-from ivr.web import health, metrics, ops, public, services, signature, voice
+from ivr.web import auth, callbacks, health, metrics, ops, public, services, signature, voice
 
 IMPORT_NAME = "ivr"
 
@@ -60,6 +60,8 @@ def register_blueprints(app: Flask) -> None:
     voice.init_app(app)
     ops.init_app(app)
     public.init_app(app)
+    callbacks.init_app(app)
+    auth.init_app(app)
     metrics.init_app(app)
 
 

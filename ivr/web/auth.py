@@ -5,15 +5,20 @@ the details of /healthz take HTTP Basic. Without IVR_OPS_PASSWORD everything her
 never open. Every password given (form or Basic) goes through the login throttle: after a few
 wrong ones a client (or everyone, see `ivr.web.throttle`) gets 429 with Retry-After, whatever it
 sends, until the wait is over. A signed-in session's cookie is never throttled.
+
+Every state-changing console request (a POST) carries a token bound to the session that made the
+page (`csrf_token`, checked by `csrf_protect`): another site can make a signed-in browser send a
+form, but cannot read a page to learn the token.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 from functools import wraps
 
-from flask import Response, current_app, jsonify, redirect, render_template, request, url_for
+from flask import Flask, Response, abort, current_app, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
@@ -23,6 +28,8 @@ USER = "ops"
 COOKIE = "ivr_ops"
 SESSION_SECONDS = 12 * 3600
 DISABLED = "The ops console is disabled: set IVR_OPS_PASSWORD to turn it on."
+# The form field of the cross-site request token.
+CSRF_FIELD = "csrf_token"
 
 
 def ops_password() -> str | None:
@@ -77,15 +84,21 @@ def signer(password: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(key.hexdigest(), salt="ivr-ops")
 
 
+def new_session(password: str) -> str:
+    """A sign-in cookie's value: the user and a random session number (each sign-in's own, so its
+    cross-site request token is too), signed."""
+    return signer(password).dumps([USER, secrets.token_hex(16)])
+
+
 def _cookie_ok(password: str) -> bool:
     token = request.cookies.get(COOKIE)
     if not token:
         return False
     try:
-        user: str = signer(password).loads(token, max_age=SESSION_SECONDS)
-        return user == USER
+        session = signer(password).loads(token, max_age=SESSION_SECONDS)
     except BadSignature:
         return False
+    return isinstance(session, list) and session[:1] == [USER]
 
 
 def _challenge(body: Response | str, status: int = 401) -> Response:
@@ -144,3 +157,30 @@ def basic_refusal(password: str) -> Response | None:
     if not _basic_ok(password):
         return _challenge(jsonify(error="HTTP Basic authentication as user 'ops' is required."))
     return None
+
+
+def csrf_token() -> str:
+    """The token a console form carries: an HMAC of the session's sign-in cookie (of "basic" for a
+    browser that signed in with HTTP Basic, which it also sends unasked) under a key derived from
+    the password, so it changes with each sign-in and no other site can compute it."""
+    password = ops_password() or ""
+    key = hashlib.sha256(f"ivr-ops-csrf\0{current_app.config.get('SECRET_KEY') or ''}\0{password}".encode())
+    session = request.cookies.get(COOKIE) or "basic"
+    return hmac.new(key.digest(), session.encode(), hashlib.sha256).hexdigest()
+
+
+def csrf_protect(view):
+    """A state-changing console action: refused (403) unless its form carries this session's token."""
+
+    @wraps(view)
+    def guarded(*args, **kwargs):
+        if not hmac.compare_digest(request.form.get(CSRF_FIELD, "").encode(), csrf_token().encode()):
+            abort(403, "This form is out of date or came from another site: reload the page and try again.")
+        return view(*args, **kwargs)
+
+    return guarded
+
+
+def init_app(app: Flask) -> None:
+    """Console templates put `csrf_token()` in every form that changes something."""
+    app.add_template_global(csrf_token)

@@ -26,15 +26,18 @@ bp = Blueprint("metrics", __name__)
 
 
 class CallLogCollector:
-    """Calls by outcome and severity and time to answer, from the call log."""
+    """Calls by outcome and severity, time to answer, and callbacks open and overdue, from the call log."""
 
-    def __init__(self, calllog):
+    def __init__(self, calllog, clock):
         self.calllog = calllog
+        # The service's clock (a pinned one in the simulator and tests): what "overdue" is counted at.
+        self.clock = clock
 
     def collect(self):
         try:
             counts = self.calllog.outcome_counts()
             buckets, count, total = self.calllog.answer_histogram()
+            owed, overdue = self.calllog.callbacks.counts(self.clock())
         except Exception as exc:  # noqa: BLE001 - a scrape must not fail because the database did
             logger.warning("metrics: call log unavailable: %s", exc)
         else:
@@ -47,6 +50,11 @@ class CallLogCollector:
                 [], [(str(b), n) for b, n in zip(ANSWER_BUCKETS, buckets, strict=True)] + [("+Inf", count)], total
             )
             yield answer
+            callbacks = GaugeMetricFamily("ivr_callbacks", "Callbacks not closed yet (open includes overdue)",
+                                          labels=["state"])
+            callbacks.add_metric(["open"], owed)
+            callbacks.add_metric(["overdue"], overdue)
+            yield callbacks
 
 
 def _start_timer() -> None:
@@ -72,7 +80,7 @@ def metrics():
 def init_app(app: Flask) -> None:
     registry = services_of(app)
     registry.metrics.register(registry.counters)
-    registry.metrics.register(CallLogCollector(registry.calllog))
+    registry.metrics.register(CallLogCollector(registry.calllog, registry.clock))
     app.before_request(_start_timer)
     app.after_request(_observe)
     app.register_blueprint(bp)

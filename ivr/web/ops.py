@@ -48,11 +48,12 @@ from ivr.web.auth import (
     SESSION_SECONDS,
     USER,
     basic_auth,
+    csrf_protect,
+    new_session,
     ops_password,
     page_auth,
     password_matches,
     retry_after,
-    signer,
     too_many,
 )
 from ivr.web.health import current_health
@@ -92,7 +93,7 @@ def login():
     if not password_matches(USER, request.form.get("password", ""), password):
         return render_template("ops/login.html", error="Wrong password.", next=target), 401
     response = redirect(target)
-    response.set_cookie(COOKIE, signer(password).dumps(USER), max_age=SESSION_SECONDS, httponly=True,
+    response.set_cookie(COOKIE, new_session(password), max_age=SESSION_SECONDS, httponly=True,
                         secure=request.is_secure, samesite="Lax", path="/ops")
     return response
 
@@ -110,6 +111,7 @@ def console_path(target: str) -> str | None:
 
 
 @bp.post("/logout")
+@csrf_protect
 def logout():
     response = redirect(url_for("ops.login"))
     response.delete_cookie(COOKIE, path="/ops")
@@ -117,7 +119,7 @@ def logout():
 
 
 @bp.after_request
-def _headers(response: Response) -> Response:
+def security_headers(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["X-Content-Type-Options"] = "nosniff"
@@ -127,7 +129,7 @@ def _headers(response: Response) -> Response:
 
 
 @bp.errorhandler(HTTPException)
-def _http_error(error: HTTPException) -> ResponseReturnValue:
+def error_page(error: HTTPException) -> ResponseReturnValue:
     assert error.code is not None  # Flask answers an HTTPException without a code itself, before any handler
     if request.path.startswith("/ops/api/"):
         return jsonify(error=error.description), error.code
@@ -312,7 +314,7 @@ def call(sid: str) -> str:
     timeline = timeline_lines(_calllog().timelines([sid])[sid], phonebook)
     labels = {line.number: line.label for line in phonebook.lines}
     return render_template("ops/call.html", call=found, timeline=timeline, labels=labels,
-                           alert=_calllog().alerts.delivery(sid))
+                           alert=_calllog().alerts.delivery(sid), callbacks=_calllog().callbacks.of_call(sid))
 
 
 @bp.get("/week")

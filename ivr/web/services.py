@@ -4,6 +4,7 @@ through one accessor, `services()`, instead of string keys scattered over the mo
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -14,6 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from ivr.clock import Clock, utc_now
 from ivr.engine.events import EventSink
+from ivr.engine.phonebook import ResponseTimes
 from ivr.outside.alerts import Alerter, sms_credentials_missing
 from ivr.outside.licensing import Sources
 from ivr.outside.sms import SmsSender
@@ -68,7 +70,7 @@ def build(app: Flask) -> Services:
         per_number_hour=config["IVR_SMS_PER_NUMBER_HOUR"],
     )
     # The call log and its alerts keep the wall clock every worker shares, never a call's pinned one.
-    calllog = open_calllog(app, counters)
+    calllog = open_calllog(app, counters, lambda: phonebook.current().response_times)
     alerts = Alerter(
         calllog,
         phonebook.current,
@@ -110,13 +112,16 @@ def build(app: Flask) -> Services:
     )
 
 
-def open_calllog(app: Flask, counters: Counters) -> CallLog:
+def open_calllog(app: Flask, counters: Counters,
+                 response_times: Callable[[], ResponseTimes] = ResponseTimes) -> CallLog:
     """The call log named by DATABASE_URL (default: SQLite in the instance folder), journaling in
-    IVR_JOURNAL_DIR. A worker never creates or migrates tables (`ivr.store.migrate` says who does);
-    a database that is down, or not at this release's schema, leaves the service answering calls,
-    its events waiting in the journal until the database is back and migrated."""
+    IVR_JOURNAL_DIR, its callbacks due by `response_times` (the phonebook's in force). A worker never
+    creates or migrates tables (`ivr.store.migrate` says who does); a database that is down, or not
+    at this release's schema, leaves the service answering calls, its events waiting in the journal
+    until the database is back and migrated."""
     log = CallLog.from_settings(
         app.config["DATABASE_URL"], app.instance_path, clock=utc_now, counters=counters,
+        response_times=response_times,
         alert_settle_seconds=app.config["IVR_ALERT_SETTLE_SECONDS"],
         journal=Path(app.config["IVR_JOURNAL_DIR"]) if app.config["IVR_JOURNAL_DIR"] else None,
     )

@@ -185,7 +185,7 @@ def answer():
     trusted = conversation.trusts_caller_id(phonebook, verstat)
     customer = recognise(_source(phonebook), caller) if trusted else None
     if customer is not None:
-        _event(events.Recognised(sen=customer.sen, customer=customer.name))
+        _event(events.Recognised(sen=customer.sen, customer=customer.name, tier=customer.tier))
     return _answer(conversation.greet(phonebook, customer, request_instant()))
 
 
@@ -241,7 +241,8 @@ def _ask_severity(decision: AskSeverity) -> Response:
     elif verdict is not None:
         customer = verdict.customer
         assert customer is not None  # a caller who may call is a known customer
-        _event(events.Entitlement(sen=customer.sen, customer=customer.name, verdict=verdict.verdict.value))
+        _event(events.Entitlement(sen=customer.sen, customer=customer.name, verdict=verdict.verdict.value,
+                                  tier=customer.tier))
     action = _url("voice.severity", state)
     return twiml_response(
         twiml.ask([*decision.spoken], action, _voice(), after_pause=[*decision.after_pause], num_digits=1)
@@ -255,7 +256,7 @@ def _deflect(decision: Deflect) -> Response:
         customer = verdict.customer
         _event(events.Entitlement(
             sen=customer.sen if customer else state.sen, customer=customer.name if customer else None,
-            verdict=verdict.verdict.value,
+            verdict=verdict.verdict.value, tier=customer.tier if customer else None,
         ))
     reason, link = decision.reason, decision.link
     _event(events.Deflected(reason=reason))

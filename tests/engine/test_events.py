@@ -14,6 +14,7 @@ from ivr.engine.events import (
     Dial,
     Entitlement,
     Error,
+    Outbound,
     Recognised,
     Routed,
     Screened,
@@ -46,9 +47,9 @@ STORED = [
         id="started on no published line",
     ),
     pytest.param(
-        Recognised(sen="SEN-1234567", customer="Acme Corporation"),
+        Recognised(sen="SEN-1234567", customer="Acme Corporation", tier="priority"),
         "recognised",
-        {"sen": "SEN-1234567", "customer": "Acme Corporation"},
+        {"sen": "SEN-1234567", "customer": "Acme Corporation", "tier": "priority"},
         id="recognised",
     ),
     pytest.param(
@@ -64,9 +65,9 @@ STORED = [
         id="sen_entered missed",
     ),
     pytest.param(
-        Entitlement(sen="SEN-2345678", customer="Globex", verdict="expired"),
+        Entitlement(sen="SEN-2345678", customer="Globex", verdict="expired", tier="premier"),
         "entitlement",
-        {"sen": "SEN-2345678", "customer": "Globex", "verdict": "expired"},
+        {"sen": "SEN-2345678", "customer": "Globex", "verdict": "expired", "tier": "premier"},
         id="entitlement",
     ),
     pytest.param(Deflected(reason="no-sen"), "deflected", {"reason": "no-sen"}, id="deflected"),
@@ -120,6 +121,12 @@ STORED = [
     pytest.param(Status(call_status="completed", duration=313), "status:completed",
                  {"call_status": "completed", "duration": 313}, id="status"),
     pytest.param(
+        Outbound(callback=7, engineer="+14155550101", who="ops"),
+        "outbound",
+        {"callback": 7, "engineer": "+14155550101", "who": "ops"},
+        id="outbound",
+    ),
+    pytest.param(
         Error(message="RuntimeError: the engine is broken", step="voice.severity"),
         "error",
         {"message": "RuntimeError: the engine is broken", "step": "voice.severity"},
@@ -137,10 +144,16 @@ def test_a_record_is_stored_as_the_webhooks_stored_it_before_and_reads_back_the_
     assert from_data(record.kind, json.loads(json.dumps(to_data(record)))) == record
 
 
+def test_a_customer_recorded_before_tiers_were_reads_without_one():
+    stored = {"sen": "SEN-2345678", "customer": "Globex", "verdict": "ok"}
+    assert from_data("entitlement", stored) == Entitlement(sen="SEN-2345678", customer="Globex", verdict="ok")
+    assert from_data("recognised", {"sen": "SEN-1"}).tier is None
+
+
 def test_every_kind_the_webhooks_write_has_a_case_above():
     assert {p.values[0].kind for p in STORED} == set(KINDS) == {
         "started", "recognised", "sen_entered", "entitlement", "deflected", "sms", "severity", "routed", "dial",
-        "screened", "voicemail", "status", "error",
+        "screened", "voicemail", "status", "error", "outbound",
     }
 
 

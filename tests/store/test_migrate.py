@@ -83,9 +83,9 @@ def test_a_table_declared_without_its_migration_is_caught(empty_database):
     declared = MetaData()
     for table in schema.metadata.tables.values():
         table.to_metadata(declared)
-    Table("callbacks", declared, Column("id", Integer, primary_key=True))
+    Table("handoffs", declared, Column("id", Integer, primary_key=True))
     [(change, table)] = differences(empty_database, declared)
-    assert (change, table.name) == ("add_table", "callbacks")
+    assert (change, table.name) == ("add_table", "handoffs")
 
 
 def test_a_database_made_by_the_release_before_migrations_is_adopted_with_its_rows(empty_database, clock, tmp_path):

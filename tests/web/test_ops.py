@@ -21,8 +21,10 @@ from ivr.engine.events import Deflected, Entitlement, Recognised, Severity, Star
 from ivr.web.ops import neutralise
 from ivr.web.services import services_of
 
-PAGES = ["/ops/", "/ops/calls", "/ops/calls/CA001", "/ops/week", "/ops/numbers", "/ops/calls.csv"]
-API = ["/ops/api/calls", "/ops/api/calls/CA001", "/ops/api/now", "/metrics"]
+PAGES = ["/ops/", "/ops/calls", "/ops/calls/CA001", "/ops/week", "/ops/numbers", "/ops/calls.csv", "/ops/callbacks",
+         "/ops/callbacks/1"]
+API = ["/ops/api/calls", "/ops/api/calls/CA001", "/ops/api/now", "/metrics", "/ops/api/callbacks",
+       "/ops/api/callbacks/1"]
 MESSAGES = f"https://api.twilio.com/2010-04-01/Accounts/{TWILIO_ACCOUNT}/Messages.json"
 WEBHOOK = "https://hooks.example.com/services/T000/B000/priority-support"
 
@@ -71,7 +73,12 @@ def test_login_form_then_pages_then_sign_out(client):
     assert client.get("/ops/calls").status_code == 200
     # The cookie is for pages; the API still wants HTTP Basic.
     assert client.get("/ops/api/calls").status_code == 401
-    client.post("/ops/logout")
+    # Signing out is a form like any other that changes something: it carries the session's token.
+    page = client.get("/ops/calls").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page)[1]
+    assert client.post("/ops/logout").status_code == 403
+    assert client.get("/ops/calls").status_code == 200
+    client.post("/ops/logout", data={"csrf_token": token})
     assert client.get("/ops/calls").status_code == 302
 
 

@@ -208,7 +208,7 @@ def test_a_recognised_admin_is_greeted_by_name_and_not_asked_for_the_sen(tmp_pat
     call = play(tmp_path, "2026-12-01T20:00Z", US_LINE, caller=ACME_ADMIN, press=L1, answer=[SF[0]])
     assert call.said("caller hears")[:2] == ["Welcome to Priority Support.", "Hello, Acme Corporation."]
     assert "support entitlement number" not in call.heard()
-    assert call.events.of(Recognised) == [Recognised(sen="SEN-1234567", customer="Acme Corporation")]
+    assert call.events.of(Recognised) == [Recognised(sen="SEN-1234567", customer="Acme Corporation", tier="priority")]
     assert call.said("connected") == [f"caller and {SF[0]}"]
 
 
@@ -688,7 +688,7 @@ def test_an_admins_caller_id_skips_the_sen_only_as_far_as_the_phonebook_trusts_i
     sink = services_of(client.application).events
     if recognised:
         assert urlsplit(gather.get("action")).path == "/voice/severity"
-        assert sink.of(Recognised) == [Recognised(sen="SEN-1234567", customer="Acme Corporation")]
+        assert sink.of(Recognised) == [Recognised(sen="SEN-1234567", customer="Acme Corporation", tier="priority")]
     else:
         # Asked for the SEN as anyone else is, and never greeted by the customer's name.
         assert urlsplit(gather.get("action")).path == "/voice/sen"

@@ -114,7 +114,8 @@ def test_a_sen_the_licensing_service_knows_is_put_through_with_the_bearer_token(
         "Priority Support, level 1 call from Acme Corporation, SEN 1 2 3 4 5 6 7, "
         "on the United States & Canada line. Press 1 to accept."
     ]
-    assert call.events.of(Entitlement) == [Entitlement(sen="SEN-1234567", customer="Acme Corporation", verdict="ok")]
+    assert call.events.of(Entitlement) == [Entitlement(sen="SEN-1234567", customer="Acme Corporation", verdict="ok",
+                                                         tier="priority")]
     # The engineer's whisper found the name in the cache: one request for the whole call.
     assert lookup.call_count == 1
 
@@ -149,7 +150,7 @@ def test_the_call_log_keeps_an_unverified_level_1_call_as_unverified(tmp_path):
     [logged] = call.app.test_client().get("/ops/api/calls", headers={"Authorization": basic}).get_json()["calls"]
     assert (logged["outcome"], logged["sen"], logged["customer"]) == ("answered", "1234567", None)
     assert [e["data"] for e in logged["events"] if e["kind"] == "entitlement"] == [
-        {"sen": "1234567", "customer": None, "verdict": "unverified"}
+        {"sen": "1234567", "customer": None, "verdict": "unverified", "tier": None}
     ]
 
 
@@ -210,7 +211,7 @@ def test_with_admin_lookup_an_admin_is_recognised_by_the_licensing_service(tmp_p
         mock.get(LICENSING, json=[ACME], match=[responses.matchers.query_param_matcher({"admin": ACME_ADMIN})])
         call = play(tmp_path, caller=ACME_ADMIN, press="1", answer=[SF[0]], book=book)
     assert call.said("caller hears")[:2] == ["Welcome to Priority Support.", "Hello, Acme Corporation."]
-    assert call.events.of(Recognised) == [Recognised(sen="SEN-1234567", customer="Acme Corporation")]
+    assert call.events.of(Recognised) == [Recognised(sen="SEN-1234567", customer="Acme Corporation", tier="priority")]
     assert call.said("connected") == [f"caller and {SF[0]}"]
     # The whisper's name came from the admin lookup: one request for the whole call.
     assert "level 1 call from Acme Corporation" in call.said("engineer hears")[0]

@@ -1,0 +1,278 @@
+"""Callbacks in the call log: opened, joined and closed by the writer in the transaction that stores
+the events deciding them (`settle_callbacks`), so each happens once whatever the number of workers and
+instances; read and closed by hand through `Callbacks`.
+
+A callback still open at its due time alerts ops once ("overdue"): it has a row in the alert queue
+(`ivr.store.alert_queue`) under `alert_key(id)`, due at the callback's due time and cleared when it
+closes, so the alert sweep's leases deliver it exactly as they deliver a missed call's alert.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Engine, Row, and_, func, select, update
+
+from ivr.engine.callbacks import (
+    Callback,
+    Closed,
+    HistoryStep,
+    State,
+    Step,
+    closed_how,
+    customer_key,
+    due_at,
+    opens_callback,
+    reached_at,
+    reached_keys,
+    tier_of,
+)
+from ivr.engine.events import Outbound
+from ivr.engine.outcomes import Event, Outcome, Summary
+from ivr.engine.phonebook import ResponseTimes, is_e164, sen_digits
+from ivr.store.database import dialect_insert
+from ivr.store.schema import alerts, callback_steps, callbacks, calls, events
+
+ALERT_PREFIX = "callback:"
+# Answered calls that began this long before a missed call cannot have reached its customer after
+# it began: a call rings at most 12 candidates for at most 600 s each, two hours.
+LONGEST_ANSWER = timedelta(hours=3)
+# The longest note kept with a callback closed by hand.
+NOTE_LENGTH = 500
+
+
+def alert_key(callback_id: int) -> str:
+    """The alert queue's key of a callback's overdue alert."""
+    return f"{ALERT_PREFIX}{callback_id}"
+
+
+def alerted_callback(key: str) -> int | None:
+    """The callback whose overdue alert `key` is; None for a call's alert."""
+    number = key.removeprefix(ALERT_PREFIX)
+    return int(number) if number != key and number.isdigit() else None
+
+
+# --- in the writer's transaction -------------------------------------------------------------------
+
+
+def settle_callbacks(conn: Connection, summaries: Sequence[Summary], timelines: Mapping[str, list[Event]],
+           times: ResponseTimes) -> None:
+    """Open or join a callback for each newly missed L1 call, then close the callbacks the answered
+    calls reached. Per customer one decision at a time, across writers (`_hold`)."""
+    missed = sorted((s for s in summaries if opens_callback(s)), key=lambda s: (s.started_at, s.sid))
+    answered = sorted((s for s in summaries if reached_at(s) is not None), key=lambda s: (reached_at(s), s.sid))
+    keys = {customer_key(s.sen, s.caller) for s in missed} | {k for s in answered for k in reached_keys(s)}
+    _hold(conn, sorted(k for k in keys if k is not None))
+    for call in missed:
+        _open_or_join(conn, call, tier_of(timelines[call.sid]), times)
+    for call in answered:
+        _close_reached(conn, call, closed_how(timelines[call.sid]))
+
+
+def _hold(conn: Connection, keys: Sequence[str]) -> None:
+    """Hold each customer's key until the transaction ends (in order, so writers never deadlock).
+    PostgreSQL only: SQLite has one writer at a time, and this transaction holds it already."""
+    if conn.dialect.name != "postgresql":
+        return
+    for key in keys:
+        lock = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
+        conn.execute(select(func.pg_advisory_xact_lock(lock)))
+
+
+def _open_or_join(conn: Connection, call: Summary, tier: str | None, times: ResponseTimes) -> None:
+    member = conn.execute(
+        select(callback_steps.c.callback_id).where(
+            callback_steps.c.call_sid == call.sid, callback_steps.c.step.in_([Step.OPENED, Step.JOINED]))
+    ).first()
+    if member is not None:
+        # A call already counted; a recording that came later is the callback's newest voicemail.
+        if call.voicemail_url:
+            conn.execute(update(callbacks).where(callbacks.c.id == member.callback_id)
+                         .values(voicemail_url=call.voicemail_url))
+        return
+    due = due_at(call, tier, times)
+    if due is None:
+        return
+    key = customer_key(call.sen, call.caller)
+    found = None if key is None else conn.execute(
+        select(callbacks.c.id, callbacks.c.due_at, callbacks.c.last_call_at).where(callbacks.c.open_key == key)
+    ).first()
+    if found is None:
+        callback_id = conn.execute(callbacks.insert().values(
+            key=key, open_key=key, sen=call.sen, customer=call.customer, caller=call.caller, line=call.line,
+            tier=tier, severity=call.severity, opened_at=call.started_at, due_at=due, last_call_at=call.started_at,
+            first_call=call.sid, calls=1, voicemail_url=call.voicemail_url,
+        ).returning(callbacks.c.id)).scalar_one()
+        _step(conn, callback_id, call.started_at, Step.OPENED, call_sid=call.sid)
+        _alert(conn, callback_id, due)
+        if (reached := _reached_since(conn, call)) is not None:
+            _close(conn, callback_id, *reached)
+        return
+    earliest = min(found.due_at, due)
+    conn.execute(update(callbacks).where(callbacks.c.id == found.id).values(
+        due_at=earliest, last_call_at=max(found.last_call_at, call.started_at), calls=callbacks.c.calls + 1,
+        **({"voicemail_url": call.voicemail_url} if call.voicemail_url else {}),
+    ))
+    _step(conn, found.id, call.started_at, Step.JOINED, call_sid=call.sid)
+    if earliest != found.due_at:
+        _alert(conn, found.id, earliest)
+
+
+def _reached_since(conn: Connection, call: Summary) -> tuple[datetime, Closed, str] | None:
+    """The first call that reached this missed call's customer after it began, if the call log
+    already holds one: stored before the miss (the writer takes journal files in turn, so after an
+    outage a later answer can come first). Matched as `_close_reached` matches: by the SEN, or
+    without one by the number."""
+    digits = sen_digits(call.sen) if call.sen else ""
+    customer: ColumnElement[bool]
+    if digits:
+        customer = calls.c.sen.in_({call.sen, digits, f"SEN-{digits}"})
+    elif is_e164(call.caller):
+        customer = calls.c.caller == call.caller
+    else:
+        return None
+    found = conn.execute(
+        select(calls.c.sid, calls.c.started_at, calls.c.answer_seconds).where(
+            customer, calls.c.outcome == Outcome.ANSWERED.value, calls.c.sid != call.sid,
+            calls.c.started_at >= call.started_at - LONGEST_ANSWER)
+    ).all()
+    reached = sorted((row.started_at + timedelta(seconds=row.answer_seconds or 0), row.sid) for row in found)
+    at, sid = next(((at, sid) for at, sid in reached if at >= call.started_at), (None, None))
+    if at is None or sid is None:
+        return None
+    outbound = conn.execute(select(events.c.id).where(events.c.call_sid == sid, events.c.kind == Outbound.kind)).first()
+    return at, Closed.CALLED_BACK if outbound else Closed.ANSWERED, sid
+
+
+def _close_reached(conn: Connection, call: Summary, how: Closed) -> None:
+    """Close the customer's open callbacks whose missed calls all began before an engineer took
+    this call."""
+    reached = reached_at(call)
+    assert reached is not None
+    for (callback_id,) in conn.execute(
+        select(callbacks.c.id).where(callbacks.c.open_key.in_(reached_keys(call)), callbacks.c.last_call_at <= reached)
+    ).all():
+        _close(conn, callback_id, reached, how, call_sid=call.sid)
+
+
+def _close(conn: Connection, callback_id: int, at: datetime, how: Closed, call_sid: str | None = None, *,
+           who: str | None = None, note: str | None = None) -> bool:
+    closed = conn.execute(
+        update(callbacks).where(callbacks.c.id == callback_id, callbacks.c.closed_at.is_(None)).values(
+            open_key=None, closed_at=at, closed_how=how.value, closed_by_call=call_sid, closed_by=who, note=note)
+    ).rowcount == 1
+    if closed:
+        _step(conn, callback_id, at, Step.CLOSED, call_sid=call_sid, who=who, note=note)
+        # Nothing left to tell ops (a round under way finds the callback closed and sends nothing).
+        conn.execute(update(alerts).where(alerts.c.sid == alert_key(callback_id), alerts.c.finished_at.is_(None))
+                     .values(due_at=None))
+    return closed
+
+
+def _step(conn: Connection, callback_id: int, at: datetime, step: Step, **details: Any) -> None:
+    conn.execute(callback_steps.insert().values(callback_id=callback_id, at=at, step=step.value, **details))
+
+
+def _alert(conn: Connection, callback_id: int, due: datetime) -> None:
+    """The callback's overdue alert, due at its due time (earlier when a later call brought it forward)."""
+    insert = dialect_insert(conn, alerts)
+    conn.execute(insert.on_conflict_do_update(
+        index_elements=["sid"], set_={"due_at": insert.excluded.due_at}, where=alerts.c.finished_at.is_(None),
+    ), [{"sid": alert_key(callback_id), "due_at": due, "attempts": 0, "done": {}}])
+
+
+# --- reading, and closing by hand ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallbackFilter:
+    """`state` one of State's values (`open` includes the overdue); a window on when they opened."""
+
+    state: State | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+class Callbacks:
+    """The callbacks of a call log; `caught_up` is called before a read, so it shows what this
+    process has accepted."""
+
+    def __init__(self, engine: Engine, caught_up: Callable[[], object]):
+        self.engine = engine
+        self._caught_up = caught_up
+
+    def find(self, at: datetime, where: CallbackFilter = CallbackFilter(), limit: int = 100) -> list[Callback]:
+        """Open ones soonest due first; closed ones (and all, with no state) newest first."""
+        self._caught_up()
+        query = select(callbacks)
+        if where.state is State.CLOSED:
+            query = query.where(callbacks.c.closed_at.is_not(None)).order_by(callbacks.c.closed_at.desc(),
+                                                                                callbacks.c.id.desc())
+        elif where.state is not None:
+            query = query.where(callbacks.c.closed_at.is_(None)).order_by(callbacks.c.due_at, callbacks.c.id)
+            if where.state is State.OVERDUE:
+                query = query.where(callbacks.c.due_at <= at)
+        else:
+            query = query.order_by(callbacks.c.opened_at.desc(), callbacks.c.id.desc())
+        if where.since:
+            query = query.where(callbacks.c.opened_at >= where.since)
+        if where.until:
+            query = query.where(callbacks.c.opened_at < where.until)
+        with self.engine.connect() as conn:
+            return [_callback(row) for row in conn.execute(query.limit(limit))]
+
+    def get(self, callback_id: int) -> Callback | None:
+        self._caught_up()
+        with self.engine.connect() as conn:
+            row = conn.execute(select(callbacks).where(callbacks.c.id == callback_id)).first()
+        return None if row is None else _callback(row)
+
+    def history(self, callback_id: int) -> list[HistoryStep]:
+        self._caught_up()
+        query = (select(callback_steps).where(callback_steps.c.callback_id == callback_id)
+                 .order_by(callback_steps.c.at, callback_steps.c.id))
+        with self.engine.connect() as conn:
+            return [HistoryStep(row.at, Step(row.step), row.call_sid, row.who, row.note) for row in conn.execute(query)]
+
+    def of_call(self, call_sid: str) -> list[int]:
+        """The callbacks a call opened, joined or closed."""
+        self._caught_up()
+        query = select(callback_steps.c.callback_id).where(callback_steps.c.call_sid == call_sid).distinct()
+        with self.engine.connect() as conn:
+            return sorted(conn.execute(query).scalars())
+
+    def counts(self, at: datetime) -> tuple[int, int]:
+        """(open, overdue) at `at`; the open include the overdue. Read through the due index."""
+        self._caught_up()
+        still_open = callbacks.c.closed_at.is_(None)
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count()).where(still_open)).scalar_one()
+            late = conn.execute(select(func.count()).where(and_(still_open, callbacks.c.due_at <= at))).scalar_one()
+        return int(total), int(late)
+
+    def close(self, callback_id: int, at: datetime, who: str, note: str) -> bool:
+        """Close by hand, noting who and why; False when it was closed already (or never was)."""
+        with self.engine.begin() as conn:
+            row = conn.execute(select(callbacks.c.key).where(callbacks.c.id == callback_id)).first()
+            if row is None:
+                return False
+            if row.key is not None:
+                _hold(conn, [row.key])  # not while a writer joins a missed call to it
+            return _close(conn, callback_id, at, Closed.BY_HAND, who=who, note=note[:NOTE_LENGTH])
+
+
+    def called(self, callback_id: int, at: datetime, who: str, call_sid: str, engineer: str) -> None:
+        """Note in its history that `who` placed a call back (`call_sid`), ringing `engineer` first."""
+        with self.engine.begin() as conn:
+            _step(conn, callback_id, at, Step.CALLED, call_sid=call_sid, who=who, note=f"ringing {engineer} first")
+
+
+def _callback(row: Row[Any]) -> Callback:
+    values = dict(row._mapping)
+    values.pop("open_key")
+    values["closed_how"] = Closed(row.closed_how) if row.closed_how else None
+    return Callback(**values)

@@ -1,0 +1,195 @@
+"""Callbacks open with the missed L1 call that decides them, join, close and escalate once, on
+SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from urllib.parse import parse_qs
+
+import responses
+from conftest import NOW, RECORDING, SETTLE, answered_call, missed_call, utc
+
+from ivr.config import default
+from ivr.engine.callbacks import Closed, State, Step
+from ivr.engine.events import Status
+from ivr.outside.alerts import Alerter
+from ivr.store.callbacks import CallbackFilter, alert_key
+from ivr.store.calllog import CallLog
+
+START = utc("2026-12-01T09:00:00Z")
+ACCOUNT = "AC" + "0" * 32
+MESSAGES = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Messages.json"
+WEBHOOK = "https://hooks.example.com/services/T000/B000/priority-support"
+
+
+def only_open(store, at=NOW):
+    found = store.callbacks.find(at, CallbackFilter(State.OPEN))
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_a_missed_l1_call_opens_a_callback_due_its_tiers_response_time_after_it_began(store):
+    missed_call(store, "CA1", tier="premier")
+    callback = only_open(store)
+    assert (callback.sen, callback.customer, callback.caller, callback.line, callback.tier) == (
+        "SEN-1234567", "Acme Corporation", "+14155551234", "+14155550100", "premier")
+    assert (callback.opened_at, callback.due_at, callback.first_call, callback.calls) == (
+        START, utc("2026-12-01T09:30:00Z"), "CA1", 1)
+    assert callback.voicemail_url == RECORDING
+    assert [(s.step, s.call_sid, s.at) for s in store.callbacks.history(callback.id)] == [(Step.OPENED, "CA1", START)]
+    # Its overdue alert waits in the alert queue for the due time.
+    assert store.alerts.get(alert_key(callback.id)).due_at == utc("2026-12-01T09:30:00Z")
+    assert store.callbacks.of_call("CA1") == [callback.id]
+
+
+def test_repeated_events_of_a_missed_call_neither_open_nor_join_again(store):
+    missed_call(store, "CA1")
+    missed_call(store, "CA1")
+    store.record("CA1", Status(call_status="completed", duration=62), START + timedelta(seconds=62))
+    assert only_open(store).calls == 1
+    assert len(store.callbacks.find(NOW)) == 1
+
+
+def test_a_second_missed_call_with_the_same_sen_joins_the_open_callback_and_keeps_its_due_time(store):
+    missed_call(store, "CA1")
+    missed_call(store, "CA2", at=START + timedelta(minutes=20), caller="+31612345678", sen="1234567")
+    callback = only_open(store)
+    assert (callback.calls, callback.due_at, callback.last_call_at) == (
+        2, utc("2026-12-01T10:00:00Z"), START + timedelta(minutes=20))
+    assert [(s.step, s.call_sid) for s in store.callbacks.history(callback.id)] == [
+        (Step.OPENED, "CA1"), (Step.JOINED, "CA2")]
+
+
+def test_without_a_sen_the_same_number_joins_and_another_customer_opens_its_own(store):
+    missed_call(store, "CA1", sen=None)
+    missed_call(store, "CA2", at=START + timedelta(minutes=5), sen=None)
+    missed_call(store, "CA3", at=START + timedelta(minutes=6), sen="SEN-2345678", caller="+31612345678")
+    open_now = store.callbacks.find(NOW, CallbackFilter(State.OPEN))
+    assert [(c.caller, c.sen, c.calls) for c in open_now] == [
+        # Tier unknown: the shortest response time any phone tier has, 30 minutes.
+        ("+14155551234", None, 2), ("+31612345678", "SEN-2345678", 1)]
+    assert [c.due_at for c in open_now] == [utc("2026-12-01T09:30:00Z"), utc("2026-12-01T10:06:00Z")]
+
+
+def test_the_customer_calling_again_and_being_answered_closes_the_callback_linked_to_that_call(store):
+    missed_call(store, "CA1", voicemail=False)
+    answered_call(store, "CA2", at=START + timedelta(minutes=10))
+    callback = store.callbacks.find(NOW, CallbackFilter(State.CLOSED))[0]
+    assert (callback.closed_how, callback.closed_by_call, callback.closed_at) == (
+        Closed.ANSWERED, "CA2", START + timedelta(minutes=10, seconds=12))
+    assert store.callbacks.find(NOW, CallbackFilter(State.OPEN)) == []
+    assert [(s.step, s.call_sid) for s in store.callbacks.history(callback.id)] == [
+        (Step.OPENED, "CA1"), (Step.CLOSED, "CA2")]
+    assert store.alerts.get(alert_key(callback.id)).due_at is None
+    # A later missed call owes the customer a new callback.
+    missed_call(store, "CA3", at=START + timedelta(minutes=30))
+    assert only_open(store).first_call == "CA3"
+
+
+def test_an_answer_stored_before_the_earlier_miss_closes_the_callback_the_miss_opens(store):
+    # After an outage the writer takes one worker's journal, then the other's: the later answer first.
+    answered_call(store, "CA2", at=START + timedelta(minutes=10))
+    assert store.caught_up()
+    missed_call(store, "CA1", voicemail=False)
+    callback = store.callbacks.find(NOW, CallbackFilter(State.CLOSED))[0]
+    assert (callback.first_call, callback.closed_how, callback.closed_by_call, callback.closed_at) == (
+        "CA1", Closed.ANSWERED, "CA2", START + timedelta(minutes=10, seconds=12))
+    assert store.alerts.get(alert_key(callback.id)).due_at is None
+
+
+def test_a_call_answered_before_the_latest_missed_call_began_does_not_close_it(store):
+    answered_call(store, "CA2", at=START)
+    missed_call(store, "CA1", at=START + timedelta(minutes=1))
+    assert only_open(store).first_call == "CA1"
+
+
+def test_closed_by_hand_with_who_and_a_note_once(store, clock):
+    missed_call(store, "CA1")
+    callback = only_open(store)
+    closed_at = NOW + timedelta(minutes=5)
+    assert store.callbacks.close(callback.id, closed_at, "ops", "called back by e-mail, ticket PS-1") is True
+    assert store.callbacks.close(callback.id, closed_at, "ops", "again") is False
+    assert store.callbacks.close(999, closed_at, "ops", "no such callback") is False
+    closed = store.callbacks.get(callback.id)
+    assert (closed.state(closed_at), closed.closed_how, closed.closed_by, closed.note, closed.closed_at) == (
+        State.CLOSED, Closed.BY_HAND, "ops", "called back by e-mail, ticket PS-1", closed_at)
+    assert [(s.step, s.who, s.note) for s in store.callbacks.history(callback.id)][-1] == (
+        Step.CLOSED, "ops", "called back by e-mail, ticket PS-1")
+    assert store.alerts.get(alert_key(callback.id)).due_at is None
+
+
+def test_open_and_overdue_counts_and_the_overdue_list(store):
+    missed_call(store, "CA1", tier="premier")  # due 09:30
+    missed_call(store, "CA2", sen="SEN-2345678", caller="+31612345678")  # due 10:00
+    assert store.callbacks.counts(utc("2026-12-01T09:29:59Z")) == (2, 0)
+    assert store.callbacks.counts(utc("2026-12-01T09:30:00Z")) == (2, 1)
+    overdue = store.callbacks.find(utc("2026-12-01T09:45:00Z"), CallbackFilter(State.OVERDUE))
+    assert [c.first_call for c in overdue] == ["CA1"]
+    window = CallbackFilter(since=START, until=START + timedelta(seconds=1))
+    assert [c.first_call for c in store.callbacks.find(NOW, window)] == ["CA2", "CA1"]
+    assert store.callbacks.find(NOW, CallbackFilter(since=START + timedelta(seconds=1))) == []
+
+
+def test_two_writers_storing_missed_calls_of_one_customer_at_once_open_one_callback(store, clock, tmp_path):
+    workers = [CallLog(store.engine, journal=tmp_path / f"worker{n}", clock=clock, alert_settle_seconds=SETTLE)
+               for n in range(2)]
+    for n, worker in enumerate(workers):
+        missed_call(worker, f"CA{n}", at=START + timedelta(seconds=n))
+    stored = [threading.Thread(target=worker.caught_up) for worker in workers]
+    for thread in stored:
+        thread.start()
+    for thread in stored:
+        thread.join()
+    # A writer the other kept waiting (SQLite's one writer at a time) stores its batch now.
+    for worker in workers:
+        assert worker.caught_up()
+    callback = only_open(store)
+    assert callback.calls == 2
+    assert sorted(s.call_sid for s in store.callbacks.history(callback.id)) == ["CA0", "CA1"]
+
+
+def make_alerter(store, sample) -> Alerter:
+    return Alerter(store, lambda: sample, ACCOUNT, "token", console_url="https://ivr.example.com",
+                   backoff_seconds=0, lease_seconds=default("IVR_ALERT_LEASE_SECONDS"),
+                   sweep_seconds=default("IVR_ALERT_SWEEP_SECONDS"))
+
+
+def sweep(alerter, at) -> int:
+    alerter.calllog.clock.now = at
+    return alerter.sweep(at)
+
+
+@responses.activate
+def test_a_callback_still_open_at_its_due_time_alerts_once_as_overdue(store, sample):
+    responses.add(responses.POST, MESSAGES, status=201, json={"sid": "SM1", "status": "queued"})
+    responses.add(responses.POST, WEBHOOK, status=200, body="ok")
+    alerter = make_alerter(store, sample)
+    missed_call(store, "CA1")
+    assert sweep(alerter, NOW) == 1  # the missed call's own alert
+    callback = only_open(store)
+    assert sweep(alerter, callback.due_at - timedelta(seconds=1)) == 0
+    assert sweep(alerter, callback.due_at + timedelta(minutes=5)) == 1
+    assert sweep(alerter, callback.due_at + timedelta(hours=2)) == 0
+    texts = [parse_qs(c.request.body)["Body"][0] for c in responses.calls if c.request.url == MESSAGES]
+    assert len(texts) == 2
+    assert texts[1] == (
+        "Overdue callback: Acme Corporation (SEN-1234567, from +14155551234) after a missed L1 call on the "
+        "United States & Canada line +14155550100 from 2026-12-01T09:00:00Z; the call back was due at "
+        "2026-12-01T10:00:00Z (5 min ago) and nobody has reached them. On duty now: Amsterdam Priority "
+        f"Support. Voicemail: {RECORDING} Callback: https://ivr.example.com/ops/callbacks/{callback.id}")
+    assert len([c for c in responses.calls if c.request.url == WEBHOOK]) == 2
+
+
+@responses.activate
+def test_a_callback_closed_before_its_due_time_never_alerts(store, sample):
+    responses.add(responses.POST, MESSAGES, status=201, json={"sid": "SM1", "status": "queued"})
+    responses.add(responses.POST, WEBHOOK, status=200, body="ok")
+    alerter = make_alerter(store, sample)
+    missed_call(store, "CA1")
+    callback = only_open(store)
+    # Due, but closed by hand before any worker claimed its alert.
+    store.callbacks.close(callback.id, callback.due_at, "ops", "reached by phone from a mobile")
+    assert sweep(alerter, callback.due_at + timedelta(minutes=1)) == 1  # the missed call's alert only
+    assert all("Overdue" not in parse_qs(c.request.body)["Body"][0]
+               for c in responses.calls if c.request.url == MESSAGES)
