@@ -120,6 +120,9 @@ class Team:
     ring: Ring = Ring.TOGETHER
     ring_seconds: int = DEFAULT_RING_SECONDS
     label: str = ""
+    # Where the team's handoff digests go; neither set: to [alerts] (`digest_destinations`).
+    digest_sms: tuple[str, ...] = ()
+    digest_webhook: str | None = None
 
     @property
     def spoken_name(self) -> str:
@@ -196,6 +199,18 @@ class Alerts:
     sms_from: str | None = None
 
 
+# How far back the alert sweep looks for handoffs whose digest is not yet scheduled: a digest
+# whose handoff is older when the service comes back from an outage is never sent.
+DEFAULT_DIGEST_LOOKBACK = timedelta(hours=12)
+
+
+@dataclass(frozen=True)
+class Digests:
+    """[digests]: send each incoming team a digest at every handoff (absent: no digests)."""
+
+    lookback: timedelta = DEFAULT_DIGEST_LOOKBACK
+
+
 @dataclass(frozen=True)
 class ResponseTimes:
     """[response_times]: how soon a customer of each tier is owed a first response, by severity."""
@@ -259,6 +274,7 @@ class Phonebook:
     entitlements: EntitlementSettings | None = None
     alerts: Alerts = Alerts()
     response_times: ResponseTimes = field(default_factory=ResponseTimes)
+    digests: Digests | None = None
 
     # Derived from the fields above; cached_property stores into the instance's __dict__, which
     # a frozen dataclass allows.

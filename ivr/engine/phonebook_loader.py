@@ -30,6 +30,7 @@ from ivr.engine.hours import (
 from ivr.engine.instants import iso
 from ivr.engine.phonebook import (
     DEFAULT_CACHE_SECONDS,
+    DEFAULT_DIGEST_LOOKBACK,
     DEFAULT_SEVERITY,
     DEFAULT_TIMEOUT_SECONDS,
     DEFAULT_WEEKEND,
@@ -43,6 +44,7 @@ from ivr.engine.phonebook import (
     Alerts,
     CallerIdTrust,
     Customer,
+    Digests,
     EntitlementSettings,
     Fallback,
     Kind,
@@ -77,19 +79,22 @@ COVERAGE_HORIZON = timedelta(days=365)
 
 TOP_KEYS = (
     "service", "weekend", "severity", "lines", "teams", "fallback", "customers", "entitlements", "alerts",
-    "response_times",
+    "response_times", "digests",
 )
 SERVICE_KEYS = ("name", "portal", "renewals", "trust_caller_id")
 WEEKEND_KEYS = ("starts", "ends")
 LINE_KEYS = ("number", "region", "label")
 TEAM_KEYS = (
     "kind", "region", "tz", "hours", "holidays", "calendar", "extra",
-    "dial", "ring", "ring_seconds", "label",
+    "dial", "ring", "ring_seconds", "label", "digest_sms", "digest_webhook",
 )
 FALLBACK_KEYS = ("dial", "ring", "ring_seconds", "label")
 CUSTOMER_KEYS = ("sen", "name", "tier", "maintenance_until", "admins")
 ENTITLEMENTS_KEYS = ("file", "url", "timeout_seconds", "cache_seconds", "admin_lookup")
 ALERTS_KEYS = ("sms", "webhook", "sms_from")
+DIGESTS_KEYS = ("lookback_hours",)
+# Past 3 days a digest is of no use to the team it was for.
+DIGEST_LOOKBACK_HOURS = (1, 72)
 RESPONSE_TIME_TIERS = tuple(sorted(PHONE_TIERS))
 # A response time is whole minutes, from one minute to 30 days.
 RESPONSE_MINUTES_RANGE = (1, 30 * 24 * 60)
@@ -336,11 +341,14 @@ def _read_team(reader: _Reader, name: str, raw: object) -> Team | None:
     ring = reader.convert(table, path, "ring", _enum(Ring), Team.ring)
     ring_seconds = reader.convert(table, path, "ring_seconds", _ring_seconds, Team.ring_seconds)
     label = reader.convert(table, path, "label", _text, Team.label)
+    digest_sms = reader.items(table, path, "digest_sms", _phone)
+    digest_webhook = reader.convert(table, path, "digest_webhook", _https_url, None)
     if tz is not None:
         _check_zone(reader, _join(path, "tz"), tz.key, office=kind is Kind.PRIORITY)
     if kind is None or tz is None or not dial:
         return None
-    return Team(name, kind, region, tz, hours, dial, listed, calendar, extra, ring, ring_seconds, label)
+    return Team(name, kind, region, tz, hours, dial, listed, calendar, extra, ring, ring_seconds, label,
+                digest_sms, digest_webhook)
 
 
 def _check_zone(reader: _Reader, where: str, zone: str, *, office: bool) -> None:
@@ -507,6 +515,19 @@ def _read_alerts(reader: _Reader, raw: object) -> Alerts:
     )
 
 
+def _read_digests(reader: _Reader, raw: object) -> Digests:
+    table = reader.table(raw, "digests", DIGESTS_KEYS)
+    lookback = reader.convert(table, "digests", "lookback_hours", _lookback_hours, DEFAULT_DIGEST_LOOKBACK)
+    return Digests(lookback)
+
+
+def _lookback_hours(value: object) -> timedelta:
+    low, high = DIGEST_LOOKBACK_HOURS
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{value!r} must be a whole number of hours from {low} to {high}")
+    return timedelta(hours=value)
+
+
 def _response_minutes(value: object) -> timedelta:
     low, high = RESPONSE_MINUTES_RANGE
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -650,12 +671,13 @@ def parse_phonebook(text: str, source: str = "phonebook.toml", *, coverage_from:
         reader.warn("customers", "[entitlements] is set, so [[customers]] are ignored")
     alerts = _read_alerts(reader, raw.get("alerts", {}))
     response_times = _read_response_times(reader, raw.get("response_times", {}))
+    digests = _read_digests(reader, raw["digests"]) if "digests" in raw else None
     _check_regions(reader, raw)
     if any(not p.warning for p in reader.problems):
         raise PhonebookError(source, reader.problems)
     phonebook = Phonebook(
         service, weekend, severity, lines, teams, fallback, customers, (),
-        entitlements=entitlements, alerts=alerts, response_times=response_times,
+        entitlements=entitlements, alerts=alerts, response_times=response_times, digests=digests,
     )
     _check_team_places(reader, phonebook)
     if coverage_from is not None:

@@ -1,6 +1,7 @@
 """Alerts on missed L1 calls: an SMS to each `[alerts] sms` number and a Slack-style webhook. The
 same way, ops hears once an hour of a number whose calls are ended for giving too many unknown SENs,
-and once of each callback still open at its due time ("overdue", `ivr.store.callbacks`).
+and once of each callback still open at its due time ("overdue", `ivr.store.callbacks`); and at
+every handoff, each incoming team gets its digest (`ivr.engine.handoffs`), scheduled by the sweep.
 
 The database is the source of truth. The call log stores each L1 call's alert state with the
 event that decides it (`calllog.alerts`); every worker's alert thread sweeps for due alerts every
@@ -29,6 +30,7 @@ import requests
 from twilio.base.exceptions import TwilioRestException
 
 from ivr.engine.callbacks import Callback, span
+from ivr.engine.handoffs import digest_destinations, digest_key, digest_sms, digest_text, digested, handoffs
 from ivr.engine.instants import iso
 from ivr.engine.outcomes import SEN_WINDOW, SILENT_AFTER, Outcome, Summary
 from ivr.engine.phonebook import Alerts, Phonebook
@@ -40,6 +42,7 @@ from ivr.store.alert_queue import NOTICE_PREFIX, AlertState
 from ivr.store.callbacks import alerted_callback
 from ivr.store.calllog import CallLog
 from ivr.store.counters import Counters
+from ivr.store.digests import read_digest
 from ivr.store.reloading import PhonebookNotice
 
 logger = logging.getLogger(__name__)
@@ -157,6 +160,17 @@ def _slack_escape(text: str) -> str:
 
 
 @dataclass(frozen=True)
+class _Message:
+    """What an alert says (`sms_text`: its SMS form, when shorter) and to whom; `line` is the
+    published number its SMS comes from unless `[alerts] sms_from` says."""
+
+    text: str
+    line: str | None
+    destinations: Alerts
+    sms_text: str | None = None
+
+
+@dataclass(frozen=True)
 class _LastError:
     """The last failure on a channel, in this process (the counts are in `Counters`)."""
 
@@ -203,6 +217,8 @@ class Alerter:
         # Notices heard in a request, stored in the call log by the alert thread (a request never
         # waits on the database); kept until stored.
         self._notices: list[tuple[str, str, datetime]] = []
+        # The digest keys this process knows are in the alert queue (those in the look-back).
+        self._scheduled: frozenset[str] = frozenset()
         self._changed = threading.Condition()
         self._writing = threading.Lock()
 
@@ -288,6 +304,7 @@ class Alerter:
         """Store the notices heard, then start a round for each alert due at `now` (each claimed in
         its thread); the threads."""
         self._store_notices()
+        self._schedule_digests(now)
         due = self.calllog.alerts.due(now, BATCH)
         with self._changed:
             self._busy += len(due)
@@ -297,9 +314,20 @@ class Alerter:
             thread.start()
         return rounds
 
+    def _schedule_digests(self, now: datetime) -> None:
+        """Add the digest of each handoff within the phonebook's look-back, due at its instant,
+        unless there already: every worker does, and the queue keeps one of each."""
+        phonebook = self.phonebook()
+        if phonebook.digests is None:
+            return
+        due = [(digest_key(team, handoff.at), handoff.at)
+               for handoff in handoffs(phonebook, now - phonebook.digests.lookback, now) for team in handoff.incoming]
+        self.calllog.alerts.add_due((key, at) for key, at in due if key not in self._scheduled)
+        self._scheduled = frozenset(key for key, _ in due)
+
     def _round(self, sid: str, now: datetime, claimed: list[str]) -> None:
         # Every line of the round names its call (its sends copy this context into their threads).
-        bind_call(None if sid.startswith(NOTICE_PREFIX) else sid)
+        bind_call(None if sid.startswith(NOTICE_PREFIX) or digested(sid) else sid)
         try:
             # The lease runs from `now`, read before this round began: the round's end is counted from here.
             ends = time.monotonic() + self.lease.total_seconds() * ROUND_SHARE
@@ -324,11 +352,11 @@ class Alerter:
         if said is None:
             self.calllog.alerts.release(claim, self.calllog.clock(), None, None)
             return
-        text, line = said
-        settings = phonebook.alerts
-        sender = settings.sms_from or line
+        text = said.text
+        settings = said.destinations
+        sender = settings.sms_from or said.line
         sends: dict[str, Callable[[], None]] = {
-            f"sms:{number}": partial(self._sms, number, sender, text) for number in settings.sms
+            f"sms:{number}": partial(self._sms, number, sender, said.sms_text or text) for number in settings.sms
         }
         webhook = settings.webhook
         if webhook:
@@ -355,23 +383,32 @@ class Alerter:
         now = self.calllog.clock()
         self.calllog.alerts.release(claim, now, now + ROUND_PAUSE if again else None, "; ".join(retry) or None)
 
-    def _what_to_say(self, key: str, phonebook: Phonebook) -> tuple[str, str | None] | None:
-        """The alert's text and the line it concerns; None when there is nothing to tell any more."""
+    def _what_to_say(self, key: str, phonebook: Phonebook) -> _Message | None:
+        """The alert's text and destinations; None when there is nothing to tell any more."""
         now = self.calllog.clock()
+        # About the service, not a call: texted from the first published line unless sms_from says.
+        first_line = phonebook.lines[0].number if phonebook.lines else None
         notice = self.calllog.alerts.notice(key)
         if notice is not None:
-            # About the service, not a call: texted from the first published line unless sms_from says.
-            return notice, phonebook.lines[0].number if phonebook.lines else None
+            return _Message(notice, first_line, phonebook.alerts)
+        handoff = digested(key)
+        if handoff is not None:
+            digest = read_digest(self.calllog, phonebook, *handoff, now)
+            if digest is None:
+                return None  # the phonebook was edited: no such handoff any more
+            return _Message(digest_text(digest, now, self.console_url, LATE_AFTER), first_line,
+                            digest_destinations(phonebook, digest.team),
+                            digest_sms(digest, now, self.console_url, LATE_AFTER))
         callback_id = alerted_callback(key)
         if callback_id is not None:
             callback = self.calllog.callbacks.get(callback_id)
             if callback is None or callback.closed_at is not None:
                 return None  # the customer was reached in time
-            return overdue_text(callback, phonebook, now, self.console_url), callback.line
+            return _Message(overdue_text(callback, phonebook, now, self.console_url), callback.line, phonebook.alerts)
         call = self.calllog.call(key)
         if call is None or not (call.missed_l1 or call.unfinished_l1 or call.sen_limited):
             return None  # answered after all (callbacks come out of order)
-        return alert_text(call, phonebook, now, self.console_url), call.line
+        return _Message(alert_text(call, phonebook, now, self.console_url), call.line, phonebook.alerts)
 
     def _attempt(self, claim: AlertState, destination: str, send: Callable[[], None], done: dict,
                  retry: list[str], ends: float) -> None:

@@ -177,6 +177,19 @@ class AlertQueue:
                 conn.execute(dialect_insert(conn, alerts).values(sid=key, due_at=at, attempts=0, done={}))
         return added is not None
 
+    def add_due(self, keys: Iterable[tuple[str, datetime]]) -> int:
+        """Alert rows (key, due at) added unless there already (a handoff's digests, scheduled by
+        every worker's sweep: one row, so one delivery, whatever the number of workers and
+        instances); how many were new."""
+        added = 0
+        with self.engine.begin() as conn:
+            for key, at in keys:
+                added += conn.execute(
+                    dialect_insert(conn, alerts).values(sid=key, due_at=at, attempts=0, done={})
+                    .on_conflict_do_nothing(index_elements=["sid"]).returning(alerts.c.sid)
+                ).first() is not None
+        return added
+
     def notice(self, key: str) -> str | None:
         """The text of notice `key`; None when there is no such notice (a call's alert)."""
         if not key.startswith(NOTICE_PREFIX):

@@ -1,0 +1,200 @@
+"""Handoffs and their digests: when one shift hands the phone line to the next, and what the team
+coming on reads about the shift going off.
+
+Pure functions of (phonebook, instants) over `ivr.engine.schedule`, and of records the call log
+reads (`Summary`, `Callback`); the alert sweep schedules and sends the digests
+(`ivr.outside.alerts`), the console and `ivr handoffs` show them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from ivr.engine.callbacks import Callback, when_text
+from ivr.engine.instants import epoch, instant, iso
+from ivr.engine.outcomes import Outcome, Summary
+from ivr.engine.phonebook import Alerts, Kind, Phonebook, Team
+from ivr.engine.schedule import duty_intervals, on_duty
+
+# A shift is the time since the previous handoff, but never longer than this (a team on duty
+# around the clock for weeks hands over nothing older).
+LONGEST_SHIFT = timedelta(days=4)
+# Shifts last at most a day and the weekend about two: instants are looked for this far outside
+# the window, so a stretch clipped at the window's edge never shows as a handoff.
+_MARGIN = timedelta(days=1)
+_SECOND = timedelta(seconds=1)
+DIGEST_PREFIX = "digest:"
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """At `at` the `outgoing` teams hand over to the `incoming` ones (each gets a digest); the
+    outgoing shift began at `since`, the previous handoff."""
+
+    at: datetime
+    since: datetime
+    outgoing: tuple[Team, ...]
+    incoming: tuple[Team, ...]
+
+
+def _changes(phonebook: Phonebook, start: datetime, end: datetime) -> list[datetime]:
+    """Instants in (start, end] when a team goes off duty or comes on."""
+    found: set[datetime] = set()
+    for team in phonebook.teams:
+        for on, off in duty_intervals(phonebook, team, start - _MARGIN, end + _MARGIN):
+            found.update(t for t in (on, off) if start < t <= end)
+    return sorted(found)
+
+
+def _handoff_at(phonebook: Phonebook, at: datetime) -> tuple[tuple[Team, ...], tuple[Team, ...]] | None:
+    """(outgoing, incoming) when `at` is a handoff: a team goes off duty while another stays or
+    comes on (the weekend starting, an office's holiday), or an office comes on after a stretch only
+    Select covered (the weekend or a holiday ending). None otherwise."""
+    before = {d.team.name: d.team for d in on_duty(phonebook, at - _SECOND)}
+    after = {d.team.name: d.team for d in on_duty(phonebook, at)}
+    off = [team for name, team in before.items() if name not in after]
+    on = [team for name, team in after.items() if name not in before]
+    staying = [team for name, team in after.items() if name in before]
+    offices_resume = any(t.kind is Kind.PRIORITY for t in on) and not any(
+        t.kind is Kind.PRIORITY for t in before.values())
+    if not after or not before or not (off or offices_resume):
+        return None
+    outgoing = off or list(before.values())
+    # The team taking over: one coming on, else an office staying, else whoever stays (Select).
+    incoming = on or [t for t in staying if t.kind is Kind.PRIORITY] or staying
+    return tuple(outgoing), tuple(incoming)
+
+
+def handoffs(phonebook: Phonebook, start: datetime, end: datetime) -> tuple[Handoff, ...]:
+    """The handoffs in (start, end], in time order."""
+    found: list[Handoff] = []
+    previous = None
+    for at in _changes(phonebook, start - LONGEST_SHIFT, end):
+        teams = _handoff_at(phonebook, at)
+        if teams is None:
+            continue
+        if at > start:
+            since = at - LONGEST_SHIFT if previous is None else max(previous, at - LONGEST_SHIFT)
+            found.append(Handoff(at, since, *teams))
+        previous = at
+    return tuple(found)
+
+
+def handoff_at(phonebook: Phonebook, at: datetime) -> Handoff | None:
+    """The handoff at exactly `at`, if there is one."""
+    found = handoffs(phonebook, at - _SECOND, at)
+    return found[0] if found and found[0].at == at else None
+
+
+def digest_key(team: Team, at: datetime) -> str:
+    """The alert queue's key of `team`'s digest of the handoff at `at`."""
+    return f"{DIGEST_PREFIX}{team.name}:{epoch(at)}"
+
+
+def digested(key: str) -> tuple[str, datetime] | None:
+    """(team name, handoff instant) of a digest's key; None for any other key."""
+    if not key.startswith(DIGEST_PREFIX):
+        return None
+    team, _, seconds = key.removeprefix(DIGEST_PREFIX).rpartition(":")
+    return (team, instant(int(seconds))) if team and seconds.isdigit() else None
+
+
+def digest_destinations(phonebook: Phonebook, team: Team) -> Alerts:
+    """The team's own `digest_sms` / `digest_webhook`; with neither, the `[alerts]` destinations."""
+    if not (team.digest_sms or team.digest_webhook):
+        return phonebook.alerts
+    return Alerts(sms=team.digest_sms, webhook=team.digest_webhook, sms_from=phonebook.alerts.sms_from)
+
+
+@dataclass(frozen=True)
+class Digest:
+    """What `team` reads at a handoff: the callbacks still open, the outgoing shift's L1 calls
+    (oldest first) with the callbacks their misses opened or joined, by call."""
+
+    handoff: Handoff
+    team: Team
+    callbacks: tuple[Callback, ...]
+    calls: tuple[Summary, ...]
+    callback_of: dict[str, Callback]
+
+    @property
+    def in_progress(self) -> tuple[Summary, ...]:
+        return tuple(c for c in self.calls if c.outcome is None)
+
+    @property
+    def answered(self) -> tuple[Summary, ...]:
+        return tuple(c for c in self.calls if c.outcome is Outcome.ANSWERED)
+
+    @property
+    def missed(self) -> tuple[Summary, ...]:
+        return tuple(c for c in self.calls if c.missed_l1)
+
+
+def digest_path(team: Team, at: datetime) -> str:
+    """The console page with the full digest."""
+    return f"/ops/handoffs/{team.name}/{epoch(at)}"
+
+
+def _late(digest: Digest, now: datetime, late_after: timedelta) -> str:
+    late = now - digest.handoff.at
+    if late < late_after:
+        return ""
+    return (f" This digest is {_span(late)} late: the service or its call log was unavailable at the handoff;"
+            " it shows the call log as it is now.")
+
+
+def _span(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h {minutes % 60} min"
+
+
+def _names(teams: tuple[Team, ...]) -> str:
+    return ", ".join(t.spoken_name for t in teams)
+
+
+def _headline(digest: Digest) -> str:
+    handoff = digest.handoff
+    return (f"Handoff {iso(handoff.at)}: {_names(handoff.outgoing)} to {digest.team.spoken_name}. "
+            f"Open callbacks: {len(digest.callbacks)}; L1 calls since {iso(handoff.since)}: "
+            f"{len(digest.answered)} answered, {len(digest.missed)} missed, {len(digest.in_progress)} in progress.")
+
+
+def digest_sms(digest: Digest, now: datetime, console_url: str | None, late_after: timedelta) -> str:
+    """The short form, with a link to the full digest on the console."""
+    text = _headline(digest) + _late(digest, now, late_after)
+    if console_url:
+        text += f" Digest: {console_url.rstrip('/')}{digest_path(digest.team, digest.handoff.at)}"
+    return text
+
+
+def _call_line(call: Summary, digest: Digest, now: datetime) -> str:
+    who = f"{call.customer or 'Unknown customer'} ({call.sen or 'no SEN'}, from {call.caller or 'unknown'})"
+    head = f"- {iso(call.started_at)} {who}"
+    if call.outcome is None:
+        return f"{head}: in progress"
+    if call.outcome is Outcome.ANSWERED:
+        minutes = (call.duration or 0) // 60
+        return f"{head}: answered by {call.team or 'a team'}, {minutes} min {(call.duration or 0) % 60} s"
+    text = f"{head}: missed ({call.outcome.value})"
+    if call.voicemail_url:
+        text += f", voicemail {call.voicemail_url}"
+    callback = digest.callback_of.get(call.sid)
+    text += f"; callback {callback.id} {when_text(callback, now)}" if callback else "; no callback"
+    return text
+
+
+def digest_text(digest: Digest, now: datetime, console_url: str | None, late_after: timedelta) -> str:
+    """The full digest (the webhook's text, the console page's)."""
+    lines = [_headline(digest) + _late(digest, now, late_after)]
+    if digest.callbacks:
+        lines.append("Open callbacks:")
+        lines += [f"- {c.customer or 'Unknown customer'} ({c.sen or 'no SEN'}, from {c.caller or 'unknown'}): "
+                  f"due {iso(c.due_at)}, {when_text(c, now)}" for c in digest.callbacks]
+    shown = [c for c in digest.calls if c.outcome is None or c.outcome is Outcome.ANSWERED or c.missed_l1]
+    if shown:
+        lines.append("L1 calls of the outgoing shift:")
+        lines += [_call_line(c, digest, now) for c in shown]
+    if console_url:
+        lines.append(f"Digest: {console_url.rstrip('/')}{digest_path(digest.team, digest.handoff.at)}")
+    return "\n".join(lines)
