@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ivr.engine.callbacks import Callback, when_text
+from ivr.engine.callbacks import Callback, span, when_text
 from ivr.engine.instants import epoch, instant, iso
 from ivr.engine.outcomes import Outcome, Summary
 from ivr.engine.phonebook import Alerts, Kind, Phonebook, Team
@@ -140,13 +140,8 @@ def _late(digest: Digest, now: datetime, late_after: timedelta) -> str:
     late = now - digest.handoff.at
     if late < late_after:
         return ""
-    return (f" This digest is {_span(late)} late: the service or its call log was unavailable at the handoff;"
+    return (f" This digest is {span(late)} late: the service or its call log was unavailable at the handoff;"
             " it shows the call log as it is now.")
-
-
-def _span(delta: timedelta) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h {minutes % 60} min"
 
 
 def _names(teams: tuple[Team, ...]) -> str:
