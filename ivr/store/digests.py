@@ -22,7 +22,8 @@ def read_digest(calllog: CallLog, phonebook: Phonebook, team_name: str, at: date
     team = phonebook.team(team_name)
     if handoff is None or team is None or team not in handoff.incoming:
         return None
-    callbacks = tuple(calllog.callbacks.find(now, CallbackFilter(state=State.OPEN)))
+    # Opened before the handoff and still open now (a late digest leaves out what came after).
+    callbacks = tuple(calllog.callbacks.find(now, CallbackFilter(state=State.OPEN, until=handoff.at)))
     page = calllog.calls(CallFilter(severity=1, since=handoff.since, until=handoff.at), limit=MOST_CALLS)
     calls = tuple(reversed(page.calls))
     callback_of: dict[str, Callback] = {}

@@ -1,0 +1,147 @@
+"""At each handoff the incoming team gets its digest once, whatever the number of workers sharing
+the call log, at the handoff's instant, or late after an outage and saying so."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import timedelta
+from urllib.parse import parse_qs
+
+import pytest
+import responses
+from conftest import SAMPLE, SETTLE, answered_call, missed_call, utc
+
+from ivr.config import default
+from ivr.engine.phonebook_loader import parse_phonebook
+from ivr.outside.alerts import Alerter
+from ivr.store.calllog import CallLog
+
+ACCOUNT = "AC" + "0" * 32
+MESSAGES = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Messages.json"
+ALERTS_HOOK = "https://hooks.example.com/services/T000/B000/priority-support"
+AMSTERDAM_HOOK = "https://hooks.example.com/amsterdam-digest"
+HANDOFF = utc("2026-12-01T08:00:00Z")  # Sydney hands over to Amsterdam
+LEASE = timedelta(seconds=default("IVR_ALERT_LEASE_SECONDS"))
+
+
+@pytest.fixture(scope="module")
+def book():
+    """The sample with digests on, and Amsterdam's digest to a webhook of its own."""
+    text = SAMPLE.read_text()
+    text = text.replace('dial = ["+31205550101", "+31205550102"]',
+                        f'dial = ["+31205550101", "+31205550102"]\ndigest_webhook = "{AMSTERDAM_HOOK}"')
+    return parse_phonebook(text + "\n[digests]\nlookback_hours = 12\n")
+
+
+def worker(store, clock, journal, book) -> Alerter:
+    """A worker's alerter on its own view of `store`'s database; it sends only when the test sweeps."""
+    log = CallLog(store.engine, journal=journal, clock=clock, alert_settle_seconds=SETTLE)
+    return Alerter(log, lambda: book, ACCOUNT, "token", console_url="https://ivr.example.com",
+                   backoff_seconds=0, lease_seconds=LEASE.total_seconds(),
+                   sweep_seconds=default("IVR_ALERT_SWEEP_SECONDS"))
+
+
+def sweep_together(workers, clock, at) -> list[int]:
+    clock.now = at
+    claimed: list[int] = []
+    threads = [threading.Thread(target=lambda w=w: claimed.append(w.sweep(at))) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sorted(claimed)
+
+
+def accept_everything():
+    responses.add(responses.POST, MESSAGES, status=201, json={"sid": "SM1", "status": "queued"})
+    responses.add(responses.POST, ALERTS_HOOK, status=200, body="ok")
+    responses.add(responses.POST, AMSTERDAM_HOOK, status=200, body="ok")
+
+
+def posted(url) -> list[str]:
+    return [json.loads(c.request.body)["text"] for c in responses.calls if c.request.url == url]
+
+
+def texted() -> list[dict]:
+    return [{k: v[0] for k, v in parse_qs(c.request.body).items()} for c in responses.calls
+            if c.request.url == MESSAGES]
+
+
+def sydney_shift(store, clock):
+    """Sydney's shift before the 08:00 handoff: one L1 call answered, one missed (a callback due 06:00)."""
+    clock.now = utc("2026-12-01T05:02:00Z")  # when the worker that took the calls stored them
+    answered_call(store, "CA100", at=utc("2026-12-01T04:00:00Z"))
+    missed_call(store, "CA101", at=utc("2026-12-01T05:00:00Z"))
+    assert store.caught_up()
+
+
+@responses.activate
+def test_two_workers_send_amsterdam_its_digest_once_at_the_handoff(store, clock, tmp_path, book):
+    accept_everything()
+    sydney_shift(store, clock)
+    workers = [worker(store, clock, tmp_path / f"worker{n}", book) for n in range(2)]
+    # Before the handoff: the missed call's alert and the callback's overdue alert, and the
+    # digest of the 03:00 handoff (Sydney's, to [alerts]: Sydney has no digest destinations).
+    assert sum(sweep_together(workers, clock, utc("2026-12-01T07:59:59Z"))) == 3
+    assert posted(AMSTERDAM_HOOK) == []
+    sent_before = len(responses.calls)
+    assert sweep_together(workers, clock, HANDOFF) == [0, 1]
+    assert sweep_together(workers, clock, HANDOFF + 2 * LEASE) == [0, 0]
+    [digest] = posted(AMSTERDAM_HOOK)
+    assert len(responses.calls) == sent_before + 1  # to Amsterdam's webhook only, not to [alerts]
+    assert digest.splitlines() == [
+        "Handoff 2026-12-01T08:00:00Z: Sydney Priority Support to Amsterdam Priority Support. Open callbacks: 1;"
+        " L1 calls since 2026-12-01T03:00:00Z: 1 answered, 1 missed, 0 in progress.",
+        "Open callbacks:",
+        "- Acme Corporation (SEN-1234567, from +14155551234): due 2026-12-01T06:00:00Z, overdue by 2 h 00 min",
+        "L1 calls of the outgoing shift:",
+        "- 2026-12-01T04:00:00Z Acme Corporation (SEN-1234567, from +14155551234): answered by san_francisco,"
+        " 5 min 13 s",
+        "- 2026-12-01T05:00:00Z Acme Corporation (SEN-1234567, from +14155551234): missed (voicemail),"
+        " voicemail https://api.twilio.com/2010-04-01/Accounts/AC0/Recordings/RE1; callback 1 overdue by 2 h 00 min",
+        "Digest: https://ivr.example.com/ops/handoffs/amsterdam/1796112000",
+    ]
+    state = store.alerts.get("digest:amsterdam:1796112000")
+    assert state.due_at is None and state.finished_at == HANDOFF and set(state.done) == {"webhook"}
+
+
+@responses.activate
+def test_after_an_outage_the_digests_of_the_look_back_go_out_late_and_say_so(store, clock, tmp_path, book):
+    accept_everything()
+    sydney_shift(store, clock)
+    # Nobody swept from before 03:00 until 10:30: both handoffs since are within the 12 h look-back.
+    [alerter] = [worker(store, clock, tmp_path / "back", book)]
+    clock.now = utc("2026-12-01T10:30:00Z")
+    assert alerter.sweep(clock.now) == 4  # the call's alert, the overdue callback, two digests
+    [digest] = posted(AMSTERDAM_HOOK)
+    assert digest.splitlines()[0].endswith(
+        " This digest is 2 h 30 min late: the service or its call log was unavailable at the handoff;"
+        " it shows the call log as it is now.")
+    # Sydney's digest of 03:00 went to [alerts]: the SMS short, linking the full digest.
+    sydney = [m["Body"] for m in texted() if m["Body"].startswith("Handoff ")]
+    assert sydney == [
+        "Handoff 2026-12-01T03:00:00Z: San Francisco Priority Support to Sydney Priority Support. Open callbacks: 0;"
+        " L1 calls since 2026-11-30T18:00:00Z: 0 answered, 0 missed, 0 in progress. This digest is 7 h 30 min late:"
+        " the service or its call log was unavailable at the handoff; it shows the call log as it is now."
+        " Digest: https://ivr.example.com/ops/handoffs/sydney/1796094000"
+    ]
+    assert [t.startswith("Handoff 2026-12-01T03:00:00Z") for t in posted(ALERTS_HOOK)].count(True) == 1
+
+
+@responses.activate
+def test_a_handoff_older_than_the_look_back_is_never_sent(store, clock, tmp_path, book):
+    accept_everything()
+    alerter = worker(store, clock, tmp_path / "back", book)
+    clock.now = HANDOFF + timedelta(hours=12, seconds=1)
+    alerter.sweep(clock.now)
+    assert store.alerts.get("digest:amsterdam:1796112000") is None
+    assert store.alerts.get("digest:san_francisco:1796148000") is not None  # 18:00, within it
+
+
+@responses.activate
+def test_without_a_digests_table_no_digest_is_scheduled(store, clock, tmp_path, sample):
+    alerter = worker(store, clock, tmp_path / "w", sample)
+    clock.now = HANDOFF
+    assert alerter.sweep(HANDOFF) == 0
+    assert store.alerts.get("digest:amsterdam:1796112000") is None
