@@ -24,7 +24,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ivr import logs
 from ivr.config import check_signing, load_settings
-from ivr.web import auth, callbacks, health, metrics, ops, public, services, signature, voice
+from ivr.web import auth, callbacks, handoffs, health, metrics, ops, public, services, signature, voice
 
 IMPORT_NAME = "ivr"
 
@@ -61,6 +61,7 @@ def register_blueprints(app: Flask) -> None:
     ops.init_app(app)
     public.init_app(app)
     callbacks.init_app(app)
+    handoffs.init_app(app)
     auth.init_app(app)
     metrics.init_app(app)
 
