@@ -20,6 +20,7 @@ from ivr.clock import utc_now
 from ivr.config import SettingsError, default_instance_path, load_settings, read_setting
 from ivr.engine.callbacks import CALLBACK_FILTERS
 from ivr.engine.coverage import coverage
+from ivr.engine.handoffs import handoffs
 from ivr.engine.instants import iso, local_time, relative
 from ivr.engine.outcomes import IN_PROGRESS, OUTCOME_FILTERS
 from ivr.engine.phonebook import SEVERITIES, Phonebook, PhonebookError, Problem, Ring, is_e164
@@ -283,6 +284,28 @@ def route(phonebook_path: str, to: str, at: datetime | None, severity: int, as_j
         about = ", ".join(filter(None, (candidate.kind.value, candidate.region)))
         click.echo(f"  {number}. {candidate.team} ({about}): {_ringing(candidate)}{until}")
     click.echo(f"Reason: {decision.reason}")
+
+
+@main.command("handoffs")
+@phonebook_option
+@click.option("--from", "start", type=INSTANT, required=True, help="Start of the range (excluded).")
+@click.option("--to", "end", type=INSTANT, required=True, help="End of the range (included).")
+@json_option
+def show_handoffs(phonebook_path: str, start: datetime, end: datetime, as_json: bool) -> None:
+    """The handoffs in (from, to]: who hands the line to whom, and since when the outgoing shift ran."""
+    if end <= start:
+        raise click.BadParameter(f"must be after --from ({iso(start)})", param_hint="'--to'")
+    found = handoffs(read_phonebook(phonebook_path), start, end)
+    if as_json:
+        _echo_json({"handoffs": [
+            {"at": iso(h.at), "since": iso(h.since), "outgoing": [t.name for t in h.outgoing],
+             "incoming": [t.name for t in h.incoming]} for h in found]})
+        return
+    for h in found:
+        click.echo(f"{iso(h.at)}  {', '.join(t.name for t in h.outgoing)} -> {', '.join(t.name for t in h.incoming)}"
+                   f"  (shift since {iso(h.since)})")
+    if not found:
+        click.echo("No handoff in that range.")
 
 
 @main.command("coverage")

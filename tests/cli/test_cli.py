@@ -163,6 +163,31 @@ def test_every_command_refuses_an_invalid_phonebook_with_every_error(runner, bro
     assert len([line for line in result.stderr.splitlines() if ": error: " in line]) == 3
 
 
+# --- ivr handoffs ------------------------------------------------------------------------
+
+
+def test_handoffs_lists_who_hands_to_whom_over_the_weekend_europe_left_summer_time(runner):
+    result = run(runner, "handoffs", *SAMPLE_ARGS, "--from", "2026-10-23T12:00Z", "--to", "2026-10-26T08:00Z")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == [
+        "2026-10-23T17:00:00Z  amsterdam -> san_francisco  (shift since 2026-10-23T08:00:00Z)",
+        "2026-10-24T00:00:00Z  san_francisco -> select  (shift since 2026-10-23T17:00:00Z)",
+        "2026-10-25T23:00:00Z  select -> sydney  (shift since 2026-10-24T00:00:00Z)",
+        "2026-10-26T08:00:00Z  sydney -> amsterdam  (shift since 2026-10-25T23:00:00Z)",
+    ]
+
+
+def test_handoffs_json_and_an_empty_or_backward_range(runner):
+    result = run(runner, "handoffs", *SAMPLE_ARGS, "--from", "2026-12-24T02:00Z", "--to", "2026-12-24T03:00Z", "--json")
+    assert json.loads(result.stdout) == {"handoffs": [
+        {"at": "2026-12-24T03:00:00Z", "since": "2026-12-23T18:00:00Z", "outgoing": ["san_francisco"],
+         "incoming": ["select"]}]}
+    quiet = run(runner, "handoffs", *SAMPLE_ARGS, "--from", "2026-12-01T09:00Z", "--to", "2026-12-01T10:00Z")
+    assert quiet.stdout == "No handoff in that range.\n"
+    backward = run(runner, "handoffs", *SAMPLE_ARGS, "--from", "2026-12-01T10:00Z", "--to", "2026-12-01T09:00Z")
+    assert backward.exit_code == 2 and "must be after --from (2026-12-01T10:00:00Z)" in backward.stderr
+
+
 # --- ivr who -----------------------------------------------------------------------------
 
 
