@@ -145,3 +145,26 @@ def test_without_a_digests_table_no_digest_is_scheduled(store, clock, tmp_path, 
     clock.now = HANDOFF
     assert alerter.sweep(HANDOFF) == 0
     assert store.alerts.get("digest:amsterdam:1796112000") is None
+
+
+@pytest.mark.parametrize(("before", "key", "headline"), [
+    # Amsterdam on winter time since the day before: its handoff is at 18:00 UTC, not 17:00.
+    ("2026-10-26T17:59:59Z", "digest:san_francisco:1793037600",
+     "Handoff 2026-10-26T18:00:00Z: Amsterdam Priority Support to San Francisco Priority Support."),
+    # Sydney's day off: San Francisco hands the line to Select, to [alerts] (Select has no digest keys).
+    ("2026-12-24T02:59:59Z", "digest:select:1798081200",
+     "Handoff 2026-12-24T03:00:00Z: San Francisco Priority Support to Global Select Support."),
+])
+@responses.activate
+def test_a_digest_falls_due_at_its_handoff_in_a_dst_week_and_on_a_holiday(sqlite_store, clock, tmp_path, book,
+                                                                          before, key, headline):
+    accept_everything()
+    alerter = worker(sqlite_store, clock, tmp_path / "w", book)
+    clock.now = utc(before)
+    alerter.sweep(clock.now)
+    assert sqlite_store.alerts.get(key) is None  # not yet scheduled: its handoff is a second away
+    sent = len(responses.calls)
+    clock.now = utc(before) + timedelta(seconds=1)
+    assert alerter.sweep(clock.now) == 1
+    texts = [json.loads(c.request.body)["text"] for c in responses.calls[sent:] if "hooks" in c.request.url]
+    assert len(texts) == 1 and texts[0].startswith(headline)
