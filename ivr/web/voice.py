@@ -537,10 +537,10 @@ def engineer_left_room():
         return twiml_response(twiml.hangup())
     here = _customer_here(engineer)
     if not here or engineer.role is Role.GUEST:
-        # The room ended round this engineer: the caller hung up, or (a guest) the owner put the
-        # caller on hold for another handoff.
+        # The room ended round this engineer: the caller hung up (the call ends as a bridge does), or,
+        # for a guest, the owner put the caller on hold for another handoff.
         _event(events.Left(number=engineer.number, leg=leg), call_sid=engineer.call)
-        return twiml_response(twiml.goodbye([prompts.CALL_GOES_ON if here else prompts.CUSTOMER_GONE], _voice()))
+        return twiml_response(twiml.goodbye([prompts.CALL_GOES_ON] if here else [], _voice()))
     limit, spent = request.args.get("tl", ""), _seconds("DialCallDuration")
     if limit.isascii() and limit.isdigit() and spent is not None and spent >= int(limit):
         # The reminder's time: this engineer alone hears it, and is back in the room at once.
