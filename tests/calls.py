@@ -94,11 +94,12 @@ class Played:
 
 
 def play(tmp_path: Path, at: str, to: str, caller: str = STRANGER, press: str = "", answer=(), voicemail=(),
-         **config) -> Played:
-    """One simulated call, in-process, at the instant `at`."""
+         engineer_keys=(), hangs_up_on_hold=False, **config) -> Played:
+    """One simulated call, in-process, at the instant `at` (`engineer_keys`: the first engineer's, in the room)."""
     sink = config.pop("EVENT_SINK", None) or ListSink()
     simulator = simulate.in_process(
         str(config.pop("phonebook", SAMPLE)), utc(at),
         {"IVR_INSTANCE_PATH": str(tmp_path / "instance"), "TWILIO_AUTH_TOKEN": TOKEN, "EVENT_SINK": sink, **config},
     )
-    return Played(simulator.call(to, caller, simulate.parse_presses(press), answer, voicemail), sink)
+    turns = simulator.call(to, caller, simulate.parse_presses(press), answer, voicemail, engineer_keys, hangs_up_on_hold)
+    return Played(turns, sink)

@@ -372,30 +372,35 @@ class Simulator:
         params["Digits"] = digits
         return params
 
-    def _dial(self, call: _Call, dial: ET.Element, url: str) -> dict[str, str]:
+    def _dial(self, call: _Call, dial: ET.Element, url: str, parent: _Leg | None = None) -> dict[str, str]:
+        """Ring a <Dial>'s numbers, from the caller's leg or from the engineer `parent`'s (a handoff,
+        which a `hangup-ringing` key of theirs cuts short); the parameters of its action request."""
         legs = [(number, (number.text or "").strip()) for number in dial.iter("Number")]
         numbers = ", ".join(phone for _, phone in legs)
         timeout = int(dial.get("timeout", "30"))
+        here = self._up(parent) if parent else self._in_call(call)
         call.note("rings", numbers)
+        if parent and parent.keys and parent.keys[0] == HANG_UP_RINGING:
+            parent.keys.pop(0)
+            call.note("hangs up", f"{parent.phone}, while {numbers} ring")
+            self._gone(call, parent)
+            return {**here, "CallStatus": "completed", "DialCallStatus": "no-answer", "DialBridged": "false",
+                    "DialCallSid": sid("CA"), "DialCallDuration": "0"}
         picked_up = None
         for number, phone in legs:
             if phone not in call.answers | call.voicemails:
                 continue
             picked_up = sid("CA")
-            accepted = self._screen(call, picked_up, number, phone, dial.get("callerId", ""), url)
+            accepted = self._screen(call, picked_up, number, phone, dial.get("callerId", ""), url, parent)
             if accepted and call.legs[picked_up] in call.room:
                 # Moved into the conference room: the <Dial> ends unbridged, the leg still up.
-                return {
-                    **self._in_call(call), "DialCallStatus": "completed", "DialBridged": "false",
-                    "DialCallSid": picked_up, "DialCallDuration": "0",
-                }
+                return {**here, "DialCallStatus": "completed", "DialBridged": "false", "DialCallSid": picked_up,
+                        "DialCallDuration": "0"}
             if accepted:
-                call.note("connected", f"caller and {phone}")
+                call.note("connected", f"{parent.phone if parent else 'caller'} and {phone}")
                 call.seconds += TALK_SECONDS
-                return {
-                    **self._in_call(call), "DialCallStatus": "completed", "DialBridged": "true",
-                    "DialCallSid": picked_up, "DialCallDuration": str(TALK_SECONDS),
-                }
+                return {**here, "DialCallStatus": "completed", "DialBridged": "true", "DialCallSid": picked_up,
+                        "DialCallDuration": str(TALK_SECONDS)}
         call.seconds += timeout
         if picked_up:
             # A leg that was answered, then hung up while screening, completed without being bridged.
@@ -403,7 +408,7 @@ class Simulator:
         else:
             call.note("no answer", f"{numbers} after {timeout} s")
         return {
-            **self._in_call(call), "DialCallStatus": "completed" if picked_up else "no-answer", "DialBridged": "false",
+            **here, "DialCallStatus": "completed" if picked_up else "no-answer", "DialBridged": "false",
             "DialCallSid": picked_up or sid("CA"), "DialCallDuration": "0",
         }
 
@@ -497,7 +502,10 @@ class Simulator:
             elif verb.tag == "Dial":
                 call.place = "room"
                 call.room_action = verb.get("action", "")
-                self._connected(call)
+                if call.room:
+                    self._connected(call)
+                else:
+                    call.note("waits", "the caller, in the call's conference room")
             elif verb.tag == "Hangup":
                 call.note("hangs up", "the service ends the call")
                 call.place = "ended"
@@ -536,7 +544,7 @@ class Simulator:
                             call.note("joins", f"{leg.phone}, in the call's conference room")
                     return
                 elif verb.tag == "Dial":
-                    params = self._leg_dial(call, leg, verb, url)
+                    params = self._dial(call, verb, url, parent=leg)
                     url = urljoin(url, verb.get("action"))
                     next_document = self._post(call, f"the end of {leg.phone}'s <Dial>", url, params)
                     if leg.sid not in self.board.up:
@@ -557,31 +565,6 @@ class Simulator:
         self.board.up.discard(leg.sid)
         if leg in call.room:
             call.room.remove(leg)
-
-    def _leg_dial(self, call: _Call, leg: _Leg, dial: ET.Element, url: str) -> dict[str, str]:
-        """The engineer's leg rings colleagues; a `hangup` key hangs up while they ring."""
-        legs = [(number, (number.text or "").strip()) for number in dial.iter("Number")]
-        numbers = ", ".join(phone for _, phone in legs)
-        timeout = int(dial.get("timeout", "30"))
-        call.note("rings", numbers)
-        if leg.keys and leg.keys[0] == HANG_UP_RINGING:
-            leg.keys.pop(0)
-            call.note("hangs up", f"{leg.phone}, while {numbers} ring")
-            self._gone(call, leg)
-            return {**leg.params, "CallStatus": "completed", "DialCallStatus": "no-answer", "DialBridged": "false",
-                    "DialCallSid": sid("CA"), "DialCallDuration": "0"}
-        for number, phone in legs:
-            if phone not in call.answers | call.voicemails:
-                continue
-            colleague = sid("CA")
-            accepted = self._screen(call, colleague, number, phone, leg.phone, url, parent=leg)
-            if accepted and call.legs[colleague] in call.room:
-                return {**self._up(leg), "DialCallStatus": "completed", "DialBridged": "false",
-                        "DialCallSid": colleague, "DialCallDuration": "0"}
-        call.seconds += timeout
-        call.note("no answer", f"{numbers} after {timeout} s")
-        return {**self._up(leg), "DialCallStatus": "no-answer", "DialBridged": "false", "DialCallSid": sid("CA"),
-                "DialCallDuration": "0"}
 
     def _leave_room(self, call: _Call, leg: _Leg, key: str) -> None:
         """An engineer in the room presses * (their <Dial hangupOnStar> ends) or hangs up."""
