@@ -26,7 +26,7 @@ from ivr.engine.routing import Candidate, candidate, next_office, reminder_at
 # The engineer's menu keys.
 NEXT_OFFICE = "1"
 OWN_TEAM = "2"
-_CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")
+CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")
 _TEAM = re.compile(rf"[^,]{{1,{MAX_TEAM_NAME}}}")
 
 
@@ -54,7 +54,7 @@ class Engineer:
     @classmethod
     def from_query(cls, args: Mapping[str, str]) -> Engineer:
         call, line, team, number = (args.get(k, "") for k in ("call", "line", "team", "me"))
-        if not _CALL_SID.fullmatch(call) or not _TEAM.fullmatch(team):
+        if not CALL_SID.fullmatch(call) or not _TEAM.fullmatch(team):
             raise StateError("not an engineer's leg of a call")
         if not E164_SHAPE.fullmatch(number) or not E164_SHAPE.fullmatch(line):
             raise StateError("an engineer's leg without its numbers")
@@ -102,6 +102,13 @@ class Menu:
     spoken: tuple[str, ...]
     office: Candidate | None
     own: tuple[str, ...]
+
+
+def taking_over(phonebook: Phonebook, engineer: Engineer, region: str | None, at: datetime) -> str:
+    """The team to ring for a caller whose engineer hung up during a handoff: the next office, or
+    with none on duty, the engineer's own team."""
+    office = next_office(phonebook, engineer.team, region, at)
+    return office.team if office else engineer.team
 
 
 def own_numbers(phonebook: Phonebook, engineer: Engineer) -> tuple[str, ...]:

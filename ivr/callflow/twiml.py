@@ -174,12 +174,14 @@ def room(texts: list[str], place: Room, voice: Voice) -> VoiceResponse:
     return response
 
 
-def hold(texts: list[str], voice: Voice) -> VoiceResponse:
-    """Out of the room: `texts`, then music until the call is moved again (never silence)."""
+def hold(texts: list[str], then: str, voice: Voice) -> VoiceResponse:
+    """Out of the room: `texts`, then the music once, then `then` (which holds again, or moves on),
+    unless the call is moved first. Never silence, and never for ever."""
     response = VoiceResponse()
     for text in texts:
         _say(response, text, voice)
-    response.play(HOLD_MUSIC, loop=0)
+    response.play(HOLD_MUSIC)
+    response.redirect(then, method="POST")
     return response
 
 

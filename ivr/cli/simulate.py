@@ -187,6 +187,7 @@ class _Call:
     place: str = ""
     room_action: str = ""
     resume: str | None = None
+    held: str | None = None
 
     def note(self, who: str, what: str) -> None:
         self.turns.append(Turn(who, what))
@@ -299,6 +300,8 @@ class Simulator:
                 self._hear(call, "caller hears", verb)
             elif verb.tag == "Pause":
                 call.seconds += int(verb.get("length", "1"))
+            elif verb.tag == "Play":
+                call.note("caller hears", "hold music")
             elif verb.tag == "Gather":
                 params = self._gather(call, verb)
                 if params is not None:
@@ -499,6 +502,9 @@ class Simulator:
                     call.note("hangs up", "the caller, on hold")
                     call.place = "gone"
                     self.board.up.discard(call.sid)
+            elif verb.tag == "Redirect" and call.place == "hold":
+                # After the music: requested only if nothing moves the caller first.
+                call.held = verb.text
             elif verb.tag == "Dial":
                 call.place = "room"
                 call.room_action = verb.get("action", "")
@@ -521,7 +527,13 @@ class Simulator:
                 elif verb.tag == "Gather":
                     for say in verb.iter("Say"):
                         self._hear(call, f"{leg.who} hears", say)
-                    key = leg.keys.pop(0) if leg.keys and leg.keys[0] not in (HANG_UP, HANG_UP_RINGING) else ""
+                    if leg.keys and leg.keys[0] == HANG_UP:
+                        # Twilio requests no action of a <Gather> hung up on.
+                        leg.keys.pop(0)
+                        call.note("hangs up", f"{leg.phone}, in the menu")
+                        self._gone(call, leg)
+                        return
+                    key = leg.keys.pop(0) if leg.keys and leg.keys[0] != HANG_UP_RINGING else ""
                     if not key:
                         call.note(f"{leg.who} waits", "no key is pressed")
                         continue
@@ -589,6 +601,10 @@ class Simulator:
             if leg is None:
                 break
             self._leave_room(call, leg, leg.keys.pop(0))
+        if call.resume is None and call.place == "hold" and call.held:
+            # Nobody moved the caller during the music: its <Redirect> is requested.
+            call.resume = call.held
+        call.held = None
         if call.resume is not None:
             target, call.resume = call.resume, None
             return self._post(call, "the caller moved on", target, self._in_call(call)), target

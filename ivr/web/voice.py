@@ -20,6 +20,7 @@ The live warm handoff (an accepted call is a conference room; `ivr.callflow.hand
   POST /voice/handoff/screen    the colleague's key: into the room, with the caller
   POST /voice/handoff           the handoff's <Dial> ended: joined, the next number, or back
   POST /voice/resume            the caller on hold lost the engineer: ring the office asked for
+  POST /voice/held              the caller on hold, after the music: hold on, or the engineer is gone
 Views only read the request (form fields, the signed state, services, the request instant), ask
 `ivr.callflow.conversation` what happens next, report the step's events and turn the decision into
 TwiML. Any exception becomes TwiML that still rings a human (`_rescue`). Every request is signed
@@ -426,7 +427,13 @@ def screen():
     # Into the room (the whisper's document may not <Dial>): the caller's <Dial> then ends and the
     # caller joins (`dialed`). Without a plan (a rescued call, or a state from before the room) or if
     # Twilio does not take the move, the leg is bridged as before: a call without the handoff menu.
-    if engineer is not None and _calls().redirect(leg, str(_engineer_room(_state(), engineer))):
+    try:
+        moved = engineer is not None and _calls().redirect(leg, str(_engineer_room(_state(), engineer)))
+    except Exception:  # an engineer who accepted is put through, whatever failed
+        log.exception("call %s: the engineer who accepted was not moved into the room; bridged", call)
+        moved = False
+    if moved:
+        assert engineer is not None  # moved only with an engineer
         _event(events.Joined(number=engineer.number, leg=leg, team=engineer.team), call_sid=call)
     return twiml_response(twiml.bridge())
 
@@ -545,7 +552,8 @@ def engineer_left_room():
     if limit.isascii() and limit.isdigit() and spent is not None and spent >= int(limit):
         # The reminder's time: this engineer alone hears it, and is back in the room at once.
         return twiml_response(_engineer_room(state, engineer, (prompts.HANDOFF_REMINDER,), remind=False))
-    _calls().redirect(engineer.call, str(twiml.hold([prompts.HOLD], _voice())))
+    held = _absolute("voice.held", **state.query(), **engineer.query(), leg=leg)
+    _calls().redirect(engineer.call, str(twiml.hold([prompts.HOLD], held, _voice())))
     menu = handoff.menu(phonebook, engineer, _region(phonebook, engineer), request_instant())
     action = _url("voice.menu", state, **engineer.query())
     return twiml_response(twiml.ask(list(menu.spoken), action, _voice(), num_digits=1))
@@ -556,14 +564,7 @@ def engineer_left_room():
 def menu():
     """The engineer's menu key: ring the next office or the own team; anything else, back."""
     phonebook, state, engineer = _phonebook(), _state(), _engineer()
-    region = _region(phonebook, engineer)
-    if _leg_gone():
-        # Hung up in the menu, the caller on hold: the next office rings for them.
-        _event(events.Left(number=engineer.number, leg=_form("CallSid")), call_sid=engineer.call)
-        office = handoff.menu(phonebook, engineer, region, request_instant()).office
-        _resume(state, engineer, office.team if office else engineer.team)
-        return twiml_response(twiml.hangup())
-    ringing = handoff.chosen(phonebook, engineer, _form("Digits"), region, request_instant())
+    ringing = handoff.chosen(phonebook, engineer, _form("Digits"), _region(phonebook, engineer), request_instant())
     if ringing is None:
         return _back_to_customer(state, engineer)
     _event(events.HandoffAsked(
@@ -655,6 +656,23 @@ def handoff_dialed():
     if following is not None:
         return _ring_colleague(state, engineer, following)
     return _back_to_customer(state, engineer, (handoff.nobody_joined(phonebook, wanted),))
+
+
+@bp.post("/voice/held")
+@webhook
+def held():
+    """The caller on hold heard the music once. While the engineer who put them on hold is on the line
+    (in the menu, or ringing a colleague) they hold on; an engineer who hung up there (Twilio asks no
+    action of a <Gather> hung up on) leaves the caller to the next office."""
+    phonebook, state, engineer = _phonebook(), _state(), _engineer()
+    leg = request.args.get("leg", "")
+    if not handoff.CALL_SID.fullmatch(leg):
+        abort(400, description="not the engineer's leg")
+    if _calls().status(leg) == IN_PROGRESS:
+        return twiml_response(twiml.hold([prompts.HOLD], _absolute("voice.held", **request.args.to_dict()), _voice()))
+    _event(events.Left(number=engineer.number, leg=leg))
+    team = handoff.taking_over(phonebook, engineer, _region(phonebook, engineer), request_instant())
+    return _answer(conversation.engineer_gone(phonebook, state, team))
 
 
 @bp.post("/voice/resume")

@@ -131,6 +131,19 @@ def test_the_first_engineer_hanging_up_before_the_colleague_joins_leaves_the_cal
     assert [s.number for s in call.events.of(Screened)] == [AMSTERDAM[0], SF[0]]
 
 
+def test_an_engineer_who_hangs_up_in_the_menu_does_not_leave_the_caller_on_hold(tmp_path):
+    call = play(tmp_path, "2026-12-01T17:59Z", NL_LINE, caller=ACME_ADMIN, press="1",
+                answer=[AMSTERDAM[0], SF[0]], engineer_keys=["*", "hangup"])
+    assert turns_from(call, "hangs up", f"{AMSTERDAM[0]}, in the menu")[:4] == [
+        ("hangs up", f"{AMSTERDAM[0]}, in the menu"),
+        # After the music, the caller's leg finds the engineer gone: the next office rings.
+        ("caller hears", prompts.ENGINEER_GONE),
+        ("caller hears", "Connecting you to our San Francisco Priority Support team."),
+        ("rings", SF[0]),
+    ]
+    assert call.said("connected")[-1] == f"caller and {SF[0]}"
+
+
 def test_the_engineer_on_a_call_hears_the_reminder_ten_minutes_before_the_team_goes_off(tmp_path):
     # Answered at 17:45Z: the reminder falls 5 minutes into the call, at 17:50Z.
     call = play(tmp_path, "2026-12-01T17:45Z", NL_LINE, caller=ACME_ADMIN, press="1", answer=[AMSTERDAM[0]])

@@ -152,8 +152,10 @@ def test_star_puts_the_caller_on_hold_with_music_and_plays_the_menu_to_the_engin
     root = twiml(post(app.test_client(), url("/voice/engineer", STATE, OWNER),
                       leg(DialCallStatus="completed", DialCallDuration="0")))
     hold = api.runs(CUSTOMER)
-    assert [(v.tag, v.text) for v in hold] == [("Say", prompts.HOLD), ("Play", HOLD_MUSIC)]
-    assert hold.find("Play").get("loop") == "0"
+    assert [(v.tag, v.text) for v in hold][:2] == [("Say", prompts.HOLD), ("Play", HOLD_MUSIC)]
+    # After the music, the caller's own leg asks whether the engineer is still there.
+    held = hold.find("Redirect").text
+    assert held.startswith("http://localhost/voice/held?") and query(held)["leg"] == ENGINEER
     gather = root.find("Gather")
     assert [s.text for s in gather.iter("Say")] == [
         "Press 1 to bring in the next office, San Francisco Priority Support.",
@@ -298,6 +300,27 @@ def test_when_the_caller_hangs_up_the_room_ends_and_so_does_every_engineer_s_leg
     assert [v.tag for v in left] == ["Hangup"]
 
 
+HELD = url("/voice/held", STATE, OWNER, {"leg": ENGINEER})
+
+
+def test_after_the_music_the_caller_holds_on_while_the_engineer_is_still_there(tmp_path, twilio):
+    app, api = app_at(tmp_path), twilio()
+    root = twiml(post(app.test_client(), HELD, call_params(NL_LINE, ACME_ADMIN)))
+    assert [(v.tag, v.text) for v in root][:2] == [("Say", prompts.HOLD), ("Play", HOLD_MUSIC)]
+    again = root.find("Redirect").text
+    assert urlsplit(again).path == "/voice/held" and query(again) == query(HELD)
+    assert api.moved == [] and events(app).of(Left) == []
+
+
+def test_an_engineer_who_hung_up_in_the_menu_leaves_the_caller_to_the_next_office(tmp_path, twilio):
+    app, _ = app_at(tmp_path), twilio(up=(CUSTOMER,))
+    root = twiml(post(app.test_client(), HELD, call_params(NL_LINE, ACME_ADMIN)))
+    assert [s.text for s in root.iter("Say")] == [prompts.ENGINEER_GONE,
+                                                  "Connecting you to our San Francisco Priority Support team."]
+    assert [n.text for n in root.iter("Number")] == [SF[0]]
+    assert events(app).of(Left) == [Left(number=AMSTERDAM[0], leg=ENGINEER)]
+
+
 # --- slice 3: the reminder -----------------------------------------------------------------------
 
 
@@ -332,7 +355,8 @@ def test_a_phonebook_may_turn_the_reminder_off(tmp_path, twilio):
 NEW_WEBHOOKS = [
     url("/voice/engineer", STATE, OWNER), url("/voice/menu", STATE, OWNER),
     url("/voice/handoff/whisper", STATE, OWNER, TO_SF), url("/voice/handoff/screen", STATE, OWNER, TO_SF),
-    url("/voice/handoff", STATE, OWNER, TO_SF), url("/voice/resume", STATE, {"to": "san_francisco"}), "/voice/left",
+    url("/voice/handoff", STATE, OWNER, TO_SF), url("/voice/held", STATE, OWNER, {"leg": ENGINEER}),
+    url("/voice/resume", STATE, {"to": "san_francisco"}), "/voice/left",
 ]
 
 
@@ -343,7 +367,7 @@ def test_every_handoff_webhook_refuses_a_request_not_signed_by_twilio(tmp_path, 
     assert post(client, address, leg(), token="not-the-token").status_code == 403
 
 
-@pytest.mark.parametrize("address", NEW_WEBHOOKS[:5])
+@pytest.mark.parametrize("address", NEW_WEBHOOKS[:6])
 def test_an_engineer_s_leg_with_a_forged_or_broken_query_is_a_400(tmp_path, address):
     client = app_at(tmp_path).test_client()
     broken = address.replace(f"me={AMSTERDAM[0].replace('+', '%2B')}", "me=someone")
