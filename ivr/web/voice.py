@@ -722,6 +722,21 @@ def _whisper_failed() -> Response:
     return twiml_response(twiml.screen(prompts.WHISPER_FAILED, url_for("voice.screen", call=_parent_call()), _voice()))
 
 
+def _engineer_failed() -> Response:
+    """An engineer's step failed: engineer and caller back in the room, without the menu (no *), if
+    the leg's URL says which call it is; else the leg hangs up (the caller, if on hold, moves on when
+    the music ends: `held`)."""
+    try:
+        engineer = Engineer.from_query(request.args)
+        action = _absolute("voice.engineer", **request.args.to_dict())
+        place = Room(room_name(engineer.call), action, f"{engineer.role.value}-{engineer.handoffs}")
+        _calls().redirect(engineer.call, str(_customer_room(engineer.call)))
+        return twiml_response(twiml.room([], place, _voice()))
+    except Exception:  # the rescue of a rescue: nothing more to try
+        log.exception("call %s: the engineer's leg could not be put back with the caller", _form("CallSid"))
+        return twiml_response(twiml.hangup())
+
+
 def _rescue_failed() -> Response:
     return twiml_response(twiml.goodbye([prompts.RESCUE_FAILED], _voice()))
 
@@ -733,13 +748,14 @@ _ON_FAILURE: dict[str, Callable[[], ResponseReturnValue]] = {
     "voice.recording": _callback_failed,
     "voice.whisper": _whisper_failed,
     "voice.screen": lambda: twiml_response(twiml.hangup()),
-    # An engineer's leg, or the caller's after the call: nothing to rescue there.
+    # The caller after the call, and a colleague's leg (nobody joins: the engineer who rang is back).
     "voice.left": lambda: twiml_response(twiml.hangup()),
-    "voice.engineer": lambda: twiml_response(twiml.hangup()),
-    "voice.menu": lambda: twiml_response(twiml.hangup()),
     "voice.handoff_whisper": lambda: twiml_response(twiml.hangup()),
     "voice.handoff_screen": lambda: twiml_response(twiml.hangup()),
-    "voice.handoff_dialed": lambda: twiml_response(twiml.hangup()),
+    # The engineer's own steps: back with the caller.
+    "voice.engineer": _engineer_failed,
+    "voice.menu": _engineer_failed,
+    "voice.handoff_dialed": _engineer_failed,
     "voice.rescued": _rescue_failed,
 }
 

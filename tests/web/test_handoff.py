@@ -373,3 +373,17 @@ def test_an_engineer_s_leg_with_a_forged_or_broken_query_is_a_400(tmp_path, addr
     broken = address.replace(f"me={AMSTERDAM[0].replace('+', '%2B')}", "me=someone")
     assert broken != address
     assert post(client, broken, leg()).status_code == 400
+
+
+def test_an_engineer_s_step_that_fails_puts_engineer_and_caller_back_together_without_the_menu(tmp_path, twilio,
+                                                                                                 monkeypatch):
+    app, api = app_at(tmp_path), twilio()
+
+    def broken(*args):
+        raise RuntimeError("the engine is broken")
+
+    monkeypatch.setattr("ivr.callflow.handoff.next_office", broken)
+    root = twiml(post(app.test_client(), url("/voice/menu", STATE, OWNER), leg(Digits="1")))
+    dial, room = room_dial(root)
+    assert room.text == ROOM and dial.get("hangupOnStar") is None
+    assert room_dial(api.runs(CUSTOMER))[1].text == ROOM
