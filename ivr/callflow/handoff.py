@@ -17,17 +17,16 @@ from datetime import datetime
 from enum import StrEnum
 
 from ivr.callflow import prompts
-from ivr.callflow.callstate import MAX_PLAN, StateError
+from ivr.callflow.callstate import MAX_PLAN, TEAM_NAME, StateError
 from ivr.callflow.conversation import numbers_at
 from ivr.callflow.prompts import say
-from ivr.engine.phonebook import E164_SHAPE, MAX_DIAL, MAX_TEAM_NAME, Phonebook, Ring
+from ivr.engine.phonebook import E164_SHAPE, MAX_DIAL, Phonebook, Ring
 from ivr.engine.routing import Candidate, candidate, next_office, reminder_at
 
 # The engineer's menu keys.
 NEXT_OFFICE = "1"
 OWN_TEAM = "2"
 CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")
-_TEAM = re.compile(rf"[^,]{{1,{MAX_TEAM_NAME}}}")
 
 
 class Role(StrEnum):
@@ -54,7 +53,7 @@ class Engineer:
     @classmethod
     def from_query(cls, args: Mapping[str, str]) -> Engineer:
         call, line, team, number = (args.get(k, "") for k in ("call", "line", "team", "me"))
-        if not CALL_SID.fullmatch(call) or not _TEAM.fullmatch(team):
+        if not CALL_SID.fullmatch(call) or not TEAM_NAME.fullmatch(team):
             raise StateError("not an engineer's leg of a call")
         if not E164_SHAPE.fullmatch(number) or not E164_SHAPE.fullmatch(line):
             raise StateError("an engineer's leg without its numbers")
@@ -83,7 +82,7 @@ class Handoff:
     @classmethod
     def from_query(cls, args: Mapping[str, str]) -> Handoff:
         team, own, ring = args.get("to", ""), args.get("own", ""), args.get("r", "")
-        if not _TEAM.fullmatch(team) or own not in ("0", "1") or not (ring.isascii() and ring.isdigit()):
+        if not TEAM_NAME.fullmatch(team) or own not in ("0", "1") or not (ring.isascii() and ring.isdigit()):
             raise StateError("not a handoff")
         if int(ring) >= MAX_DIAL:
             raise StateError(f"not a number to ring: {ring!r}")
