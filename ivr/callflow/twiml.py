@@ -21,6 +21,8 @@ WHISPER_TIMEOUT = 10
 # a caller who knows the answer presses meanwhile and hears no more (Twilio's barge-in).
 PAUSE_SECONDS = 2
 VOICEMAIL_SECONDS = 120
+# Twilio's longest <Dial timeLimit> (4 hours).
+MAX_TIME_LIMIT = 14400
 # What a customer on hold hears after HOLD, over and over: Twilio's own hold music.
 HOLD_MUSIC = "https://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3"
 

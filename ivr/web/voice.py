@@ -501,8 +501,10 @@ def _engineer_room(
     """An engineer's leg in the room: the owner may press * and, unless `remind` is False (once
     reminded), is reminded before the team goes off duty (a <Dial timeLimit>, carried as `tl` so
     the action tells it from *)."""
-    limit = handoff.reminder_seconds(_phonebook(), engineer, request_instant()) if remind else None
-    extra = {"tl": str(limit)} if limit else {}
+    until_reminder = handoff.reminder_seconds(_phonebook(), engineer, request_instant()) if remind else None
+    limit = min(until_reminder, twiml.MAX_TIME_LIMIT) if until_reminder else None
+    # A reminder further off than Twilio's longest limit: at the limit the leg only rejoins (`early`).
+    extra = {"tl": str(limit), **({"early": "1"} if limit != until_reminder else {})} if limit else {}
     action = _absolute("voice.engineer", **state.query(), **engineer.query(), **extra)
     place = Room(room_name(engineer.call), action, f"{engineer.role.value}-{engineer.handoffs}",
                  star=engineer.role is Role.OWNER, time_limit=limit)
@@ -550,6 +552,8 @@ def engineer_left_room():
         return twiml_response(twiml.goodbye([prompts.CALL_GOES_ON] if here else [], _voice()))
     limit, spent = request.args.get("tl", ""), _seconds("DialCallDuration")
     if limit.isascii() and limit.isdigit() and spent is not None and spent >= int(limit):
+        if request.args.get("early"):
+            return twiml_response(_engineer_room(state, engineer))
         # The reminder's time: this engineer alone hears it, and is back in the room at once.
         return twiml_response(_engineer_room(state, engineer, (prompts.HANDOFF_REMINDER,), remind=False))
     held = _absolute("voice.held", **state.query(), **engineer.query(), leg=leg)

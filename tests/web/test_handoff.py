@@ -387,3 +387,18 @@ def test_an_engineer_s_step_that_fails_puts_engineer_and_caller_back_together_wi
     dial, room = room_dial(root)
     assert room.text == ROOM and dial.get("hangupOnStar") is None
     assert room_dial(api.runs(CUSTOMER))[1].text == ROOM
+
+
+def test_a_reminder_further_off_than_twilio_s_longest_time_limit_is_reached_in_steps(tmp_path, twilio):
+    # Answered at 07:00Z: Amsterdam goes off at 18:00Z, the reminder is 10 h 50 min away.
+    app, api = app_at(tmp_path, "2026-12-01T07:00Z"), twilio()
+    client = app.test_client()
+    twiml(post(client, url("/voice/screen", {"call": CUSTOMER, "line": NL_LINE}, STATE),
+               leg(ParentCallSid=CUSTOMER, Digits="1")))
+    dial, _ = room_dial(api.runs(ENGINEER))
+    assert dial.get("timeLimit") == "14400" and query(dial.get("action"))["early"] == "1"
+    # At the limit the engineer only rejoins: no words, and a new limit from then on.
+    root = twiml(post(client, dial.get("action").removeprefix("http://localhost"),
+                      leg(DialCallStatus="completed", DialCallDuration="14400")))
+    assert root.find("Say") is None and room_dial(root)[1].text == ROOM
+    assert room_dial(root)[0].get("timeLimit") is not None
