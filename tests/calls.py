@@ -94,12 +94,14 @@ class Played:
 
 
 def play(tmp_path: Path, at: str, to: str, caller: str = STRANGER, press: str = "", answer=(), voicemail=(),
-         hang_up_ringing: int | None = None, **config) -> Played:
+         hang_up_ringing: int | None = None, engineer_keys=(), hangs_up_on_hold=False, **config) -> Played:
     """One simulated call, in-process, at the instant `at` (the caller hanging up while the
-    `hang_up_ringing`th <Dial> rings, if given)."""
+    `hang_up_ringing`th <Dial> rings, if given; `engineer_keys`: the first engineer's, in the room)."""
     sink = config.pop("EVENT_SINK", None) or ListSink()
     simulator = simulate.in_process(
         str(config.pop("phonebook", SAMPLE)), utc(at),
         {"IVR_INSTANCE_PATH": str(tmp_path / "instance"), "TWILIO_AUTH_TOKEN": TOKEN, "EVENT_SINK": sink, **config},
     )
-    return Played(simulator.call(to, caller, simulate.parse_presses(press), answer, voicemail, hang_up_ringing), sink)
+    turns = simulator.call(to, caller, simulate.parse_presses(press), answer, voicemail, hang_up_ringing=hang_up_ringing,
+                           engineer_keys=engineer_keys, hangs_up_on_hold=hangs_up_on_hold)
+    return Played(turns, sink)

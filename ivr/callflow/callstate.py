@@ -28,7 +28,8 @@ VERSION_KEY = "sv"
 # this parser refuses.
 MAX_PLAN = MAX_CANDIDATES
 _SEN = re.compile(r"[0-9]{0,20}")
-_TEAM = re.compile(rf"[^,]{{1,{MAX_TEAM_NAME}}}")
+# A candidate (team) name as a state carries it: no comma, which separates the plan's names.
+TEAM_NAME = re.compile(rf"[^,]{{1,{MAX_TEAM_NAME}}}")
 
 
 class StateError(ValueError):
@@ -113,7 +114,7 @@ def _sen(raw: str) -> str:
 
 def _plan(raw: str) -> tuple[str, ...]:
     names = tuple(raw.split(","))
-    if len(names) > MAX_PLAN or not all(_TEAM.fullmatch(name) for name in names):
+    if len(names) > MAX_PLAN or not all(TEAM_NAME.fullmatch(name) for name in names):
         raise StateError(f"not a list of candidate names: {raw!r}")
     return names
 

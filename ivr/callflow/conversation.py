@@ -104,7 +104,14 @@ class Hangup:
     """The call is over for us: an engineer took it, or the caller is gone."""
 
 
-Next = AskSen | AskSeverity | Deflect | Connect | Voicemail | Rescue | Goodbye | Hangup
+@dataclass(frozen=True)
+class JoinRoom:
+    """The engineer who pressed 1 waits in the call's conference room: the caller joins them there."""
+
+    state: CallState
+
+
+Next = AskSen | AskSeverity | Deflect | Connect | Voicemail | Rescue | Goodbye | Hangup | JoinRoom
 
 
 @dataclass(frozen=True)
@@ -288,11 +295,18 @@ def caller_gone(call_status: str, dial_call_status: str) -> bool:
     return call_status in {"completed", "canceled"} or dial_call_status == "canceled"
 
 
-def dial_ended(phonebook: Phonebook, state: CallState, accepted: bool, gone: bool) -> Connect | Voicemail | Hangup:
-    """After a <Dial>: done when an engineer took the call or the caller left; otherwise the next
-    number of a candidate ringing in order, then the next candidate (saying nobody answered), and
+def dial_ended(
+    phonebook: Phonebook, state: CallState, accepted: bool, gone: bool, in_room: bool = False
+) -> Connect | Voicemail | Hangup | JoinRoom:
+    """After a <Dial>: done when the caller left or an engineer took the call in a two-party bridge;
+    to the conference room when the engineer who pressed 1 was moved there (`in_room`); otherwise the
+    next number of a candidate ringing in order, then the next candidate (saying nobody answered), and
     after the last candidate a voicemail."""
-    if accepted or gone:
+    if gone:
+        return Hangup()
+    if in_room:
+        return JoinRoom(state)
+    if accepted:
         return Hangup()
     found = candidate(phonebook, state.plan[state.candidate])
     if found is not None and found.ring is Ring.IN_ORDER and state.number + 1 < len(found.dial):
@@ -304,6 +318,14 @@ def dial_ended(phonebook: Phonebook, state: CallState, accepted: bool, gone: boo
     if state.candidate + 1 >= len(state.plan):
         return Voicemail(spoken)
     return ring(phonebook, state.advance(candidate=state.candidate + 1, number=0), spoken)
+
+
+def engineer_gone(phonebook: Phonebook, state: CallState, team: str) -> Connect | Voicemail:
+    """The engineer who had the call hung up while a handoff to `team` rang (their hanging up stops
+    that ringing): the caller, on hold, is told and rings `team` as a new plan, then the rest of the
+    call's plan after it."""
+    rest = tuple(name for name in state.plan[state.candidate + 1:] if name != team)
+    return ring(phonebook, state.advance(plan=(team, *rest), candidate=0, number=0), (prompts.ENGINEER_GONE,))
 
 
 # --- the engineer's leg --------------------------------------------------------------------

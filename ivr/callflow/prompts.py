@@ -124,6 +124,24 @@ CALLBACK_WHISPER = (
 )
 CALLBACK_GREETING = "This is {service}, returning your call. Connecting you to an engineer."
 
+# The live warm handoff. Only the engineer who has the call hears the menu (they press * in the call);
+# the customer hears HOLD and music meanwhile.
+HANDOFF_MENU_OFFICE = "Press 1 to bring in the next office, {team}."
+HANDOFF_MENU_NO_OFFICE = "No other office is on duty."
+HANDOFF_MENU_OWN = "Press 2 to bring in another number of your team."
+HANDOFF_MENU_BACK = "Press 0 to go back to the customer."
+HOLD = "Please hold, we are bringing in a colleague."
+HANDOFF_RINGING = "Ringing {team}."
+HANDOFF_RINGING_OWN = "Ringing your team."
+HANDOFF_NOBODY = "Nobody at {team} could join. Back to the customer."
+HANDOFF_JOINED = "Your colleague has joined. Hang up when you are ready."
+HANDOFF_WHISPER = "Handoff of a level {severity} call from {caller}, {sen}, from the {team} team. Press 1 to join."
+HANDOFF_REMINDER = "Your team goes off duty in 10 minutes. To hand this call over, press star."
+CUSTOMER_GONE = "The customer has hung up."
+CALL_GOES_ON = "The call goes on with your colleague."
+ENGINEER_GONE = "Sorry, your engineer was disconnected."
+ENGINEER_LEFT = "Your engineer has ended the call. Thank you for calling. Goodbye."
+
 
 def say(template: str, **values: object) -> str:
     return template.format(**values)
@@ -140,13 +158,24 @@ def spoken_url(url: str) -> str:
 
 
 def whisper(service: str, severity: int, caller: str | None, sen: str, line: str, verified: bool) -> str:
-    if not sen:
-        sen_part = WHISPER_NO_SEN
-    else:
-        sen_part = say(WHISPER_SEN if verified else WHISPER_SEN_NOT_VERIFIED, sen=spoken_digits(sen))
     return say(
-        WHISPER, service=service, severity=severity, caller=caller or WHISPER_UNKNOWN_CALLER, sen=sen_part, line=line
+        WHISPER, service=service, severity=severity, caller=caller or WHISPER_UNKNOWN_CALLER,
+        sen=_whisper_sen(sen, verified), line=line,
     )
+
+
+def handoff_whisper(severity: int, caller: str | None, sen: str, team: str, verified: bool) -> str:
+    """What an engineer rung for a handoff hears: which call, from which team, press 1 to join."""
+    return say(
+        HANDOFF_WHISPER, severity=severity, caller=caller or WHISPER_UNKNOWN_CALLER, sen=_whisper_sen(sen, verified),
+        team=team,
+    )
+
+
+def _whisper_sen(sen: str, verified: bool) -> str:
+    if not sen:
+        return WHISPER_NO_SEN
+    return say(WHISPER_SEN if verified else WHISPER_SEN_NOT_VERIFIED, sen=spoken_digits(sen))
 
 
 def speaking_seconds(*texts: str, words_per_minute: int = WORDS_PER_MINUTE) -> float:

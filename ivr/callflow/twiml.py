@@ -21,6 +21,10 @@ WHISPER_TIMEOUT = 10
 # a caller who knows the answer presses meanwhile and hears no more (Twilio's barge-in).
 PAUSE_SECONDS = 2
 VOICEMAIL_SECONDS = 120
+# Twilio's longest <Dial timeLimit> (4 hours).
+MAX_TIME_LIMIT = 14400
+# What a customer on hold hears after HOLD, over and over: Twilio's own hold music.
+HOLD_MUSIC = "https://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3"
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,48 @@ def voicemail(text: str, thanks: str, action: str, callback: str, voice: Voice) 
     # Twilio skips the action when nothing was recorded and goes on here.
     _say(response, thanks, voice)
     response.hangup()
+    return response
+
+
+@dataclass(frozen=True)
+class Room:
+    """One leg's place in the call's conference room. The customer's leg ends the room when it
+    leaves (so the customer hanging up ends the call for everyone); an engineer's does not (so one
+    can leave a colleague with the customer). `star`: the engineer may press * to leave the room for
+    the handoff menu; `time_limit`: seconds until the leg leaves it for the handoff reminder."""
+
+    name: str
+    action: str
+    label: str
+    customer: bool = False
+    star: bool = False
+    time_limit: int | None = None
+
+
+def room(texts: list[str], place: Room, voice: Voice) -> VoiceResponse:
+    """Say `texts` to this leg alone, then put it in the room; the room starts when anyone enters."""
+    response = VoiceResponse()
+    for text in texts:
+        _say(response, text, voice)
+    dial = Dial(
+        action=place.action, method="POST", hangup_on_star=place.star or None, time_limit=place.time_limit,
+    )
+    dial.conference(
+        place.name, start_conference_on_enter=True, end_conference_on_exit=place.customer, beep=False,
+        participant_label=place.label,
+    )
+    response.append(dial)
+    return response
+
+
+def hold(texts: list[str], then: str, voice: Voice) -> VoiceResponse:
+    """Out of the room: `texts`, then the music once, then `then` (which holds again, or moves on),
+    unless the call is moved first. Never silence, and never for ever."""
+    response = VoiceResponse()
+    for text in texts:
+        _say(response, text, voice)
+    response.play(HOLD_MUSIC)
+    response.redirect(then, method="POST")
     return response
 
 

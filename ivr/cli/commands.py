@@ -347,8 +347,12 @@ def show_coverage(phonebook_path: str, start: datetime, end: datetime, as_json: 
 @click.option("--stir-verstat", default="TN-Validation-Passed-A", show_default=True,
               help="Twilio's StirVerstat for the caller ID (SHAKEN/STIR); \"\" sends none, as for most calls from "
                    "outside North America.")
+@click.option("--engineer-keys", default="",
+              help='What the engineer who takes the call does in it, comma-separated ("*,1,hangup"): * opens the '
+                   "handoff menu, then its key (1 the next office, 2 another number of the team, 0 back); hangup "
+                   "leaves the call; hangup-ringing hangs up while a colleague's phone rings (in-process only).")
 def simulate_call(phonebook_path, to, caller, press, answer, voicemail, hang_up_ringing, at, url, public_url,
-                  stir_verstat):
+                  stir_verstat, engineer_keys):
     """Play one call as Twilio would, and print who hears, presses, rings and answers."""
     import requests
 
@@ -359,6 +363,11 @@ def simulate_call(phonebook_path, to, caller, press, answer, voicemail, hang_up_
             "--at works only in-process: a running service reads its own clock and never takes the "
             "time from a request"
         )
+    if url and engineer_keys:
+        raise click.UsageError(
+            "--engineer-keys works only in-process: a running service moves calls with Twilio's REST API, "
+            "which the simulator cannot play for it"
+        )
     try:
         if url:
             simulator = simulate.over_http(url, public_url)
@@ -366,7 +375,7 @@ def simulate_call(phonebook_path, to, caller, press, answer, voicemail, hang_up_
             simulator = simulate.in_process(phonebook_path, at, {"IVR_PUBLIC_URL": public_url or None})
         simulator.stir_verstat = stir_verstat
         turns = simulator.call(to, caller or simulate.UNKNOWN_CALLER, simulate.parse_presses(press), answer, voicemail,
-                               hang_up_ringing)
+                               hang_up_ringing=hang_up_ringing, engineer_keys=simulate.parse_presses(engineer_keys))
     except (PhonebookError, simulate.SimulationError, requests.RequestException) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(simulate.transcript(turns))

@@ -6,6 +6,9 @@ first pause, as a caller who knows the menu interrupts it), rings the dialled nu
 told to answer pick up, hear the whisper and press 1; a voicemail picks up and presses nothing;
 the caller may hang up while it rings), posts the recording and final status callbacks, and
 writes down what each party hears and does.
+In-process it also plays Twilio's side of the service's REST requests on live calls (`Switchboard`):
+an engineer who presses 1 is moved into the call's conference room, where they may press * for
+the handoff menu (`engineer_keys`), the colleague rung then hears the handoff whisper, and so on.
 It talks to an app in-process (Flask's test client) or to a running service over HTTP. Like
 Twilio, it signs the URLs under the service's public base (`IVR_PUBLIC_URL`, where Twilio calls),
 while its requests go to the address it was given (say http://127.0.0.1:8000).
@@ -32,6 +35,7 @@ from twilio.request_validator import RequestValidator
 
 from ivr.callflow.prompts import speaking_seconds
 from ivr.config import default_instance_path, load_settings
+from ivr.outside.calls import IN_PROGRESS
 from ivr.outside.sms import TextRecorder
 from ivr.store.database import make_engine
 from ivr.store.logsink import LogSink
@@ -136,6 +140,56 @@ def sid(prefix: str) -> str:
     return prefix + secrets.token_hex(16)
 
 
+# Keys an engineer "presses" to hang up (`engineer_keys`): in the room, or while a colleague's phone
+# rings. "*,1,hangup" hands the call to the next office and leaves once the colleague is in.
+HANG_UP = "hangup"
+HANG_UP_RINGING = "hangup-ringing"
+
+
+class Switchboard:
+    """Twilio's REST API for live calls, in-process (an `ivr.outside.calls.CallControl`): a move waits
+    here until the simulator plays it; a call is up from its answer until it hangs up."""
+
+    configured = True
+
+    def __init__(self) -> None:
+        self.up: set[str] = set()
+        self.moves: list[tuple[str, str, str]] = []  # (CallSid, "twiml" or "url", the TwiML or URL)
+
+    def redirect(self, call_sid: str, twiml: str) -> bool:
+        return self._move(call_sid, "twiml", twiml)
+
+    def redirect_url(self, call_sid: str, url: str) -> bool:
+        return self._move(call_sid, "url", url)
+
+    def _move(self, call_sid: str, kind: str, body: str) -> bool:
+        if call_sid not in self.up:
+            return False
+        self.moves.append((call_sid, kind, body))
+        return True
+
+    def status(self, call_sid: str) -> str | None:
+        return IN_PROGRESS if call_sid in self.up else "completed"
+
+    def take(self) -> list[tuple[str, str, str]]:
+        moves, self.moves = self.moves, []
+        return moves
+
+
+@dataclass
+class _Leg:
+    """An engineer's leg: their number, what they are called in the transcript, the keys still to
+    press, and, in the conference room, their <Dial>'s action and time limit."""
+
+    sid: str
+    phone: str
+    who: str
+    params: dict[str, str]
+    keys: list[str] = field(default_factory=list)
+    action: str = ""
+    time_limit: int | None = None
+
+
 # A press group that starts with this hears the whole prompt, then presses: `wait:1`.
 WAIT = "wait:"
 
@@ -160,6 +214,16 @@ class _Call:
     dials: int = 0
     dialled: set[str] = field(default_factory=set)
     caller_gone: bool = False
+    # The handoff: keys of the first engineer in the room, every engineer's leg, those in the room,
+    # where the caller is ("room", "hold", "gone", "ended") and a URL the caller was moved to.
+    engineer_keys: list[str] = field(default_factory=list)
+    hangs_up_on_hold: bool = False
+    legs: dict[str, _Leg] = field(default_factory=dict)
+    room: list[_Leg] = field(default_factory=list)
+    place: str = ""
+    room_action: str = ""
+    resume: str | None = None
+    held: str | None = None
 
     def note(self, who: str, what: str) -> None:
         self.turns.append(Turn(who, what))
@@ -173,9 +237,10 @@ class Simulator:
 
     def __init__(
         self, transport: Transport, auth_token: str, account_sid: str | None = None, outbox: TextRecorder | None = None,
-        public_url: str | None = None, stir_verstat: str = ATTESTED,
+        public_url: str | None = None, stir_verstat: str = ATTESTED, switchboard: Switchboard | None = None,
     ):
         self.transport = transport
+        self.board = switchboard or Switchboard()
         self.stir_verstat = stir_verstat
         self.public = (public_url or transport.base).rstrip("/")
         self.validator = RequestValidator(auth_token)
@@ -184,12 +249,16 @@ class Simulator:
 
     def call(
         self, to: str, caller: str, presses: Sequence[str] = (), answers: Sequence[str] = (),
-        voicemails: Sequence[str] = (), hang_up_ringing: int | None = None,
+        voicemails: Sequence[str] = (), hang_up_ringing: int | None = None, engineer_keys: Sequence[str] = (),
+        hangs_up_on_hold: bool = False,
     ) -> list[Turn]:
         """Play one inbound call to the end and return its transcript. Of the dialled numbers,
         `answers` pick up and press 1, `voicemails` pick up and press nothing; the rest ring out.
         With `hang_up_ringing` N the caller hangs up while the call's Nth <Dial> rings (an abandoned
-        call). The transcript ends with a note for each of these that never came to pass."""
+        call). The first engineer in the call's conference room then presses `engineer_keys` in turn
+        (`*` for the handoff menu, a menu key, `hangup` to leave); with `hangs_up_on_hold` the caller
+        hangs up when put on hold. After that they talk, and the caller hangs up. The transcript ends
+        with a note for each number given that was never dialled."""
         call = _Call(
             sid=sid("CA"),
             params={
@@ -200,8 +269,11 @@ class Simulator:
             answers=frozenset(answers),
             voicemails=frozenset(voicemails),
             hang_up_ringing=hang_up_ringing,
+            engineer_keys=list(engineer_keys),
+            hangs_up_on_hold=hangs_up_on_hold,
         )
         call.params["CallSid"] = call.sid
+        self.board.up.add(call.sid)
         call.note("call", f"{caller} calls {to}")
         url = self.public + ENTRY_PATH
         params = {**call.params, "CallStatus": "ringing"}
@@ -244,6 +316,7 @@ class Simulator:
             raise SimulationError(f"{request}: {exc}") from None
         for text in self.outbox.take() if self.outbox else ():
             call.note("would text", f"{text.to} from {text.from_}: {text.body}")
+        self._play_moves(call)
         if status >= 300:
             hint = f": {REFUSED_HINT}" if status == HTTPStatus.FORBIDDEN else ""
             raise SimulationError(f"{request} answered {_status_line(status)}{hint}")
@@ -276,12 +349,19 @@ class Simulator:
                 self._hear(call, "caller hears", verb)
             elif verb.tag == "Pause":
                 call.seconds += int(verb.get("length", "1"))
+            elif verb.tag == "Play":
+                call.note("caller hears", "hold music")
             elif verb.tag == "Gather":
                 params = self._gather(call, verb)
                 if params is not None:
                     return self._follow(call, "the caller's answer to a prompt", url, verb.get("action"), params)
             elif verb.tag == "Redirect":
                 return self._follow(call, "a <Redirect>", url, verb.text, self._in_call(call))
+            elif verb.tag == "Dial" and verb.find("Conference") is not None:
+                call.room_action = urljoin(url, verb.get("action"))
+                call.place = "room"
+                self._connected(call)
+                return self._in_room(call, url)
             elif verb.tag == "Dial":
                 params = self._dial(call, verb, url)
                 if call.caller_gone:
@@ -348,34 +428,47 @@ class Simulator:
         params["Digits"] = digits
         return params
 
-    def _dial(self, call: _Call, dial: ET.Element, url: str) -> dict[str, str]:
+    def _dial(self, call: _Call, dial: ET.Element, url: str, parent: _Leg | None = None) -> dict[str, str]:
+        """Ring a <Dial>'s numbers, from the caller's leg or from the engineer `parent`'s (a handoff,
+        which a `hangup-ringing` key of theirs cuts short); the parameters of its action request."""
         legs = [(number, (number.text or "").strip()) for number in dial.iter("Number")]
         numbers = ", ".join(phone for _, phone in legs)
         timeout = int(dial.get("timeout", "30"))
+        here = self._up(parent) if parent else self._in_call(call)
         call.note("rings", numbers)
-        call.dials += 1
         call.dialled.update(phone for _, phone in legs)
-        if call.dials == call.hang_up_ringing:
-            waited = timeout // 2
-            call.seconds += waited
-            call.note("caller hangs up", f"after {waited} s of ringing, before anyone answers")
-            call.caller_gone = True
-            return {
-                **call.params, "CallStatus": "completed", "DialCallStatus": "canceled", "DialBridged": "false",
-                "DialCallSid": sid("CA"), "DialCallDuration": "0",
-            }
+        if parent and parent.keys and parent.keys[0] == HANG_UP_RINGING:
+            parent.keys.pop(0)
+            call.note("hangs up", f"{parent.phone}, while {numbers} ring")
+            self._gone(call, parent)
+            return {**here, "CallStatus": "completed", "DialCallStatus": "no-answer", "DialBridged": "false",
+                    "DialCallSid": sid("CA"), "DialCallDuration": "0"}
+        if parent is None:
+            call.dials += 1
+            if call.dials == call.hang_up_ringing:
+                waited = timeout // 2
+                call.seconds += waited
+                call.note("caller hangs up", f"after {waited} s of ringing, before anyone answers")
+                call.caller_gone = True
+                return {
+                    **call.params, "CallStatus": "completed", "DialCallStatus": "canceled", "DialBridged": "false",
+                    "DialCallSid": sid("CA"), "DialCallDuration": "0",
+                }
         picked_up = None
         for number, phone in legs:
             if phone not in call.answers | call.voicemails:
                 continue
             picked_up = sid("CA")
-            if self._screen(call, picked_up, number, phone, dial.get("callerId", ""), url):
-                call.note("connected", f"caller and {phone}")
+            accepted = self._screen(call, picked_up, number, phone, dial.get("callerId", ""), url, parent)
+            if accepted and call.legs[picked_up] in call.room:
+                # Moved into the conference room: the <Dial> ends unbridged, the leg still up.
+                return {**here, "DialCallStatus": "completed", "DialBridged": "false", "DialCallSid": picked_up,
+                        "DialCallDuration": "0"}
+            if accepted:
+                call.note("connected", f"{parent.phone if parent else 'caller'} and {phone}")
                 call.seconds += TALK_SECONDS
-                return {
-                    **self._in_call(call), "DialCallStatus": "completed", "DialBridged": "true",
-                    "DialCallSid": picked_up, "DialCallDuration": str(TALK_SECONDS),
-                }
+                return {**here, "DialCallStatus": "completed", "DialBridged": "true", "DialCallSid": picked_up,
+                        "DialCallDuration": str(TALK_SECONDS)}
         call.seconds += timeout
         if picked_up:
             # A leg that was answered, then hung up while screening, completed without being bridged.
@@ -383,22 +476,29 @@ class Simulator:
         else:
             call.note("no answer", f"{numbers} after {timeout} s")
         return {
-            **self._in_call(call), "DialCallStatus": "completed" if picked_up else "no-answer", "DialBridged": "false",
+            **here, "DialCallStatus": "completed" if picked_up else "no-answer", "DialBridged": "false",
             "DialCallSid": picked_up or sid("CA"), "DialCallDuration": "0",
         }
 
     # --- the engineer's leg ----------------------------------------------------------------
 
-    def _screen(self, call: _Call, leg: str, number: ET.Element, phone: str, caller_id: str, url: str) -> bool:
-        """`phone` picks up (call leg `leg`) and the whisper's TwiML plays on its leg, as Twilio plays it:
-        an engineer presses 1, a voicemail presses nothing. True when the call is put through."""
+    def _screen(
+        self, call: _Call, leg: str, number: ET.Element, phone: str, caller_id: str, url: str,
+        parent: _Leg | None = None,
+    ) -> bool:
+        """`phone` picks up (call leg `leg`, dialled by the caller or by the engineer `parent`) and the
+        whisper's TwiML plays on its leg, as Twilio plays it: an engineer presses 1, a voicemail presses
+        nothing. True when the call is put through."""
         engineer = phone in call.answers
-        who = "engineer" if engineer else "voicemail"
+        who = ("colleague" if parent else "engineer") if engineer else "voicemail"
         call.note("answers", phone if engineer else f"{phone} (voicemail)")
         params = {
-            "AccountSid": self.account_sid, "ApiVersion": API_VERSION, "CallSid": leg, "ParentCallSid": call.sid,
+            "AccountSid": self.account_sid, "ApiVersion": API_VERSION, "CallSid": leg,
+            "ParentCallSid": parent.sid if parent else call.sid,
             "Direction": "outbound-dial", "From": caller_id, "To": phone, "CallStatus": "in-progress",
         }
+        call.legs[leg] = _Leg(leg, phone, who, params)
+        self.board.up.add(leg)
         if not number.get("url"):
             return True
         target = urljoin(url, number.get("url"))
@@ -417,16 +517,184 @@ class Simulator:
                 answer = self._post(
                     call, f"{phone} presses 1", urljoin(target, verb.get("action")), {**params, "Digits": "1"}
                 )
-                accepted = answer.find("Hangup") is None
+                accepted = answer.find("Hangup") is None or call.legs[leg] in call.room
                 call.note(who, "accepts" if accepted else "is refused")
+                if not accepted:
+                    self._hear_all(call, who, answer)
+                    self.board.up.discard(leg)
                 return accepted
             elif verb.tag == "Hangup":
                 call.note("hangs up", f"the service ends the call to {phone}")
+                self.board.up.discard(leg)
                 return False
             else:
                 raise SimulationError(f"the simulator does not play <{verb.tag}> on the engineer's leg")
         # Twilio puts the call through when the whisper's TwiML runs out.
         return True
+
+    def _hear_all(self, call: _Call, who: str, document: ET.Element) -> None:
+        for say in document.iter("Say"):
+            self._hear(call, f"{who} hears", say)
+
+    # --- the conference room and the handoff ---------------------------------------------------
+
+    def _connected(self, call: _Call) -> None:
+        call.note("connected", " and ".join(["caller", *(leg.phone for leg in call.room)]))
+
+    def _play_moves(self, call: _Call) -> None:
+        """Play what the service moved with Twilio's REST API during its last request, in order."""
+        for target, kind, body in self.board.take():
+            if target == call.sid and kind == "url":
+                call.resume = body
+            elif target == call.sid:
+                self._move_caller(call, ET.fromstring(body))
+            elif target in call.legs:
+                leg = call.legs[target]
+                if not call.room and not leg.keys:
+                    # The first engineer in the room has the call: theirs are the handoff keys.
+                    leg.keys, call.engineer_keys = call.engineer_keys, []
+                self._leg_run(call, leg, ET.fromstring(body), self.public + "/")
+
+    def _move_caller(self, call: _Call, document: ET.Element) -> None:
+        """The caller's leg runs new TwiML: on hold, back in the room, or goodbye."""
+        for verb in document:
+            if verb.tag == "Say":
+                self._hear(call, "caller hears", verb)
+            elif verb.tag == "Play":
+                call.place = "hold"
+                call.note("caller hears", "hold music")
+                if call.hangs_up_on_hold:
+                    call.note("hangs up", "the caller, on hold")
+                    call.place = "gone"
+                    self.board.up.discard(call.sid)
+            elif verb.tag == "Redirect" and call.place == "hold":
+                # After the music: requested only if nothing moves the caller first.
+                call.held = verb.text
+            elif verb.tag == "Dial":
+                call.place = "room"
+                call.room_action = verb.get("action", "")
+                if call.room:
+                    self._connected(call)
+                else:
+                    call.note("waits", "the caller, in the call's conference room")
+            elif verb.tag == "Hangup":
+                call.note("hangs up", "the service ends the call")
+                call.place = "ended"
+                self.board.up.discard(call.sid)
+
+    def _leg_run(self, call: _Call, leg: _Leg, document: ET.Element | None, url: str) -> None:
+        """Play an engineer's leg from `document` (at `url`) until it is in the room or gone."""
+        while document is not None:
+            next_document: ET.Element | None = None
+            for verb in document:
+                if verb.tag == "Say":
+                    self._hear(call, f"{leg.who} hears", verb)
+                elif verb.tag == "Gather":
+                    for say in verb.iter("Say"):
+                        self._hear(call, f"{leg.who} hears", say)
+                    if leg.keys and leg.keys[0] == HANG_UP:
+                        # Twilio requests no action of a <Gather> hung up on.
+                        leg.keys.pop(0)
+                        call.note("hangs up", f"{leg.phone}, in the menu")
+                        self._gone(call, leg)
+                        return
+                    key = leg.keys.pop(0) if leg.keys and leg.keys[0] != HANG_UP_RINGING else ""
+                    if not key:
+                        call.note(f"{leg.who} waits", "no key is pressed")
+                        continue
+                    call.note(f"{leg.who} presses", key)
+                    url = urljoin(url, verb.get("action"))
+                    params = {**self._up(leg), "Digits": key}
+                    next_document = self._post(call, f"{leg.phone} presses {key}", url, params)
+                    break
+                elif verb.tag == "Redirect":
+                    url = urljoin(url, verb.text)
+                    next_document = self._post(call, f"a <Redirect> on {leg.phone}'s leg", url, self._up(leg))
+                    break
+                elif verb.tag == "Dial" and verb.find("Conference") is not None:
+                    leg.action = urljoin(url, verb.get("action"))
+                    limit = verb.get("timeLimit")
+                    leg.time_limit = int(limit) if limit else None
+                    if leg not in call.room:
+                        call.room.append(leg)
+                        if call.place == "room":
+                            call.note("joins", f"{leg.phone}, in the call's conference room")
+                    return
+                elif verb.tag == "Dial":
+                    params = self._dial(call, verb, url, parent=leg)
+                    url = urljoin(url, verb.get("action"))
+                    next_document = self._post(call, f"the end of {leg.phone}'s <Dial>", url, params)
+                    if leg.sid not in self.board.up:
+                        return  # hung up: Twilio asks the action, but nobody hears its answer
+                    break
+                elif verb.tag == "Hangup":
+                    call.note("hangs up", f"the service ends the call to {leg.phone}")
+                    self._gone(call, leg)
+                    return
+                else:
+                    raise SimulationError(f"the simulator does not play <{verb.tag}> on an engineer's leg")
+            document = next_document
+
+    def _up(self, leg: _Leg) -> dict[str, str]:
+        return {**leg.params, "CallStatus": "in-progress"}
+
+    def _gone(self, call: _Call, leg: _Leg) -> None:
+        self.board.up.discard(leg.sid)
+        if leg in call.room:
+            call.room.remove(leg)
+
+    def _leave_room(self, call: _Call, leg: _Leg, key: str) -> None:
+        """An engineer in the room presses * (their <Dial hangupOnStar> ends) or hangs up."""
+        call.room.remove(leg)
+        if key == HANG_UP:
+            call.note("hangs up", f"{leg.phone} leaves the call")
+            self._gone(call, leg)
+            self._post(call, f"{leg.phone} hangs up", leg.action,
+                       {**leg.params, "CallStatus": "completed", "DialCallStatus": "completed"})
+            return
+        call.note(f"{leg.who} presses", key)
+        document = self._post(call, f"{leg.phone} presses {key}", leg.action,
+                              {**self._up(leg), "DialCallStatus": "completed", "DialCallDuration": "0"})
+        self._leg_run(call, leg, document, leg.action)
+
+    def _in_room(self, call: _Call, url: str) -> tuple[ET.Element | None, str]:
+        """The caller is in the room: the engineers press their keys, then they talk (an owner whose
+        team goes off duty meanwhile hears the reminder), then the caller hangs up, which ends the
+        room for everyone."""
+        while call.resume is None and call.place in ("room", "hold", "gone"):
+            leg = next((leg for leg in call.room if leg.keys), None)
+            if leg is None:
+                break
+            self._leave_room(call, leg, leg.keys.pop(0))
+        if call.resume is None and call.place == "hold" and call.held:
+            # Nobody moved the caller during the music: its <Redirect> is requested.
+            call.resume = call.held
+        call.held = None
+        if call.resume is not None:
+            target, call.resume = call.resume, None
+            return self._post(call, "the caller moved on", target, self._in_call(call)), target
+        if call.place == "ended":
+            return None, url
+        for leg in [leg for leg in call.room if leg.time_limit and leg.time_limit <= TALK_SECONDS]:
+            call.room.remove(leg)
+            document = self._post(call, f"{leg.phone}'s time limit", leg.action, {
+                **self._up(leg), "DialCallStatus": "completed", "DialCallDuration": str(leg.time_limit),
+            })
+            self._leg_run(call, leg, document, leg.action)
+        in_room = call.place == "room"
+        if in_room:
+            call.seconds += TALK_SECONDS
+            call.note("hangs up", "the caller, which ends the call for everyone in it")
+            self.board.up.discard(call.sid)
+        for leg in list(call.room):
+            call.room.remove(leg)
+            document = self._post(call, f"the room ends for {leg.phone}", leg.action,
+                                  {**self._up(leg), "DialCallStatus": "completed", "DialCallDuration": "0"})
+            self._leg_run(call, leg, document, leg.action)
+        if in_room:
+            self._post(call, "the caller leaves the room", call.room_action,
+                       {**call.params, "CallStatus": "completed", "DialCallStatus": "completed"})
+        return None, url
 
     # --- voicemail -----------------------------------------------------------------------------
 
@@ -476,7 +744,9 @@ def in_process(phonebook_path: str, at: datetime | None = None, config: Mapping 
     # Nothing reaches this app over a network: without a public URL it is the in-process base, which
     # a real TWILIO_AUTH_TOKEN in the environment requires (`ivr.config.check_signing`).
     overrides["IVR_PUBLIC_URL"] = overrides.get("IVR_PUBLIC_URL", os.environ.get("IVR_PUBLIC_URL")) or IN_PROCESS_BASE
+    board = Switchboard()
     app = create_app({
+        "CALL_CONTROL": board,
         "IVR_PHONEBOOK": phonebook_path,
         "IVR_LOG_LEVEL": os.environ.get("IVR_LOG_LEVEL", "WARNING"),
         "LOG_STREAM": "stderr",
@@ -489,7 +759,7 @@ def in_process(phonebook_path: str, at: datetime | None = None, config: Mapping 
     outbox = sender if isinstance(sender, TextRecorder) else None
     settings = app.config
     return Simulator(InProcess(app), settings["TWILIO_AUTH_TOKEN"], settings["TWILIO_ACCOUNT_SID"], outbox,
-                     settings["IVR_PUBLIC_URL"])
+                     settings["IVR_PUBLIC_URL"], switchboard=board)
 
 
 def over_http(url: str, public_url: str | None = None) -> Simulator:

@@ -146,6 +146,68 @@ class Screened(_Kind):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Joined(_Kind):
+    """The engineer on `number` (leg `leg`, of `team`) is in the call's conference room: took the
+    call, or joined it in a handoff."""
+
+    kind: ClassVar[str] = "joined"
+    number: str | None = None
+    leg: str | None = None
+    team: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"joined:{self.leg}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Left(_Kind):
+    """The engineer on `number` (leg `leg`) left the call: hung up, or the call ended round them."""
+
+    kind: ClassVar[str] = "left"
+    number: str | None = None
+    leg: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"left:{self.leg}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class HandoffAsked(_Kind):
+    """The engineer on `by` asked for the call's `attempt`th handoff, to `team` (the next office, or
+    their own team), or found nobody to ask (`team` None)."""
+
+    kind: ClassVar[str] = "handoff_asked"
+    attempt: int
+    by: str | None = None
+    team: str | None = None
+    own_team: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"handoff:{self.attempt}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class HandoffDial(_Kind):
+    """Who rang for the `attempt`th handoff (its `ring`th <Dial>), and how it ended: `joined` when one
+    of them pressed 1 and is in the room."""
+
+    kind: ClassVar[str] = "handoff_dial"
+    attempt: int
+    ring: int = 0
+    team: str | None = None
+    numbers: tuple[str, ...] = ()
+    status: str | None = None
+    joined: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"handoff_dial:{self.attempt}:{self.ring}"
+
+
+@dataclass(frozen=True, kw_only=True)
 class Voicemail(_Kind):
     """The recording status callback; `status` other than `completed` means no message was left."""
 
@@ -216,7 +278,7 @@ class Unrecognised:
 
 Known: TypeAlias = (
     Started | Recognised | SenEntered | Entitlement | Deflected | Sms | Severity | Routed | Dial | Screened
-    | Voicemail | Status | Error | Outbound
+    | Joined | Left | HandoffAsked | HandoffDial | Voicemail | Status | Error | Outbound
 )
 CallEvent: TypeAlias = Known | Unrecognised
 

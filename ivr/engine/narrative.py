@@ -15,6 +15,10 @@ from ivr.engine.events import (
     Dial,
     Entitlement,
     Error,
+    HandoffAsked,
+    HandoffDial,
+    Joined,
+    Left,
     Outbound,
     Recognised,
     Routed,
@@ -147,6 +151,24 @@ def _line(phonebook: Phonebook, record: CallEvent, severity: int | None) -> str:
             if record.call_status == "completed":
                 return f"The call ended after {record.duration or 0} s"
             return _CALL_ENDS.get(record.call_status or "", f"Call status {record.call_status}")
+        case Joined():
+            team = f" of {_who(phonebook, record.team)}" if record.team else ""
+            return f"{record.number or 'An engineer'}{team} is in the call"
+        case Left():
+            return f"{record.number or 'An engineer'} left the call"
+        case HandoffAsked():
+            by = record.by or "The engineer"
+            if record.team is None:
+                return f"{by} asked for a handoff: nobody else is on duty to bring in"
+            own = " (another number of their own team)" if record.own_team else ""
+            return f"{by} asked to bring in {_who(phonebook, record.team)}{own}"
+        case HandoffDial():
+            team = _who(phonebook, record.team)
+            if record.joined:
+                return f"Handoff to {team}: {_numbers(record.numbers)} rang, and a colleague joined"
+            if record.status is None:
+                return f"Handoff to {team}: rang {_numbers(record.numbers)}"
+            return f"Handoff to {team}: {_numbers(record.numbers)}: {_DIAL_ENDS.get(record.status, record.status)}"
         case Outbound():
             by = f" by {record.who}" if record.who else ""
             of = f" for callback #{record.callback}" if record.callback is not None else ""

@@ -18,6 +18,7 @@ from ivr.engine.events import (
     Dial,
     Entitlement,
     Error,
+    Joined,
     Recognised,
     Routed,
     Screened,
@@ -164,13 +165,14 @@ R = TypeVar("R")
 
 
 def _answered(
-    dials: list[tuple[datetime, Dial]], screened: list[tuple[datetime, Screened]]
+    dials: list[tuple[datetime, Dial]], screened: list[tuple[datetime, Screened]], joined: list[tuple[datetime, Joined]]
 ) -> tuple[str | None, datetime] | None:
-    """(team, moment of acceptance) when an engineer took the call, else None."""
+    """(team, moment of acceptance) when an engineer took the call, else None. Any engineer who
+    accepted counts: one who pressed 1, or one in the call's conference room (a handoff's too)."""
     accepted: dict[str, datetime] = {}
-    for at, screening in screened:
-        number = screening.number
-        if screening.accepted and number:
+    pressed = [(at, s.number) for at, s in screened if s.accepted]
+    for at, number in [*pressed, *((at, j.number) for at, j in joined)]:
+        if number:
             accepted[number] = min(at, accepted.get(number, at))
     for at, dial in dials:
         rang = set(dial.numbers) | {dial.accepted_by}
@@ -216,7 +218,7 @@ def summarise(sid: str, events: Iterable[Event]) -> Summary:
     # Twilio reports a recording with no audio ("absent") or a failed one: no message was left.
     left_message = bool(voicemail.recording_url) and voicemail.status in (None, "completed")
     dials = sorted(every(Dial), key=lambda e: e[1].attempt)
-    answered = _answered(dials, every(Screened))
+    answered = _answered(dials, every(Screened), every(Joined))
     deflected = (
         bool(every(Deflected))
         or routed.action == "deflect"

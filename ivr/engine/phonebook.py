@@ -85,6 +85,8 @@ class Service:
     renewals: str | None = None
     # A caller ID can be spoofed: by default only a fully attested one stands in for the SEN.
     trust_caller_id: CallerIdTrust = CallerIdTrust.ATTESTED
+    # An engineer on a call hears, ten minutes before the team goes off duty, that a handoff is there.
+    handoff_reminder: bool = True
 
 
 @dataclass(frozen=True)
@@ -127,8 +129,12 @@ class Team:
     @property
     def spoken_name(self) -> str:
         """'Amsterdam Priority Support' for team amsterdam of kind priority."""
-        place = self.label or self.name.replace("_", " ").replace("-", " ").title()
-        return f"{place} {self.kind.value.title()} Support"
+        return f"{self.place} {self.kind.value.title()} Support"
+
+    @property
+    def place(self) -> str:
+        """'Amsterdam' for team amsterdam: its label, else its name in words."""
+        return self.label or self.name.replace("_", " ").replace("-", " ").title()
 
 
 @dataclass(frozen=True)

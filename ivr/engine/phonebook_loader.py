@@ -81,7 +81,7 @@ TOP_KEYS = (
     "service", "weekend", "severity", "lines", "teams", "fallback", "customers", "entitlements", "alerts",
     "response_times", "digests",
 )
-SERVICE_KEYS = ("name", "portal", "renewals", "trust_caller_id")
+SERVICE_KEYS = ("name", "portal", "renewals", "trust_caller_id", "handoff_reminder")
 WEEKEND_KEYS = ("starts", "ends")
 LINE_KEYS = ("number", "region", "label")
 TEAM_KEYS = (
@@ -271,6 +271,7 @@ def _read_service(reader: _Reader, raw: object) -> Service:
         trust_caller_id=reader.convert(
             table, "service", "trust_caller_id", _enum(CallerIdTrust), Service.trust_caller_id
         ),
+        handoff_reminder=reader.convert(table, "service", "handoff_reminder", _flag, Service.handoff_reminder),
     )
 
 

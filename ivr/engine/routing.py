@@ -6,7 +6,7 @@ A pure function of (phonebook, line number, instant, severity).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from ivr.engine.instants import iso
@@ -169,3 +169,43 @@ def route(phonebook: Phonebook, to: str, at: datetime, severity: int = 1) -> Dec
     if left_out > 0:
         reason += f"; {left_out} more team(s) on duty are not rung: a call rings at most {team_places(phonebook)} teams"
     return Decision(at, line, weekend, severity, True, found, reason)
+
+
+# --- the warm handoff: who takes a call over from a team -----------------------------------
+
+# A team whose stretch on duty ends within this long is about to go off duty: its calls are handed
+# to the team taking over then.
+HANDOFF_SOON = timedelta(hours=1)
+# How long before its team goes off duty an engineer on a call is reminded that a handoff is there.
+REMINDER_BEFORE = timedelta(minutes=10)
+
+
+def off_duty_at(phonebook: Phonebook, team: str, at: datetime) -> datetime | None:
+    """When `team`'s stretch on duty around `at` ends; None when it is off duty or never goes off."""
+    for duty in on_duty(phonebook, at):
+        if duty.team.name == team:
+            return duty.until
+    return None
+
+
+def next_office(phonebook: Phonebook, team: str, region: str | None, at: datetime) -> Candidate | None:
+    """Who takes a call over from `team` (a call on a line of `region`) at `at`: the first other
+    team in the ringing order of the moment `team` goes off duty, when that is within HANDOFF_SOON;
+    otherwise the first other team on duty now, in the ringing plan's order. Never the fallback;
+    None when no other team is on duty."""
+    until = off_duty_at(phonebook, team, at)
+    moment = until if until is not None and until - at <= HANDOFF_SOON else at
+    for found in candidates(phonebook, region, moment):
+        if found.team != team and found.kind is not CandidateKind.FALLBACK:
+            return found
+    return None
+
+
+def reminder_at(phonebook: Phonebook, team: str, at: datetime) -> datetime | None:
+    """When an engineer of `team` on a call that started at `at` hears that a handoff is there:
+    REMINDER_BEFORE the team goes off duty; None when it does not go off, is off already, or that
+    moment is past (the engineer took the call in the last minutes of the shift)."""
+    until = off_duty_at(phonebook, team, at)
+    if until is None or until - REMINDER_BEFORE <= at:
+        return None
+    return until - REMINDER_BEFORE

@@ -4,7 +4,9 @@ Settings come from the environment (see `ivr.config`), overridden by `config`. B
 `config` may carry `CLOCK` (a callable returning the aware current instant; the simulator pins
 it), `EVENT_SINK` (where call events go; default: the call log, `ivr.store.calllog`), `SMS_SENDER`
 (the class that sends texts, made from the Twilio settings and the counters; default
-`ivr.outside.sms.SmsSender`; the simulator's `TextRecorder` keeps them instead) and `LOG_STREAM`
+`ivr.outside.sms.SmsSender`; the simulator's `TextRecorder` keeps them instead), `CALL_CONTROL`
+(what moves live calls, an `ivr.outside.calls.CallControl`; default: Twilio's REST API; the
+simulator plays Twilio's side itself) and `LOG_STREAM`
 (`"stdout"`, the default, where gunicorn and Heroku collect logs; or `"stderr"`, so that a
 command printing on stdout, such as `ivr simulate`, keeps its output clean), `SIGNING_TOKEN` (the
 token requests are signed with when `TWILIO_AUTH_TOKEN` is unset, instead of the instance's

@@ -17,6 +17,7 @@ from ivr.clock import Clock, utc_now
 from ivr.engine.events import EventSink
 from ivr.engine.phonebook import ResponseTimes
 from ivr.outside.alerts import Alerter, sms_credentials_missing
+from ivr.outside.calls import CallControl, TwilioCalls
 from ivr.outside.licensing import Sources
 from ivr.outside.sms import SmsSender
 from ivr.store.calllog import CallLog
@@ -38,6 +39,8 @@ class Services:
     phonebook: ReloadingPhonebook
     entitlements: Sources
     sms: SmsSender
+    # Moves live legs between TwiML documents (the conference room, hold) and asks whether one is up.
+    calls: CallControl
     calllog: CallLog
     alerts: Alerter
     # Where the webhooks report call events: the call log, or (the simulator) the log only.
@@ -69,6 +72,7 @@ def build(app: Flask) -> Services:
         config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"], config["TWILIO_SMS_FROM"], counters,
         per_number_hour=config["IVR_SMS_PER_NUMBER_HOUR"],
     )
+    calls = config.get("CALL_CONTROL") or TwilioCalls(config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"])
     # The call log and its alerts keep the wall clock every worker shares, never a call's pinned one.
     calllog = open_calllog(app, counters, lambda: phonebook.current().response_times)
     alerts = Alerter(
@@ -104,6 +108,7 @@ def build(app: Flask) -> Services:
         phonebook=phonebook,
         entitlements=entitlements,
         sms=sms,
+        calls=calls,
         calllog=calllog,
         alerts=alerts,
         events=events,

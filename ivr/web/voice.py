@@ -12,6 +12,15 @@ Steps (each an action URL carrying the `CallState`):
   POST /voice/recording the recording status callback
   POST /voice/status    the call's final status callback
   POST /voice/rescued   after an emergency dial (see `_rescue`)
+The live warm handoff (an accepted call is a conference room; `ivr.callflow.handoff`):
+  POST /voice/left              the caller's room ended
+  POST /voice/engineer          an engineer's room ended: * (the menu), the reminder, or a hang-up
+  POST /voice/menu              the engineer's menu key: ring the next office or the own team, or back
+  POST /voice/handoff/whisper   the colleague's leg: which call, from which team, press 1 to join
+  POST /voice/handoff/screen    the colleague's key: into the room, with the caller
+  POST /voice/handoff           the handoff's <Dial> ended: joined, the next number, or back
+  POST /voice/resume            the caller on hold lost the engineer: ring the office asked for
+  POST /voice/held              the caller on hold, after the music: hold on, or the engineer is gone
 Views only read the request (form fields, the signed state, services, the request instant), ask
 `ivr.callflow.conversation` what happens next, report the step's events and turn the decision into
 TwiML. Any exception becomes TwiML that still rings a human (`_rescue`). Every request is signed
@@ -30,7 +39,7 @@ from flask.typing import ResponseReturnValue
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
-from ivr.callflow import conversation, prompts, twiml
+from ivr.callflow import conversation, handoff, prompts, twiml
 from ivr.callflow.caller_input import Miss, read_sen, read_severity
 from ivr.callflow.callstate import CallState, StateError
 from ivr.callflow.conversation import (
@@ -40,19 +49,22 @@ from ivr.callflow.conversation import (
     Deflect,
     Goodbye,
     Hangup,
+    JoinRoom,
     Next,
     Rescue,
     Voicemail,
     numbers_at,
 )
-from ivr.callflow.twiml import Ringing
+from ivr.callflow.handoff import Engineer, Handoff, Role, room_name
+from ivr.callflow.twiml import Ringing, Room
 from ivr.engine import events
 from ivr.engine.entitlement import Source, Verdict, check, recognise
 from ivr.engine.events import CallEvent
 from ivr.engine.outcomes import SEN_WINDOW
-from ivr.engine.phonebook import E164_SHAPE, Phonebook
+from ivr.engine.phonebook import E164_SHAPE, Customer, Phonebook
 from ivr.engine.routing import candidate
 from ivr.logs import CALL_SID_ENVIRON, bind_call, unbind_call
+from ivr.outside.calls import IN_PROGRESS, CallControl
 from ivr.outside.sms import Deflection, can_receive_sms, link_text
 from ivr.web.services import request_instant, services
 from ivr.web.signature import twilio_request
@@ -230,6 +242,8 @@ def _answer(decision: Next) -> Response:
             return twiml_response(twiml.goodbye(list(spoken), _voice()))
         case Hangup():
             return twiml_response(twiml.hangup())
+        case JoinRoom():
+            return twiml_response(_customer_room())
 
 
 def _ask_severity(decision: AskSeverity) -> Response:
@@ -345,7 +359,8 @@ def dialed():
         abort(400, description="a dial outcome without a plan")
     name = state.plan[state.candidate]
     found = candidate(phonebook, name)
-    bridged = _bridged()
+    in_room = _moved_to_room()
+    bridged = _bridged() or in_room
     numbers = numbers_at(found, state.number)
     _event(events.Dial(
         attempt=state.attempt, team=name, numbers=numbers, status=_form("DialCallStatus"),
@@ -353,7 +368,17 @@ def dialed():
         accepted_by=numbers[0] if bridged and len(numbers) == 1 else None,
         dial_call_sid=_form("DialCallSid") or None, bridged=bridged,
     ))
-    return _answer(conversation.dial_ended(phonebook, state, bridged, _caller_gone()))
+    return _answer(conversation.dial_ended(phonebook, state, bridged, _caller_gone(), in_room))
+
+
+def _moved_to_room() -> bool:
+    """Did the leg this <Dial> ended with leave it for the conference room? An engineer who pressed
+    1 was moved there (`screen`), which ends the <Dial> unbridged with the leg still up; a leg screened
+    out is over. Only that case asks Twilio."""
+    leg = _form("DialCallSid")
+    if _bridged() or _form("DialCallStatus") != "completed" or not leg:
+        return False
+    return _calls().status(leg) == IN_PROGRESS
 
 
 @bp.post("/voice/recorded")
@@ -392,12 +417,18 @@ def whisper():
     phonebook = _phonebook()
     state = _state()
     line_number = request.args.get("line", "")
-    # An unverified SEN is not looked up again; a lookup failing now only loses the name.
+    text = conversation.whisper_text(phonebook, state, line_number, _customer_record(phonebook, state))
+    # The key press comes back with the call's state and line: what the engineer's room needs.
+    action = url_for("voice.screen", call=_parent_call(), line=line_number, **state.query())  # type: ignore[arg-type]
+    return twiml_response(twiml.screen(text, action, _voice()))
+
+
+def _customer_record(phonebook: Phonebook, state: CallState) -> Customer | None:
+    """The customer, for a whisper. An unverified SEN is not looked up again; a lookup failing now
+    only loses the name."""
     looked_up = conversation.looks_up_customer(state)
     checked = check(_source(phonebook), state.sen, request_instant()) if looked_up else None
-    customer = checked.customer if checked else None
-    text = conversation.whisper_text(phonebook, state, line_number, customer)
-    return twiml_response(twiml.screen(text, url_for("voice.screen", call=_parent_call()), _voice()))
+    return checked.customer if checked else None
 
 
 @bp.post("/voice/screen")
@@ -405,8 +436,275 @@ def whisper():
 def screen():
     accepted = _form("Digits") == "1"
     leg = _form("CallSid")
-    _event(events.Screened(number=_form("To"), accepted=accepted, dial_call_sid=leg), call_sid=_parent_call())
-    return twiml_response(twiml.bridge() if accepted else twiml.hangup())
+    call = _parent_call()
+    _event(events.Screened(number=_form("To"), accepted=accepted, dial_call_sid=leg), call_sid=call)
+    if not accepted:
+        return twiml_response(twiml.hangup())
+    engineer = _first_engineer(call)
+    # Into the room (the whisper's document may not <Dial>): the caller's <Dial> then ends and the
+    # caller joins (`dialed`). Without a plan (a rescued call, or a state from before the room) or if
+    # Twilio does not take the move, the leg is bridged as before: a call without the handoff menu.
+    try:
+        moved = engineer is not None and _calls().redirect(leg, str(_engineer_room(_state(), engineer)))
+    except Exception:  # an engineer who accepted is put through, whatever failed
+        log.exception("call %s: the engineer who accepted was not moved into the room; bridged", call)
+        moved = False
+    if moved:
+        assert engineer is not None  # moved only with an engineer
+        _event(events.Joined(number=engineer.number, leg=leg, team=engineer.team), call_sid=call)
+    return twiml_response(twiml.bridge())
+
+
+def _first_engineer(call: str) -> Engineer | None:
+    """The engineer who pressed 1 in the ringing plan, as the owner of the call; None when the
+    screen's URL carries no plan or no line."""
+    try:
+        state = CallState.from_query(request.args)
+    except StateError:
+        return None
+    line = request.args.get("line", "")
+    if not state.plan or not E164_SHAPE.fullmatch(line) or not E164_SHAPE.fullmatch(_form("To")) or not call:
+        return None
+    return Engineer(call=call, line=line, team=state.plan[state.candidate], number=_form("To"))
+
+
+# --- the live warm handoff: the conference room and the engineer's menu ----------------------
+
+
+def _calls() -> CallControl:
+    return services().calls
+
+
+def _absolute(endpoint: str, **args: str) -> str:
+    """A URL in TwiML that a moved leg runs inline (no request to resolve it against): absolute,
+    under the base Twilio signs."""
+    base: str = current_app.config.get("IVR_PUBLIC_URL") or request.host_url
+    return base.rstrip("/") + url_for(endpoint, **args)  # type: ignore[arg-type]  # query keys only
+
+
+def _engineer() -> Engineer:
+    try:
+        return Engineer.from_query(request.args)
+    except StateError as exc:
+        abort(400, description=str(exc))
+
+
+def _handoff() -> Handoff:
+    try:
+        return Handoff.from_query(request.args)
+    except StateError as exc:
+        abort(400, description=str(exc))
+
+
+def _leg_gone() -> bool:
+    """This request's own leg hung up (Twilio still requests a <Dial>'s action)."""
+    return _form("CallStatus") in {"completed", "canceled"}
+
+
+def _customer_here(engineer: Engineer) -> bool:
+    """Is the caller still on the line? Unknown (Twilio did not say) counts as yes: an engineer is
+    never sent away from a caller who may be waiting."""
+    return _calls().status(engineer.call) not in events.FINAL_STATUSES
+
+
+def _region(phonebook: Phonebook, engineer: Engineer) -> str | None:
+    line = phonebook.line(engineer.line)
+    return line.region if line else None
+
+
+def _engineer_room(
+    state: CallState, engineer: Engineer, texts: tuple[str, ...] = (), remind: bool = True
+) -> VoiceResponse:
+    """An engineer's leg in the room: the owner may press * and, unless `remind` is False (once
+    reminded), is reminded before the team goes off duty (a <Dial timeLimit>, carried as `tl` so
+    the action tells it from *)."""
+    until_reminder = handoff.reminder_seconds(_phonebook(), engineer, request_instant()) if remind else None
+    limit = min(until_reminder, twiml.MAX_TIME_LIMIT) if until_reminder else None
+    # A reminder further off than Twilio's longest limit: at the limit the leg only rejoins (`early`).
+    extra = {"tl": str(limit), **({"early": "1"} if limit != until_reminder else {})} if limit else {}
+    action = _absolute("voice.engineer", **state.query(), **engineer.query(), **extra)
+    place = Room(room_name(engineer.call), action, f"{engineer.role.value}-{engineer.handoffs}",
+                 star=engineer.role is Role.OWNER, time_limit=limit)
+    return twiml.room(list(texts), place, _voice())
+
+
+def _customer_room(call: str | None = None) -> VoiceResponse:
+    """The caller's leg in the room, with the engineers: leaving it ends the call for everyone."""
+    call = call or _form("CallSid")
+    return twiml.room([], Room(room_name(call), _absolute("voice.left"), "customer", customer=True), _voice())
+
+
+def _back_to_customer(state: CallState, engineer: Engineer, texts: tuple[str, ...] = ()) -> Response:
+    """The caller, on hold, and the engineer in the menu meet again in the room."""
+    _calls().redirect(engineer.call, str(_customer_room(engineer.call)))
+    return twiml_response(_engineer_room(state, engineer, texts))
+
+
+@bp.post("/voice/left")
+@webhook
+def left():
+    """The caller's room ended: the caller hung up (nothing to say), or the room closed round them."""
+    if _caller_gone():
+        return twiml_response(twiml.hangup())
+    return twiml_response(twiml.goodbye([prompts.ENGINEER_LEFT], _voice()))
+
+
+@bp.post("/voice/engineer", endpoint="engineer")
+@webhook
+def engineer_left_room():
+    """An engineer's <Dial> into the room ended: they hung up, the caller did, the room closed round a
+    guest, the reminder's time came, or the owner pressed * (the caller goes on hold, the menu plays)."""
+    phonebook, state, engineer = _phonebook(), _state(), _engineer()
+    leg = _form("CallSid")
+    if _leg_gone():
+        _event(events.Left(number=engineer.number, leg=leg), call_sid=engineer.call)
+        if engineer.role is Role.OWNER:
+            _calls().redirect(engineer.call, str(twiml.goodbye([prompts.ENGINEER_LEFT], _voice())))
+        return twiml_response(twiml.hangup())
+    here = _customer_here(engineer)
+    if not here or engineer.role is Role.GUEST:
+        # The room ended round this engineer: the caller hung up (the call ends as a bridge does), or,
+        # for a guest, the owner put the caller on hold for another handoff.
+        _event(events.Left(number=engineer.number, leg=leg), call_sid=engineer.call)
+        return twiml_response(twiml.goodbye([prompts.CALL_GOES_ON] if here else [], _voice()))
+    limit, spent = request.args.get("tl", ""), _seconds("DialCallDuration")
+    if limit.isascii() and limit.isdigit() and spent is not None and spent >= int(limit):
+        if request.args.get("early"):
+            return twiml_response(_engineer_room(state, engineer))
+        # The reminder's time: this engineer alone hears it, and is back in the room at once.
+        return twiml_response(_engineer_room(state, engineer, (prompts.HANDOFF_REMINDER,), remind=False))
+    held = _absolute("voice.held", **state.query(), **engineer.query(), leg=leg)
+    _calls().redirect(engineer.call, str(twiml.hold([prompts.HOLD], held, _voice())))
+    menu = handoff.menu(phonebook, engineer, _region(phonebook, engineer), request_instant())
+    action = _url("voice.menu", state, **engineer.query())
+    return twiml_response(twiml.ask(list(menu.spoken), action, _voice(), num_digits=1))
+
+
+@bp.post("/voice/menu")
+@webhook
+def menu():
+    """The engineer's menu key: ring the next office or the own team; anything else, back."""
+    phonebook, state, engineer = _phonebook(), _state(), _engineer()
+    ringing = handoff.chosen(phonebook, engineer, _form("Digits"), _region(phonebook, engineer), request_instant())
+    if ringing is None:
+        return _back_to_customer(state, engineer)
+    _event(events.HandoffAsked(
+        attempt=engineer.handoffs + 1, by=engineer.number, team=ringing.handoff.team, own_team=ringing.handoff.own,
+    ), call_sid=engineer.call)
+    return _ring_colleague(state, engineer, ringing)
+
+
+def _ring_colleague(state: CallState, engineer: Engineer, ringing: handoff.Ringing) -> Response:
+    """The engineer's leg rings the colleague (their key press is screened like any engineer's)."""
+    args = {**state.query(), **engineer.query(), **ringing.handoff.query()}
+    dial = Ringing(
+        numbers=ringing.numbers, timeout=ringing.timeout, caller_id=engineer.line,
+        action=url_for("voice.handoff_dialed", **args),  # type: ignore[arg-type]  # query keys only
+        whisper=url_for("voice.handoff_whisper", **args),  # type: ignore[arg-type]
+    )
+    return twiml_response(twiml.connect(list(ringing.spoken), dial, _voice()))
+
+
+def _resume(state: CallState, engineer: Engineer, team: str) -> None:
+    """The caller, on hold, has lost the engineer: `team` rings for them (`resume`)."""
+    url = _absolute("voice.resume", **state.query(), to=team)
+    if not _calls().redirect_url(engineer.call, url):
+        log.error("call %s: the caller on hold could not be moved on after the engineer left", engineer.call)
+
+
+@bp.post("/voice/handoff/whisper")
+@webhook
+def handoff_whisper():
+    phonebook, state, engineer = _phonebook(), _state(), _engineer()
+    customer = _customer_record(phonebook, state)
+    text = prompts.handoff_whisper(
+        state.severity, customer.name if customer else None, state.sen, handoff.spoken_team(phonebook, engineer.team),
+        state.verified,
+    )
+    action = url_for("voice.handoff_screen", **request.args.to_dict())  # type: ignore[arg-type]  # query keys only
+    return twiml_response(twiml.screen(text, action, _voice()))
+
+
+@bp.post("/voice/handoff/screen")
+@webhook
+def handoff_screen():
+    """The colleague's key: 1 moves them into the room as the call's owner, and the caller back in
+    from hold; the engineer who rang them follows as a guest (`handoff_dialed`)."""
+    state, engineer, wanted = _state(), _engineer(), _handoff()
+    accepted, leg, number = _form("Digits") == "1", _form("CallSid"), _form("To")
+    _event(events.Screened(number=number, accepted=accepted, dial_call_sid=leg), call_sid=engineer.call)
+    if not accepted:
+        return twiml_response(twiml.hangup())
+    if not _customer_here(engineer):
+        return twiml_response(twiml.goodbye([prompts.CUSTOMER_GONE], _voice()))
+    owner = Engineer(engineer.call, engineer.line, wanted.team, number, Role.OWNER, engineer.handoffs + 1)
+    if _calls().redirect(leg, str(_engineer_room(state, owner))):
+        _event(events.Joined(number=number, leg=leg, team=wanted.team), call_sid=engineer.call)
+        _calls().redirect(engineer.call, str(_customer_room(engineer.call)))
+    # Not moved: the two engineers are bridged, the caller still on hold until the first one is back.
+    return twiml_response(twiml.bridge())
+
+
+@bp.post("/voice/handoff")
+@webhook
+def handoff_dialed():
+    """The handoff's <Dial> ended: the colleague joined (this engineer follows as a guest), the next
+    number rings, or nobody could join (back to the caller); if this engineer hung up meanwhile, the
+    caller is not left on hold."""
+    phonebook, state, engineer, wanted = _phonebook(), _state(), _engineer(), _handoff()
+    joined = _moved_to_room()
+    numbers = (
+        handoff.own_numbers(phonebook, engineer) if wanted.own
+        else numbers_at(candidate(phonebook, wanted.team), wanted.ring)
+    )
+    _event(events.HandoffDial(
+        attempt=engineer.handoffs + 1, ring=wanted.ring, team=wanted.team, numbers=numbers,
+        status=_form("DialCallStatus") or None, joined=joined,
+    ), call_sid=engineer.call)
+    if _leg_gone():
+        _event(events.Left(number=engineer.number, leg=_form("CallSid")), call_sid=engineer.call)
+        if not joined:
+            _resume(state, engineer, wanted.team)
+        return twiml_response(twiml.hangup())
+    if joined:
+        guest = Engineer(engineer.call, engineer.line, engineer.team, engineer.number, Role.GUEST,
+                         engineer.handoffs + 1)
+        return twiml_response(_engineer_room(state, guest, (prompts.HANDOFF_JOINED,)))
+    if not _customer_here(engineer):
+        _event(events.Left(number=engineer.number, leg=_form("CallSid")), call_sid=engineer.call)
+        return twiml_response(twiml.goodbye([prompts.CUSTOMER_GONE], _voice()))
+    following = handoff.ring_on(phonebook, wanted)
+    if following is not None:
+        return _ring_colleague(state, engineer, following)
+    return _back_to_customer(state, engineer, (handoff.nobody_joined(phonebook, wanted),))
+
+
+@bp.post("/voice/held")
+@webhook
+def held():
+    """The caller on hold heard the music once. While the engineer who put them on hold is on the line
+    (in the menu, or ringing a colleague) they hold on; an engineer who hung up there (Twilio asks no
+    action of a <Gather> hung up on) leaves the caller to the next office."""
+    phonebook, state, engineer = _phonebook(), _state(), _engineer()
+    leg = request.args.get("leg", "")
+    if not handoff.CALL_SID.fullmatch(leg):
+        abort(400, description="not the engineer's leg")
+    if _calls().status(leg) == IN_PROGRESS:
+        return twiml_response(twiml.hold([prompts.HOLD], _absolute("voice.held", **request.args.to_dict()), _voice()))
+    _event(events.Left(number=engineer.number, leg=leg))
+    team = handoff.taking_over(phonebook, engineer, _region(phonebook, engineer), request_instant())
+    return _answer(conversation.engineer_gone(phonebook, state, team))
+
+
+@bp.post("/voice/resume")
+@webhook
+def resume():
+    """The caller, on hold, lost the engineer before a colleague joined: ring the office asked for."""
+    team = request.args.get("to", "")
+    state = _state()
+    if candidate(_phonebook(), team) is None:
+        return _answer(conversation.dial_ended(_phonebook(), state, False, _caller_gone()))
+    return _answer(conversation.engineer_gone(_phonebook(), state, team))
 
 
 # --- never strand a caller -----------------------------------------------------------------
@@ -445,6 +743,21 @@ def _whisper_failed() -> Response:
     return twiml_response(twiml.screen(prompts.WHISPER_FAILED, url_for("voice.screen", call=_parent_call()), _voice()))
 
 
+def _engineer_failed() -> Response:
+    """An engineer's step failed: engineer and caller back in the room, without the menu (no *), if
+    the leg's URL says which call it is; else the leg hangs up (the caller, if on hold, moves on when
+    the music ends: `held`)."""
+    try:
+        engineer = Engineer.from_query(request.args)
+        action = _absolute("voice.engineer", **request.args.to_dict())
+        place = Room(room_name(engineer.call), action, f"{engineer.role.value}-{engineer.handoffs}")
+        _calls().redirect(engineer.call, str(_customer_room(engineer.call)))
+        return twiml_response(twiml.room([], place, _voice()))
+    except Exception:  # the rescue of a rescue: nothing more to try
+        log.exception("call %s: the engineer's leg could not be put back with the caller", _form("CallSid"))
+        return twiml_response(twiml.hangup())
+
+
 def _rescue_failed() -> Response:
     return twiml_response(twiml.goodbye([prompts.RESCUE_FAILED], _voice()))
 
@@ -456,6 +769,14 @@ _ON_FAILURE: dict[str, Callable[[], ResponseReturnValue]] = {
     "voice.recording": _callback_failed,
     "voice.whisper": _whisper_failed,
     "voice.screen": lambda: twiml_response(twiml.hangup()),
+    # The caller after the call, and a colleague's leg (nobody joins: the engineer who rang is back).
+    "voice.left": lambda: twiml_response(twiml.hangup()),
+    "voice.handoff_whisper": lambda: twiml_response(twiml.hangup()),
+    "voice.handoff_screen": lambda: twiml_response(twiml.hangup()),
+    # The engineer's own steps: back with the caller.
+    "voice.engineer": _engineer_failed,
+    "voice.menu": _engineer_failed,
+    "voice.handoff_dialed": _engineer_failed,
     "voice.rescued": _rescue_failed,
 }
 

@@ -171,3 +171,23 @@ def test_with_json_logs_at_info_each_call_event_is_a_json_line_on_stderr_and_the
     events = [line for line in lines if line["logger"] == "ivr.events"]
     assert [e["event"]["kind"] for e in events][:2] == ["started", "recognised"]
     assert {e["call_sid"] for e in events} == {events[0]["event"]["call_sid"]}
+
+
+def test_the_engineer_hands_the_call_to_the_next_office_and_leaves(tmp_path):
+    # 17:59Z: Amsterdam goes off at 18:00Z, San Francisco takes over.
+    result = _run(tmp_path, "--to", "+31205550100", "--from", ACME_ADMIN, "--press", "1", "--answer", "+31205550101",
+                  "--answer", SF[0], "--engineer-keys", "*,1,hangup", "--at", "2026-12-01T17:59Z")
+    assert result.exit_code == 0, result.output
+    lines = [line.strip() for line in result.output.splitlines()]
+    assert all(TRANSCRIPT_LINE.fullmatch(line) for line in result.output.splitlines())
+    star = lines.index("engineer presses  *")
+    assert lines[star + 1:star + 3] == ["caller hears  Please hold, we are bringing in a colleague.",
+                                        "caller hears  hold music"]
+    assert "colleague presses  1" in lines and f"connected  caller and {SF[0]}" in lines
+    assert lines.index("hangs up  +31205550101 leaves the call") > lines.index(f"connected  caller and {SF[0]}")
+
+
+def test_engineer_keys_are_refused_against_a_running_service(tmp_path):
+    result = _run(tmp_path, "--to", US_LINE, "--engineer-keys", "*,1", "--url", "http://127.0.0.1:9")
+    assert result.exit_code == 2
+    assert "--engineer-keys works only in-process" in result.output

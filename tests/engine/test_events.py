@@ -14,6 +14,10 @@ from ivr.engine.events import (
     Dial,
     Entitlement,
     Error,
+    HandoffAsked,
+    HandoffDial,
+    Joined,
+    Left,
     Outbound,
     Recognised,
     Routed,
@@ -118,6 +122,26 @@ STORED = [
         id="voicemail",
     ),
     # Stored under the key `status` before statuses were keyed by their value: the data reads the same.
+    pytest.param(
+        Joined(number="+31205550101", leg="CA" + "e" * 32, team="amsterdam"), "joined:CA" + "e" * 32,
+        {"number": "+31205550101", "leg": "CA" + "e" * 32, "team": "amsterdam"}, id="joined",
+    ),
+    pytest.param(
+        Left(number="+31205550101", leg="CA" + "e" * 32), "left:CA" + "e" * 32,
+        {"number": "+31205550101", "leg": "CA" + "e" * 32}, id="left",
+    ),
+    pytest.param(
+        HandoffAsked(attempt=1, by="+31205550101", team="san_francisco"), "handoff:1",
+        {"attempt": 1, "by": "+31205550101", "team": "san_francisco", "own_team": False}, id="handoff_asked",
+    ),
+    pytest.param(
+        HandoffDial(attempt=1, ring=1, team="san_francisco", numbers=("+14155550102",), status="completed",
+                    joined=True),
+        "handoff_dial:1:1",
+        {"attempt": 1, "ring": 1, "team": "san_francisco", "numbers": ["+14155550102"], "status": "completed",
+         "joined": True},
+        id="handoff_dial",
+    ),
     pytest.param(Status(call_status="completed", duration=313), "status:completed",
                  {"call_status": "completed", "duration": 313}, id="status"),
     pytest.param(
@@ -153,7 +177,7 @@ def test_a_customer_recorded_before_tiers_were_reads_without_one():
 def test_every_kind_the_webhooks_write_has_a_case_above():
     assert {p.values[0].kind for p in STORED} == set(KINDS) == {
         "started", "recognised", "sen_entered", "entitlement", "deflected", "sms", "severity", "routed", "dial",
-        "screened", "voicemail", "status", "error", "outbound",
+        "screened", "joined", "left", "handoff_asked", "handoff_dial", "voicemail", "status", "error", "outbound",
     }
 
 

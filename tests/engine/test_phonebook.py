@@ -112,6 +112,18 @@ def test_a_caller_id_trust_the_service_does_not_know_is_an_error_naming_the_choi
     assert found == [error]
 
 
+def test_the_handoff_reminder_is_on_unless_the_phonebook_turns_it_off_and_must_be_true_or_false():
+    assert parse_phonebook(BASE).service.handoff_reminder is True
+    portal = 'portal = "https://support.example.com"'
+    assert parse_phonebook(edited(portal, f"{portal}\nhandoff_reminder = false")).service.handoff_reminder is False
+    assert problems(edited(portal, f'{portal}\nhandoff_reminder = "no"')) == [
+        "error: service.handoff_reminder: 'no' must be true or false"
+    ]
+    assert problems(edited(portal, f"{portal}\nhandof_reminder = true")) == [
+        "error: service.handof_reminder: unknown key (did you mean 'handoff_reminder'?)"
+    ]
+
+
 def test_the_base_of_the_error_cases_is_itself_valid():
     assert parse_phonebook(BASE).team("office").holidays == frozenset({date(2026, 12, 25)})
 

@@ -4,13 +4,13 @@ import itertools
 from datetime import timedelta
 
 import pytest
-from conftest import phonebook_from, utc
+from conftest import OFFICE, phonebook_from, utc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ivr.engine.instants import epoch, instant, iso
 from ivr.engine.phonebook import Ring
-from ivr.engine.routing import CandidateKind, candidates, route
+from ivr.engine.routing import CandidateKind, candidates, next_office, off_duty_at, reminder_at, route
 from ivr.engine.schedule import is_weekend, on_duty
 
 US, NL, AU, UNLISTED = "+14155550100", "+31205550100", "+61255501000", "+14155550199"
@@ -224,3 +224,52 @@ def test_the_order_follows_the_rules_for_any_instant(sample, at, to):
         assert group(first) <= group(second)
         if group(first) == group(second):
             assert (remaining(first), second.team) >= (remaining(second), first.team)
+
+
+# --- the warm handoff: who takes a call over -------------------------------------------------
+
+
+def test_a_team_about_to_go_off_duty_hands_over_to_the_team_taking_over_then(sample):
+    # Tue 2026-12-01 17:59Z: Amsterdam (19:00 CET, off at 18:00Z) has San Francisco taking over.
+    at = utc("2026-12-01T17:59Z")
+    assert off_duty_at(sample, "amsterdam", at) == utc("2026-12-01T18:00Z")
+    assert next_office(sample, "amsterdam", "emea", at).team == "san_francisco"
+    # Sydney at 07:59Z (18:59 AEDT) hands over to Amsterdam, whatever the line's region.
+    assert next_office(sample, "sydney", "apac", utc("2026-12-01T07:59Z")).team == "amsterdam"
+
+
+def test_in_the_week_between_the_dst_changes_the_handoff_follows_each_office_s_local_hours(sample):
+    # Tue 2026-10-27: Amsterdam is on CET (off at 18:00Z), San Francisco still on PDT (on from 14:00Z).
+    at = utc("2026-10-27T17:59Z")
+    assert off_duty_at(sample, "amsterdam", at) == utc("2026-10-27T18:00Z")
+    assert next_office(sample, "amsterdam", "emea", at).team == "san_francisco"
+    # San Francisco goes off at 19:00 PDT, 02:00Z, to Sydney (on from 08:00 AEDT, 21:00Z).
+    assert off_duty_at(sample, "san_francisco", utc("2026-10-28T01:59Z")) == utc("2026-10-28T02:00Z")
+    assert next_office(sample, "san_francisco", "amer", utc("2026-10-28T01:59Z")).team == "sydney"
+
+
+def test_a_team_not_about_to_go_off_duty_hands_over_to_the_best_other_team_on_duty_now(sample):
+    # 10:00Z: Amsterdam stays until 18:00Z; Sydney left at 08:00Z, so only the Select team is on.
+    at = utc("2026-12-01T10:00Z")
+    assert next_office(sample, "amsterdam", "emea", at).team == "select"
+    # 16:00Z, an overlap: an Amsterdam call handed over two hours early goes to San Francisco.
+    assert next_office(sample, "amsterdam", "emea", utc("2026-12-01T16:00Z")).team == "san_francisco"
+
+
+def test_the_select_team_which_never_goes_off_hands_over_to_the_office_on_duty_and_never_to_the_fallback():
+    book = phonebook_from(OFFICE)
+    # Monday 2026-11-30 10:00Z: morning (until 13:00Z) is the only team: nobody to hand over to yet.
+    assert next_office(book, "morning", None, utc("2026-11-30T10:00Z")) is None
+    assert next_office(book, "morning", None, utc("2026-11-30T12:30Z")).team == "afternoon"
+    # The last team of the day hands over to nobody: the fallback is not an office.
+    assert next_office(book, "evening", None, utc("2026-11-30T19:30Z")) is None
+
+
+def test_the_reminder_falls_ten_minutes_before_the_team_goes_off_duty(sample):
+    assert reminder_at(sample, "amsterdam", utc("2026-12-01T17:00Z")) == utc("2026-12-01T17:50Z")
+    # Equal to the reminder's moment, or later in the shift: too late to remind.
+    assert reminder_at(sample, "amsterdam", utc("2026-12-01T17:50Z")) is None
+    assert reminder_at(sample, "amsterdam", utc("2026-12-01T17:59Z")) is None
+    # A team that never goes off duty, and a team off duty, have no reminder.
+    assert reminder_at(sample, "select", utc("2026-12-01T17:00Z")) is None
+    assert reminder_at(sample, "sydney", utc("2026-12-01T17:00Z")) is None

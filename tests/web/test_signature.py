@@ -40,7 +40,7 @@ def test_every_voice_endpoint_checks_the_signature(tmp_path):
     app = pinned_app(tmp_path)
     client = app.test_client()
     voice_rules = [r.rule for r in app.url_map.iter_rules() if r.rule.startswith("/voice")]
-    assert len(voice_rules) == 15  # the call's 11 and a call back's 4 (`ivr.web.callbacks`)
+    assert len(voice_rules) == 23  # the call's 11, the live handoff's 8 and a call back's 4 (`ivr.web.callbacks`)
     for rule in voice_rules:
         assert client.post(rule, data=call_params()).status_code == 403, rule
 

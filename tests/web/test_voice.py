@@ -375,7 +375,12 @@ def test_the_whisper_needs_a_key_press_or_the_engineer_leg_hangs_up(tmp_path):
     gather, hangup = list(root)
     assert gather.tag == "Gather" and hangup.tag == "Hangup"
     assert gather.get("numDigits") == "1"
-    assert gather.get("action") == f"/voice/screen?call={leg['ParentCallSid']}"
+    # The key press comes back with the parent call, its line and its state (what the room needs).
+    action = _query(gather.get("action"))
+    assert urlsplit(gather.get("action")).path == "/voice/screen"
+    assert (action["call"], action["line"], action["sen"], action["sev"]) == (
+        leg["ParentCallSid"], US_LINE, "1234567", "1"
+    )
     assert gather[0].text.endswith("Press 1 to accept.")
     accepted = twiml(post(client, f"/voice/screen?call={leg['ParentCallSid']}", {**leg, "Digits": "1"}))
     assert list(accepted) == []
