@@ -35,6 +35,7 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from ivr.callflow import prompts, twiml
@@ -52,6 +53,7 @@ from ivr.web.voice import twiml_response, webhook
 bp = Blueprint("callbacks", __name__, url_prefix="/ops", template_folder="templates")
 bp.after_request(ops.security_headers)
 bp.register_error_handler(HTTPException, ops.error_page)
+bp.register_error_handler(SQLAlchemyError, ops.database_unavailable)
 # Twilio's side of a call back.
 voice_bp = Blueprint("callback_voice", __name__, url_prefix="/voice/callback")
 

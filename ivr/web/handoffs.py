@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import Blueprint, Flask, abort, render_template
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from ivr.engine.handoffs import digest_key, handoffs
@@ -22,6 +23,7 @@ from ivr.web.services import request_instant, services
 bp = Blueprint("handoffs", __name__, url_prefix="/ops", template_folder="templates")
 bp.after_request(ops.security_headers)
 bp.register_error_handler(HTTPException, ops.error_page)
+bp.register_error_handler(SQLAlchemyError, ops.database_unavailable)
 
 # How far back and ahead the page looks.
 SHOWN = timedelta(hours=48)

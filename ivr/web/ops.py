@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
@@ -30,7 +31,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 from ivr.engine import rota
 from ivr.engine.instants import iso, local_time, relative
@@ -60,6 +61,7 @@ from ivr.web.health import current_health
 from ivr.web.services import request_instant, services
 
 bp = Blueprint("ops", __name__, url_prefix="/ops", template_folder="templates")
+logger = logging.getLogger(__name__)
 
 API_PAGE_MAX = 500
 # The call log's sid column (Twilio's are 34 characters).
@@ -134,6 +136,17 @@ def error_page(error: HTTPException) -> ResponseReturnValue:
     if request.path.startswith("/ops/api/"):
         return jsonify(error=error.description), error.code
     return render_template("ops/error.html", error=error), error.code
+
+
+@bp.errorhandler(SQLAlchemyError)
+def database_unavailable(error: SQLAlchemyError) -> ResponseReturnValue:
+    """A page that reads the call log while its database is down or behind: 503 saying so (calls
+    are still answered; the Now page still says who is on duty), never a 500."""
+    logger.warning("ops console: the call log cannot be read (%s)", type(error).__name__)
+    return error_page(ServiceUnavailable(
+        "The call log's database cannot be read now. Calls are still answered and their events wait "
+        "in the journal; /healthz says what is wrong, and the Now page who is on duty."
+    ))
 
 
 # --- helpers --------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import responses
 from conftest import SAMPLE, TWILIO_ACCOUNT, answered_call, make_app, utc, voicemail_call, without_tables
 from pages import parse_html, text_of
@@ -125,4 +126,17 @@ def test_with_the_call_log_s_database_down_the_page_still_says_who_is_on_duty(tm
     assert "The call log cannot be read now" in text_of(by_id(page, "wrong"))
     assert "Nothing wrong" not in text_of(by_id(page, "wrong"))
     assert "Amsterdam Priority Support" in text_of(by_id(page, "on-duty"))
+    services_of(app).calllog.close()
+
+
+@pytest.mark.parametrize("path", [
+    "/ops/calls", "/ops/calls/CA1", "/ops/calls.csv", "/ops/callbacks", "/ops/callbacks/1", "/ops/handoffs",
+    "/ops/handoffs/amsterdam/1796112000", "/ops/api/calls", "/ops/api/callbacks",
+])
+def test_with_the_call_log_s_database_down_the_other_pages_say_so_with_a_503(tmp_path, ops_auth, path):
+    app = make_app(tmp_path, DATABASE_URL="postgresql://postgres@127.0.0.1:1/calls", CLOCK=lambda: utc("2026-12-01T09:00Z"))
+    reply = app.test_client().get(path, headers=ops_auth)
+    assert reply.status_code == 503
+    said = reply.get_json()["error"] if path.startswith("/ops/api/") else reply.get_data(as_text=True)
+    assert "database cannot be read now. Calls are still answered" in said
     services_of(app).calllog.close()
