@@ -4,16 +4,14 @@ them by hand through a form that carries the session's token."""
 
 from __future__ import annotations
 
-import base64
-import re
 from datetime import timedelta
 from urllib.parse import parse_qs
 
 import pytest
 import responses
 from calls import twiml
-from conftest import OPS_PASSWORD, SAMPLE, TWILIO_ACCOUNT, TWILIO_TOKEN, FakeClock, make_app, utc
-from pages import parse_html, text_of
+from conftest import SAMPLE, TWILIO_ACCOUNT, TWILIO_TOKEN, FakeClock, make_app, utc
+from pages import api, basic, by_id, page_of, rows, signed_in, text_of, token
 from twilio.request_validator import RequestValidator
 
 from ivr.cli import simulate
@@ -42,26 +40,6 @@ def clock():
 def service(tmp_path, clock, phonebook=SAMPLE):
     app = make_app(tmp_path, phonebook, CLOCK=clock)
     return app, simulate.Simulator(simulate.InProcess(app), TWILIO_TOKEN, TWILIO_ACCOUNT)
-
-
-def api(client, path):
-    reply = client.get(path, headers=basic())
-    assert reply.status_code == 200, reply.get_data(as_text=True)
-    return reply.get_json()
-
-
-def basic():
-    return {"Authorization": "Basic " + base64.b64encode(f"ops:{OPS_PASSWORD}".encode()).decode()}
-
-
-def signed_in(app):
-    client = app.test_client()
-    assert client.post("/ops/login", data={"password": OPS_PASSWORD}).status_code == 302
-    return client
-
-
-def token(page: str) -> str:
-    return re.search(r'name="csrf_token" value="([0-9a-f]+)"', page)[1]
 
 
 def test_a_missed_l1_call_owes_a_callback_in_the_tiers_response_time_and_a_later_answer_closes_it(tmp_path, clock):
@@ -245,20 +223,6 @@ def test_a_call_back_twilio_refuses_is_a_502_that_says_why_and_the_callback_stay
 # --- the Now page and the call page ---------------------------------------------------------------
 
 
-def page_of(browser, path):
-    reply = browser.get(path)
-    assert reply.status_code == 200, reply.get_data(as_text=True)
-    return parse_html(reply.get_data(as_text=True))
-
-
-def by_id(page, id_):
-    return next(e for e in page.iter() if e.get("id") == id_)
-
-
-def rows(table):
-    return [{td.get("data-label"): text_of(td) for td in tr.iter("td")} for tr in table.find("tbody").iter("tr")]
-
-
 def test_the_now_page_lists_open_callbacks_first_with_due_in_then_overdue_by_in_red(tmp_path, clock):
     app, phone = service(tmp_path, clock)
     phone.call(US_LINE, ACME_ADMIN, ["1"], [])  # Acme's voicemail at 16:00: due at 17:00
@@ -306,11 +270,12 @@ def test_the_now_page_lists_the_soonest_due_and_links_to_all_when_there_are_more
 
 def test_a_calls_page_shows_its_callbacks_history_inline(tmp_path, clock):
     app, phone = service(tmp_path, clock)
-    phone.call(US_LINE, ACME_ADMIN, ["1"], [])
-    clock.now = WEEKDAY + timedelta(minutes=20)
-    phone.call(US_LINE, ACME_ADMIN, ["1"], [])  # joins
-    clock.now = WEEKDAY + timedelta(minutes=40)
-    phone.call(US_LINE, ACME_ADMIN, ["1"], [SF_FIRST])  # answered: closes it
+    # Each call stored before the next is placed, so the second joins the callback the first opened
+    # (stored after the answer, it would open one of its own, closed at once).
+    for minutes, answers in ((0, []), (20, []), (40, [SF_FIRST])):  # missed, missed (joins), answered
+        clock.now = WEEKDAY + timedelta(minutes=minutes)
+        phone.call(US_LINE, ACME_ADMIN, ["1"], answers)
+        assert services_of(app).calllog.caught_up()
     [first, second, answered] = sorted(api(app.test_client(), "/ops/api/calls")["calls"],
                                        key=lambda c: c["started_at"])
     callback = api(app.test_client(), "/ops/api/callbacks?state=all")["callbacks"][0]
