@@ -371,6 +371,8 @@ class Alerter:
         call = self.calllog.call(key)
         if call is None or not (call.missed_l1 or call.unfinished_l1 or call.sen_limited):
             return None  # answered after all (callbacks come out of order)
+        if call.unfinished_l1:
+            self.calllog.callbacks.open_unfinished(call, self.calllog.timelines([key])[key])
         return alert_text(call, phonebook, now, self.console_url), call.line
 
     def _attempt(self, claim: AlertState, destination: str, send: Callable[[], None], done: dict,

@@ -201,9 +201,11 @@ class Callbacks:
     """The callbacks of a call log; `caught_up` is called before a read, so it shows what this
     process has accepted."""
 
-    def __init__(self, engine: Engine, caught_up: Callable[[], object]):
+    def __init__(self, engine: Engine, caught_up: Callable[[], object],
+                 response_times: Callable[[], ResponseTimes] = ResponseTimes):
         self.engine = engine
         self._caught_up = caught_up
+        self._response_times = response_times
 
     def find(self, at: datetime, where: CallbackFilter = CallbackFilter(), limit: int = 100) -> list[Callback]:
         """Open ones soonest due first; closed ones (and all, with no state) newest first."""
@@ -264,6 +266,15 @@ class Callbacks:
                 _hold(conn, [row.key])  # not while a writer joins a missed call to it
             return _close(conn, callback_id, at, Closed.BY_HAND, who=who, note=note[:NOTE_LENGTH])
 
+    def open_unfinished(self, call: Summary, timeline: Sequence[Event]) -> None:
+        """Open or join the customer's callback for an L1 call whose final status never came (the
+        alert sweep, when that call's silence falls due): nobody can say the customer reached anyone.
+        Once a call, as for a missed one; its final status, if it comes after all, closes the callback
+        when the call was answered (`settle_callbacks`)."""
+        key = customer_key(call.sen, call.caller)
+        with self.engine.begin() as conn:
+            _hold(conn, [key] if key else [])
+            _open_or_join(conn, call, tier_of(timeline), self._response_times())
 
     def called(self, callback_id: int, at: datetime, who: str, call_sid: str, engineer: str) -> None:
         """Note in its history that `who` placed a call back (`call_sid`), ringing `engineer` first."""

@@ -12,7 +12,7 @@ from conftest import NOW, RECORDING, SETTLE, answered_call, missed_call, utc
 
 from ivr.config import default
 from ivr.engine.callbacks import Closed, State, Step
-from ivr.engine.events import Status
+from ivr.engine.events import Dial, Entitlement, Routed, Screened, Severity, Started, Status, Voicemail
 from ivr.outside.alerts import Alerter
 from ivr.store.callbacks import CallbackFilter, alert_key
 from ivr.store.calllog import CallLog
@@ -193,3 +193,52 @@ def test_a_callback_closed_before_its_due_time_never_alerts(store, sample):
     assert sweep(alerter, callback.due_at + timedelta(minutes=1)) == 1  # the missed call's alert only
     assert all("Overdue" not in parse_qs(c.request.body)["Body"][0]
                for c in responses.calls if c.request.url == MESSAGES)
+
+
+
+def silent_call(store, alerter):
+    """An L1 call from Acme (Premier here) that rang San Francisco and was never heard of again,
+    swept when its silence falls due: the instant of that sweep."""
+    store.record("CA1", Started(line="+14155550100", to="+14155550100", caller="+14155551234", region="amer"), START)
+    store.record("CA1", Entitlement(sen="SEN-1234567", customer="Acme Corporation", verdict="ok", tier="premier"),
+                 START + timedelta(seconds=1))
+    store.record("CA1", Severity(severity=1), START + timedelta(seconds=5))
+    store.record("CA1", Routed(action="connect", candidates=("san_francisco",)), START + timedelta(seconds=5))
+    assert store.caught_up()
+    silent = store.alerts.get("CA1").due_at
+    assert sweep(alerter, silent - timedelta(seconds=1)) == 0
+    assert store.callbacks.find(silent) == []
+    assert sweep(alerter, silent) == 1  # "unfinished": nothing from Twilio for 15 minutes
+    return silent
+
+
+@responses.activate
+def test_an_l1_call_whose_final_status_never_came_opens_a_callback_when_its_silence_is_alerted(store, sample):
+    responses.add(responses.POST, MESSAGES, status=201, json={"sid": "SM1", "status": "queued"})
+    responses.add(responses.POST, WEBHOOK, status=200, body="ok")
+    silent = silent_call(store, make_alerter(store, sample))
+    callback = only_open(store, silent)
+    assert (callback.first_call, callback.tier, callback.opened_at, callback.due_at, callback.calls) == (
+        "CA1", "premier", START, utc("2026-12-01T09:30:00Z"), 1)
+    # The final status, late after all, says voicemail: the same call, counted once, with its recording.
+    store.record("CA1", Voicemail(recording_url=RECORDING, recording_sid="RE1", duration=30),
+                 START + timedelta(seconds=60))
+    store.record("CA1", Status(call_status="completed", duration=61), START + timedelta(seconds=61))
+    callback = only_open(store, silent)
+    assert (callback.calls, callback.voicemail_url) == (1, RECORDING)
+    assert [s.step for s in store.callbacks.history(callback.id)] == [Step.OPENED]
+
+
+@responses.activate
+def test_an_unfinished_call_answered_after_all_closes_the_callback_its_silence_opened(store, sample):
+    responses.add(responses.POST, MESSAGES, status=201, json={"sid": "SM1", "status": "queued"})
+    responses.add(responses.POST, WEBHOOK, status=200, body="ok")
+    silent = silent_call(store, make_alerter(store, sample))
+    callback = only_open(store, silent)
+    store.record("CA1", Screened(number="+14155550101", accepted=True), START + timedelta(seconds=12))
+    store.record("CA1", Dial(attempt=1, team="san_francisco", numbers=("+14155550101",), status="completed",
+                             duration=300, accepted_by="+14155550101"), START + timedelta(seconds=312))
+    store.record("CA1", Status(call_status="completed", duration=313), START + timedelta(seconds=313))
+    closed = store.callbacks.get(callback.id)
+    assert (closed.closed_how, closed.closed_by_call, closed.closed_at) == (
+        Closed.ANSWERED, "CA1", START + timedelta(seconds=12))
