@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Row, and_, func, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Row, and_, func, or_, select, update
 
 from ivr.engine.callbacks import (
     Callback,
@@ -207,19 +207,33 @@ class Callbacks:
         self._caught_up = caught_up
         self._response_times = response_times
 
-    def find(self, at: datetime, where: CallbackFilter = CallbackFilter(), limit: int = 100) -> list[Callback]:
-        """Open ones soonest due first; closed ones (and all, with no state) newest first."""
+    def find(self, at: datetime, where: CallbackFilter = CallbackFilter(), limit: int = 100,
+             after: int | None = None) -> list[Callback]:
+        """Open ones soonest due first; closed ones (and all, with no state) newest first. `after`, a
+        callback's id, pages on: the ones listed after it in this order."""
         self._caught_up()
         query = select(callbacks)
         if where.state is State.CLOSED:
-            query = query.where(callbacks.c.closed_at.is_not(None)).order_by(callbacks.c.closed_at.desc(),
-                                                                                callbacks.c.id.desc())
+            query = query.where(callbacks.c.closed_at.is_not(None))
+            column, newest_first = callbacks.c.closed_at, True
         elif where.state is not None:
-            query = query.where(callbacks.c.closed_at.is_(None)).order_by(callbacks.c.due_at, callbacks.c.id)
+            query = query.where(callbacks.c.closed_at.is_(None))
+            column, newest_first = callbacks.c.due_at, False
             if where.state is State.OVERDUE:
                 query = query.where(callbacks.c.due_at <= at)
         else:
-            query = query.order_by(callbacks.c.opened_at.desc(), callbacks.c.id.desc())
+            column, newest_first = callbacks.c.opened_at, True
+        if newest_first:
+            query = query.order_by(column.desc(), callbacks.c.id.desc())
+        else:
+            query = query.order_by(column, callbacks.c.id)
+        if after is not None:
+            # Keyset paging on (column, id): stable while callbacks open and close between pages.
+            last = select(column).where(callbacks.c.id == after).scalar_subquery()
+            if newest_first:
+                query = query.where(or_(column < last, and_(column == last, callbacks.c.id < after)))
+            else:
+                query = query.where(or_(column > last, and_(column == last, callbacks.c.id > after)))
         if where.since:
             query = query.where(callbacks.c.opened_at >= where.since)
         if where.until:

@@ -98,10 +98,22 @@ def _callback(callback_id: int) -> Callback:
 @page_auth
 def callbacks() -> str:
     where, state = _filter()
+    after = request.args.get("after") or None
+    if after is not None:
+        # The cursor is the id of the last callback of the page before.
+        if not (after.isascii() and after.isdigit()):
+            abort(400, "after must be a callback's id")
+        _callback(int(after))
     at = request_instant()
-    found = services().calllog.callbacks.find(at, where, PAGE_LIMIT)
+    found = services().calllog.callbacks.find(at, where, PAGE_LIMIT + 1, int(after) if after else None)
+    more: str | None = None
+    if len(found) > PAGE_LIMIT:
+        found = found[:PAGE_LIMIT]
+        # Typed Any: mypy would match str values against url_for's own keywords.
+        query: dict[str, Any] = {**request.args.to_dict(), "after": str(found[-1].id)}
+        more = url_for("callbacks.callbacks", **query)
     return render_template("ops/callbacks.html", callbacks=found, at=at, state=state, states=CALLBACK_FILTERS,
-                           when=when_text, State=State)
+                           when=when_text, State=State, more=more)
 
 
 @bp.get("/callbacks/<int:callback_id>")

@@ -242,3 +242,23 @@ def test_an_unfinished_call_answered_after_all_closes_the_callback_its_silence_o
     closed = store.callbacks.get(callback.id)
     assert (closed.closed_how, closed.closed_by_call, closed.closed_at) == (
         Closed.ANSWERED, "CA1", START + timedelta(seconds=12))
+
+
+def test_callbacks_page_on_after_a_callbacks_id_in_each_order(store):
+    for minute, sid, sen in ((0, "CA1", "SEN-1111111"), (10, "CA2", "SEN-2222222"), (20, "CA3", "SEN-3333333")):
+        missed_call(store, sid, at=START + timedelta(minutes=minute), sen=sen)
+    ids = {c.first_call: c.id for c in store.callbacks.find(NOW)}
+
+    def pages(where, at=NOW):
+        listed, after = [], None
+        while found := store.callbacks.find(at, where, limit=2, after=after):
+            listed.append([c.first_call for c in found])
+            after = found[-1].id
+        return listed
+
+    assert pages(CallbackFilter(State.OPEN)) == [["CA1", "CA2"], ["CA3"]]
+    assert pages(CallbackFilter()) == [["CA3", "CA2"], ["CA1"]]
+    # Closed in another order than they opened: newest closed first.
+    for minute, sid in ((30, "CA2"), (40, "CA3"), (50, "CA1")):
+        store.callbacks.close(ids[sid], START + timedelta(minutes=minute), "ops", "by e-mail")
+    assert pages(CallbackFilter(State.CLOSED)) == [["CA1", "CA3"], ["CA2"]]

@@ -15,6 +15,7 @@ from pages import api, basic, by_id, page_of, rows, signed_in, text_of, token
 from twilio.request_validator import RequestValidator
 
 from ivr.cli import simulate
+from ivr.web import callbacks as callbacks_web
 from ivr.web import ops
 from ivr.web.services import services_of
 
@@ -288,3 +289,18 @@ def test_a_calls_page_shows_its_callbacks_history_inline(tmp_path, clock):
         assert [(s["At"], s["Step"], s["Call"]) for s in steps] == [
             ("Tue 01 Dec 16:00 UTC", "opened", first["sid"]), ("Tue 01 Dec 16:20 UTC", "joined", second["sid"]),
             (steps[2]["At"], "closed", answered["sid"])]
+
+
+def test_the_callbacks_page_pages_on_soonest_due_first(tmp_path, clock, monkeypatch):
+    monkeypatch.setattr(callbacks_web, "PAGE_LIMIT", 1)
+    app, phone = service(tmp_path, clock, globex_current(tmp_path))
+    phone.call(US_LINE, ACME_ADMIN, ["1"], [])  # Acme, Priority: due 17:00
+    clock.now = WEEKDAY + timedelta(minutes=10)
+    phone.call(US_LINE, GLOBEX_ADMIN, ["1"], [])  # Globex, Premier: due 16:40
+    browser = signed_in(app)
+    first = page_of(browser, "/ops/callbacks")
+    assert [row["Customer"] for row in rows(by_id(first, "callbacks"))] == ["Globex"]
+    second = page_of(browser, by_id(first, "more").get("href"))
+    assert [row["Customer"] for row in rows(by_id(second, "callbacks"))] == ["Acme Corporation"]
+    assert [e for e in second.iter() if e.get("id") == "more"] == []
+    assert browser.get("/ops/callbacks?after=x").status_code == 400
