@@ -67,8 +67,11 @@ def settle_callbacks(conn: Connection, summaries: Sequence[Summary], timelines: 
     answered = sorted((s for s in summaries if reached_at(s) is not None), key=lambda s: (reached_at(s), s.sid))
     keys = {customer_key(s.sen, s.caller) for s in missed} | {k for s in answered for k in reached_keys(s)}
     _hold(conn, sorted(k for k in keys if k is not None))
+    # This batch's answers close what its misses open or join, after all of them (`_close_reached`):
+    # closing at once on the first miss would leave the next miss of the batch a callback of its own.
+    closing_later = frozenset(s.sid for s in answered)
     for call in missed:
-        _open_or_join(conn, call, tier_of(timelines[call.sid]), times)
+        _open_or_join(conn, call, tier_of(timelines[call.sid]), times, closing_later)
     for call in answered:
         _close_reached(conn, call, closed_how(timelines[call.sid]))
 
@@ -83,7 +86,8 @@ def _hold(conn: Connection, keys: Sequence[str]) -> None:
         conn.execute(select(func.pg_advisory_xact_lock(lock)))
 
 
-def _open_or_join(conn: Connection, call: Summary, tier: str | None, times: ResponseTimes) -> None:
+def _open_or_join(conn: Connection, call: Summary, tier: str | None, times: ResponseTimes,
+                  closing_later: frozenset[str] = frozenset()) -> None:
     member = conn.execute(
         select(callback_steps.c.callback_id).where(
             callback_steps.c.call_sid == call.sid, callback_steps.c.step.in_([Step.OPENED, Step.JOINED]))
@@ -109,7 +113,7 @@ def _open_or_join(conn: Connection, call: Summary, tier: str | None, times: Resp
         ).returning(callbacks.c.id)).scalar_one()
         _step(conn, callback_id, call.started_at, Step.OPENED, call_sid=call.sid)
         _alert(conn, callback_id, due)
-        if (reached := _reached_since(conn, call)) is not None:
+        if (reached := _reached_since(conn, call, closing_later)) is not None:
             _close(conn, callback_id, *reached)
         return
     earliest = min(found.due_at, due)
@@ -122,11 +126,12 @@ def _open_or_join(conn: Connection, call: Summary, tier: str | None, times: Resp
         _alert(conn, found.id, earliest)
 
 
-def _reached_since(conn: Connection, call: Summary) -> tuple[datetime, Closed, str] | None:
+def _reached_since(conn: Connection, call: Summary,
+                   closing_later: frozenset[str]) -> tuple[datetime, Closed, str] | None:
     """The first call that reached this missed call's customer after it began, if the call log
     already holds one: stored before the miss (the writer takes journal files in turn, so after an
-    outage a later answer can come first). Matched as `_close_reached` matches: by the SEN, or
-    without one by the number."""
+    outage a later answer can come first), other than the calls in `closing_later`. Matched as
+    `_close_reached` matches: by the SEN, or without one by the number."""
     digits = sen_digits(call.sen) if call.sen else ""
     customer: ColumnElement[bool]
     if digits:
@@ -137,7 +142,7 @@ def _reached_since(conn: Connection, call: Summary) -> tuple[datetime, Closed, s
         return None
     found = conn.execute(
         select(calls.c.sid, calls.c.started_at, calls.c.answer_seconds).where(
-            customer, calls.c.outcome == Outcome.ANSWERED.value, calls.c.sid != call.sid,
+            customer, calls.c.outcome == Outcome.ANSWERED.value, calls.c.sid.not_in({call.sid, *closing_later}),
             calls.c.started_at >= call.started_at - LONGEST_ANSWER)
     ).all()
     reached = sorted((row.started_at + timedelta(seconds=row.answer_seconds or 0), row.sid) for row in found)

@@ -262,3 +262,13 @@ def test_callbacks_page_on_after_a_callbacks_id_in_each_order(store):
     for minute, sid in ((30, "CA2"), (40, "CA3"), (50, "CA1")):
         store.callbacks.close(ids[sid], START + timedelta(minutes=minute), "ops", "by e-mail")
     assert pages(CallbackFilter(State.CLOSED)) == [["CA1", "CA3"], ["CA2"]]
+
+
+def test_two_misses_and_the_answer_stored_in_one_batch_make_one_callback_joined_then_closed(store):
+    missed_call(store, "CA1")
+    missed_call(store, "CA2", at=START + timedelta(minutes=20))
+    answered_call(store, "CA3", at=START + timedelta(minutes=40))
+    [callback] = store.callbacks.find(NOW, CallbackFilter())  # the first read stores the three together
+    assert (callback.calls, callback.closed_how, callback.closed_by_call) == (2, Closed.ANSWERED, "CA3")
+    assert [(s.step, s.call_sid) for s in store.callbacks.history(callback.id)] == [
+        (Step.OPENED, "CA1"), (Step.JOINED, "CA2"), (Step.CLOSED, "CA3")]

@@ -271,12 +271,10 @@ def test_the_now_page_lists_the_soonest_due_and_links_to_all_when_there_are_more
 
 def test_a_calls_page_shows_its_callbacks_history_inline(tmp_path, clock):
     app, phone = service(tmp_path, clock)
-    # Each call stored before the next is placed, so the second joins the callback the first opened
-    # (stored after the answer, it would open one of its own, closed at once).
+    # (Nothing reads the call log between the calls: the writer may store all three at once.)
     for minutes, answers in ((0, []), (20, []), (40, [SF_FIRST])):  # missed, missed (joins), answered
         clock.now = WEEKDAY + timedelta(minutes=minutes)
         phone.call(US_LINE, ACME_ADMIN, ["1"], answers)
-        assert services_of(app).calllog.caught_up()
     [first, second, answered] = sorted(api(app.test_client(), "/ops/api/calls")["calls"],
                                        key=lambda c: c["started_at"])
     callback = api(app.test_client(), "/ops/api/callbacks?state=all")["callbacks"][0]
