@@ -302,3 +302,10 @@ def test_the_callbacks_page_pages_on_soonest_due_first(tmp_path, clock, monkeypa
     assert [row["Customer"] for row in rows(by_id(second, "callbacks"))] == ["Acme Corporation"]
     assert [e for e in second.iter() if e.get("id") == "more"] == []
     assert browser.get("/ops/callbacks?after=x").status_code == 400
+    # The API pages on the same way, with `next`.
+    client = app.test_client()
+    first = api(client, "/ops/api/callbacks?limit=1")
+    assert [c["customer"] for c in first["callbacks"]] == ["Globex"]
+    second = api(client, first["next"])
+    assert ([c["customer"] for c in second["callbacks"]], second["next"]) == (["Acme Corporation"], None)
+    assert client.get("/ops/api/callbacks?after=999", headers=basic()).status_code == 404
