@@ -210,22 +210,30 @@ def in_schema(postgres_url: str, schema: str) -> str:
         hide_password=False)
 
 
-@pytest.fixture
-def postgresql_store(postgres_url, clock, tmp_path):
-    """A CallLog in a schema of its own (first on its search_path), migrated as the service's is,
-    dropped afterwards, so runs never collide."""
+@contextlib.contextmanager
+def fresh_schema(postgres_url: str):
+    """The URL of a new, empty schema (first on its search_path), dropped afterwards, so runs never collide."""
     schema = f"test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(postgres_url)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(in_schema(postgres_url, schema))
-    store = CallLog(engine, journal=tmp_path / "journal", clock=clock, alert_settle_seconds=SETTLE)
-    store.upgrade_schema()
-    yield store
-    engine.dispose()
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    try:
+        yield in_schema(postgres_url, schema)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def postgresql_store(postgres_url, clock, tmp_path):
+    """A CallLog in a schema of its own, migrated as the service's is."""
+    with fresh_schema(postgres_url) as url:
+        engine = make_engine(url)
+        store = CallLog(engine, journal=tmp_path / "journal", clock=clock, alert_settle_seconds=SETTLE)
+        store.upgrade_schema()
+        yield store
+        engine.dispose()
 
 
 @pytest.fixture

@@ -1,10 +1,14 @@
 """Console pages parsed as HTML into ElementTree elements, so tests find cells, links and attributes
-instead of searching the text."""
+instead of searching the text; and the console as ops reach it (signed in, or through the API)."""
 
 from __future__ import annotations
 
+import base64
+import re
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
+
+from conftest import OPS_PASSWORD
 
 # Elements HTML never closes.
 _VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"})
@@ -53,3 +57,40 @@ def parse_html(text: str) -> ET.Element:
 def text_of(element: ET.Element) -> str:
     """The element's text as a reader sees it, whitespace runs made one space."""
     return " ".join("".join(element.itertext()).split())
+
+
+def by_id(page: ET.Element, id_: str) -> ET.Element:
+    return next(e for e in page.iter() if e.get("id") == id_)
+
+
+def rows(table: ET.Element) -> list[dict[str | None, str]]:
+    """A table's body rows, each cell's text by its `data-label`."""
+    return [{td.get("data-label"): text_of(td) for td in tr.iter("td")} for tr in table.find("tbody").iter("tr")]
+
+
+def basic() -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"ops:{OPS_PASSWORD}".encode()).decode()}
+
+
+def api(client, path: str):
+    reply = client.get(path, headers=basic())
+    assert reply.status_code == 200, reply.get_data(as_text=True)
+    return reply.get_json()
+
+
+def signed_in(app):
+    """A test client signed in to the console, with a session (and CSRF token) of its own."""
+    client = app.test_client()
+    assert client.post("/ops/login", data={"password": OPS_PASSWORD}).status_code == 302
+    return client
+
+
+def page_of(browser, path: str) -> ET.Element:
+    reply = browser.get(path)
+    assert reply.status_code == 200, reply.get_data(as_text=True)
+    return parse_html(reply.get_data(as_text=True))
+
+
+def token(page: str) -> str:
+    """The form token of a page's forms."""
+    return re.search(r'name="csrf_token" value="([0-9a-f]+)"', page)[1]

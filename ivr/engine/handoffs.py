@@ -100,6 +100,18 @@ def digested(key: str) -> tuple[str, datetime] | None:
     return (team, instant(int(seconds))) if team and seconds.isdigit() else None
 
 
+def escalation_destinations(phonebook: Phonebook, team_name: str | None) -> Alerts:
+    """Where an overdue callback is told: ops (`[alerts]`) and the team on duty, by its own
+    `digest_sms` numbers and, when ops has no webhook, its `digest_webhook`; the fallback, or a
+    team without destinations of its own, is ops' to reach."""
+    team = phonebook.team(team_name) if team_name else None
+    ops = phonebook.alerts
+    if team is None:
+        return ops
+    sms = ops.sms + tuple(number for number in team.digest_sms if number not in ops.sms)
+    return Alerts(sms=sms, webhook=ops.webhook or team.digest_webhook, sms_from=ops.sms_from)
+
+
 def digest_destinations(phonebook: Phonebook, team: Team) -> Alerts:
     """The team's own `digest_sms` / `digest_webhook`; with neither, the `[alerts]` destinations."""
     if not (team.digest_sms or team.digest_webhook):

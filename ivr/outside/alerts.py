@@ -30,7 +30,15 @@ import requests
 from twilio.base.exceptions import TwilioRestException
 
 from ivr.engine.callbacks import Callback, span
-from ivr.engine.handoffs import digest_destinations, digest_key, digest_sms, digest_text, digested, handoffs
+from ivr.engine.handoffs import (
+    digest_destinations,
+    digest_key,
+    digest_sms,
+    digest_text,
+    digested,
+    escalation_destinations,
+    handoffs,
+)
 from ivr.engine.instants import iso
 from ivr.engine.outcomes import SEN_WINDOW, SILENT_AFTER, Outcome, Summary
 from ivr.engine.phonebook import Alerts, Phonebook
@@ -404,10 +412,15 @@ class Alerter:
             callback = self.calllog.callbacks.get(callback_id)
             if callback is None or callback.closed_at is not None:
                 return None  # the customer was reached in time
-            return _Message(overdue_text(callback, phonebook, now, self.console_url), callback.line, phonebook.alerts)
+            line = phonebook.line(callback.line) if callback.line else None
+            on_duty = candidates(phonebook, line.region if line else None, now)
+            return _Message(overdue_text(callback, phonebook, now, self.console_url), callback.line,
+                            escalation_destinations(phonebook, on_duty[0].team if on_duty else None))
         call = self.calllog.call(key)
         if call is None or not (call.missed_l1 or call.unfinished_l1 or call.sen_limited):
             return None  # answered after all (callbacks come out of order)
+        if call.unfinished_l1:
+            self.calllog.callbacks.open_unfinished(call, self.calllog.timelines([key])[key])
         return _Message(alert_text(call, phonebook, now, self.console_url), call.line, phonebook.alerts)
 
     def _attempt(self, claim: AlertState, destination: str, send: Callable[[], None], done: dict,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Row, and_, func, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Row, and_, func, or_, select, update
 
 from ivr.engine.callbacks import (
     Callback,
@@ -67,8 +67,11 @@ def settle_callbacks(conn: Connection, summaries: Sequence[Summary], timelines: 
     answered = sorted((s for s in summaries if reached_at(s) is not None), key=lambda s: (reached_at(s), s.sid))
     keys = {customer_key(s.sen, s.caller) for s in missed} | {k for s in answered for k in reached_keys(s)}
     _hold(conn, sorted(k for k in keys if k is not None))
+    # This batch's answers close what its misses open or join, after all of them (`_close_reached`):
+    # closing at once on the first miss would leave the next miss of the batch a callback of its own.
+    closing_later = frozenset(s.sid for s in answered)
     for call in missed:
-        _open_or_join(conn, call, tier_of(timelines[call.sid]), times)
+        _open_or_join(conn, call, tier_of(timelines[call.sid]), times, closing_later)
     for call in answered:
         _close_reached(conn, call, closed_how(timelines[call.sid]))
 
@@ -83,7 +86,8 @@ def _hold(conn: Connection, keys: Sequence[str]) -> None:
         conn.execute(select(func.pg_advisory_xact_lock(lock)))
 
 
-def _open_or_join(conn: Connection, call: Summary, tier: str | None, times: ResponseTimes) -> None:
+def _open_or_join(conn: Connection, call: Summary, tier: str | None, times: ResponseTimes,
+                  closing_later: frozenset[str] = frozenset()) -> None:
     member = conn.execute(
         select(callback_steps.c.callback_id).where(
             callback_steps.c.call_sid == call.sid, callback_steps.c.step.in_([Step.OPENED, Step.JOINED]))
@@ -109,7 +113,7 @@ def _open_or_join(conn: Connection, call: Summary, tier: str | None, times: Resp
         ).returning(callbacks.c.id)).scalar_one()
         _step(conn, callback_id, call.started_at, Step.OPENED, call_sid=call.sid)
         _alert(conn, callback_id, due)
-        if (reached := _reached_since(conn, call)) is not None:
+        if (reached := _reached_since(conn, call, closing_later)) is not None:
             _close(conn, callback_id, *reached)
         return
     earliest = min(found.due_at, due)
@@ -122,11 +126,12 @@ def _open_or_join(conn: Connection, call: Summary, tier: str | None, times: Resp
         _alert(conn, found.id, earliest)
 
 
-def _reached_since(conn: Connection, call: Summary) -> tuple[datetime, Closed, str] | None:
+def _reached_since(conn: Connection, call: Summary,
+                   closing_later: frozenset[str]) -> tuple[datetime, Closed, str] | None:
     """The first call that reached this missed call's customer after it began, if the call log
     already holds one: stored before the miss (the writer takes journal files in turn, so after an
-    outage a later answer can come first). Matched as `_close_reached` matches: by the SEN, or
-    without one by the number."""
+    outage a later answer can come first), other than the calls in `closing_later`. Matched as
+    `_close_reached` matches: by the SEN, or without one by the number."""
     digits = sen_digits(call.sen) if call.sen else ""
     customer: ColumnElement[bool]
     if digits:
@@ -137,7 +142,7 @@ def _reached_since(conn: Connection, call: Summary) -> tuple[datetime, Closed, s
         return None
     found = conn.execute(
         select(calls.c.sid, calls.c.started_at, calls.c.answer_seconds).where(
-            customer, calls.c.outcome == Outcome.ANSWERED.value, calls.c.sid != call.sid,
+            customer, calls.c.outcome == Outcome.ANSWERED.value, calls.c.sid.not_in({call.sid, *closing_later}),
             calls.c.started_at >= call.started_at - LONGEST_ANSWER)
     ).all()
     reached = sorted((row.started_at + timedelta(seconds=row.answer_seconds or 0), row.sid) for row in found)
@@ -201,23 +206,39 @@ class Callbacks:
     """The callbacks of a call log; `caught_up` is called before a read, so it shows what this
     process has accepted."""
 
-    def __init__(self, engine: Engine, caught_up: Callable[[], object]):
+    def __init__(self, engine: Engine, caught_up: Callable[[], object],
+                 response_times: Callable[[], ResponseTimes] = ResponseTimes):
         self.engine = engine
         self._caught_up = caught_up
+        self._response_times = response_times
 
-    def find(self, at: datetime, where: CallbackFilter = CallbackFilter(), limit: int = 100) -> list[Callback]:
-        """Open ones soonest due first; closed ones (and all, with no state) newest first."""
+    def find(self, at: datetime, where: CallbackFilter = CallbackFilter(), limit: int = 100,
+             after: int | None = None) -> list[Callback]:
+        """Open ones soonest due first; closed ones (and all, with no state) newest first. `after`, a
+        callback's id, pages on: the ones listed after it in this order."""
         self._caught_up()
         query = select(callbacks)
         if where.state is State.CLOSED:
-            query = query.where(callbacks.c.closed_at.is_not(None)).order_by(callbacks.c.closed_at.desc(),
-                                                                                callbacks.c.id.desc())
+            query = query.where(callbacks.c.closed_at.is_not(None))
+            column, newest_first = callbacks.c.closed_at, True
         elif where.state is not None:
-            query = query.where(callbacks.c.closed_at.is_(None)).order_by(callbacks.c.due_at, callbacks.c.id)
+            query = query.where(callbacks.c.closed_at.is_(None))
+            column, newest_first = callbacks.c.due_at, False
             if where.state is State.OVERDUE:
                 query = query.where(callbacks.c.due_at <= at)
         else:
-            query = query.order_by(callbacks.c.opened_at.desc(), callbacks.c.id.desc())
+            column, newest_first = callbacks.c.opened_at, True
+        if newest_first:
+            query = query.order_by(column.desc(), callbacks.c.id.desc())
+        else:
+            query = query.order_by(column, callbacks.c.id)
+        if after is not None:
+            # Keyset paging on (column, id): stable while callbacks open and close between pages.
+            last = select(column).where(callbacks.c.id == after).scalar_subquery()
+            if newest_first:
+                query = query.where(or_(column < last, and_(column == last, callbacks.c.id < after)))
+            else:
+                query = query.where(or_(column > last, and_(column == last, callbacks.c.id > after)))
         if where.since:
             query = query.where(callbacks.c.opened_at >= where.since)
         if where.until:
@@ -264,6 +285,15 @@ class Callbacks:
                 _hold(conn, [row.key])  # not while a writer joins a missed call to it
             return _close(conn, callback_id, at, Closed.BY_HAND, who=who, note=note[:NOTE_LENGTH])
 
+    def open_unfinished(self, call: Summary, timeline: Sequence[Event]) -> None:
+        """Open or join the customer's callback for an L1 call whose final status never came (the
+        alert sweep, when that call's silence falls due): nobody can say the customer reached anyone.
+        Once a call, as for a missed one; its final status, if it comes after all, closes the callback
+        when the call was answered (`settle_callbacks`)."""
+        key = customer_key(call.sen, call.caller)
+        with self.engine.begin() as conn:
+            _hold(conn, [key] if key else [])
+            _open_or_join(conn, call, tier_of(timeline), self._response_times())
 
     def called(self, callback_id: int, at: datetime, who: str, call_sid: str, engineer: str) -> None:
         """Note in its history that `who` placed a call back (`call_sid`), ringing `engineer` first."""

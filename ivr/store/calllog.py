@@ -105,7 +105,7 @@ class CallLog:
         self.writer = Writer(engine, journal, clock=clock, alert_settle=timedelta(seconds=alert_settle_seconds),
                              counters=self.counters, stored=self._tell_listeners, response_times=response_times)
         self.alerts = AlertQueue(engine, self.caught_up)
-        self.callbacks = Callbacks(engine, self.caught_up)
+        self.callbacks = Callbacks(engine, self.caught_up, response_times)
         # The record of last resort when the journal itself cannot be written (a full disk).
         self.fallback: EventSink = LogSink(logging.ERROR)
         self._journal_error: str | None = None

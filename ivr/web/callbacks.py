@@ -101,9 +101,27 @@ def _callback(callback_id: int) -> Callback:
 def callbacks() -> str:
     where, state = _filter()
     at = request_instant()
-    found = services().calllog.callbacks.find(at, where, PAGE_LIMIT)
+    found, more = _page(at, where, PAGE_LIMIT)
     return render_template("ops/callbacks.html", callbacks=found, at=at, state=state, states=CALLBACK_FILTERS,
-                           when=when_text, State=State)
+                           when=when_text, State=State, more=more)
+
+
+def _page(at: datetime, where: CallbackFilter, limit: int) -> tuple[list[Callback], str | None]:
+    """A page of callbacks after the query string's `after` (the id of the last callback of the page
+    before; a bad one is a 4xx), and the URL of the next page, None when this is the last."""
+    after = request.args.get("after") or None
+    if after is not None:
+        if not (after.isascii() and after.isdigit()):
+            abort(400, "after must be a callback's id")
+        _callback(int(after))
+    found = services().calllog.callbacks.find(at, where, limit + 1, int(after) if after else None)
+    if len(found) <= limit:
+        return found, None
+    found = found[:limit]
+    # Typed Any: mypy would match str values against url_for's own keywords.
+    query: dict[str, Any] = {**request.args.to_dict(), "after": str(found[-1].id)}
+    assert request.endpoint is not None
+    return found, url_for(request.endpoint, **query)
 
 
 @bp.get("/callbacks/<int:callback_id>")
@@ -197,8 +215,8 @@ def api_callbacks() -> Response:
     if not 1 <= limit <= API_LIMIT_MAX:
         abort(400, f"limit must be from 1 to {API_LIMIT_MAX}")
     at = request_instant()
-    found = services().calllog.callbacks.find(at, where, limit)
-    return jsonify(callbacks=[callback_json(c, at) for c in found])
+    found, more = _page(at, where, limit)
+    return jsonify(callbacks=[callback_json(c, at) for c in found], next=more)
 
 
 @bp.get("/api/callbacks/<int:callback_id>")

@@ -34,6 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 from ivr.engine import rota
+from ivr.engine.callbacks import Callback, State, when_text
 from ivr.engine.instants import iso, local_time, relative
 from ivr.engine.narrative import timeline_lines
 from ivr.engine.outcomes import OUTCOME_FILTERS, SHOWN_FIELDS, Summary, call_json
@@ -41,6 +42,7 @@ from ivr.engine.phonebook import E164_SHAPE, SEVERITIES, Phonebook
 from ivr.engine.routing import candidate, route
 from ivr.redact import redact
 from ivr.store.alert_queue import AlertDelivery
+from ivr.store.callbacks import CallbackFilter
 from ivr.store.calllog import PAGE_SIZE, CallFilter, CallLog, CallPage, day_range
 from ivr.store.missed_calls import MissedCall, missed_l1_calls
 from ivr.web.auth import (
@@ -74,6 +76,8 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # The Now page lists the missed L1 calls of this stretch, and reloads itself this often (the app's
 # config may set OPS_REFRESH_SECONDS).
 MISSED_WINDOW = timedelta(hours=24)
+# The open callbacks the Now page lists, soonest due first; the Callbacks page has them all.
+NOW_CALLBACKS = 20
 REFRESH_SECONDS = 60
 # No filter, cursor or call SID holds these (PostgreSQL refuses NUL in text).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -266,14 +270,18 @@ def _team_filter(name: str | None) -> str:
 @bp.get("/")
 @page_auth
 def now():
-    """Is anything wrong (health, alert failures, missed L1 calls of the last day), then who is on duty."""
+    """Is anything wrong (callbacks owed, health, alert failures, missed L1 calls of the last day), then
+    who is on duty."""
     at = request_instant()
     phonebook = _phonebook()
     health = current_health()
     try:
+        owed: list[Callback] | None = _calllog().callbacks.find(at, CallbackFilter(State.OPEN), NOW_CALLBACKS)
+        owed_counts: tuple[int, int] | None = _calllog().callbacks.counts(at)
         missed: tuple[MissedCall, ...] | None = missed_l1_calls(_calllog(), at - MISSED_WINDOW)
     except SQLAlchemyError:
-        missed = None  # the call log's trouble is among the health problems already
+        # The call log's trouble is among the health problems already.
+        owed, owed_counts, missed = None, None, None
     # Each channel's last failure in this worker, if it is recent: an old one is no news.
     alert_trouble = [
         (channel, redact(state["last_error"]), state["last_error_at"])
@@ -284,6 +292,7 @@ def now():
     refused = health.phonebook["last_error"]
     return render_template(
         "ops/now.html", board=rota.board(phonebook, at), health=health, missed=missed,
+        callbacks=owed, callback_counts=owed_counts, at=at, when=when_text, State=State,
         missed_hours=int(MISSED_WINDOW.total_seconds() // 3600), alert_trouble=alert_trouble,
         refused_edit=redact(refused) if refused else None, fallback=phonebook.fallback,
         after_the_teams=rota.after_the_teams(phonebook), labels={line.number: line.label for line in phonebook.lines},
@@ -326,8 +335,12 @@ def call(sid: str) -> str:
     phonebook = _phonebook()
     timeline = timeline_lines(_calllog().timelines([sid])[sid], phonebook)
     labels = {line.number: line.label for line in phonebook.lines}
+    owed = _calllog().callbacks
+    # Each callback the call opened, joined or closed, with its history.
+    histories = [(owed.get(callback_id), owed.history(callback_id)) for callback_id in owed.of_call(sid)]
     return render_template("ops/call.html", call=found, timeline=timeline, labels=labels,
-                           alert=_calllog().alerts.delivery(sid), callbacks=_calllog().callbacks.of_call(sid))
+                           alert=_calllog().alerts.delivery(sid), histories=histories, at=request_instant(),
+                           when=when_text, State=State)
 
 
 @bp.get("/week")

@@ -16,6 +16,7 @@ from ivr.engine.handoffs import (
     digest_sms,
     digest_text,
     digested,
+    escalation_destinations,
     handoff_at,
     handoffs,
 )
@@ -187,3 +188,12 @@ def test_the_sms_digest_is_short_links_the_page_and_says_when_it_is_late(sample)
     late = digest_sms(digest, utc("2026-12-01T10:30:00Z"), None, LATE)
     assert late.endswith(" This digest is 2 h 30 min late: the service or its call log was unavailable at the"
                          " handoff; it shows the call log as it is now.")
+
+
+def test_an_overdue_callback_goes_to_ops_and_to_the_team_on_duty_at_its_own_numbers():
+    book = phonebook_from(TEAM_DIGESTS)
+    assert escalation_destinations(book, "amsterdam") == Alerts(
+        ("+14155550199", "+31612345670"), "https://hooks.example.com/amsterdam", "+14155550100")
+    # A team without numbers of its own, the fallback or nobody on duty: ops alone.
+    assert escalation_destinations(book, "select") == book.alerts
+    assert escalation_destinations(book, None) == book.alerts

@@ -8,11 +8,12 @@ from datetime import timedelta
 from urllib.parse import parse_qs
 
 import responses
-from conftest import NOW, RECORDING, SETTLE, answered_call, missed_call, utc
+from conftest import NOW, RECORDING, SAMPLE, SETTLE, answered_call, missed_call, utc
 
 from ivr.config import default
 from ivr.engine.callbacks import Closed, State, Step
-from ivr.engine.events import Status
+from ivr.engine.events import Dial, Entitlement, Routed, Screened, Severity, Started, Status, Voicemail
+from ivr.engine.phonebook_loader import parse_phonebook
 from ivr.outside.alerts import Alerter
 from ivr.store.callbacks import CallbackFilter, alert_key
 from ivr.store.calllog import CallLog
@@ -182,6 +183,25 @@ def test_a_callback_still_open_at_its_due_time_alerts_once_as_overdue(store, sam
 
 
 @responses.activate
+def test_an_overdue_callback_is_also_texted_to_the_team_on_duty_at_its_own_numbers(store):
+    # Amsterdam, on duty at 10:05Z, keeps its own numbers for handoffs: the escalation reaches them too.
+    book = parse_phonebook(SAMPLE.read_text().replace(
+        'tz = "Europe/Amsterdam"', 'tz = "Europe/Amsterdam"\ndigest_sms = ["+31612345670"]', 1), "phonebook.toml")
+    responses.add(responses.POST, MESSAGES, status=201, json={"sid": "SM1", "status": "queued"})
+    responses.add(responses.POST, WEBHOOK, status=200, body="ok")
+    alerter = make_alerter(store, book)
+    missed_call(store, "CA1")
+    assert sweep(alerter, NOW) == 1
+    callback = only_open(store)
+    assert sweep(alerter, callback.due_at + timedelta(minutes=5)) == 1
+    texted = [(parse_qs(c.request.body)["To"][0], parse_qs(c.request.body)["Body"][0]) for c in responses.calls
+              if c.request.url == MESSAGES]
+    overdue = sorted(to for to, body in texted if body.startswith("Overdue callback"))
+    assert overdue == ["+14155550199", "+31612345670"]  # ops, and the team on duty
+    assert [to for to, body in texted if not body.startswith("Overdue")] == ["+14155550199"]  # the miss: ops only
+
+
+@responses.activate
 def test_a_callback_closed_before_its_due_time_never_alerts(store, sample):
     responses.add(responses.POST, MESSAGES, status=201, json={"sid": "SM1", "status": "queued"})
     responses.add(responses.POST, WEBHOOK, status=200, body="ok")
@@ -193,3 +213,82 @@ def test_a_callback_closed_before_its_due_time_never_alerts(store, sample):
     assert sweep(alerter, callback.due_at + timedelta(minutes=1)) == 1  # the missed call's alert only
     assert all("Overdue" not in parse_qs(c.request.body)["Body"][0]
                for c in responses.calls if c.request.url == MESSAGES)
+
+
+
+def silent_call(store, alerter):
+    """An L1 call from Acme (Premier here) that rang San Francisco and was never heard of again,
+    swept when its silence falls due: the instant of that sweep."""
+    store.record("CA1", Started(line="+14155550100", to="+14155550100", caller="+14155551234", region="amer"), START)
+    store.record("CA1", Entitlement(sen="SEN-1234567", customer="Acme Corporation", verdict="ok", tier="premier"),
+                 START + timedelta(seconds=1))
+    store.record("CA1", Severity(severity=1), START + timedelta(seconds=5))
+    store.record("CA1", Routed(action="connect", candidates=("san_francisco",)), START + timedelta(seconds=5))
+    assert store.caught_up()
+    silent = store.alerts.get("CA1").due_at
+    assert sweep(alerter, silent - timedelta(seconds=1)) == 0
+    assert store.callbacks.find(silent) == []
+    assert sweep(alerter, silent) == 1  # "unfinished": nothing from Twilio for 15 minutes
+    return silent
+
+
+@responses.activate
+def test_an_l1_call_whose_final_status_never_came_opens_a_callback_when_its_silence_is_alerted(store, sample):
+    responses.add(responses.POST, MESSAGES, status=201, json={"sid": "SM1", "status": "queued"})
+    responses.add(responses.POST, WEBHOOK, status=200, body="ok")
+    silent = silent_call(store, make_alerter(store, sample))
+    callback = only_open(store, silent)
+    assert (callback.first_call, callback.tier, callback.opened_at, callback.due_at, callback.calls) == (
+        "CA1", "premier", START, utc("2026-12-01T09:30:00Z"), 1)
+    # The final status, late after all, says voicemail: the same call, counted once, with its recording.
+    store.record("CA1", Voicemail(recording_url=RECORDING, recording_sid="RE1", duration=30),
+                 START + timedelta(seconds=60))
+    store.record("CA1", Status(call_status="completed", duration=61), START + timedelta(seconds=61))
+    callback = only_open(store, silent)
+    assert (callback.calls, callback.voicemail_url) == (1, RECORDING)
+    assert [s.step for s in store.callbacks.history(callback.id)] == [Step.OPENED]
+
+
+@responses.activate
+def test_an_unfinished_call_answered_after_all_closes_the_callback_its_silence_opened(store, sample):
+    responses.add(responses.POST, MESSAGES, status=201, json={"sid": "SM1", "status": "queued"})
+    responses.add(responses.POST, WEBHOOK, status=200, body="ok")
+    silent = silent_call(store, make_alerter(store, sample))
+    callback = only_open(store, silent)
+    store.record("CA1", Screened(number="+14155550101", accepted=True), START + timedelta(seconds=12))
+    store.record("CA1", Dial(attempt=1, team="san_francisco", numbers=("+14155550101",), status="completed",
+                             duration=300, accepted_by="+14155550101"), START + timedelta(seconds=312))
+    store.record("CA1", Status(call_status="completed", duration=313), START + timedelta(seconds=313))
+    closed = store.callbacks.get(callback.id)
+    assert (closed.closed_how, closed.closed_by_call, closed.closed_at) == (
+        Closed.ANSWERED, "CA1", START + timedelta(seconds=12))
+
+
+def test_callbacks_page_on_after_a_callbacks_id_in_each_order(store):
+    for minute, sid, sen in ((0, "CA1", "SEN-1111111"), (10, "CA2", "SEN-2222222"), (20, "CA3", "SEN-3333333")):
+        missed_call(store, sid, at=START + timedelta(minutes=minute), sen=sen)
+    ids = {c.first_call: c.id for c in store.callbacks.find(NOW)}
+
+    def pages(where, at=NOW):
+        listed, after = [], None
+        while found := store.callbacks.find(at, where, limit=2, after=after):
+            listed.append([c.first_call for c in found])
+            after = found[-1].id
+        return listed
+
+    assert pages(CallbackFilter(State.OPEN)) == [["CA1", "CA2"], ["CA3"]]
+    assert pages(CallbackFilter()) == [["CA3", "CA2"], ["CA1"]]
+    # Closed in another order than they opened: newest closed first.
+    for minute, sid in ((30, "CA2"), (40, "CA3"), (50, "CA1")):
+        store.callbacks.close(ids[sid], START + timedelta(minutes=minute), "ops", "by e-mail")
+    assert pages(CallbackFilter(State.CLOSED)) == [["CA1", "CA3"], ["CA2"]]
+
+
+def test_two_misses_and_the_answer_stored_in_one_batch_make_one_callback_joined_then_closed(store):
+    missed_call(store, "CA1")
+    missed_call(store, "CA2", at=START + timedelta(minutes=20))
+    answered_call(store, "CA3", at=START + timedelta(minutes=40))
+    [callback] = store.callbacks.find(NOW, CallbackFilter())  # the first read stores the three together
+    assert (callback.calls, callback.closed_how, callback.closed_by_call) == (2, Closed.ANSWERED, "CA3")
+    assert [(s.step, s.call_sid) for s in store.callbacks.history(callback.id)] == [
+        (Step.OPENED, "CA1"), (Step.JOINED, "CA2"), (Step.CLOSED, "CA3")]

@@ -1,4 +1,4 @@
-"""Closing a callback by hand in a real headless browser: from the nav to the history."""
+"""Closing a callback by hand in a real headless browser: from the Now page and the nav to the history."""
 
 from __future__ import annotations
 
@@ -48,6 +48,10 @@ def test_an_overdue_callback_is_red_and_closed_by_hand_with_a_note(served):
             page.fill("#password", OPS_PASSWORD)
             page.click("button[type=submit]")
             page.wait_for_url(f"{served}/ops/")
+            # The Now page lists it first, in red.
+            owed = page.locator("#wrong #callbacks tbody tr strong.error")
+            assert owed.inner_text() == "overdue by 30 min"
+            assert owed.evaluate("e => getComputedStyle(e).color") == "rgb(179, 38, 30)"
             page.click("header nav >> text=Callbacks")
             page.wait_for_url(f"{served}/ops/callbacks")
             row = page.locator("#callbacks tbody tr")
@@ -70,7 +74,8 @@ def test_an_overdue_callback_is_red_and_closed_by_hand_with_a_note(served):
 
             phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
             phone.context.add_cookies(page.context.cookies())
-            for path in ("/ops/callbacks?state=all", "/ops/callbacks/1"):
+            # The call page too, its callback's history inline, and its alert's long error wrapped.
+            for path in ("/ops/callbacks?state=all", "/ops/callbacks/1", "/ops/calls/CA0001"):
                 phone.goto(f"{served}{path}")
                 assert phone.evaluate("document.documentElement.scrollWidth") <= 390, path
         finally:

@@ -4,24 +4,33 @@ them by hand through a form that carries the session's token."""
 
 from __future__ import annotations
 
-import base64
-import re
 from datetime import timedelta
 from urllib.parse import parse_qs
 
 import pytest
 import responses
 from calls import twiml
-from conftest import OPS_PASSWORD, SAMPLE, TWILIO_ACCOUNT, TWILIO_TOKEN, FakeClock, make_app, utc
+from conftest import SAMPLE, TWILIO_ACCOUNT, TWILIO_TOKEN, FakeClock, make_app, utc
+from pages import api, basic, by_id, page_of, rows, signed_in, text_of, token
 from twilio.request_validator import RequestValidator
 
 from ivr.cli import simulate
+from ivr.web import callbacks as callbacks_web
+from ivr.web import ops
 from ivr.web.services import services_of
 
 US_LINE = "+14155550100"
 ACME_ADMIN = "+14155551234"  # an admin of Acme Corporation, a Priority customer
 SF_FIRST = "+14155550101"
 WEEKDAY = utc("2026-12-01T16:00Z")  # San Francisco and Amsterdam on duty
+GLOBEX_ADMIN = "+31612345678"  # an admin of Globex, a Premier customer
+
+
+def globex_current(tmp_path):
+    """The sample phonebook with Globex's maintenance (expired in the sample) running to 2030."""
+    phonebook = tmp_path / "phonebook.toml"
+    phonebook.write_text(SAMPLE.read_text().replace("maintenance_until = 2026-03-31", "maintenance_until = 2030-12-31"))
+    return phonebook
 
 
 @pytest.fixture
@@ -32,26 +41,6 @@ def clock():
 def service(tmp_path, clock, phonebook=SAMPLE):
     app = make_app(tmp_path, phonebook, CLOCK=clock)
     return app, simulate.Simulator(simulate.InProcess(app), TWILIO_TOKEN, TWILIO_ACCOUNT)
-
-
-def api(client, path):
-    reply = client.get(path, headers=basic())
-    assert reply.status_code == 200, reply.get_data(as_text=True)
-    return reply.get_json()
-
-
-def basic():
-    return {"Authorization": "Basic " + base64.b64encode(f"ops:{OPS_PASSWORD}".encode()).decode()}
-
-
-def signed_in(app):
-    client = app.test_client()
-    assert client.post("/ops/login", data={"password": OPS_PASSWORD}).status_code == 302
-    return client
-
-
-def token(page: str) -> str:
-    return re.search(r'name="csrf_token" value="([0-9a-f]+)"', page)[1]
 
 
 def test_a_missed_l1_call_owes_a_callback_in_the_tiers_response_time_and_a_later_answer_closes_it(tmp_path, clock):
@@ -230,3 +219,93 @@ def test_a_call_back_twilio_refuses_is_a_502_that_says_why_and_the_callback_stay
     assert reply.status_code == 502
     assert "Twilio refused the call to +14155550101: error 21210 (400)" in reply.get_data(as_text=True)
     assert api(app.test_client(), f"/ops/api/callbacks/{callback['id']}")["state"] == "open"
+
+
+# --- the Now page and the call page ---------------------------------------------------------------
+
+
+def test_the_now_page_lists_open_callbacks_first_with_due_in_then_overdue_by_in_red(tmp_path, clock):
+    app, phone = service(tmp_path, clock)
+    phone.call(US_LINE, ACME_ADMIN, ["1"], [])  # Acme's voicemail at 16:00: due at 17:00
+    [callback] = api(app.test_client(), "/ops/api/callbacks")["callbacks"]
+    browser = signed_in(app)
+    clock.now = WEEKDAY + timedelta(minutes=50)
+    page = page_of(browser, "/ops/")
+    # The first thing under "is anything wrong?", before the missed calls and who is on duty.
+    order = [e.get("id") for e in page.iter() if e.get("id") in ("wrong", "owed", "callbacks", "missed", "on-duty")]
+    assert order == ["wrong", "owed", "callbacks", "missed", "on-duty"]
+    assert text_of(by_id(page, "owed")) == "Callbacks owed: 1"
+    assert "Nothing wrong" not in text_of(by_id(page, "wrong"))
+    [row] = rows(by_id(page, "callbacks"))
+    assert {k: row[k] for k in ("Due", "Customer", "SEN", "Line", "From", "Voicemail")} == {
+        "Due": "due in 10 min Tue 01 Dec 17:00 UTC", "Customer": "Acme Corporation", "SEN": "SEN-1234567",
+        "Line": "+1 415-555-0100", "From": "+1 415-555-1234", "Voicemail": "recording"}
+    links = {a.text: a.get("href") for a in by_id(page, "callbacks").iter("a")}
+    assert links == {"recording": callback["voicemail_url"], f"#{callback['id']}": f"/ops/callbacks/{callback['id']}"}
+
+    clock.now = WEEKDAY + timedelta(minutes=65)
+    page = page_of(browser, "/ops/")
+    assert text_of(by_id(page, "owed")) == "Callbacks owed: 1, 1 overdue"
+    [due] = by_id(page, "callbacks").find("tbody").iter("strong")
+    assert (due.get("class"), due.text) == ("error", "overdue by 5 min")
+
+    # Closed, it leaves the page.
+    csrf = token(browser.get(f"/ops/callbacks/{callback['id']}").get_data(as_text=True))
+    browser.post(f"/ops/callbacks/{callback['id']}/close", data={"note": "by e-mail", "csrf_token": csrf})
+    page = page_of(browser, "/ops/")
+    assert [e for e in page.iter() if e.get("id") in ("owed", "callbacks")] == []
+
+
+def test_the_now_page_lists_the_soonest_due_and_links_to_all_when_there_are_more(tmp_path, clock, monkeypatch):
+    monkeypatch.setattr(ops, "NOW_CALLBACKS", 1)
+    app, phone = service(tmp_path, clock, globex_current(tmp_path))
+    phone.call(US_LINE, ACME_ADMIN, ["1"], [])  # Acme, Priority: due 17:00
+    clock.now = WEEKDAY + timedelta(minutes=10)
+    phone.call(US_LINE, GLOBEX_ADMIN, ["1"], [])  # Globex, Premier: due 16:40, sooner
+    page = page_of(signed_in(app), "/ops/")
+    assert text_of(by_id(page, "owed")) == "Callbacks owed: 2"
+    [row] = rows(by_id(page, "callbacks"))
+    assert (row["Customer"], row["Due"]) == ("Globex", "due in 30 min Tue 01 Dec 16:40 UTC")
+    assert by_id(page, "all-callbacks").get("href") == "/ops/callbacks"
+
+
+def test_a_calls_page_shows_its_callbacks_history_inline(tmp_path, clock):
+    app, phone = service(tmp_path, clock)
+    # (Nothing reads the call log between the calls: the writer may store all three at once.)
+    for minutes, answers in ((0, []), (20, []), (40, [SF_FIRST])):  # missed, missed (joins), answered
+        clock.now = WEEKDAY + timedelta(minutes=minutes)
+        phone.call(US_LINE, ACME_ADMIN, ["1"], answers)
+    [first, second, answered] = sorted(api(app.test_client(), "/ops/api/calls")["calls"],
+                                       key=lambda c: c["started_at"])
+    callback = api(app.test_client(), "/ops/api/callbacks?state=all")["callbacks"][0]
+    browser = signed_in(app)
+    for call in (first, second, answered):
+        page = page_of(browser, f"/ops/calls/{call['sid']}")
+        heading = by_id(page, f"callback-{callback['id']}")
+        assert text_of(heading) == f"Callback #{callback['id']} closed"
+        steps = rows(by_id(page, f"history-{callback['id']}"))
+        assert [(s["At"], s["Step"], s["Call"]) for s in steps] == [
+            ("Tue 01 Dec 16:00 UTC", "opened", first["sid"]), ("Tue 01 Dec 16:20 UTC", "joined", second["sid"]),
+            (steps[2]["At"], "closed", answered["sid"])]
+
+
+def test_the_callbacks_page_pages_on_soonest_due_first(tmp_path, clock, monkeypatch):
+    monkeypatch.setattr(callbacks_web, "PAGE_LIMIT", 1)
+    app, phone = service(tmp_path, clock, globex_current(tmp_path))
+    phone.call(US_LINE, ACME_ADMIN, ["1"], [])  # Acme, Priority: due 17:00
+    clock.now = WEEKDAY + timedelta(minutes=10)
+    phone.call(US_LINE, GLOBEX_ADMIN, ["1"], [])  # Globex, Premier: due 16:40
+    browser = signed_in(app)
+    first = page_of(browser, "/ops/callbacks")
+    assert [row["Customer"] for row in rows(by_id(first, "callbacks"))] == ["Globex"]
+    second = page_of(browser, by_id(first, "more").get("href"))
+    assert [row["Customer"] for row in rows(by_id(second, "callbacks"))] == ["Acme Corporation"]
+    assert [e for e in second.iter() if e.get("id") == "more"] == []
+    assert browser.get("/ops/callbacks?after=x").status_code == 400
+    # The API pages on the same way, with `next`.
+    client = app.test_client()
+    first = api(client, "/ops/api/callbacks?limit=1")
+    assert [c["customer"] for c in first["callbacks"]] == ["Globex"]
+    second = api(client, first["next"])
+    assert ([c["customer"] for c in second["callbacks"]], second["next"]) == (["Acme Corporation"], None)
+    assert client.get("/ops/api/callbacks?after=999", headers=basic()).status_code == 404

@@ -8,7 +8,7 @@ import re
 import pytest
 import responses
 from conftest import SAMPLE, TWILIO_ACCOUNT, answered_call, make_app, utc, voicemail_call, without_tables
-from pages import parse_html, text_of
+from pages import by_id, parse_html, rows, text_of
 
 from ivr.web.services import services_of
 
@@ -20,14 +20,6 @@ def now_page(app, ops_auth):
     reply = app.test_client().get("/ops/", headers=ops_auth)
     assert reply.status_code == 200
     return parse_html(reply.get_data(as_text=True))
-
-
-def by_id(page, id_):
-    return next(e for e in page.iter() if e.get("id") == id_)
-
-
-def rows(table):
-    return [{td.get("data-label"): text_of(td) for td in tr.iter("td")} for tr in table.find("tbody").iter("tr")]
 
 
 def test_missed_l1_calls_of_the_last_day_come_first_with_whether_their_alert_went_out(tmp_path, ops_auth):
