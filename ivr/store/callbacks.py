@@ -67,13 +67,18 @@ def settle_callbacks(conn: Connection, summaries: Sequence[Summary], timelines: 
     answered = sorted((s for s in summaries if reached_at(s) is not None), key=lambda s: (reached_at(s), s.sid))
     keys = {customer_key(s.sen, s.caller) for s in missed} | {k for s in answered for k in reached_keys(s)}
     _hold(conn, sorted(k for k in keys if k is not None))
-    # This batch's answers close what its misses open or join, after all of them (`_close_reached`):
-    # closing at once on the first miss would leave the next miss of the batch a callback of its own.
-    closing_later = frozenset(s.sid for s in answered)
-    for call in missed:
-        _open_or_join(conn, call, tier_of(timelines[call.sid]), times, closing_later)
-    for call in answered:
-        _close_reached(conn, call, closed_how(timelines[call.sid]))
+    # In the order they happened, whatever order the batch holds them in: a miss opens or joins, an
+    # answer closes what the misses before it opened, and a miss after that answer opens a new one.
+    steps = sorted([(call.started_at, 0, call) for call in missed] + [(reached, 1, call) for call in answered
+                                                                   if (reached := reached_at(call)) is not None],
+                   key=lambda step: (step[0], step[1], step[2].sid))
+    closing_later = {call.sid for call in answered}  # answers of this batch not taken in yet
+    for _, is_answer, call in steps:
+        if is_answer:
+            closing_later.discard(call.sid)
+            _close_reached(conn, call, closed_how(timelines[call.sid]))
+        else:
+            _open_or_join(conn, call, tier_of(timelines[call.sid]), times, frozenset(closing_later))
 
 
 def _hold(conn: Connection, keys: Sequence[str]) -> None:

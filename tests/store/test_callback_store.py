@@ -284,6 +284,15 @@ def test_callbacks_page_on_after_a_callbacks_id_in_each_order(store):
     assert pages(CallbackFilter(State.CLOSED)) == [["CA1", "CA3"], ["CA2"]]
 
 
+def test_a_miss_after_the_answer_in_the_same_batch_opens_a_callback_of_its_own(store):
+    missed_call(store, "CA1")
+    answered_call(store, "CA2", at=START + timedelta(minutes=20))
+    missed_call(store, "CA3", at=START + timedelta(minutes=40))
+    first, second = sorted(store.callbacks.find(NOW, CallbackFilter()), key=lambda c: c.opened_at)  # one batch
+    assert (first.first_call, first.calls, first.closed_how, first.closed_by_call) == ("CA1", 1, Closed.ANSWERED, "CA2")
+    assert (second.first_call, second.calls, second.closed_at) == ("CA3", 1, None)
+
+
 def test_two_misses_and_the_answer_stored_in_one_batch_make_one_callback_joined_then_closed(store):
     missed_call(store, "CA1")
     missed_call(store, "CA2", at=START + timedelta(minutes=20))
