@@ -55,7 +55,9 @@ LOCK_FILE = "writer.lock"
 STATUS_FILE = "writer.json"
 BATCH_LINES = 500
 BATCH_BYTES = 1 << 20
-# How often the writer looks for new lines when nothing woke it (another worker's journal).
+# How often the writer looks for new lines. Webhooks do not wake it: under load a batch is what
+# arrived in this time (tens of lines in one transaction), not each line alone, which cost every
+# line a transaction and the accepting worker a thread switch.
 POLL_S = 0.05
 # While the database fails: the first pause, doubled up to the last.
 BACKOFF_S = (0.1, 5.0)
@@ -119,7 +121,6 @@ class Writer:
         self._status_written = 0.0
         self._schema_ready = False  # checked again until it is, then trusted (schemas only move forward)
         self._wake = threading.Condition()
-        self._woken = False
         self._stopped = False
         self._thread: threading.Thread | None = None
 
@@ -130,11 +131,6 @@ class Writer:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="ivr-calllog-writer", daemon=True)
             self._thread.start()
-
-    def wake(self) -> None:
-        with self._wake:
-            self._woken = True
-            self._wake.notify_all()
 
     def close(self, timeout: float = 5.0, *, store_rest: bool = False) -> None:
         """Stop, and let another process take over; as the writer, or with `store_rest`, store
@@ -158,7 +154,6 @@ class Writer:
             with self._wake:
                 if self._stopped:
                     return
-                self._woken = False
             wait = POLL_S
             try:
                 if not self.elect():
@@ -171,7 +166,7 @@ class Writer:
                 wait, pause = pause, min(pause * 2, BACKOFF_S[1])
             if wait:
                 with self._wake:
-                    self._wake.wait_for(lambda: self._woken or self._stopped, wait)
+                    self._wake.wait_for(lambda: self._stopped, wait)
 
     # --- writing ----------------------------------------------------------------------------
 
