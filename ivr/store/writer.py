@@ -120,7 +120,7 @@ class Writer:
         self._status = Status()
         self._status_written = 0.0
         self._schema_ready = False  # checked again until it is, then trusted (schemas only move forward)
-        self._wake = threading.Condition()
+        self._stop = threading.Condition()  # wakes a waiting writer to stop
         self._stopped = False
         self._thread: threading.Thread | None = None
 
@@ -135,9 +135,9 @@ class Writer:
     def close(self, timeout: float = 5.0, *, store_rest: bool = False) -> None:
         """Stop, and let another process take over; as the writer, or with `store_rest`, store
         what is left first (up to `timeout`)."""
-        with self._wake:
+        with self._stop:
             self._stopped = True
-            self._wake.notify_all()
+            self._stop.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
         if store_rest or self._lock_fd is not None:
@@ -151,7 +151,7 @@ class Writer:
     def _run(self) -> None:
         pause = BACKOFF_S[0]
         while True:
-            with self._wake:
+            with self._stop:
                 if self._stopped:
                     return
             wait = POLL_S
@@ -165,8 +165,8 @@ class Writer:
                 self._failed(exc)
                 wait, pause = pause, min(pause * 2, BACKOFF_S[1])
             if wait:
-                with self._wake:
-                    self._wake.wait_for(lambda: self._stopped, wait)
+                with self._stop:
+                    self._stop.wait_for(lambda: self._stopped, wait)
 
     # --- writing ----------------------------------------------------------------------------
 

@@ -110,8 +110,8 @@ def _signed() -> bool:
     if not signature:
         return False
     validator = RequestValidator(current_app.config["TWILIO_AUTH_TOKEN"])
-    url = signed_url()
     try:
+        url = signed_url()
         # The URL as requested first: one HMAC. `validate` parses the URL and computes two (with
         # and without the default port), which only a URL signed with the other form needs.
         if hmac.compare_digest(validator.compute_signature(url, request.form).encode(), signature.encode()):
