@@ -224,7 +224,9 @@ def test_connections_cut_mid_transaction_neither_lose_nor_double_an_event(tmp_pa
             service = Service(server.base)
             wait_for_workers(server.process.pid, metrics_folder(server.log), 2)
             proxy.cut_commits(8)
-            load = Load(lambda _step: service, ("short", "l2"), threads=4, limit=600)
+            # Enough calls to outlast 16 transactions: the writer takes what arrived in 50 ms at a
+            # time, so a transaction holds many events; the load stops once the cuts are done.
+            load = Load(lambda _step: service, ("short", "l2"), threads=4, limit=6000)
             wait_until(lambda: sum(proxy.counts().values()) == 8 or load.done == load.limit, "8 transactions cut")
             load.wait_for(load.done + 20)
             placed = load.stop()
