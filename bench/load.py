@@ -33,12 +33,17 @@ Targets, interleaved in every round, each run on a fresh server (and a fresh dat
   sqlite wN         the Procfile's release step (`ivr release`), then its web command with
                     WEB_CONCURRENCY=N; the default SQLite call log in a fresh instance folder
   postgres wN       the same with DATABASE_URL: a fresh database on --database-url's server
-req/s, p50 and p99 are the median over rounds; `x bare` is bare Flask's req/s over the target's
-(how many times slower), `p50 x` the target's p50 over bare Flask's. Counts are summed over rounds.
+`cpu ms` is the server's CPU time (master, workers and their threads: the writer) per request
+answered, from the start of the run until its events were stored: unlike req/s, it hardly moves
+with what else the machine runs. req/s, p50, p99 and cpu ms are the median over rounds; `x bare`
+is bare Flask's req/s over the target's (how many times slower), `p50 x` the target's p50 over
+bare Flask's. Counts are summed over rounds.
 
-Accounting, after each run and a short settle (`--settle`): the events of the requests wrk sent
-(which ones, from the number each thread issued) against the rows in call_events; the calls against
-the rows in calls; `logged` counts the events the service wrote to its log instead of the database.
+Accounting, after each run, once the events sent are all stored or their count stood still for
+`--settle` seconds (5: one batch of a writer that is behind can take a second or more): the
+events of the requests wrk sent (which ones, from the number each thread issued) against the rows
+in call_events; the calls against the rows in calls; `logged` counts the events the service wrote
+to its log instead of the database.
 wrk counts answers but cannot say which request each belongs to, so `lost` is a lower bound: the
 missing events, less those of as many requests as were sent and not answered 2xx (in flight when
 wrk stopped, non-2xx, socket errors), the largest first. Exit status 1 when anything was lost.
@@ -51,6 +56,7 @@ ones) for `--outage` seconds, then accepts them again (still slow); wrk runs 2 x
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -269,12 +275,12 @@ def server_command(target: Target, threads: int | None) -> list[str]:
 
 
 @contextmanager
-def serving(command: list[str], env: dict[str, str], log_path: Path, workers: int) -> Iterator[str]:
-    """The server started by `command`, once its `workers` have loaded the app; its base URL."""
+def serving(command: list[str], env: dict[str, str], log_path: Path, workers: int) -> Iterator[tuple[str, int]]:
+    """The server started by `command`, once its `workers` have loaded the app; its base URL and pid."""
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            yield _ready(process, log_path, workers)
+            yield _ready(process, log_path, workers), process.pid
         finally:
             process.terminate()
             try:
@@ -290,6 +296,15 @@ def _cpu_ticks(pid: int) -> int | None:
     except OSError:
         return None
     return int(fields[11]) + int(fields[12])  # utime, stime
+
+
+def server_cpu_s(pid: int) -> float:
+    """CPU seconds the server has used: its master and workers (with their threads: the writer)."""
+    ticks = [_cpu_ticks(pid)]
+    with contextlib.suppress(OSError):
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        ticks += [_cpu_ticks(int(child)) for child in children]
+    return sum(t for t in ticks if t is not None) / os.sysconf("SC_CLK_TCK")
 
 
 def _ready(process: subprocess.Popen[bytes], log_path: Path, workers: int) -> str:
@@ -352,6 +367,7 @@ class Run:
     socket_errors: int
     repeats: int  # requests past the end of a thread's pool: calls sent again
     drain_s: float = 0.0  # from the end of the run until every accepted event was stored
+    cpu_ms: float = 0.0  # the server's CPU per request answered, its events' storing included
     stored: Stored | None = None
 
 
@@ -390,9 +406,10 @@ def sent_steps(pool: Pool, report: dict[str, Any]) -> tuple[list[Step], int]:
     return sent, repeats
 
 
-def drained(database: str, quiet_s: float, limit_s: float = 300.0) -> float:
-    """Seconds until the stored events stop growing for `quiet_s` (the writer has caught up with
-    the journal), from the end of the run."""
+def drained(database: str, quiet_s: float, expected: int, limit_s: float = 300.0) -> float:
+    """Seconds until `expected` events are stored, or the stored events stop growing for `quiet_s`
+    (the writer has caught up with the journal, or lost some), from the end of the run. One batch
+    of a writer that is behind can take longer than a second (its count stands still meanwhile)."""
     engine = create_engine(database)
     started = time.monotonic()
     last, last_change = -1, started
@@ -402,6 +419,8 @@ def drained(database: str, quiet_s: float, limit_s: float = 300.0) -> float:
                 count = conn.execute(select(func.count()).select_from(events_table)).scalar_one()
             if count != last:
                 last, last_change = count, time.monotonic()
+                if count >= expected:
+                    break
             elif time.monotonic() - last_change >= quiet_s:
                 break
             time.sleep(0.1)
@@ -482,13 +501,14 @@ class Bench:
                                          timeout=STARTUP_SECONDS, check=False)
                 if release.returncode != 0:
                     raise SystemExit(f"the release step failed:\n{release.stdout}{release.stderr}")
-            with serving(server_command(target, self.args.threads), env, log_path, target.workers) as base:
+            with serving(server_command(target, self.args.threads), env, log_path, target.workers) as (base, pid):
                 pool = self.pools[scenario]
                 write_pool(pool, base, self.token, folder / "pool.tsv")
                 seconds = self.args.duration
                 if proxy is not None:
                     proxy.outage(self.args.duration, self.args.outage)
                     seconds = 2 * self.args.duration + self.args.outage
+                cpu_before = server_cpu_s(pid)
                 report = run_wrk(base, folder / "pool.tsv", seconds, self.args, folder / "wrk.txt")
                 sent, repeats = sent_steps(pool, report)
                 ok = sum(thread["ok"] for thread in report["threads"])
@@ -503,8 +523,11 @@ class Bench:
                 )
                 if target.backend is not None:
                     stored_in = database_url(database and self._direct(database), str(folder / "instance"))
-                    result.drain_s = drained(stored_in, self.args.settle)
+                    keys = {(step.sid, key) for step in sent for key in step.events}
+                    result.drain_s = drained(stored_in, self.args.settle, len(keys))
                     result.stored = account(sent, ok, stored_in, log_path.read_text(errors="replace"))
+                # Until the writer stored the run's events: their storing is part of each request's cost.
+                result.cpu_ms = 1000 * (server_cpu_s(pid) - cpu_before) / max(ok, 1)
         self.runs.append(result)
         print(f"  {describe(result)}", file=sys.stderr, flush=True)
         return result
@@ -537,7 +560,8 @@ class Bench:
 
 def describe(run: Run) -> str:
     text = (f"{run.target:14} {run.scenario:5} {run.rps:8.1f} req/s  p50 {run.p50_ms:7.1f} ms  "
-            f"p99 {run.p99_ms:7.1f} ms  non-2xx {run.non2xx}  socket errors {run.socket_errors}")
+            f"p99 {run.p99_ms:7.1f} ms  cpu {run.cpu_ms:5.2f} ms/req  non-2xx {run.non2xx}  "
+            f"socket errors {run.socket_errors}")
     if run.stored:
         s = run.stored
         text += (f"  calls {s.calls_sent}/{s.calls_stored}  events {s.events_sent}/{s.events_stored}"
@@ -557,9 +581,9 @@ def table(runs: list[Run], targets: list[Target], scenarios: list[str]) -> list[
         lines += [
             "",
             f"{SCENARIOS[scenario]}",
-            f"{'target':14} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'x bare':>6} {'p50 x':>6} {'non2xx':>6} "
-            f"{'sockerr':>7} {'calls sent/stored':>17} {'events sent/stored':>18} {'logged':>6} {'lost':>5} "
-            f"{'order':>5}",
+            f"{'target':14} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'x bare':>6} {'p50 x':>6} {'cpu ms':>6} "
+            f"{'non2xx':>6} {'sockerr':>7} {'calls sent/stored':>17} {'events sent/stored':>18} {'logged':>6} "
+            f"{'lost':>5} {'order':>5}",
         ]
         for target in targets:
             mine = [run for run in runs if run.target == target.name and run.scenario == scenario]
@@ -568,8 +592,9 @@ def table(runs: list[Run], targets: list[Target], scenarios: list[str]) -> list[
             rps = statistics.median(run.rps for run in mine)
             p50 = statistics.median(run.p50_ms for run in mine)
             p99 = statistics.median(run.p99_ms for run in mine)
+            cpu = statistics.median(run.cpu_ms for run in mine)
             row = (f"{target.name:14} {rps:7.1f} {p50:7.1f} {p99:7.1f} {bare_rps / rps:6.1f} {p50 / bare_p50:6.1f} "
-                   f"{sum(r.non2xx for r in mine):6d} {sum(r.socket_errors for r in mine):7d}")
+                   f"{cpu:6.2f} {sum(r.non2xx for r in mine):6d} {sum(r.socket_errors for r in mine):7d}")
             stored = [run.stored for run in mine if run.stored]
             if stored:
                 calls = f"{sum(s.calls_sent for s in stored)}/{sum(s.calls_stored for s in stored)}"
@@ -606,7 +631,7 @@ def main() -> None:
     parser.add_argument("--wrk-threads", type=int, default=2)
     parser.add_argument("--pool", type=int, default=0,
                         help="requests per scenario in the pool (default: 800 a second of wrk run)")
-    parser.add_argument("--settle", type=float, default=1.0,
+    parser.add_argument("--settle", type=float, default=5.0,
                         help="the stored events must stop growing this long before they are counted")
     parser.add_argument("--fault", action="store_true", help="PostgreSQL behind a slow, then refusing, proxy")
     parser.add_argument("--fault-delay-ms", type=float, default=40)
@@ -656,7 +681,8 @@ def main() -> None:
         f"wrk -t{args.wrk_threads} -c{args.connections} -d{seconds:g}s, median of {args.rounds} round(s) "
         f"(counts summed); gunicorn {'gthread, --threads ' + str(args.threads) if args.threads else 'sync workers'}"
         f"{fault}; load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after",
-        "x bare: bare Flask req/s / target req/s; p50 x: target p50 / bare Flask p50; lost: events of 2xx "
+        "x bare: bare Flask req/s / target req/s; p50 x: target p50 / bare Flask p50; cpu ms: the server's CPU "
+        "(master, workers, writer) per request answered, until the run's events were stored; lost: events of 2xx "
         "answers not stored (lower bound); logged: events the service logged instead of storing; order: calls "
         "handled out of order",
     ]

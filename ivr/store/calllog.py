@@ -173,7 +173,6 @@ class CallLog:
             self.fallback.record(call_sid, event, at)
             return
         self._journal_error = None
-        self.writer.wake()
 
     def caught_up(self, timeout: float = READ_CATCH_UP_S) -> bool:
         """Store this process's accepted events now, if it can (it is the instance's writer, or

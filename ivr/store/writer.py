@@ -55,7 +55,9 @@ LOCK_FILE = "writer.lock"
 STATUS_FILE = "writer.json"
 BATCH_LINES = 500
 BATCH_BYTES = 1 << 20
-# How often the writer looks for new lines when nothing woke it (another worker's journal).
+# How often the writer looks for new lines. Webhooks do not wake it: under load a batch is what
+# arrived in this time (tens of lines in one transaction), not each line alone, which cost every
+# line a transaction and the accepting worker a thread switch.
 POLL_S = 0.05
 # While the database fails: the first pause, doubled up to the last.
 BACKOFF_S = (0.1, 5.0)
@@ -118,8 +120,7 @@ class Writer:
         self._status = Status()
         self._status_written = 0.0
         self._schema_ready = False  # checked again until it is, then trusted (schemas only move forward)
-        self._wake = threading.Condition()
-        self._woken = False
+        self._stop = threading.Condition()  # wakes a waiting writer to stop
         self._stopped = False
         self._thread: threading.Thread | None = None
 
@@ -131,17 +132,12 @@ class Writer:
             self._thread = threading.Thread(target=self._run, name="ivr-calllog-writer", daemon=True)
             self._thread.start()
 
-    def wake(self) -> None:
-        with self._wake:
-            self._woken = True
-            self._wake.notify_all()
-
     def close(self, timeout: float = 5.0, *, store_rest: bool = False) -> None:
         """Stop, and let another process take over; as the writer, or with `store_rest`, store
         what is left first (up to `timeout`)."""
-        with self._wake:
+        with self._stop:
             self._stopped = True
-            self._wake.notify_all()
+            self._stop.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
         if store_rest or self._lock_fd is not None:
@@ -155,10 +151,9 @@ class Writer:
     def _run(self) -> None:
         pause = BACKOFF_S[0]
         while True:
-            with self._wake:
+            with self._stop:
                 if self._stopped:
                     return
-                self._woken = False
             wait = POLL_S
             try:
                 if not self.elect():
@@ -170,8 +165,8 @@ class Writer:
                 self._failed(exc)
                 wait, pause = pause, min(pause * 2, BACKOFF_S[1])
             if wait:
-                with self._wake:
-                    self._wake.wait_for(lambda: self._woken or self._stopped, wait)
+                with self._stop:
+                    self._stop.wait_for(lambda: self._stopped, wait)
 
     # --- writing ----------------------------------------------------------------------------
 

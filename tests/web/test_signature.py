@@ -28,6 +28,13 @@ def test_a_signature_for_another_url_is_refused(tmp_path):
     assert post(client, "/voice/sen?try=1", call_params(), url="http://localhost/voice/sen?try=2").status_code == 403
 
 
+def test_a_signature_for_the_url_with_its_default_port_written_out_is_accepted(tmp_path):
+    # Twilio signs some requests with ":80"/":443" in the URL and some without: both pass.
+    client = pinned_app(tmp_path).test_client()
+    assert post(client, "/voice", call_params(), url="http://localhost:80/voice").status_code == 200
+    assert post(client, "/voice", call_params(), url="http://localhost:8080/voice").status_code == 403
+
+
 def test_changed_parameters_break_the_signature(tmp_path):
     client = pinned_app(tmp_path).test_client()
     params = call_params()
@@ -152,12 +159,15 @@ def test_the_development_token_is_one_per_instance_folder(tmp_path):
 
 
 def test_a_signature_that_cannot_be_checked_is_refused_not_rescued(tmp_path, monkeypatch):
-    def broken(self, uri, params, signature):
+    def broken(self, uri, params, *args):
         raise ValueError("Invalid IPv6 URL")
 
-    monkeypatch.setattr(RequestValidator, "validate", broken)
     client = pinned_app(tmp_path).test_client()
-    response = post(client, "/voice/severity?sen=1234567", call_params(Digits="1"))
+    params = call_params(Digits="1")
+    signature = RequestValidator(TOKEN).compute_signature("http://localhost/voice/severity?sen=1234567", params)
+    monkeypatch.setattr(RequestValidator, "compute_signature", broken)
+    monkeypatch.setattr(RequestValidator, "validate", broken)
+    response = client.post("/voice/severity?sen=1234567", data=params, headers={"X-Twilio-Signature": signature})
     assert response.status_code == 403
     assert b"<Dial" not in response.data
 
