@@ -280,12 +280,20 @@ TWILIO_ACCOUNT = "AC" + "1" * 32
 _apps: list[Flask] = []
 
 
+# Rounds in tests run without backoff; a round still going after this is left to its lease.
+ROUNDS_END_SECONDS = 10.0
+
+
 @pytest.fixture(autouse=True)
 def stop_alert_sweeps():
-    """Each app's alert thread stops with its test, so no later test sees its sends."""
+    """Each app's alert thread stops with its test, and the rounds it started end too (while
+    `no_internet` still refuses), so no later test sees its sends and none reaches the network."""
     yield
-    while _apps:
-        services_of(_apps.pop()).alerts.close()
+    stopping = [services_of(_apps.pop()).alerts for _ in range(len(_apps))]
+    for alerts in stopping:
+        alerts.close()
+    for alerts in stopping:
+        alerts.wait_idle(ROUNDS_END_SECONDS)
 
 
 def migrated(url: str) -> str:

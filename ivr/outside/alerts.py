@@ -243,6 +243,11 @@ class Alerter:
             self._stopped = True
             self._changed.notify_all()
 
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no round of this process is under way; False if `timeout` passed first."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._busy == 0, timeout)
+
     def notice(self, call: Summary) -> None:
         """Call-log listener: sweep now when a call turns out missed. Cheap, never blocks."""
         if not (call.missed_l1 or call.sen_limited):
