@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import functools
 import os
 import re
-import shutil
-import tempfile
 import textwrap
 import uuid
 from datetime import date, datetime, timedelta
@@ -40,7 +37,7 @@ from ivr.engine.phonebook_loader import load_phonebook, parse_phonebook
 from ivr.outside.sms import SmsFailure, SmsSender
 from ivr.store.calllog import CallLog
 from ivr.store.database import database_url, make_engine
-from ivr.store.migrate import upgrade
+from ivr.store.migrate import new_sqlite, upgrade
 from ivr.web.services import services_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -298,12 +295,10 @@ def stop_alert_sweeps():
 
 def migrated(url: str) -> str:
     """The call log at `url`, migrated by the code the service's master and `ivr db upgrade` run. A
-    new SQLite file is a copy of one such migration, made once per session: the suite builds hundreds
-    of call logs, and copying a file is ~50 times faster than running the migrations again."""
+    new SQLite file is a copy of one such migration (`ivr.store.migrate.new_sqlite`)."""
     path = make_url(url).database if make_url(url).get_backend_name() == "sqlite" else None
     if path and path != ":memory:" and not os.path.exists(path):
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)  # as `make_engine` makes it
-        shutil.copyfile(_migrated_sqlite_file(), path)
+        new_sqlite(path)
         return url
     engine = make_engine(url)
     try:
@@ -311,20 +306,6 @@ def migrated(url: str) -> str:
     finally:
         engine.dispose()
     return url
-
-
-_TEMPLATE = tempfile.TemporaryDirectory(prefix="ivr-calllog-template-")
-
-
-@functools.cache
-def _migrated_sqlite_file() -> str:
-    path = os.path.join(_TEMPLATE.name, "calllog.sqlite3")
-    engine = make_engine(f"sqlite:///{path}")
-    try:
-        upgrade(engine)
-    finally:
-        engine.dispose()  # the last connection checkpoints the WAL: the file alone holds the schema
-    return path
 
 
 def make_app(tmp_path: Path, phonebook: Path = SAMPLE, *, migrate_first: bool = True, **config) -> Flask:

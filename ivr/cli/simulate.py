@@ -37,9 +37,8 @@ from ivr.callflow.prompts import speaking_seconds
 from ivr.config import default_instance_path, load_settings
 from ivr.outside.calls import IN_PROGRESS
 from ivr.outside.sms import TextRecorder
-from ivr.store.database import make_engine
 from ivr.store.logsink import LogSink
-from ivr.store.migrate import upgrade
+from ivr.store.migrate import new_sqlite
 from ivr.web.app import create_app
 from ivr.web.services import services_of
 from ivr.web.signature import SIGNATURE_HEADER, dev_token_path
@@ -733,11 +732,9 @@ def in_process(phonebook_path: str, at: datetime | None = None, config: Mapping 
         # keeps the service's database, and its schema, out of a simulation.
         scratch = tempfile.mkdtemp(prefix="ivr-simulate-")
         atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+        new_sqlite(f"{scratch}/calllog.sqlite3")
         overrides["DATABASE_URL"] = f"sqlite:///{scratch}/calllog.sqlite3"
         overrides.setdefault("IVR_JOURNAL_DIR", f"{scratch}/journal")
-        engine = make_engine(overrides["DATABASE_URL"])
-        upgrade(engine)
-        engine.dispose()
     # Without TWILIO_AUTH_TOKEN the app signs with a token of its own, not the instance's development
     # token: nothing but this simulator sends it requests, so there is no real-Twilio warning to give.
     overrides.setdefault("SIGNING_TOKEN", secrets.token_hex(16))

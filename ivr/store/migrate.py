@@ -14,9 +14,12 @@ stamped at the baseline, which is exactly that schema, and upgraded from there.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -28,6 +31,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.engine import make_url
+
+from ivr.store.database import make_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # The first migration: the schema every release before the migrations made with create_all.
@@ -138,6 +143,28 @@ def upgrade(engine: Engine) -> Upgraded:
         command.upgrade(config, "head")
         conn.commit()
     return Upgraded(before.revision, head(), adopted)
+
+
+def new_sqlite(path: str) -> None:
+    """A new SQLite call log at `path`, at this release's head: a copy of one migration made once per
+    process, for the many short-lived call logs of the in-process simulator and the tests (copying a
+    file is ~50 times faster than running the migrations again)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)  # as `make_engine` makes it
+    shutil.copyfile(_migrated_sqlite_file(), path)
+    os.chmod(path, 0o600)  # it will hold callers' numbers, as the service's own file does
+
+
+@cache
+def _migrated_sqlite_file() -> str:
+    folder = tempfile.mkdtemp(prefix="ivr-calllog-template-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    path = os.path.join(folder, "calllog.sqlite3")
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()  # the last connection checkpoints the WAL: the file alone holds the schema
+    return path
 
 
 @contextlib.contextmanager
