@@ -32,7 +32,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from typing import cast
+from typing import TypeVar, cast
 
 from flask import Blueprint, Flask, Response, abort, current_app, g, request, url_for
 from flask.typing import ResponseReturnValue
@@ -116,11 +116,20 @@ def _form(name: str) -> str:
     return request.form.get(name, "").strip()
 
 
-def _state() -> CallState:
+# The signed records an action URL's query carries.
+_Signed = TypeVar("_Signed", CallState, Engineer, Handoff)
+
+
+def _from_query(kind: type[_Signed]) -> _Signed:
+    """The record this URL carries; a URL without a valid one is a 400."""
     try:
-        return CallState.from_query(request.args)
+        return kind.from_query(request.args)
     except StateError as exc:
         abort(400, description=str(exc))
+
+
+def _state() -> CallState:
+    return _from_query(CallState)
 
 
 def _url(endpoint: str, state: CallState, **extra: str) -> str:
@@ -482,20 +491,6 @@ def _absolute(endpoint: str, **args: str) -> str:
     return base.rstrip("/") + url_for(endpoint, **args)  # type: ignore[arg-type]  # query keys only
 
 
-def _engineer() -> Engineer:
-    try:
-        return Engineer.from_query(request.args)
-    except StateError as exc:
-        abort(400, description=str(exc))
-
-
-def _handoff() -> Handoff:
-    try:
-        return Handoff.from_query(request.args)
-    except StateError as exc:
-        abort(400, description=str(exc))
-
-
 def _leg_gone() -> bool:
     """This request's own leg hung up (Twilio still requests a <Dial>'s action)."""
     return _form("CallStatus") in {"completed", "canceled"}
@@ -554,7 +549,7 @@ def left():
 def engineer_left_room():
     """An engineer's <Dial> into the room ended: they hung up, the caller did, the room closed round a
     guest, the reminder's time came, or the owner pressed * (the caller goes on hold, the menu plays)."""
-    phonebook, state, engineer = _phonebook(), _state(), _engineer()
+    phonebook, state, engineer = _phonebook(), _state(), _from_query(Engineer)
     leg = _form("CallSid")
     if _leg_gone():
         _event(events.Left(number=engineer.number, leg=leg), call_sid=engineer.call)
@@ -584,7 +579,7 @@ def engineer_left_room():
 @webhook
 def menu():
     """The engineer's menu key: ring the next office or the own team; anything else, back."""
-    phonebook, state, engineer = _phonebook(), _state(), _engineer()
+    phonebook, state, engineer = _phonebook(), _state(), _from_query(Engineer)
     ringing = handoff.chosen(phonebook, engineer, _form("Digits"), _region(phonebook, engineer), request_instant())
     if ringing is None:
         return _back_to_customer(state, engineer)
@@ -615,7 +610,7 @@ def _resume(state: CallState, engineer: Engineer, team: str) -> None:
 @bp.post("/voice/handoff/whisper")
 @webhook
 def handoff_whisper():
-    phonebook, state, engineer = _phonebook(), _state(), _engineer()
+    phonebook, state, engineer = _phonebook(), _state(), _from_query(Engineer)
     customer = _customer_record(phonebook, state)
     text = prompts.handoff_whisper(
         state.severity, customer.name if customer else None, state.sen, handoff.spoken_team(phonebook, engineer.team),
@@ -630,7 +625,7 @@ def handoff_whisper():
 def handoff_screen():
     """The colleague's key: 1 moves them into the room as the call's owner, and the caller back in
     from hold; the engineer who rang them follows as a guest (`handoff_dialed`)."""
-    state, engineer, wanted = _state(), _engineer(), _handoff()
+    state, engineer, wanted = _state(), _from_query(Engineer), _from_query(Handoff)
     accepted, leg, number = _form("Digits") == "1", _form("CallSid"), _form("To")
     _event(events.Screened(number=number, accepted=accepted, dial_call_sid=leg), call_sid=engineer.call)
     if not accepted:
@@ -651,7 +646,7 @@ def handoff_dialed():
     """The handoff's <Dial> ended: the colleague joined (this engineer follows as a guest), the next
     number rings, or nobody could join (back to the caller); if this engineer hung up meanwhile, the
     caller is not left on hold."""
-    phonebook, state, engineer, wanted = _phonebook(), _state(), _engineer(), _handoff()
+    phonebook, state, engineer, wanted = _phonebook(), _state(), _from_query(Engineer), _from_query(Handoff)
     joined = _moved_to_room()
     numbers = (
         handoff.own_numbers(phonebook, engineer) if wanted.own
@@ -685,7 +680,7 @@ def held():
     """The caller on hold heard the music once. While the engineer who put them on hold is on the line
     (in the menu, or ringing a colleague) they hold on; an engineer who hung up there (Twilio asks no
     action of a <Gather> hung up on) leaves the caller to the next office."""
-    phonebook, state, engineer = _phonebook(), _state(), _engineer()
+    phonebook, state, engineer = _phonebook(), _state(), _from_query(Engineer)
     leg = request.args.get("leg", "")
     if not handoff.CALL_SID.fullmatch(leg):
         abort(400, description="not the engineer's leg")
