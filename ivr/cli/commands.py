@@ -286,6 +286,11 @@ def route(phonebook_path: str, to: str, at: datetime | None, severity: int, as_j
     click.echo(f"Reason: {decision.reason}")
 
 
+def _check_range(start: datetime, end: datetime) -> None:
+    if end <= start:
+        raise click.BadParameter(f"must be after --from ({iso(start)})", param_hint="'--to'")
+
+
 @main.command("handoffs")
 @phonebook_option
 @click.option("--from", "start", type=INSTANT, required=True, help="Start of the range (excluded).")
@@ -293,8 +298,7 @@ def route(phonebook_path: str, to: str, at: datetime | None, severity: int, as_j
 @json_option
 def show_handoffs(phonebook_path: str, start: datetime, end: datetime, as_json: bool) -> None:
     """The handoffs in (from, to]: who hands the line to whom, and since when the outgoing shift ran."""
-    if end <= start:
-        raise click.BadParameter(f"must be after --from ({iso(start)})", param_hint="'--to'")
+    _check_range(start, end)
     found = handoffs(read_phonebook(phonebook_path), start, end)
     if as_json:
         _echo_json({"handoffs": [
@@ -315,8 +319,7 @@ def show_handoffs(phonebook_path: str, start: datetime, end: datetime, as_json: 
 @json_option
 def show_coverage(phonebook_path: str, start: datetime, end: datetime, as_json: bool) -> None:
     """Exact gaps over [from, to): no team on duty, or no Priority team outside the weekend."""
-    if end <= start:
-        raise click.BadParameter(f"must be after --from ({iso(start)})", param_hint="'--to'")
+    _check_range(start, end)
     phonebook = read_phonebook(phonebook_path)
     if as_json:
         _echo_json(coverage(phonebook, start, end).as_json())
