@@ -271,6 +271,19 @@ class Callbacks:
         with self.engine.connect() as conn:
             return sorted(conn.execute(query).scalars())
 
+    def latest_of_calls(self, call_sids: Sequence[str]) -> dict[str, Callback]:
+        """The newest callback each of these calls opened, joined or closed, by call (one query for
+        a page of calls; a call without one is left out)."""
+        if not call_sids:
+            return {}
+        self._caught_up()
+        query = (select(callback_steps.c.call_sid.label("step_call"), callbacks)
+                 .join(callbacks, callbacks.c.id == callback_steps.c.callback_id)
+                 .where(callback_steps.c.call_sid.in_(call_sids))
+                 .order_by(callbacks.c.id))
+        with self.engine.connect() as conn:
+            return {row.step_call: _callback(row, "step_call") for row in conn.execute(query)}
+
     def counts(self, at: datetime) -> tuple[int, int]:
         """(open, overdue) at `at`; the open include the overdue. Read through the due index."""
         self._caught_up()
@@ -306,8 +319,10 @@ class Callbacks:
             _step(conn, callback_id, at, Step.CALLED, call_sid=call_sid, who=who, note=f"ringing {engineer} first")
 
 
-def _callback(row: Row[Any]) -> Callback:
+def _callback(row: Row[Any], *extra: str) -> Callback:
+    """The callback a row of `callbacks` holds (beside the `extra` columns a query added)."""
     values = dict(row._mapping)
-    values.pop("open_key")
+    for column in ("open_key", *extra):
+        values.pop(column)
     values["closed_how"] = Closed(row.closed_how) if row.closed_how else None
     return Callback(**values)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ivr.engine.callbacks import Callback, State
+from ivr.engine.callbacks import State
 from ivr.engine.handoffs import Digest, handoff_at
 from ivr.engine.phonebook import Phonebook
 from ivr.store.callbacks import CallbackFilter
@@ -26,10 +26,5 @@ def read_digest(calllog: CallLog, phonebook: Phonebook, team_name: str, at: date
     callbacks = tuple(calllog.callbacks.find(now, CallbackFilter(state=State.OPEN, until=handoff.at)))
     page = calllog.calls(CallFilter(severity=1, since=handoff.since, until=handoff.at), limit=MOST_CALLS)
     calls = tuple(reversed(page.calls))
-    callback_of: dict[str, Callback] = {}
-    for call in calls:
-        if call.missed_l1:
-            found = [c for i in calllog.callbacks.of_call(call.sid) if (c := calllog.callbacks.get(i))]
-            if found:
-                callback_of[call.sid] = found[-1]
+    callback_of = calllog.callbacks.latest_of_calls([call.sid for call in calls if call.missed_l1])
     return Digest(handoff, team, callbacks, calls, callback_of)
