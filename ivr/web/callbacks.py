@@ -48,7 +48,7 @@ from ivr.store.callbacks import NOTE_LENGTH, CallbackFilter
 from ivr.web import ops
 from ivr.web.auth import USER, basic_auth, csrf_protect, page_auth
 from ivr.web.services import request_instant, services
-from ivr.web.voice import twiml_response, webhook
+from ivr.web.voice import absolute_url, twiml_response, twiml_voice, webhook
 
 bp = Blueprint("callbacks", __name__, url_prefix="/ops", template_folder="templates")
 bp.after_request(ops.security_headers)
@@ -169,13 +169,12 @@ def call_back(callback_id: int) -> ResponseReturnValue:
         abort(400, why)
     line = _published_line(found)
     assert line is not None and found.caller is not None
-    base = (current_app.config.get("IVR_PUBLIC_URL") or request.host_url).rstrip("/")
     steps: dict[str, Any] = {"cb": str(callback_id), "customer": found.caller, "line": line.number}
     try:
         sid = place_call(current_app.config["TWILIO_ACCOUNT_SID"], current_app.config["TWILIO_AUTH_TOKEN"],
                          to=engineer, caller_id=line.number,
-                         url=base + url_for("callback_voice.engineer", **steps),
-                         status_callback=base + url_for("voice.status"))
+                         url=absolute_url("callback_voice.engineer", **steps),
+                         status_callback=absolute_url("voice.status"))
     except CallFailed as exc:
         abort(502, str(exc))
     at = request_instant()
@@ -240,10 +239,6 @@ def _step_query() -> dict[str, Any]:
     return query
 
 
-def _voice() -> twiml.Voice:
-    return twiml.Voice(current_app.config["IVR_VOICE"], current_app.config["IVR_LANGUAGE"])
-
-
 @voice_bp.post("/engineer")
 @webhook
 def engineer() -> ResponseReturnValue:
@@ -256,7 +251,7 @@ def engineer() -> ResponseReturnValue:
                        sen=prompts.say(prompts.WHISPER_SEN, sen=prompts.spoken_digits(sen_digits(found.sen)))
                        if found.sen else prompts.WHISPER_NO_SEN,
                        line=line.label if line else query["line"])
-    return twiml_response(twiml.screen(text, url_for("callback_voice.connect", **query), _voice()))
+    return twiml_response(twiml.screen(text, url_for("callback_voice.connect", **query), twiml_voice()))
 
 
 @voice_bp.post("/connect")
@@ -268,7 +263,7 @@ def connect() -> ResponseReturnValue:
     ringing = twiml.Ringing(numbers=(query["customer"],), timeout=RING_SECONDS, caller_id=query["line"],
                             action=url_for("callback_voice.dialed", **query),
                             whisper=url_for("callback_voice.customer", **query))
-    return twiml_response(twiml.connect([], ringing, _voice()))
+    return twiml_response(twiml.connect([], ringing, twiml_voice()))
 
 
 @voice_bp.post("/customer")
@@ -280,7 +275,7 @@ def customer() -> ResponseReturnValue:
         services().events.record(parent, events.Screened(number=query["customer"], accepted=True,
                                                          dial_call_sid=request.form["CallSid"]), request_instant())
     service = services().phonebook.current().service.name
-    return twiml_response(twiml.announce(prompts.say(prompts.CALLBACK_GREETING, service=service), _voice()))
+    return twiml_response(twiml.announce(prompts.say(prompts.CALLBACK_GREETING, service=service), twiml_voice()))
 
 
 @voice_bp.post("/dialed")

@@ -108,7 +108,8 @@ def _source(phonebook: Phonebook) -> Source:
     return services().entitlements.for_phonebook(phonebook)
 
 
-def _voice() -> twiml.Voice:
+def twiml_voice() -> twiml.Voice:
+    """The voice and language every <Say> of this service uses (IVR_VOICE, IVR_LANGUAGE)."""
     return twiml.Voice(current_app.config["IVR_VOICE"], current_app.config["IVR_LANGUAGE"])
 
 
@@ -236,7 +237,7 @@ def _answer(decision: Next) -> Response:
     """Report what the decision settled, then answer its TwiML."""
     match decision:
         case AskSen(spoken, state):
-            return twiml_response(twiml.ask(list(spoken), _url("voice.sen", state), _voice(), speech=True))
+            return twiml_response(twiml.ask(list(spoken), _url("voice.sen", state), twiml_voice(), speech=True))
         case AskSeverity():
             return _ask_severity(decision)
         case Deflect():
@@ -248,7 +249,7 @@ def _answer(decision: Next) -> Response:
         case Rescue():
             return _rescue_dial(decision)
         case Goodbye(spoken):
-            return twiml_response(twiml.goodbye(list(spoken), _voice()))
+            return twiml_response(twiml.goodbye(list(spoken), twiml_voice()))
         case Hangup():
             return twiml_response(twiml.hangup())
         case JoinRoom():
@@ -268,7 +269,7 @@ def _ask_severity(decision: AskSeverity) -> Response:
                                   tier=customer.tier))
     action = _url("voice.severity", state)
     return twiml_response(
-        twiml.ask([*decision.spoken], action, _voice(), after_pause=[*decision.after_pause], num_digits=1)
+        twiml.ask([*decision.spoken], action, twiml_voice(), after_pause=[*decision.after_pause], num_digits=1)
     )
 
 
@@ -285,8 +286,8 @@ def _deflect(decision: Deflect) -> Response:
     _event(events.Deflected(reason=reason))
     if link is not None and _can_text():
         action = _url("voice.text", state, why=link.value)
-        return twiml_response(twiml.offer([*spoken, text, prompts.SMS_OFFER], action, [prompts.GOODBYE], _voice()))
-    return twiml_response(twiml.goodbye([*spoken, text, prompts.GOODBYE], _voice()))
+        return twiml_response(twiml.offer([*spoken, text, prompts.SMS_OFFER], action, [prompts.GOODBYE], twiml_voice()))
+    return twiml_response(twiml.goodbye([*spoken, text, prompts.GOODBYE], twiml_voice()))
 
 
 def _can_text() -> bool:
@@ -304,11 +305,11 @@ def text():
         abort(400, description="not a reason for a text")
     caller = _form("From")
     if _form("Digits") != "1" or not can_receive_sms(caller):
-        return twiml_response(twiml.goodbye([prompts.GOODBYE], _voice()))
+        return twiml_response(twiml.goodbye([prompts.GOODBYE], twiml_voice()))
     # Only queued here: the sender's worker talks to Twilio while the caller hears goodbye.
     services().sms.send(caller, _form("To"), link_text(why, phonebook.service, state.sen))
     _event(events.Sms(reason=why.value, to=caller))
-    return twiml_response(twiml.goodbye([prompts.SMS_SENT, prompts.GOODBYE], _voice()))
+    return twiml_response(twiml.goodbye([prompts.SMS_SENT, prompts.GOODBYE], twiml_voice()))
 
 
 @bp.post("/voice/severity")
@@ -340,13 +341,13 @@ def _connect(decision: Connect) -> Response:
         action=_url("voice.dialed", here),
         whisper=_url("voice.whisper", here, line=_form("To"), call=_form("CallSid")),
     )
-    return twiml_response(twiml.connect(list(decision.spoken), ringing, _voice()))
+    return twiml_response(twiml.connect(list(decision.spoken), ringing, twiml_voice()))
 
 
 def _voicemail(spoken: list[str]) -> Response:
     response = twiml.voicemail(
         " ".join([*spoken, prompts.VOICEMAIL]), prompts.VOICEMAIL_THANKS,
-        url_for("voice.recorded"), url_for("voice.recording"), _voice(),
+        url_for("voice.recorded"), url_for("voice.recording"), twiml_voice(),
     )
     return twiml_response(response)
 
@@ -393,7 +394,7 @@ def _moved_to_room() -> bool:
 @bp.post("/voice/recorded")
 @webhook
 def recorded():
-    return twiml_response(twiml.goodbye([prompts.VOICEMAIL_THANKS], _voice()))
+    return twiml_response(twiml.goodbye([prompts.VOICEMAIL_THANKS], twiml_voice()))
 
 
 @bp.post("/voice/recording")
@@ -429,7 +430,7 @@ def whisper():
     text = conversation.whisper_text(phonebook, state, line_number, _customer_record(phonebook, state))
     # The key press comes back with the call's state and line: what the engineer's room needs.
     action = url_for("voice.screen", call=_parent_call(), line=line_number, **state.query())  # type: ignore[arg-type]
-    return twiml_response(twiml.screen(text, action, _voice()))
+    return twiml_response(twiml.screen(text, action, twiml_voice()))
 
 
 def _customer_record(phonebook: Phonebook, state: CallState) -> Customer | None:
@@ -484,9 +485,9 @@ def _calls() -> CallControl:
     return services().calls
 
 
-def _absolute(endpoint: str, **args: str) -> str:
-    """A URL in TwiML that a moved leg runs inline (no request to resolve it against): absolute,
-    under the base Twilio signs."""
+def absolute_url(endpoint: str, **args: str) -> str:
+    """A URL Twilio is given outside a response to resolve it against (TwiML a moved leg runs
+    inline, a call placed through the REST API): absolute, under the base Twilio signs."""
     base: str = current_app.config.get("IVR_PUBLIC_URL") or request.host_url
     return base.rstrip("/") + url_for(endpoint, **args)  # type: ignore[arg-type]  # query keys only
 
@@ -517,16 +518,16 @@ def _engineer_room(
     limit = min(until_reminder, twiml.MAX_TIME_LIMIT) if until_reminder else None
     # A reminder further off than Twilio's longest limit: at the limit the leg only rejoins (`early`).
     extra = {"tl": str(limit), **({"early": "1"} if limit != until_reminder else {})} if limit else {}
-    action = _absolute("voice.engineer", **state.query(), **engineer.query(), **extra)
+    action = absolute_url("voice.engineer", **state.query(), **engineer.query(), **extra)
     place = Room(room_name(engineer.call), action, f"{engineer.role.value}-{engineer.handoffs}",
                  star=engineer.role is Role.OWNER, time_limit=limit)
-    return twiml.room(list(texts), place, _voice())
+    return twiml.room(list(texts), place, twiml_voice())
 
 
 def _customer_room(call: str | None = None) -> VoiceResponse:
     """The caller's leg in the room, with the engineers: leaving it ends the call for everyone."""
     call = call or _form("CallSid")
-    return twiml.room([], Room(room_name(call), _absolute("voice.left"), "customer", customer=True), _voice())
+    return twiml.room([], Room(room_name(call), absolute_url("voice.left"), "customer", customer=True), twiml_voice())
 
 
 def _back_to_customer(state: CallState, engineer: Engineer, texts: tuple[str, ...] = ()) -> Response:
@@ -541,7 +542,7 @@ def left():
     """The caller's room ended: the caller hung up (nothing to say), or the room closed round them."""
     if _caller_gone():
         return twiml_response(twiml.hangup())
-    return twiml_response(twiml.goodbye([prompts.ENGINEER_LEFT], _voice()))
+    return twiml_response(twiml.goodbye([prompts.ENGINEER_LEFT], twiml_voice()))
 
 
 @bp.post("/voice/engineer", endpoint="engineer")
@@ -554,25 +555,25 @@ def engineer_left_room():
     if _leg_gone():
         _event(events.Left(number=engineer.number, leg=leg), call_sid=engineer.call)
         if engineer.role is Role.OWNER:
-            _calls().redirect(engineer.call, str(twiml.goodbye([prompts.ENGINEER_LEFT], _voice())))
+            _calls().redirect(engineer.call, str(twiml.goodbye([prompts.ENGINEER_LEFT], twiml_voice())))
         return twiml_response(twiml.hangup())
     here = _customer_here(engineer)
     if not here or engineer.role is Role.GUEST:
         # The room ended round this engineer: the caller hung up (the call ends as a bridge does), or,
         # for a guest, the owner put the caller on hold for another handoff.
         _event(events.Left(number=engineer.number, leg=leg), call_sid=engineer.call)
-        return twiml_response(twiml.goodbye([prompts.CALL_GOES_ON] if here else [], _voice()))
+        return twiml_response(twiml.goodbye([prompts.CALL_GOES_ON] if here else [], twiml_voice()))
     limit, spent = request.args.get("tl", ""), _seconds("DialCallDuration")
     if limit.isascii() and limit.isdigit() and spent is not None and spent >= int(limit):
         if request.args.get("early"):
             return twiml_response(_engineer_room(state, engineer))
         # The reminder's time: this engineer alone hears it, and is back in the room at once.
         return twiml_response(_engineer_room(state, engineer, (prompts.HANDOFF_REMINDER,), remind=False))
-    held = _absolute("voice.held", **state.query(), **engineer.query(), leg=leg)
-    _calls().redirect(engineer.call, str(twiml.hold([prompts.HOLD], held, _voice())))
+    held = absolute_url("voice.held", **state.query(), **engineer.query(), leg=leg)
+    _calls().redirect(engineer.call, str(twiml.hold([prompts.HOLD], held, twiml_voice())))
     menu = handoff.menu(phonebook, engineer, _region(phonebook, engineer), request_instant())
     action = _url("voice.menu", state, **engineer.query())
-    return twiml_response(twiml.ask(list(menu.spoken), action, _voice(), num_digits=1))
+    return twiml_response(twiml.ask(list(menu.spoken), action, twiml_voice(), num_digits=1))
 
 
 @bp.post("/voice/menu")
@@ -597,12 +598,12 @@ def _ring_colleague(state: CallState, engineer: Engineer, ringing: handoff.Ringi
         action=url_for("voice.handoff_dialed", **args),  # type: ignore[arg-type]  # query keys only
         whisper=url_for("voice.handoff_whisper", **args),  # type: ignore[arg-type]
     )
-    return twiml_response(twiml.connect(list(ringing.spoken), dial, _voice()))
+    return twiml_response(twiml.connect(list(ringing.spoken), dial, twiml_voice()))
 
 
 def _resume(state: CallState, engineer: Engineer, team: str) -> None:
     """The caller, on hold, has lost the engineer: `team` rings for them (`resume`)."""
-    url = _absolute("voice.resume", **state.query(), to=team)
+    url = absolute_url("voice.resume", **state.query(), to=team)
     if not _calls().redirect_url(engineer.call, url):
         log.error("call %s: the caller on hold could not be moved on after the engineer left", engineer.call)
 
@@ -617,7 +618,7 @@ def handoff_whisper():
         state.verified,
     )
     action = url_for("voice.handoff_screen", **request.args.to_dict())  # type: ignore[arg-type]  # query keys only
-    return twiml_response(twiml.screen(text, action, _voice()))
+    return twiml_response(twiml.screen(text, action, twiml_voice()))
 
 
 @bp.post("/voice/handoff/screen")
@@ -631,7 +632,7 @@ def handoff_screen():
     if not accepted:
         return twiml_response(twiml.hangup())
     if not _customer_here(engineer):
-        return twiml_response(twiml.goodbye([prompts.CUSTOMER_GONE], _voice()))
+        return twiml_response(twiml.goodbye([prompts.CUSTOMER_GONE], twiml_voice()))
     owner = Engineer(engineer.call, engineer.line, wanted.team, number, Role.OWNER, engineer.handoffs + 1)
     if _calls().redirect(leg, str(_engineer_room(state, owner))):
         _event(events.Joined(number=number, leg=leg, team=wanted.team), call_sid=engineer.call)
@@ -667,7 +668,7 @@ def handoff_dialed():
         return twiml_response(_engineer_room(state, guest, (prompts.HANDOFF_JOINED,)))
     if not _customer_here(engineer):
         _event(events.Left(number=engineer.number, leg=_form("CallSid")), call_sid=engineer.call)
-        return twiml_response(twiml.goodbye([prompts.CUSTOMER_GONE], _voice()))
+        return twiml_response(twiml.goodbye([prompts.CUSTOMER_GONE], twiml_voice()))
     following = handoff.ring_on(phonebook, wanted)
     if following is not None:
         return _ring_colleague(state, engineer, following)
@@ -685,7 +686,8 @@ def held():
     if not handoff.CALL_SID.fullmatch(leg):
         abort(400, description="not the engineer's leg")
     if _calls().status(leg) == IN_PROGRESS:
-        return twiml_response(twiml.hold([prompts.HOLD], _absolute("voice.held", **request.args.to_dict()), _voice()))
+        held = absolute_url("voice.held", **request.args.to_dict())
+        return twiml_response(twiml.hold([prompts.HOLD], held, twiml_voice()))
     _event(events.Left(number=engineer.number, leg=leg))
     team = handoff.taking_over(phonebook, engineer, _region(phonebook, engineer), request_instant())
     return _answer(conversation.engineer_gone(phonebook, state, team))
@@ -727,7 +729,7 @@ def _rescue_dial(decision: Rescue) -> Response:
         action=url_for("voice.rescued"),
         whisper=url_for("voice.whisper", line=_form("To"), call=_form("CallSid")),
     )
-    return twiml_response(twiml.connect(list(decision.spoken), ringing, _voice()))
+    return twiml_response(twiml.connect(list(decision.spoken), ringing, twiml_voice()))
 
 
 def _callback_failed() -> tuple[str, int]:
@@ -735,7 +737,8 @@ def _callback_failed() -> tuple[str, int]:
 
 
 def _whisper_failed() -> Response:
-    return twiml_response(twiml.screen(prompts.WHISPER_FAILED, url_for("voice.screen", call=_parent_call()), _voice()))
+    action = url_for("voice.screen", call=_parent_call())
+    return twiml_response(twiml.screen(prompts.WHISPER_FAILED, action, twiml_voice()))
 
 
 def _engineer_failed() -> Response:
@@ -744,17 +747,17 @@ def _engineer_failed() -> Response:
     the music ends: `held`)."""
     try:
         engineer = Engineer.from_query(request.args)
-        action = _absolute("voice.engineer", **request.args.to_dict())
+        action = absolute_url("voice.engineer", **request.args.to_dict())
         place = Room(room_name(engineer.call), action, f"{engineer.role.value}-{engineer.handoffs}")
         _calls().redirect(engineer.call, str(_customer_room(engineer.call)))
-        return twiml_response(twiml.room([], place, _voice()))
+        return twiml_response(twiml.room([], place, twiml_voice()))
     except Exception:  # the rescue of a rescue: nothing more to try
         log.exception("call %s: the engineer's leg could not be put back with the caller", _form("CallSid"))
         return twiml_response(twiml.hangup())
 
 
 def _rescue_failed() -> Response:
-    return twiml_response(twiml.goodbye([prompts.RESCUE_FAILED], _voice()))
+    return twiml_response(twiml.goodbye([prompts.RESCUE_FAILED], twiml_voice()))
 
 
 # What a failed step answers: callbacks need no TwiML, the engineer's leg still screens, a
