@@ -42,7 +42,7 @@ from ivr.engine.handoffs import (
 from ivr.engine.instants import iso
 from ivr.engine.outcomes import SEN_WINDOW, SILENT_AFTER, Outcome, Summary
 from ivr.engine.phonebook import Alerts, Phonebook
-from ivr.engine.routing import candidates
+from ivr.engine.routing import Candidate, candidates
 from ivr.logs import bind_call
 from ivr.outside.deadline import deadline, deadline_session
 from ivr.outside.sms import twilio_client
@@ -138,9 +138,10 @@ def notice_text(notice: PhonebookNotice) -> str:
             f"version{kept}. Fix the file (`ivr check` lists every problem).")
 
 
-def overdue_text(callback: Callback, phonebook: Phonebook, now: datetime, console_url: str | None = None) -> str:
+def overdue_text(callback: Callback, phonebook: Phonebook, now: datetime, on_duty: Candidate | None,
+                 console_url: str | None = None) -> str:
     """What ops reads when a callback is still open at its due time: whom to call back, since when,
-    and which team a call on the customer's line reaches now."""
+    and `on_duty`, the first a call on the customer's line reaches now."""
     line = phonebook.line(callback.line) if callback.line else None
     where = f"the {line.label} line {line.number}" if line else f"line {callback.line or 'unknown'}"
     missed = "a missed L1 call" if callback.calls == 1 else f"{callback.calls} missed L1 calls"
@@ -148,8 +149,7 @@ def overdue_text(callback: Callback, phonebook: Phonebook, now: datetime, consol
             f"from {callback.caller or 'unknown'}) after {missed} on {where} from {iso(callback.opened_at)}; "
             f"the call back was due at {iso(callback.due_at)} ({span(now - callback.due_at)} ago) and nobody has "
             "reached them.")
-    on_duty = [c.spoken_name for c in candidates(phonebook, line.region if line else None, now)]
-    text += f" On duty now: {on_duty[0]}." if on_duty else " Nobody is on duty now."
+    text += f" On duty now: {on_duty.spoken_name}." if on_duty else " Nobody is on duty now."
     if callback.voicemail_url:
         text += f" Voicemail: {callback.voicemail_url}"
     if console_url:
@@ -418,9 +418,9 @@ class Alerter:
             if callback is None or callback.closed_at is not None:
                 return None  # the customer was reached in time
             line = phonebook.line(callback.line) if callback.line else None
-            on_duty = candidates(phonebook, line.region if line else None, now)
-            return _Message(overdue_text(callback, phonebook, now, self.console_url), callback.line,
-                            escalation_destinations(phonebook, on_duty[0].team if on_duty else None))
+            first = next(iter(candidates(phonebook, line.region if line else None, now)), None)
+            return _Message(overdue_text(callback, phonebook, now, first, self.console_url), callback.line,
+                            escalation_destinations(phonebook, first.team if first else None))
         call = self.calllog.call(key)
         if call is None or not (call.missed_l1 or call.unfinished_l1 or call.sen_limited):
             return None  # answered after all (callbacks come out of order)
