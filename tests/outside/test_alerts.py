@@ -7,6 +7,8 @@ import json
 import re
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
 from urllib.parse import parse_qs
@@ -15,7 +17,7 @@ import pytest
 import requests
 import responses
 from conftest import NOW, SETTLE, answered_call, utc
-from slow_http import slow_server
+from slow_http import SlowServer, slow_server
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
@@ -361,15 +363,23 @@ def with_webhook(sample, url, sms=("+14155550199",)):
     return replace(sample, alerts=Alerts(sms=tuple(sms), webhook=url))
 
 
-@responses.activate
-def test_a_trickling_webhook_is_cut_at_the_deadline_and_the_other_alerts_due_with_it_go_out(sqlite_store, sample):
+@contextmanager
+def trickling_webhook(store, sample, *, sweep_seconds: float,
+                      send_seconds: float) -> Iterator[tuple[Alerter, SlowServer]]:
+    """An alerter whose phonebook texts +14155550199 (Twilio answers) and posts to a local webhook that
+    trickles its answer (0.2 s a byte); yields it with that server. Call under `responses.activate`."""
     responses.add_passthru(re.compile(r"http://127\.0\.0\.1"))
     sms_sent()
     with slow_server() as server:
         server.mode, server.gap = "trickle", 0.2
         book = with_webhook(sample, f"{server.base}/hook")
-        alerter = Alerter(sqlite_store, lambda: book, ACCOUNT, "token", backoff_seconds=0,
-                          lease_seconds=LEASE.total_seconds(), sweep_seconds=5, send_seconds=0.5)
+        yield Alerter(store, lambda: book, ACCOUNT, "token", backoff_seconds=0, lease_seconds=LEASE.total_seconds(),
+                      sweep_seconds=sweep_seconds, send_seconds=send_seconds), server
+
+
+@responses.activate
+def test_a_trickling_webhook_is_cut_at_the_deadline_and_the_other_alerts_due_with_it_go_out(sqlite_store, sample):
+    with trickling_webhook(sqlite_store, sample, sweep_seconds=5, send_seconds=0.5) as (alerter, server):
         voicemail_call(sqlite_store, "CA900")
         voicemail_call(sqlite_store, "CA901")
         start = time.monotonic()
@@ -388,13 +398,7 @@ def test_a_trickling_webhook_is_cut_at_the_deadline_and_the_other_alerts_due_wit
 
 @responses.activate
 def test_a_slow_round_does_not_hold_back_the_next_due_alert(sqlite_store, sample):
-    responses.add_passthru(re.compile(r"http://127\.0\.0\.1"))
-    sms_sent()
-    with slow_server() as server:
-        server.mode, server.gap = "trickle", 0.2
-        book = with_webhook(sample, f"{server.base}/hook")
-        alerter = Alerter(sqlite_store, lambda: book, ACCOUNT, "token", backoff_seconds=0,
-                          lease_seconds=LEASE.total_seconds(), sweep_seconds=0.05, send_seconds=1.0)
+    with trickling_webhook(sqlite_store, sample, sweep_seconds=0.05, send_seconds=1.0) as (alerter, server):
         alerter.start()
         try:
             voicemail_call(sqlite_store, "CA900")
