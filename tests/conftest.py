@@ -179,6 +179,13 @@ def sample() -> Phonebook:
     return load_phonebook(SAMPLE)
 
 
+def globex_current(folder: Path) -> Path:
+    """The sample phonebook with Globex's maintenance (expired in the sample) running to 2030, in `folder`."""
+    phonebook = folder / "phonebook.toml"
+    phonebook.write_text(SAMPLE.read_text().replace("maintenance_until = 2026-03-31", "maintenance_until = 2030-12-31"))
+    return phonebook
+
+
 # --- the call log on both backends -----------------------------------------------------------
 
 
