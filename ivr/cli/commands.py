@@ -6,9 +6,11 @@ commands that need Flask, SQLAlchemy or requests import them when they run.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -286,19 +288,36 @@ def route(phonebook_path: str, to: str, at: datetime | None, severity: int, as_j
     click.echo(f"Reason: {decision.reason}")
 
 
-def _check_range(start: datetime, end: datetime) -> None:
-    if end <= start:
-        raise click.BadParameter(f"must be after --from ({iso(start)})", param_hint="'--to'")
+RangeRun = Callable[[str, datetime, datetime, bool], None]
 
 
-@main.command("handoffs")
-@phonebook_option
-@click.option("--from", "start", type=INSTANT, required=True, help="Start of the range (excluded).")
-@click.option("--to", "end", type=INSTANT, required=True, help="End of the range (included).")
-@json_option
+def _range_command(name: str, *, from_is: str, to_is: str) -> Callable[[RangeRun], click.Command]:
+    """A command over a range of instants: --phonebook, --from and --to (`from_is` and `to_is` say
+    whether each bound is in the range; --to must come after --from) and --json."""
+
+    def command(run: RangeRun) -> click.Command:
+        @functools.wraps(run)
+        def checked(phonebook_path: str, start: datetime, end: datetime, as_json: bool) -> None:
+            if end <= start:
+                raise click.BadParameter(f"must be after --from ({iso(start)})", param_hint="'--to'")
+            run(phonebook_path, start, end, as_json)
+
+        options = (
+            phonebook_option,
+            click.option("--from", "start", type=INSTANT, required=True, help=f"Start of the range ({from_is})."),
+            click.option("--to", "end", type=INSTANT, required=True, help=f"End of the range ({to_is})."),
+            json_option,
+        )
+        for option in reversed(options):
+            checked = option(checked)
+        return main.command(name)(checked)
+
+    return command
+
+
+@_range_command("handoffs", from_is="excluded", to_is="included")
 def show_handoffs(phonebook_path: str, start: datetime, end: datetime, as_json: bool) -> None:
     """The handoffs in (from, to]: who hands the line to whom, and since when the outgoing shift ran."""
-    _check_range(start, end)
     found = handoffs(read_phonebook(phonebook_path), start, end)
     if as_json:
         _echo_json({"handoffs": [
@@ -312,14 +331,9 @@ def show_handoffs(phonebook_path: str, start: datetime, end: datetime, as_json: 
         click.echo("No handoff in that range.")
 
 
-@main.command("coverage")
-@phonebook_option
-@click.option("--from", "start", type=INSTANT, required=True, help="Start of the range (included).")
-@click.option("--to", "end", type=INSTANT, required=True, help="End of the range (excluded).")
-@json_option
+@_range_command("coverage", from_is="included", to_is="excluded")
 def show_coverage(phonebook_path: str, start: datetime, end: datetime, as_json: bool) -> None:
     """Exact gaps over [from, to): no team on duty, or no Priority team outside the weekend."""
-    _check_range(start, end)
     phonebook = read_phonebook(phonebook_path)
     if as_json:
         _echo_json(coverage(phonebook, start, end).as_json())
