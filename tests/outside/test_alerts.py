@@ -85,6 +85,13 @@ def webhook_ok():
     responses.add(responses.POST, WEBHOOK, status=200, body="ok")
 
 
+def webhook_fails_a_round():
+    """The webhook answers 503 to a round's three tries, then 200."""
+    for _ in range(3):
+        responses.add(responses.POST, WEBHOOK, status=503, body="unavailable")
+    webhook_ok()
+
+
 def voicemail_call(store, sid="CA900", customer="Acme Corporation"):
     """An L1 caller on the US line whom nobody answered, who left a voicemail."""
     at = START
@@ -283,9 +290,7 @@ def test_two_workers_sweeping_one_database_send_each_alert_once(store, sample, c
 def test_a_destination_that_failed_is_retried_in_a_later_round_and_the_others_are_not_sent_again(
         store, sample, clock):
     sms_sent()
-    for _ in range(3):
-        responses.add(responses.POST, WEBHOOK, status=503, body="unavailable")
-    webhook_ok()
+    webhook_fails_a_round()
     alerter = make_alerter(store, sample)
     voicemail_call(store)
     assert sweep(alerter, NOW) == 1
@@ -459,9 +464,7 @@ OVERDUE = "alerts: an alert is more than 2 minutes past due and not sent"
 @responses.activate
 def test_an_alerts_delivery_is_pending_then_retrying_for_the_failing_destination_then_sent(store, sample, clock):
     sms_sent()
-    for _ in range(3):
-        responses.add(responses.POST, WEBHOOK, status=503, body="unavailable")
-    webhook_ok()
+    webhook_fails_a_round()
     alerter = make_alerter(store, sample)
     voicemail_call(store)
     assert store.alerts.delivery("CA900") == AlertDelivery(
