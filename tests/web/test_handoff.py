@@ -96,6 +96,16 @@ def presses_1(client):
                       leg(ParentCallSid=CUSTOMER, Digits="1")))
 
 
+def owner_in_the_room(tmp_path, twilio, at: str):
+    """The service at `at`, its Amsterdam engineer just in the room with the customer: the test client,
+    Twilio's API, and the engineer's <Dial> into the room."""
+    app, api = app_at(tmp_path, at), twilio()
+    client = app.test_client()
+    presses_1(client)
+    dial, _ = room_dial(api.runs(ENGINEER))
+    return client, api, dial
+
+
 def at_time_limit(client, dial, seconds: str):
     """What the service answers when the engineer's `dial` in the room reaches its time limit."""
     return twiml(post(client, dial.get("action").removeprefix("http://localhost"),
@@ -335,10 +345,7 @@ def test_an_engineer_who_hung_up_in_the_menu_leaves_the_caller_to_the_next_offic
 
 
 def test_ten_minutes_before_the_team_goes_off_the_owner_alone_hears_the_reminder_and_is_back_at_once(tmp_path, twilio):
-    app, api = app_at(tmp_path, "2026-12-01T17:00Z"), twilio()
-    client = app.test_client()
-    presses_1(client)
-    dial, _ = room_dial(api.runs(ENGINEER))
+    client, api, dial = owner_in_the_room(tmp_path, twilio, "2026-12-01T17:00Z")
     # Amsterdam goes off at 18:00Z: the owner's <Dial> ends at 17:50Z.
     assert dial.get("timeLimit") == "3000" and query(dial.get("action"))["tl"] == "3000"
     root = at_time_limit(client, dial, "3000")
@@ -398,10 +405,7 @@ def test_an_engineer_s_step_that_fails_puts_engineer_and_caller_back_together_wi
 
 def test_a_reminder_further_off_than_twilio_s_longest_time_limit_is_reached_in_steps(tmp_path, twilio):
     # Answered at 07:00Z: Amsterdam goes off at 18:00Z, the reminder is 10 h 50 min away.
-    app, api = app_at(tmp_path, "2026-12-01T07:00Z"), twilio()
-    client = app.test_client()
-    presses_1(client)
-    dial, _ = room_dial(api.runs(ENGINEER))
+    client, _, dial = owner_in_the_room(tmp_path, twilio, "2026-12-01T07:00Z")
     assert dial.get("timeLimit") == "14400" and query(dial.get("action"))["early"] == "1"
     # At the limit the engineer only rejoins: no words, and a new limit from then on.
     root = at_time_limit(client, dial, "14400")
