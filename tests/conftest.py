@@ -133,30 +133,19 @@ def answered_call(store, sid="CA001", at=None, customer="Acme Corporation", line
     store.record(sid, Status(call_status="completed", duration=313), at + timedelta(seconds=313))
 
 
-def voicemail_call(store, sid="CA002", at=None, severity=1):
-    """Record a call on the US line that nobody answered, where the caller left a voicemail."""
-    at = at or utc("2026-12-01T09:00:00Z")
-    store.record(sid, Started(to="+14155550100", caller="+14155551234"), at)
-    store.record(sid, Severity(severity=severity), at + timedelta(seconds=5))
-    store.record(sid, Routed(action="connect", candidates=("san_francisco",)), at + timedelta(seconds=5))
-    store.record(sid, Dial(attempt=1, team="san_francisco", numbers=("+14155550101",), status="no-answer"),
-                 at + timedelta(seconds=30))
-    store.record(sid, Voicemail(recording_url="https://api.twilio.com/RE1", duration=9), at + timedelta(seconds=50))
-    store.record(sid, Status(call_status="completed", duration=55), at + timedelta(seconds=55))
-
-
 RECORDING = "https://api.twilio.com/2010-04-01/Accounts/AC0/Recordings/RE1"
 
 
-def missed_call(store, sid, at=None, sen="SEN-1234567", caller="+14155551234", tier="priority", voicemail=True):
-    """An L1 call on the US line nobody took (by default at 09:00 on 2026-12-01): a voicemail, or the
-    caller hung up while it rang."""
+def missed_call(store, sid, at=None, sen="SEN-1234567", caller="+14155551234", tier="priority", voicemail=True,
+                severity=1):
+    """A call on the US line nobody took (by default at 09:00 on 2026-12-01, L1, from Acme's admin): a
+    voicemail, or the caller hung up while it rang."""
     at = at or utc("2026-12-01T09:00:00Z")
     store.record(sid, Started(line="+14155550100", to="+14155550100", caller=caller, region="amer"), at)
     if sen:
         store.record(sid, Entitlement(sen=sen, customer="Acme Corporation", verdict="ok", tier=tier),
                      at + timedelta(seconds=1))
-    store.record(sid, Severity(severity=1), at + timedelta(seconds=5))
+    store.record(sid, Severity(severity=severity), at + timedelta(seconds=5))
     store.record(sid, Routed(action="connect", candidates=("san_francisco",)), at + timedelta(seconds=5))
     store.record(sid, Dial(attempt=1, team="san_francisco", numbers=("+14155550101",), status="no-answer"),
                  at + timedelta(seconds=25))
@@ -164,6 +153,11 @@ def missed_call(store, sid, at=None, sen="SEN-1234567", caller="+14155551234", t
         store.record(sid, Voicemail(recording_url=RECORDING, recording_sid="RE1", duration=30),
                      at + timedelta(seconds=60))
     store.record(sid, Status(call_status="completed", duration=61), at + timedelta(seconds=61))
+
+
+def voicemail_call(store, sid="CA002", at=None, severity=1):
+    """An L1 call on the US line with no SEN (no entitlement was checked) that nobody took: a voicemail."""
+    missed_call(store, sid, at, sen=None, severity=severity)
 
 
 
