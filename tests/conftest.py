@@ -15,6 +15,7 @@ import pytest
 import responses
 import time_machine
 from flask import Flask
+from phonebooks import toml_table, toml_team
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -358,48 +359,19 @@ def phonebook_from(text: str) -> Phonebook:
 # A phonebook with the awkward cases: shifts across midnight and across a DST change, a start in
 # a DST gap, listed and calendar holidays, an extra shift on a holiday, split hours, and teams in
 # zones whose clocks change on different dates.
-TRICKY = """
-[weekend]
-starts = "fri 17:00 America/Los_Angeles"
-ends   = "mon 10:00 Australia/Sydney"
-
-[[lines]]
-number = "+14155550100"
-region = "amer"
-
-[[lines]]
-number = "+31205550100"
-region = "emea"
-
-[teams.night]
-kind = "priority"
-region = "amer"
-tz = "America/Los_Angeles"
-hours = ["mon-fri 20:00-04:00", "sun 02:30-06:00"]
-holidays = [2026-07-03]
-calendar = "US-CA"
-dial = ["+14155550101"]
-
-[teams.day]
-kind = "priority"
-region = "emea"
-tz = "Europe/Amsterdam"
-hours = ["mon-fri 08:30-12:00", "mon-fri 13:00-17:30"]
-holidays = [2026-12-24, 2026-12-31]
-extra = ["2026-12-24 10:00-12:00", "2026-03-29 01:00-05:00"]
-dial = ["+31205550101"]
-
-[teams.weekend]
-kind = "select"
-region = "emea"
-tz = "Australia/Sydney"
-hours = ["fri-mon 00:00-24:00", "wed 23:00-01:00"]
-calendar = "AU-NSW"
-dial = ["+61255501001"]
-
-[fallback]
-dial = ["+14155550142"]
-"""
+TRICKY = (
+    toml_table("weekend", starts="fri 17:00 America/Los_Angeles", ends="mon 10:00 Australia/Sydney")
+    + toml_table("[lines]", number="+14155550100", region="amer")
+    + toml_table("[lines]", number="+31205550100", region="emea")
+    + toml_team("night", "priority", ["mon-fri 20:00-04:00", "sun 02:30-06:00"], ["+14155550101"],
+                tz="America/Los_Angeles", region="amer", holidays=[date(2026, 7, 3)], calendar="US-CA")
+    + toml_team("day", "priority", ["mon-fri 08:30-12:00", "mon-fri 13:00-17:30"], ["+31205550101"],
+                tz="Europe/Amsterdam", region="emea", holidays=[date(2026, 12, 24), date(2026, 12, 31)],
+                extra=["2026-12-24 10:00-12:00", "2026-03-29 01:00-05:00"])
+    + toml_team("weekend", "select", ["fri-mon 00:00-24:00", "wed 23:00-01:00"], ["+61255501001"],
+                tz="Australia/Sydney", region="emea", calendar="AU-NSW")
+    + toml_table("fallback", dial=["+14155550142"])
+)
 
 
 @pytest.fixture(scope="session")
@@ -409,30 +381,10 @@ def tricky() -> Phonebook:
 
 # One office's day in UTC, in three shifts, with a holiday and a Saturday select shift: what the
 # coverage arithmetic and its picture are checked against.
-OFFICE = """
-[weekend]
-starts = "sat 00:00 UTC"
-ends = "mon 00:00 UTC"
-
-[teams.morning]
-kind = "priority"
-tz = "UTC"
-hours = ["mon-fri 09:00-13:00"]
-holidays = [2026-12-02]
-dial = ["+14155550101"]
-
-[teams.afternoon]
-kind = "priority"
-tz = "UTC"
-hours = ["mon-fri 13:00-17:00"]
-dial = ["+14155550102"]
-
-[teams.evening]
-kind = "select"
-tz = "UTC"
-hours = ["mon-fri 17:00-20:00", "sat 10:00-12:00"]
-dial = ["+14155550103"]
-
-[fallback]
-dial = ["+14155550142"]
-"""
+OFFICE = (
+    toml_table("weekend", starts="sat 00:00 UTC", ends="mon 00:00 UTC")
+    + toml_team("morning", "priority", ["mon-fri 09:00-13:00"], ["+14155550101"], holidays=[date(2026, 12, 2)])
+    + toml_team("afternoon", "priority", ["mon-fri 13:00-17:00"], ["+14155550102"])
+    + toml_team("evening", "select", ["mon-fri 17:00-20:00", "sat 10:00-12:00"], ["+14155550103"])
+    + toml_table("fallback", dial=["+14155550142"])
+)
