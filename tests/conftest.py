@@ -15,6 +15,7 @@ import pytest
 import responses
 import time_machine
 from flask import Flask
+from phonebooks import toml_table, toml_team
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -133,30 +134,19 @@ def answered_call(store, sid="CA001", at=None, customer="Acme Corporation", line
     store.record(sid, Status(call_status="completed", duration=313), at + timedelta(seconds=313))
 
 
-def voicemail_call(store, sid="CA002", at=None, severity=1):
-    """Record a call on the US line that nobody answered, where the caller left a voicemail."""
-    at = at or utc("2026-12-01T09:00:00Z")
-    store.record(sid, Started(to="+14155550100", caller="+14155551234"), at)
-    store.record(sid, Severity(severity=severity), at + timedelta(seconds=5))
-    store.record(sid, Routed(action="connect", candidates=("san_francisco",)), at + timedelta(seconds=5))
-    store.record(sid, Dial(attempt=1, team="san_francisco", numbers=("+14155550101",), status="no-answer"),
-                 at + timedelta(seconds=30))
-    store.record(sid, Voicemail(recording_url="https://api.twilio.com/RE1", duration=9), at + timedelta(seconds=50))
-    store.record(sid, Status(call_status="completed", duration=55), at + timedelta(seconds=55))
-
-
 RECORDING = "https://api.twilio.com/2010-04-01/Accounts/AC0/Recordings/RE1"
 
 
-def missed_call(store, sid, at=None, sen="SEN-1234567", caller="+14155551234", tier="priority", voicemail=True):
-    """An L1 call on the US line nobody took (by default at 09:00 on 2026-12-01): a voicemail, or the
-    caller hung up while it rang."""
+def missed_call(store, sid, at=None, sen="SEN-1234567", caller="+14155551234", tier="priority", voicemail=True,
+                severity=1):
+    """A call on the US line nobody took (by default at 09:00 on 2026-12-01, L1, from Acme's admin): a
+    voicemail, or the caller hung up while it rang."""
     at = at or utc("2026-12-01T09:00:00Z")
     store.record(sid, Started(line="+14155550100", to="+14155550100", caller=caller, region="amer"), at)
     if sen:
         store.record(sid, Entitlement(sen=sen, customer="Acme Corporation", verdict="ok", tier=tier),
                      at + timedelta(seconds=1))
-    store.record(sid, Severity(severity=1), at + timedelta(seconds=5))
+    store.record(sid, Severity(severity=severity), at + timedelta(seconds=5))
     store.record(sid, Routed(action="connect", candidates=("san_francisco",)), at + timedelta(seconds=5))
     store.record(sid, Dial(attempt=1, team="san_francisco", numbers=("+14155550101",), status="no-answer"),
                  at + timedelta(seconds=25))
@@ -164,6 +154,11 @@ def missed_call(store, sid, at=None, sen="SEN-1234567", caller="+14155551234", t
         store.record(sid, Voicemail(recording_url=RECORDING, recording_sid="RE1", duration=30),
                      at + timedelta(seconds=60))
     store.record(sid, Status(call_status="completed", duration=61), at + timedelta(seconds=61))
+
+
+def voicemail_call(store, sid="CA002", at=None, severity=1):
+    """An L1 call on the US line with no SEN (no entitlement was checked) that nobody took: a voicemail."""
+    missed_call(store, sid, at, sen=None, severity=severity)
 
 
 
@@ -177,6 +172,13 @@ def sms_counts(sender: SmsSender) -> dict:
 @pytest.fixture(scope="session")
 def sample() -> Phonebook:
     return load_phonebook(SAMPLE)
+
+
+def globex_current(folder: Path) -> Path:
+    """The sample phonebook with Globex's maintenance (expired in the sample) running to 2030, in `folder`."""
+    phonebook = folder / "phonebook.toml"
+    phonebook.write_text(SAMPLE.read_text().replace("maintenance_until = 2026-03-31", "maintenance_until = 2030-12-31"))
+    return phonebook
 
 
 # --- the call log on both backends -----------------------------------------------------------
@@ -357,48 +359,19 @@ def phonebook_from(text: str) -> Phonebook:
 # A phonebook with the awkward cases: shifts across midnight and across a DST change, a start in
 # a DST gap, listed and calendar holidays, an extra shift on a holiday, split hours, and teams in
 # zones whose clocks change on different dates.
-TRICKY = """
-[weekend]
-starts = "fri 17:00 America/Los_Angeles"
-ends   = "mon 10:00 Australia/Sydney"
-
-[[lines]]
-number = "+14155550100"
-region = "amer"
-
-[[lines]]
-number = "+31205550100"
-region = "emea"
-
-[teams.night]
-kind = "priority"
-region = "amer"
-tz = "America/Los_Angeles"
-hours = ["mon-fri 20:00-04:00", "sun 02:30-06:00"]
-holidays = [2026-07-03]
-calendar = "US-CA"
-dial = ["+14155550101"]
-
-[teams.day]
-kind = "priority"
-region = "emea"
-tz = "Europe/Amsterdam"
-hours = ["mon-fri 08:30-12:00", "mon-fri 13:00-17:30"]
-holidays = [2026-12-24, 2026-12-31]
-extra = ["2026-12-24 10:00-12:00", "2026-03-29 01:00-05:00"]
-dial = ["+31205550101"]
-
-[teams.weekend]
-kind = "select"
-region = "emea"
-tz = "Australia/Sydney"
-hours = ["fri-mon 00:00-24:00", "wed 23:00-01:00"]
-calendar = "AU-NSW"
-dial = ["+61255501001"]
-
-[fallback]
-dial = ["+14155550142"]
-"""
+TRICKY = (
+    toml_table("weekend", starts="fri 17:00 America/Los_Angeles", ends="mon 10:00 Australia/Sydney")
+    + toml_table("[lines]", number="+14155550100", region="amer")
+    + toml_table("[lines]", number="+31205550100", region="emea")
+    + toml_team("night", "priority", ["mon-fri 20:00-04:00", "sun 02:30-06:00"], ["+14155550101"],
+                tz="America/Los_Angeles", region="amer", holidays=[date(2026, 7, 3)], calendar="US-CA")
+    + toml_team("day", "priority", ["mon-fri 08:30-12:00", "mon-fri 13:00-17:30"], ["+31205550101"],
+                tz="Europe/Amsterdam", region="emea", holidays=[date(2026, 12, 24), date(2026, 12, 31)],
+                extra=["2026-12-24 10:00-12:00", "2026-03-29 01:00-05:00"])
+    + toml_team("weekend", "select", ["fri-mon 00:00-24:00", "wed 23:00-01:00"], ["+61255501001"],
+                tz="Australia/Sydney", region="emea", calendar="AU-NSW")
+    + toml_table("fallback", dial=["+14155550142"])
+)
 
 
 @pytest.fixture(scope="session")
@@ -408,30 +381,10 @@ def tricky() -> Phonebook:
 
 # One office's day in UTC, in three shifts, with a holiday and a Saturday select shift: what the
 # coverage arithmetic and its picture are checked against.
-OFFICE = """
-[weekend]
-starts = "sat 00:00 UTC"
-ends = "mon 00:00 UTC"
-
-[teams.morning]
-kind = "priority"
-tz = "UTC"
-hours = ["mon-fri 09:00-13:00"]
-holidays = [2026-12-02]
-dial = ["+14155550101"]
-
-[teams.afternoon]
-kind = "priority"
-tz = "UTC"
-hours = ["mon-fri 13:00-17:00"]
-dial = ["+14155550102"]
-
-[teams.evening]
-kind = "select"
-tz = "UTC"
-hours = ["mon-fri 17:00-20:00", "sat 10:00-12:00"]
-dial = ["+14155550103"]
-
-[fallback]
-dial = ["+14155550142"]
-"""
+OFFICE = (
+    toml_table("weekend", starts="sat 00:00 UTC", ends="mon 00:00 UTC")
+    + toml_team("morning", "priority", ["mon-fri 09:00-13:00"], ["+14155550101"], holidays=[date(2026, 12, 2)])
+    + toml_team("afternoon", "priority", ["mon-fri 13:00-17:00"], ["+14155550102"])
+    + toml_team("evening", "select", ["mon-fri 17:00-20:00", "sat 10:00-12:00"], ["+14155550103"])
+    + toml_table("fallback", dial=["+14155550142"])
+)

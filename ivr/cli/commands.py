@@ -6,9 +6,12 @@ commands that need Flask, SQLAlchemy or requests import them when they run.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -286,19 +289,36 @@ def route(phonebook_path: str, to: str, at: datetime | None, severity: int, as_j
     click.echo(f"Reason: {decision.reason}")
 
 
-def _check_range(start: datetime, end: datetime) -> None:
-    if end <= start:
-        raise click.BadParameter(f"must be after --from ({iso(start)})", param_hint="'--to'")
+RangeRun = Callable[[str, datetime, datetime, bool], None]
 
 
-@main.command("handoffs")
-@phonebook_option
-@click.option("--from", "start", type=INSTANT, required=True, help="Start of the range (excluded).")
-@click.option("--to", "end", type=INSTANT, required=True, help="End of the range (included).")
-@json_option
+def _range_command(name: str, *, from_is: str, to_is: str) -> Callable[[RangeRun], click.Command]:
+    """A command over a range of instants: --phonebook, --from and --to (`from_is` and `to_is` say
+    whether each bound is in the range; --to must come after --from) and --json."""
+
+    def command(run: RangeRun) -> click.Command:
+        @functools.wraps(run)
+        def checked(phonebook_path: str, start: datetime, end: datetime, as_json: bool) -> None:
+            if end <= start:
+                raise click.BadParameter(f"must be after --from ({iso(start)})", param_hint="'--to'")
+            run(phonebook_path, start, end, as_json)
+
+        options = (
+            phonebook_option,
+            click.option("--from", "start", type=INSTANT, required=True, help=f"Start of the range ({from_is})."),
+            click.option("--to", "end", type=INSTANT, required=True, help=f"End of the range ({to_is})."),
+            json_option,
+        )
+        for option in reversed(options):
+            checked = option(checked)
+        return main.command(name)(checked)
+
+    return command
+
+
+@_range_command("handoffs", from_is="excluded", to_is="included")
 def show_handoffs(phonebook_path: str, start: datetime, end: datetime, as_json: bool) -> None:
     """The handoffs in (from, to]: who hands the line to whom, and since when the outgoing shift ran."""
-    _check_range(start, end)
     found = handoffs(read_phonebook(phonebook_path), start, end)
     if as_json:
         _echo_json({"handoffs": [
@@ -312,14 +332,9 @@ def show_handoffs(phonebook_path: str, start: datetime, end: datetime, as_json: 
         click.echo("No handoff in that range.")
 
 
-@main.command("coverage")
-@phonebook_option
-@click.option("--from", "start", type=INSTANT, required=True, help="Start of the range (included).")
-@click.option("--to", "end", type=INSTANT, required=True, help="End of the range (excluded).")
-@json_option
+@_range_command("coverage", from_is="included", to_is="excluded")
 def show_coverage(phonebook_path: str, start: datetime, end: datetime, as_json: bool) -> None:
     """Exact gaps over [from, to): no team on duty, or no Priority team outside the weekend."""
-    _check_range(start, end)
     phonebook = read_phonebook(phonebook_path)
     if as_json:
         _echo_json(coverage(phonebook, start, end).as_json())
@@ -406,18 +421,27 @@ def _database_error(exc: SQLAlchemyError) -> str:
     return str(exc)
 
 
-def _upgrade(log: CallLog) -> str:
-    """Migrate the call log to this release, or fail in one line; what was done, in one line."""
+@contextmanager
+def _opened_call_log(doing: str = "read") -> Iterator[CallLog]:
+    """The service's call log for one command, closed afterwards; a database error ends the command
+    in one line: "cannot <doing> the call log <where>: <the driver's message>"."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    log = _call_log()
     try:
-        upgraded = log.upgrade_schema()
+        yield log
     except SQLAlchemyError as exc:
         raise click.ClickException(
-            f"cannot migrate the call log {log.health()['database']}: {_database_error(exc)}"
+            f"cannot {doing} the call log {log.health()['database']}: {_database_error(exc)}"
         ) from None
     finally:
         log.close()
+
+
+def _upgrade() -> str:
+    """Migrate the call log to this release, or fail in one line; what was done, in one line."""
+    with _opened_call_log("migrate") as log:
+        upgraded = log.upgrade_schema()
     return f"call log {log.health()['database']}: {upgraded.describe()}"
 
 
@@ -429,22 +453,14 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Migrate the call log to this release (safe to repeat, and to run from several places at once)."""
-    click.echo(_upgrade(_call_log()))
+    click.echo(_upgrade())
 
 
 @db.command("current")
 def db_current() -> None:
     """The call log's schema revision against this release's; exit status 1 unless they match."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    log = _call_log()
-    try:
+    with _opened_call_log() as log:
         state = log.schema()
-    except SQLAlchemyError as exc:
-        raise click.ClickException(f"cannot read the call log {log.health()['database']}: {_database_error(exc)}") \
-            from None
-    finally:
-        log.close()
     if state.problem:
         raise click.ClickException(state.problem)
     click.echo(f"call log {log.health()['database']}: at {state.revision} (this release's head)")
@@ -454,7 +470,7 @@ def db_current() -> None:
 def init_db() -> None:
     """Same as `ivr db upgrade` (kept for scripts written before it)."""
     click.echo("init-db is `ivr db upgrade` now", err=True)
-    click.echo(_upgrade(_call_log()))
+    click.echo(_upgrade())
 
 
 @main.command("release")
@@ -464,7 +480,7 @@ def release(phonebook_path: str) -> None:
     one line and exit status 1 when either fails, so the deploy stops before any dyno runs it."""
     try:
         click.echo(_checked(phonebook_path))
-        click.echo(_upgrade(_call_log()))
+        click.echo(_upgrade())
     except click.ClickException as exc:
         raise click.ClickException(f"release refused: {exc.format_message()}") from None
 
@@ -482,23 +498,14 @@ CALLS_HEADER = ("started", "call", "line", "caller", "customer", "severity", "ou
 @json_option
 def list_calls(since: datetime | None, outcome: str | None, limit: int, as_json: bool) -> None:
     """The most recent calls, newest first, as the ops console shows them (JSON: with timelines)."""
-    from sqlalchemy.exc import SQLAlchemyError
-
     from ivr.engine.outcomes import call_json
     from ivr.store.calllog import CallFilter, CallPage
 
-    log = _call_log()
-    try:
+    with _opened_call_log() as log:
         # A database nothing was ever recorded in has no calls: it is not a broken log.
         page = log.calls(CallFilter(outcome=outcome, since=since), limit=limit) if log.schema().tables \
             else CallPage((), None)
         timelines = log.timelines(c.sid for c in page.calls) if as_json else {}
-    except SQLAlchemyError as exc:
-        raise click.ClickException(
-            f"cannot read the call log {log.health()['database']}: {_database_error(exc)}"
-        ) from None
-    finally:
-        log.close()
     if as_json:
         click.echo(json.dumps([call_json(c, timelines[c.sid]) for c in page.calls], indent=2))
         return
@@ -532,23 +539,14 @@ def list_calls(since: datetime | None, outcome: str | None, limit: int, as_json:
 def list_callbacks(state: str, since: datetime | None, until: datetime | None, limit: int, at: datetime | None,
                    as_json: bool) -> None:
     """Callbacks owed for missed L1 calls: open ones soonest due first, with due in / overdue by."""
-    from sqlalchemy.exc import SQLAlchemyError
-
     from ivr.engine.callbacks import State, callback_json, when_text
     from ivr.store.callbacks import CallbackFilter
 
     at = at or utc_now()
-    log = _call_log()
-    try:
+    with _opened_call_log() as log:
         where = CallbackFilter(None if state == "all" else State(state), since, until)
         # A database nothing was ever recorded in owes no callbacks: it is not a broken log.
         found = log.callbacks.find(at, where, limit) if log.schema().tables else ()
-    except SQLAlchemyError as exc:
-        raise click.ClickException(
-            f"cannot read the call log {log.health()['database']}: {_database_error(exc)}"
-        ) from None
-    finally:
-        log.close()
     if as_json:
         click.echo(json.dumps([callback_json(c, at) for c in found], indent=2))
         return

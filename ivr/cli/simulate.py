@@ -506,8 +506,7 @@ class Simulator:
             if verb.tag == "Say":
                 self._hear(call, f"{who} hears", verb)
             elif verb.tag == "Gather":
-                for say in verb.iter("Say"):
-                    self._hear(call, f"{who} hears", say)
+                self._hear_all(call, who, verb)
                 if not engineer:
                     call.note(f"{who} waits", "no key is pressed: the whisper times out")
                     call.seconds += int(verb.get("timeout", "5"))
@@ -532,6 +531,7 @@ class Simulator:
         return True
 
     def _hear_all(self, call: _Call, who: str, document: ET.Element) -> None:
+        """Every <Say> in `document` (a whole reply, or a <Gather>'s prompts), heard by `who`."""
         for say in document.iter("Say"):
             self._hear(call, f"{who} hears", say)
 
@@ -589,8 +589,7 @@ class Simulator:
                 if verb.tag == "Say":
                     self._hear(call, f"{leg.who} hears", verb)
                 elif verb.tag == "Gather":
-                    for say in verb.iter("Say"):
-                        self._hear(call, f"{leg.who} hears", say)
+                    self._hear_all(call, leg.who, verb)
                     if leg.keys and leg.keys[0] == HANG_UP:
                         # Twilio requests no action of a <Gather> hung up on.
                         leg.keys.pop(0)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -302,25 +302,37 @@ def _read_severity(reader: _Reader, raw: object) -> Mapping[int, Policy]:
     return MappingProxyType(policies)
 
 
-def _read_lines(reader: _Reader, raw: object) -> tuple[Line, ...]:
+def _array_of_tables(reader: _Reader, raw: object, name: str,
+                     known: tuple[str, ...]) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """Each entry of the array of tables `name` ([[name]]): its index, its path and its table."""
     if not isinstance(raw, list):
-        reader.error("lines", "must be an array of tables: [[lines]]")
-        return ()
+        reader.error(name, f"must be an array of tables: [[{name}]]")
+        return
+    for index, item in enumerate(raw):
+        path = f"{name}[{index}]"
+        yield index, path, reader.table(item, path, known)
+
+
+def _first_use(reader: _Reader, seen: dict[str, int], key: str, at: tuple[str, int, str], shown: str) -> bool:
+    """Whether the entry `at` (array, index, field) is the first in its array with `key`, which `seen`
+    keeps (key: index); if not, an error saying which entry has it (`shown` as the user wrote it)."""
+    name, index, field = at
+    if key in seen:
+        reader.error(f"{name}[{index}].{field}", f"{shown} is already used by {name}[{seen[key]}]")
+        return False
+    seen[key] = index
+    return True
+
+
+def _read_lines(reader: _Reader, raw: object) -> tuple[Line, ...]:
     lines: list[Line] = []
     seen: dict[str, int] = {}
-    for index, item in enumerate(raw):
-        path = f"lines[{index}]"
-        table = reader.table(item, path, LINE_KEYS)
+    for index, path, table in _array_of_tables(reader, raw, "lines", LINE_KEYS):
         number = reader.convert(table, path, "number", _phone)
         region = reader.convert(table, path, "region", _text, None)
         label = reader.convert(table, path, "label", _text, None)
-        if number is None:
-            continue
-        if number in seen:
-            reader.error(f"{path}.number", f"{number} is already used by lines[{seen[number]}]")
-            continue
-        seen[number] = index
-        lines.append(Line(number, region, label or number))
+        if number is not None and _first_use(reader, seen, number, ("lines", index, "number"), number):
+            lines.append(Line(number, region, label or number))
     return tuple(lines)
 
 
@@ -427,26 +439,16 @@ def read_customer(record: Mapping[str, object]) -> tuple[Customer | None, tuple[
 
 
 def _read_customers(reader: _Reader, raw: object) -> tuple[Customer, ...]:
-    if not isinstance(raw, list):
-        reader.error("customers", "must be an array of tables: [[customers]]")
-        return ()
     customers: list[Customer] = []
     seen: dict[str, int] = {}
-    for index, item in enumerate(raw):
-        path = f"customers[{index}]"
-        table = reader.table(item, path, CUSTOMER_KEYS)
+    for index, path, table in _array_of_tables(reader, raw, "customers", CUSTOMER_KEYS):
         customer = _read_customer(reader, table, path)
         # Duplicates are found by the SEN alone, so a customer with other mistakes still counts.
         try:
             sen = _sen(table.get("sen"))
         except ValueError:
             continue
-        digits = sen_digits(sen)
-        if digits in seen:
-            reader.error(f"{path}.sen", f"{sen} is already used by customers[{seen[digits]}]")
-            continue
-        seen[digits] = index
-        if customer is not None:
+        if _first_use(reader, seen, sen_digits(sen), ("customers", index, "sen"), sen) and customer is not None:
             customers.append(customer)
     return tuple(customers)
 

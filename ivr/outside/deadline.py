@@ -150,7 +150,7 @@ class _HTTPSConnection(HTTPSConnection):
 
 
 class _HTTPPool(HTTPConnectionPool):
-    ConnectionCls = _HTTPConnection
+    ConnectionCls: type[HTTPConnection] = _HTTPConnection
 
     def _get_conn(self, timeout: float | None = None) -> Any:
         connection = super()._get_conn(timeout)
@@ -158,13 +158,10 @@ class _HTTPPool(HTTPConnectionPool):
         return connection
 
 
-class _HTTPSPool(HTTPSConnectionPool):
+class _HTTPSPool(_HTTPPool, HTTPSConnectionPool):
+    """The HTTPS pool's own behaviour, with _HTTPPool's attaching of every connection it hands out."""
+
     ConnectionCls = _HTTPSConnection
-
-    def _get_conn(self, timeout: float | None = None) -> Any:
-        connection = super()._get_conn(timeout)
-        _attach(connection)
-        return connection
 
 
 _POOLS: dict[str, type] = {"http": _HTTPPool, "https": _HTTPSPool}

@@ -193,11 +193,12 @@ def _filters() -> tuple[CallFilter, str | None]:
     return where, args.get("before") or None
 
 
-def _find(sid: str) -> Summary | None:
-    """The call `sid`; None for a SID no call log holds (a control character, too long)."""
-    if _CONTROL.search(sid) or len(sid) > SID_MAX:
-        return None
-    return _calllog().call(sid)
+def _call_or_404(sid: str) -> Summary:
+    """The call `sid`, or a 404 (also for a SID no call log holds: a control character, too long)."""
+    found = None if _CONTROL.search(sid) or len(sid) > SID_MAX else _calllog().call(sid)
+    if found is None:
+        abort(404, f"No call {sid} in the call log.")
+    return found
 
 
 def _page(where: CallFilter, before: str | None, limit: int = PAGE_SIZE) -> CallPage:
@@ -329,9 +330,7 @@ def calls():
 @bp.get("/calls/<sid>")
 @page_auth
 def call(sid: str) -> str:
-    found = _find(sid)
-    if found is None:
-        abort(404, f"No call {sid} in the call log.")
+    found = _call_or_404(sid)
     phonebook = _phonebook()
     timeline = timeline_lines(_calllog().timelines([sid])[sid], phonebook)
     labels = {line.number: line.label for line in phonebook.lines}
@@ -411,9 +410,7 @@ def api_calls():
 @bp.get("/api/calls/<sid>")
 @basic_auth
 def api_call(sid: str) -> Response:
-    found = _find(sid)
-    if found is None:
-        abort(404, f"No call {sid} in the call log.")
+    found = _call_or_404(sid)
     return jsonify({**call_json(found, _calllog().timelines([sid])[sid]),
                     "alert": delivery_json(_calllog().alerts.delivery(sid))})
 

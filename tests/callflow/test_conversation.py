@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import phonebook_from, utc
+from phonebooks import toml_table, toml_team
 
 from ivr.callflow import prompts
 from ivr.callflow.caller_input import Miss, Reading
@@ -235,15 +236,8 @@ def test_a_right_sen_is_taken_whatever_the_count(sample, customers):
     ("never", "", False),
 ])
 def test_a_caller_id_is_trusted_as_far_as_the_phonebook_says(trust, verstat, trusted):
-    book = phonebook_from(f"""
-        [service]
-        trust_caller_id = "{trust}"
-        [teams.select]
-        kind = "select"
-        tz = "UTC"
-        hours = ["24/7"]
-        dial = ["+14155550110"]
-    """)
+    book = phonebook_from(toml_table("service", trust_caller_id=trust)
+                          + toml_team("select", "select", ["24/7"], ["+14155550110"]))
     assert trusts_caller_id(book, verstat) is trusted
 
 
@@ -327,18 +321,10 @@ def test_level_1_is_routed_and_rings_the_first_candidate(sample, line, at, plan,
     assert step.then.state == CallState(sen="1234567", severity=1, plan=plan, attempt=1)
 
 
-BUSINESS_WEEK = """
-[severity]
-1 = "always"
-2 = "business-week"
-3 = "never"
-
-[teams.desk]
-kind = "priority"
-tz = "UTC"
-hours = ["24/7"]
-dial = ["+14155550120"]
-"""
+BUSINESS_WEEK = (
+    toml_table("severity", **{"1": "always", "2": "business-week", "3": "never"})
+    + toml_team("desk", "priority", ["24/7"], ["+14155550120"])
+)
 
 
 @pytest.mark.parametrize(("level", "at", "reason", "text"), [
@@ -367,13 +353,7 @@ def test_a_business_week_severity_is_put_through_on_a_weekday():
 
 
 def test_with_nobody_on_duty_and_no_fallback_level_1_goes_to_voicemail():
-    phonebook = phonebook_from("""
-        [teams.nights]
-        kind = "priority"
-        tz = "UTC"
-        hours = ["mon-fri 00:00-06:00"]
-        dial = ["+14155550120"]
-    """)
+    phonebook = phonebook_from(toml_team("nights", "priority", ["mon-fri 00:00-06:00"], ["+14155550120"]))
     step = severity_chosen(phonebook, CallState(), Reading("1"), US_LINE, utc("2026-12-01T12:00Z"))
     assert step.routing is not None and step.routing.candidates == ()
     assert step.then == Voicemail()
@@ -381,33 +361,14 @@ def test_with_nobody_on_duty_and_no_fallback_level_1_goes_to_voicemail():
 
 # --- ringing and the dial outcome --------------------------------------------------------------
 
-RINGING = """
-[service]
-name = "Support"
-portal = "https://help.example.com/"
-
-[teams.first]
-kind = "priority"
-tz = "UTC"
-hours = ["24/7"]
-dial = ["+14155550101", "+14155550102", "+14155550103"]
-ring = "in-order"
-ring_seconds = 15
-
-[teams.both]
-kind = "select"
-label = "Global"
-tz = "UTC"
-hours = ["24/7"]
-dial = ["+14155550110", "+31205550110"]
-ring = "together"
-ring_seconds = 25
-
-[fallback]
-label = "duty manager"
-dial = ["+14155550142"]
-ring_seconds = 40
-"""
+RINGING = (
+    toml_table("service", name="Support", portal="https://help.example.com/")
+    + toml_team("first", "priority", ["24/7"], ["+14155550101", "+14155550102", "+14155550103"], ring="in-order",
+                ring_seconds=15)
+    + toml_team("both", "select", ["24/7"], ["+14155550110", "+31205550110"], label="Global", ring="together",
+                ring_seconds=25)
+    + toml_table("fallback", label="duty manager", dial=["+14155550142"], ring_seconds=40)
+)
 PLAN = ("first", "both", "fallback")
 CONNECTING_FIRST = "Connecting you to our First Priority Support team."
 CONNECTING_BOTH = "Connecting you to our Global Select Support team."
@@ -542,28 +503,11 @@ def test_the_whisper_tells_the_engineer_who_calls_on_which_line(sample, customer
 
 # --- never strand a caller ---------------------------------------------------------------------
 
-NO_FALLBACK = """
-[teams.office]
-kind = "priority"
-tz = "UTC"
-hours = ["24/7"]
-dial = ["+14155550101"]
-ring_seconds = 15
-
-[teams.global]
-kind = "select"
-tz = "UTC"
-hours = ["24/7"]
-dial = ["+14155550110", "+31205550110"]
-ring_seconds = 25
-
-[teams.weekend]
-kind = "select"
-tz = "UTC"
-hours = ["sat-sun 00:00-24:00"]
-dial = ["+14155550111"]
-ring_seconds = 20
-"""
+NO_FALLBACK = (
+    toml_team("office", "priority", ["24/7"], ["+14155550101"], ring_seconds=15)
+    + toml_team("global", "select", ["24/7"], ["+14155550110", "+31205550110"], ring_seconds=25)
+    + toml_team("weekend", "select", ["sat-sun 00:00-24:00"], ["+14155550111"], ring_seconds=20)
+)
 
 
 def test_the_rescue_rings_the_fallback(sample):

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from conftest import SAMPLE, TWILIO_ACCOUNT, TWILIO_TOKEN, utc, without_tables
 
 from ivr.cli.commands import INSTANT, main
+from ivr.engine.routing import route
 
 SAMPLE_ARGS = ["--phonebook", str(SAMPLE)]
 
@@ -37,6 +38,13 @@ def broken(tmp_path):
 
 def run(runner, *args, env=None):
     return runner.invoke(main, list(args), env=env)
+
+
+def json_of(runner, *args):
+    """What `ivr <args> --json` prints, parsed; the command must succeed."""
+    result = run(runner, *args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
 
 
 # --- ivr itself ----------------------------------------------------------------------------
@@ -178,8 +186,8 @@ def test_handoffs_lists_who_hands_to_whom_over_the_weekend_europe_left_summer_ti
 
 
 def test_handoffs_json_and_an_empty_or_backward_range(runner):
-    result = run(runner, "handoffs", *SAMPLE_ARGS, "--from", "2026-12-24T02:00Z", "--to", "2026-12-24T03:00Z", "--json")
-    assert json.loads(result.stdout) == {"handoffs": [
+    printed = json_of(runner, "handoffs", *SAMPLE_ARGS, "--from", "2026-12-24T02:00Z", "--to", "2026-12-24T03:00Z")
+    assert printed == {"handoffs": [
         {"at": "2026-12-24T03:00:00Z", "since": "2026-12-23T18:00:00Z", "outgoing": ["san_francisco"],
          "incoming": ["select"]}]}
     quiet = run(runner, "handoffs", *SAMPLE_ARGS, "--from", "2026-12-01T09:00Z", "--to", "2026-12-01T10:00Z")
@@ -192,9 +200,7 @@ def test_handoffs_json_and_an_empty_or_backward_range(runner):
 
 
 def test_who_json_lists_the_teams_on_duty_and_until_when(runner):
-    result = run(runner, "who", *SAMPLE_ARGS, "--at", "2026-12-01T17:00:00+01:00", "--json")
-    assert result.exit_code == 0
-    assert json.loads(result.stdout) == {
+    assert json_of(runner, "who", *SAMPLE_ARGS, "--at", "2026-12-01T17:00:00+01:00") == {
         "at": "2026-12-01T16:00:00Z",
         "weekend": False,
         "on_duty": [
@@ -240,8 +246,7 @@ def test_who_at_the_weekend_says_until_when_and_who_comes_on_next(runner):
 
 
 def test_who_at_the_weekend_says_so(runner):
-    result = run(runner, "who", *SAMPLE_ARGS, "--at", "2026-12-06", "--json")
-    assert json.loads(result.stdout) == {
+    assert json_of(runner, "who", *SAMPLE_ARGS, "--at", "2026-12-06") == {
         "at": "2026-12-06T00:00:00Z",
         "weekend": True,
         "on_duty": [{"team": "select", "kind": "select", "until": None}],
@@ -260,36 +265,19 @@ def test_who_with_nobody_on_duty_says_who_gets_the_call(runner, tmp_path):
 
 @time_machine.travel(utc("2026-12-01T16:00:30Z"), tick=False)
 def test_who_defaults_to_now(runner):
-    result = run(runner, "who", *SAMPLE_ARGS, "--json")
-    assert json.loads(result.stdout)["at"] == "2026-12-01T16:00:30Z"
-    assert [d["team"] for d in json.loads(result.stdout)["on_duty"]] == ["amsterdam", "san_francisco", "select"]
+    printed = json_of(runner, "who", *SAMPLE_ARGS)
+    assert printed["at"] == "2026-12-01T16:00:30Z"
+    assert [d["team"] for d in printed["on_duty"]] == ["amsterdam", "san_francisco", "select"]
 
 
 # --- ivr route ---------------------------------------------------------------------------
 
 
-def test_route_json_has_exactly_the_promised_keys(runner):
-    result = run(runner, "route", *SAMPLE_ARGS, "--to", "+61255501000", "--at", "2026-12-01T07:30Z", "--json")
-    assert result.exit_code == 0
-    assert json.loads(result.stdout) == {
-        "at": "2026-12-01T07:30:00Z",
-        "line": "+61255501000",
-        "region": "apac",
-        "weekend": False,
-        "severity": 1,
-        "action": "connect",
-        "candidates": [
-            {"team": "sydney", "kind": "priority", "dial": ["+61255501001", "+61255501002"], "ring": "together",
-             "ring_seconds": 20, "until": "2026-12-01T08:00:00Z"},
-            {"team": "amsterdam", "kind": "priority", "dial": ["+31205550101", "+31205550102"], "ring": "together",
-             "ring_seconds": 20, "until": "2026-12-01T18:00:00Z"},
-            {"team": "select", "kind": "select", "dial": ["+14155550110", "+31205550110"], "ring": "together",
-             "ring_seconds": 25, "until": None},
-            {"team": "fallback", "kind": "fallback", "dial": ["+14155550142"], "ring": "together", "ring_seconds": 30,
-             "until": None},
-        ],
-        "reason": "ringing sydney (in the line's region apac), then amsterdam, then select, then the fallback",
-    }
+def test_route_json_is_the_routing_decision_as_json(runner, sample):
+    # The keys and their values are pinned once, on the decision (tests/engine/test_routing.py).
+    printed = json_of(runner, "route", *SAMPLE_ARGS, "--to", "+61255501000", "--at", "2026-12-01T07:30Z")
+    assert printed == route(sample, "+61255501000", utc("2026-12-01T07:30Z")).as_json()
+    assert [c["team"] for c in printed["candidates"]] == ["sydney", "amsterdam", "select", "fallback"]
 
 
 def test_route_shows_the_ringing_order_and_the_reason(runner):
@@ -306,8 +294,7 @@ def test_route_shows_the_ringing_order_and_the_reason(runner):
 
 
 def test_route_deflects_a_severity_that_is_not_put_through(runner):
-    result = run(runner, "route", *SAMPLE_ARGS, "--to", "+14155550100", "--at", "2026-12-01T16:00Z", "--severity", "2", "--json")
-    decision = json.loads(result.stdout)
+    decision = json_of(runner, "route", *SAMPLE_ARGS, "--to", "+14155550100", "--at", "2026-12-01T16:00Z", "--severity", "2")
     assert (decision["action"], decision["severity"], decision["candidates"]) == ("deflect", 2, [])
 
 
@@ -320,9 +307,7 @@ def test_route_on_a_number_that_is_not_a_line(runner):
 
 
 def test_coverage_json_lists_exact_gaps(runner):
-    result = run(runner, "coverage", *SAMPLE_ARGS, "--from", "2026-12-24", "--to", "2026-12-28T12:00+11:00", "--json")
-    assert result.exit_code == 0
-    assert json.loads(result.stdout) == {
+    assert json_of(runner, "coverage", *SAMPLE_ARGS, "--from", "2026-12-24", "--to", "2026-12-28T12:00+11:00") == {
         "from": "2026-12-24T00:00:00Z",
         "to": "2026-12-28T01:00:00Z",
         "l1_gaps": [],
@@ -515,10 +500,10 @@ def test_route_rings_at_most_a_call_s_worth_of_teams_and_says_how_many_it_leaves
         for n in range(12)
     )
     path.write_text(SAMPLE.read_text() + extra)
-    result = run(runner, "route", "--phonebook", str(path), "--to", "+14155550100", "--at", "2026-12-01T16:00Z", "--json")
-    teams = [c["team"] for c in json.loads(result.stdout)["candidates"]]
+    printed = json_of(runner, "route", "--phonebook", str(path), "--to", "+14155550100", "--at", "2026-12-01T16:00Z")
+    teams = [c["team"] for c in printed["candidates"]]
     # 16 teams, 15 of them on duty: the two Priority teams first, then select and select00..select07.
     assert teams == ["san_francisco", "amsterdam", "select", *(f"select{n:02d}" for n in range(8)), "fallback"]
-    assert json.loads(result.stdout)["reason"].endswith(
+    assert printed["reason"].endswith(
         "; 4 more team(s) on duty are not rung: a call rings at most 11 teams"
     )

@@ -103,21 +103,21 @@ def test_without_their_holidays_the_sample_offices_tile_the_whole_business_week(
     assert priority_gaps(replace(sample, teams=teams), *YEAR) == ()
 
 
-YEAR_START, YEAR_END = epoch(YEAR[0]), epoch(YEAR[1])
-
-
 @pytest.fixture(scope="session")
 def books(sample, tricky):
     return {"sample": sample, "tricky": tricky, "office": phonebook_from(OFFICE)}
 
 
-@settings(max_examples=300, deadline=None)
-@given(
-    name=st.sampled_from(["sample", "tricky", "office"]),
-    at=st.integers(YEAR_START, YEAR_END).map(instant),
-    before=st.integers(1, 10 * 86400),
-    after=st.integers(1, 10 * 86400),
-)
+def phonebook_property(max_examples: int, **days: int):
+    """A property checked on a phonebook of `books` (`name`), an instant in YEAR (`at`), and a length
+    in seconds for each name in `days` (1 s to that many days)."""
+    lengths = {length: st.integers(1, most * 86400) for length, most in days.items()}
+    drawn = given(name=st.sampled_from(["sample", "tricky", "office"]),
+                  at=st.integers(epoch(YEAR[0]), epoch(YEAR[1])).map(instant), **lengths)
+    return lambda test: settings(max_examples=max_examples, deadline=None)(drawn(test))
+
+
+@phonebook_property(max_examples=300, before=10, after=10)
 def test_who_and_coverage_never_disagree_about_an_instant(books, name, at, before, after):
     phonebook = books[name]
     start, end = at - timedelta(seconds=before), at + timedelta(seconds=after)
@@ -128,19 +128,13 @@ def test_who_and_coverage_never_disagree_about_an_instant(books, name, at, befor
     assert in_priority_gap == (not is_weekend(phonebook, at) and not any(d.team.kind is Kind.PRIORITY for d in duties))
 
 
-@settings(max_examples=100, deadline=None)
-@given(
-    name=st.sampled_from(["sample", "tricky", "office"]),
-    start=st.integers(YEAR_START, YEAR_END).map(instant),
-    cut=st.integers(1, 20 * 86400),
-    length=st.integers(1, 20 * 86400),
-)
-def test_gaps_are_maximal_whatever_the_range_is_split_into(books, name, start, cut, length):
+@phonebook_property(max_examples=100, cut=20, length=20)
+def test_gaps_are_maximal_whatever_the_range_is_split_into(books, name, at, cut, length):
     phonebook = books[name]
-    middle, end = start + timedelta(seconds=min(cut, length)), start + timedelta(seconds=length + 1)
+    middle, end = at + timedelta(seconds=min(cut, length)), at + timedelta(seconds=length + 1)
     for gaps in (l1_gaps, priority_gaps):
-        whole = gaps(phonebook, start, end)
-        pieces = list(gaps(phonebook, start, middle)) + list(gaps(phonebook, middle, end))
+        whole = gaps(phonebook, at, end)
+        pieces = list(gaps(phonebook, at, middle)) + list(gaps(phonebook, middle, end))
         # Gluing the two halves' gaps where they touch gives back the whole range's gaps.
         glued: list[tuple[datetime, datetime]] = []
         for gap in pieces:
@@ -150,7 +144,7 @@ def test_gaps_are_maximal_whatever_the_range_is_split_into(books, name, start, c
                 glued.append(gap)
         assert tuple(glued) == whole
         assert all(a[1] < b[0] for a, b in itertools.pairwise(whole))
-        assert all(start <= s < e <= end for s, e in whole)
+        assert all(at <= s < e <= end for s, e in whole)
 
 
 def test_calendar_holidays_come_from_the_holidays_package():

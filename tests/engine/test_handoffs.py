@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from conftest import phonebook_from, utc
+from phonebooks import toml_table, toml_team
 
 from ivr.engine.callbacks import Callback
 from ivr.engine.handoffs import (
@@ -88,28 +89,13 @@ def test_a_digest_key_names_the_team_and_the_instant(sample):
     assert digested("CA123") is None and digested("callback:4") is None and digested("digest:x:y") is None
 
 
-TEAM_DIGESTS = """
-[teams.amsterdam]
-kind = "priority"
-tz = "Europe/Amsterdam"
-hours = ["mon-fri 07:00-19:00"]
-dial = ["+31205550101"]
-digest_sms = ["+31612345670"]
-digest_webhook = "https://hooks.example.com/amsterdam"
-
-[teams.select]
-kind = "select"
-tz = "UTC"
-hours = ["24/7"]
-dial = ["+14155550110"]
-
-[alerts]
-sms = ["+14155550199"]
-sms_from = "+14155550100"
-
-[digests]
-lookback_hours = 6
-"""
+TEAM_DIGESTS = (
+    toml_team("amsterdam", "priority", ["mon-fri 07:00-19:00"], ["+31205550101"], tz="Europe/Amsterdam",
+              digest_sms=["+31612345670"], digest_webhook="https://hooks.example.com/amsterdam")
+    + toml_team("select", "select", ["24/7"], ["+14155550110"])
+    + toml_table("alerts", sms=["+14155550199"], sms_from="+14155550100")
+    + toml_table("digests", lookback_hours=6)
+)
 
 
 def test_a_team_with_digest_destinations_gets_them_and_one_without_gets_the_alerts():

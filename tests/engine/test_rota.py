@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import OFFICE, phonebook_from, utc
+from phonebooks import toml_team
 
 from ivr.engine.rota import board, board_json, week
 
@@ -67,19 +68,8 @@ def test_who_is_on_duty_as_json_has_every_field_unless_a_reader_asks_for_fewer(s
 
 
 def test_the_week_lists_priority_offices_before_select_teams():
-    phonebook = phonebook_from("""
-        [teams.global]
-        kind = "select"
-        tz = "UTC"
-        hours = ["24/7"]
-        dial = ["+14155550110"]
-
-        [teams.desk]
-        kind = "priority"
-        tz = "UTC"
-        hours = ["mon-fri 09:00-17:00"]
-        dial = ["+14155550120"]
-    """)
+    phonebook = phonebook_from(toml_team("global", "select", ["24/7"], ["+14155550110"])
+                               + toml_team("desk", "priority", ["mon-fri 09:00-17:00"], ["+14155550120"]))
     rows = week(phonebook, utc("2026-11-30T00:00Z"), days=1).teams
     assert [(row.label, row.kind) for row in rows] == [("Desk Priority Support", "priority"),
                                                        ("Global Select Support", "select")]

@@ -7,6 +7,7 @@ import pytest
 from conftest import OFFICE, phonebook_from, utc
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from phonebooks import toml_table, toml_team
 
 from ivr.engine.instants import epoch, instant, iso
 from ivr.engine.phonebook import Ring
@@ -56,56 +57,16 @@ def test_on_a_holiday_of_every_priority_office_the_select_team_takes_the_call(sa
     assert order(route(sample, US, utc("2026-12-25T12:00Z"))) == ["select", "fallback"]
 
 
-GROUPS = """
-[weekend]
-starts = "sat 00:00 UTC"
-ends = "mon 00:00 UTC"
-
-[[lines]]
-number = "+14155550100"
-region = "amer"
-
-[[lines]]
-number = "+31205550100"
-region = "emea"
-
-[teams.b_amer]
-kind = "priority"
-region = "amer"
-tz = "UTC"
-hours = ["mon-fri 08:00-20:00"]
-dial = ["+14155550101"]
-
-[teams.a_amer]
-kind = "priority"
-region = "amer"
-tz = "UTC"
-hours = ["mon-fri 08:00-20:00"]
-dial = ["+14155550102"]
-
-[teams.emea]
-kind = "priority"
-region = "emea"
-tz = "UTC"
-hours = ["mon-fri 06:00-22:00"]
-dial = ["+31205550101"]
-
-[teams.select_amer]
-kind = "select"
-region = "amer"
-tz = "UTC"
-hours = ["mon-fri 00:00-24:00"]
-dial = ["+14155550110"]
-
-[teams.select_emea]
-kind = "select"
-region = "emea"
-tz = "UTC"
-hours = ["24/7"]
-dial = ["+31205550110"]
-ring = "in-order"
-ring_seconds = 40
-"""
+GROUPS = (
+    toml_table("weekend", starts="sat 00:00 UTC", ends="mon 00:00 UTC")
+    + toml_table("[lines]", number="+14155550100", region="amer")
+    + toml_table("[lines]", number="+31205550100", region="emea")
+    + toml_team("b_amer", "priority", ["mon-fri 08:00-20:00"], ["+14155550101"], region="amer")
+    + toml_team("a_amer", "priority", ["mon-fri 08:00-20:00"], ["+14155550102"], region="amer")
+    + toml_team("emea", "priority", ["mon-fri 06:00-22:00"], ["+31205550101"], region="emea")
+    + toml_team("select_amer", "select", ["mon-fri 00:00-24:00"], ["+14155550110"], region="amer")
+    + toml_team("select_emea", "select", ["24/7"], ["+31205550110"], region="emea", ring="in-order", ring_seconds=40)
+)
 
 
 def test_candidates_come_in_the_four_groups_in_order():

@@ -6,6 +6,7 @@ import pytest
 from conftest import phonebook_from, utc
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from phonebooks import toml_team
 
 from ivr.engine.instants import epoch, instant
 from ivr.engine.schedule import Stretch, compiled, duty_intervals, is_weekend, on_duty, weekend_change, weekends
@@ -74,13 +75,8 @@ def test_select_teams_ignore_the_weekend(sample):
 
 # --- across midnight ---------------------------------------------------------------------
 
-MIDNIGHT = """
-[teams.late]
-kind = "select"
-tz = "UTC"
-hours = ["fri 22:00-02:00", "sun 23:00-01:00", "tue 20:00-24:00", "wed 00:00-03:00"]
-dial = ["+14155550101"]
-"""
+MIDNIGHT = toml_team("late", "select", ["fri 22:00-02:00", "sun 23:00-01:00", "tue 20:00-24:00", "wed 00:00-03:00"],
+                     ["+14155550101"])
 
 
 @pytest.mark.parametrize(
@@ -115,31 +111,12 @@ def test_a_stretch_runs_on_across_the_engines_block_boundary(sample):
 
 # --- daylight saving ---------------------------------------------------------------------
 
-DST = """
-[teams.la]
-kind = "select"
-tz = "America/Los_Angeles"
-hours = ["sat-mon 09:00-17:00", "sun 01:00-05:00"]
-dial = ["+14155550101"]
-
-[teams.amsterdam]
-kind = "select"
-tz = "Europe/Amsterdam"
-hours = ["sat-mon 09:00-17:00", "sun 01:00-05:00"]
-dial = ["+31205550101"]
-
-[teams.sydney]
-kind = "select"
-tz = "Australia/Sydney"
-hours = ["sat-mon 09:00-17:00", "sun 01:00-05:00"]
-dial = ["+61255501001"]
-
-[teams.gap]
-kind = "select"
-tz = "America/Los_Angeles"
-hours = ["sun 02:30-04:00", "sat 01:30-03:00"]
-dial = ["+14155550102"]
-"""
+DST = (
+    toml_team("la", "select", ["sat-mon 09:00-17:00", "sun 01:00-05:00"], ["+14155550101"], tz="America/Los_Angeles")
+    + toml_team("amsterdam", "select", ["sat-mon 09:00-17:00", "sun 01:00-05:00"], ["+31205550101"], tz="Europe/Amsterdam")
+    + toml_team("sydney", "select", ["sat-mon 09:00-17:00", "sun 01:00-05:00"], ["+61255501001"], tz="Australia/Sydney")
+    + toml_team("gap", "select", ["sun 02:30-04:00", "sat 01:30-03:00"], ["+14155550102"], tz="America/Los_Angeles")
+)
 
 
 @pytest.mark.parametrize(

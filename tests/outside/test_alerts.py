@@ -7,6 +7,8 @@ import json
 import re
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
 from urllib.parse import parse_qs
@@ -15,7 +17,7 @@ import pytest
 import requests
 import responses
 from conftest import NOW, SETTLE, answered_call, utc
-from slow_http import slow_server
+from slow_http import SlowServer, slow_server
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
@@ -81,6 +83,13 @@ def sms_sent(reply=None):
 
 def webhook_ok():
     responses.add(responses.POST, WEBHOOK, status=200, body="ok")
+
+
+def webhook_fails_a_round():
+    """The webhook answers 503 to a round's three tries, then 200."""
+    for _ in range(3):
+        responses.add(responses.POST, WEBHOOK, status=503, body="unavailable")
+    webhook_ok()
 
 
 def voicemail_call(store, sid="CA900", customer="Acme Corporation"):
@@ -281,9 +290,7 @@ def test_two_workers_sweeping_one_database_send_each_alert_once(store, sample, c
 def test_a_destination_that_failed_is_retried_in_a_later_round_and_the_others_are_not_sent_again(
         store, sample, clock):
     sms_sent()
-    for _ in range(3):
-        responses.add(responses.POST, WEBHOOK, status=503, body="unavailable")
-    webhook_ok()
+    webhook_fails_a_round()
     alerter = make_alerter(store, sample)
     voicemail_call(store)
     assert sweep(alerter, NOW) == 1
@@ -361,15 +368,23 @@ def with_webhook(sample, url, sms=("+14155550199",)):
     return replace(sample, alerts=Alerts(sms=tuple(sms), webhook=url))
 
 
-@responses.activate
-def test_a_trickling_webhook_is_cut_at_the_deadline_and_the_other_alerts_due_with_it_go_out(sqlite_store, sample):
+@contextmanager
+def trickling_webhook(store, sample, *, sweep_seconds: float,
+                      send_seconds: float) -> Iterator[tuple[Alerter, SlowServer]]:
+    """An alerter whose phonebook texts +14155550199 (Twilio answers) and posts to a local webhook that
+    trickles its answer (0.2 s a byte); yields it with that server. Call under `responses.activate`."""
     responses.add_passthru(re.compile(r"http://127\.0\.0\.1"))
     sms_sent()
     with slow_server() as server:
         server.mode, server.gap = "trickle", 0.2
         book = with_webhook(sample, f"{server.base}/hook")
-        alerter = Alerter(sqlite_store, lambda: book, ACCOUNT, "token", backoff_seconds=0,
-                          lease_seconds=LEASE.total_seconds(), sweep_seconds=5, send_seconds=0.5)
+        yield Alerter(store, lambda: book, ACCOUNT, "token", backoff_seconds=0, lease_seconds=LEASE.total_seconds(),
+                      sweep_seconds=sweep_seconds, send_seconds=send_seconds), server
+
+
+@responses.activate
+def test_a_trickling_webhook_is_cut_at_the_deadline_and_the_other_alerts_due_with_it_go_out(sqlite_store, sample):
+    with trickling_webhook(sqlite_store, sample, sweep_seconds=5, send_seconds=0.5) as (alerter, server):
         voicemail_call(sqlite_store, "CA900")
         voicemail_call(sqlite_store, "CA901")
         start = time.monotonic()
@@ -388,13 +403,7 @@ def test_a_trickling_webhook_is_cut_at_the_deadline_and_the_other_alerts_due_wit
 
 @responses.activate
 def test_a_slow_round_does_not_hold_back_the_next_due_alert(sqlite_store, sample):
-    responses.add_passthru(re.compile(r"http://127\.0\.0\.1"))
-    sms_sent()
-    with slow_server() as server:
-        server.mode, server.gap = "trickle", 0.2
-        book = with_webhook(sample, f"{server.base}/hook")
-        alerter = Alerter(sqlite_store, lambda: book, ACCOUNT, "token", backoff_seconds=0,
-                          lease_seconds=LEASE.total_seconds(), sweep_seconds=0.05, send_seconds=1.0)
+    with trickling_webhook(sqlite_store, sample, sweep_seconds=0.05, send_seconds=1.0) as (alerter, server):
         alerter.start()
         try:
             voicemail_call(sqlite_store, "CA900")
@@ -455,9 +464,7 @@ OVERDUE = "alerts: an alert is more than 2 minutes past due and not sent"
 @responses.activate
 def test_an_alerts_delivery_is_pending_then_retrying_for_the_failing_destination_then_sent(store, sample, clock):
     sms_sent()
-    for _ in range(3):
-        responses.add(responses.POST, WEBHOOK, status=503, body="unavailable")
-    webhook_ok()
+    webhook_fails_a_round()
     alerter = make_alerter(store, sample)
     voicemail_call(store)
     assert store.alerts.delivery("CA900") == AlertDelivery(

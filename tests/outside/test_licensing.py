@@ -450,12 +450,18 @@ def test_after_repeated_failures_lookups_fail_open_at_once_without_asking_the_ap
         assert state["breaker"]["state"] == "open" and state["breaker"]["opened"] == 1
 
 
+def opened_by_two_failures(server: SlowServer, mode: str, timeout: float, cool_down: float) -> UrlSource:
+    """A source whose breaker (two failures) has just opened on two lookups the server failed in `mode`."""
+    server.mode = mode
+    source = real_source(server, timeout=timeout, failures=2, cool_down=cool_down)
+    for _ in range(2):
+        check(source, "1234567", utc("2026-12-01T09:00Z"))
+    return source
+
+
 def test_the_breaker_lets_one_lookup_through_after_the_cool_down_and_closes_when_the_api_answers():
     with slow_server() as server:
-        server.mode = "error"
-        source = real_source(server, timeout=0.5, failures=2, cool_down=0.5)
-        for _ in range(2):
-            check(source, "1234567", utc("2026-12-01T09:00Z"))
+        source = opened_by_two_failures(server, "error", timeout=0.5, cool_down=0.5)
         # Healthy again; within one cool-down the breaker lets a lookup through, and that one closes it.
         server.mode = "ok"
         healthy = time.monotonic()
@@ -471,10 +477,7 @@ def test_the_breaker_lets_one_lookup_through_after_the_cool_down_and_closes_when
 
 def test_a_failed_probe_opens_the_breaker_for_another_cool_down():
     with slow_server() as server:
-        server.mode = "silent"
-        source = real_source(server, timeout=0.3, failures=2, cool_down=0.4)
-        for _ in range(2):
-            check(source, "1234567", utc("2026-12-01T09:00Z"))
+        source = opened_by_two_failures(server, "silent", timeout=0.3, cool_down=0.4)
         time.sleep(0.45)
         check(source, "1234567", utc("2026-12-01T09:00Z"))  # the probe, which times out
         assert len(server.hits) == 3

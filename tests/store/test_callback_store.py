@@ -151,6 +151,9 @@ def test_two_writers_storing_missed_calls_of_one_customer_at_once_open_one_callb
 
 
 def make_alerter(store, sample) -> Alerter:
+    """An alerter whose texts (Twilio) and webhook posts are answered: call under `responses.activate`."""
+    responses.add(responses.POST, MESSAGES, status=201, json={"sid": "SM1", "status": "queued"})
+    responses.add(responses.POST, WEBHOOK, status=200, body="ok")
     return Alerter(store, lambda: sample, ACCOUNT, "token", console_url="https://ivr.example.com",
                    backoff_seconds=0, lease_seconds=default("IVR_ALERT_LEASE_SECONDS"),
                    sweep_seconds=default("IVR_ALERT_SWEEP_SECONDS"))
@@ -163,8 +166,6 @@ def sweep(alerter, at) -> int:
 
 @responses.activate
 def test_a_callback_still_open_at_its_due_time_alerts_once_as_overdue(store, sample):
-    responses.add(responses.POST, MESSAGES, status=201, json={"sid": "SM1", "status": "queued"})
-    responses.add(responses.POST, WEBHOOK, status=200, body="ok")
     alerter = make_alerter(store, sample)
     missed_call(store, "CA1")
     assert sweep(alerter, NOW) == 1  # the missed call's own alert
@@ -187,8 +188,6 @@ def test_an_overdue_callback_is_also_texted_to_the_team_on_duty_at_its_own_numbe
     # Amsterdam, on duty at 10:05Z, keeps its own numbers for handoffs: the escalation reaches them too.
     book = parse_phonebook(SAMPLE.read_text().replace(
         'tz = "Europe/Amsterdam"', 'tz = "Europe/Amsterdam"\ndigest_sms = ["+31612345670"]', 1), "phonebook.toml")
-    responses.add(responses.POST, MESSAGES, status=201, json={"sid": "SM1", "status": "queued"})
-    responses.add(responses.POST, WEBHOOK, status=200, body="ok")
     alerter = make_alerter(store, book)
     missed_call(store, "CA1")
     assert sweep(alerter, NOW) == 1
@@ -203,8 +202,6 @@ def test_an_overdue_callback_is_also_texted_to_the_team_on_duty_at_its_own_numbe
 
 @responses.activate
 def test_a_callback_closed_before_its_due_time_never_alerts(store, sample):
-    responses.add(responses.POST, MESSAGES, status=201, json={"sid": "SM1", "status": "queued"})
-    responses.add(responses.POST, WEBHOOK, status=200, body="ok")
     alerter = make_alerter(store, sample)
     missed_call(store, "CA1")
     callback = only_open(store)
@@ -234,8 +231,6 @@ def silent_call(store, alerter):
 
 @responses.activate
 def test_an_l1_call_whose_final_status_never_came_opens_a_callback_when_its_silence_is_alerted(store, sample):
-    responses.add(responses.POST, MESSAGES, status=201, json={"sid": "SM1", "status": "queued"})
-    responses.add(responses.POST, WEBHOOK, status=200, body="ok")
     silent = silent_call(store, make_alerter(store, sample))
     callback = only_open(store, silent)
     assert (callback.first_call, callback.tier, callback.opened_at, callback.due_at, callback.calls) == (
@@ -251,8 +246,6 @@ def test_an_l1_call_whose_final_status_never_came_opens_a_callback_when_its_sile
 
 @responses.activate
 def test_an_unfinished_call_answered_after_all_closes_the_callback_its_silence_opened(store, sample):
-    responses.add(responses.POST, MESSAGES, status=201, json={"sid": "SM1", "status": "queued"})
-    responses.add(responses.POST, WEBHOOK, status=200, body="ok")
     silent = silent_call(store, make_alerter(store, sample))
     callback = only_open(store, silent)
     store.record("CA1", Screened(number="+14155550101", accepted=True), START + timedelta(seconds=12))

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 from datetime import timedelta
+from pathlib import Path
 
 from conftest import ROOT, SETTLE, answered_call, utc
 from sqlalchemy import func, select
@@ -61,9 +62,9 @@ def test_one_writer_per_journal_folder(store, clock):
     assert other.writer.elect() is True
 
 
-def test_the_journal_of_a_process_killed_mid_call_is_stored_to_its_end_and_then_deleted(store):
-    folder = store.journal.folder
-    # Another worker accepts three events and is killed (kill -9) before any of them is stored.
+def killed_worker(folder: Path, does: str) -> None:
+    """Another worker, a process of its own with a journal on `folder` and `at` = 2026-12-01T09:00Z:
+    it runs the Python `does` (the event records at hand) and is killed (kill -9)."""
     script = f"""
 import os, signal, sys
 sys.path.insert(0, {str(ROOT)!r})
@@ -73,12 +74,19 @@ from ivr.engine.events import Started, Severity, Status
 from ivr.store.journal import Journal
 journal = Journal(Path({str(folder)!r}))
 at = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-for event in (Started(to="+14155550100"), Severity(severity=1), Status(call_status="completed", duration=5)):
-    journal.append("CA103", event, at, at)
+{does}
 os.kill(os.getpid(), signal.SIGKILL)
 """
-    worker = subprocess.run([sys.executable, "-c", script], timeout=60)
-    assert worker.returncode == -signal.SIGKILL
+    assert subprocess.run([sys.executable, "-c", script], timeout=60).returncode == -signal.SIGKILL
+
+
+def test_the_journal_of_a_process_killed_mid_call_is_stored_to_its_end_and_then_deleted(store):
+    folder = store.journal.folder
+    # Another worker accepts three events and is killed before any of them is stored.
+    killed_worker(folder, """
+for event in (Started(to="+14155550100"), Severity(severity=1), Status(call_status="completed", duration=5)):
+    journal.append("CA103", event, at, at)
+""")
     [orphan] = journal_files(folder)
     assert store.writer.catch_up(5)
     assert store.call("CA103").outcome is Outcome.ABANDONED
@@ -144,20 +152,10 @@ def test_the_alert_of_a_call_whose_events_waited_says_how_late_it_is(sample):
 
 def test_the_unfinished_last_line_of_a_dead_worker_is_set_aside_and_its_file_deleted(store):
     folder = store.journal.folder
-    script = f"""
-import os, signal, sys
-sys.path.insert(0, {str(ROOT)!r})
-from datetime import datetime, UTC
-from pathlib import Path
-from ivr.engine.events import Started
-from ivr.store.journal import Journal
-journal = Journal(Path({str(folder)!r}))
-at = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    killed_worker(folder, """
 journal.append("CA120", Started(to="+14155550100"), at, at)
-os.write(journal._fd, b'{{"sid": "CA121", "kind": "sta')  # killed in the middle of its next line
-os.kill(os.getpid(), signal.SIGKILL)
-"""
-    assert subprocess.run([sys.executable, "-c", script], timeout=60).returncode == -signal.SIGKILL
+os.write(journal._fd, b'{"sid": "CA121", "kind": "sta')  # killed in the middle of its next line
+""")
     assert store.writer.catch_up(5) and store.writer.catch_up(5)
     assert store.call("CA120") is not None and journal_files(folder) == []
     [rejected] = (folder / REJECTED).read_text().splitlines()

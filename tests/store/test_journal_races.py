@@ -61,29 +61,35 @@ def test_a_worker_that_writes_a_last_event_and_dies_while_the_writer_looks_keeps
     assert journal.files(sqlite_store.writer.folder) == []  # stored to its end, then deleted
 
 
+class FullDisk:
+    """`os.write` on a disk with `room` bytes left for the store's journal file: a write takes what
+    fits, the next one fails with ENOSPC; `room = None` frees the disk. Other files write as usual."""
+
+    def __init__(self, store, room: int | None = 40):
+        self.store, self.room, self.write = store, room, os.write
+
+    def __call__(self, fd, data):
+        if fd != self.store.journal._fd or self.room is None:
+            return self.write(fd, data)
+        if self.room == 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written = self.write(fd, bytes(data[: self.room]))
+        self.room -= written
+        return written
+
+
 def test_an_event_after_a_full_disk_is_stored_whole_not_glued_to_the_torn_line_before_it(
     sqlite_store, monkeypatch
 ):
     """A full disk takes part of a line and refuses the rest; once there is room again, the next
     event must be a line of its own, not the end of the fragment (unreadable, so set aside)."""
     sqlite_store.record("CA803", Started(to="+14155550100"), START)
-    real_write = os.write
-    disk = {"room": 40}
-
-    def full_disk(fd, data):
-        if fd != sqlite_store.journal._fd or disk["room"] is None:
-            return real_write(fd, data)
-        if disk["room"] == 0:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        written = real_write(fd, bytes(data[: disk["room"]]))
-        disk["room"] -= written
-        return written
-
-    monkeypatch.setattr(os, "write", full_disk)
+    disk = FullDisk(sqlite_store)
+    monkeypatch.setattr(os, "write", disk)
     sqlite_store.record("CA804", Started(to="+14155550100"), START)  # refused: logged on ivr.events only
-    disk["room"] = None
+    disk.room = None
     sqlite_store.record("CA805", Started(to="+14155550100"), START)
-    monkeypatch.setattr(os, "write", real_write)
+    monkeypatch.undo()
 
     assert sqlite_store.caught_up() is True
     assert sqlite_store.call("CA803") is not None and sqlite_store.call("CA805") is not None
@@ -93,26 +99,16 @@ def test_an_event_after_a_full_disk_is_stored_whole_not_glued_to_the_torn_line_b
 
 
 def test_a_fragment_that_cannot_be_cut_back_is_ended_and_set_aside_alone(sqlite_store, monkeypatch):
-    real_write = os.write
-    disk = {"room": 40}
-
-    def full_disk(fd, data):
-        if fd != sqlite_store.journal._fd or disk["room"] is None:
-            return real_write(fd, data)
-        if disk["room"] == 0:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        written = real_write(fd, bytes(data[: disk["room"]]))
-        disk["room"] -= written
-        return written
+    disk = FullDisk(sqlite_store)
 
     def no_truncate(fd, length):
         raise OSError(errno.EIO, "Input/output error")
 
     sqlite_store.record("CA806", Started(to="+14155550100"), START)  # opens the file
-    monkeypatch.setattr(os, "write", full_disk)
+    monkeypatch.setattr(os, "write", disk)
     monkeypatch.setattr(os, "ftruncate", no_truncate)
     sqlite_store.record("CA807", Started(to="+14155550100"), START)
-    disk["room"] = None
+    disk.room = None
     sqlite_store.record("CA808", Started(to="+14155550100"), START)
     monkeypatch.undo()
 

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs
 import pytest
 import responses
 from calls import twiml
-from conftest import SAMPLE, TWILIO_ACCOUNT, TWILIO_TOKEN, FakeClock, make_app, utc
+from conftest import SAMPLE, TWILIO_ACCOUNT, TWILIO_TOKEN, FakeClock, globex_current, make_app, utc
 from pages import api, basic, by_id, page_of, rows, signed_in, text_of, token
 from twilio.request_validator import RequestValidator
 
@@ -26,13 +26,6 @@ WEEKDAY = utc("2026-12-01T16:00Z")  # San Francisco and Amsterdam on duty
 GLOBEX_ADMIN = "+31612345678"  # an admin of Globex, a Premier customer
 
 
-def globex_current(tmp_path):
-    """The sample phonebook with Globex's maintenance (expired in the sample) running to 2030."""
-    phonebook = tmp_path / "phonebook.toml"
-    phonebook.write_text(SAMPLE.read_text().replace("maintenance_until = 2026-03-31", "maintenance_until = 2030-12-31"))
-    return phonebook
-
-
 @pytest.fixture
 def clock():
     return FakeClock(WEEKDAY)
@@ -41,6 +34,15 @@ def clock():
 def service(tmp_path, clock, phonebook=SAMPLE):
     app = make_app(tmp_path, phonebook, CLOCK=clock)
     return app, simulate.Simulator(simulate.InProcess(app), TWILIO_TOKEN, TWILIO_ACCOUNT)
+
+
+def acme_missed(tmp_path, clock):
+    """The service after Acme's L1 call at 16:00 went to voicemail: the app, the callback that call
+    opened, and the callback's page."""
+    app, phone = service(tmp_path, clock)
+    phone.call(US_LINE, ACME_ADMIN, ["1"], [])
+    [callback] = api(app.test_client(), "/ops/api/callbacks")["callbacks"]
+    return app, callback, f"/ops/callbacks/{callback['id']}"
 
 
 def test_a_missed_l1_call_owes_a_callback_in_the_tiers_response_time_and_a_later_answer_closes_it(tmp_path, clock):
@@ -87,10 +89,8 @@ def test_the_phonebooks_response_time_sets_the_due_time_and_it_shows_overdue(tmp
 
 
 def test_closing_by_hand_needs_the_sessions_token_and_notes_who_and_why(tmp_path, clock):
-    app, phone = service(tmp_path, clock)
-    phone.call(US_LINE, ACME_ADMIN, ["1"], [])
-    [callback] = api(app.test_client(), "/ops/api/callbacks")["callbacks"]
-    path, api_path = f"/ops/callbacks/{callback['id']}", f"/ops/api/callbacks/{callback['id']}"
+    app, callback, path = acme_missed(tmp_path, clock)
+    api_path = f"/ops/api/callbacks/{callback['id']}"
     browser = signed_in(app)
     page = browser.get(path).get_data(as_text=True)
     assert 'id="close"' in page
@@ -146,10 +146,7 @@ def twilio_post(client, url, form):
 
 
 def test_call_back_rings_the_engineer_then_the_customer_from_the_line_and_closes_when_they_answer(tmp_path, clock):
-    app, phone = service(tmp_path, clock)
-    phone.call(US_LINE, ACME_ADMIN, ["1"], [])
-    [callback] = api(app.test_client(), "/ops/api/callbacks")["callbacks"]
-    path = f"/ops/callbacks/{callback['id']}"
+    app, callback, path = acme_missed(tmp_path, clock)
     browser = signed_in(app)
     page = browser.get(path).get_data(as_text=True)
     # Whoever a call on the customer's line reaches now is offered first.
@@ -205,10 +202,7 @@ def test_call_back_rings_the_engineer_then_the_customer_from_the_line_and_closes
 
 
 def test_a_call_back_twilio_refuses_is_a_502_that_says_why_and_the_callback_stays_open(tmp_path, clock):
-    app, phone = service(tmp_path, clock)
-    phone.call(US_LINE, ACME_ADMIN, ["1"], [])
-    [callback] = api(app.test_client(), "/ops/api/callbacks")["callbacks"]
-    path = f"/ops/callbacks/{callback['id']}"
+    app, callback, path = acme_missed(tmp_path, clock)
     browser = signed_in(app)
     csrf = token(browser.get(path).get_data(as_text=True))
     assert browser.post(f"{path}/call", data={"engineer": "0800 123", "csrf_token": csrf}).status_code == 400

@@ -12,7 +12,7 @@ import pytest
 import responses
 import time_machine
 from calls import ACME_ADMIN, AU_LINE, SELECT, SF, TOKEN, US_LINE, post, twiml
-from conftest import SAMPLE, TWILIO_ACCOUNT, fresh_schema, make_app, utc
+from conftest import TWILIO_ACCOUNT, fresh_schema, globex_current, make_app, utc
 from pages import api, page_of, signed_in, token
 
 from ivr.cli import simulate
@@ -28,10 +28,7 @@ OUTBOUND = "CA" + "c" * 32
 
 @pytest.fixture
 def phonebook(tmp_path):
-    """The sample phonebook with Globex's maintenance (expired in the sample) running to 2030."""
-    path = tmp_path / "phonebook.toml"
-    path.write_text(SAMPLE.read_text().replace("maintenance_until = 2026-03-31", "maintenance_until = 2030-12-31"))
-    return path
+    return globex_current(tmp_path)
 
 
 @pytest.fixture

@@ -307,24 +307,26 @@ def test_the_server_starts_from_an_empty_metrics_directory(tmp_path, monkeypatch
     assert stale.parent.is_dir() and list(stale.parent.iterdir()) == []
 
 
-def test_a_bad_setting_stops_gunicorn_at_once_with_one_line_and_no_traceback(tmp_path):
-    env = {**os.environ, "IVR_RELOAD_SECONDS": "abc", "IVR_PHONEBOOK": str(dated_sample(tmp_path)),
-           "IVR_INSTANCE_PATH": str(tmp_path / "instance")}
+def refused_start(tmp_path, phonebook, **settings: str) -> str:
+    """What gunicorn (the Procfile's command) printed when it refused to start on `phonebook` with
+    these settings: it must stop at once."""
+    env = {**os.environ, "IVR_PHONEBOOK": str(phonebook), "IVR_INSTANCE_PATH": str(tmp_path / "instance"),
+           **settings}
     run = subprocess.run(_procfile_web_command() + LOOPBACK_ANY_PORT, cwd=ROOT, env=env, capture_output=True,
                          text=True, timeout=STARTUP_SECONDS)
     assert run.returncode != 0
-    log = run.stdout + run.stderr
+    return run.stdout + run.stderr
+
+
+def test_a_bad_setting_stops_gunicorn_at_once_with_one_line_and_no_traceback(tmp_path):
+    log = refused_start(tmp_path, dated_sample(tmp_path), IVR_RELOAD_SECONDS="abc")
     assert "cannot start: IVR_RELOAD_SECONDS='abc' is not valid: use a number of seconds from 0 to 86400" in log
     assert "Traceback" not in log and "Booting worker" not in log
 
 
 def test_a_real_auth_token_without_a_public_url_stops_gunicorn_at_once_with_one_line(tmp_path):
-    env = {**os.environ, "TWILIO_AUTH_TOKEN": TOKEN, "IVR_PUBLIC_URL": "", "IVR_TRUST_PROXY": "0",
-           "IVR_PHONEBOOK": str(dated_sample(tmp_path)), "IVR_INSTANCE_PATH": str(tmp_path / "instance")}
-    run = subprocess.run(_procfile_web_command() + LOOPBACK_ANY_PORT, cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=STARTUP_SECONDS)
-    assert run.returncode != 0
-    log = run.stdout + run.stderr
+    log = refused_start(tmp_path, dated_sample(tmp_path), TWILIO_AUTH_TOKEN=TOKEN, IVR_PUBLIC_URL="",
+                        IVR_TRUST_PROXY="0")
     assert "cannot start: IVR_PUBLIC_URL is not set: with TWILIO_AUTH_TOKEN set" in log
     assert "Traceback" not in log and "Booting worker" not in log
 
@@ -398,11 +400,7 @@ def test_workers_restarted_on_a_broken_phonebook_keep_answering_with_the_last_go
 
 def test_a_first_start_on_a_broken_phonebook_stops_gunicorn_with_one_line_per_problem(tmp_path, book):
     _break(book)
-    env = {**os.environ, "IVR_PHONEBOOK": str(book), "IVR_INSTANCE_PATH": str(tmp_path / "instance")}
-    run = subprocess.run(_procfile_web_command() + LOOPBACK_ANY_PORT, cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=STARTUP_SECONDS)
-    assert run.returncode != 0
-    log = run.stdout + run.stderr
+    log = refused_start(tmp_path, book)
     refusals = [line.split(" ERROR gunicorn.error: ", 1)[1] for line in log.splitlines() if "cannot start" in line]
     assert refusals == [
         f"cannot start: {book}: teams.amsterdam.tz: unknown time zone 'Europe/Amsterdm' "
@@ -496,10 +494,6 @@ def test_a_refused_edit_alerts_ops_once_whichever_workers_see_it_and_its_fix_onc
 
 
 def test_an_unknown_log_format_stops_gunicorn_in_one_text_line(tmp_path):
-    env = {**os.environ, "IVR_LOG_FORMAT": "xml", "IVR_PHONEBOOK": str(dated_sample(tmp_path)),
-           "IVR_INSTANCE_PATH": str(tmp_path / "instance")}
-    run = subprocess.run(_procfile_web_command() + LOOPBACK_ANY_PORT, cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=STARTUP_SECONDS)
-    assert run.returncode != 0
-    [refusal] = [line for line in (run.stdout + run.stderr).splitlines() if "cannot start" in line]
+    log = refused_start(tmp_path, dated_sample(tmp_path), IVR_LOG_FORMAT="xml")
+    [refusal] = [line for line in log.splitlines() if "cannot start" in line]
     assert TEXT_LINE.fullmatch(refusal)[5] == "cannot start: IVR_LOG_FORMAT='xml' is not valid: use one of text, json"

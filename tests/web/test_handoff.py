@@ -90,14 +90,35 @@ def room_dial(root: ET.Element) -> tuple[ET.Element, ET.Element]:
     return dial, dial.find("Conference")
 
 
+def presses_1(client):
+    """The Amsterdam engineer's screening answer to the customer's call: 1, they take it."""
+    return twiml(post(client, url("/voice/screen", {"call": CUSTOMER, "line": NL_LINE}, STATE),
+                      leg(ParentCallSid=CUSTOMER, Digits="1")))
+
+
+def owner_in_the_room(tmp_path, twilio, at: str):
+    """The service at `at`, its Amsterdam engineer just in the room with the customer: the test client,
+    Twilio's API, and the engineer's <Dial> into the room."""
+    app, api = app_at(tmp_path, at), twilio()
+    client = app.test_client()
+    presses_1(client)
+    dial, _ = room_dial(api.runs(ENGINEER))
+    return client, api, dial
+
+
+def at_time_limit(client, dial, seconds: str):
+    """What the service answers when the engineer's `dial` in the room reaches its time limit."""
+    return twiml(post(client, dial.get("action").removeprefix("http://localhost"),
+                      leg(DialCallStatus="completed", DialCallDuration=seconds)))
+
+
 # --- slice 1: the accepted call is a conference room, the screening as before ---------------------
 
 
 def test_the_engineer_who_presses_1_is_moved_into_the_room_and_the_caller_follows_there(tmp_path, twilio):
     app, api = app_at(tmp_path), twilio()
     client = app.test_client()
-    screened = twiml(post(client, url("/voice/screen", {"call": CUSTOMER, "line": NL_LINE}, STATE),
-                          leg(ParentCallSid=CUSTOMER, Digits="1")))
+    screened = presses_1(client)
     assert list(screened) == []
     dial, room = room_dial(api.runs(ENGINEER))
     assert room.text == ROOM
@@ -122,8 +143,7 @@ def test_the_engineer_who_presses_1_is_moved_into_the_room_and_the_caller_follow
 
 def test_when_twilio_does_not_take_the_move_the_engineer_is_bridged_as_before(tmp_path, twilio):
     app, api = app_at(tmp_path), twilio(refuse=True)
-    root = twiml(post(app.test_client(), url("/voice/screen", {"call": CUSTOMER, "line": NL_LINE}, STATE),
-                      leg(ParentCallSid=CUSTOMER, Digits="1")))
+    root = presses_1(app.test_client())
     assert list(root) == [] and api.moved == []
     assert events(app).of(Joined) == []
     assert events(app).of(Screened)[0].accepted is True
@@ -325,15 +345,10 @@ def test_an_engineer_who_hung_up_in_the_menu_leaves_the_caller_to_the_next_offic
 
 
 def test_ten_minutes_before_the_team_goes_off_the_owner_alone_hears_the_reminder_and_is_back_at_once(tmp_path, twilio):
-    app, api = app_at(tmp_path, "2026-12-01T17:00Z"), twilio()
-    client = app.test_client()
-    twiml(post(client, url("/voice/screen", {"call": CUSTOMER, "line": NL_LINE}, STATE),
-               leg(ParentCallSid=CUSTOMER, Digits="1")))
-    dial, _ = room_dial(api.runs(ENGINEER))
+    client, api, dial = owner_in_the_room(tmp_path, twilio, "2026-12-01T17:00Z")
     # Amsterdam goes off at 18:00Z: the owner's <Dial> ends at 17:50Z.
     assert dial.get("timeLimit") == "3000" and query(dial.get("action"))["tl"] == "3000"
-    root = twiml(post(client, dial.get("action").removeprefix("http://localhost"),
-                      leg(DialCallStatus="completed", DialCallDuration="3000")))
+    root = at_time_limit(client, dial, "3000")
     assert root.find("Say").text == prompts.HANDOFF_REMINDER
     again, room = room_dial(root)
     assert room.text == ROOM and again.get("timeLimit") is None and again.get("hangupOnStar") == "true"
@@ -345,8 +360,7 @@ def test_a_phonebook_may_turn_the_reminder_off(tmp_path, twilio):
     book.write_text(SAMPLE.read_text().replace('portal = "https://support.example.com"',
                                                'portal = "https://support.example.com"\nhandoff_reminder = false'))
     app, api = app_at(tmp_path, "2026-12-01T17:00Z", IVR_PHONEBOOK=str(book)), twilio()
-    twiml(post(app.test_client(), url("/voice/screen", {"call": CUSTOMER, "line": NL_LINE}, STATE),
-               leg(ParentCallSid=CUSTOMER, Digits="1")))
+    presses_1(app.test_client())
     assert room_dial(api.runs(ENGINEER))[0].get("timeLimit") is None
 
 
@@ -391,14 +405,9 @@ def test_an_engineer_s_step_that_fails_puts_engineer_and_caller_back_together_wi
 
 def test_a_reminder_further_off_than_twilio_s_longest_time_limit_is_reached_in_steps(tmp_path, twilio):
     # Answered at 07:00Z: Amsterdam goes off at 18:00Z, the reminder is 10 h 50 min away.
-    app, api = app_at(tmp_path, "2026-12-01T07:00Z"), twilio()
-    client = app.test_client()
-    twiml(post(client, url("/voice/screen", {"call": CUSTOMER, "line": NL_LINE}, STATE),
-               leg(ParentCallSid=CUSTOMER, Digits="1")))
-    dial, _ = room_dial(api.runs(ENGINEER))
+    client, _, dial = owner_in_the_room(tmp_path, twilio, "2026-12-01T07:00Z")
     assert dial.get("timeLimit") == "14400" and query(dial.get("action"))["early"] == "1"
     # At the limit the engineer only rejoins: no words, and a new limit from then on.
-    root = twiml(post(client, dial.get("action").removeprefix("http://localhost"),
-                      leg(DialCallStatus="completed", DialCallDuration="14400")))
+    root = at_time_limit(client, dial, "14400")
     assert root.find("Say") is None and room_dial(root)[1].text == ROOM
     assert room_dial(root)[0].get("timeLimit") is not None

@@ -2,41 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
-import threading
-from contextlib import contextmanager
-from pathlib import Path
-
 import pytest
-from conftest import OPS_PASSWORD, ROOT, answered_call, make_app, utc, voicemail_call
-from werkzeug.serving import make_server
+from conftest import OPS_PASSWORD, answered_call, make_app, utc, voicemail_call
+from real_browser import ARTIFACTS, chromium, serving, signed_in
 
 from ivr.engine.events import Deflected, Entitlement, Started
 from ivr.web.services import services_of
 
 # A real browser process: the suite's shifted-clock run leaves it out (the pages it drives are pinned).
 pytestmark = pytest.mark.process
-
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = ROOT / "test-artifacts"
-
-sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright's Python package is not installed")
-if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-    pytest.skip(f"no browser: {CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
-
-
-@contextmanager
-def serving(app):
-    """The app on a real socket: its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join()
-        services_of(app).calllog.close()
 
 
 @pytest.fixture
@@ -54,73 +28,53 @@ def served(tmp_path):
 
 @pytest.fixture
 def browser():
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium() as browser:
+        yield browser
 
 
-def test_sign_in_open_a_call_and_filter_in_a_real_browser(served):
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
-            dialogs = []
-            page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-            page.goto(f"{served}/ops/calls")
-            assert page.url.startswith(f"{served}/ops/login")
-            page.fill("#password", "not it")
-            page.click("button[type=submit]")
-            assert page.locator("[role=alert]").inner_text() == "Wrong password."
-            page.fill("#password", OPS_PASSWORD)
-            page.click("button[type=submit]")
-            page.wait_for_url(f"{served}/ops/calls")
-            rows = page.locator("#calls tbody tr")
-            assert rows.count() == 2
-            # The hostile caller name is text on the page, never a running script.
-            assert "<script>alert(1)</script>" in rows.nth(0).inner_text()
-            page.screenshot(path=str(ARTIFACTS / "ops-calls.png"), full_page=True)
-
-            rows.nth(1).locator("a").first.click()
-            page.wait_for_url(f"{served}/ops/calls/CA0001")
-            assert "San Francisco Priority Support after 12 s" in page.inner_text("dl.facts")
-            assert page.locator("#timeline tbody tr").count() == 8
-            page.screenshot(path=str(ARTIFACTS / "ops-call.png"), full_page=True)
-
-            page.goto(f"{served}/ops/calls")
-            page.select_option("select[name=outcome]", "deflected")
-            page.click("form.filters button[type=submit]")
-            page.wait_for_url("**/ops/calls?outcome=deflected*")
-            assert page.locator("#calls tbody tr").count() == 1
-            assert "Globex" in page.locator("#calls tbody tr").inner_text()
-
-            phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
-            phone.context.add_cookies(page.context.cookies())
-            # Every page fits a phone's width: nothing scrolls sideways.
-            for name, path in [("now", "/ops/"), ("calls", "/ops/calls"), ("call", "/ops/calls/CA0001"),
-                               ("week", "/ops/week"), ("numbers", "/ops/numbers"), ("public-numbers", "/numbers")]:
-                phone.goto(f"{served}{path}")
-                assert phone.evaluate("document.documentElement.scrollWidth") <= 390, path
-                phone.screenshot(path=str(ARTIFACTS / f"ops-{name}-phone.png"), full_page=True)
-            assert dialogs == []
-        finally:
-            browser.close()
-
-
-def signed_in(browser, url, **page_options):
-    page = browser.new_page(**page_options)
-    page.goto(f"{url}/ops/login")
+def test_sign_in_open_a_call_and_filter_in_a_real_browser(served, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(f"{served}/ops/calls")
+    assert page.url.startswith(f"{served}/ops/login")
+    page.fill("#password", "not it")
+    page.click("button[type=submit]")
+    assert page.locator("[role=alert]").inner_text() == "Wrong password."
     page.fill("#password", OPS_PASSWORD)
     page.click("button[type=submit]")
-    page.wait_for_url(f"{url}/ops/")
-    return page
+    page.wait_for_url(f"{served}/ops/calls")
+    rows = page.locator("#calls tbody tr")
+    assert rows.count() == 2
+    # The hostile caller name is text on the page, never a running script.
+    assert "<script>alert(1)</script>" in rows.nth(0).inner_text()
+    page.screenshot(path=str(ARTIFACTS / "ops-calls.png"), full_page=True)
+
+    rows.nth(1).locator("a").first.click()
+    page.wait_for_url(f"{served}/ops/calls/CA0001")
+    assert "San Francisco Priority Support after 12 s" in page.inner_text("dl.facts")
+    assert page.locator("#timeline tbody tr").count() == 8
+    page.screenshot(path=str(ARTIFACTS / "ops-call.png"), full_page=True)
+
+    page.goto(f"{served}/ops/calls")
+    page.select_option("select[name=outcome]", "deflected")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_url("**/ops/calls?outcome=deflected*")
+    assert page.locator("#calls tbody tr").count() == 1
+    assert "Globex" in page.locator("#calls tbody tr").inner_text()
+
+    phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
+    phone.context.add_cookies(page.context.cookies())
+    # Every page fits a phone's width: nothing scrolls sideways.
+    for name, path in [("now", "/ops/"), ("calls", "/ops/calls"), ("call", "/ops/calls/CA0001"),
+                       ("week", "/ops/week"), ("numbers", "/ops/numbers"), ("public-numbers", "/numbers")]:
+        phone.goto(f"{served}{path}")
+        assert phone.evaluate("document.documentElement.scrollWidth") <= 390, path
+        phone.screenshot(path=str(ARTIFACTS / f"ops-{name}-phone.png"), full_page=True)
+    assert dialogs == []
 
 
 def test_the_now_page_refreshes_itself_and_shows_a_missed_call_that_came_in(tmp_path, browser):
-    ARTIFACTS.mkdir(exist_ok=True)
     app = make_app(tmp_path, CLOCK=lambda: utc("2026-12-01T10:30Z"), OPS_REFRESH_SECONDS=1)
     with serving(app) as url:
         page = signed_in(browser, url, viewport={"width": 1280, "height": 800})
@@ -133,7 +87,6 @@ def test_the_now_page_refreshes_itself_and_shows_a_missed_call_that_came_in(tmp_
 
 
 def test_on_a_phone_the_now_page_shows_the_numbers_to_ring_as_tappable_links(served, browser):
-    ARTIFACTS.mkdir(exist_ok=True)
     phone = signed_in(browser, served, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     links = phone.locator("#on-duty a[href^='tel:']")
     assert links.count() == 5  # Amsterdam's two, Select's two, the fallback's one
@@ -148,7 +101,6 @@ def test_on_a_phone_the_now_page_shows_the_numbers_to_ring_as_tappable_links(ser
 
 
 def test_week_labels_stay_on_one_line(served, browser):
-    ARTIFACTS.mkdir(exist_ok=True)
     page = signed_in(browser, served, viewport={"width": 1280, "height": 800})
     page.goto(f"{served}/ops/week")
     heights = page.eval_on_selector_all(".lanes .label", "labels => labels.map(l => l.getBoundingClientRect().height)")

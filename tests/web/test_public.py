@@ -7,6 +7,7 @@ import json
 import pytest
 from conftest import SAMPLE, make_app, phonebook_from
 from pages import parse_html, text_of
+from phonebooks import toml_table, toml_team
 
 from ivr.engine.phonebook_loader import load_phonebook
 from ivr.engine.published import ByPhone, published
@@ -76,17 +77,8 @@ def test_nothing_internal_leaks(public, path):
 
 
 def test_a_business_week_severity_says_when():
-    phonebook = phonebook_from("""
-        [severity]
-        1 = "always"
-        2 = "business-week"
-
-        [teams.desk]
-        kind = "priority"
-        tz = "UTC"
-        hours = ["24/7"]
-        dial = ["+14155550120"]
-    """)
+    phonebook = phonebook_from(toml_table("severity", **{"1": "always", "2": "business-week"})
+                               + toml_team("desk", "priority", ["24/7"], ["+14155550120"]))
     assert published(phonebook).by_phone == (
         ByPhone(1, "around the clock"), ByPhone(2, "in the business week, not at weekends"))
 
