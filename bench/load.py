@@ -28,7 +28,8 @@ call's state travels in its signed URLs); the table counts the calls the service
 order (`order`: from the instants of their stored events).
 
 Targets, interleaved in every round, each run on a fresh server (and a fresh database):
-  bare Flask        bench/bare_app.py under the same gunicorn settings, 2 sync workers, fixed TwiML
+  bare Flask        bench/bare_app.py under the same gunicorn settings (bench/bare_conf.py: the
+                    service's, without its hooks), 2 sync workers, fixed TwiML
   + validator       the same, checking X-Twilio-Signature with twilio's RequestValidator
   sqlite wN         the Procfile's release step (`ivr release`), then its web command with
                     WEB_CONCURRENCY=N; the default SQLite call log in a fresh instance folder
@@ -268,7 +269,7 @@ def procfile(process: str) -> list[str]:
 def server_command(target: Target, threads: int | None) -> list[str]:
     if target.backend is None:
         app = f"bare_app:create_app(validate={target.validate})"
-        command = [sys.executable, "-m", "gunicorn", "-c", "ivr/web/gunicorn_conf.py", "--pythonpath", "bench", app]
+        command = [sys.executable, "-m", "gunicorn", "-c", "bench/bare_conf.py", "--pythonpath", "bench", app]
     else:
         command = procfile("web") + (["--threads", str(threads)] if threads else [])
     return [*command, "--bind", "127.0.0.1:0"]

@@ -96,9 +96,13 @@ class CallLog:
         alert_settle_seconds: float,
         counters: Counters | None = None,
         response_times: Callable[[], ResponseTimes] = ResponseTimes,
+        writes: bool = True,
     ):
         self.engine = engine
         self._clock = clock
+        # Whether this process may store the journal (when it holds writer.lock); not a gunicorn
+        # worker whose master runs a writer process (IVR_WRITER=process), which only appends.
+        self._writes = writes
         self.counters = counters or Counters.create()
         self._listeners: list[Callable[[Summary], None]] = []
         self.journal = Journal(journal)
@@ -122,19 +126,20 @@ class CallLog:
     def from_settings(
         cls, configured_url: str | None, instance_path: str, *, clock: Callable[[], datetime],
         alert_settle_seconds: float, journal: Path | None = None, counters: Counters | None = None,
-        response_times: Callable[[], ResponseTimes] = ResponseTimes,
+        response_times: Callable[[], ResponseTimes] = ResponseTimes, writes: bool = True,
     ) -> CallLog:
         return cls(make_engine(database_url(configured_url, instance_path)),
                    journal=journal or Path(instance_path) / JOURNAL_FOLDER, clock=clock, counters=counters,
-                   alert_settle_seconds=alert_settle_seconds, response_times=response_times)
+                   alert_settle_seconds=alert_settle_seconds, response_times=response_times, writes=writes)
 
     def start(self) -> None:
         """Store the journal from a thread of this process whenever it is the instance's writer."""
-        self.writer.start()
+        if self._writes:
+            self.writer.start()
 
     def close(self) -> None:
         # What this process accepted is stored now if it can be, rather than left to the next writer.
-        self.writer.close(store_rest=self.journal.name is not None)
+        self.writer.close(store_rest=self._writes and self.journal.name is not None)
         self.journal.close()
         self.engine.dispose()
 
@@ -177,8 +182,8 @@ class CallLog:
     def caught_up(self, timeout: float = READ_CATCH_UP_S) -> bool:
         """Store this process's accepted events now, if it can (it is the instance's writer, or
         none is alive), so what it reads next includes them. A process that accepted none (`ivr
-        calls`) only reads."""
-        return self.journal.name is not None and self.writer.catch_up(timeout)
+        calls`), or that leaves the writing to a writer process, only reads."""
+        return self._writes and self.journal.name is not None and self.writer.catch_up(timeout)
 
     # --- reading ----------------------------------------------------------------------
 
