@@ -92,7 +92,8 @@ def _forget_the_call(_error: BaseException | None) -> None:
         unbind_call(g.ivr_log_call)
 
 
-def twiml_response(response: VoiceResponse) -> Response:
+def twiml_response(response: VoiceResponse | str) -> Response:
+    """The TwiML document, or its text (`twiml.rendered_ask`), as the webhook's answer."""
     return Response(str(response), mimetype="text/xml")
 
 
@@ -237,7 +238,8 @@ def _answer(decision: Next) -> Response:
     """Report what the decision settled, then answer its TwiML."""
     match decision:
         case AskSen(spoken, state):
-            return twiml_response(twiml.ask(list(spoken), _url("voice.sen", state), twiml_voice(), speech=True))
+            action = _url("voice.sen", state)
+            return twiml_response(twiml.rendered_ask(tuple(spoken), action, twiml_voice(), speech=True))
         case AskSeverity():
             return _ask_severity(decision)
         case Deflect():
@@ -269,7 +271,8 @@ def _ask_severity(decision: AskSeverity) -> Response:
                                   tier=customer.tier))
     action = _url("voice.severity", state)
     return twiml_response(
-        twiml.ask([*decision.spoken], action, twiml_voice(), after_pause=[*decision.after_pause], num_digits=1)
+        twiml.rendered_ask(tuple(decision.spoken), action, twiml_voice(), after_pause=tuple(decision.after_pause),
+                           num_digits=1)
     )
 
 
