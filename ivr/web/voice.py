@@ -71,6 +71,9 @@ from ivr.web.signature import twilio_request
 
 log = logging.getLogger("ivr.voice")
 
+# Action URLs kept built by `_built_url`.
+URLS_KEPT = 1024
+
 bp = Blueprint("voice", __name__)
 
 def init_app(app: Flask) -> None:
@@ -115,7 +118,10 @@ def twiml_voice() -> twiml.Voice:
 
 
 def _form(name: str) -> str:
-    return request.form.get(name, "").strip()
+    # getlist, not get: werkzeug's get builds and catches an HTTP exception for each field that is
+    # not there, several a request.
+    values = request.form.getlist(name)
+    return values[0].strip() if values else ""
 
 
 # The signed records an action URL's query carries.
@@ -125,7 +131,9 @@ _Signed = TypeVar("_Signed", CallState, Engineer, Handoff)
 def _from_query(kind: type[_Signed]) -> _Signed:
     """The record this URL carries; a URL without a valid one is a 400."""
     try:
-        return kind.from_query(request.args)
+        # A plain dict (each key's first value, as `get` gives): the record looks up every field it
+        # knows, and werkzeug's `get` builds an exception for each one that is not there.
+        return kind.from_query(request.args.to_dict())
     except StateError as exc:
         abort(400, description=str(exc))
 
@@ -135,7 +143,14 @@ def _state() -> CallState:
 
 
 def _url(endpoint: str, state: CallState, **extra: str) -> str:
-    return url_for(endpoint, **state.query(), **extra)  # type: ignore[arg-type]  # query keys, never _external...
+    return _built_url(endpoint, request.script_root, tuple({**state.query(), **extra}.items()))
+
+
+@functools.lru_cache(maxsize=URLS_KEPT)
+def _built_url(endpoint: str, script_root: str, query: tuple[tuple[str, str], ...]) -> str:
+    """An action URL, built once for the same endpoint, root and query: a busy line builds the same
+    ones over and over (the SEN and severity questions of each state)."""
+    return url_for(endpoint, **dict(query))  # type: ignore[arg-type]  # query keys, never _external...
 
 
 def webhook(view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseReturnValue]:
