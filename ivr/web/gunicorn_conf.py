@@ -170,19 +170,23 @@ class WriterProcess:
             self._signal(signal.SIGKILL)
 
 
-_writer = None
+# The master's writer is kept on the master itself: a reload (SIGHUP) runs this file again, and its
+# hooks then come from the new module, which never started a writer.
+WRITER_ATTRIBUTE = "ivr_writer"
 
 
 def when_ready(server):
     """The writer starts once the master is listening, before its workers (they never store the journal)."""
-    global _writer
-    _writer = WriterProcess(server.log)
-    _writer.start()
+    writer = WriterProcess(server.log)
+    setattr(server, WRITER_ATTRIBUTE, writer)
+    writer.start()
 
 
 def on_reload(server):
-    if _writer is not None:
-        _writer.restart()
+    """New workers run the code installed now, and so does a new writer."""
+    writer = getattr(server, WRITER_ATTRIBUTE, None)
+    if writer is not None:
+        writer.restart()
 
 
 def _forget_counts_of(pid):
@@ -197,7 +201,8 @@ def child_exit(server, worker):
 
 
 def on_exit(server):
-    if _writer is not None:
-        _writer.stop()
+    writer = getattr(server, WRITER_ATTRIBUTE, None)
+    if writer is not None:
+        writer.stop()
     if _created_metrics_dir:
         shutil.rmtree(_created_metrics_dir, ignore_errors=True)

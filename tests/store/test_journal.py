@@ -61,6 +61,21 @@ def test_one_writer_per_journal_folder(store, clock):
     assert other.writer.elect() is True
 
 
+def test_a_process_that_leaves_the_writing_to_a_writer_process_only_appends_to_the_journal(store, clock):
+    """A gunicorn worker (IVR_WRITER=process): its reads never store the journal, and it never
+    takes writer.lock, even with no writer alive; the writer process stores what it accepted."""
+    worker = CallLog(store.engine, journal=store.journal.folder, clock=clock, alert_settle_seconds=SETTLE,
+                     writes=False)
+    worker.start()
+    answered_call(worker, sid="CA130")
+    assert worker.caught_up() is False
+    assert worker.call("CA130") is None and stored_events(store) == 0
+    assert store.writer.elect() is True  # the lock was free for the writer process
+    assert store.writer.catch_up(5) and stored_events(store) == 8
+    worker.close()
+    assert stored_events(store) == 8
+
+
 def test_the_journal_of_a_process_killed_mid_call_is_stored_to_its_end_and_then_deleted(store):
     folder = store.journal.folder
     # Another worker accepts three events and is killed (kill -9) before any of them is stored.

@@ -152,6 +152,24 @@ def test_workers_and_the_writer_killed_under_load_lose_nothing_they_answered_for
         assert load.tally.requests == sum(c.steps for c in placed)
 
 
+def test_a_reload_starts_a_new_writer_and_every_call_before_and_after_is_stored(tmp_path):
+    """SIGHUP (gunicorn's reload: new workers on the code installed now) stops the writer and starts
+    a new one as well."""
+    journal = tmp_path / "instance" / "journal"
+    with gunicorn(tmp_path, phonebook(tmp_path)) as server:
+        master, service, tally = server.process.pid, Service(server.base), Tally()
+        before = mixed_calls(0, 10, EVERY_KIND)
+        _place_all(before, service, tally)
+        first = wait_for_writer(journal)
+        os.kill(master, signal.SIGHUP)
+        second = wait_for_writer(journal, other_than=[first])
+        wait_until(lambda: writers(master) == {second}, "the first writer gone", evidence=lambda: writers(master))
+        after = mixed_calls(10, 10, EVERY_KIND)
+        _place_all(after, service, tally)
+        wait_until_stored(sqlite_url(tmp_path / "instance"), before + after)
+        assert tally.unanswered == 0
+
+
 # --- 5. every worker killed the moment it answered --------------------------------------------------
 
 
