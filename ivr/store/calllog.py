@@ -11,6 +11,7 @@ gunicorn workers share it); `DATABASE_URL` selects PostgreSQL, which several ins
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -27,7 +28,7 @@ from ivr.store.alert_queue import AlertQueue
 from ivr.store.callbacks import Callbacks
 from ivr.store.counters import Counters
 from ivr.store.database import database_url, make_engine
-from ivr.store.journal import Journal
+from ivr.store.journal import Journal, finished
 from ivr.store.logsink import LogSink
 from ivr.store.migrate import SchemaState, Upgraded
 from ivr.store.schema import (
@@ -38,7 +39,7 @@ from ivr.store.schema import (
     calls,
     events,
 )
-from ivr.store.writer import Writer
+from ivr.store.writer import LOCK_FILE, Writer
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,9 @@ PAGE_SIZE = 50
 JOURNAL_FOLDER = "journal"
 # A read waits at most this long for this process's own accepted events to be stored first.
 READ_CATCH_UP_S = 2.0
+# A process that leaves the writing to a writer process reports the call log failing once no process
+# has held writer.lock for this long (the master starts a writer at once, and again when one dies).
+WRITER_MISSING_S = 10.0
 
 
 class StoreUnavailable(Exception):
@@ -113,6 +117,7 @@ class CallLog:
         # The record of last resort when the journal itself cannot be written (a full disk).
         self.fallback: EventSink = LogSink(logging.ERROR)
         self._journal_error: str | None = None
+        self._writer_gone_since: float | None = None
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -265,18 +270,33 @@ class CallLog:
         (in multiprocess mode) every worker's failed attempts."""
         status = self.writer.status()
         failures = self.counters.totals().count("ivr_calllog_failures_total")
+        missing = self._writer_missing()
         return {
             "backend": self.engine.dialect.name,
             "database": self.engine.url.render_as_string(hide_password=True),
-            "ok": status.ok and self._journal_error is None,
+            "ok": status.ok and self._journal_error is None and missing is None,
             "failures": failures,
-            "last_error": self._journal_error or status.last_error,
+            "last_error": self._journal_error or missing or status.last_error,
             "last_error_at": status.last_error_at,
             "last_stored_at": status.last_stored_at,
             "pending_bytes": status.pending_bytes,
             "rejected": status.rejected,
             "schema": status.schema_problem,
+            "writer": missing is None,
         }
+
+    def _writer_missing(self) -> str | None:
+        """Why nothing stores the journal, when this process leaves that to a writer process and none
+        has held writer.lock for WRITER_MISSING_S (seen from this process's looks, one each health check)."""
+        if self._writes or not finished(self.journal.folder / LOCK_FILE):
+            self._writer_gone_since = None
+            return None
+        now = time.monotonic()
+        if self._writer_gone_since is None:
+            self._writer_gone_since = now
+        if now - self._writer_gone_since < WRITER_MISSING_S:
+            return None
+        return f"no call-log writer for {now - self._writer_gone_since:.0f} s: events wait in the journal"
 
 
 def _conditions(where: CallFilter) -> list[ColumnElement[bool]]:
