@@ -116,10 +116,10 @@ class _Settling:
 
     def __init__(self, conn: Connection, call_sids: Sequence[str]):
         self._conn = conn
-        self._members: dict[str, int] = dict(conn.execute(
+        self._members: dict[str, int] = {row.call_sid: row.callback_id for row in conn.execute(
             select(callback_steps.c.call_sid, callback_steps.c.callback_id).where(
                 callback_steps.c.call_sid.in_(call_sids), callback_steps.c.step.in_([Step.OPENED, Step.JOINED]))
-        ).tuples().all()) if call_sids else {}
+        )} if call_sids else {}
         self._joining: dict[str, _Joining] = {}
 
     def open_or_join(self, call: Summary, tier: str | None, times: ResponseTimes,
