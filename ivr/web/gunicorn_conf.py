@@ -91,7 +91,6 @@ def on_starting(server):
         os.remove(stale)
     server.log.info("workers' metrics in %s", path)
     _migrate(server, settings["DATABASE_URL"], instance)
-    os.environ[WRITER_SETTING] = "process"
 
 
 def _migrate(server, configured_url, instance):
@@ -176,7 +175,9 @@ WRITER_ATTRIBUTE = "ivr_writer"
 
 
 def when_ready(server):
-    """The writer starts once the master is listening, before its workers (they never store the journal)."""
+    """The writer starts once the master is listening, before its workers, which are forked after
+    this and told to leave the journal to it."""
+    os.environ[WRITER_SETTING] = "process"
     writer = WriterProcess(server.log)
     setattr(server, WRITER_ATTRIBUTE, writer)
     writer.start()
