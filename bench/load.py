@@ -43,7 +43,8 @@ is bare Flask's req/s over the target's (how many times slower), `p50 x` the tar
 bare Flask's. Counts are summed over rounds.
 
 Accounting, after each run, once the events sent are all stored or their count stood still for
-`--settle` seconds (5: one batch of a writer that is behind can take a second or more): the
+`--settle` seconds (5, and 60 with --fault: one batch of a writer that is behind can take a second
+or more, and behind the fault proxy many seconds): the
 events of the requests wrk sent (which ones, from the number each thread issued) against the rows
 in call_events; the calls against the rows in calls; `logged` counts the events the service wrote
 to its log instead of the database.
@@ -101,6 +102,8 @@ SAMPLE = ROOT / "phonebook.toml"
 # Requests made for each second of a wrk run: more than the service answers on a quick machine, so
 # no call is sent twice (a repeat's events are already stored, which would flatter the writer).
 POOL_PER_SECOND = 2500
+# --fault: the stored events may stand still this long before the missing ones count as lost.
+FAULT_SETTLE_S = 60.0
 DATABASE = "postgresql://postgres@127.0.0.1:5432/test"
 ACCOUNT = "AC" + "0" * 32
 SEN = "1234567"  # Acme Corporation
@@ -649,7 +652,10 @@ def main() -> None:
     backends = ["postgres"] if args.fault else args.backends.split(",")
     scenarios = args.scenarios.split(",")
     if args.fault:
-        args.settle = max(args.settle, 6.0)  # the writer retries a failed database every 5 s at most
+        # The writer retries a failed database every 5 s at most, and behind the slow proxy one batch
+        # is tens of round trips, more for each call that opens or closes a callback: a batch that
+        # catches up after the outage can take many seconds, its events counted only at its commit.
+        args.settle = max(args.settle, FAULT_SETTLE_S)
     seconds = 2 * args.duration + args.outage if args.fault else args.duration
     suffix = f" t{args.threads}" if args.threads else ""
     targets = [Target(BARE, 2), Target(VALIDATOR, 2, validate=True)] + [
