@@ -3,7 +3,7 @@
     python bench/load.py [--rounds 3] [--duration 10] [--workers 2,4,8] [--backends sqlite,postgres]
                          [--scenarios voice,calls] [--threads N] [--pool N] [--fault] [--out FILE]
 
-(`--help` lists every option with its default; it runs unattended and makes its own databases.)
+(`--help` lists every option; it runs unattended and makes its own databases.)
 
 wrk (`-t2 -c64`, `--duration` seconds, time-out 15 s as Twilio's) replays a pool of pre-signed
 requests through bench/load.lua. Each request is one webhook step of a call; every call has its
