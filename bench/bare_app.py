@@ -1,9 +1,9 @@
 """The baselines of bench/load.py: bare Flask with one POST route that answers fixed TwiML.
 
-    gunicorn -c ivr/web/gunicorn_conf.py --pythonpath bench "bare_app:create_app()"
-    gunicorn -c ivr/web/gunicorn_conf.py --pythonpath bench "bare_app:create_app(validate=True)"
+    gunicorn -c bench/bare_conf.py --pythonpath bench "bare_app:create_app()"
+    gunicorn -c bench/bare_conf.py --pythonpath bench "bare_app:create_app(validate=True)"
 
-Served like the service (same gunicorn settings, access log included), it measures what HTTP,
+Served like the service (the same gunicorn settings, `bench/bare_conf.py`, access log included), it measures what HTTP,
 gunicorn and Flask cost before the service does anything; with `validate`, also Twilio's
 RequestValidator over the URL Flask saw and the form, as `ivr.web.signature` checks it (403 when it
 does not match, so the baseline also proves the load's signatures right). Every path is served by

@@ -1,7 +1,9 @@
 """Load: the voice webhooks under wrk, next to bare Flask measured in the same run (issue 10).
 
     python bench/load.py [--rounds 3] [--duration 10] [--workers 2,4,8] [--backends sqlite,postgres]
-                         [--threads N] [--fault] [--out FILE]
+                         [--scenarios voice,calls] [--threads N] [--pool N] [--fault] [--out FILE]
+
+(`--help` lists every option; it runs unattended and makes its own databases.)
 
 wrk (`-t2 -c64`, `--duration` seconds, time-out 15 s as Twilio's) replays a pool of pre-signed
 requests through bench/load.lua. Each request is one webhook step of a call; every call has its
@@ -28,19 +30,21 @@ call's state travels in its signed URLs); the table counts the calls the service
 order (`order`: from the instants of their stored events).
 
 Targets, interleaved in every round, each run on a fresh server (and a fresh database):
-  bare Flask        bench/bare_app.py under the same gunicorn settings, 2 sync workers, fixed TwiML
+  bare Flask        bench/bare_app.py under the same gunicorn settings (bench/bare_conf.py: the
+                    service's, without its hooks), 2 sync workers, fixed TwiML
   + validator       the same, checking X-Twilio-Signature with twilio's RequestValidator
   sqlite wN         the Procfile's release step (`ivr release`), then its web command with
                     WEB_CONCURRENCY=N; the default SQLite call log in a fresh instance folder
   postgres wN       the same with DATABASE_URL: a fresh database on --database-url's server
-`cpu ms` is the server's CPU time (master, workers and their threads: the writer) per request
+`cpu ms` is the server's CPU time (master, workers and the writer process, `ivr writer`) per request
 answered, from the start of the run until its events were stored: unlike req/s, it hardly moves
 with what else the machine runs. req/s, p50, p99 and cpu ms are the median over rounds; `x bare`
 is bare Flask's req/s over the target's (how many times slower), `p50 x` the target's p50 over
 bare Flask's. Counts are summed over rounds.
 
 Accounting, after each run, once the events sent are all stored or their count stood still for
-`--settle` seconds (5: one batch of a writer that is behind can take a second or more): the
+`--settle` seconds (5, and 60 with --fault: one batch of a writer that is behind can take a second
+or more, and behind the fault proxy many seconds): the
 events of the requests wrk sent (which ones, from the number each thread issued) against the rows
 in call_events; the calls against the rows in calls; `logged` counts the events the service wrote
 to its log instead of the database.
@@ -95,6 +99,11 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 LUA = BENCH / "load.lua"
 SAMPLE = ROOT / "phonebook.toml"
+# Requests made for each second of a wrk run: more than the service answers on a quick machine, so
+# no call is sent twice (a repeat's events are already stored, which would flatter the writer).
+POOL_PER_SECOND = 2500
+# --fault: the stored events may stand still this long before the missing ones count as lost.
+FAULT_SETTLE_S = 60.0
 DATABASE = "postgresql://postgres@127.0.0.1:5432/test"
 ACCOUNT = "AC" + "0" * 32
 SEN = "1234567"  # Acme Corporation
@@ -268,7 +277,7 @@ def procfile(process: str) -> list[str]:
 def server_command(target: Target, threads: int | None) -> list[str]:
     if target.backend is None:
         app = f"bare_app:create_app(validate={target.validate})"
-        command = [sys.executable, "-m", "gunicorn", "-c", "ivr/web/gunicorn_conf.py", "--pythonpath", "bench", app]
+        command = [sys.executable, "-m", "gunicorn", "-c", "bench/bare_conf.py", "--pythonpath", "bench", app]
     else:
         command = procfile("web") + (["--threads", str(threads)] if threads else [])
     return [*command, "--bind", "127.0.0.1:0"]
@@ -299,7 +308,7 @@ def _cpu_ticks(pid: int) -> int | None:
 
 
 def server_cpu_s(pid: int) -> float:
-    """CPU seconds the server has used: its master and workers (with their threads: the writer)."""
+    """CPU seconds the server has used: its master and its live children (the workers, the writer)."""
     ticks = [_cpu_ticks(pid)]
     with contextlib.suppress(OSError):
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
@@ -630,7 +639,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--wrk-threads", type=int, default=2)
     parser.add_argument("--pool", type=int, default=0,
-                        help="requests per scenario in the pool (default: 800 a second of wrk run)")
+                        help=f"requests per scenario in the pool (default: {POOL_PER_SECOND:,} a second of wrk run)")
     parser.add_argument("--settle", type=float, default=5.0,
                         help="the stored events must stop growing this long before they are counted")
     parser.add_argument("--fault", action="store_true", help="PostgreSQL behind a slow, then refusing, proxy")
@@ -643,7 +652,10 @@ def main() -> None:
     backends = ["postgres"] if args.fault else args.backends.split(",")
     scenarios = args.scenarios.split(",")
     if args.fault:
-        args.settle = max(args.settle, 6.0)  # the writer retries a failed database every 5 s at most
+        # The writer retries a failed database every 5 s at most, and behind the slow proxy one batch
+        # is tens of round trips, more for each call that opens or closes a callback: a batch that
+        # catches up after the outage can take many seconds, its events counted only at its commit.
+        args.settle = max(args.settle, FAULT_SETTLE_S)
     seconds = 2 * args.duration + args.outage if args.fault else args.duration
     suffix = f" t{args.threads}" if args.threads else ""
     targets = [Target(BARE, 2), Target(VALIDATOR, 2, validate=True)] + [
@@ -655,7 +667,7 @@ def main() -> None:
     phonebook = dated_phonebook(folder)
     started = time.monotonic()
     generator = Generator(phonebook, folder / "generator", token)
-    size = args.pool or int(800 * seconds)
+    size = args.pool or int(POOL_PER_SECOND * seconds)
     pools = {scenario: make_pool(generator, scenario, size, args.wrk_threads, 4 * args.connections // args.wrk_threads,
                                  first=n * 10**9)
              for n, scenario in enumerate(scenarios)}

@@ -59,6 +59,14 @@ def log_level(text: Any) -> str:
 
 
 LOG_FORMATS = ("text", "json")
+WRITER_PLACES = ("thread", "process")
+
+
+def writer_place(text: Any) -> str:
+    place = str(text).lower()
+    if place not in WRITER_PLACES:
+        raise ValueError(text)
+    return place
 
 
 def log_format(text: Any) -> str:
@@ -93,6 +101,7 @@ ACCEPTS: dict[Callable[[Any], Any], str] = {
     whole_number: "a whole number above 0, such as 3",
     log_level: f"one of {', '.join(LOG_LEVELS)}",
     log_format: f"one of {', '.join(LOG_FORMATS)}",
+    writer_place: f"one of {', '.join(WRITER_PLACES)}",
     database: "postgresql://user:password@host:5432/name (or postgres://, as Heroku writes it), "
               "or sqlite:////absolute/path.sqlite3; unset for SQLite in the instance folder",
 }
@@ -150,6 +159,12 @@ SETTINGS = (
         "IVR_JOURNAL_DIR", None,
         "Where each worker appends the call events it accepts before they are stored in the database "
         "(a local disk shared by the instance's workers). Unset: `journal` in the instance folder.",
+    ),
+    Setting(
+        "IVR_WRITER", "thread",
+        "Where the journal is stored in the database: thread (a thread of the process that records the events, "
+        "whichever holds the journal's writer.lock) or process (a process of its own: gunicorn's master starts "
+        "`ivr writer` and sets this for its workers, which then only append to the journal).", writer_place,
     ),
     Setting("IVR_OPS_PASSWORD", None,
             "The ops console's password (user `ops` for HTTP Basic). Unset: /ops and /metrics answer 403."),

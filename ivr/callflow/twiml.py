@@ -7,6 +7,8 @@ every <Dial> and <Record> has an action, so no step can fall back to the greetin
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from twilio.twiml.voice_response import Dial, Gather, Record, VoiceResponse
@@ -25,6 +27,9 @@ VOICEMAIL_SECONDS = 120
 MAX_TIME_LIMIT = 14400
 # What a customer on hold hears after HOLD, over and over: Twilio's own hold music.
 HOLD_MUSIC = "https://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3"
+# Questions kept rendered by `rendered_ask`: a busy line asks the same ones over and over (the
+# greeting's SEN question, the severity question of each customer), with the same action URLs.
+RENDERED_KEPT = 512
 
 
 @dataclass(frozen=True)
@@ -49,7 +54,7 @@ def _say(parent: VoiceResponse | Gather, text: str, voice: Voice) -> None:
 
 
 def ask(
-    texts: list[str], action: str, voice: Voice, *, after_pause: list[str] | None = None, speech: bool = False,
+    texts: Sequence[str], action: str, voice: Voice, *, after_pause: Sequence[str] = (), speech: bool = False,
     num_digits: int | None = None,
 ) -> VoiceResponse:
     """Prompts inside a <Gather> (a key interrupts them: the caller may type ahead), then, after a
@@ -75,6 +80,16 @@ def ask(
     response.append(gather)
     response.redirect(action, method="POST")
     return response
+
+
+@functools.lru_cache(maxsize=RENDERED_KEPT)
+def rendered_ask(
+    texts: tuple[str, ...], action: str, voice: Voice, *, after_pause: tuple[str, ...] = (), speech: bool = False,
+    num_digits: int | None = None,
+) -> str:
+    """`ask`'s document as TwiML text: built by twilio's builders and serialised once for the same
+    prompts, action URL (the call's state included) and voice."""
+    return str(ask(texts, action, voice, after_pause=after_pause, speech=speech, num_digits=num_digits))
 
 
 def offer(texts: list[str], action: str, goodbye_texts: list[str], voice: Voice) -> VoiceResponse:

@@ -525,6 +525,34 @@ def list_calls(since: datetime | None, outcome: str | None, limit: int, as_json:
     click.echo("\n".join(aligned(rows)))
 
 
+# --- `ivr writer`: the journal's writer process, which gunicorn's master runs ------------------------
+
+# How often the writer looks whether the process that started it is still there.
+PARENT_CHECK_S = 1.0
+
+
+@main.command("writer")
+def run_writer() -> None:
+    """Store the journal's call events in the call log and send the alerts they raise, until SIGTERM
+    or until the process that started it is gone (gunicorn's master starts it, and starts another if
+    it dies); what is journaled by then is stored before it exits."""
+    import signal
+    import threading
+
+    from ivr.web.app import create_app
+    from ivr.web.services import services_of
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the master too, which stops this process
+    parent = os.getppid()
+    registry = services_of(create_app({"IVR_WRITER": "thread"}))
+    while not stop.wait(PARENT_CHECK_S) and os.getppid() == parent:
+        pass
+    registry.alerts.close()
+    registry.calllog.close()
+
+
 # --- `ivr callbacks` ------------------------------------------------------------------------------
 
 @main.command("callbacks")

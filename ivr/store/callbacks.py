@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -73,12 +73,15 @@ def settle_callbacks(conn: Connection, summaries: Sequence[Summary], timelines: 
                                                                    if (reached := reached_at(call)) is not None],
                    key=lambda step: (step[0], step[1], step[2].sid))
     closing_later = {call.sid for call in answered}  # answers of this batch not taken in yet
+    settling = _Settling(conn, [call.sid for call in missed])
     for _, is_answer, call in steps:
         if is_answer:
             closing_later.discard(call.sid)
+            settling.flush()
             _close_reached(conn, call, closed_how(timelines[call.sid]))
         else:
-            _open_or_join(conn, call, tier_of(timelines[call.sid]), times, frozenset(closing_later))
+            settling.open_or_join(call, tier_of(timelines[call.sid]), times, frozenset(closing_later))
+    settling.flush()
 
 
 def _hold(conn: Connection, keys: Sequence[str]) -> None:
@@ -91,44 +94,96 @@ def _hold(conn: Connection, keys: Sequence[str]) -> None:
         conn.execute(select(func.pg_advisory_xact_lock(lock)))
 
 
-def _open_or_join(conn: Connection, call: Summary, tier: str | None, times: ResponseTimes,
-                  closing_later: frozenset[str] = frozenset()) -> None:
-    member = conn.execute(
-        select(callback_steps.c.callback_id).where(
-            callback_steps.c.call_sid == call.sid, callback_steps.c.step.in_([Step.OPENED, Step.JOINED]))
-    ).first()
-    if member is not None:
-        # A call already counted; a recording that came later is the callback's newest voicemail.
-        if call.voicemail_url:
-            conn.execute(update(callbacks).where(callbacks.c.id == member.callback_id)
-                         .values(voicemail_url=call.voicemail_url))
-        return
-    due = due_at(call, tier, times)
-    if due is None:
-        return
-    key = customer_key(call.sen, call.caller)
-    found = None if key is None else conn.execute(
-        select(callbacks.c.id, callbacks.c.due_at, callbacks.c.last_call_at).where(callbacks.c.open_key == key)
-    ).first()
-    if found is None:
-        callback_id = conn.execute(callbacks.insert().values(
-            key=key, open_key=key, sen=call.sen, customer=call.customer, caller=call.caller, line=call.line,
-            tier=tier, severity=call.severity, opened_at=call.started_at, due_at=due, last_call_at=call.started_at,
-            first_call=call.sid, calls=1, voicemail_url=call.voicemail_url,
-        ).returning(callbacks.c.id)).scalar_one()
-        _step(conn, callback_id, call.started_at, Step.OPENED, call_sid=call.sid)
-        _alert(conn, callback_id, due)
-        if (reached := _reached_since(conn, call, closing_later)) is not None:
-            _close(conn, callback_id, *reached)
-        return
-    earliest = min(found.due_at, due)
-    conn.execute(update(callbacks).where(callbacks.c.id == found.id).values(
-        due_at=earliest, last_call_at=max(found.last_call_at, call.started_at), calls=callbacks.c.calls + 1,
-        **({"voicemail_url": call.voicemail_url} if call.voicemail_url else {}),
-    ))
-    _step(conn, found.id, call.started_at, Step.JOINED, call_sid=call.sid)
-    if earliest != found.due_at:
-        _alert(conn, found.id, earliest)
+@dataclass
+class _Joining:
+    """An open callback that calls of this transaction join, written once (`_Settling.flush`)."""
+
+    id: int
+    due_at: datetime  # as stored
+    earliest: datetime
+    last_call_at: datetime
+    calls: int = 0
+    voicemail_url: str | None = None
+    steps: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _Settling:
+    """One transaction's missed calls, opening or joining their customers' callbacks in the order
+    given: which calls are in a callback already is read once, and the joins to each open callback
+    are kept and written together (one update a callback, one insert of all their steps), before
+    anything else this transaction does to the callbacks (`flush`), so the result is the same as one
+    call at a time."""
+
+    def __init__(self, conn: Connection, call_sids: Sequence[str]):
+        self._conn = conn
+        self._members: dict[str, int] = {row.call_sid: row.callback_id for row in conn.execute(
+            select(callback_steps.c.call_sid, callback_steps.c.callback_id).where(
+                callback_steps.c.call_sid.in_(call_sids), callback_steps.c.step.in_([Step.OPENED, Step.JOINED]))
+        )} if call_sids else {}
+        self._joining: dict[str, _Joining] = {}
+
+    def open_or_join(self, call: Summary, tier: str | None, times: ResponseTimes,
+                     closing_later: frozenset[str] = frozenset()) -> None:
+        conn = self._conn
+        member = self._members.get(call.sid)
+        if member is not None:
+            # A call already counted; a recording that came later is the callback's newest voicemail.
+            if call.voicemail_url:
+                self.flush()
+                conn.execute(update(callbacks).where(callbacks.c.id == member).values(voicemail_url=call.voicemail_url))
+            return
+        due = due_at(call, tier, times)
+        if due is None:
+            return
+        key = customer_key(call.sen, call.caller)
+        joining = None if key is None else self._open_callback(key)
+        if joining is None:
+            self.flush()
+            callback_id = conn.execute(callbacks.insert().values(
+                key=key, open_key=key, sen=call.sen, customer=call.customer, caller=call.caller, line=call.line,
+                tier=tier, severity=call.severity, opened_at=call.started_at, due_at=due,
+                last_call_at=call.started_at, first_call=call.sid, calls=1, voicemail_url=call.voicemail_url,
+            ).returning(callbacks.c.id)).scalar_one()
+            self._members[call.sid] = callback_id
+            _step(conn, callback_id, call.started_at, Step.OPENED, call_sid=call.sid)
+            _alert(conn, callback_id, due)
+            if (reached := _reached_since(conn, call, closing_later)) is not None:
+                _close(conn, callback_id, *reached)
+            elif key is not None:
+                self._joining[key] = _Joining(callback_id, due, due, call.started_at)
+            return
+        self._members[call.sid] = joining.id
+        joining.earliest = min(joining.earliest, due)
+        joining.last_call_at = max(joining.last_call_at, call.started_at)
+        joining.calls += 1
+        joining.voicemail_url = call.voicemail_url or joining.voicemail_url
+        joining.steps.append({"callback_id": joining.id, "at": call.started_at, "step": Step.JOINED.value,
+                              "call_sid": call.sid})
+
+    def _open_callback(self, key: str) -> _Joining | None:
+        if key not in self._joining:
+            found = self._conn.execute(
+                select(callbacks.c.id, callbacks.c.due_at, callbacks.c.last_call_at).where(callbacks.c.open_key == key)
+            ).first()
+            if found is None:
+                return None
+            self._joining[key] = _Joining(found.id, found.due_at, found.due_at, found.last_call_at)
+        return self._joining[key]
+
+    def flush(self) -> None:
+        """Write the joins kept so far; what this transaction reads of the callbacks next is as stored."""
+        conn = self._conn
+        for joining in self._joining.values():
+            if joining.calls:
+                conn.execute(update(callbacks).where(callbacks.c.id == joining.id).values(
+                    due_at=joining.earliest, last_call_at=joining.last_call_at, calls=callbacks.c.calls + joining.calls,
+                    **({"voicemail_url": joining.voicemail_url} if joining.voicemail_url else {}),
+                ))
+            if joining.earliest != joining.due_at:
+                _alert(conn, joining.id, joining.earliest)
+        if steps := [step for joining in self._joining.values() for step in joining.steps]:
+            conn.execute(callback_steps.insert(), steps)
+        self._joining.clear()
 
 
 def _reached_since(conn: Connection, call: Summary,
@@ -311,7 +366,9 @@ class Callbacks:
         key = customer_key(call.sen, call.caller)
         with self.engine.begin() as conn:
             _hold(conn, [key] if key else [])
-            _open_or_join(conn, call, tier_of(timeline), self._response_times())
+            settling = _Settling(conn, [call.sid])
+            settling.open_or_join(call, tier_of(timeline), self._response_times())
+            settling.flush()
 
     def called(self, callback_id: int, at: datetime, who: str, call_sid: str, engineer: str) -> None:
         """Note in its history that `who` placed a call back (`call_sid`), ringing `engineer` first."""

@@ -11,6 +11,7 @@ gunicorn workers share it); `DATABASE_URL` selects PostgreSQL, which several ins
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -27,7 +28,7 @@ from ivr.store.alert_queue import AlertQueue
 from ivr.store.callbacks import Callbacks
 from ivr.store.counters import Counters
 from ivr.store.database import database_url, make_engine
-from ivr.store.journal import Journal
+from ivr.store.journal import Journal, finished
 from ivr.store.logsink import LogSink
 from ivr.store.migrate import SchemaState, Upgraded
 from ivr.store.schema import (
@@ -38,7 +39,7 @@ from ivr.store.schema import (
     calls,
     events,
 )
-from ivr.store.writer import Writer
+from ivr.store.writer import LOCK_FILE, Writer
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,9 @@ PAGE_SIZE = 50
 JOURNAL_FOLDER = "journal"
 # A read waits at most this long for this process's own accepted events to be stored first.
 READ_CATCH_UP_S = 2.0
+# A process that leaves the writing to a writer process reports the call log failing once no process
+# has held writer.lock for this long (the master starts a writer at once, and again when one dies).
+WRITER_MISSING_S = 10.0
 
 
 class StoreUnavailable(Exception):
@@ -96,9 +100,13 @@ class CallLog:
         alert_settle_seconds: float,
         counters: Counters | None = None,
         response_times: Callable[[], ResponseTimes] = ResponseTimes,
+        writes: bool = True,
     ):
         self.engine = engine
         self._clock = clock
+        # Whether this process may store the journal (when it holds writer.lock); not a gunicorn
+        # worker whose master runs a writer process (IVR_WRITER=process), which only appends.
+        self._writes = writes
         self.counters = counters or Counters.create()
         self._listeners: list[Callable[[Summary], None]] = []
         self.journal = Journal(journal)
@@ -109,6 +117,7 @@ class CallLog:
         # The record of last resort when the journal itself cannot be written (a full disk).
         self.fallback: EventSink = LogSink(logging.ERROR)
         self._journal_error: str | None = None
+        self._writer_gone_since: float | None = None
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -122,19 +131,20 @@ class CallLog:
     def from_settings(
         cls, configured_url: str | None, instance_path: str, *, clock: Callable[[], datetime],
         alert_settle_seconds: float, journal: Path | None = None, counters: Counters | None = None,
-        response_times: Callable[[], ResponseTimes] = ResponseTimes,
+        response_times: Callable[[], ResponseTimes] = ResponseTimes, writes: bool = True,
     ) -> CallLog:
         return cls(make_engine(database_url(configured_url, instance_path)),
                    journal=journal or Path(instance_path) / JOURNAL_FOLDER, clock=clock, counters=counters,
-                   alert_settle_seconds=alert_settle_seconds, response_times=response_times)
+                   alert_settle_seconds=alert_settle_seconds, response_times=response_times, writes=writes)
 
     def start(self) -> None:
         """Store the journal from a thread of this process whenever it is the instance's writer."""
-        self.writer.start()
+        if self._writes:
+            self.writer.start()
 
     def close(self) -> None:
         # What this process accepted is stored now if it can be, rather than left to the next writer.
-        self.writer.close(store_rest=self.journal.name is not None)
+        self.writer.close(store_rest=self._writes and self.journal.name is not None)
         self.journal.close()
         self.engine.dispose()
 
@@ -177,8 +187,8 @@ class CallLog:
     def caught_up(self, timeout: float = READ_CATCH_UP_S) -> bool:
         """Store this process's accepted events now, if it can (it is the instance's writer, or
         none is alive), so what it reads next includes them. A process that accepted none (`ivr
-        calls`) only reads."""
-        return self.journal.name is not None and self.writer.catch_up(timeout)
+        calls`), or that leaves the writing to a writer process, only reads."""
+        return self._writes and self.journal.name is not None and self.writer.catch_up(timeout)
 
     # --- reading ----------------------------------------------------------------------
 
@@ -260,18 +270,33 @@ class CallLog:
         (in multiprocess mode) every worker's failed attempts."""
         status = self.writer.status()
         failures = self.counters.totals().count("ivr_calllog_failures_total")
+        missing = self._writer_missing()
         return {
             "backend": self.engine.dialect.name,
             "database": self.engine.url.render_as_string(hide_password=True),
-            "ok": status.ok and self._journal_error is None,
+            "ok": status.ok and self._journal_error is None and missing is None,
             "failures": failures,
-            "last_error": self._journal_error or status.last_error,
+            "last_error": self._journal_error or missing or status.last_error,
             "last_error_at": status.last_error_at,
             "last_stored_at": status.last_stored_at,
             "pending_bytes": status.pending_bytes,
             "rejected": status.rejected,
             "schema": status.schema_problem,
+            "writer": missing is None,
         }
+
+    def _writer_missing(self) -> str | None:
+        """Why nothing stores the journal, when this process leaves that to a writer process and none
+        has held writer.lock for WRITER_MISSING_S (seen from this process's looks, one each health check)."""
+        if self._writes or not finished(self.journal.folder / LOCK_FILE):
+            self._writer_gone_since = None
+            return None
+        now = time.monotonic()
+        if self._writer_gone_since is None:
+            self._writer_gone_since = now
+        if now - self._writer_gone_since < WRITER_MISSING_S:
+            return None
+        return f"no call-log writer for {now - self._writer_gone_since:.0f} s: events wait in the journal"
 
 
 def _conditions(where: CallFilter) -> list[ColumnElement[bool]]:

@@ -107,4 +107,9 @@ def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
 
 def dialect_insert(conn: Connection, table: Table) -> Any:
     """An INSERT with the backend's ON CONFLICT clauses (PostgreSQL's or SQLite's)."""
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+    return insert_for(conn.dialect.name, table)
+
+
+def insert_for(dialect: str, table: Table) -> Any:
+    """An INSERT with the ON CONFLICT clauses of the backend named `dialect` (`postgresql`, else SQLite's)."""
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import logging
 import math
@@ -27,7 +28,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Integer, String, bindparam, delete, select, update
+from sqlalchemy import BindParameter, Connection, Engine, Integer, String, bindparam, delete, select, update
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 
 from ivr.engine.events import from_data
@@ -37,7 +38,7 @@ from ivr.engine.phonebook import ResponseTimes
 from ivr.store import journal, migrate
 from ivr.store.callbacks import settle_callbacks
 from ivr.store.counters import Counters
-from ivr.store.database import dialect_insert
+from ivr.store.database import insert_for
 from ivr.store.schema import (
     SUMMARY_COLUMNS,
     alerts,
@@ -398,14 +399,57 @@ def _ends(batch: Iterable[journal.Line | journal.Unreadable]) -> dict[str, int]:
     return ends
 
 
-def _advance(conn: Connection, ends: dict[str, int]) -> None:
-    if not ends:
-        return
-    insert = dialect_insert(conn, journal_progress)
-    conn.execute(
-        insert.on_conflict_do_update(index_elements=["name"], set_={"stored_to": insert.excluded.stored_to}),
-        [{"name": name, "stored_to": end} for name, end in ends.items()],
+@dataclass(frozen=True)
+class _Statements:
+    """The writer's statements for one backend, built once: SQLAlchemy then neither builds them nor
+    computes their cache keys again for every batch."""
+
+    advance: Any
+    new_calls: Any
+    summaries_before: Any
+    new_events: Any
+    timelines: Any
+    summary_update: Any
+    call_counts: Any
+    answer_counts: Any
+    alerts: Any
+
+
+@functools.cache
+def _statements(dialect: str) -> _Statements:
+    progress, counts, answers, alert = (insert_for(dialect, table)
+                                        for table in (journal_progress, call_counts, answer_counts, alerts))
+    sids: BindParameter[list[str]] = bindparam("sids", expanding=True)
+    return _Statements(
+        advance=progress.on_conflict_do_update(index_elements=["name"],
+                                               set_={"stored_to": progress.excluded.stored_to}),
+        new_calls=insert_for(dialect, calls).on_conflict_do_nothing(index_elements=["sid"]),
+        # Each call's summary row, locked (PostgreSQL) so concurrent writers of one call (several
+        # instances) recompute it one after the other; its values before this batch, for the counts.
+        summaries_before=select(calls.c.sid, calls.c.outcome, calls.c.severity, calls.c.answer_seconds,
+                                calls.c.event_count)
+        .where(calls.c.sid.in_(sids)).order_by(calls.c.sid).with_for_update(),
+        new_events=insert_for(dialect, events).on_conflict_do_nothing(index_elements=["call_sid", "key"])
+        .returning(events.c.call_sid),
+        timelines=select(events).where(events.c.call_sid.in_(sids)).order_by(events.c.at, events.c.id),
+        summary_update=update(calls).where(calls.c.sid == bindparam("the_sid")).values(
+            {name: bindparam(name) for name in (*SUMMARY_COLUMNS[1:], "event_count")}),
+        call_counts=counts.on_conflict_do_update(
+            index_elements=["outcome", "severity"], set_={"calls": call_counts.c.calls + counts.excluded.calls}),
+        answer_counts=answers.on_conflict_do_update(index_elements=["bucket"], set_={
+            "calls": answer_counts.c.calls + answers.excluded.calls,
+            "seconds": answer_counts.c.seconds + answers.excluded.seconds,
+        }),
+        # In the events' own transaction: once the event is stored, so is its alert.
+        alerts=alert.on_conflict_do_update(
+            index_elements=["sid"], set_={"due_at": alert.excluded.due_at}, where=alerts.c.finished_at.is_(None)),
     )
+
+
+def _advance(conn: Connection, ends: dict[str, int]) -> None:
+    if ends:
+        conn.execute(_statements(conn.dialect.name).advance,
+                     [{"name": name, "stored_to": end} for name, end in ends.items()])
 
 
 def clean(value: Any) -> Any:
@@ -436,22 +480,12 @@ def store_lines(conn: Connection, lines: Sequence[journal.Line], settle: timedel
         started[line.sid] = min(started.get(line.sid, line.at), line.at)
         accepted[line.sid] = max(accepted.get(line.sid, line.accepted), line.accepted)
     sids = sorted(started)
-    conn.execute(dialect_insert(conn, calls).on_conflict_do_nothing(index_elements=["sid"]),
-                 [{"sid": sid, "started_at": started[sid]} for sid in sids])
-    # Each call's summary row, locked (PostgreSQL) so concurrent writers of one call (several
-    # instances) recompute it one after the other; its values before this batch, for the counts.
-    before = {
-        row.sid: row
-        for row in conn.execute(
-            select(calls.c.sid, calls.c.outcome, calls.c.severity, calls.c.answer_seconds, calls.c.event_count)
-            .where(calls.c.sid.in_(sids)).order_by(calls.c.sid).with_for_update()
-        )
-        if row.event_count  # a row made by this batch was never counted
-    }
+    statements = _statements(conn.dialect.name)
+    conn.execute(statements.new_calls, [{"sid": sid, "started_at": started[sid]} for sid in sids])
+    before = {row.sid: row for row in conn.execute(statements.summaries_before, {"sids": sids})
+              if row.event_count}  # a row made by this batch was never counted
     inserted = conn.execute(
-        dialect_insert(conn, events)
-        .on_conflict_do_nothing(index_elements=["call_sid", "key"])
-        .returning(events.c.call_sid),
+        statements.new_events,
         [{"call_sid": line.sid, "key": line.key, "kind": line.kind, "at": line.at, "data": clean(line.data)}
          for line in fresh.values()],
     )
@@ -459,27 +493,16 @@ def store_lines(conn: Connection, lines: Sequence[journal.Line], settle: timedel
     if not changed:
         return []
     timelines: dict[str, list[Event]] = {sid: [] for sid in changed}
-    for row in conn.execute(select(events).where(events.c.call_sid.in_(changed)).order_by(events.c.at, events.c.id)):
+    for row in conn.execute(statements.timelines, {"sids": changed}):
         timelines[row.call_sid].append(Event(row.call_sid, row.key, row.at, from_data(row.kind, row.data)))
     summaries = [summarise(sid, timelines[sid]) for sid in changed]
-    conn.execute(
-        update(calls).where(calls.c.sid == bindparam("the_sid")).values(
-            {name: bindparam(name) for name in (*SUMMARY_COLUMNS[1:], "event_count")}
-        ),
-        [{"the_sid": s.sid, **_row(s), "event_count": len(timelines[s.sid])} for s in summaries],
-    )
+    conn.execute(statements.summary_update,
+                 [{"the_sid": s.sid, **_row(s), "event_count": len(timelines[s.sid])} for s in summaries])
     _count(conn, [(before.get(s.sid), s) for s in summaries])
     due = [(s.sid, alert_due(s, accepted[s.sid], settle)) for s in summaries if s.severity == 1]
     due += [(s.sid, accepted[s.sid]) for s in _first_sen_limits(conn, summaries)]
     if due:
-        insert = dialect_insert(conn, alerts)
-        # In the events' own transaction: once the event is stored, so is its alert.
-        conn.execute(
-            insert.on_conflict_do_update(
-                index_elements=["sid"], set_={"due_at": insert.excluded.due_at}, where=alerts.c.finished_at.is_(None)
-            ),
-            [{"sid": sid, "due_at": at, "attempts": 0, "done": {}} for sid, at in due],
-        )
+        conn.execute(statements.alerts, [{"sid": sid, "due_at": at, "attempts": 0, "done": {}} for sid, at in due])
     settle_callbacks(conn, summaries, timelines, response_times or ResponseTimes())
     return summaries
 
@@ -543,13 +566,8 @@ def _count(conn: Connection, changes: Sequence[tuple[Any, Summary]]) -> None:
             move(old.outcome, old.severity, old.answer_seconds, -1)
         move(new.outcome.value if new.outcome else None, new.severity, new.answer_seconds, +1)
     # In key order, so two writers (two instances) take the rows' locks in the same order.
+    statements = _statements(conn.dialect.name)
     if moved := [{"outcome": o, "severity": s, "calls": n} for (o, s), n in sorted(calls_delta.items()) if n]:
-        insert = dialect_insert(conn, call_counts)
-        conn.execute(insert.on_conflict_do_update(
-            index_elements=["outcome", "severity"], set_={"calls": call_counts.c.calls + insert.excluded.calls}), moved)
+        conn.execute(statements.call_counts, moved)
     if answered := [{"bucket": b, "calls": n, "seconds": t} for b, (n, t) in sorted(answers_delta.items()) if n or t]:
-        insert = dialect_insert(conn, answer_counts)
-        conn.execute(insert.on_conflict_do_update(index_elements=["bucket"], set_={
-            "calls": answer_counts.c.calls + insert.excluded.calls,
-            "seconds": answer_counts.c.seconds + insert.excluded.seconds,
-        }), answered)
+        conn.execute(statements.answer_counts, answered)

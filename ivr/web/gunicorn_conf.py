@@ -6,13 +6,22 @@ single requests, so connections are not kept open for long.
 
 Each worker counts its own events; the hooks below put prometheus_client in multiprocess mode so
 /metrics and /healthz report the sum over all workers, whichever one answers (see `ivr.store.counters`).
+
+The workers only append the call events they accept to the journal; the master starts `ivr writer`,
+a process of its own that stores the journal in the database and sends the alerts it raises, so no
+worker shares its interpreter with that work. The master starts another writer whenever it dies,
+and stops it (it stores what is left first) when the master stops.
 """
 
+import contextlib
 import glob
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
@@ -35,6 +44,13 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
 # the master before on_starting sets the variable, and every forked worker would count in memory.
 METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 _created_metrics_dir = None
+# ivr.config's setting, written again for the same reason: the workers leave the writing to `ivr writer`.
+WRITER_SETTING = "IVR_WRITER"
+WRITER_COMMAND = [sys.executable, "-m", "ivr", "writer"]
+# A writer that dies sooner than this after it started is started again only after this pause.
+WRITER_RESTART_S = 1.0
+# How long a stopping writer may take to store what is left (its own limit is 5 s) before it is killed.
+WRITER_STOP_S = 15.0
 
 
 def on_starting(server):
@@ -95,13 +111,99 @@ def _migrate(server, configured_url, instance):
         engine.dispose()
 
 
-def child_exit(server, worker):
-    # Imported here, after on_starting set the directory; a dead worker's counts still add up.
+class WriterProcess:
+    """`ivr writer`, watched from a thread of the master: started again whenever it exits, until `stop`.
+
+    Started with posix_spawn, not subprocess: a worker forked while subprocess waits for its child's
+    exec would inherit subprocess's pipe and hold it up until that worker exits. Gunicorn's own
+    reaping may collect the writer first: waitpid then says there is no such child, all the same."""
+
+    def __init__(self, log):
+        self._log = log
+        self._lock = threading.Lock()
+        self._stopping = False
+        self._gone = threading.Event()
+        self._pid = self._spawn()
+
+    def start(self):
+        threading.Thread(target=self._supervise, name="ivr-writer-supervisor", daemon=True).start()
+
+    def _spawn(self):
+        self._gone.clear()
+        pid = os.posix_spawn(WRITER_COMMAND[0], WRITER_COMMAND, os.environ)
+        self._log.info("call-log writer started (pid %s)", pid)
+        return pid
+
+    def _supervise(self):
+        while True:
+            started, pid = time.monotonic(), self._pid
+            with contextlib.suppress(ChildProcessError):  # gunicorn's master reaped it
+                os.waitpid(pid, 0)
+            _forget_counts_of(pid)
+            with self._lock:
+                self._gone.set()
+                if self._stopping:
+                    return
+            self._log.error("call-log writer (pid %s) is gone; starting another", pid)
+            time.sleep(max(0.0, started + WRITER_RESTART_S - time.monotonic()))
+            with self._lock:
+                if self._stopping:
+                    return
+                self._pid = self._spawn()
+
+    def _signal(self, sig):
+        with self._lock:
+            if not self._gone.is_set():
+                os.kill(self._pid, sig)
+
+    def restart(self):
+        """Stop the writer; the supervisor starts a new one (with the code reloaded)."""
+        self._signal(signal.SIGTERM)
+
+    def stop(self):
+        with self._lock:
+            self._stopping = True
+        self._signal(signal.SIGTERM)
+        if not self._gone.wait(WRITER_STOP_S):
+            self._log.error("call-log writer (pid %s) did not stop within %s s: killed", self._pid, WRITER_STOP_S)
+            self._signal(signal.SIGKILL)
+
+
+# The master's writer is kept on the master itself: a reload (SIGHUP) runs this file again, and its
+# hooks then come from the new module, which never started a writer.
+WRITER_ATTRIBUTE = "ivr_writer"
+
+
+def when_ready(server):
+    """The writer starts once the master is listening, before its workers, which are forked after
+    this and told to leave the journal to it."""
+    os.environ[WRITER_SETTING] = "process"
+    writer = WriterProcess(server.log)
+    setattr(server, WRITER_ATTRIBUTE, writer)
+    writer.start()
+
+
+def on_reload(server):
+    """New workers run the code installed now, and so does a new writer."""
+    writer = getattr(server, WRITER_ATTRIBUTE, None)
+    if writer is not None:
+        writer.restart()
+
+
+def _forget_counts_of(pid):
+    # Imported here, after on_starting set the directory; a dead process's counts still add up.
     from prometheus_client import multiprocess
 
-    multiprocess.mark_process_dead(worker.pid)
+    multiprocess.mark_process_dead(pid)
+
+
+def child_exit(server, worker):
+    _forget_counts_of(worker.pid)
 
 
 def on_exit(server):
+    writer = getattr(server, WRITER_ATTRIBUTE, None)
+    if writer is not None:
+        writer.stop()
     if _created_metrics_dir:
         shutil.rmtree(_created_metrics_dir, ignore_errors=True)

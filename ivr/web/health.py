@@ -55,6 +55,8 @@ def current_health() -> Health:
     problems = []
     if calllog["schema"]:
         problems.append(f"call log: {calllog['schema']} (call events wait in the journal meanwhile)")
+    elif not calllog["writer"]:
+        problems.append("call log: no writer process is storing it (call events wait in the journal meanwhile)")
     elif not calllog["ok"]:
         problems.append("call log: database unavailable (call events wait in the journal meanwhile)")
     if phonebook_state["last_error"] and phonebook_state["from_last_good_copy"]:

@@ -89,9 +89,9 @@ def build(app: Flask) -> Services:
     calllog.subscribe(alerts.notice)
     events = config.get("EVENT_SINK") or calllog
     if events is calllog:
-        # Calls are recorded in this call log, so this process stores its journal and sweeps it for
-        # alerts. (An app whose events go elsewhere, an in-process `ivr simulate`, leaves both to
-        # the service, and has no alert to warn of.)
+        # Calls are recorded in this call log, so this process stores its journal (unless a writer
+        # process does: IVR_WRITER) and sweeps it for alerts. (An app whose events go elsewhere, an
+        # in-process `ivr simulate`, leaves both to the service, and has no alert to warn of.)
         calllog.start()
         if sms_credentials_missing(phonebook.last_good().alerts, config["TWILIO_ACCOUNT_SID"],
                                    config["TWILIO_AUTH_TOKEN"]):
@@ -120,13 +120,14 @@ def build(app: Flask) -> Services:
 def open_calllog(app: Flask, counters: Counters,
                  response_times: Callable[[], ResponseTimes] = ResponseTimes) -> CallLog:
     """The call log named by DATABASE_URL (default: SQLite in the instance folder), journaling in
-    IVR_JOURNAL_DIR, its callbacks due by `response_times` (the phonebook's in force). A worker never
+    IVR_JOURNAL_DIR (stored by this process, or by a writer process: IVR_WRITER), its callbacks due by
+    `response_times` (the phonebook's in force). A worker never
     creates or migrates tables (`ivr.store.migrate` says who does); a database that is down, or not
     at this release's schema, leaves the service answering calls, its events waiting in the journal
     until the database is back and migrated."""
     log = CallLog.from_settings(
         app.config["DATABASE_URL"], app.instance_path, clock=utc_now, counters=counters,
-        response_times=response_times,
+        response_times=response_times, writes=app.config["IVR_WRITER"] == "thread",
         alert_settle_seconds=app.config["IVR_ALERT_SETTLE_SECONDS"],
         journal=Path(app.config["IVR_JOURNAL_DIR"]) if app.config["IVR_JOURNAL_DIR"] else None,
     )

@@ -71,6 +71,9 @@ from ivr.web.signature import twilio_request
 
 log = logging.getLogger("ivr.voice")
 
+# Action URLs kept built by `_built_url`.
+URLS_KEPT = 1024
+
 bp = Blueprint("voice", __name__)
 
 def init_app(app: Flask) -> None:
@@ -92,7 +95,8 @@ def _forget_the_call(_error: BaseException | None) -> None:
         unbind_call(g.ivr_log_call)
 
 
-def twiml_response(response: VoiceResponse) -> Response:
+def twiml_response(response: VoiceResponse | str) -> Response:
+    """The TwiML document, or its text (`twiml.rendered_ask`), as the webhook's answer."""
     return Response(str(response), mimetype="text/xml")
 
 
@@ -114,7 +118,10 @@ def twiml_voice() -> twiml.Voice:
 
 
 def _form(name: str) -> str:
-    return request.form.get(name, "").strip()
+    # getlist, not get: werkzeug's get builds and catches an HTTP exception for each field that is
+    # not there, several a request.
+    values = request.form.getlist(name)
+    return values[0].strip() if values else ""
 
 
 # The signed records an action URL's query carries.
@@ -124,7 +131,9 @@ _Signed = TypeVar("_Signed", CallState, Engineer, Handoff)
 def _from_query(kind: type[_Signed]) -> _Signed:
     """The record this URL carries; a URL without a valid one is a 400."""
     try:
-        return kind.from_query(request.args)
+        # A plain dict (each key's first value, as `get` gives): the record looks up every field it
+        # knows, and werkzeug's `get` builds an exception for each one that is not there.
+        return kind.from_query(request.args.to_dict())
     except StateError as exc:
         abort(400, description=str(exc))
 
@@ -134,7 +143,14 @@ def _state() -> CallState:
 
 
 def _url(endpoint: str, state: CallState, **extra: str) -> str:
-    return url_for(endpoint, **state.query(), **extra)  # type: ignore[arg-type]  # query keys, never _external...
+    return _built_url(endpoint, request.script_root, tuple({**state.query(), **extra}.items()))
+
+
+@functools.lru_cache(maxsize=URLS_KEPT)
+def _built_url(endpoint: str, script_root: str, query: tuple[tuple[str, str], ...]) -> str:
+    """An action URL, built once for the same endpoint, root and query: a busy line builds the same
+    ones over and over (the SEN and severity questions of each state)."""
+    return url_for(endpoint, **dict(query))  # type: ignore[arg-type]  # query keys, never _external...
 
 
 def webhook(view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseReturnValue]:
@@ -237,7 +253,8 @@ def _answer(decision: Next) -> Response:
     """Report what the decision settled, then answer its TwiML."""
     match decision:
         case AskSen(spoken, state):
-            return twiml_response(twiml.ask(list(spoken), _url("voice.sen", state), twiml_voice(), speech=True))
+            action = _url("voice.sen", state)
+            return twiml_response(twiml.rendered_ask(tuple(spoken), action, twiml_voice(), speech=True))
         case AskSeverity():
             return _ask_severity(decision)
         case Deflect():
@@ -269,7 +286,8 @@ def _ask_severity(decision: AskSeverity) -> Response:
                                   tier=customer.tier))
     action = _url("voice.severity", state)
     return twiml_response(
-        twiml.ask([*decision.spoken], action, twiml_voice(), after_pause=[*decision.after_pause], num_digits=1)
+        twiml.rendered_ask(tuple(decision.spoken), action, twiml_voice(), after_pause=tuple(decision.after_pause),
+                           num_digits=1)
     )
 
 

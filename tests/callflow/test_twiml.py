@@ -72,3 +72,12 @@ def test_bridge_is_an_empty_response_and_the_response_is_xml():
     response = twiml_response(twiml.bridge())
     assert response.mimetype == "text/xml"
     assert list(ET.fromstring(response.get_data(as_text=True))) == []
+
+
+def test_a_rendered_question_is_the_document_ask_builds_for_the_same_inputs():
+    texts, after = ("Press 1.",), ("Or 2.",)
+    first = twiml.rendered_ask(texts, "/voice/severity?s=1", VOICE, after_pause=after, num_digits=1)
+    assert first == str(twiml.ask(texts, "/voice/severity?s=1", VOICE, after_pause=after, num_digits=1))
+    assert twiml.rendered_ask(texts, "/voice/severity?s=1", VOICE, after_pause=after, num_digits=1) is first
+    other = twiml.rendered_ask(texts, "/voice/severity?s=2", VOICE, after_pause=after, num_digits=1)
+    assert _xml(other).find("Gather").get("action") == "/voice/severity?s=2"

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from ivr.engine.events import Dial, Started, Status
 from ivr.engine.outcomes import IN_PROGRESS, Outcome, Summary
 from ivr.outside.alerts import alert_text
+from ivr.store import calllog
 from ivr.store.calllog import CallLog
 from ivr.store.journal import REJECTED
 from ivr.store.schema import calls, events, journal_progress
@@ -60,6 +61,29 @@ def test_one_writer_per_journal_folder(store, clock):
     assert other.writer.elect() is False
     store.writer.close()
     assert other.writer.elect() is True
+
+
+def test_a_process_that_leaves_the_writing_to_a_writer_process_only_appends_to_the_journal(
+        store, clock, monkeypatch):
+    """A gunicorn worker (IVR_WRITER=process): its reads never store the journal, and it never
+    takes writer.lock, even with no writer alive (its health then says so); the writer process
+    stores what it accepted."""
+    monkeypatch.setattr(calllog, "WRITER_MISSING_S", 0.0)
+    worker = CallLog(store.engine, journal=store.journal.folder, clock=clock, alert_settle_seconds=SETTLE,
+                     writes=False)
+    worker.start()
+    answered_call(worker, sid="CA130")
+    assert worker.caught_up() is False
+    assert worker.call("CA130") is None and stored_events(store) == 0
+    health = worker.health()
+    assert (health["ok"], health["writer"]) == (False, False)
+    assert health["last_error"].startswith("no call-log writer for ")
+    assert store.writer.elect() is True  # the lock was free for the writer process
+    assert store.writer.catch_up(5) and stored_events(store) == 8
+    health = worker.health()
+    assert (health["ok"], health["writer"], health["last_error"]) == (True, True, None)
+    worker.close()
+    assert stored_events(store) == 8
 
 
 def killed_worker(folder: Path, does: str) -> None:

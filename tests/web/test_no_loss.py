@@ -45,6 +45,7 @@ from webload import (
     wait_until,
     wait_until_stored,
     workers,
+    writers,
 )
 
 from ivr.engine.callbacks import Step
@@ -109,8 +110,9 @@ def test_every_call_is_stored_once_by_2_then_4_then_8_workers(tmp_path, worker_a
 
 
 def test_workers_and_the_writer_killed_under_load_lose_nothing_they_answered_for(tmp_path):
-    """kill -9 of a worker, of the writer, and of the worker that took over from it, each while
-    calls come in; a step whose worker died before answering is sent again, as Twilio retries."""
+    """kill -9 of a worker, of the writer (`ivr writer`, the master's process of its own), of the
+    writer the master started instead, and of another worker, each while calls come in; a step whose
+    worker died before answering is sent again, as Twilio retries."""
     journal = tmp_path / "instance" / "journal"
     with gunicorn(tmp_path, phonebook(tmp_path), WEB_CONCURRENCY="3") as server:
         master = server.process.pid
@@ -126,24 +128,46 @@ def test_workers_and_the_writer_killed_under_load_lose_nothing_they_answered_for
 
         load.wait_for(20)
         writer = wait_for_writer(journal)
-        kill(min(workers(master) - {writer}))
-        load.wait_for(50)
+        assert writers(master) == {writer} and writer not in workers(master)
+        kill(min(workers(master)))
+        load.wait_for(40)
         kill(writer)
-        load.wait_for(70)
+        load.wait_for(60)
         kill(wait_for_writer(journal, other_than=killed))
+        load.wait_for(80)
+        kill(min(workers(master) - set(killed)))
         load.wait_for(100)
         placed = load.stop()
 
         wait_until_stored(sqlite_url(tmp_path / "instance"), placed)
-        # Every killed worker had answered calls (so had a journal file); each file is stored to its
-        # end and then deleted, while the new workers' files stay.
-        assert len(dead_files) == 3
+        # Every killed worker had answered calls (so had a journal file; a writer has none); each file
+        # is stored to its end and then deleted, while the new workers' files stay.
+        assert len(dead_files) == 2
         wait_until(lambda: not dead_files & journal_names(journal), "the dead workers' journal files deleted",
                    evidence=lambda: (dead_files, journal_names(journal)))
         assert not wait_for_workers(master, metrics_folder(server.log), 3) & set(killed)
+        assert len(writers(master) - set(killed)) == 1
         health = _settled_health(server.base)
         assert health["calllog"]["rejected"] == 0
         assert load.tally.requests == sum(c.steps for c in placed)
+
+
+def test_a_reload_starts_a_new_writer_and_every_call_before_and_after_is_stored(tmp_path):
+    """SIGHUP (gunicorn's reload: new workers on the code installed now) stops the writer and starts
+    a new one as well."""
+    journal = tmp_path / "instance" / "journal"
+    with gunicorn(tmp_path, phonebook(tmp_path)) as server:
+        master, service, tally = server.process.pid, Service(server.base), Tally()
+        before = mixed_calls(0, 10, EVERY_KIND)
+        _place_all(before, service, tally)
+        first = wait_for_writer(journal)
+        os.kill(master, signal.SIGHUP)
+        second = wait_for_writer(journal, other_than=[first])
+        wait_until(lambda: writers(master) == {second}, "the first writer gone", evidence=lambda: writers(master))
+        after = mixed_calls(10, 10, EVERY_KIND)
+        _place_all(after, service, tally)
+        wait_until_stored(sqlite_url(tmp_path / "instance"), before + after)
+        assert tally.unanswered == 0
 
 
 # --- 5. every worker killed the moment it answered --------------------------------------------------
@@ -151,7 +175,7 @@ def test_workers_and_the_writer_killed_under_load_lose_nothing_they_answered_for
 
 def test_workers_killed_right_after_answering_lose_nothing_they_answered_for(tmp_path):
     """A burst of calls, and kill -9 of every worker as soon as the last step is answered (before
-    the writer's next look at the journal); the master starts new ones, which store it all."""
+    the writer's next look at the journal); the writer stores it all, and the new workers answer as they did."""
     journal = tmp_path / "instance" / "journal"
     url = sqlite_url(tmp_path / "instance")
     with gunicorn(tmp_path, phonebook(tmp_path), WEB_CONCURRENCY="2") as server:

@@ -326,20 +326,35 @@ def checked_url(database_url: str) -> str:
 # --- gunicorn's processes, as the kernel sees them --------------------------------------------------
 
 
-def workers(master: int) -> set[int]:
-    """The live (not yet reaped) child processes of gunicorn's master."""
-    children = set()
+def _children(master: int) -> dict[int, list[str]]:
+    """The live (not yet reaped) child processes of gunicorn's master, with their command lines."""
+    children = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
         except OSError:
             continue
         fields = stat.rpartition(")")[2].split()
         if int(fields[1]) == master and fields[0] != "Z":
-            children.add(int(entry.name))
+            children[int(entry.name)] = command
     return children
+
+
+def _is_writer(command: list[str]) -> bool:
+    return command[-3:] == ["-m", "ivr", "writer"]
+
+
+def workers(master: int) -> set[int]:
+    """The live workers of gunicorn's master (its children but the call-log writer)."""
+    return {pid for pid, command in _children(master).items() if not _is_writer(command)}
+
+
+def writers(master: int) -> set[int]:
+    """The live call-log writer processes of gunicorn's master (`ivr writer`)."""
+    return {pid for pid, command in _children(master).items() if _is_writer(command)}
 
 
 def writer_pid(journal: Path) -> int | None:
@@ -372,9 +387,9 @@ def journal_names(journal: Path) -> set[str]:
 
 
 def kill_and_reap(master: int, pid: int) -> None:
-    """SIGKILL one worker, and wait until its master has reaped it (it then starts a new one)."""
+    """SIGKILL one worker or the writer, and wait until it is reaped (the master then starts a new one)."""
     os.kill(pid, 9)
-    wait_until(lambda: pid not in workers(master), f"worker {pid} reaped by gunicorn", seconds=30)
+    wait_until(lambda: pid not in _children(master), f"process {pid} reaped by gunicorn", seconds=30)
 
 
 def wait_for_workers(master: int, metrics: Path, number: int) -> set[int]:
@@ -398,7 +413,7 @@ def metrics_folder(log: Path) -> Path:
 
 
 def wait_for_writer(journal: Path, other_than: Iterable[int] = ()) -> int:
-    """The pid of the worker that holds the writer lock, once one (not among `other_than`) does."""
+    """The pid of the process that holds the writer lock, once one (not among `other_than`) does."""
     found: list[int] = []
 
     def elected() -> bool:
@@ -408,7 +423,7 @@ def wait_for_writer(journal: Path, other_than: Iterable[int] = ()) -> int:
         found.append(pid)
         return True
 
-    wait_until(elected, "a worker holds writer.lock", seconds=30)
+    wait_until(elected, "a writer holds writer.lock", seconds=30)
     return found[-1]
 
 
