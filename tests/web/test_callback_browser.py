@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import shutil
-import threading
 from pathlib import Path
 
 import pytest
 from conftest import OPS_PASSWORD, ROOT, make_app, missed_call, utc
+from serving import serving
 from werkzeug.serving import make_server
 
 from ivr.web.services import services_of
@@ -29,12 +29,8 @@ def served(tmp_path):
     app = make_app(tmp_path, CLOCK=lambda: utc("2026-12-01T10:30Z"))
     calls = services_of(app).calllog
     missed_call(calls, "CA0001", at=utc("2026-12-01T09:00Z"))
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join()
+    with serving(make_server("127.0.0.1", 0, app, threaded=True)) as server:
+        yield f"http://127.0.0.1:{server.server_port}"
     calls.close()
 
 

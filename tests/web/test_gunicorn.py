@@ -9,7 +9,6 @@ import shlex
 import signal
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ from calls import ACCOUNT, ACME_ADMIN, TOKEN, US_LINE
 from click.testing import CliRunner
 from conftest import OPS_PASSWORD, ROOT, SAMPLE, valid_at_any_date
 from prometheus_client.parser import text_string_to_metric_families
+from serving import serving
 from twilio.request_validator import RequestValidator
 
 from ivr.cli.commands import main
@@ -220,11 +220,8 @@ class FailingLicensing(BaseHTTPRequestHandler):
 def licensing():
     FailingLicensing.requests = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), FailingLicensing)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/sen/{{sen}}"
-    server.shutdown()
-    server.server_close()
+    with serving(server, "licensing"):
+        yield f"http://127.0.0.1:{server.server_address[1]}/sen/{{sen}}"
 
 
 def _signed_call(base: str, number: int) -> requests.Response:

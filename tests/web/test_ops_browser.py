@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import threading
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from conftest import OPS_PASSWORD, ROOT, answered_call, make_app, utc, voicemail_call
+from serving import serving
 from werkzeug.serving import make_server
 
 from ivr.engine.events import Deflected, Entitlement, Started
@@ -26,16 +26,12 @@ if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
 
 
 @contextmanager
-def serving(app):
+def on_a_socket(app):
     """The app on a real socket: its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        with serving(make_server("127.0.0.1", 0, app, threaded=True)) as server:
+            yield f"http://127.0.0.1:{server.server_port}"
     finally:
-        server.shutdown()
-        thread.join()
         services_of(app).calllog.close()
 
 
@@ -48,7 +44,7 @@ def served(tmp_path):
     calls.record("CA0002", Started(to="+31205550100", caller="+31612345678", caller_name="<script>alert(1)</script>"), utc("2026-12-01T10:00Z"))
     calls.record("CA0002", Entitlement(sen="SEN-2345678", customer="Globex", verdict="expired"), utc("2026-12-01T10:00:09Z"))
     calls.record("CA0002", Deflected(reason="expired"), utc("2026-12-01T10:00:09Z"))
-    with serving(app) as url:
+    with on_a_socket(app) as url:
         yield url
 
 
@@ -122,7 +118,7 @@ def signed_in(browser, url, **page_options):
 def test_the_now_page_refreshes_itself_and_shows_a_missed_call_that_came_in(tmp_path, browser):
     ARTIFACTS.mkdir(exist_ok=True)
     app = make_app(tmp_path, CLOCK=lambda: utc("2026-12-01T10:30Z"), OPS_REFRESH_SECONDS=1)
-    with serving(app) as url:
+    with on_a_socket(app) as url:
         page = signed_in(browser, url, viewport={"width": 1280, "height": 800})
         assert page.locator("#all-well").is_visible() and page.locator("#missed").count() == 0
         voicemail_call(services_of(app).calllog, "CA0003", utc("2026-12-01T10:10Z"))
