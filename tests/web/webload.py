@@ -280,7 +280,7 @@ def wait_until(condition: Callable[[], bool], what: str, seconds: float = STORED
     while not condition():
         if time.monotonic() > deadline:
             pytest.fail(f"not within {seconds:g} s: {what}\n{evidence()}")
-        time.sleep(0.2)
+        time.sleep(0.1)
 
 
 def wait_until_stored(url: str, placed: list[Call], evidence: Callable[[], object] = lambda: "") -> Stored:
