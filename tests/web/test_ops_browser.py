@@ -48,8 +48,9 @@ def served(tmp_path):
         yield url
 
 
-@pytest.fixture
-def browser():
+@pytest.fixture(scope="module")
+def chromium():
+    """One headless chromium for the module's tests: starting one is the slow part of a browser test."""
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
         try:
@@ -58,52 +59,55 @@ def browser():
             browser.close()
 
 
-def test_sign_in_open_a_call_and_filter_in_a_real_browser(served):
+@pytest.fixture
+def browser(chromium):
+    """The module's chromium; the pages a test opens (each in a context of its own) close with it."""
+    yield chromium
+    for context in chromium.contexts:
+        context.close()
+
+
+def test_sign_in_open_a_call_and_filter_in_a_real_browser(served, browser):
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
-            dialogs = []
-            page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-            page.goto(f"{served}/ops/calls")
-            assert page.url.startswith(f"{served}/ops/login")
-            page.fill("#password", "not it")
-            page.click("button[type=submit]")
-            assert page.locator("[role=alert]").inner_text() == "Wrong password."
-            page.fill("#password", OPS_PASSWORD)
-            page.click("button[type=submit]")
-            page.wait_for_url(f"{served}/ops/calls")
-            rows = page.locator("#calls tbody tr")
-            assert rows.count() == 2
-            # The hostile caller name is text on the page, never a running script.
-            assert "<script>alert(1)</script>" in rows.nth(0).inner_text()
-            page.screenshot(path=str(ARTIFACTS / "ops-calls.png"), full_page=True)
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(f"{served}/ops/calls")
+    assert page.url.startswith(f"{served}/ops/login")
+    page.fill("#password", "not it")
+    page.click("button[type=submit]")
+    assert page.locator("[role=alert]").inner_text() == "Wrong password."
+    page.fill("#password", OPS_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{served}/ops/calls")
+    rows = page.locator("#calls tbody tr")
+    assert rows.count() == 2
+    # The hostile caller name is text on the page, never a running script.
+    assert "<script>alert(1)</script>" in rows.nth(0).inner_text()
+    page.screenshot(path=str(ARTIFACTS / "ops-calls.png"), full_page=True)
 
-            rows.nth(1).locator("a").first.click()
-            page.wait_for_url(f"{served}/ops/calls/CA0001")
-            assert "San Francisco Priority Support after 12 s" in page.inner_text("dl.facts")
-            assert page.locator("#timeline tbody tr").count() == 8
-            page.screenshot(path=str(ARTIFACTS / "ops-call.png"), full_page=True)
+    rows.nth(1).locator("a").first.click()
+    page.wait_for_url(f"{served}/ops/calls/CA0001")
+    assert "San Francisco Priority Support after 12 s" in page.inner_text("dl.facts")
+    assert page.locator("#timeline tbody tr").count() == 8
+    page.screenshot(path=str(ARTIFACTS / "ops-call.png"), full_page=True)
 
-            page.goto(f"{served}/ops/calls")
-            page.select_option("select[name=outcome]", "deflected")
-            page.click("form.filters button[type=submit]")
-            page.wait_for_url("**/ops/calls?outcome=deflected*")
-            assert page.locator("#calls tbody tr").count() == 1
-            assert "Globex" in page.locator("#calls tbody tr").inner_text()
+    page.goto(f"{served}/ops/calls")
+    page.select_option("select[name=outcome]", "deflected")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_url("**/ops/calls?outcome=deflected*")
+    assert page.locator("#calls tbody tr").count() == 1
+    assert "Globex" in page.locator("#calls tbody tr").inner_text()
 
-            phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
-            phone.context.add_cookies(page.context.cookies())
-            # Every page fits a phone's width: nothing scrolls sideways.
-            for name, path in [("now", "/ops/"), ("calls", "/ops/calls"), ("call", "/ops/calls/CA0001"),
-                               ("week", "/ops/week"), ("numbers", "/ops/numbers"), ("public-numbers", "/numbers")]:
-                phone.goto(f"{served}{path}")
-                assert phone.evaluate("document.documentElement.scrollWidth") <= 390, path
-                phone.screenshot(path=str(ARTIFACTS / f"ops-{name}-phone.png"), full_page=True)
-            assert dialogs == []
-        finally:
-            browser.close()
+    phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
+    phone.context.add_cookies(page.context.cookies())
+    # Every page fits a phone's width: nothing scrolls sideways.
+    for name, path in [("now", "/ops/"), ("calls", "/ops/calls"), ("call", "/ops/calls/CA0001"),
+                       ("week", "/ops/week"), ("numbers", "/ops/numbers"), ("public-numbers", "/numbers")]:
+        phone.goto(f"{served}{path}")
+        assert phone.evaluate("document.documentElement.scrollWidth") <= 390, path
+        phone.screenshot(path=str(ARTIFACTS / f"ops-{name}-phone.png"), full_page=True)
+    assert dialogs == []
 
 
 def signed_in(browser, url, **page_options):
