@@ -382,7 +382,9 @@ def test_a_trickling_webhook_is_cut_at_the_deadline_and_the_other_alerts_due_wit
             state = sqlite_store.alerts.get(sid)
             assert list(state.done) == ["sms:+14155550199"]
             assert state.due_at == SETTLED + ROUND_PAUSE and state.leased_until is None
-            assert "DeadlineExceeded: no complete answer within 0.25 s" in state.last_error
+            # Within what was left of the 0.25 s when the try began (a loaded machine starts it late).
+            cut = re.search(r"DeadlineExceeded: no complete answer within ([\d.]+) s", state.last_error)
+            assert cut and float(cut[1]) <= 0.25, state.last_error
         assert alerter.health()["webhook"]["failures"] == 2
 
 
