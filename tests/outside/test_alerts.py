@@ -377,7 +377,8 @@ def test_a_trickling_webhook_is_cut_at_the_deadline_and_the_other_alerts_due_wit
         # Three tries of at most 0.25 s each, side by side with the texts; generous for a loaded machine.
         assert time.monotonic() - start < 3 * 0.25 + 1.5
         assert len(posts_to(MESSAGES)) == 2
-        assert len([hit for hit in server.hits if hit == "/hook"]) == 6
+        # (The server may count a try that was cut before it got to it a little late.)
+        assert server.wait_for(lambda: len([hit for hit in server.hits if hit == "/hook"]) == 6), server.hits
         for sid in ("CA900", "CA901"):
             state = sqlite_store.alerts.get(sid)
             assert list(state.done) == ["sms:+14155550199"]

@@ -176,7 +176,7 @@ def test_a_twilio_reply_that_drags_is_cut_at_the_deadline_and_the_next_text_goes
         # One after the other on the sender's thread, each cut at 0.25 s; generous for a loaded machine.
         assert time.monotonic() - start < 2 * 0.25 + 1.0
         assert sms_counts(sender) == {"sent": 0, "failures": {"timeout": 2}}
-        assert len(server.hits) == 2
+        assert server.wait_for(lambda: len(server.hits) == 2), server.hits  # the server may count a cut one late
         server.mode = "ok"
         sender.send("+447911123456", "+442079460100", "third")
         sender.drain()
