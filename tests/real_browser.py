@@ -4,13 +4,13 @@ open; screenshots go to test-artifacts/. A test module that imports this is skip
 from __future__ import annotations
 
 import shutil
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from conftest import OPS_PASSWORD, ROOT
+from serving import serving as in_a_thread
 from werkzeug.serving import make_server
 
 from ivr.web.services import services_of
@@ -26,14 +26,10 @@ if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
 @contextmanager
 def serving(app) -> Iterator[str]:
     """The app on a real socket: its base URL. Its call log is closed afterwards."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        with in_a_thread(make_server("127.0.0.1", 0, app, threaded=True)) as server:
+            yield f"http://127.0.0.1:{server.server_port}"
     finally:
-        server.shutdown()
-        thread.join()
         services_of(app).calllog.close()
 
 

@@ -11,6 +11,8 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from serving import serving
+
 ACME = {
     "sen": "SEN-1234567",
     "name": "Acme Corporation",
@@ -136,12 +138,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 @contextlib.contextmanager
 def slow_server() -> Iterator[SlowServer]:
-    server = SlowServer()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.stopping.set()
-        server.shutdown()
-        server.server_close()
+    with serving(SlowServer(), "slow-server") as server:
+        try:
+            yield server
+        finally:
+            server.stopping.set()  # first: the handlers still waiting end, and the server can stop

@@ -369,14 +369,14 @@ def with_webhook(sample, url, sms=("+14155550199",)):
 
 
 @contextmanager
-def trickling_webhook(store, sample, *, sweep_seconds: float,
+def trickling_webhook(store, sample, *, gap: float, sweep_seconds: float,
                       send_seconds: float) -> Iterator[tuple[Alerter, SlowServer]]:
     """An alerter whose phonebook texts +14155550199 (Twilio answers) and posts to a local webhook that
-    trickles its answer (0.2 s a byte); yields it with that server. Call under `responses.activate`."""
+    trickles its answer (`gap` s a byte); yields it with that server. Call under `responses.activate`."""
     responses.add_passthru(re.compile(r"http://127\.0\.0\.1"))
     sms_sent()
     with slow_server() as server:
-        server.mode, server.gap = "trickle", 0.2
+        server.mode, server.gap = "trickle", gap
         book = with_webhook(sample, f"{server.base}/hook")
         yield Alerter(store, lambda: book, ACCOUNT, "token", backoff_seconds=0, lease_seconds=LEASE.total_seconds(),
                       sweep_seconds=sweep_seconds, send_seconds=send_seconds), server
@@ -384,26 +384,29 @@ def trickling_webhook(store, sample, *, sweep_seconds: float,
 
 @responses.activate
 def test_a_trickling_webhook_is_cut_at_the_deadline_and_the_other_alerts_due_with_it_go_out(sqlite_store, sample):
-    with trickling_webhook(sqlite_store, sample, sweep_seconds=5, send_seconds=0.5) as (alerter, server):
+    with trickling_webhook(sqlite_store, sample, gap=0.05, sweep_seconds=5, send_seconds=0.25) as (alerter, server):
         voicemail_call(sqlite_store, "CA900")
         voicemail_call(sqlite_store, "CA901")
         start = time.monotonic()
         assert sweep(alerter) == 2
-        # Three tries of at most 0.5 s each, side by side with the texts; generous for a loaded machine.
-        assert time.monotonic() - start < 3 * 0.5 + 1.5
+        # Three tries of at most 0.25 s each, side by side with the texts; generous for a loaded machine.
+        assert time.monotonic() - start < 3 * 0.25 + 1.5
         assert len(posts_to(MESSAGES)) == 2
-        assert len([hit for hit in server.hits if hit == "/hook"]) == 6
+        # (The server may count a try that was cut before it got to it a little late.)
+        assert server.wait_for(lambda: len([hit for hit in server.hits if hit == "/hook"]) == 6), server.hits
         for sid in ("CA900", "CA901"):
             state = sqlite_store.alerts.get(sid)
             assert list(state.done) == ["sms:+14155550199"]
             assert state.due_at == SETTLED + ROUND_PAUSE and state.leased_until is None
-            assert "DeadlineExceeded: no complete answer within 0.5 s" in state.last_error
+            # Within what was left of the 0.25 s when the try began (a loaded machine starts it late).
+            cut = re.search(r"DeadlineExceeded: no complete answer within ([\d.]+) s", state.last_error)
+            assert cut and float(cut[1]) <= 0.25, state.last_error
         assert alerter.health()["webhook"]["failures"] == 2
 
 
 @responses.activate
 def test_a_slow_round_does_not_hold_back_the_next_due_alert(sqlite_store, sample):
-    with trickling_webhook(sqlite_store, sample, sweep_seconds=0.05, send_seconds=1.0) as (alerter, server):
+    with trickling_webhook(sqlite_store, sample, gap=0.2, sweep_seconds=0.05, send_seconds=1.0) as (alerter, server):
         alerter.start()
         try:
             voicemail_call(sqlite_store, "CA900")

@@ -9,7 +9,6 @@ import shlex
 import signal
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ from calls import ACCOUNT, ACME_ADMIN, TOKEN, US_LINE
 from click.testing import CliRunner
 from conftest import OPS_PASSWORD, ROOT, SAMPLE, valid_at_any_date
 from prometheus_client.parser import text_string_to_metric_families
+from serving import serving
 from twilio.request_validator import RequestValidator
 
 from ivr.cli.commands import main
@@ -108,11 +108,22 @@ def book(tmp_path):
     return phonebook(tmp_path)
 
 
-@pytest.fixture
-def service(tmp_path, book):
-    """The service on a copy of the sample phonebook, which each worker checks on every request."""
-    with gunicorn(tmp_path, book, IVR_RELOAD_SECONDS="0") as server:
-        yield server.base
+@dataclass
+class Served:
+    base: str
+    book: Path
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    """The service on a copy of the sample phonebook, which each worker checks on every request; one
+    gunicorn for the tests that leave it as they found it (a test that edits the file puts it back)."""
+    from webload import phonebook  # webload imports this module
+
+    folder = tmp_path_factory.mktemp("service")
+    book = phonebook(folder)
+    with gunicorn(folder, book, IVR_RELOAD_SECONDS="0") as server:
+        yield Served(server.base, book)
 
 
 def _simulate_over_http(base: str, tmp_path: Path, *options: str):
@@ -125,10 +136,10 @@ def _simulate_over_http(base: str, tmp_path: Path, *options: str):
     return CliRunner(env=env).invoke(main, args)
 
 
-def test_a_simulated_call_over_http_reaches_an_engineer_under_gunicorn(service, tmp_path, book):
-    health = requests.get(f"{service}/healthz", auth=OPS, timeout=5).json()
-    assert health["phonebook"]["file"] == str(book)
-    result = _simulate_over_http(service, tmp_path)
+def test_a_simulated_call_over_http_reaches_an_engineer_under_gunicorn(service, tmp_path):
+    health = requests.get(f"{service.base}/healthz", auth=OPS, timeout=5).json()
+    assert health["phonebook"]["file"] == str(service.book)
+    result = _simulate_over_http(service.base, tmp_path)
     assert result.exit_code == 0, result.output
     assert "caller hears  Welcome to Priority Support." in result.output
     assert "Hello, Acme Corporation." in result.output
@@ -166,20 +177,22 @@ def test_signing_the_local_address_instead_is_refused_in_one_line_that_says_what
     )
 
 
-def test_every_worker_refuses_a_broken_edit_and_takes_the_fixed_file(service, book):
+def test_every_worker_refuses_a_broken_edit_and_takes_the_fixed_file(service):
     # Several requests on fresh connections, so both workers answer.
     def states():
-        return [requests.get(f"{service}/healthz", auth=OPS, timeout=5).json()["phonebook"] for _ in range(8)]
+        return [requests.get(f"{service.base}/healthz", auth=OPS, timeout=5).json()["phonebook"] for _ in range(8)]
 
-    good = book.read_text()
-    book.write_text(good.replace('tz = "Europe/Amsterdam"', 'tz = "Europe/Amsterdm"'))
-    assert all("Europe/Amsterdm" in state["last_error"] for state in states())
-    book.write_text(good)
+    good = service.book.read_text()
+    try:
+        service.book.write_text(good.replace('tz = "Europe/Amsterdam"', 'tz = "Europe/Amsterdm"'))
+        assert all("Europe/Amsterdm" in state["last_error"] for state in states())
+    finally:
+        service.book.write_text(good)
     assert all(state["last_error"] is None and state["last_reload"] for state in states())
 
 
 def test_unsigned_requests_are_refused_under_gunicorn(service):
-    assert requests.post(f"{service}/voice", data={"CallSid": "CA1"}, timeout=5).status_code == 403
+    assert requests.post(f"{service.base}/voice", data={"CallSid": "CA1"}, timeout=5).status_code == 403
 
 
 def test_the_gunicorn_config_reads_port_and_workers_and_gives_up_well_before_twilio(monkeypatch):
@@ -220,11 +233,8 @@ class FailingLicensing(BaseHTTPRequestHandler):
 def licensing():
     FailingLicensing.requests = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), FailingLicensing)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/sen/{{sen}}"
-    server.shutdown()
-    server.server_close()
+    with serving(server, "licensing"):
+        yield f"http://127.0.0.1:{server.server_address[1]}/sen/{{sen}}"
 
 
 def _signed_call(base: str, number: int) -> requests.Response:

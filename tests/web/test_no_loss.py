@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
@@ -85,7 +84,7 @@ def _settled_health(base: str) -> dict:
 
 @pytest.mark.parametrize("worker_args", ["", "--worker-class gthread --threads 4"], ids=["sync", "gthread"])
 def test_every_call_is_stored_once_by_2_then_4_then_8_workers(tmp_path, worker_args):
-    """One master grown from 2 to 4 to 8 workers (SIGTTIN), ~100 requests at each size."""
+    """One master grown from 2 to 4 to 8 workers (SIGTTIN), ~50 requests at each size."""
     with gunicorn(tmp_path, phonebook(tmp_path), GUNICORN_CMD_ARGS=f"{ACCESS_LOG} {worker_args}") as server:
         service, tally, placed = Service(server.base), Tally(), []
         master, metrics = server.process.pid, metrics_folder(server.log)
@@ -96,7 +95,7 @@ def test_every_call_is_stored_once_by_2_then_4_then_8_workers(tmp_path, worker_a
                 wait_until(lambda more=more: len(workers(master)) >= more, f"{more} workers forked", seconds=30)
             wait_for_workers(master, metrics, size)
             log_from = len(server.log.read_text())
-            calls = mixed_calls(len(placed), 30)
+            calls = mixed_calls(len(placed), 15)
             _place_all(calls, service, tally)
             placed += calls
             wait_until_stored(sqlite_url(tmp_path / "instance"), placed)
@@ -126,17 +125,20 @@ def test_workers_and_the_writer_killed_under_load_lose_nothing_they_answered_for
             kill_and_reap(master, pid)
             killed.append(pid)
 
-        load.wait_for(20)
+        load.wait_for(10)
         writer = wait_for_writer(journal)
         assert writers(master) == {writer} and writer not in workers(master)
         kill(min(workers(master)))
-        load.wait_for(40)
+        load.wait_for(20)
         kill(writer)
-        load.wait_for(60)
+        load.wait_for(30)
         kill(wait_for_writer(journal, other_than=killed))
-        load.wait_for(80)
-        kill(min(workers(master) - set(killed)))
-        load.wait_for(100)
+        load.wait_for(40)
+        # The worker killed last must have answered (so have a journal file), like the first.
+        last = min(workers(master) - set(killed))
+        wait_until(lambda: bool(journal_files(last, journal)), f"worker {last} answered a call")
+        kill(last)
+        load.wait_for(50)
         placed = load.stop()
 
         wait_until_stored(sqlite_url(tmp_path / "instance"), placed)
@@ -182,7 +184,7 @@ def test_workers_killed_right_after_answering_lose_nothing_they_answered_for(tmp
         master, metrics = server.process.pid, metrics_folder(server.log)
         service, tally = Service(server.base), Tally()
         first = wait_for_workers(master, metrics, 2)
-        burst = mixed_calls(0, 60, EVERY_KIND)
+        burst = mixed_calls(0, 30, EVERY_KIND)
         _place_all(burst, service, tally)
         for pid in first:
             os.kill(pid, signal.SIGKILL)
@@ -195,7 +197,7 @@ def test_workers_killed_right_after_answering_lose_nothing_they_answered_for(tmp
                    evidence=lambda: (dead_files, journal_names(journal)))
         # The new workers answer and store calls as the first ones did.
         assert not wait_for_workers(master, metrics, 2) & first
-        more = mixed_calls(60, 30, EVERY_KIND)
+        more = mixed_calls(30, 15, EVERY_KIND)
         _place_all(more, service, tally)
         wait_until_stored(url, burst + more)
         assert tally.unanswered == 0 and tally.requests == sum(c.steps for c in burst + more)
@@ -217,14 +219,17 @@ def test_calls_go_on_while_postgresql_refuses_connections_and_are_all_stored_whe
 
             proxy.refuse()
             load = Load(lambda _step: service, EVERY_KIND, first=len(before), threads=4, limit=80)
-            # For about 5 s: every call answered (the load fails on anything but 2xx), /healthz 200.
-            seen = []
-            for _ in range(20):
+            # Every call answered (the load fails on anything but 2xx), and /healthz (200) says the call
+            # log is failing with events waiting, until 20 calls are in.
+            seen: list[dict] = []
+
+            def degraded_with_events_waiting() -> bool:
                 seen.append(health(server.base))
-                time.sleep(0.25)
-            degraded = [h["calllog"] for h in seen if h["status"] == "degraded"]
-            assert degraded and degraded[-1]["ok"] is False and degraded[-1]["pending_bytes"] > 0, seen[-1]
-            assert degraded[-1]["last_error"].startswith("OperationalError"), degraded[-1]
+                return seen[-1]["status"] == "degraded" and seen[-1]["calllog"]["pending_bytes"] > 0
+
+            wait_until(degraded_with_events_waiting, "/healthz degraded, events waiting", evidence=lambda: seen[-1])
+            degraded = seen[-1]["calllog"]
+            assert degraded["ok"] is False and degraded["last_error"].startswith("OperationalError"), degraded
             load.wait_for(20)
             # Answered with the database out of reach: none of it is stored yet.
             assert Stored.read(url) == expected(before)
@@ -247,15 +252,15 @@ def test_connections_cut_mid_transaction_neither_lose_nor_double_an_event(tmp_pa
         with gunicorn(tmp_path, phonebook(tmp_path), DATABASE_URL=through(database, proxy)) as server:
             service = Service(server.base)
             wait_for_workers(server.process.pid, metrics_folder(server.log), 2)
-            proxy.cut_commits(8)
+            proxy.cut_commits(4)
             # The writer stores what waits in one transaction (up to 500 lines), so how many calls make
-            # 8 commits depends on the machine's speed: the load goes on until they are cut.
+            # 4 commits depends on the machine's speed: the load goes on until they are cut.
             load = Load(lambda _step: service, ("short", "l2"), threads=4, limit=20_000)
-            wait_until(lambda: sum(proxy.counts().values()) == 8 or load.done == load.limit, "8 transactions cut",
+            wait_until(lambda: sum(proxy.counts().values()) == 4 or load.done == load.limit, "4 transactions cut",
                        evidence=proxy.counts)
-            load.wait_for(load.done + 20)
+            load.wait_for(load.done + 10)
             placed = load.stop()
-            assert proxy.counts() == {"cut_before": 4, "cut_after": 4, "reset": 0}
+            assert proxy.counts() == {"cut_before": 2, "cut_after": 2, "reset": 0}
             assert load.tally.unanswered == 0
 
             wait_until_stored(url, placed)
@@ -282,7 +287,7 @@ def test_calls_alternating_between_two_instances_are_stored_once_and_each_missed
         (tmp_path / "b").mkdir()
         with gunicorn(tmp_path / "a", book, **env) as a, gunicorn(tmp_path / "b", book, **env) as b:
             instances = (Service(a.base, PUBLIC_URL), Service(b.base, PUBLIC_URL))
-            calls = mixed_calls(0, 60)
+            calls = mixed_calls(0, 30)
             tally = Tally()
             with ThreadPoolExecutor(8) as pool:
                 list(pool.map(lambda c: place(c, lambda step: instances[(c.number + step) % 2], tally), calls))

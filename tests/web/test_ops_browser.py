@@ -26,10 +26,19 @@ def served(tmp_path):
         yield url
 
 
-@pytest.fixture
-def browser():
+@pytest.fixture(scope="module")
+def module_chromium():
+    """One headless chromium for the module's tests: starting one is the slow part of a browser test."""
     with chromium() as browser:
         yield browser
+
+
+@pytest.fixture
+def browser(module_chromium):
+    """The module's chromium; the pages a test opens close after it."""
+    yield module_chromium
+    for context in module_chromium.contexts:
+        context.close()
 
 
 def test_sign_in_open_a_call_and_filter_in_a_real_browser(served, browser):

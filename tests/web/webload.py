@@ -26,6 +26,7 @@ import pytest
 import requests
 from calls import ACCOUNT, ACME_ADMIN, ATTESTED, TOKEN, US_LINE
 from conftest import OPS_PASSWORD
+from serving import serving
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
@@ -279,7 +280,7 @@ def wait_until(condition: Callable[[], bool], what: str, seconds: float = STORED
     while not condition():
         if time.monotonic() > deadline:
             pytest.fail(f"not within {seconds:g} s: {what}\n{evidence()}")
-        time.sleep(0.2)
+        time.sleep(0.1)
 
 
 def wait_until_stored(url: str, placed: list[Call], evidence: Callable[[], object] = lambda: "") -> Stored:
@@ -546,11 +547,6 @@ def alert_webhook(folder: Path) -> Iterator[AlertWebhook]:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, name="alert-webhook", daemon=True)
-    thread.start()
-    try:
+    with serving(server, "alert-webhook"):
         yield AlertWebhook(f"https://127.0.0.1:{server.server_address[1]}/hook", cert,
                            server.posts)  # type: ignore[attr-defined]
-    finally:
-        server.shutdown()
-        server.server_close()
