@@ -71,6 +71,18 @@ def texted() -> list[dict]:
             if c.request.url == MESSAGES]
 
 
+# The full digest's lines for `sydney_shift`, read at or after the 08:00 handoff.
+SYDNEY_SHIFT = [
+    "Open callbacks:",
+    "- Acme Corporation (SEN-1234567, from +14155551234): due 2026-12-01T06:00:00Z, overdue by 2 h 00 min",
+    "L1 calls of the outgoing shift:",
+    "- 2026-12-01T04:00:00Z Acme Corporation (SEN-1234567, from +14155551234): answered by san_francisco,"
+    " 5 min 13 s",
+    "- 2026-12-01T05:00:00Z Acme Corporation (SEN-1234567, from +14155551234): missed (voicemail),"
+    f" voicemail {RECORDING}; callback 1 overdue by 2 h 00 min",
+]
+
+
 def sydney_shift(store, clock):
     """Sydney's shift before the 08:00 handoff: one L1 call answered, one missed (a callback due 06:00)."""
     clock.now = utc("2026-12-01T05:02:00Z")  # when the worker that took the calls stored them
@@ -96,13 +108,7 @@ def test_two_workers_send_amsterdam_its_digest_once_at_the_handoff(store, clock,
     assert digest.splitlines() == [
         "Handoff 2026-12-01T08:00:00Z: Sydney Priority Support to Amsterdam Priority Support. Open callbacks: 1;"
         " L1 calls since 2026-12-01T03:00:00Z: 1 answered, 1 missed, 0 in progress.",
-        "Open callbacks:",
-        "- Acme Corporation (SEN-1234567, from +14155551234): due 2026-12-01T06:00:00Z, overdue by 2 h 00 min",
-        "L1 calls of the outgoing shift:",
-        "- 2026-12-01T04:00:00Z Acme Corporation (SEN-1234567, from +14155551234): answered by san_francisco,"
-        " 5 min 13 s",
-        "- 2026-12-01T05:00:00Z Acme Corporation (SEN-1234567, from +14155551234): missed (voicemail),"
-        " voicemail https://api.twilio.com/2010-04-01/Accounts/AC0/Recordings/RE1; callback 1 overdue by 2 h 00 min",
+        *SYDNEY_SHIFT,
         "Digest: https://ivr.example.com/ops/handoffs/amsterdam/1796112000",
     ]
     state = store.alerts.get("digest:amsterdam:1796112000")
@@ -155,15 +161,10 @@ def test_a_late_digest_shows_the_shift_as_it_stood_at_the_handoff(store, clock, 
     clock.now = utc("2026-12-01T10:30:00Z")
     worker(store, clock, tmp_path / "back", book).sweep(clock.now)
     [digest] = posted(AMSTERDAM_HOOK)
+    # As at 08:00: Acme's callback open (closed at 09:00), overdue by 2 h; Globex's call in progress.
     assert digest.splitlines()[1:-1] == [
         AS_AT_HANDOFF,
-        "Open callbacks:",
-        "- Acme Corporation (SEN-1234567, from +14155551234): due 2026-12-01T06:00:00Z, overdue by 2 h 00 min",
-        "L1 calls of the outgoing shift:",
-        "- 2026-12-01T04:00:00Z Acme Corporation (SEN-1234567, from +14155551234): answered by san_francisco,"
-        " 5 min 13 s",
-        "- 2026-12-01T05:00:00Z Acme Corporation (SEN-1234567, from +14155551234): missed (voicemail),"
-        f" voicemail {RECORDING}; callback 1 overdue by 2 h 00 min",
+        *SYDNEY_SHIFT,
         "- 2026-12-01T07:58:00Z Globex (SEN-2345678, from +31612345678): in progress",
     ]
     assert " Open callbacks: 1; L1 calls since 2026-12-01T03:00:00Z: 1 answered, 1 missed, 1 in progress." in digest

@@ -43,7 +43,6 @@ def served(tmp_path):
 
 
 def test_the_handoffs_page_lists_the_handoff_and_its_digest_shows_the_callback_and_the_calls(served):
-    ARTIFACTS.mkdir(exist_ok=True)
     with chromium() as browser:
         page = signed_in(browser, served, viewport={"width": 1280, "height": 800})
         page.click("header nav >> text=Handoffs")
