@@ -8,7 +8,7 @@ import os
 import re
 import textwrap
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -34,6 +34,7 @@ from ivr.engine.events import (
     Status,
     Voicemail,
 )
+from ivr.engine.handoffs import digested
 from ivr.engine.phonebook import Phonebook
 from ivr.engine.phonebook_loader import load_phonebook, parse_phonebook
 from ivr.outside.sms import SmsFailure, SmsSender
@@ -88,6 +89,14 @@ def valid_at_any_date(phonebook_text: str) -> str:
         return f"maintenance_until = {'2099-12-31' if running else '2020-12-31'}"
 
     return re.sub(r"maintenance_until = (\d{4}-\d{2}-\d{2})", pinned, phonebook_text)
+
+
+def save(path: Path, text: str) -> None:
+    """Write `text` to `path` at once, as an editor that saves atomically does: a service watching the
+    file (a request's check, or its alert sweep's) never reads half of it."""
+    partial = path.with_name(f".{path.name}.saving")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
 
 
 def without_tables(phonebook_text: str, *headers: str) -> str:
@@ -162,6 +171,17 @@ def voicemail_call(store, sid="CA002", at=None, severity=1):
     """An L1 call on the US line with no SEN (no entitlement was checked) that nobody took: a voicemail."""
     missed_call(store, sid, at, sen=None, severity=severity)
 
+
+
+def calls_alerts(keys: Iterable[str]) -> list[str]:
+    """The alert keys but the handoff digests': a sweep also sends the digest of every handoff in
+    its look-back, whatever a test is about."""
+    return [key for key in keys if digested(key) is None]
+
+
+def is_digest(text: str) -> bool:
+    """An alert's text that is a handoff digest (its headline), not a call's, a notice's or a callback's."""
+    return text.startswith("Handoff ")
 
 
 def sms_counts(sender: SmsSender) -> dict:

@@ -23,7 +23,7 @@ from ivr.clock import utc_now
 from ivr.config import SettingsError, default_instance_path, load_settings, read_setting
 from ivr.engine.callbacks import CALLBACK_FILTERS
 from ivr.engine.coverage import coverage
-from ivr.engine.handoffs import handoffs
+from ivr.engine.handoffs import handoff_json, handoffs
 from ivr.engine.instants import iso, local_time, relative
 from ivr.engine.outcomes import IN_PROGRESS, OUTCOME_FILTERS
 from ivr.engine.phonebook import SEVERITIES, Phonebook, PhonebookError, Problem, Ring, is_e164
@@ -321,9 +321,7 @@ def show_handoffs(phonebook_path: str, start: datetime, end: datetime, as_json: 
     """The handoffs in (from, to]: who hands the line to whom, and since when the outgoing shift ran."""
     found = handoffs(read_phonebook(phonebook_path), start, end)
     if as_json:
-        _echo_json({"handoffs": [
-            {"at": iso(h.at), "since": iso(h.since), "outgoing": [t.name for t in h.outgoing],
-             "incoming": [t.name for t in h.incoming]} for h in found]})
+        _echo_json({"handoffs": [handoff_json(h) for h in found]})
         return
     for h in found:
         click.echo(f"{iso(h.at)}  {', '.join(t.name for t in h.outgoing)} -> {', '.join(t.name for t in h.incoming)}"

@@ -125,7 +125,8 @@ class Callback:
     note: str | None = None
 
     def state(self, at: datetime) -> State:
-        if self.closed_at is not None:
+        """Its state at `at`: closed from `closed_at` on (a handoff's digest asks of an instant before)."""
+        if self.closed_at is not None and self.closed_at <= at:
             return State.CLOSED
         return State.OVERDUE if at >= self.due_at else State.OPEN
 

@@ -8,12 +8,12 @@ reads (`Summary`, `Callback`); the alert sweep schedules and sends the digests
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from ivr.engine.callbacks import Callback, span, when_text
+from ivr.engine.callbacks import Callback, callback_json, span, when_text
 from ivr.engine.instants import epoch, instant, iso
-from ivr.engine.outcomes import Outcome, Summary
+from ivr.engine.outcomes import Outcome, Summary, call_json
 from ivr.engine.phonebook import Alerts, Kind, Phonebook, Team
 from ivr.engine.schedule import duty_intervals, on_duty
 
@@ -81,6 +81,12 @@ def handoffs(phonebook: Phonebook, start: datetime, end: datetime) -> tuple[Hand
     return tuple(found)
 
 
+def handoff_json(handoff: Handoff) -> dict[str, object]:
+    """A handoff as `ivr handoffs --json` and the ops API show it: teams by their names."""
+    return {"at": iso(handoff.at), "since": iso(handoff.since), "outgoing": [t.name for t in handoff.outgoing],
+            "incoming": [t.name for t in handoff.incoming]}
+
+
 def handoff_at(phonebook: Phonebook, at: datetime) -> Handoff | None:
     """The handoff at exactly `at`, if there is one."""
     found = handoffs(phonebook, at - _SECOND, at)
@@ -119,13 +125,30 @@ def digest_destinations(phonebook: Phonebook, team: Team) -> Alerts:
     return Alerts(sms=team.digest_sms, webhook=team.digest_webhook, sms_from=phonebook.alerts.sms_from)
 
 
+def as_at(call: Summary, at: datetime) -> Summary:
+    """The call as it stood at `at`: one that ended after `at` was still in progress then (what
+    became of it is not known at `at`)."""
+    if call.outcome is None or call.duration is None or call.started_at + timedelta(seconds=call.duration) <= at:
+        return call
+    return replace(call, outcome=None, team=None, answer_seconds=None, duration=None, voicemail_url=None)
+
+
+# What a digest read after its handoff (late, or on the console) can and cannot tell of the handoff.
+AS_AT_HANDOFF = ("As at the handoff: the callbacks open then, due in or overdue by counted from then, and each "
+                 "call as it stood then (one that ended later is in progress). Each callback's count of calls "
+                 "and newest voicemail are as they are now, and calls whose events the call log had not "
+                 "stored yet when this was read are missing.")
+
+
 @dataclass(frozen=True)
 class Digest:
-    """What `team` reads at a handoff: the callbacks still open, the outgoing shift's L1 calls
-    (oldest first) with the callbacks their misses opened or joined, by call."""
+    """What `team` reads at a handoff, as the shift stood `at` (the handoff, or now for a handoff
+    still ahead): the callbacks open then, the outgoing shift's L1 calls as they stood then (oldest
+    first, `as_at`) with the callbacks their misses opened or joined, by call."""
 
     handoff: Handoff
     team: Team
+    at: datetime
     callbacks: tuple[Callback, ...]
     calls: tuple[Summary, ...]
     callback_of: dict[str, Callback]
@@ -142,6 +165,29 @@ class Digest:
     def missed(self) -> tuple[Summary, ...]:
         return tuple(c for c in self.calls if c.missed_l1)
 
+    @property
+    def shown(self) -> tuple[Summary, ...]:
+        """The calls the digest lists, oldest first: answered, missed or in progress (not the deflected)."""
+        return tuple(c for c in self.calls if c.outcome is None or c.outcome is Outcome.ANSWERED or c.missed_l1)
+
+
+def digest_json(digest: Digest) -> dict[str, object]:
+    """A digest as the ops API shows it: its handoff, the callbacks open then and the calls it lists,
+    each with the callback its miss opened or joined (its id and state then), as at `digest.at`."""
+    def callback(call: Summary) -> dict[str, object] | None:
+        found = digest.callback_of.get(call.sid)
+        return None if found is None else {"id": found.id, "state": found.state(digest.at).value}
+
+    return {
+        **handoff_json(digest.handoff),
+        "team": digest.team.name,
+        "as_at": iso(digest.at),
+        "counts": {"open_callbacks": len(digest.callbacks), "answered": len(digest.answered),
+                   "missed": len(digest.missed), "in_progress": len(digest.in_progress)},
+        "callbacks": [callback_json(c, digest.at) for c in digest.callbacks],
+        "calls": [{**call_json(c), "callback": callback(c)} for c in digest.shown],
+    }
+
 
 def digest_path(team: Team, at: datetime) -> str:
     """The console page with the full digest."""
@@ -153,7 +199,7 @@ def _late(digest: Digest, now: datetime, late_after: timedelta) -> str:
     if late < late_after:
         return ""
     return (f" This digest is {span(late)} late: the service or its call log was unavailable at the handoff;"
-            " it shows the call log as it is now.")
+            " it shows the shift as it stood at the handoff.")
 
 
 def _names(teams: tuple[Team, ...]) -> str:
@@ -175,7 +221,7 @@ def digest_sms(digest: Digest, now: datetime, console_url: str | None, late_afte
     return text
 
 
-def _call_line(call: Summary, digest: Digest, now: datetime) -> str:
+def _call_line(call: Summary, digest: Digest) -> str:
     who = f"{call.customer or 'Unknown customer'} ({call.sen or 'no SEN'}, from {call.caller or 'unknown'})"
     head = f"- {iso(call.started_at)} {who}"
     if call.outcome is None:
@@ -187,21 +233,21 @@ def _call_line(call: Summary, digest: Digest, now: datetime) -> str:
     if call.voicemail_url:
         text += f", voicemail {call.voicemail_url}"
     callback = digest.callback_of.get(call.sid)
-    text += f"; callback {callback.id} {when_text(callback, now)}" if callback else "; no callback"
+    text += f"; callback {callback.id} {when_text(callback, digest.at)}" if callback else "; no callback"
     return text
 
 
 def digest_text(digest: Digest, now: datetime, console_url: str | None, late_after: timedelta) -> str:
     """The full digest (the webhook's text, the console page's)."""
-    lines = [_headline(digest) + _late(digest, now, late_after)]
+    late = _late(digest, now, late_after)
+    lines = [_headline(digest) + late] + ([AS_AT_HANDOFF] if late else [])
     if digest.callbacks:
         lines.append("Open callbacks:")
         lines += [f"- {c.customer or 'Unknown customer'} ({c.sen or 'no SEN'}, from {c.caller or 'unknown'}): "
-                  f"due {iso(c.due_at)}, {when_text(c, now)}" for c in digest.callbacks]
-    shown = [c for c in digest.calls if c.outcome is None or c.outcome is Outcome.ANSWERED or c.missed_l1]
-    if shown:
+                  f"due {iso(c.due_at)}, {when_text(c, digest.at)}" for c in digest.callbacks]
+    if digest.shown:
         lines.append("L1 calls of the outgoing shift:")
-        lines += [_call_line(c, digest, now) for c in shown]
+        lines += [_call_line(c, digest) for c in digest.shown]
     if console_url:
         lines.append(f"Digest: {console_url.rstrip('/')}{digest_path(digest.team, digest.handoff.at)}")
     return "\n".join(lines)

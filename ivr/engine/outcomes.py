@@ -274,8 +274,9 @@ _DERIVED = ("deflection",)
 SHOWN_FIELDS = (*(_SHOWN_AS.get(name, name) for name in _SUMMARY_FIELDS if name not in _NOT_SHOWN), *_DERIVED)
 
 
-def call_json(call: Summary, timeline: list[Event]) -> dict[str, object]:
-    """One call as the ops API and `ivr calls --json` show it: the SHOWN_FIELDS, and its events."""
+def call_json(call: Summary, timeline: list[Event] | None = None) -> dict[str, object]:
+    """One call as the ops API and `ivr calls --json` show it: the SHOWN_FIELDS, and its events
+    unless `timeline` is None (a handoff's digest lists calls without their events)."""
     shown: dict[str, object] = {}
     for name in _SUMMARY_FIELDS:
         if name in _NOT_SHOWN:
@@ -288,7 +289,8 @@ def call_json(call: Summary, timeline: list[Event]) -> dict[str, object]:
         shown[_SHOWN_AS.get(name, name)] = value
     for name in _DERIVED:
         shown[name] = getattr(call, name)
-    shown["events"] = [
-        {"at": iso(e.at), "kind": e.kind, "key": e.key, "data": to_data(e.record)} for e in timeline
-    ]
+    if timeline is not None:
+        shown["events"] = [
+            {"at": iso(e.at), "kind": e.kind, "key": e.key, "data": to_data(e.record)} for e in timeline
+        ]
     return shown

@@ -212,8 +212,9 @@ DEFAULT_DIGEST_LOOKBACK = timedelta(hours=12)
 
 @dataclass(frozen=True)
 class Digests:
-    """[digests]: send each incoming team a digest at every handoff (absent: no digests)."""
+    """[digests]: each incoming team gets a digest at every handoff, unless `enabled = false`."""
 
+    enabled: bool = True
     lookback: timedelta = DEFAULT_DIGEST_LOOKBACK
 
 
@@ -280,7 +281,7 @@ class Phonebook:
     entitlements: EntitlementSettings | None = None
     alerts: Alerts = Alerts()
     response_times: ResponseTimes = field(default_factory=ResponseTimes)
-    digests: Digests | None = None
+    digests: Digests = Digests()
 
     # Derived from the fields above; cached_property stores into the instance's __dict__, which
     # a frozen dataclass allows.

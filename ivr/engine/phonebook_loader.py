@@ -92,7 +92,7 @@ FALLBACK_KEYS = ("dial", "ring", "ring_seconds", "label")
 CUSTOMER_KEYS = ("sen", "name", "tier", "maintenance_until", "admins")
 ENTITLEMENTS_KEYS = ("file", "url", "timeout_seconds", "cache_seconds", "admin_lookup")
 ALERTS_KEYS = ("sms", "webhook", "sms_from")
-DIGESTS_KEYS = ("lookback_hours",)
+DIGESTS_KEYS = ("enabled", "lookback_hours")
 # Past 3 days a digest is of no use to the team it was for.
 DIGEST_LOOKBACK_HOURS = (1, 72)
 RESPONSE_TIME_TIERS = tuple(sorted(PHONE_TIERS))
@@ -520,8 +520,9 @@ def _read_alerts(reader: _Reader, raw: object) -> Alerts:
 
 def _read_digests(reader: _Reader, raw: object) -> Digests:
     table = reader.table(raw, "digests", DIGESTS_KEYS)
+    enabled = reader.convert(table, "digests", "enabled", _flag, Digests.enabled)
     lookback = reader.convert(table, "digests", "lookback_hours", _lookback_hours, DEFAULT_DIGEST_LOOKBACK)
-    return Digests(lookback)
+    return Digests(enabled, lookback)
 
 
 def _lookback_hours(value: object) -> timedelta:
@@ -674,7 +675,7 @@ def parse_phonebook(text: str, source: str = "phonebook.toml", *, coverage_from:
         reader.warn("customers", "[entitlements] is set, so [[customers]] are ignored")
     alerts = _read_alerts(reader, raw.get("alerts", {}))
     response_times = _read_response_times(reader, raw.get("response_times", {}))
-    digests = _read_digests(reader, raw["digests"]) if "digests" in raw else None
+    digests = _read_digests(reader, raw.get("digests", {}))
     _check_regions(reader, raw)
     if any(not p.warning for p in reader.problems):
         raise PhonebookError(source, reader.problems)

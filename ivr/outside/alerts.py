@@ -219,6 +219,7 @@ class Alerter:
             self.counters.alert_failures.labels(channel)
         self.last_errors = {channel: _LastError() for channel in CHANNELS}
         self._busy = 0
+        self._sweeping = False
         self._woken = False
         self._stopped = False
         self._sweep_error: str | None = None
@@ -244,9 +245,9 @@ class Alerter:
             self._changed.notify_all()
 
     def wait_idle(self, timeout: float) -> bool:
-        """Wait until no round of this process is under way; False if `timeout` passed first."""
+        """Wait until no sweep or round of this process is under way; False if `timeout` passed first."""
         with self._changed:
-            return self._changed.wait_for(lambda: self._busy == 0, timeout)
+            return self._changed.wait_for(lambda: self._busy == 0 and not self._sweeping, timeout)
 
     def notice(self, call: Summary) -> None:
         """Call-log listener: sweep now when a call turns out missed. Cheap, never blocks."""
@@ -278,6 +279,9 @@ class Alerter:
                 if self._stopped:
                     return
                 self._woken = False
+                # Until its rounds count themselves in `_busy`: wait_idle after close never returns
+                # between this check and their start.
+                self._sweeping = True
             try:
                 # Rounds go on in their own threads: the next sweep does not wait for a slow one.
                 self._launch(self.calllog.clock(), [])
@@ -288,6 +292,8 @@ class Alerter:
                     logger.error("alert sweep failed, retrying every %g s: %s", self.sweep_seconds, error)
                 self._sweep_error = error
             with self._changed:
+                self._sweeping = False
+                self._changed.notify_all()
                 self._changed.wait_for(lambda: self._woken or self._stopped, self.sweep_seconds)
 
     def drain(self, timeout: float) -> bool:
@@ -306,12 +312,13 @@ class Alerter:
 
     # --- sending ----------------------------------------------------------------------
 
-    def sweep(self, now: datetime) -> int:
-        """Claim the alerts due at `now`, send them side by side and wait for the rounds; the number claimed."""
+    def sweep(self, now: datetime) -> list[str]:
+        """Claim the alerts due at `now`, send them side by side and wait for the rounds; the keys
+        claimed (calls, notices, callbacks, digests), sorted."""
         claimed: list[str] = []
         for thread in self._launch(now, claimed):
             thread.join()
-        return len(claimed)
+        return sorted(claimed)
 
     def _launch(self, now: datetime, claimed: list[str]) -> list[threading.Thread]:
         """Store the notices heard, then start a round for each alert due at `now` (each claimed in
@@ -331,7 +338,7 @@ class Alerter:
         """Add the digest of each handoff within the phonebook's look-back, due at its instant,
         unless there already: every worker does, and the queue keeps one of each."""
         phonebook = self.phonebook()
-        if phonebook.digests is None:
+        if not phonebook.digests.enabled:
             return
         due = [(digest_key(team, handoff.at), handoff.at)
                for handoff in handoffs(phonebook, now - phonebook.digests.lookback, now) for team in handoff.incoming]
@@ -508,18 +515,21 @@ class Alerter:
             problems.append(f"alerts: {SMS_NEEDS_CREDENTIALS}, which are not set: no alert is texted")
         if not read_database:
             return problems
-        try:
-            trouble = self.calllog.alerts.trouble(now, OVERDUE_AFTER, RECENT_FAILURE)
-        except Exception as exc:  # noqa: BLE001 - health answers whatever the database does
-            logger.warning("alert delivery state unreadable: %s", exc)
-            return [*problems, "alerts: the delivery state cannot be read from the call log"]
-        if trouble.overdue:
-            late = OVERDUE_AFTER.seconds // 60
-            problems.append(f"alerts: an alert is more than {late} minutes past due and not sent")
-        if trouble.retrying:
-            problems.append("alerts: an alert failed to reach a destination and is being retried")
-        if trouble.last_finished_failed:
-            problems.append("alerts: the last alert did not reach every destination")
+        late = OVERDUE_AFTER.seconds // 60
+        kinds = ((False, "alerts: an alert", "alerts: the last alert"),
+                 (True, "digests: a handoff digest", "digests: the last handoff digest"))
+        for digests, what, last in kinds:
+            try:
+                trouble = self.calllog.alerts.trouble(now, OVERDUE_AFTER, RECENT_FAILURE, digests)
+            except Exception as exc:  # noqa: BLE001 - health answers whatever the database does
+                logger.warning("alert delivery state unreadable: %s", exc)
+                return [*problems, "alerts: the delivery state cannot be read from the call log"]
+            if trouble.overdue:
+                problems.append(f"{what} is more than {late} minutes past due and not sent")
+            if trouble.retrying:
+                problems.append(f"{what} failed to reach a destination and is being retried")
+            if trouble.last_finished_failed:
+                problems.append(f"{last} did not reach every destination")
         return problems
 
     def health(self) -> dict:

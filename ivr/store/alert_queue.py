@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, Select, func, or_, select, update
 
+from ivr.engine.handoffs import DIGEST_PREFIX
 from ivr.store.database import dialect_insert
 from ivr.store.schema import alerts, notices
 
@@ -86,9 +87,10 @@ def _instant(text: str | None) -> datetime | None:
 
 @dataclass(frozen=True)
 class AlertTrouble:
-    """Whether alert delivery is failing now, from every worker's alerts in the database: alerts due
-    `overdue_after` ago and still not sent, alerts whose last round failed and are retried, and
-    whether the latest alert finished in the recent past did not reach every destination."""
+    """Whether delivery of one kind of alert (the handoff digests, or every other) is failing now,
+    from every worker's alerts in the database: alerts due `overdue_after` ago and still not sent,
+    alerts whose last round failed and are retried, and whether the latest alert finished in the
+    recent past did not reach every destination."""
 
     overdue: int
     retrying: int
@@ -149,16 +151,21 @@ class AlertQueue:
                 update(alerts).where(alerts.c.sid == claim.sid, alerts.c.attempts == claim.attempts).values(**values)
             )
 
-    def trouble(self, now: datetime, overdue_after: timedelta, recent: timedelta) -> AlertTrouble:
-        """Read as is, without storing this process's journal first: health must answer at once."""
+    def trouble(self, now: datetime, overdue_after: timedelta, recent: timedelta, digests: bool) -> AlertTrouble:
+        """The trouble of the handoff digests (`digests`), or of the other alerts: a digest going to a
+        team's own webhook says nothing of ops' destinations, nor the reverse. Read as is, without
+        storing this process's journal first: health must answer at once."""
         pending = alerts.c.due_at.is_not(None)
+        digest = alerts.c.sid.startswith(DIGEST_PREFIX, autoescape=True)
+        kind = digest if digests else ~digest
         with self.engine.connect() as conn:
-            overdue = conn.execute(select(func.count()).where(alerts.c.due_at <= now - overdue_after)).scalar_one()
+            overdue = conn.execute(
+                select(func.count()).where(alerts.c.due_at <= now - overdue_after, kind)).scalar_one()
             retrying = conn.execute(
-                select(func.count()).where(pending, alerts.c.last_error.is_not(None))
+                select(func.count()).where(pending, alerts.c.last_error.is_not(None), kind)
             ).scalar_one()
             latest = conn.execute(
-                select(alerts).where(alerts.c.finished_at >= now - recent)
+                select(alerts).where(alerts.c.finished_at >= now - recent, kind)
                 .order_by(alerts.c.finished_at.desc()).limit(1)
             ).first()
         failed = latest is not None and delivery(AlertState(**latest._mapping)).state is DeliveryState.FAILED

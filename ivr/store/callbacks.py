@@ -306,6 +306,16 @@ class Callbacks:
         with self.engine.connect() as conn:
             return [_callback(row) for row in conn.execute(query.limit(limit))]
 
+    def open_at(self, at: datetime, limit: int) -> list[Callback]:
+        """The callbacks open at `at`, soonest due first: opened before it, and not closed by then
+        (closed later, or still open now)."""
+        self._caught_up()
+        query = (select(callbacks)
+                 .where(callbacks.c.opened_at < at, or_(callbacks.c.closed_at.is_(None), callbacks.c.closed_at > at))
+                 .order_by(callbacks.c.due_at, callbacks.c.id).limit(limit))
+        with self.engine.connect() as conn:
+            return [_callback(row) for row in conn.execute(query)]
+
     def get(self, callback_id: int) -> Callback | None:
         self._caught_up()
         with self.engine.connect() as conn:

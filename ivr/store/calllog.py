@@ -123,8 +123,7 @@ class CallLog:
     def clock(self) -> Callable[[], datetime]:
         """The clock of the alerts (due times, leases) and of health, fixed at construction: the
         Alerter reads this one, so an alert is never due by one clock and claimed by another. In
-        the service it is the wall clock every worker shares, never a call's pinned clock (the
-        simulator's)."""
+        the service it is the app's clock: the wall clock every worker shares (a test pins it)."""
         return self._clock
 
     @classmethod

@@ -88,14 +88,18 @@ class WatchedFile(Generic[T]):
             self._try_load()
         self._next_check = self._monotonic() + interval
 
-    def current(self) -> T | None:
+    def current(self, settled: bool = False) -> T | None:
         """The version in force, after re-reading the file if it changed (checked at most every interval).
-        One thread re-reads; the others answer from the version in force meanwhile."""
+        One thread re-reads; the others answer from the version in force meanwhile, but with
+        `settled` (health, which shows the file's state) they wait for a re-read under way."""
         if self._monotonic() >= self._next_check and self._lock.acquire(blocking=False):
             try:
                 self._check()
             finally:
                 self._lock.release()
+        elif settled:
+            with self._lock:
+                pass
         return self._value
 
     def last_good(self) -> T | None:
@@ -367,8 +371,8 @@ class ReloadingPhonebook(WatchedFile[Phonebook]):
             self._log.warning("the last good phonebook cannot be kept in %s: %s", self._copy.path, exc)
 
     # Required: loaded by __init__ (or it raised), so there is always a phonebook in force.
-    def current(self) -> Phonebook:
-        phonebook = super().current()
+    def current(self, settled: bool = False) -> Phonebook:
+        phonebook = super().current(settled)
         assert phonebook is not None
         return phonebook
 

@@ -69,11 +69,11 @@ def _filter() -> tuple[CallbackFilter, str]:
     state = args.get("state") or "open"
     if state not in CALLBACK_FILTERS:
         abort(400, f"state must be one of {', '.join(CALLBACK_FILTERS)}")
-    since, until = (_instant(name) for name in ("since", "until"))
+    since, until = (query_instant(name) for name in ("since", "until"))
     return CallbackFilter(None if state == "all" else State(state), since, until), state
 
 
-def _instant(name: str) -> datetime | None:
+def query_instant(name: str) -> datetime | None:
     """An ISO 8601 instant with its offset from the query string; a bad one is a 400."""
     value = request.args.get(name) or None
     if value is None:

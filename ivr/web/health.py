@@ -47,7 +47,8 @@ def current_health() -> Health:
     calllog = registry.calllog.health()
     holder = registry.phonebook
     # First look at the file (each worker checks on request), so the state shown is this moment's.
-    phonebook = holder.current()
+    # Another thread (the alert sweep's) may be re-reading the file: its verdict is the answer.
+    phonebook = holder.current(settled=True)
     phonebook_state = holder.state()
     entitlements = registry.entitlements.for_phonebook(phonebook).state()
     # A refused phonebook or customers edit leaves calls on the last good version: degraded, so

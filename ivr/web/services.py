@@ -73,8 +73,10 @@ def build(app: Flask) -> Services:
         per_number_hour=config["IVR_SMS_PER_NUMBER_HOUR"],
     )
     calls = config.get("CALL_CONTROL") or TwilioCalls(config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"])
-    # The call log and its alerts keep the wall clock every worker shares, never a call's pinned one.
-    calllog = open_calllog(app, counters, lambda: phonebook.current().response_times)
+    # One clock for the requests, the call log and its alert sweep (the wall clock, or a test's or the
+    # simulator's pinned one): a digest falls due, and an alert is claimed, by the instant the pages show.
+    clock = config.get("CLOCK") or utc_now
+    calllog = open_calllog(app, counters, clock, lambda: phonebook.current().response_times)
     alerts = Alerter(
         calllog,
         phonebook.current,
@@ -103,7 +105,7 @@ def build(app: Flask) -> Services:
         alerts.start()
     metrics = CollectorRegistry()
     return Services(
-        clock=config.get("CLOCK") or utc_now,
+        clock=clock,
         counters=counters,
         phonebook=phonebook,
         entitlements=entitlements,
@@ -117,16 +119,16 @@ def build(app: Flask) -> Services:
     )
 
 
-def open_calllog(app: Flask, counters: Counters,
+def open_calllog(app: Flask, counters: Counters, clock: Clock = utc_now,
                  response_times: Callable[[], ResponseTimes] = ResponseTimes) -> CallLog:
     """The call log named by DATABASE_URL (default: SQLite in the instance folder), journaling in
-    IVR_JOURNAL_DIR (stored by this process, or by a writer process: IVR_WRITER), its callbacks due by
-    `response_times` (the phonebook's in force). A worker never
-    creates or migrates tables (`ivr.store.migrate` says who does); a database that is down, or not
-    at this release's schema, leaves the service answering calls, its events waiting in the journal
-    until the database is back and migrated."""
+    IVR_JOURNAL_DIR (stored by this process, or by a writer process: IVR_WRITER), its alerts due by
+    `clock`, its callbacks due by `response_times` (the phonebook's in force). A worker never creates
+    or migrates tables (`ivr.store.migrate` says who does); a database that is down, or not at this
+    release's schema, leaves the service answering calls, its events waiting in the journal until the
+    database is back and migrated."""
     log = CallLog.from_settings(
-        app.config["DATABASE_URL"], app.instance_path, clock=utc_now, counters=counters,
+        app.config["DATABASE_URL"], app.instance_path, clock=clock, counters=counters,
         response_times=response_times, writes=app.config["IVR_WRITER"] == "thread",
         alert_settle_seconds=app.config["IVR_ALERT_SETTLE_SECONDS"],
         journal=Path(app.config["IVR_JOURNAL_DIR"]) if app.config["IVR_JOURNAL_DIR"] else None,

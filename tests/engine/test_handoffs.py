@@ -9,9 +9,11 @@ import pytest
 from conftest import phonebook_from, utc
 from phonebooks import toml_table, toml_team
 
-from ivr.engine.callbacks import Callback
+from ivr.engine.callbacks import Callback, Closed, State
 from ivr.engine.handoffs import (
+    AS_AT_HANDOFF,
     Digest,
+    as_at,
     digest_destinations,
     digest_key,
     digest_sms,
@@ -22,7 +24,7 @@ from ivr.engine.handoffs import (
     handoffs,
 )
 from ivr.engine.outcomes import Outcome, Summary
-from ivr.engine.phonebook import Alerts
+from ivr.engine.phonebook import Alerts, Digests
 from ivr.engine.phonebook_loader import PhonebookError, parse_phonebook
 
 LATE = timedelta(minutes=3)
@@ -100,14 +102,19 @@ TEAM_DIGESTS = (
 
 def test_a_team_with_digest_destinations_gets_them_and_one_without_gets_the_alerts():
     book = phonebook_from(TEAM_DIGESTS)
-    assert book.digests is not None and book.digests.lookback == timedelta(hours=6)
+    assert book.digests.lookback == timedelta(hours=6)
     assert digest_destinations(book, book.team("amsterdam")) == Alerts(
         ("+31612345670",), "https://hooks.example.com/amsterdam", "+14155550100")
     assert digest_destinations(book, book.team("select")) == book.alerts
 
 
-def test_digests_are_off_without_a_digests_table(sample):
-    assert sample.digests is None
+def test_digests_are_on_by_default_and_off_when_the_phonebook_says_so(sample):
+    assert sample.digests == Digests(enabled=True, lookback=timedelta(hours=12))
+    off = phonebook_from(TEAM_DIGESTS.replace("[digests]\n", "[digests]\nenabled = false\n"))
+    assert off.digests == Digests(enabled=False, lookback=timedelta(hours=6))
+    with pytest.raises(PhonebookError) as refused:
+        parse_phonebook(TEAM_DIGESTS.replace("[digests]\n", '[digests]\nenabled = "no"\n'))
+    assert "digests.enabled: " in str(refused.value)
 
 
 @pytest.mark.parametrize(("bad", "problem"), [
@@ -145,7 +152,7 @@ def _digest(sample):
                 voicemail_url="https://api.twilio.com/RE2"),
         Summary("CA3", utc("2026-12-01T07:59:00Z"), severity=1, caller="+61491570156"),
     )
-    return Digest(handoff, sample.team("amsterdam"), (callback,), calls, {"CA2": callback})
+    return Digest(handoff, sample.team("amsterdam"), handoff.at, (callback,), calls, {"CA2": callback})
 
 
 def test_the_full_digest_lists_open_callbacks_answered_missed_and_running_calls(sample):
@@ -173,7 +180,35 @@ def test_the_sms_digest_is_short_links_the_page_and_says_when_it_is_late(sample)
         " Digest: https://ivr.example.com/ops/handoffs/amsterdam/1796112000")
     late = digest_sms(digest, utc("2026-12-01T10:30:00Z"), None, LATE)
     assert late.endswith(" This digest is 2 h 30 min late: the service or its call log was unavailable at the"
-                         " handoff; it shows the call log as it is now.")
+                         " handoff; it shows the shift as it stood at the handoff.")
+
+
+def test_a_late_full_digest_says_what_it_shows_as_at_the_handoff_and_counts_from_the_handoff(sample):
+    lines = digest_text(_digest(sample), utc("2026-12-01T10:30:00Z"), None, LATE).splitlines()
+    assert lines[0].endswith(" This digest is 2 h 30 min late: the service or its call log was unavailable at the"
+                             " handoff; it shows the shift as it stood at the handoff.")
+    assert lines[1] == AS_AT_HANDOFF
+    # Overdue by as much as at the handoff, not at 10:30.
+    assert lines[3] == "- Acme Corporation (SEN-1234567, from +14155551234): due 2026-12-01T06:00:00Z, overdue by 2 h 00 min"
+
+
+def test_a_call_that_ended_after_the_handoff_was_in_progress_at_it():
+    answered = Summary("CA1", utc("2026-12-01T07:55:00Z"), severity=1, outcome=Outcome.ANSWERED, team="sydney",
+                       answer_seconds=10.0, duration=600)
+    handoff = utc("2026-12-01T08:00:00Z")
+    assert as_at(answered, handoff) == Summary("CA1", utc("2026-12-01T07:55:00Z"), severity=1)
+    assert as_at(answered, handoff + timedelta(minutes=5)) == answered  # ended 08:05:00: over then
+    assert as_at(Summary("CA2", handoff, severity=1), handoff) == Summary("CA2", handoff, severity=1)
+
+
+def test_a_callback_closed_after_an_instant_was_open_or_overdue_at_it():
+    callback = Callback(id=7, key=None, sen=None, customer=None, caller=None, line=None, tier=None, severity=1,
+                        opened_at=utc("2026-12-01T05:00:00Z"), due_at=utc("2026-12-01T06:00:00Z"),
+                        last_call_at=utc("2026-12-01T05:00:00Z"), first_call="CA2",
+                        closed_at=utc("2026-12-01T09:00:00Z"), closed_how=Closed.BY_HAND, closed_by="ops")
+    assert callback.state(utc("2026-12-01T05:59:59Z")) is State.OPEN
+    assert callback.state(utc("2026-12-01T08:00:00Z")) is State.OVERDUE
+    assert callback.state(utc("2026-12-01T09:00:00Z")) is State.CLOSED
 
 
 def test_an_overdue_callback_goes_to_ops_and_to_the_team_on_duty_at_its_own_numbers():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import threading
 
 import pytest
 from calls import AU_LINE, SYDNEY, call_params, pinned_app, post, twiml
@@ -120,6 +121,30 @@ def test_healthz_looks_at_the_file_before_it_answers(tmp_path, book, ops_auth):
     fixed = client.get("/healthz", headers=ops_auth).get_json()
     assert fixed["phonebook"]["last_error"] is None and fixed["phonebook"]["last_reload"]
     assert fixed["status"] == "ok"
+
+
+def test_a_settled_read_waits_for_the_re_read_another_thread_has_under_way(tmp_path):
+    # /healthz reads settled: the alert sweep re-reading the file must not make it show the old state.
+    path = tmp_path / "limit.txt"
+    _edit(path, "3", 1)
+    reading, finish = threading.Event(), threading.Event()
+
+    def load(p):
+        if p.read_text() == "33":
+            reading.set()
+            finish.wait(10)
+        return int(p.read_text())
+
+    watched = WatchedFile(path, load, what="limit", log=logging.getLogger("ivr.test"), interval=0)
+    _edit(path, "33", 2)
+    sweep = threading.Thread(target=watched.current)
+    sweep.start()
+    assert reading.wait(10)
+    assert watched.current() == 3  # a call answers from the version in force meanwhile
+    # The re-read ends a moment later (whenever it does, a settled read answers with its verdict).
+    threading.Timer(0.2, finish.set).start()
+    assert watched.current(settled=True) == 33
+    sweep.join()
 
 
 def test_a_watched_file_may_start_absent_and_a_loader_that_fails_keeps_the_last_good_value(tmp_path, caplog):

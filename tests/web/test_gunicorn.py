@@ -21,7 +21,7 @@ import pytest
 import requests
 from calls import ACCOUNT, ACME_ADMIN, TOKEN, US_LINE
 from click.testing import CliRunner
-from conftest import OPS_PASSWORD, ROOT, SAMPLE, valid_at_any_date
+from conftest import OPS_PASSWORD, ROOT, SAMPLE, is_digest, save, valid_at_any_date
 from prometheus_client.parser import text_string_to_metric_families
 from serving import serving
 from twilio.request_validator import RequestValidator
@@ -184,10 +184,10 @@ def test_every_worker_refuses_a_broken_edit_and_takes_the_fixed_file(service):
 
     good = service.book.read_text()
     try:
-        service.book.write_text(good.replace('tz = "Europe/Amsterdam"', 'tz = "Europe/Amsterdm"'))
+        save(service.book, good.replace('tz = "Europe/Amsterdam"', 'tz = "Europe/Amsterdm"'))
         assert all("Europe/Amsterdm" in state["last_error"] for state in states())
     finally:
-        service.book.write_text(good)
+        save(service.book, good)
     assert all(state["last_error"] is None and state["last_reload"] for state in states())
 
 
@@ -349,7 +349,8 @@ FROM_THE_COPY = "phonebook: the file is broken; the last good version, kept from
 
 def _break(book: Path) -> None:
     """Two errors, and a service name no caller may hear while the file is broken."""
-    book.write_text(
+    save(
+        book,
         book.read_text()
         .replace('tz = "Europe/Amsterdam"', 'tz = "Europe/Amsterdm"')
         .replace("ring_seconds = 25", "ring_seconds = 2")
@@ -469,9 +470,13 @@ def test_text_log_lines_share_one_format_and_name_the_call(tmp_path, licensing):
 def test_a_refused_edit_alerts_ops_once_whichever_workers_see_it_and_its_fix_once_more(tmp_path):
     from webload import alert_webhook, phonebook
 
+    def notices(webhook) -> list[str]:
+        # The digests of the handoffs of the last 12 hours (the real clock's) go to ops too.
+        return [text for text in webhook.posts if not is_digest(text)]
+
     def wait_for_posts(webhook, count: int) -> None:
         deadline = time.monotonic() + STARTUP_SECONDS
-        while len(webhook.posts) < count:
+        while len(notices(webhook)) < count:
             assert time.monotonic() < deadline, webhook.posts
             time.sleep(0.1)
 
@@ -493,12 +498,12 @@ def test_a_refused_edit_alerts_ops_once_whichever_workers_see_it_and_its_fix_onc
             os.kill(first, signal.SIGKILL)
             _booted(server, 3)
             every_worker_looks(server)
-            book.write_text(good)
+            save(book, good)
             every_worker_looks(server)
             wait_for_posts(webhook, 2)
             # Each worker's notices are stored in the order it heard them, and ops heard each version once.
             every_worker_looks(server)
-            refused, fixed = webhook.posts
+            refused, fixed = notices(webhook)
     assert refused.startswith("Phonebook edit refused at ") and "teams.amsterdam.tz: unknown time zone" in refused
     assert fixed.startswith(f"Phonebook accepted again: {book} is valid and in force since ")
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 import base64
 import json
 import time
+from urllib.parse import parse_qs
 
 import pytest
 import responses
 from calls import ACME_ADMIN, pinned_app
-from conftest import OPS_PASSWORD, SAMPLE, TWILIO_ACCOUNT, TWILIO_TOKEN, utc
+from conftest import OPS_PASSWORD, SAMPLE, TWILIO_ACCOUNT, TWILIO_TOKEN, is_digest, save, utc
 from sqlalchemy import text
 
 from ivr.cli import simulate
@@ -142,10 +143,16 @@ def test_healthz_is_degraded_while_sms_alerts_have_no_twilio_credentials(tmp_pat
     # As the service runs: its calls go to the call log, which alerts.
     app = pinned_app(tmp_path, TWILIO_ACCOUNT_SID=None, EVENT_SINK=None)
     client = app.test_client()
+    # The digest of the 18:00 handoff is texted (refused: no credentials) and posted to the
+    # sample's example webhook (unreachable): it is retried.
+    alerts = services_of(app).alerts
+    alerts.sweep(services_of(app).calllog.clock())
+    assert alerts.drain(10)
     assert client.get("/healthz").get_json() == {
         "status": "degraded",
         "problems": ["alerts: SMS alerts need TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, which are not set: "
-                     "no alert is texted"],
+                     "no alert is texted",
+                     "digests: a handoff digest failed to reach a destination and is being retried"],
     }
     assert "[alerts] sms is set but TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not" in caplog.text
     services_of(app).calllog.close()
@@ -157,11 +164,14 @@ def test_healthz_is_degraded_while_an_alert_fails_and_is_retried(tmp_path):
     # Nobody answers Acme's L1 call: an alert to the sample's destinations, which no test reaches.
     phone.call(US_LINE, ACME_ADMIN, ["1234567#", "1"], [])
     registry = services_of(app)
+    registry.alerts.sweep(registry.calllog.clock())
     assert registry.alerts.drain(10)
     [missed] = registry.calllog.calls().calls
     assert registry.calllog.alerts.delivery(missed.sid).state.value == "retrying"
+    # So is the digest of the 18:00 handoff, to the same destinations.
     assert app.test_client().get("/healthz").get_json() == {
-        "status": "degraded", "problems": ["alerts: an alert failed to reach a destination and is being retried"]}
+        "status": "degraded", "problems": ["alerts: an alert failed to reach a destination and is being retried",
+                                           "digests: a handoff digest failed to reach a destination and is being retried"]}
     registry.calllog.close()
 
 
@@ -175,15 +185,17 @@ def test_a_refused_phonebook_edit_alerts_ops_and_so_does_its_fix(tmp_path):
     client = app.test_client()
 
     def texts_after(edit: str) -> list[str]:
-        book.write_text(edit)
+        save(book, edit)
         client.get("/healthz")  # a request looks at the file
         assert services_of(app).alerts.drain(10)
-        return [json.loads(c.request.body)["text"] for c in responses.calls if c.request.url == WEBHOOK]
+        posted = [json.loads(c.request.body)["text"] for c in responses.calls if c.request.url == WEBHOOK]
+        return [text for text in posted if not is_digest(text)]
 
     [refused] = texts_after(SAMPLE.read_text().replace('tz = "Europe/Amsterdam"', 'tz = "Europe/Amsterdm"'))
     assert refused.startswith("Phonebook edit refused at ")
     assert f"{book}: error: teams.amsterdam.tz: unknown time zone 'Europe/Amsterdm'" in refused
     [_, fixed] = texts_after(SAMPLE.read_text())
     assert fixed.startswith(f"Phonebook accepted again: {book} is valid and in force since ")
-    assert len([c for c in responses.calls if c.request.url == MESSAGES]) == 2
+    texted = [parse_qs(c.request.body)["Body"][0] for c in responses.calls if c.request.url == MESSAGES]
+    assert len([text for text in texted if not is_digest(text)]) == 2
     services_of(app).calllog.close()

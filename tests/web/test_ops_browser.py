@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import OPS_PASSWORD, answered_call, make_app, utc, voicemail_call
+import responses
+from conftest import OPS_PASSWORD, TWILIO_ACCOUNT, answered_call, make_app, utc, voicemail_call
 from real_browser import ARTIFACTS, chromium, serving, signed_in
 
 from ivr.engine.events import Deflected, Entitlement, Started
@@ -84,15 +85,23 @@ def test_sign_in_open_a_call_and_filter_in_a_real_browser(served, browser):
 
 
 def test_the_now_page_refreshes_itself_and_shows_a_missed_call_that_came_in(tmp_path, browser):
-    app = make_app(tmp_path, CLOCK=lambda: utc("2026-12-01T10:30Z"), OPS_REFRESH_SECONDS=1)
-    with serving(app) as url:
-        page = signed_in(browser, url, viewport={"width": 1280, "height": 800})
-        assert page.locator("#all-well").is_visible() and page.locator("#missed").count() == 0
-        voicemail_call(services_of(app).calllog, "CA0003", utc("2026-12-01T10:10Z"))
-        # No click: the page reloads itself and the call is there.
-        page.wait_for_selector("#missed", timeout=20_000)
-        assert "voicemail" in page.locator("#missed tbody tr").inner_text()
-        page.screenshot(path=str(ARTIFACTS / "ops-now-missed.png"), full_page=True)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as ops:
+        # Ops' destinations take every alert: the digests of the 03:00 and 08:00 handoffs, sent (by this
+        # sweep or the app's first) before the page is read.
+        ops.post(f"https://api.twilio.com/2010-04-01/Accounts/{TWILIO_ACCOUNT}/Messages.json", status=201,
+                 json={"sid": "SM1", "status": "queued"})
+        ops.post("https://hooks.example.com/services/T000/B000/priority-support", body="ok")
+        app = make_app(tmp_path, CLOCK=lambda: utc("2026-12-01T10:30Z"), OPS_REFRESH_SECONDS=1)
+        services_of(app).alerts.sweep(utc("2026-12-01T10:30Z"))
+        assert services_of(app).alerts.drain(10)
+        with serving(app) as url:
+            page = signed_in(browser, url, viewport={"width": 1280, "height": 800})
+            assert page.locator("#all-well").is_visible() and page.locator("#missed").count() == 0
+            voicemail_call(services_of(app).calllog, "CA0003", utc("2026-12-01T10:10Z"))
+            # No click: the page reloads itself and the call is there.
+            page.wait_for_selector("#missed", timeout=20_000)
+            assert "voicemail" in page.locator("#missed tbody tr").inner_text()
+            page.screenshot(path=str(ARTIFACTS / "ops-now-missed.png"), full_page=True)
 
 
 def test_on_a_phone_the_now_page_shows_the_numbers_to_ring_as_tappable_links(served, browser):
