@@ -228,6 +228,7 @@ class Alerter:
         self._notices: list[tuple[str, str, datetime]] = []
         # The digest keys this process knows are in the alert queue (those in the look-back).
         self._scheduled: frozenset[str] = frozenset()
+        self._owed_from: datetime | None = None
         self._changed = threading.Condition()
         self._writing = threading.Lock()
 
@@ -340,8 +341,13 @@ class Alerter:
         phonebook = self.phonebook()
         if not phonebook.digests.enabled:
             return
+        if self._owed_from is None:  # read until a service marks it; it never changes after
+            self._owed_from = self.calllog.alerts.digests_owed_from()
+        start = now - phonebook.digests.lookback
+        if self._owed_from is not None:
+            start = max(start, self._owed_from)
         due = [(digest_key(team, handoff.at), handoff.at)
-               for handoff in handoffs(phonebook, now - phonebook.digests.lookback, now) for team in handoff.incoming]
+               for handoff in handoffs(phonebook, start, now) for team in handoff.incoming]
         self.calllog.alerts.add_due((key, at) for key, at in due if key not in self._scheduled)
         self._scheduled = frozenset(key for key, _ in due)
 

@@ -17,6 +17,20 @@ from ivr.store.schema import alerts, notices
 
 # The keys of alerts about the service rather than a call (a CallSid never has this form).
 NOTICE_PREFIX = "notice:"
+# The `notices` row (never alerted) that holds the call log's first start: digests are owed from it.
+DIGESTS_OWED_FROM = "digests-owed-from"
+
+
+def owe_digests_from(engine: Engine, at: datetime) -> None:
+    """Mark `at`, a service's first start on this call log, as the instant digests are owed from,
+    unless marked already: a new install owes no digest of a handoff before it existed, while a
+    restart after an outage still owes those of its look-back."""
+    with engine.begin() as conn:
+        conn.execute(
+            dialect_insert(conn, notices).values(key=DIGESTS_OWED_FROM, text="handoff digests owed from here",
+                                                 noticed_at=at)
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
 
 
 @dataclass(frozen=True)
@@ -196,6 +210,13 @@ class AlertQueue:
                     .on_conflict_do_nothing(index_elements=["sid"]).returning(alerts.c.sid)
                 ).first() is not None
         return added
+
+    def digests_owed_from(self) -> datetime | None:
+        """The call log's first start (`owe_digests_from`); None when no service marked it."""
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(notices.c.noticed_at).where(notices.c.key == DIGESTS_OWED_FROM)
+            ).scalar_one_or_none()
 
     def notice(self, key: str) -> str | None:
         """The text of notice `key`; None when there is no such notice (a call's alert)."""

@@ -24,7 +24,7 @@ from ivr.engine.events import CallEvent, EventSink, SenEntered, from_data
 from ivr.engine.outcomes import IN_PROGRESS, UNKNOWN_SEN, Event, Outcome, Summary
 from ivr.engine.phonebook import ResponseTimes
 from ivr.store import migrate
-from ivr.store.alert_queue import AlertQueue
+from ivr.store.alert_queue import AlertQueue, owe_digests_from
 from ivr.store.callbacks import Callbacks
 from ivr.store.counters import Counters
 from ivr.store.database import database_url, make_engine
@@ -152,8 +152,11 @@ class CallLog:
         return migrate.current(self.engine)
 
     def upgrade_schema(self) -> Upgraded:
-        """Migrate the database to this release (`ivr db upgrade`, gunicorn's master; never a worker)."""
-        return migrate.upgrade(self.engine)
+        """Migrate the database to this release (`ivr db upgrade`; never a worker), and mark its first
+        start now unless marked (`alert_queue.owe_digests_from`)."""
+        upgraded = migrate.upgrade(self.engine)
+        owe_digests_from(self.engine, self.clock())
+        return upgraded
 
     def subscribe(self, listener: Callable[[Summary], None]) -> None:
         """Call `listener(summary)` after each new event is stored (in the process that stores it)."""

@@ -91,7 +91,8 @@ alerts = Table(
 
 # What ops is told about the service rather than a call (a phonebook version refused, then one
 # accepted again), under the key its row in `alerts` has (`notice:...`, never a CallSid): the
-# workers that notice the same thing write the same key, so ops hears of it once.
+# workers that notice the same thing write the same key, so ops hears of it once. One row is no
+# notice and is never alerted: `digests-owed-from`, the call log's first start (`alert_queue`).
 notices = Table(
     "notices",
     metadata,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 
+import time_machine
 from click.testing import CliRunner
 from conftest import SAMPLE, SETTLE, answered_call, migrated, utc
 
@@ -22,11 +23,16 @@ def test_db_upgrade_then_calls_lists_newest_first_with_filters(tmp_path, monkeyp
     runner = CliRunner()
     behind = runner.invoke(main, ["db", "current"])
     assert (behind.exit_code, behind.stderr) == (1, "Error: the call log's database is empty: run `ivr db upgrade`\n")
-    ready = runner.invoke(main, ["db", "upgrade"])
+    with time_machine.travel(utc("2026-12-01T08:30Z"), tick=False):
+        ready = runner.invoke(main, ["db", "upgrade"])
     assert ready.exit_code == 0 and ready.output == f"call log {url}: upgraded from nothing to {head()}\n"
     again = runner.invoke(main, ["init-db"])
     assert again.exit_code == 0 and again.stderr == "init-db is `ivr db upgrade` now\n"
     assert again.stdout == f"call log {url}: at {head()}, nothing to do\n"
+    # The first upgrade marked the call log's first start: digests are owed from then, not from the second.
+    log = CallLog.from_settings(url, str(tmp_path), clock=clock, alert_settle_seconds=SETTLE)
+    assert log.alerts.digests_owed_from() == utc("2026-12-01T08:30Z")
+    log.close()
     current = runner.invoke(main, ["db", "current"])
     assert (current.exit_code, current.output) == (0, f"call log {url}: at {head()} (this release's head)\n")
 

@@ -18,6 +18,7 @@ from ivr.engine.handoffs import AS_AT_HANDOFF
 from ivr.engine.instants import epoch
 from ivr.engine.phonebook_loader import parse_phonebook
 from ivr.outside.alerts import Alerter
+from ivr.store.alert_queue import owe_digests_from
 from ivr.store.calllog import CallLog
 
 ACCOUNT = "AC" + "0" * 32
@@ -243,3 +244,16 @@ def test_the_sample_sends_each_handoff_one_digest_with_two_workers_sharing_the_c
     # Swept at its instant, each digest is on time; the one found by the first sweep is late, saying so.
     late = [text.split()[1].removesuffix(":") for text in posted(ALERTS_HOOK) if " late: " in text]
     assert late == [before.split()[0]]
+
+
+@responses.activate
+def test_a_new_install_owes_no_digest_of_a_handoff_before_its_first_start(store, clock, tmp_path, book):
+    accept_everything()
+    first_start = HANDOFF + timedelta(hours=1)  # 09:00: the 03:00 and 08:00 handoffs are in the look-back
+    owe_digests_from(store.engine, first_start)
+    owe_digests_from(store.engine, first_start + timedelta(days=1))  # a restart: the first start stays
+    alerter = worker(store, clock, tmp_path / "new", book)
+    clock.now = utc("2026-12-01T18:30:00Z")
+    assert alerter.sweep(clock.now) == ["digest:san_francisco:1796148000"]  # 18:00, after the first start
+    assert store.alerts.get("digest:amsterdam:1796112000") is None
+    assert store.alerts.get("digest:sydney:1796094000") is None
