@@ -8,8 +8,11 @@ every <Dial> and <Record> has an action, so no step can fall back to the greetin
 from __future__ import annotations
 
 import functools
+import re
+import secrets
+import xml.etree.ElementTree as ET
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from twilio.twiml.voice_response import Dial, Gather, Record, VoiceResponse
 
@@ -30,6 +33,12 @@ HOLD_MUSIC = "https://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp
 # Questions kept rendered by `rendered_ask`: a busy line asks the same ones over and over (the
 # greeting's SEN question, the severity question of each customer), with the same action URLs.
 RENDERED_KEPT = 512
+# Stand-ins for a ringing's per-call values (the caller ID, the whisper URL naming the call) in the
+# document `rendered_connect` keeps: letters and digits, which XML escaping leaves as they are, and
+# random, so no prompt or URL can hold one.
+_CALLER_MARK = f"ivrcaller{secrets.token_hex(8)}"
+_WHISPER_MARK = f"ivrwhisper{secrets.token_hex(8)}"
+_MARKS = re.compile(f"{_CALLER_MARK}|{_WHISPER_MARK}")
 
 
 @dataclass(frozen=True)
@@ -129,6 +138,26 @@ def connect(texts: list[str], ringing: Ringing, voice: Voice) -> VoiceResponse:
         dial.number(number, url=ringing.whisper, method="POST")
     response.append(dial)
     return response
+
+
+def rendered_connect(texts: Sequence[str], ringing: Ringing, voice: Voice) -> str:
+    """`connect`'s document as TwiML text: built by twilio's builders and serialised once for the
+    same prompts, numbers, time-out, action URL and voice; the call's own caller ID and whisper URL
+    are put in with the escaping twilio's serialiser (ElementTree) gives an attribute's value."""
+    template = _connect_template(tuple(texts), replace(ringing, caller_id=_CALLER_MARK, whisper=_WHISPER_MARK), voice)
+    values = {_CALLER_MARK: _attribute(ringing.caller_id), _WHISPER_MARK: _attribute(ringing.whisper)}
+    return _MARKS.sub(lambda mark: values[mark[0]], template)
+
+
+@functools.lru_cache(maxsize=RENDERED_KEPT)
+def _connect_template(texts: tuple[str, ...], ringing: Ringing, voice: Voice) -> str:
+    return str(connect(list(texts), ringing, voice))
+
+
+def _attribute(value: str) -> str:
+    """`value` as ElementTree writes it between an attribute's quotes."""
+    element = ET.tostring(ET.Element("a", v=value), encoding="unicode")  # <a v="..." />
+    return element[len('<a v="'):-len('" />')]
 
 
 def screen(text: str, action: str, voice: Voice) -> VoiceResponse:

@@ -330,6 +330,9 @@ def _readers(cls: type[Known]) -> tuple[tuple[str, str, Callable[[object], objec
 
 # Built at import, so a field of a type `_READ` cannot read fails at once, not on the first call.
 _READERS = {kind: _readers(cls) for kind, cls in KINDS.items()}
+# (field, JSON key) for each field of a kind, in order: every accepted event is written with them.
+_WRITTEN = {cls: tuple((name, json_name) for name, json_name, _read, _required in _READERS[kind])
+            for kind, cls in KINDS.items()}
 
 
 def to_data(event: CallEvent) -> dict[str, object]:
@@ -337,9 +340,9 @@ def to_data(event: CallEvent) -> dict[str, object]:
     if isinstance(event, Unrecognised):
         return dict(event.data)
     data: dict[str, object] = {}
-    for f in fields(event):
-        value = getattr(event, f.name)
-        data[_json_name(f)] = list(value) if isinstance(value, tuple) else value
+    for name, json_name in _WRITTEN[type(event)]:
+        value = getattr(event, name)
+        data[json_name] = list(value) if isinstance(value, tuple) else value
     return data
 
 

@@ -96,7 +96,7 @@ def _forget_the_call(_error: BaseException | None) -> None:
 
 
 def twiml_response(response: VoiceResponse | str) -> Response:
-    """The TwiML document, or its text (`twiml.rendered_ask`), as the webhook's answer."""
+    """The TwiML document, or its text (`twiml.rendered_ask`, `twiml.rendered_connect`), as the webhook's answer."""
     return Response(str(response), mimetype="text/xml")
 
 
@@ -359,7 +359,7 @@ def _connect(decision: Connect) -> Response:
         action=_url("voice.dialed", here),
         whisper=_url("voice.whisper", here, line=_form("To"), call=_form("CallSid")),
     )
-    return twiml_response(twiml.connect(list(decision.spoken), ringing, twiml_voice()))
+    return twiml_response(twiml.rendered_connect(decision.spoken, ringing, twiml_voice()))
 
 
 def _voicemail(spoken: list[str]) -> Response:
@@ -747,7 +747,7 @@ def _rescue_dial(decision: Rescue) -> Response:
         action=url_for("voice.rescued"),
         whisper=url_for("voice.whisper", line=_form("To"), call=_form("CallSid")),
     )
-    return twiml_response(twiml.connect(list(decision.spoken), ringing, twiml_voice()))
+    return twiml_response(twiml.rendered_connect(decision.spoken, ringing, twiml_voice()))
 
 
 def _callback_failed() -> tuple[str, int]:

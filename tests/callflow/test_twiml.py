@@ -53,6 +53,21 @@ def test_connect_rings_every_number_screened_by_the_whisper():
     ]
 
 
+def test_a_rendered_ringing_is_the_document_connect_builds_whatever_the_call_sends():
+    # The caller ID and the whisper URL are the call's own (From, To, CallSid): put into the kept
+    # document, they are escaped exactly as twilio's serialiser escapes them.
+    numbers = ("+14155550101", "+14155550102")
+    for caller, whisper in [
+        ("+14155551234", "/voice/whisper?sev=1&line=%2B14155550100&call=CA1"),
+        ('+1 "<&>"\n\t\r', "/voice/whisper?call=é&x=\"<b>\"&amp;"),
+        ("", "/voice/whisper?call=CA2"),
+    ]:
+        ringing = Ringing(numbers, 15, caller, "/voice/dialed?a=1", whisper)
+        assert twiml.rendered_connect(("Connecting.", "A & B <x>"), ringing, VOICE) == str(
+            twiml.connect(["Connecting.", "A & B <x>"], ringing, VOICE)
+        )
+
+
 def test_screen_hangs_up_unless_a_key_is_pressed():
     gather, hangup = list(_xml(twiml.screen("Press 1.", "/voice/screen", VOICE)))
     assert gather.get("numDigits") == "1" and gather.get("action") == "/voice/screen"
