@@ -24,7 +24,7 @@ from ivr.engine.events import CallEvent, EventSink, SenEntered, from_data
 from ivr.engine.outcomes import IN_PROGRESS, UNKNOWN_SEN, Event, Outcome, Summary
 from ivr.engine.phonebook import ResponseTimes
 from ivr.store import migrate
-from ivr.store.alert_queue import AlertQueue, owe_digests_from
+from ivr.store.alert_queue import AlertQueue
 from ivr.store.callbacks import Callbacks
 from ivr.store.counters import Counters
 from ivr.store.database import database_url, make_engine
@@ -154,9 +154,7 @@ class CallLog:
     def upgrade_schema(self) -> Upgraded:
         """Migrate the database to this release (`ivr db upgrade`; never a worker), and mark its first
         start now unless marked (`alert_queue.owe_digests_from`)."""
-        upgraded = migrate.upgrade(self.engine)
-        owe_digests_from(self.engine, self.clock())
-        return upgraded
+        return migrate.upgrade(self.engine, started_at=self.clock())
 
     def subscribe(self, listener: Callable[[Summary], None]) -> None:
         """Call `listener(summary)` after each new event is stored (in the process that stores it)."""

@@ -22,6 +22,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.engine import make_url
 
+from ivr.store.alert_queue import owe_digests_from
 from ivr.store.database import make_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -127,9 +129,11 @@ def current(engine: Engine) -> SchemaState:
         return schema_state(conn)
 
 
-def upgrade(engine: Engine) -> Upgraded:
+def upgrade(engine: Engine, started_at: datetime | None = None) -> Upgraded:
     """Bring the database to this release's head, adopting a database made before the migrations;
-    one process at a time (the lock), in one transaction where the backend allows (PostgreSQL)."""
+    one process at a time (the lock), in one transaction where the backend allows (PostgreSQL).
+    A service starting (`started_at`) is then marked as the call log's first start unless one was
+    (`alert_queue.owe_digests_from`); the tests' template databases are not."""
     with _migration_lock(engine), engine.connect() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SET LOCAL statement_timeout = 0"))
@@ -142,6 +146,8 @@ def upgrade(engine: Engine) -> Upgraded:
             command.stamp(config, BASELINE)
         command.upgrade(config, "head")
         conn.commit()
+    if started_at is not None:
+        owe_digests_from(engine, started_at)
     return Upgraded(before.revision, head(), adopted)
 
 

@@ -99,14 +99,12 @@ def _migrate(server, configured_url, instance):
     A database that cannot be migrated now does not stop the service: its workers answer calls and
     keep the events in the journal, and /healthz says to run `ivr db upgrade`."""
     from ivr.clock import utc_now
-    from ivr.store.alert_queue import owe_digests_from
     from ivr.store.database import database_url, make_engine
     from ivr.store.migrate import upgrade
 
     engine = make_engine(database_url(configured_url, instance))
     try:
-        server.log.info("call log: %s", upgrade(engine).describe())
-        owe_digests_from(engine, utc_now())
+        server.log.info("call log: %s", upgrade(engine, started_at=utc_now()).describe())
     except Exception as exc:  # noqa: BLE001 - calls are answered without the database
         error = f"{type(exc).__name__}: {exc}".splitlines()[0]
         server.log.error("call log not migrated (%s): events wait in the journal until `ivr db upgrade` runs", error)
