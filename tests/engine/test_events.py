@@ -8,114 +8,93 @@ from dataclasses import fields
 
 import pytest
 
-from ivr.engine.events import (
-    KINDS,
-    Deflected,
-    Dial,
-    Entitlement,
-    Error,
-    HandoffAsked,
-    HandoffDial,
-    Joined,
-    Left,
-    Outbound,
-    Recognised,
-    Routed,
-    Screened,
-    SenEntered,
-    Severity,
-    Sms,
-    Started,
-    Status,
-    Unrecognised,
-    Voicemail,
-    from_data,
-    to_data,
-)
+from ivr.engine import events
+from ivr.engine.events import KINDS, from_data, to_data
 
 # (record, its key, the data the webhooks stored for it before events were typed: literally what
 # ivr/web/voice.py wrote, key for key).
 STORED = [
     pytest.param(
-        Started(line="United States & Canada", region="amer", caller="+14155551234", to="+14155550100",
-                caller_name="ACME"),
+        events.Started(line="United States & Canada", region="amer", caller="+14155551234", to="+14155550100",
+                       caller_name="ACME"),
         "started",
         {"line": "United States & Canada", "region": "amer", "from": "+14155551234", "to": "+14155550100",
          "caller_name": "ACME"},
         id="started",
     ),
     pytest.param(
-        Started(line=None, region=None, caller="anonymous", to="+14155550199", caller_name=None),
+        events.Started(line=None, region=None, caller="anonymous", to="+14155550199", caller_name=None),
         "started",
         {"line": None, "region": None, "from": "anonymous", "to": "+14155550199", "caller_name": None},
         id="started on no published line",
     ),
     pytest.param(
-        Recognised(sen="SEN-1234567", customer="Acme Corporation", tier="priority"),
+        events.Recognised(sen="SEN-1234567", customer="Acme Corporation", tier="priority"),
         "recognised",
         {"sen": "SEN-1234567", "customer": "Acme Corporation", "tier": "priority"},
         id="recognised",
     ),
     pytest.param(
-        SenEntered(sen="1234567", attempt=1, miss=None),
+        events.SenEntered(sen="1234567", attempt=1, miss=None),
         "sen:1",
         {"sen": "1234567", "attempt": 1, "miss": None},
         id="sen_entered",
     ),
     pytest.param(
-        SenEntered(sen=None, attempt=3, miss="empty"),
+        events.SenEntered(sen=None, attempt=3, miss="empty"),
         "sen:3",
         {"sen": None, "attempt": 3, "miss": "empty"},
         id="sen_entered missed",
     ),
     pytest.param(
-        Entitlement(sen="SEN-2345678", customer="Globex", verdict="expired", tier="premier"),
+        events.Entitlement(sen="SEN-2345678", customer="Globex", verdict="expired", tier="premier"),
         "entitlement",
         {"sen": "SEN-2345678", "customer": "Globex", "verdict": "expired", "tier": "premier"},
         id="entitlement",
     ),
-    pytest.param(Deflected(reason="no-sen"), "deflected", {"reason": "no-sen"}, id="deflected"),
-    pytest.param(Sms(reason="expired", to="+61412345678"), "sms", {"reason": "expired", "to": "+61412345678"},
+    pytest.param(events.Deflected(reason="no-sen"), "deflected", {"reason": "no-sen"}, id="deflected"),
+    pytest.param(events.Sms(reason="expired", to="+61412345678"), "sms", {"reason": "expired", "to": "+61412345678"},
                  id="sms"),
-    pytest.param(Severity(severity=1), "severity", {"severity": 1}, id="severity"),
+    pytest.param(events.Severity(severity=1), "severity", {"severity": 1}, id="severity"),
     pytest.param(
-        Routed(action="connect", reason="on duty: san_francisco", candidates=("san_francisco", "select", "fallback"),
-               weekend=False),
+        events.Routed(action="connect", reason="on duty: san_francisco",
+                      candidates=("san_francisco", "select", "fallback"), weekend=False),
         "routed",
         {"action": "connect", "reason": "on duty: san_francisco", "candidates": ["san_francisco", "select", "fallback"],
          "weekend": False},
         id="routed",
     ),
     pytest.param(
-        Routed(action="deflect", reason="severity 3 is not connected", candidates=(), weekend=True),
+        events.Routed(action="deflect", reason="severity 3 is not connected", candidates=(), weekend=True),
         "routed",
         {"action": "deflect", "reason": "severity 3 is not connected", "candidates": [], "weekend": True},
         id="routed away",
     ),
     pytest.param(
-        Dial(attempt=2, team="amsterdam", numbers=("+31205550101", "+31205550102"), status="completed",
-             duration=180, accepted_by=None, dial_call_sid="CA" + "d" * 32, bridged=True),
+        events.Dial(attempt=2, team="amsterdam", numbers=("+31205550101", "+31205550102"), status="completed",
+                    duration=180, accepted_by=None, dial_call_sid="CA" + "d" * 32, bridged=True),
         "dial:2",
         {"attempt": 2, "team": "amsterdam", "numbers": ["+31205550101", "+31205550102"], "status": "completed",
          "duration": 180, "accepted_by": None, "dial_call_sid": "CA" + "d" * 32, "bridged": True},
         id="dial",
     ),
     pytest.param(
-        Dial(attempt=1, team="san_francisco", numbers=("+14155550101",), status="no-answer", duration=None,
-             accepted_by=None, dial_call_sid=None, bridged=False),
+        events.Dial(attempt=1, team="san_francisco", numbers=("+14155550101",), status="no-answer", duration=None,
+                    accepted_by=None, dial_call_sid=None, bridged=False),
         "dial:1",
         {"attempt": 1, "team": "san_francisco", "numbers": ["+14155550101"], "status": "no-answer",
          "duration": None, "accepted_by": None, "dial_call_sid": None, "bridged": False},
         id="dial unanswered",
     ),
     pytest.param(
-        Screened(number="+14155550101", accepted=True, dial_call_sid="CA" + "e" * 32),
+        events.Screened(number="+14155550101", accepted=True, dial_call_sid="CA" + "e" * 32),
         "screened:CA" + "e" * 32,
         {"number": "+14155550101", "accepted": True, "dial_call_sid": "CA" + "e" * 32},
         id="screened",
     ),
     pytest.param(
-        Voicemail(recording_url="https://api.twilio.com/RE1", recording_sid="RE1", duration=25, status="completed"),
+        events.Voicemail(recording_url="https://api.twilio.com/RE1", recording_sid="RE1", duration=25,
+                         status="completed"),
         "voicemail",
         {"recording_url": "https://api.twilio.com/RE1", "recording_sid": "RE1", "duration": 25,
          "status": "completed"},
@@ -123,35 +102,35 @@ STORED = [
     ),
     # Stored under the key `status` before statuses were keyed by their value: the data reads the same.
     pytest.param(
-        Joined(number="+31205550101", leg="CA" + "e" * 32, team="amsterdam"), "joined:CA" + "e" * 32,
+        events.Joined(number="+31205550101", leg="CA" + "e" * 32, team="amsterdam"), "joined:CA" + "e" * 32,
         {"number": "+31205550101", "leg": "CA" + "e" * 32, "team": "amsterdam"}, id="joined",
     ),
     pytest.param(
-        Left(number="+31205550101", leg="CA" + "e" * 32), "left:CA" + "e" * 32,
+        events.Left(number="+31205550101", leg="CA" + "e" * 32), "left:CA" + "e" * 32,
         {"number": "+31205550101", "leg": "CA" + "e" * 32}, id="left",
     ),
     pytest.param(
-        HandoffAsked(attempt=1, by="+31205550101", team="san_francisco"), "handoff:1",
+        events.HandoffAsked(attempt=1, by="+31205550101", team="san_francisco"), "handoff:1",
         {"attempt": 1, "by": "+31205550101", "team": "san_francisco", "own_team": False}, id="handoff_asked",
     ),
     pytest.param(
-        HandoffDial(attempt=1, ring=1, team="san_francisco", numbers=("+14155550102",), status="completed",
-                    joined=True),
+        events.HandoffDial(attempt=1, ring=1, team="san_francisco", numbers=("+14155550102",), status="completed",
+                           joined=True),
         "handoff_dial:1:1",
         {"attempt": 1, "ring": 1, "team": "san_francisco", "numbers": ["+14155550102"], "status": "completed",
          "joined": True},
         id="handoff_dial",
     ),
-    pytest.param(Status(call_status="completed", duration=313), "status:completed",
+    pytest.param(events.Status(call_status="completed", duration=313), "status:completed",
                  {"call_status": "completed", "duration": 313}, id="status"),
     pytest.param(
-        Outbound(callback=7, engineer="+14155550101", who="ops"),
+        events.Outbound(callback=7, engineer="+14155550101", who="ops"),
         "outbound",
         {"callback": 7, "engineer": "+14155550101", "who": "ops"},
         id="outbound",
     ),
     pytest.param(
-        Error(message="RuntimeError: the engine is broken", step="voice.severity"),
+        events.Error(message="RuntimeError: the engine is broken", step="voice.severity"),
         "error",
         {"message": "RuntimeError: the engine is broken", "step": "voice.severity"},
         id="error",
@@ -170,7 +149,7 @@ def test_a_record_is_stored_as_the_webhooks_stored_it_before_and_reads_back_the_
 
 def test_a_customer_recorded_before_tiers_were_reads_without_one():
     stored = {"sen": "SEN-2345678", "customer": "Globex", "verdict": "ok"}
-    assert from_data("entitlement", stored) == Entitlement(sen="SEN-2345678", customer="Globex", verdict="ok")
+    assert from_data("entitlement", stored) == events.Entitlement(sen="SEN-2345678", customer="Globex", verdict="ok")
     assert from_data("recognised", {"sen": "SEN-1"}).tier is None
 
 
@@ -193,15 +172,16 @@ def test_every_field_of_every_kind_survives_the_round_trip(kind):
 @pytest.mark.parametrize(
     ("record", "key"),
     [
-        pytest.param(Dial(attempt=3), "dial:3", id="a dial by its attempt"),
-        pytest.param(SenEntered(attempt=2), "sen:2", id="a SEN by its attempt"),
-        pytest.param(Screened(dial_call_sid="CA9"), "screened:CA9", id="a screening by the engineer's leg"),
-        pytest.param(Screened(), "screened", id="a screening without its leg by its kind"),
-        pytest.param(Status(call_status="completed"), "status:completed", id="a status by its value"),
-        pytest.param(Status(call_status="in-progress"), "status:in-progress", id="so a final one follows another"),
-        pytest.param(Status(call_status="x" * 80), "status:other", id="an undocumented status, kept short"),
-        pytest.param(Voicemail(), "voicemail", id="one voicemail per call"),
-        pytest.param(Deflected(), "deflected", id="others by their kind"),
+        pytest.param(events.Dial(attempt=3), "dial:3", id="a dial by its attempt"),
+        pytest.param(events.SenEntered(attempt=2), "sen:2", id="a SEN by its attempt"),
+        pytest.param(events.Screened(dial_call_sid="CA9"), "screened:CA9", id="a screening by the engineer's leg"),
+        pytest.param(events.Screened(), "screened", id="a screening without its leg by its kind"),
+        pytest.param(events.Status(call_status="completed"), "status:completed", id="a status by its value"),
+        pytest.param(events.Status(call_status="in-progress"), "status:in-progress",
+                     id="so a final one follows another"),
+        pytest.param(events.Status(call_status="x" * 80), "status:other", id="an undocumented status, kept short"),
+        pytest.param(events.Voicemail(), "voicemail", id="one voicemail per call"),
+        pytest.param(events.Deflected(), "deflected", id="others by their kind"),
     ],
 )
 def test_the_key_makes_a_repeated_callback_overwrite(record, key):
@@ -212,17 +192,17 @@ def test_the_key_makes_a_repeated_callback_overwrite(record, key):
     ("kind", "stored", "record"),
     [
         pytest.param("started", {"to": "+31205550100", "from": "+31612345678"},
-                     Started(to="+31205550100", caller="+31612345678"), id="missing keys take the defaults"),
-        pytest.param("dial", {}, Dial(attempt=0), id="a dial without its attempt sorts first"),
+                     events.Started(to="+31205550100", caller="+31612345678"), id="missing keys take the defaults"),
+        pytest.param("dial", {}, events.Dial(attempt=0), id="a dial without its attempt sorts first"),
         pytest.param("status", {"call_status": "completed", "duration": "42", "extra": 1},
-                     Status(call_status="completed", duration=42), id="numbers as text; unknown keys ignored"),
-        pytest.param("severity", {"severity": "high"}, Severity(severity=None), id="a value that is no number"),
-        pytest.param("routed", {"action": "connect", "candidates": None}, Routed(action="connect", candidates=()),
-                     id="no candidates"),
-        pytest.param("screened", {"number": "+14155550101", "accepted": 1}, Screened(number="+14155550101",
-                     accepted=True), id="a truthy acceptance"),
-        pytest.param("deflected", None, Deflected(), id="data that is not an object"),
-        pytest.param("transfer", {"to": "+1"}, Unrecognised("transfer", {"to": "+1"}),
+                     events.Status(call_status="completed", duration=42), id="numbers as text; unknown keys ignored"),
+        pytest.param("severity", {"severity": "high"}, events.Severity(severity=None), id="a value that is no number"),
+        pytest.param("routed", {"action": "connect", "candidates": None},
+                     events.Routed(action="connect", candidates=()), id="no candidates"),
+        pytest.param("screened", {"number": "+14155550101", "accepted": 1},
+                     events.Screened(number="+14155550101", accepted=True), id="a truthy acceptance"),
+        pytest.param("deflected", None, events.Deflected(), id="data that is not an object"),
+        pytest.param("transfer", {"to": "+1"}, events.Unrecognised("transfer", {"to": "+1"}),
                      id="a kind this version does not write"),
     ],
 )
