@@ -42,19 +42,6 @@ from werkzeug.exceptions import HTTPException
 from ivr.callflow import conversation, handoff, prompts, twiml
 from ivr.callflow.caller_input import Miss, read_sen, read_severity
 from ivr.callflow.callstate import CallState, StateError
-from ivr.callflow.conversation import (
-    AskSen,
-    AskSeverity,
-    Connect,
-    Deflect,
-    Goodbye,
-    Hangup,
-    JoinRoom,
-    Next,
-    Rescue,
-    Voicemail,
-    numbers_at,
-)
 from ivr.callflow.handoff import Engineer, Handoff, Role, room_name
 from ivr.callflow.twiml import Ringing, Room
 from ivr.engine import events
@@ -249,31 +236,31 @@ def sen():
 # --- decisions into events and TwiML -------------------------------------------------------
 
 
-def _answer(decision: Next) -> Response:
+def _answer(decision: conversation.Next) -> Response:
     """Report what the decision settled, then answer its TwiML."""
     match decision:
-        case AskSen(spoken, state):
+        case conversation.AskSen(spoken, state):
             action = _url("voice.sen", state)
             return twiml_response(twiml.rendered_ask(tuple(spoken), action, twiml_voice(), speech=True))
-        case AskSeverity():
+        case conversation.AskSeverity():
             return _ask_severity(decision)
-        case Deflect():
+        case conversation.Deflect():
             return _deflect(decision)
-        case Connect():
+        case conversation.Connect():
             return _connect(decision)
-        case Voicemail(spoken):
+        case conversation.Voicemail(spoken):
             return _voicemail(list(spoken))
-        case Rescue():
+        case conversation.Rescue():
             return _rescue_dial(decision)
-        case Goodbye(spoken):
+        case conversation.Goodbye(spoken):
             return twiml_response(twiml.goodbye(list(spoken), twiml_voice()))
-        case Hangup():
+        case conversation.Hangup():
             return twiml_response(twiml.hangup())
-        case JoinRoom():
+        case conversation.JoinRoom():
             return twiml_response(_customer_room())
 
 
-def _ask_severity(decision: AskSeverity) -> Response:
+def _ask_severity(decision: conversation.AskSeverity) -> Response:
     """Ask the severity; the first time, report the verdict that let the caller this far (level 1
     calls fail open when the SEN could not be checked: `conversation.after_sen`)."""
     verdict, state = decision.entitlement, decision.state
@@ -291,7 +278,7 @@ def _ask_severity(decision: AskSeverity) -> Response:
     )
 
 
-def _deflect(decision: Deflect) -> Response:
+def _deflect(decision: conversation.Deflect) -> Response:
     """The final answer; with a link, a caller on a mobile number is offered the way forward by text."""
     verdict, state, spoken, text = decision.entitlement, decision.state, decision.spoken, decision.text
     if verdict is not None:
@@ -349,7 +336,7 @@ def severity():
     return _answer(step.then)
 
 
-def _connect(decision: Connect) -> Response:
+def _connect(decision: conversation.Connect) -> Response:
     """Ring the candidate the decision's state points at; the outcome comes back with that state."""
     here = decision.state
     ringing = Ringing(
@@ -390,7 +377,7 @@ def dialed():
     found = candidate(phonebook, name)
     in_room = _moved_to_room()
     bridged = _bridged() or in_room
-    numbers = numbers_at(found, state.number)
+    numbers = conversation.numbers_at(found, state.number)
     _event(events.Dial(
         attempt=state.attempt, team=name, numbers=numbers, status=_form("DialCallStatus"),
         duration=_seconds("DialCallDuration"),
@@ -670,7 +657,7 @@ def handoff_dialed():
     joined = _moved_to_room()
     numbers = (
         handoff.own_numbers(phonebook, engineer) if wanted.own
-        else numbers_at(candidate(phonebook, wanted.team), wanted.ring)
+        else conversation.numbers_at(candidate(phonebook, wanted.team), wanted.ring)
     )
     _event(events.HandoffDial(
         attempt=engineer.handoffs + 1, ring=wanted.ring, team=wanted.team, numbers=numbers,
@@ -739,7 +726,7 @@ def _rescue_call() -> Response:
     return _answer(conversation.rescue(phonebook, _bridged(), _caller_gone()))
 
 
-def _rescue_dial(decision: Rescue) -> Response:
+def _rescue_dial(decision: conversation.Rescue) -> Response:
     """The rescue's <Dial>: no state to carry, so the whisper says it is a rescued call."""
     ringing = Ringing(
         numbers=decision.numbers,
