@@ -525,7 +525,8 @@ def list_calls(since: datetime | None, outcome: str | None, limit: int, as_json:
 
 # --- `ivr writer`: the journal's writer process, which gunicorn's master runs ------------------------
 
-# How often the writer looks whether the process that started it is still there.
+# How often the writer looks whether the process that started it is still there, and whether it has
+# caught up with the journal.
 PARENT_CHECK_S = 1.0
 
 
@@ -545,10 +546,31 @@ def run_writer() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the master too, which stops this process
     parent = os.getppid()
     registry = services_of(create_app({"IVR_WRITER": "thread"}))
+    idle = False
     while not stop.wait(PARENT_CHECK_S) and os.getppid() == parent:
-        pass
+        status = registry.calllog.writer.status()
+        if not idle and status.ok and status.pending_bytes == 0:
+            idle = _on_idle_cpu()
     registry.alerts.close()
     registry.calllog.close()
+
+
+def _on_idle_cpu() -> bool:
+    """Leave the CPU to the webhooks, which callers wait on: from now on every thread of this process
+    (and each one they start) runs only when a core would otherwise be idle, so storing the journal
+    never slows an answer. Done once caught up, never before: a writer started behind (after an
+    outage, or by gunicorn's master because this one stopped storing on a saturated machine) stores
+    at normal priority until it is not. There is no way back (raising a priority needs privileges),
+    hence the master's watchdog (`ivr.web.gunicorn_conf`). False where the system has no SCHED_IDLE."""
+    policy = getattr(os, "SCHED_IDLE", None)
+    if policy is None:
+        return False
+    try:
+        for thread in os.listdir("/proc/self/task"):
+            os.sched_setscheduler(int(thread), policy, os.sched_param(0))
+    except OSError:
+        return False
+    return True
 
 
 # --- `ivr callbacks` ------------------------------------------------------------------------------

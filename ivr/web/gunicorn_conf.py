@@ -51,6 +51,13 @@ WRITER_COMMAND = [sys.executable, "-m", "ivr", "writer"]
 WRITER_RESTART_S = 1.0
 # How long a stopping writer may take to store what is left (its own limit is 5 s) before it is killed.
 WRITER_STOP_S = 15.0
+# A writer on idle CPU only (it went there once caught up: `ivr writer`) that has not rewritten its
+# status file for this long is starved by webhooks taking every core: killed (it loses nothing: each
+# batch is one transaction with its journal position) and started again, at normal priority until it
+# has caught up. This bounds how far the call log, and the alerts it raises, fall behind under overload.
+WRITER_STARVED_S = 15.0
+# How often the master looks whether the writer has exited, or starves.
+WRITER_WATCH_S = 0.25
 
 
 def on_starting(server):
@@ -119,8 +126,9 @@ class WriterProcess:
     exec would inherit subprocess's pipe and hold it up until that worker exits. Gunicorn's own
     reaping may collect the writer first: waitpid then says there is no such child, all the same."""
 
-    def __init__(self, log):
+    def __init__(self, log, status_file):
         self._log = log
+        self._status_file = status_file
         self._lock = threading.Lock()
         self._stopping = False
         self._gone = threading.Event()
@@ -138,8 +146,7 @@ class WriterProcess:
     def _supervise(self):
         while True:
             started, pid = time.monotonic(), self._pid
-            with contextlib.suppress(ChildProcessError):  # gunicorn's master reaped it
-                os.waitpid(pid, 0)
+            self._watch(pid)
             _forget_counts_of(pid)
             with self._lock:
                 self._gone.set()
@@ -151,6 +158,29 @@ class WriterProcess:
                 if self._stopping:
                     return
                 self._pid = self._spawn()
+
+    def _watch(self, pid):
+        """Until the writer exits; killed if it starves on idle CPU."""
+        while True:
+            try:
+                if os.waitpid(pid, os.WNOHANG) != (0, 0):
+                    return
+            except ChildProcessError:  # gunicorn's master reaped it
+                return
+            if self._starved(pid):
+                self._log.error("call-log writer (pid %s) on idle CPU has stored nothing for %g s: every core is "
+                                "busy with webhooks; starting another at normal priority", pid, WRITER_STARVED_S)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(WRITER_WATCH_S)
+
+    def _starved(self, pid):
+        try:
+            if os.sched_getscheduler(pid) != os.SCHED_IDLE:
+                return False
+            return time.time() - os.stat(self._status_file).st_mtime > WRITER_STARVED_S
+        except (OSError, AttributeError):  # gone, or no SCHED_IDLE here (then it never goes idle)
+            return False
 
     def _signal(self, sig):
         with self._lock:
@@ -178,8 +208,15 @@ WRITER_ATTRIBUTE = "ivr_writer"
 def when_ready(server):
     """The writer starts once the master is listening, before its workers, which are forked after
     this and told to leave the journal to it."""
+    from ivr.config import default_instance_path, load_settings
+    from ivr.store.calllog import JOURNAL_FOLDER
+    from ivr.store.writer import STATUS_FILE
+
     os.environ[WRITER_SETTING] = "process"
-    writer = WriterProcess(server.log)
+    settings = load_settings()
+    journal = settings["IVR_JOURNAL_DIR"] or os.path.join(settings["IVR_INSTANCE_PATH"] or default_instance_path(),
+                                                          JOURNAL_FOLDER)
+    writer = WriterProcess(server.log, os.path.join(journal, STATUS_FILE))
     setattr(server, WRITER_ATTRIBUTE, writer)
     writer.start()
 
@@ -208,3 +245,12 @@ def on_exit(server):
         writer.stop()
     if _created_metrics_dir:
         shutil.rmtree(_created_metrics_dir, ignore_errors=True)
+
+
+def post_worker_init(worker):
+    """The app and all it imported live as long as the worker: frozen, the garbage collector's full
+    passes skip them (about 100,000 objects, 25 ms and more a pass, which stalled every call a
+    worker held meanwhile) and scan only what requests leave behind."""
+    import gc
+
+    gc.freeze()

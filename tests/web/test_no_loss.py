@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
@@ -52,6 +53,8 @@ from ivr.engine.callbacks import Step
 from ivr.engine.handoffs import DIGEST_PREFIX
 from ivr.store.callbacks import ALERT_PREFIX
 from ivr.store.schema import alerts, callback_steps
+from ivr.store.writer import STATUS_FILE
+from ivr.web.gunicorn_conf import WRITER_STARVED_S
 
 # Real processes read the real clock: the suite's shifted-clock run leaves these out.
 pytestmark = pytest.mark.process
@@ -172,6 +175,40 @@ def test_a_reload_starts_a_new_writer_and_every_call_before_and_after_is_stored(
         _place_all(after, service, tally)
         wait_until_stored(sqlite_url(tmp_path / "instance"), before + after)
         assert tally.unanswered == 0
+
+
+def _policies(pid: int) -> set[int]:
+    """The scheduling policies of the threads of `pid`."""
+    try:
+        return {os.sched_getscheduler(int(thread)) for thread in os.listdir(f"/proc/{pid}/task")}
+    except OSError:
+        return set()
+
+
+def test_the_writer_stores_on_idle_cpu_and_one_starved_there_is_replaced_at_normal_priority(tmp_path):
+    """Once caught up, the writer leaves the CPU to the webhooks (every thread on SCHED_IDLE). A writer
+    that starves there, as on a machine whose cores the webhooks fill, is killed by the master once
+    its status file is WRITER_STARVED_S old, and the one started instead stores what waited."""
+    journal = tmp_path / "instance" / "journal"
+    with gunicorn(tmp_path, phonebook(tmp_path)) as server:
+        master, service, tally = server.process.pid, Service(server.base), Tally()
+        first = wait_for_writer(journal)
+        wait_until(lambda: _policies(first) == {os.SCHED_IDLE}, "the writer on idle CPU",
+                   evidence=lambda: _policies(first))
+        # Starved: it never runs (so it neither stores nor rewrites its status file, last written long ago).
+        os.kill(first, signal.SIGSTOP)
+        calls = mixed_calls(0, 10, EVERY_KIND)
+        _place_all(calls, service, tally)
+        long_ago = time.time() - 2 * WRITER_STARVED_S
+        os.utime(journal / STATUS_FILE, (long_ago, long_ago))
+        second = wait_for_writer(journal, other_than=[first])
+        wait_until_stored(sqlite_url(tmp_path / "instance"), calls)
+        assert tally.unanswered == 0
+        assert writers(master) == {second}
+        assert f"call-log writer (pid {first}) on idle CPU has stored nothing" in server.log.read_text()
+        # Caught up again, it leaves the CPU to the webhooks too.
+        wait_until(lambda: _policies(second) == {os.SCHED_IDLE}, "the new writer on idle CPU",
+                   evidence=lambda: _policies(second))
 
 
 # --- 5. every worker killed the moment it answered --------------------------------------------------
