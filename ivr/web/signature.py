@@ -87,6 +87,12 @@ def signed_url() -> str:
     """The URL Twilio requested, as it signed it."""
     public: str | None = current_app.config.get("IVR_PUBLIC_URL")
     if not public:
+        # The request target as it arrived (gunicorn and werkzeug's server pass it on), which is what
+        # Twilio signed; rebuilding it (`request.url`) decodes and encodes it again, a tenth of a
+        # webhook's own time. Without it, or with one in absolute form, the URL Flask saw.
+        raw = request.environ.get("RAW_URI", "")
+        if raw.startswith("/"):
+            return f"{request.scheme}://{request.host}{raw}"
         return request.url
     query = request.query_string.decode("latin-1")
     return public.rstrip("/") + request.path + (f"?{query}" if query else "")

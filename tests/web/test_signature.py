@@ -177,3 +177,17 @@ def test_a_public_url_with_a_path_refuses_to_start(tmp_path, public):
     # Action URLs are root-relative: behind a path prefix every step after the first would be lost.
     with pytest.raises(ValueError, match="IVR_PUBLIC_URL must be a base URL"):
         pinned_app(tmp_path, IVR_PUBLIC_URL=public)
+
+
+def test_behind_the_router_the_request_target_is_checked_as_the_server_received_it(tmp_path):
+    # gunicorn passes on the target as sent (RAW_URI), which is what Twilio signed: it is checked as
+    # it came, not rebuilt from what Flask decoded of it.
+    client = pinned_app(tmp_path, IVR_PUBLIC_URL=None, IVR_TRUST_PROXY=1).test_client()
+    params = call_params()
+    signature = RequestValidator(TOKEN).compute_signature(f"{HEROKU_APP}/voice?try=1", params)
+    headers = {**HEROKU_HEADERS, "X-Twilio-Signature": signature}
+    as_sent = {"RAW_URI": "/voice?try=1"}
+    assert client.post("/voice", data=params, headers=headers, environ_overrides=as_sent).status_code == 200
+    # A target in absolute form (through a forward proxy) is not taken for a path: the URL Flask saw is checked.
+    absolute = {"RAW_URI": f"{HEROKU_APP}/voice?try=1"}
+    assert client.post("/voice", data=params, headers=headers, environ_overrides=absolute).status_code == 403
