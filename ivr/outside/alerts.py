@@ -52,6 +52,7 @@ from ivr.store.calllog import CallLog
 from ivr.store.counters import Counters
 from ivr.store.digests import read_digest
 from ivr.store.reloading import PhonebookNotice
+from ivr.store.writer import transient
 
 logger = logging.getLogger(__name__)
 
@@ -361,8 +362,12 @@ class Alerter:
             if claim is not None:  # else another worker took it first
                 claimed.append(sid)
                 self.deliver(claim, ends)
-        except Exception:  # the lease runs out and another round tries again
-            logger.exception("alert for call %s failed", sid)
+        except Exception as exc:  # the lease runs out (or was never taken) and another round tries again
+            if transient(exc):  # a busy or unreachable database: no bug to show a traceback of
+                logger.warning("alert for call %s: this round is put off, the database failed: %s", sid,
+                               f"{type(exc).__name__}: {exc}".splitlines()[0])
+            else:
+                logger.exception("alert for call %s failed", sid)
         finally:
             with self._changed:
                 self._busy -= 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -611,3 +612,28 @@ def test_a_notice_heard_while_the_database_is_down_is_stored_at_a_later_sweep(sq
         conn.execute(text("ALTER TABLE notices_away RENAME TO notices"))
     assert sweep(alerter, NOW) == 1
     assert sqlite_store.alerts.delivery(REFUSED.key).rounds == 1
+
+
+@responses.activate
+def test_a_round_put_off_by_a_busy_database_says_so_in_one_line_and_goes_at_the_next_sweep(sqlite_store, sample,
+                                                                                            caplog):
+    # The call log's writer holds SQLite's write lock for a long batch (catching up after a burst):
+    # the round cannot claim its alert. No traceback: no bug, and the alert is not lost.
+    sms_sent()
+    webhook_ok()
+    alerter = make_alerter(sqlite_store, replace(sample, digests=replace(sample.digests, enabled=False)))
+    voicemail_call(sqlite_store)
+    assert sqlite_store.caught_up()
+    holder = sqlite3.connect(sqlite_store.engine.url.database, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        assert sweep(alerter) == 0
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    [put_off] = [r for r in caplog.records if "CA900" in r.getMessage()]
+    assert put_off.levelname == "WARNING" and put_off.exc_info is None
+    assert "this round is put off, the database failed: OperationalError" in put_off.getMessage()
+    assert posts_to(MESSAGES) == posts_to(WEBHOOK) == []
+    assert sweep(alerter) == 1
+    assert len(posts_to(MESSAGES)) == 1 and len(posts_to(WEBHOOK)) == 1
