@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import BindParameter, Connection, Engine, Integer, String, bindparam, delete, select, update
+from sqlalchemy import BindParameter, Column, Connection, Engine, Integer, String, bindparam, delete, select, update
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 
 from ivr.engine.events import from_data
@@ -380,15 +380,23 @@ def _storable(line: journal.Line) -> bool:
     return _why(line) == ""
 
 
+def _length(column: Column[Any]) -> int:
+    assert isinstance(column.type, String) and column.type.length
+    return column.type.length
+
+
+# The longest CallSid, key and kind the events table takes, looked up once rather than for every line.
+_SID_LENGTH, _KEY_LENGTH, _KIND_LENGTH = (_length(c) for c in (events.c.call_sid, events.c.key, events.c.kind))
+
+
 def _why(item: journal.Line | journal.Unreadable) -> str:
     """Why a journal line cannot be stored at all ("" if it can)."""
     if isinstance(item, journal.Unreadable):
         return f"not a call event: {item.error}"
-    for name, value, column in (("CallSid", item.sid, events.c.call_sid), ("key", item.key, events.c.key),
-                                ("kind", item.kind, events.c.kind)):
-        assert isinstance(column.type, String) and column.type.length
-        if not value or len(value) > column.type.length:
-            return f"{name} must be 1 to {column.type.length} characters: {value[:80]!r}"
+    for name, value, length in (("CallSid", item.sid, _SID_LENGTH), ("key", item.key, _KEY_LENGTH),
+                                ("kind", item.kind, _KIND_LENGTH)):
+        if not value or len(value) > length:
+            return f"{name} must be 1 to {length} characters: {value[:80]!r}"
     return ""
 
 
@@ -486,7 +494,8 @@ def store_lines(conn: Connection, lines: Sequence[journal.Line], settle: timedel
               if row.event_count}  # a row made by this batch was never counted
     inserted = conn.execute(
         statements.new_events,
-        [{"call_sid": line.sid, "key": line.key, "kind": line.kind, "at": line.at, "data": clean(line.data)}
+        [{"call_sid": line.sid, "key": line.key, "kind": line.kind, "at": line.at,
+          "data": clean(line.data) if line.nul else line.data}
          for line in fresh.values()],
     )
     changed = sorted({row.call_sid for row in inserted})
