@@ -116,6 +116,9 @@ class Line:
     at: datetime
     accepted: datetime
     data: dict[str, Any]
+    # Whether the line escapes a NUL character (JSON writes one only as \u0000): the store replaces
+    # NULs, and need not look through the data of the lines without one.
+    nul: bool
 
 
 @dataclass(frozen=True)
@@ -185,7 +188,7 @@ def parse(file: str, end: int, raw: bytes) -> Line | Unreadable:
             raise ValueError("data is not an object")
     except (ValueError, KeyError, TypeError) as exc:
         return Unreadable(file, end, text, f"{type(exc).__name__}: {exc}")
-    return Line(file, end, sid, kind, key, at, accepted, data)
+    return Line(file, end, sid, kind, key, at, accepted, data, b"\\u0000" in raw)
 
 
 def set_aside(folder: Path, text: str, reason: str) -> None:

@@ -22,13 +22,26 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import BindParameter, Connection, Engine, Integer, String, bindparam, delete, select, update
+from sqlalchemy import (
+    BindParameter,
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    Row,
+    String,
+    bindparam,
+    delete,
+    select,
+    update,
+)
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 
 from ivr.engine.events import from_data
@@ -67,6 +80,9 @@ ELECT_S = 1.0
 # The status file is rewritten at most this often while all goes well.
 STATUS_EVERY_S = 1.0
 INT_MAX = 2**31 - 1
+# How many calls' timelines the writer keeps: more than are under way at once under load, so a call's
+# next batch finds its timeline here instead of reading it back (4 kB a call of 8 events, so some MB).
+TIMELINES_KEPT = 2000
 
 
 def transient(exc: BaseException) -> bool:
@@ -92,6 +108,34 @@ class Status:
 
 class SchemaNotReady(Exception):
     """The database is not at this release's schema: the lines wait, as for a database that is down."""
+
+
+class RecentTimelines:
+    """The whole timelines, in (at, id) order, of the calls this writer stored most recently, as it
+    stored them. A timeline is the call's only while its length is the `event_count` of the call's
+    row, read locked in the transaction that uses it: another writer (instance) may have added events
+    since, and events are only ever added, so the same number is the same events."""
+
+    def __init__(self, size: int = TIMELINES_KEPT):
+        self._size = size
+        self._kept: OrderedDict[str, list[Event]] = OrderedDict()
+
+    def of(self, sid: str, event_count: int) -> list[Event] | None:
+        """The call's timeline if it still holds `event_count` events (never to be changed in place)."""
+        timeline = self._kept.get(sid)
+        if timeline is None or len(timeline) != event_count:
+            return None
+        self._kept.move_to_end(sid)
+        return timeline
+
+    def keep(self, timelines: Mapping[str, list[Event]]) -> None:
+        """Once the transaction that stored them has committed: kept before, a rolled back one would
+        leave timelines ahead of the database, which a later count could match."""
+        for sid, timeline in timelines.items():
+            self._kept[sid] = timeline
+            self._kept.move_to_end(sid)
+        while len(self._kept) > self._size:
+            self._kept.popitem(last=False)
 
 
 class Writer:
@@ -121,6 +165,7 @@ class Writer:
         self._status = Status()
         self._status_written = 0.0
         self._schema_ready = False  # checked again until it is, then trusted (schemas only move forward)
+        self._recent = RecentTimelines()
         self._stop = threading.Condition()  # wakes a waiting writer to stop
         self._stopped = False
         self._thread: threading.Thread | None = None
@@ -259,7 +304,7 @@ class Writer:
                 refused.append(item)
         try:
             with self.engine.begin() as conn:
-                summaries = store_lines(conn, lines, self._settle, self._response_times())
+                stored = store_lines(conn, lines, self._settle, self._response_times(), self._recent)
                 _advance(conn, _ends(batch))
         except Exception as exc:
             if transient(exc):
@@ -267,9 +312,10 @@ class Writer:
             # The data, not the database: store the lines one by one, and set aside what fails.
             logger.warning("a batch of %d call events failed (%s); storing them one by one", len(lines), exc)
             return self._one_by_one(batch)
+        self._recent.keep(stored.timelines)
         for item in refused:
             self._reject(item, _why(item))
-        return summaries
+        return stored.summaries
 
     def _one_by_one(self, batch: list[journal.Line | journal.Unreadable]) -> list[Summary]:
         summaries: list[Summary] = []
@@ -279,8 +325,10 @@ class Writer:
                 assert isinstance(item, journal.Line)
                 try:
                     with self.engine.begin() as conn:
-                        summaries += store_lines(conn, [item], self._settle, self._response_times())
+                        stored = store_lines(conn, [item], self._settle, self._response_times(), self._recent)
                         _advance(conn, {item.file: item.end})
+                    self._recent.keep(stored.timelines)
+                    summaries += stored.summaries
                     continue
                 except Exception as exc:
                     if transient(exc):
@@ -380,15 +428,23 @@ def _storable(line: journal.Line) -> bool:
     return _why(line) == ""
 
 
+def _length(column: Column[Any]) -> int:
+    assert isinstance(column.type, String) and column.type.length
+    return column.type.length
+
+
+# The longest CallSid, key and kind the events table takes, looked up once rather than for every line.
+_SID_LENGTH, _KEY_LENGTH, _KIND_LENGTH = (_length(c) for c in (events.c.call_sid, events.c.key, events.c.kind))
+
+
 def _why(item: journal.Line | journal.Unreadable) -> str:
     """Why a journal line cannot be stored at all ("" if it can)."""
     if isinstance(item, journal.Unreadable):
         return f"not a call event: {item.error}"
-    for name, value, column in (("CallSid", item.sid, events.c.call_sid), ("key", item.key, events.c.key),
-                                ("kind", item.kind, events.c.kind)):
-        assert isinstance(column.type, String) and column.type.length
-        if not value or len(value) > column.type.length:
-            return f"{name} must be 1 to {column.type.length} characters: {value[:80]!r}"
+    for name, value, length in (("CallSid", item.sid, _SID_LENGTH), ("key", item.key, _KEY_LENGTH),
+                                ("kind", item.kind, _KIND_LENGTH)):
+        if not value or len(value) > length:
+            return f"{name} must be 1 to {length} characters: {value[:80]!r}"
     return ""
 
 
@@ -425,12 +481,13 @@ def _statements(dialect: str) -> _Statements:
                                                set_={"stored_to": progress.excluded.stored_to}),
         new_calls=insert_for(dialect, calls).on_conflict_do_nothing(index_elements=["sid"]),
         # Each call's summary row, locked (PostgreSQL) so concurrent writers of one call (several
-        # instances) recompute it one after the other; its values before this batch, for the counts.
+        # instances) recompute it one after the other; its values before this batch, for the counts,
+        # and its number of events, which says whether the timeline the writer keeps is still the call's.
         summaries_before=select(calls.c.sid, calls.c.outcome, calls.c.severity, calls.c.answer_seconds,
                                 calls.c.event_count)
         .where(calls.c.sid.in_(sids)).order_by(calls.c.sid).with_for_update(),
         new_events=insert_for(dialect, events).on_conflict_do_nothing(index_elements=["call_sid", "key"])
-        .returning(events.c.call_sid),
+        .returning(events.c.call_sid, events.c.key, events.c.id),
         timelines=select(events).where(events.c.call_sid.in_(sids)).order_by(events.c.at, events.c.id),
         summary_update=update(calls).where(calls.c.sid == bindparam("the_sid")).values(
             {name: bindparam(name) for name in (*SUMMARY_COLUMNS[1:], "event_count")}),
@@ -463,17 +520,32 @@ def clean(value: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class Stored:
+    """What one transaction stored: the new summaries, and the whole timeline of each of their calls."""
+
+    summaries: list[Summary]
+    timelines: dict[str, list[Event]]
+
+
+def _stored_data(line: journal.Line) -> dict[str, Any]:
+    """The line's data as the events table takes it."""
+    cleaned: dict[str, Any] = clean(line.data) if line.nul else line.data
+    return cleaned
+
+
 def store_lines(conn: Connection, lines: Sequence[journal.Line], settle: timedelta,
-                response_times: ResponseTimes | None = None) -> list[Summary]:
+                response_times: ResponseTimes | None = None, recent: RecentTimelines | None = None) -> Stored:
     """Store the events of `lines` (repeats of a call's key are ignored), recompute the summary of
     every call that got a new event, its alert, its callback (`response_times` by default the
-    offering's) and the counts; the new summaries. An alert falls due by when its call's latest
-    event was accepted, however late it is stored."""
+    offering's) and the counts. An alert falls due by when its call's latest event was accepted,
+    however late it is stored. The timelines `recent` still holds are not read back; the caller
+    keeps the new ones there once the transaction has committed."""
     fresh: dict[tuple[str, str], journal.Line] = {}
     for line in lines:
         fresh.setdefault((line.sid, line.key), line)
     if not fresh:
-        return []
+        return Stored([], {})
     started: dict[str, datetime] = {}
     accepted: dict[str, datetime] = {}
     for line in fresh.values():
@@ -482,19 +554,16 @@ def store_lines(conn: Connection, lines: Sequence[journal.Line], settle: timedel
     sids = sorted(started)
     statements = _statements(conn.dialect.name)
     conn.execute(statements.new_calls, [{"sid": sid, "started_at": started[sid]} for sid in sids])
-    before = {row.sid: row for row in conn.execute(statements.summaries_before, {"sids": sids})
-              if row.event_count}  # a row made by this batch was never counted
-    inserted = conn.execute(
-        statements.new_events,
-        [{"call_sid": line.sid, "key": line.key, "kind": line.kind, "at": line.at, "data": clean(line.data)}
-         for line in fresh.values()],
-    )
+    locked = conn.execute(statements.summaries_before, {"sids": sids}).all()
+    before = {row.sid: row for row in locked if row.event_count}  # a row made by this batch was never counted
+    inserted = conn.execute(statements.new_events, [
+        {"call_sid": line.sid, "key": line.key, "kind": line.kind, "at": line.at, "data": _stored_data(line)}
+        for line in fresh.values()]).all()
     changed = sorted({row.call_sid for row in inserted})
     if not changed:
-        return []
-    timelines: dict[str, list[Event]] = {sid: [] for sid in changed}
-    for row in conn.execute(statements.timelines, {"sids": changed}):
-        timelines[row.call_sid].append(Event(row.call_sid, row.key, row.at, from_data(row.kind, row.data)))
+        return Stored([], {})
+    counted = {row.sid: row.event_count for row in locked}
+    timelines = _timelines(conn, changed, counted, inserted, fresh, recent)
     summaries = [summarise(sid, timelines[sid]) for sid in changed]
     conn.execute(statements.summary_update,
                  [{"the_sid": s.sid, **_row(s), "event_count": len(timelines[s.sid])} for s in summaries])
@@ -504,7 +573,32 @@ def store_lines(conn: Connection, lines: Sequence[journal.Line], settle: timedel
     if due:
         conn.execute(statements.alerts, [{"sid": sid, "due_at": at, "attempts": 0, "done": {}} for sid, at in due])
     settle_callbacks(conn, summaries, timelines, response_times or ResponseTimes())
-    return summaries
+    return Stored(summaries, timelines)
+
+
+def _timelines(conn: Connection, changed: Sequence[str], counted: Mapping[str, int], inserted: Sequence[Row[Any]],
+               fresh: Mapping[tuple[str, str], journal.Line], recent: RecentTimelines | None) -> dict[str, list[Event]]:
+    """The whole timeline of each changed call, in (at, id) order: the one `recent` holds with the
+    `inserted` events added, while it still has the number of events `counted` before them; else
+    read back."""
+    held = {} if recent is None else {sid: timeline for sid in changed
+                                      if (timeline := recent.of(sid, counted[sid])) is not None}
+    timelines: dict[str, list[Event]] = {sid: [] for sid in changed if sid not in held}
+    if timelines:
+        for row in conn.execute(_statements(conn.dialect.name).timelines, {"sids": list(timelines)}):
+            timelines[row.call_sid].append(Event(row.call_sid, row.key, row.at, from_data(row.kind, row.data)))
+    added: dict[str, list[Event]] = {sid: [] for sid in held}
+    for new in sorted(inserted, key=lambda new: new.id):
+        if new.call_sid in held:
+            line = fresh[new.call_sid, new.key]
+            # As the database gives it back: the instant in UTC, the data as stored.
+            added[new.call_sid].append(Event(line.sid, line.key, line.at.astimezone(UTC),
+                                             from_data(line.kind, _stored_data(line))))
+    for sid, timeline in held.items():
+        # The new events have larger ids than the call's stored ones (numbered after its row was
+        # locked), so after those in id order and sorted stably by instant, the order is (at, id).
+        timelines[sid] = sorted([*timeline, *added[sid]], key=lambda event: event.at)
+    return timelines
 
 
 def _first_sen_limits(conn: Connection, summaries: Sequence[Summary]) -> list[Summary]:

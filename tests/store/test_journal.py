@@ -132,7 +132,7 @@ def test_values_no_database_would_take_are_cleaned_and_never_take_the_batch_down
     assert call.duration == 2**31 - 1 and call.outcome is Outcome.ABANDONED
     # The event itself keeps the whole number it was given.
     [started] = [e for e in store.timelines(["CA104"])["CA104"] if e.kind == "started"]
-    assert started.record.caller == sip_caller
+    assert started.record.caller == sip_caller and started.record.caller_name == "Ann\ufffdBob"
     assert store.call("CA105") is not None
     [rejected] = [json.loads(line) for line in (store.journal.folder / REJECTED).read_text().splitlines()]
     assert rejected["reason"].startswith("CallSid must be 1 to 64 characters")
