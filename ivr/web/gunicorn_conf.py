@@ -246,11 +246,3 @@ def on_exit(server):
     if _created_metrics_dir:
         shutil.rmtree(_created_metrics_dir, ignore_errors=True)
 
-
-def post_worker_init(worker):
-    """The app and all it imported live as long as the worker: frozen, the garbage collector's full
-    passes skip them (about 100,000 objects, 25 ms and more a pass, which stalled every call a
-    worker held meanwhile) and scan only what requests leave behind."""
-    import gc
-
-    gc.freeze()
