@@ -50,6 +50,8 @@ or more, and behind the fault proxy many seconds): the
 events of the requests wrk sent (which ones, from the number each thread issued) against the rows
 in call_events; the calls against the rows in calls; `logged` counts the events the service wrote
 to its log instead of the database.
+`waiting` counts the missing events still in the journal, past where the writer has stored each file:
+delayed, not lost (a writer catching up through the fault proxy). The others are lost.
 wrk counts answers but cannot say which request each belongs to, so `lost` is a lower bound: the
 missing events, less those of as many requests as were sent and not answered 2xx (in flight when
 wrk stopped, non-2xx, socket errors), the largest first. Exit status 1 when anything was lost.
@@ -92,9 +94,11 @@ from sqlalchemy.engine import make_url
 from twilio.request_validator import RequestValidator
 
 from ivr.engine.events import CallEvent
+from ivr.store import journal
 from ivr.store.database import database_url
 from ivr.store.schema import calls as calls_table
 from ivr.store.schema import events as events_table
+from ivr.store.schema import journal_progress
 from ivr.web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -389,6 +393,7 @@ class Stored:
     events_sent: int
     events_stored: int
     logged: int
+    waiting: int  # not stored yet, still in the journal past where the writer has stored it
     lost: int
     out_of_order: int
 
@@ -440,27 +445,45 @@ def drained(database: str, quiet_s: float, expected: int, limit_s: float = 300.0
     return last_change - started
 
 
-def account(sent: list[Step], ok: int, database: str, log_text: str) -> Stored:
+def account(sent: list[Step], ok: int, database: str, log_text: str, journal_folder: Path) -> Stored:
     engine = create_engine(database)
     try:
         with engine.connect() as conn:
+            # Where the writer stands first, then what it stored: an event stored in between is in
+            # the stored ones, or in the journal past that point, never in neither.
+            positions = {name: int(end) for name, end in conn.execute(
+                select(journal_progress.c.name, journal_progress.c.stored_to))}
             stored = {(row.call_sid, row.key): row.at
                       for row in conn.execute(select(events_table.c.call_sid, events_table.c.key, events_table.c.at))}
             calls_stored = set(conn.execute(select(calls_table.c.sid)).scalars())
     finally:
         engine.dispose()
+    waiting = journaled(journal_folder, positions)
     steps = {(step.sid, step.index): step for step in sent}
-    missing = sorted((sum((step.sid, key) not in stored for key in step.events) for step in steps.values()),
-                     reverse=True)
+    missing = sorted((sum((step.sid, key) not in stored and (step.sid, key) not in waiting for key in step.events)
+                      for step in steps.values()), reverse=True)
     unanswered = len(sent) - ok  # sent, and not answered 2xx: their events may be missing
     lost = sum(missing[unanswered:]) if unanswered >= 0 else sum(missing)
+    still_waiting = sum((step.sid, key) not in stored and (step.sid, key) in waiting
+                        for step in steps.values() for key in step.events)
     events_sent = sum(len(step.events) for step in steps.values())
     sids = {step.sid for step in steps.values()}
     return Stored(
         calls_sent=len(sids), calls_stored=len(sids & calls_stored),
-        events_sent=events_sent, events_stored=events_sent - sum(missing),
-        logged=log_text.count(NOT_STORED), lost=lost, out_of_order=out_of_order(steps.values(), stored),
+        events_sent=events_sent, events_stored=events_sent - sum(missing) - still_waiting,
+        logged=log_text.count(NOT_STORED), waiting=still_waiting, lost=lost,
+        out_of_order=out_of_order(steps.values(), stored),
     )
+
+
+def journaled(folder: Path, positions: dict[str, int]) -> set[tuple[str, str]]:
+    """The events in the journal past where the writer has stored each file."""
+    found: set[tuple[str, str]] = set()
+    for name in journal.files(folder):
+        with suppress(FileNotFoundError):  # stored to its end and deleted meanwhile
+            lines = journal.read(folder / name, positions.get(name, 0), max(1, (folder / name).stat().st_size))
+            found |= {(line.sid, line.key) for line in lines if isinstance(line, journal.Line)}
+    return found
 
 
 def out_of_order(steps: Any, stored: dict[tuple[str, str], datetime]) -> int:
@@ -536,7 +559,8 @@ class Bench:
                     stored_in = database_url(database and self._direct(database), str(folder / "instance"))
                     keys = {(step.sid, key) for step in sent for key in step.events}
                     result.drain_s = drained(stored_in, self.args.settle, len(keys))
-                    result.stored = account(sent, ok, stored_in, log_path.read_text(errors="replace"))
+                    result.stored = account(sent, ok, stored_in, log_path.read_text(errors="replace"),
+                                            folder / "instance" / "journal")
                 # Until the writer stored the run's events: their storing is part of each request's cost.
                 result.cpu_ms = 1000 * (server_cpu_s(pid) - cpu_before) / max(ok, 1)
         self.runs.append(result)
@@ -576,7 +600,8 @@ def describe(run: Run) -> str:
     if run.stored:
         s = run.stored
         text += (f"  calls {s.calls_sent}/{s.calls_stored}  events {s.events_sent}/{s.events_stored}"
-                 f"  logged {s.logged}  lost {s.lost}  out of order {s.out_of_order}  drained in {run.drain_s:.1f} s")
+                 f"  logged {s.logged}  waiting {s.waiting}  lost {s.lost}  out of order {s.out_of_order}"
+                 f"  drained in {run.drain_s:.1f} s")
     return text + (f"  REPEATS {run.repeats}" if run.repeats and run.stored else "")
 
 
@@ -595,7 +620,7 @@ def table(runs: list[Run], targets: list[Target], scenarios: list[str]) -> list[
             f"{SCENARIOS[scenario]}",
             f"{'target':14} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'req/s x':>7} {'p50 x':>6} {'p99 x':>6} "
             f"{'cpu ms':>6} {'non2xx':>6} {'sockerr':>7} {'calls sent/stored':>17} {'events sent/stored':>18} "
-            f"{'logged':>6} {'lost':>5} {'order':>5} {'behind s':>8}",
+            f"{'logged':>6} {'waiting':>7} {'lost':>5} {'order':>5} {'behind s':>8}",
         ]
         for target in targets:
             mine = [run for run in runs if run.target == target.name and run.scenario == scenario]
@@ -613,7 +638,7 @@ def table(runs: list[Run], targets: list[Target], scenarios: list[str]) -> list[
                 calls = f"{sum(s.calls_sent for s in stored)}/{sum(s.calls_stored for s in stored)}"
                 events = f"{sum(s.events_sent for s in stored)}/{sum(s.events_stored for s in stored)}"
                 row += (f" {calls:>17} {events:>18} {sum(s.logged for s in stored):6d} "
-                        f"{sum(s.lost for s in stored):5d}")
+                        f"{sum(s.waiting for s in stored):7d} {sum(s.lost for s in stored):5d}")
                 row += f" {sum(s.out_of_order for s in stored):5d}" if scenario == "calls" else f" {'-':>5}"
                 row += f" {max(run.drain_s for run in mine if run.stored):8.1f}"
             if any(run.repeats for run in mine if run.stored):
@@ -700,10 +725,11 @@ def main() -> None:
         f"{fault}; load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after",
         "req/s x, p50 x, p99 x: the target's req/s, p50, p99 over bare Flask's (issue 10's bar: req/s x at "
         "least 0.5, p99 x at most 2); cpu ms: the "
-        "server's CPU (master, workers, writer) per request answered, until the run's events were stored; lost: "
-        "events of 2xx answers not stored (lower bound); logged: events the service logged instead of storing; "
-        "order: calls handled out of order; behind s: from the end of the load until its last event was stored "
-        "(the most of any round)",
+        "server's CPU (master, workers, writer) per request answered, until the run's events were stored; waiting: "
+        "events not stored yet when counted, still in the journal past the writer's position (delayed, not lost); "
+        "lost: events of 2xx answers neither stored nor waiting (lower bound); logged: events the service logged "
+        "instead of storing; order: calls handled out of order; behind s: from the end of the load until its "
+        "last event was stored (the most of any round)",
     ]
     lines = header + table(bench.runs, targets, scenarios)
     print("\n".join(lines))
