@@ -245,4 +245,3 @@ def on_exit(server):
         writer.stop()
     if _created_metrics_dir:
         shutil.rmtree(_created_metrics_dir, ignore_errors=True)
-
