@@ -10,12 +10,12 @@ closes, so the alert sweep's leases deliver it exactly as they deliver a missed 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Row, and_, func, or_, select, update
+from sqlalchemy import Connection, Engine, Integer, Row, Text, and_, bindparam, func, or_, select, text, update
 
 from ivr.engine.callbacks import (
     Callback,
@@ -66,14 +66,14 @@ def settle_callbacks(conn: Connection, summaries: Sequence[Summary], timelines: 
     missed = sorted((s for s in summaries if opens_callback(s)), key=lambda s: (s.started_at, s.sid))
     answered = sorted((s for s in summaries if reached_at(s) is not None), key=lambda s: (reached_at(s), s.sid))
     keys = {customer_key(s.sen, s.caller) for s in missed} | {k for s in answered for k in reached_keys(s)}
-    _hold(conn, sorted(k for k in keys if k is not None))
+    _hold(conn, (k for k in keys if k is not None))
     # In the order they happened, whatever order the batch holds them in: a miss opens or joins, an
     # answer closes what the misses before it opened, and a miss after that answer opens a new one.
     steps = sorted([(call.started_at, 0, call) for call in missed] + [(reached, 1, call) for call in answered
                                                                    if (reached := reached_at(call)) is not None],
                    key=lambda step: (step[0], step[1], step[2].sid))
     closing_later = {call.sid for call in answered}  # answers of this batch not taken in yet
-    settling = _Settling(conn, [call.sid for call in missed])
+    settling = _Settling(conn, missed)
     for _, is_answer, call in steps:
         if is_answer:
             closing_later.discard(call.sid)
@@ -84,133 +84,189 @@ def settle_callbacks(conn: Connection, summaries: Sequence[Summary], timelines: 
     settling.flush()
 
 
-def _hold(conn: Connection, keys: Sequence[str]) -> None:
-    """Hold each customer's key until the transaction ends (in order, so writers never deadlock).
-    PostgreSQL only: SQLite has one writer at a time, and this transaction holds it already."""
+def _hold(conn: Connection, keys: Iterable[str]) -> None:
+    """Hold each customer's key until the transaction ends, all in one statement (a round trip per
+    key was most of a batch's time behind a slow link). PostgreSQL only: SQLite has one writer at a
+    time, and this transaction holds it already."""
     if conn.dialect.name != "postgresql":
         return
-    for key in keys:
-        lock = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
-        conn.execute(select(func.pg_advisory_xact_lock(lock)))
+    locks = sorted({int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
+                    for key in keys})
+    if locks:
+        # Taken in the order of the locks, so writers never deadlock: PostgreSQL evaluates the select
+        # list after the sort (since 9.6). Were one to happen all the same, PostgreSQL ends it with an
+        # OperationalError, which the writer takes for transient (`writer.transient`): it stores the batch again.
+        conn.execute(text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:locks AS bigint[])) AS k ORDER BY k"),
+                     {"locks": locks})
 
 
 @dataclass
 class _Joining:
-    """An open callback that calls of this transaction join, written once (`_Settling.flush`)."""
+    """A callback that calls of this transaction open or join, written once (`_Settling.flush`): one
+    stored already, or one a call opened here (`new`: inserted with the joins folded in)."""
 
-    id: int
-    due_at: datetime  # as stored
+    id: int | None  # of a new one, once written
+    due_at: datetime  # as stored, or as opened
     earliest: datetime
     last_call_at: datetime
-    calls: int = 0
+    calls: int = 0  # joined here
     voicemail_url: str | None = None
-    steps: list[dict[str, Any]] = field(default_factory=list)
+    new: bool = False
 
 
 class _Settling:
     """One transaction's missed calls, opening or joining their customers' callbacks in the order
-    given: which calls are in a callback already is read once, and the joins to each open callback
-    are kept and written together (one update a callback, one insert of all their steps), before
-    anything else this transaction does to the callbacks (`flush`), so the result is the same as one
-    call at a time."""
+    given: decided in memory and written together, a few statements for them all, before anything
+    else this transaction does to the callbacks (`flush`), so the result is the same as one call at
+    a time. Read once for all the calls: which of them are in a callback already, their customers'
+    open callbacks (again after a flush), and the answers that reached them (`_Answers`)."""
 
-    def __init__(self, conn: Connection, call_sids: Sequence[str]):
+    def __init__(self, conn: Connection, missed: Sequence[Summary]):
         self._conn = conn
-        self._members: dict[str, int] = {row.call_sid: row.callback_id for row in conn.execute(
+        self._missed = missed
+        call_sids = [call.sid for call in missed]
+        self._members: dict[str, int | _Joining] = {row.call_sid: row.callback_id for row in conn.execute(
             select(callback_steps.c.call_sid, callback_steps.c.callback_id).where(
                 callback_steps.c.call_sid.in_(call_sids), callback_steps.c.step.in_([Step.OPENED, Step.JOINED]))
         )} if call_sids else {}
-        self._joining: dict[str, _Joining] = {}
+        self._joining: dict[str, _Joining] | None = None  # the open callbacks by key, read when first needed
+        self._opened: list[tuple[_Joining, dict[str, Any]]] = []  # with their rows as they opened
+        self._steps: list[tuple[_Joining, dict[str, Any]]] = []  # in the order taken, as one at a time adds them
+        self._answers: _Answers | None = None
 
     def open_or_join(self, call: Summary, tier: str | None, times: ResponseTimes,
                      closing_later: frozenset[str] = frozenset()) -> None:
-        conn = self._conn
         member = self._members.get(call.sid)
         if member is not None:
             # A call already counted; a recording that came later is the callback's newest voicemail.
             if call.voicemail_url:
-                self.flush()
-                conn.execute(update(callbacks).where(callbacks.c.id == member).values(voicemail_url=call.voicemail_url))
+                self.flush()  # a callback opened here has its id once written
+                callback_id = member if isinstance(member, int) else member.id
+                self._conn.execute(
+                    update(callbacks).where(callbacks.c.id == callback_id).values(voicemail_url=call.voicemail_url))
             return
         due = due_at(call, tier, times)
         if due is None:
             return
         key = customer_key(call.sen, call.caller)
-        joining = None if key is None else self._open_callback(key)
+        joining = None if key is None else self._open_callbacks().get(key)
         if joining is None:
-            self.flush()
-            callback_id = conn.execute(callbacks.insert().values(
-                key=key, open_key=key, sen=call.sen, customer=call.customer, caller=call.caller, line=call.line,
-                tier=tier, severity=call.severity, opened_at=call.started_at, due_at=due,
-                last_call_at=call.started_at, first_call=call.sid, calls=1, voicemail_url=call.voicemail_url,
-            ).returning(callbacks.c.id)).scalar_one()
-            self._members[call.sid] = callback_id
-            _step(conn, callback_id, call.started_at, Step.OPENED, call_sid=call.sid)
-            _alert(conn, callback_id, due)
-            if (reached := _reached_since(conn, call, closing_later)) is not None:
-                _close(conn, callback_id, *reached)
-            elif key is not None:
-                self._joining[key] = _Joining(callback_id, due, due, call.started_at)
+            self._open(call, key, tier, due, closing_later)
             return
-        self._members[call.sid] = joining.id
+        self._members[call.sid] = joining
         joining.earliest = min(joining.earliest, due)
         joining.last_call_at = max(joining.last_call_at, call.started_at)
         joining.calls += 1
         joining.voicemail_url = call.voicemail_url or joining.voicemail_url
-        joining.steps.append({"callback_id": joining.id, "at": call.started_at, "step": Step.JOINED.value,
-                              "call_sid": call.sid})
+        self._steps.append((joining, {"at": call.started_at, "step": Step.JOINED.value, "call_sid": call.sid}))
 
-    def _open_callback(self, key: str) -> _Joining | None:
-        if key not in self._joining:
+    def _open(self, call: Summary, key: str | None, tier: str | None, due: datetime,
+              closing_later: frozenset[str]) -> None:
+        """A new callback for `call`, closed at once when an answer stored already reached its customer."""
+        opened = _Joining(None, due, due, call.started_at, voicemail_url=call.voicemail_url, new=True)
+        row: dict[str, Any] = {
+            "key": key, "open_key": key, "sen": call.sen, "customer": call.customer, "caller": call.caller,
+            "line": call.line, "tier": tier, "severity": call.severity, "opened_at": call.started_at,
+            "first_call": call.sid, "closed_at": None, "closed_how": None, "closed_by_call": None}
+        self._opened.append((opened, row))
+        self._members[call.sid] = opened
+        self._steps.append((opened, {"at": call.started_at, "step": Step.OPENED.value, "call_sid": call.sid}))
+        if self._answers is None:
+            self._answers = _Answers(self._conn, self._missed)
+        if (reached := self._answers.reached_since(call, closing_later)) is not None:
+            at, how, by_call = reached
+            row.update(open_key=None, closed_at=at, closed_how=how.value, closed_by_call=by_call)
+            self._steps.append((opened, {"at": at, "step": Step.CLOSED.value, "call_sid": by_call}))
+        elif key is not None:
+            self._open_callbacks()[key] = opened
+
+    def _open_callbacks(self) -> dict[str, _Joining]:
+        """The open callbacks of the missed calls' customers by key, with what this transaction did to
+        them since they were read."""
+        if self._joining is None:
+            keys = {key for call in self._missed if (key := customer_key(call.sen, call.caller)) is not None}
             found = self._conn.execute(
-                select(callbacks.c.id, callbacks.c.due_at, callbacks.c.last_call_at).where(callbacks.c.open_key == key)
-            ).first()
-            if found is None:
-                return None
-            self._joining[key] = _Joining(found.id, found.due_at, found.due_at, found.last_call_at)
-        return self._joining[key]
+                select(callbacks.c.id, callbacks.c.open_key, callbacks.c.due_at, callbacks.c.last_call_at)
+                .where(callbacks.c.open_key.in_(keys))).all() if keys else []
+            self._joining = {row.open_key: _Joining(row.id, row.due_at, row.due_at, row.last_call_at) for row in found}
+        return self._joining
 
     def flush(self) -> None:
-        """Write the joins kept so far; what this transaction reads of the callbacks next is as stored."""
+        """Write what was decided so far; what this transaction reads of the callbacks next is as stored."""
         conn = self._conn
-        for joining in self._joining.values():
-            if joining.calls:
-                conn.execute(update(callbacks).where(callbacks.c.id == joining.id).values(
-                    due_at=joining.earliest, last_call_at=joining.last_call_at, calls=callbacks.c.calls + joining.calls,
-                    **({"voicemail_url": joining.voicemail_url} if joining.voicemail_url else {}),
-                ))
-            if joining.earliest != joining.due_at:
-                _alert(conn, joining.id, joining.earliest)
-        if steps := [step for joining in self._joining.values() for step in joining.steps]:
-            conn.execute(callback_steps.insert(), steps)
-        self._joining.clear()
+        if self._opened:
+            ids = conn.execute(callbacks.insert().returning(callbacks.c.id, sort_by_parameter_order=True), [
+                {**row, "due_at": opened.earliest, "last_call_at": opened.last_call_at, "calls": 1 + opened.calls,
+                 "voicemail_url": opened.voicemail_url} for opened, row in self._opened]).scalars().all()
+            for (opened, _), callback_id in zip(self._opened, ids, strict=True):
+                opened.id = callback_id
+        stored = [joining for joining in (self._joining or {}).values() if not joining.new]
+        if joined := [joining for joining in stored if joining.calls]:
+            conn.execute(update(callbacks).where(callbacks.c.id == bindparam("joined_id")).values(
+                due_at=bindparam("earliest", type_=callbacks.c.due_at.type),
+                last_call_at=bindparam("last_call", type_=callbacks.c.last_call_at.type),
+                calls=callbacks.c.calls + bindparam("joins", type_=Integer),
+                voicemail_url=func.coalesce(bindparam("newest_voicemail", type_=Text), callbacks.c.voicemail_url),
+            ), [{"joined_id": joining.id, "earliest": joining.earliest, "last_call": joining.last_call_at,
+                 "joins": joining.calls, "newest_voicemail": joining.voicemail_url} for joining in joined])
+        # A callback closed as it opened has nothing left to tell ops.
+        dues = [(opened, None if row["closed_at"] else opened.earliest) for opened, row in self._opened]
+        dues += [(joining, joining.earliest) for joining in stored if joining.earliest != joining.due_at]
+        _alerts(conn, [(joining.id, due) for joining, due in dues if joining.id is not None])
+        if self._steps:
+            conn.execute(callback_steps.insert(),
+                         [{"callback_id": joining.id, **step} for joining, step in self._steps])
+        self._joining = None
+        self._opened.clear()
+        self._steps.clear()
 
 
-def _reached_since(conn: Connection, call: Summary,
-                   closing_later: frozenset[str]) -> tuple[datetime, Closed, str] | None:
-    """The first call that reached this missed call's customer after it began, if the call log
-    already holds one: stored before the miss (the writer takes journal files in turn, so after an
-    outage a later answer can come first), other than the calls in `closing_later`. Matched as
-    `_close_reached` matches: by the SEN, or without one by the number."""
+class _Answers:
+    """The answered calls that may have reached the customers of some missed calls, read in one query
+    (no call changes while a transaction settles callbacks) and matched as `_close_reached` matches:
+    by the SEN, or without one by the number."""
+
+    def __init__(self, conn: Connection, missed: Sequence[Summary]):
+        self._by_sen: dict[str, list[Row[Any]]] = {}
+        self._by_caller: dict[str, list[Row[Any]]] = {}
+        sens = {sen for call in missed for sen in _sen_spellings(call)}
+        callers = {call.caller for call in missed if not _sen_spellings(call) and is_e164(call.caller)}
+        if not sens and not callers:
+            return
+        outbound = select(events.c.id).where(events.c.call_sid == calls.c.sid, events.c.kind == Outbound.kind).exists()
+        for row in conn.execute(
+            select(calls.c.sid, calls.c.sen, calls.c.caller, calls.c.started_at, calls.c.answer_seconds,
+                   outbound.label("outbound")).where(
+                or_(calls.c.sen.in_(sens), calls.c.caller.in_(callers)), calls.c.outcome == Outcome.ANSWERED.value,
+                calls.c.started_at >= min(call.started_at for call in missed) - LONGEST_ANSWER)
+        ):
+            if row.sen in sens:
+                self._by_sen.setdefault(row.sen, []).append(row)
+            if row.caller in callers:
+                self._by_caller.setdefault(row.caller, []).append(row)
+
+    def reached_since(self, call: Summary, closing_later: frozenset[str]) -> tuple[datetime, Closed, str] | None:
+        """The first call that reached this missed call's customer after it began, if the call log
+        already holds one: stored before the miss (the writer takes journal files in turn, so after an
+        outage a later answer can come first), other than the calls in `closing_later`."""
+        found: list[Row[Any]]
+        if sens := _sen_spellings(call):
+            found = [row for sen in sens for row in self._by_sen.get(sen, [])]
+        elif is_e164(call.caller):
+            found = self._by_caller.get(call.caller, [])
+        else:
+            return None
+        reached = sorted((row.started_at + timedelta(seconds=row.answer_seconds or 0), row.sid, row.outbound)
+                         for row in found if row.sid != call.sid and row.sid not in closing_later
+                         and row.started_at >= call.started_at - LONGEST_ANSWER)
+        return next(((at, Closed.CALLED_BACK if outbound else Closed.ANSWERED, sid)
+                     for at, sid, outbound in reached if at >= call.started_at), None)
+
+
+def _sen_spellings(call: Summary) -> set[str]:
+    """The ways the call log may hold this call's SEN; none without one."""
     digits = sen_digits(call.sen) if call.sen else ""
-    customer: ColumnElement[bool]
-    if digits:
-        customer = calls.c.sen.in_({call.sen, digits, f"SEN-{digits}"})
-    elif is_e164(call.caller):
-        customer = calls.c.caller == call.caller
-    else:
-        return None
-    found = conn.execute(
-        select(calls.c.sid, calls.c.started_at, calls.c.answer_seconds).where(
-            customer, calls.c.outcome == Outcome.ANSWERED.value, calls.c.sid.not_in({call.sid, *closing_later}),
-            calls.c.started_at >= call.started_at - LONGEST_ANSWER)
-    ).all()
-    reached = sorted((row.started_at + timedelta(seconds=row.answer_seconds or 0), row.sid) for row in found)
-    at, sid = next(((at, sid) for at, sid in reached if at >= call.started_at), (None, None))
-    if at is None or sid is None:
-        return None
-    outbound = conn.execute(select(events.c.id).where(events.c.call_sid == sid, events.c.kind == Outbound.kind)).first()
-    return at, Closed.CALLED_BACK if outbound else Closed.ANSWERED, sid
+    return {call.sen, digits, f"SEN-{digits}"} if call.sen and digits else set()
 
 
 def _close_reached(conn: Connection, call: Summary, how: Closed) -> None:
@@ -242,12 +298,15 @@ def _step(conn: Connection, callback_id: int, at: datetime, step: Step, **detail
     conn.execute(callback_steps.insert().values(callback_id=callback_id, at=at, step=step.value, **details))
 
 
-def _alert(conn: Connection, callback_id: int, due: datetime) -> None:
-    """The callback's overdue alert, due at its due time (earlier when a later call brought it forward)."""
+def _alerts(conn: Connection, dues: Sequence[tuple[int, datetime | None]]) -> None:
+    """Callbacks' overdue alerts, each due at its callback's due time (earlier when a later call
+    brought it forward; none for a closed one): one statement for them all."""
+    if not dues:
+        return
     insert = dialect_insert(conn, alerts)
     conn.execute(insert.on_conflict_do_update(
         index_elements=["sid"], set_={"due_at": insert.excluded.due_at}, where=alerts.c.finished_at.is_(None),
-    ), [{"sid": alert_key(callback_id), "due_at": due, "attempts": 0, "done": {}}])
+    ), [{"sid": alert_key(callback_id), "due_at": due, "attempts": 0, "done": {}} for callback_id, due in dues])
 
 
 # --- reading, and closing by hand ---------------------------------------------------------------
@@ -376,7 +435,7 @@ class Callbacks:
         key = customer_key(call.sen, call.caller)
         with self.engine.begin() as conn:
             _hold(conn, [key] if key else [])
-            settling = _Settling(conn, [call.sid])
+            settling = _Settling(conn, [call])
             settling.open_or_join(call, tier_of(timeline), self._response_times())
             settling.flush()
 
