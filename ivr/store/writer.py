@@ -186,7 +186,8 @@ class Writer:
             self._stop.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
-        if store_rest or self._lock_fd is not None:
+        # With no time left, not even one batch: its database may take its whole connect time-out to answer.
+        if timeout > 0 and (store_rest or self._lock_fd is not None):
             with contextlib.suppress(Exception):
                 self.catch_up(timeout)
         with self._lock:
