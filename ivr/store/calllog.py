@@ -52,6 +52,11 @@ READ_CATCH_UP_S = 2.0
 WRITER_MISSING_S = 10.0
 
 
+def journal_folder(configured: str | None, instance_path: str) -> Path:
+    """Where the instance's journal is: IVR_JOURNAL_DIR, else `journal` in the instance folder."""
+    return Path(configured) if configured else Path(instance_path) / JOURNAL_FOLDER
+
+
 class StoreUnavailable(Exception):
     """The call log cannot be read now."""
 
@@ -133,7 +138,7 @@ class CallLog:
         response_times: Callable[[], ResponseTimes] = ResponseTimes, writes: bool = True,
     ) -> CallLog:
         return cls(make_engine(database_url(configured_url, instance_path)),
-                   journal=journal or Path(instance_path) / JOURNAL_FOLDER, clock=clock, counters=counters,
+                   journal=journal or journal_folder(None, instance_path), clock=clock, counters=counters,
                    alert_settle_seconds=alert_settle_seconds, response_times=response_times, writes=writes)
 
     def start(self) -> None:

@@ -67,7 +67,7 @@ def on_starting(server):
     which reads the variable at import) PROMETHEUS_MULTIPROC_DIR, a fresh temporary directory
     unless set, emptied of a previous run's files; then migrate the call log once, before any
     worker exists (workers never change the schema: `ivr.store.migrate`)."""
-    from ivr.config import SettingsError, check_signing, default_instance_path, load_settings
+    from ivr.config import SettingsError, check_signing, load_settings
     from ivr.engine.phonebook import PhonebookError
     from ivr.store.reloading import LAST_GOOD_NAME, LastGoodCopy, phonebook_at_start
 
@@ -79,7 +79,7 @@ def on_starting(server):
         sys.exit(1)
     # The workers start the same way (`ivr.store.reloading.ReloadingPhonebook`): from the file, or
     # from the last good copy in the instance folder while the file is broken.
-    instance = settings["IVR_INSTANCE_PATH"] or default_instance_path()
+    instance = _instance(settings)
     try:
         phonebook_at_start(Path(settings["IVR_PHONEBOOK"]), LastGoodCopy(Path(instance) / LAST_GOOD_NAME))
     except PhonebookError as exc:
@@ -98,6 +98,12 @@ def on_starting(server):
         os.remove(stale)
     server.log.info("workers' metrics in %s", path)
     _migrate(server, settings["DATABASE_URL"], instance)
+
+
+def _instance(settings):
+    from ivr.config import default_instance_path
+
+    return settings["IVR_INSTANCE_PATH"] or default_instance_path()
 
 
 def _migrate(server, configured_url, instance):
@@ -208,15 +214,13 @@ WRITER_ATTRIBUTE = "ivr_writer"
 def when_ready(server):
     """The writer starts once the master is listening, before its workers, which are forked after
     this and told to leave the journal to it."""
-    from ivr.config import default_instance_path, load_settings
-    from ivr.store.calllog import JOURNAL_FOLDER
+    from ivr.config import load_settings
+    from ivr.store.calllog import journal_folder
     from ivr.store.writer import STATUS_FILE
 
     os.environ[WRITER_SETTING] = "process"
     settings = load_settings()
-    journal = settings["IVR_JOURNAL_DIR"] or os.path.join(settings["IVR_INSTANCE_PATH"] or default_instance_path(),
-                                                          JOURNAL_FOLDER)
-    writer = WriterProcess(server.log, os.path.join(journal, STATUS_FILE))
+    writer = WriterProcess(server.log, journal_folder(settings["IVR_JOURNAL_DIR"], _instance(settings)) / STATUS_FILE)
     setattr(server, WRITER_ATTRIBUTE, writer)
     writer.start()
 
