@@ -38,7 +38,9 @@ Targets, interleaved in every round, each run on a fresh server (and a fresh dat
   postgres wN       the same with DATABASE_URL: a fresh database on --database-url's server
 `cpu ms` is the server's CPU time (master, workers and the writer process, `ivr writer`) per request
 answered, from the start of the run until its events were stored: unlike req/s, it hardly moves
-with what else the machine runs. req/s, p50, p99 and cpu ms are the median over rounds; `req/s x`,
+with what else the machine runs. `load ms` is the CPU per request answered during the load alone,
+of the server and of this machine's PostgreSQL processes (which serve the writer's batches): what
+took the cores from the webhooks while callers waited. req/s, p50, p99 and cpu ms are the median over rounds; `req/s x`,
 `p50 x` and `p99 x` are the target's over bare Flask's (issue 10 asks for at least 0.5 and at most
 2 for req/s and p99). `behind s` is how long after the load ended its last event was stored (the
 most of any round): the writer takes only CPU the webhooks leave (`ivr writer`), so under a load
@@ -322,6 +324,25 @@ def server_cpu_s(pid: int) -> float:
     return sum(t for t in ticks if t is not None) / os.sysconf("SC_CLK_TCK")
 
 
+def database_cpu_ticks() -> dict[int, int]:
+    """CPU ticks of each PostgreSQL server process on this machine (postmaster, backends, background
+    workers): the database's share of the cores the service shares with it."""
+    ticks = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if (entry / "comm").read_text().strip() == "postgres" and (used := _cpu_ticks(int(entry.name))) is not None:
+                ticks[int(entry.name)] = used
+    return ticks
+
+
+def database_cpu_s(before: dict[int, int]) -> float:
+    """CPU seconds the database's processes used since `before` (those that exited meanwhile left out)."""
+    now = database_cpu_ticks()
+    return sum(used - before.get(pid, 0) for pid, used in now.items()) / os.sysconf("SC_CLK_TCK")
+
+
 def _ready(process: subprocess.Popen[bytes], log_path: Path, workers: int) -> str:
     """Gunicorn says where it listens and which workers it boots; a worker has loaded the app (and
     waits for connections) when it stops using CPU. Without waiting for that, the first seconds of
@@ -383,6 +404,7 @@ class Run:
     repeats: int  # requests past the end of a thread's pool: calls sent again
     drain_s: float = 0.0  # from the end of the run until every accepted event was stored
     cpu_ms: float = 0.0  # the server's CPU per request answered, its events' storing included
+    load_ms: float = 0.0  # the server's and the database's CPU per request answered, during the load
     stored: Stored | None = None
 
 
@@ -542,8 +564,9 @@ class Bench:
                 if proxy is not None:
                     proxy.outage(self.args.duration, self.args.outage)
                     seconds = 2 * self.args.duration + self.args.outage
-                cpu_before = server_cpu_s(pid)
+                cpu_before, database_before = server_cpu_s(pid), database_cpu_ticks()
                 report = run_wrk(base, folder / "pool.tsv", seconds, self.args, folder / "wrk.txt")
+                in_load = server_cpu_s(pid) - cpu_before + database_cpu_s(database_before)
                 sent, repeats = sent_steps(pool, report)
                 ok = sum(thread["ok"] for thread in report["threads"])
                 errors = report["errors"]
@@ -563,6 +586,7 @@ class Bench:
                                             folder / "instance" / "journal")
                 # Until the writer stored the run's events: their storing is part of each request's cost.
                 result.cpu_ms = 1000 * (server_cpu_s(pid) - cpu_before) / max(ok, 1)
+                result.load_ms = 1000 * in_load / max(ok, 1)
         self.runs.append(result)
         print(f"  {describe(result)}", file=sys.stderr, flush=True)
         return result
@@ -595,8 +619,8 @@ class Bench:
 
 def describe(run: Run) -> str:
     text = (f"{run.target:14} {run.scenario:5} {run.rps:8.1f} req/s  p50 {run.p50_ms:7.1f} ms  "
-            f"p99 {run.p99_ms:7.1f} ms  cpu {run.cpu_ms:5.2f} ms/req  non-2xx {run.non2xx}  "
-            f"socket errors {run.socket_errors}")
+            f"p99 {run.p99_ms:7.1f} ms  cpu {run.cpu_ms:5.2f} ms/req (in load {run.load_ms:5.2f})  "
+            f"non-2xx {run.non2xx}  socket errors {run.socket_errors}")
     if run.stored:
         s = run.stored
         text += (f"  calls {s.calls_sent}/{s.calls_stored}  events {s.events_sent}/{s.events_stored}"
@@ -619,8 +643,8 @@ def table(runs: list[Run], targets: list[Target], scenarios: list[str]) -> list[
             "",
             f"{SCENARIOS[scenario]}",
             f"{'target':14} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'req/s x':>7} {'p50 x':>6} {'p99 x':>6} "
-            f"{'cpu ms':>6} {'non2xx':>6} {'sockerr':>7} {'calls sent/stored':>17} {'events sent/stored':>18} "
-            f"{'logged':>6} {'waiting':>7} {'lost':>5} {'order':>5} {'behind s':>8}",
+            f"{'cpu ms':>6} {'load ms':>7} {'non2xx':>6} {'sockerr':>7} {'calls sent/stored':>17} "
+            f"{'events sent/stored':>18} {'logged':>6} {'waiting':>7} {'lost':>5} {'order':>5} {'behind s':>8}",
         ]
         for target in targets:
             mine = [run for run in runs if run.target == target.name and run.scenario == scenario]
@@ -630,8 +654,9 @@ def table(runs: list[Run], targets: list[Target], scenarios: list[str]) -> list[
             p50 = statistics.median(run.p50_ms for run in mine)
             p99 = statistics.median(run.p99_ms for run in mine)
             cpu = statistics.median(run.cpu_ms for run in mine)
+            load = statistics.median(run.load_ms for run in mine)
             row = (f"{target.name:14} {rps:7.1f} {p50:7.1f} {p99:7.1f} {rps / bare_rps:7.2f} {p50 / bare_p50:6.2f} "
-                   f"{p99 / bare_p99:6.2f} {cpu:6.2f} {sum(r.non2xx for r in mine):6d} "
+                   f"{p99 / bare_p99:6.2f} {cpu:6.2f} {load:7.2f} {sum(r.non2xx for r in mine):6d} "
                    f"{sum(r.socket_errors for r in mine):7d}")
             stored = [run.stored for run in mine if run.stored]
             if stored:
@@ -725,7 +750,9 @@ def main() -> None:
         f"{fault}; load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after",
         "req/s x, p50 x, p99 x: the target's req/s, p50, p99 over bare Flask's (issue 10's bar: req/s x at "
         "least 0.5, p99 x at most 2); cpu ms: the "
-        "server's CPU (master, workers, writer) per request answered, until the run's events were stored; waiting: "
+        "server's CPU (master, workers, writer) per request answered, until the run's events were stored; load ms: "
+        "the CPU per request answered during the load itself, of the server and of PostgreSQL's processes on this "
+        "machine (the cores wrk and the server share); waiting: "
         "events not stored yet when counted, still in the journal past the writer's position (delayed, not lost); "
         "lost: events of 2xx answers neither stored nor waiting (lower bound); logged: events the service logged "
         "instead of storing; order: calls handled out of order; behind s: from the end of the load until its "

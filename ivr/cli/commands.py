@@ -538,6 +538,7 @@ def run_writer() -> None:
     import signal
     import threading
 
+    from ivr.store import cpu
     from ivr.web.app import create_app
     from ivr.web.services import services_of
 
@@ -550,27 +551,12 @@ def run_writer() -> None:
     while not stop.wait(PARENT_CHECK_S) and os.getppid() == parent:
         status = registry.calllog.writer.status()
         if not idle and status.ok and status.pending_bytes == 0:
-            idle = _on_idle_cpu()
+            # Leave the CPU to the webhooks, which callers wait on, once caught up and never before: a
+            # writer started behind (after an outage, or by gunicorn's master because this one starved
+            # on a saturated machine: `ivr.web.gunicorn_conf`) stores at normal priority until it is not.
+            idle = cpu.to_idle_priority()
     registry.alerts.close()
     registry.calllog.close()
-
-
-def _on_idle_cpu() -> bool:
-    """Leave the CPU to the webhooks, which callers wait on: from now on every thread of this process
-    (and each one they start) runs only when a core would otherwise be idle, so storing the journal
-    never slows an answer. Done once caught up, never before: a writer started behind (after an
-    outage, or by gunicorn's master because this one stopped storing on a saturated machine) stores
-    at normal priority until it is not. There is no way back (raising a priority needs privileges),
-    hence the master's watchdog (`ivr.web.gunicorn_conf`). False where the system has no SCHED_IDLE."""
-    policy = getattr(os, "SCHED_IDLE", None)
-    if policy is None:
-        return False
-    try:
-        for thread in os.listdir("/proc/self/task"):
-            os.sched_setscheduler(int(thread), policy, os.sched_param(0))
-    except OSError:
-        return False
-    return True
 
 
 # --- `ivr callbacks` ------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,7 @@ from ivr.engine.events import from_data
 from ivr.engine.instants import iso
 from ivr.engine.outcomes import IN_PROGRESS, SEN_LIMIT, SEN_WINDOW, Event, Summary, alert_due, summarise
 from ivr.engine.phonebook import ResponseTimes
-from ivr.store import journal, migrate
+from ivr.store import cpu, journal, migrate
 from ivr.store.callbacks import settle_callbacks
 from ivr.store.counters import Counters
 from ivr.store.database import insert_for
@@ -83,6 +83,11 @@ INT_MAX = 2**31 - 1
 # How many calls' timelines the writer keeps: more than are under way at once under load, so a call's
 # next batch finds its timeline here instead of reading it back (4 kB a call of 8 events, so some MB).
 TIMELINES_KEPT = 2000
+# A writer on idle CPU (`ivr writer`, once caught up) holds its batches back while every core is busy,
+# for at most this long since it was last caught up: a burst of calls is answered without the
+# database server (which runs at normal priority) taking CPU from the webhooks, and the call log,
+# with the alerts it raises, is never further behind than this for it.
+HOLD_S = 10.0
 
 
 def transient(exc: BaseException) -> bool:
@@ -151,9 +156,14 @@ class Writer:
         counters: Counters,
         stored: Callable[[list[Summary]], None],
         response_times: Callable[[], ResponseTimes] = ResponseTimes,
+        yielding: Callable[[], bool] | None = None,
     ):
         self.engine = engine
         self._response_times = response_times
+        # Whether to hold the next batch back now (for up to HOLD_S): by default, when this thread
+        # runs on idle CPU only and the machine's cores are all busy.
+        self._yielding = yielding or _busy_on_idle_priority()
+        self._caught_up_at = time.monotonic()
         self.folder = folder
         self._clock = clock
         self._settle = alert_settle
@@ -205,8 +215,14 @@ class Writer:
             try:
                 if not self.elect():
                     wait = ELECT_S
-                elif self.ship() == BATCH_LINES:
-                    wait = 0.0
+                elif self._holding():
+                    self._note_held()
+                else:
+                    shipped = self.ship()
+                    if shipped == BATCH_LINES:
+                        wait = 0.0
+                    elif shipped == 0:
+                        self._caught_up_at = time.monotonic()
                 pause = BACKOFF_S[0]
             except Exception as exc:  # noqa: BLE001 - the thread outlives any outage; the lines wait
                 self._failed(exc)
@@ -214,6 +230,18 @@ class Writer:
             if wait:
                 with self._stop:
                     self._stop.wait_for(lambda: self._stopped, wait)
+
+    def _holding(self) -> bool:
+        return time.monotonic() - self._caught_up_at < HOLD_S and self._yielding()
+
+    def _note_held(self) -> None:
+        """Keep the status's pending bytes true while batches are held back: health shows what waits."""
+        with self._lock:
+            if time.monotonic() - self._status_written <= STATUS_EVERY_S:
+                return
+            names = journal.files(self.folder)
+            self._status = replace(self._status, pending_bytes=self._pending(names, self._positions(names)))
+            self._write_status()
 
     # --- writing ----------------------------------------------------------------------------
 
@@ -420,6 +448,11 @@ class Writer:
             return Status(**json.loads((self.folder / STATUS_FILE).read_text()))
         except (OSError, ValueError, TypeError):
             return Status()
+
+
+def _busy_on_idle_priority() -> Callable[[], bool]:
+    cores = cpu.Cores()
+    return lambda: cpu.on_idle_priority() and cores.busy()
 
 
 # --- one transaction ------------------------------------------------------------------------------
