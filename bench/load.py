@@ -672,6 +672,19 @@ def table(runs: list[Run], targets: list[Target], scenarios: list[str]) -> list[
     return lines
 
 
+def cpu_ticks() -> tuple[int, int]:
+    """(ticks stolen by the hypervisor, all ticks) of the machine's cores so far, from /proc/stat."""
+    ticks = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return ticks[7], sum(ticks)
+
+
+def stolen_share(before: tuple[int, int]) -> float:
+    """The share of the cores' time since `before` that the hypervisor gave to other machines: time
+    none of the targets had, unevenly over the rounds (what makes them differ on a shared host)."""
+    stolen, total = cpu_ticks()
+    return (stolen - before[0]) / max(total - before[1], 1)
+
+
 def machine() -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
@@ -728,7 +741,7 @@ def main() -> None:
              for n, scenario in enumerate(scenarios)}
     print(f"pools of {size:,} requests made in {time.monotonic() - started:.0f} s; "
           f"{len(targets) * len(scenarios) * args.rounds} runs of {seconds:g} s in {folder}", file=sys.stderr)
-    load_before = os.getloadavg()[0]
+    load_before, ticks_before = os.getloadavg()[0], cpu_ticks()
     bench = Bench(args, folder, phonebook, token, pools, Postgres(args.database_url))
     try:
         for round_ in range(1, args.rounds + 1):
@@ -747,7 +760,8 @@ def main() -> None:
         f"bench/load.py, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: {machine()}",
         f"wrk -t{args.wrk_threads} -c{args.connections} -d{seconds:g}s, median of {args.rounds} round(s) "
         f"(counts summed); gunicorn {'gthread, --threads ' + str(args.threads) if args.threads else 'sync workers'}"
-        f"{fault}; load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after",
+        f"{fault}; load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after; "
+        f"{stolen_share(ticks_before):.1%} of the cores' time stolen by the hypervisor meanwhile",
         "req/s x, p50 x, p99 x: the target's req/s, p50, p99 over bare Flask's (issue 10's bar: req/s x at "
         "least 0.5, p99 x at most 2); cpu ms: the "
         "server's CPU (master, workers, writer) per request answered, until the run's events were stored; load ms: "
