@@ -405,7 +405,7 @@ def _call_log() -> CallLog:
     settings = load_settings()
     return CallLog.from_settings(
         settings["DATABASE_URL"], settings["IVR_INSTANCE_PATH"] or default_instance_path(), clock=utc_now,
-        alert_settle_seconds=settings["IVR_ALERT_SETTLE_SECONDS"],
+        alert_settle_seconds=settings["IVR_ALERT_SETTLE_SECONDS"], journal_dir=settings["IVR_JOURNAL_DIR"],
     )
 
 

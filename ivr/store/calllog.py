@@ -134,11 +134,11 @@ class CallLog:
     @classmethod
     def from_settings(
         cls, configured_url: str | None, instance_path: str, *, clock: Callable[[], datetime],
-        alert_settle_seconds: float, journal: Path | None = None, counters: Counters | None = None,
+        alert_settle_seconds: float, journal_dir: str | None = None, counters: Counters | None = None,
         response_times: Callable[[], ResponseTimes] = ResponseTimes, writes: bool = True,
     ) -> CallLog:
         return cls(make_engine(database_url(configured_url, instance_path)),
-                   journal=journal or journal_folder(None, instance_path), clock=clock, counters=counters,
+                   journal=journal_folder(journal_dir, instance_path), clock=clock, counters=counters,
                    alert_settle_seconds=alert_settle_seconds, response_times=response_times, writes=writes)
 
     def start(self) -> None:

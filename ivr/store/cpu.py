@@ -32,10 +32,11 @@ def to_idle_priority() -> bool:
     return True
 
 
-def on_idle_priority() -> bool:
-    """Whether the calling thread runs on idle CPU only."""
+def on_idle_priority(pid: int = 0) -> bool:
+    """Whether the thread or process `pid` (by default the calling thread) runs on idle CPU only;
+    raises OSError when there is no such one."""
     policy = getattr(os, "SCHED_IDLE", None)
-    return policy is not None and os.sched_getscheduler(0) == policy
+    return policy is not None and os.sched_getscheduler(pid) == policy
 
 
 class Cores:

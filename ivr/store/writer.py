@@ -156,13 +156,12 @@ class Writer:
         counters: Counters,
         stored: Callable[[list[Summary]], None],
         response_times: Callable[[], ResponseTimes] = ResponseTimes,
-        yielding: Callable[[], bool] | None = None,
     ):
         self.engine = engine
         self._response_times = response_times
-        # Whether to hold the next batch back now (for up to HOLD_S): by default, when this thread
-        # runs on idle CPU only and the machine's cores are all busy.
-        self._yielding = yielding or _busy_on_idle_priority()
+        # Whether to hold the next batch back now (for up to HOLD_S): when this thread runs on idle
+        # CPU only and the machine's cores are all busy.
+        self._yielding = _busy_on_idle_priority()
         self._caught_up_at = time.monotonic()
         self.folder = folder
         self._clock = clock

@@ -181,11 +181,11 @@ class WriterProcess:
             time.sleep(WRITER_WATCH_S)
 
     def _starved(self, pid):
+        from ivr.store.cpu import on_idle_priority
+
         try:
-            if os.sched_getscheduler(pid) != os.SCHED_IDLE:
-                return False
-            return time.time() - os.stat(self._status_file).st_mtime > WRITER_STARVED_S
-        except (OSError, AttributeError):  # gone, or no SCHED_IDLE here (then it never goes idle)
+            return on_idle_priority(pid) and time.time() - os.stat(self._status_file).st_mtime > WRITER_STARVED_S
+        except OSError:  # gone
             return False
 
     def _signal(self, sig):

@@ -20,7 +20,7 @@ from ivr.outside.alerts import Alerter, sms_credentials_missing
 from ivr.outside.calls import CallControl, TwilioCalls
 from ivr.outside.licensing import Sources
 from ivr.outside.sms import SmsSender
-from ivr.store.calllog import CallLog, journal_folder
+from ivr.store.calllog import CallLog
 from ivr.store.counters import Counters
 from ivr.store.reloading import LAST_GOOD_NAME, ReloadingPhonebook
 from ivr.web.throttle import LoginThrottle
@@ -131,7 +131,7 @@ def open_calllog(app: Flask, counters: Counters, clock: Clock = utc_now,
         app.config["DATABASE_URL"], app.instance_path, clock=clock, counters=counters,
         response_times=response_times, writes=app.config["IVR_WRITER"] == "thread",
         alert_settle_seconds=app.config["IVR_ALERT_SETTLE_SECONDS"],
-        journal=journal_folder(app.config["IVR_JOURNAL_DIR"], app.instance_path),
+        journal_dir=app.config["IVR_JOURNAL_DIR"],
     )
     try:
         problem = log.schema().problem
