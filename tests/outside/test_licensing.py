@@ -403,10 +403,11 @@ MARGIN = 0.5  # what a loaded machine (a shared host stealing its cores) may add
 DEADLINE = 0.2
 
 
-def real_source(server: SlowServer, timeout=0.5, failures=100, cool_down=60.0, budget=0.0, **options) -> UrlSource:
+def real_source(server: SlowServer, timeout=0.5, failures=100, cool_down=60.0, budget=0.0, budget_clock=time.monotonic,
+                **options) -> UrlSource:
     """A source on the loopback server; by default a breaker and budget that never interfere."""
     return UrlSource(f"{server.base}/sen/{{sen}}", timeout_seconds=timeout, cache_seconds=0,
-                     breaker=Breaker(failures, cool_down), budget=WaitBudget(budget), **options)
+                     breaker=Breaker(failures, cool_down), budget=WaitBudget(budget, clock=budget_clock), **options)
 
 
 @pytest.mark.parametrize("mode", ["trickle", "trickle_head", "late_headers", "silent"])
@@ -497,7 +498,8 @@ def test_a_failed_probe_opens_the_breaker_for_another_cool_down():
 def test_a_worker_that_spent_its_budget_on_slow_answers_stops_waiting_on_the_api():
     with slow_server() as server:
         server.mode, server.delay = "slow", 0.3
-        source = real_source(server, timeout=1.0, budget=0.5)
+        # The budget's clock stands still: nothing refills it however long a loaded machine takes here.
+        source = real_source(server, timeout=1.0, budget=0.5, budget_clock=lambda: 0.0)
         # 0.3 s of the 0.5 s budget; the next lookup may wait only what is left and times out.
         assert check(source, "1234567", utc("2026-12-01T09:00Z")).verdict is Verdict.OK
         start = time.monotonic()
