@@ -17,7 +17,10 @@ does not wait for its rounds: a slow destination never holds back the next due a
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -57,7 +60,7 @@ from ivr.store.writer import transient
 logger = logging.getLogger(__name__)
 
 # Within a round every destination is tried side by side, each at worst ATTEMPTS time-outs and two
-# pauses (3 * 5 + 2 + 4 = 21 s), well inside the lease, so a live worker never loses its claim.
+# pauses (3 * 5 + 2 + 4 = 21 s), well inside the lease, so a live sender never loses its claim.
 # TIMEOUT_SECONDS is each try's total deadline, however the destination trickles its reply.
 ATTEMPTS = 3
 TIMEOUT_SECONDS = 5.0
@@ -75,6 +78,9 @@ LATE_AFTER = timedelta(minutes=3)
 # Alerts claimed per sweep; the rest wait for the next one.
 BATCH = 20
 CHANNELS = ("sms", "webhook")
+# The sending process's alerts under way and last errors, for the /healthz of the processes that
+# leave the sending to it (gunicorn's workers): a small file beside the journal, as of its last sweep.
+HEALTH_FILE = "alerts.json"
 # Alert delivery is failing (/healthz degraded) while an alert waits this long past its due time
 # (a round normally starts within a sweep and ends within 21 s), and while the latest alert
 # finished within RECENT_FAILURE did not reach every destination.
@@ -220,6 +226,8 @@ class Alerter:
             self.counters.alert_failures.labels(channel)
         self.last_errors = {channel: _LastError() for channel in CHANNELS}
         self._busy = 0
+        # Whether this process sweeps and sends (else its health is the sending process's: HEALTH_FILE).
+        self._sending = False
         self._sweeping = False
         self._woken = False
         self._stopped = False
@@ -236,8 +244,9 @@ class Alerter:
     # --- the thread -------------------------------------------------------------------
 
     def start(self) -> None:
-        """Sweep every `sweep_seconds` from a thread of this process; init_app calls it once in
-        each gunicorn worker (the app is never preloaded in the master, see Deployment)."""
+        """Sweep every `sweep_seconds` from a thread of this process: the one that stores the call
+        log (under gunicorn the writer process; the app is never preloaded in the master)."""
+        self._sending = True
         threading.Thread(target=self._run, name="ivr-alerts", daemon=True).start()
 
     def close(self) -> None:
@@ -296,6 +305,8 @@ class Alerter:
             with self._changed:
                 self._sweeping = False
                 self._changed.notify_all()
+            self._share_health()
+            with self._changed:
                 self._changed.wait_for(lambda: self._woken or self._stopped, self.sweep_seconds)
 
     def drain(self, timeout: float) -> bool:
@@ -325,6 +336,7 @@ class Alerter:
     def _launch(self, now: datetime, claimed: list[str]) -> list[threading.Thread]:
         """Store the notices heard, then start a round for each alert due at `now` (each claimed in
         its thread); the threads."""
+        self._sending = True
         self._store_notices()
         self._schedule_digests(now)
         due = self.calllog.alerts.due(now, BATCH)
@@ -477,6 +489,7 @@ class Alerter:
         self.counters.alert_failures.labels(channel).inc()
         with self._changed:
             self.last_errors[channel] = _LastError(str(error), self.calllog.clock())
+        self._share_health()
         if error.retry:
             retry.append(f"{destination}: {error}")
         else:
@@ -544,19 +557,47 @@ class Alerter:
         return problems
 
     def health(self) -> dict:
-        """Alerts being sent by this process and its last errors; sent and failed counts (in
-        multiprocess mode) of every worker."""
+        """Alerts under way and the last error of each channel, in the process that sends them (this
+        one, or the one whose HEALTH_FILE says so); sent and failed counts (in multiprocess mode) of
+        every process."""
         totals = self.counters.totals()
+        state = self._own_health() if self._sending else self._shared_health()
+        return {
+            "pending": state["pending"],
+            **{
+                channel: {
+                    "sent": totals.count("ivr_alerts_sent_total", channel=channel),
+                    "failures": totals.count("ivr_alert_failures_total", channel=channel),
+                    **state["last_errors"][channel],
+                }
+                for channel in CHANNELS
+            },
+        }
+
+    def _own_health(self) -> dict:
         with self._changed:
             return {
                 "pending": self._busy,
-                **{
-                    channel: {
-                        "sent": totals.count("ivr_alerts_sent_total", channel=channel),
-                        "failures": totals.count("ivr_alert_failures_total", channel=channel),
-                        "last_error": last.message,
-                        "last_error_at": None if last.at is None else iso(last.at),
-                    }
+                "last_errors": {
+                    channel: {"last_error": last.message, "last_error_at": None if last.at is None else iso(last.at)}
                     for channel, last in self.last_errors.items()
                 },
             }
+
+    def _share_health(self) -> None:
+        folder = self.calllog.journal.folder
+        with contextlib.suppress(OSError):
+            draft = folder / f".{HEALTH_FILE}.{os.getpid()}"
+            draft.write_text(json.dumps(self._own_health()))
+            os.replace(draft, folder / HEALTH_FILE)
+
+    def _shared_health(self) -> dict:
+        try:
+            shared = json.loads((self.calllog.journal.folder / HEALTH_FILE).read_text())
+            return {"pending": int(shared["pending"]),
+                    "last_errors": {channel: {"last_error": shared["last_errors"][channel]["last_error"],
+                                              "last_error_at": shared["last_errors"][channel]["last_error_at"]}
+                                    for channel in CHANNELS}}
+        except (OSError, ValueError, TypeError, KeyError):  # no sender yet, or a file from another release
+            return {"pending": 0, "last_errors": {channel: {"last_error": None, "last_error_at": None}
+                                                  for channel in CHANNELS}}

@@ -125,6 +125,11 @@ class CallLog:
         self._writer_gone_since: float | None = None
 
     @property
+    def writes(self) -> bool:
+        """Whether this process stores the journal (whenever it holds writer.lock), or only appends to it."""
+        return self._writes
+
+    @property
     def clock(self) -> Callable[[], datetime]:
         """The clock of the alerts (due times, leases) and of health, fixed at construction: the
         Alerter reads this one, so an alert is never due by one clock and claimed by another. In

@@ -91,18 +91,21 @@ def build(app: Flask) -> Services:
     calllog.subscribe(alerts.notice)
     events = config.get("EVENT_SINK") or calllog
     if events is calllog:
-        # Calls are recorded in this call log, so this process stores its journal (unless a writer
-        # process does: IVR_WRITER) and sweeps it for alerts. (An app whose events go elsewhere, an
-        # in-process `ivr simulate`, leaves both to the service, and has no alert to warn of.)
-        calllog.start()
+        # Calls are recorded in this call log. (An app whose events go elsewhere, an in-process
+        # `ivr simulate`, leaves storing them and alerting to the service, and has no alert to warn of.)
         if sms_credentials_missing(phonebook.last_good().alerts, config["TWILIO_ACCOUNT_SID"],
                                    config["TWILIO_AUTH_TOKEN"]):
             logger.warning("[alerts] sms is set but TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not: "
                            "no alert will be texted (/healthz says degraded)")
-        # Ops hears of a phonebook version refused (this worker may have started on one) and of
-        # one accepted again, as of a missed call.
-        phonebook.subscribe(alerts.phonebook_notice)
-        alerts.start()
+        if calllog.writes:
+            # The process that stores the journal also sweeps for due alerts and sends them. A
+            # gunicorn worker (IVR_WRITER=process) leaves both to the writer process, like the
+            # storing: its core and its interpreter lock serve the calls alone.
+            calllog.start()
+            # Ops hears of a phonebook version refused (this process may have started on one) and
+            # of one accepted again, as of a missed call; the writer reads the same file as the workers.
+            phonebook.subscribe(alerts.phonebook_notice)
+            alerts.start()
     metrics = CollectorRegistry()
     return Services(
         clock=clock,

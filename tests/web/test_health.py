@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
 from urllib.parse import parse_qs
 
@@ -199,3 +200,44 @@ def test_a_refused_phonebook_edit_alerts_ops_and_so_does_its_fix(tmp_path):
     texted = [parse_qs(c.request.body)["Body"][0] for c in responses.calls if c.request.url == MESSAGES]
     assert len([text for text in texted if not is_digest(text)]) == 2
     services_of(app).calllog.close()
+
+
+def alert_threads() -> set[threading.Thread]:
+    return {thread for thread in threading.enumerate() if thread.name == "ivr-alerts"}
+
+
+@responses.activate
+def test_a_worker_leaves_the_alerts_to_the_writer_and_its_healthz_shows_the_writers_failures(tmp_path):
+    """Under gunicorn a worker only appends to the journal (IVR_WRITER=process): it neither sweeps for
+    alerts nor sends them, so its core serves calls alone; the writer process does both, and each
+    worker's /healthz shows the writer's alerts under way and last error per channel."""
+    responses.add(responses.POST, MESSAGES, status=400, json={
+        "code": 21211, "message": "The 'To' number +14155550199 is not a valid phone number.", "status": 400})
+    responses.add(responses.POST, WEBHOOK, status=200, body="ok")
+    book = tmp_path / "phonebook.toml"
+    book.write_text(SAMPLE.read_text())
+    before = alert_threads()
+    worker = pinned_app(tmp_path, at=None, IVR_PHONEBOOK=str(book), IVR_RELOAD_SECONDS=0, EVENT_SINK=None,
+                        IVR_WRITER="process")
+    assert not alert_threads() - before
+    details = worker.test_client().get("/healthz", headers=basic()).get_json()
+    assert (details["alerts"]["pending"], details["alerts"]["sms"]["last_error"]) == (0, None)
+
+    writer = pinned_app(tmp_path, at=None, IVR_PHONEBOOK=str(book), IVR_RELOAD_SECONDS=0, EVENT_SINK=None,
+                        IVR_ALERT_SWEEP_SECONDS=0.05)
+    assert len(alert_threads() - before) == 1
+    # The writer reads the file the workers read: it notices the refused edit and alerts ops.
+    save(book, SAMPLE.read_text().replace('tz = "Europe/Amsterdam"', 'tz = "Europe/Amsterdm"'))
+    deadline = time.monotonic() + 10
+    while not any(c.request.url == MESSAGES for c in responses.calls):
+        assert time.monotonic() < deadline, "the writer never sent the notice"
+        time.sleep(0.05)
+    assert services_of(writer).alerts.drain(10)
+    sent = services_of(writer).alerts.health()["sms"]
+    assert "21211" in sent["last_error"]
+    details = worker.test_client().get("/healthz", headers=basic()).get_json()
+    assert details["alerts"]["sms"]["last_error"] == sent["last_error"]
+    assert details["alerts"]["sms"]["last_error_at"] == sent["last_error_at"]
+    assert details["alerts"]["webhook"]["last_error"] is None
+    services_of(writer).calllog.close()
+    services_of(worker).calllog.close()
