@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -19,6 +19,8 @@ from ivr.store.schema import alerts, notices
 NOTICE_PREFIX = "notice:"
 # The `notices` row (never alerted) that holds the call log's first start: digests are owed from it.
 DIGESTS_OWED_FROM = "digests-owed-from"
+# Before any instant an alert is due at.
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def owe_digests_from(engine: Engine, at: datetime) -> None:
@@ -121,6 +123,21 @@ def due_alerts_query(now: datetime, limit: int) -> Select[Any]:
     return select(alerts.c.sid).where(*_takeable(now)).order_by(alerts.c.due_at).limit(limit)
 
 
+def trouble_queries(now: datetime, overdue_after: timedelta, recent: timedelta,
+                    digests: bool) -> tuple[Select[Any], Select[Any], Select[Any]]:
+    """Health's reads of the alerts (`AlertQueue.trouble`): the overdue, the retrying and the latest
+    finished of one kind, each a range of an index however many alerts are on record."""
+    digest = alerts.c.sid.startswith(DIGEST_PREFIX, autoescape=True)
+    kind = digest if digests else ~digest
+    # `due_at IS NOT NULL` as a range: SQLite's planner would scan the table for the former.
+    pending = alerts.c.due_at >= _EARLIEST
+    return (
+        select(func.count()).where(alerts.c.due_at <= now - overdue_after, kind),
+        select(func.count()).where(pending, alerts.c.last_error.is_not(None), kind),
+        select(alerts).where(alerts.c.finished_at >= now - recent, kind).order_by(alerts.c.finished_at.desc()).limit(1),
+    )
+
+
 class AlertQueue:
     """`caught_up` is called before a read, so the queue shows what this process has accepted."""
 
@@ -169,19 +186,11 @@ class AlertQueue:
         """The trouble of the handoff digests (`digests`), or of the other alerts: a digest going to a
         team's own webhook says nothing of ops' destinations, nor the reverse. Read as is, without
         storing this process's journal first: health must answer at once."""
-        pending = alerts.c.due_at.is_not(None)
-        digest = alerts.c.sid.startswith(DIGEST_PREFIX, autoescape=True)
-        kind = digest if digests else ~digest
+        overdue_query, retrying_query, latest_query = trouble_queries(now, overdue_after, recent, digests)
         with self.engine.connect() as conn:
-            overdue = conn.execute(
-                select(func.count()).where(alerts.c.due_at <= now - overdue_after, kind)).scalar_one()
-            retrying = conn.execute(
-                select(func.count()).where(pending, alerts.c.last_error.is_not(None), kind)
-            ).scalar_one()
-            latest = conn.execute(
-                select(alerts).where(alerts.c.finished_at >= now - recent, kind)
-                .order_by(alerts.c.finished_at.desc()).limit(1)
-            ).first()
+            overdue = conn.execute(overdue_query).scalar_one()
+            retrying = conn.execute(retrying_query).scalar_one()
+            latest = conn.execute(latest_query).first()
         failed = latest is not None and delivery(AlertState(**latest._mapping)).state is DeliveryState.FAILED
         return AlertTrouble(int(overdue), int(retrying), failed)
 

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Row, and_, func, or_, select
+from sqlalchemy import ColumnElement, Engine, Row, Select, and_, func, or_, select
 
 from ivr.engine.events import CallEvent, EventSink, SenEntered, from_data
 from ivr.engine.outcomes import IN_PROGRESS, UNKNOWN_SEN, Event, Outcome, Summary
@@ -205,13 +205,8 @@ class CallLog:
     def calls(self, where: CallFilter = CallFilter(), limit: int = PAGE_SIZE, before: str | None = None) -> CallPage:
         """Most recent first; `before` is the `next_cursor` of the previous page."""
         self.caught_up()
-        query = select(calls).where(*_conditions(where))
-        if before:
-            at, sid = _parse_cursor(before)
-            query = query.where(or_(calls.c.started_at < at, and_(calls.c.started_at == at, calls.c.sid < sid)))
-        query = query.order_by(calls.c.started_at.desc(), calls.c.sid.desc()).limit(limit + 1)
         with self.engine.connect() as conn:
-            rows = [summary_of(row) for row in conn.execute(query)]
+            rows = [summary_of(row) for row in conn.execute(page_query(where, limit + 1, before))]
         more = len(rows) > limit
         rows = rows[:limit]
         return CallPage(tuple(rows), _cursor(rows[-1]) if more else None)
@@ -307,6 +302,16 @@ class CallLog:
         if now - self._writer_gone_since < WRITER_MISSING_S:
             return None
         return f"no call-log writer for {now - self._writer_gone_since:.0f} s: events wait in the journal"
+
+
+def page_query(where: CallFilter, limit: int, before: str | None = None) -> Select[Any]:
+    """`limit` calls that match `where`, newest first, after the cursor `before`: a walk down one of
+    the `calls` indexes, which end in (started_at, sid)."""
+    query = select(calls).where(*_conditions(where))
+    if before:
+        at, sid = _parse_cursor(before)
+        query = query.where(or_(calls.c.started_at < at, and_(calls.c.started_at == at, calls.c.sid < sid)))
+    return query.order_by(calls.c.started_at.desc(), calls.c.sid.desc()).limit(limit)
 
 
 def _conditions(where: CallFilter) -> list[ColumnElement[bool]]:

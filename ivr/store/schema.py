@@ -66,7 +66,8 @@ calls = Table(
     Index("calls_by_sen", "sen", "started_at", "sid"),
     # A calling number's recent calls: its unknown SENs within the hour (`CallLog.failed_sens`).
     Index("calls_by_caller", "caller", "started_at"),
-    Index("calls_outcome_severity", "outcome", "severity"),
+    # Filtered by outcome and severity together (every combination, a rare one too), a range scan.
+    Index("calls_by_outcome_severity", "outcome", "severity", "started_at", "sid"),
 )
 
 # One row per call ops hears about (an L1 call; the first call in an hour a number ended for giving
@@ -87,6 +88,8 @@ alerts = Table(
     Column("finished_at", UTCDateTime),
     # The sweep reads the due alerts only: a range at the start of this index (NULLs never match).
     Index("alerts_due", "due_at"),
+    # Health reads the alert finished last: the end of this index, however many alerts are on record.
+    Index("alerts_finished", "finished_at"),
 )
 
 # What ops is told about the service rather than a call (a phonebook version refused, then one

@@ -51,7 +51,7 @@ from ivr.engine.phonebook import ResponseTimes
 from ivr.store import cpu, journal, migrate
 from ivr.store.callbacks import settle_callbacks
 from ivr.store.counters import Counters
-from ivr.store.database import insert_for
+from ivr.store.database import insert_for, refresh_statistics
 from ivr.store.schema import (
     SUMMARY_COLUMNS,
     alerts,
@@ -88,6 +88,9 @@ TIMELINES_KEPT = 2000
 # database server (which runs at normal priority) taking CPU from the webhooks, and the call log,
 # with the alerts it raises, is never further behind than this for it.
 HOLD_S = 10.0
+# A writer refreshes the database's planner statistics once caught up after it starts, then at most
+# this often (`database.refresh_statistics`): the log's shape changes over days, not seconds.
+STATISTICS_EVERY_S = 3600.0
 
 
 def transient(exc: BaseException) -> bool:
@@ -178,6 +181,7 @@ class Writer:
         self._stop = threading.Condition()  # wakes a waiting writer to stop
         self._stopped = False
         self._thread: threading.Thread | None = None
+        self._analysed_at: float | None = None
 
     # --- the thread -----------------------------------------------------------------------
 
@@ -222,6 +226,7 @@ class Writer:
                         wait = 0.0
                     elif shipped == 0:
                         self._caught_up_at = time.monotonic()
+                        self._refresh_statistics()
                 pause = BACKOFF_S[0]
             except Exception as exc:  # noqa: BLE001 - the thread outlives any outage; the lines wait
                 self._failed(exc)
@@ -229,6 +234,15 @@ class Writer:
             if wait:
                 with self._stop:
                     self._stop.wait_for(lambda: self._stopped, wait)
+
+    def _refresh_statistics(self) -> None:
+        if self._analysed_at is not None and time.monotonic() - self._analysed_at < STATISTICS_EVERY_S:
+            return
+        self._analysed_at = time.monotonic()
+        try:
+            refresh_statistics(self.engine)
+        except Exception as exc:  # noqa: BLE001 - stale statistics slow a page; they lose no event
+            logger.warning("could not refresh the database's statistics, trying again in an hour: %s", exc)
 
     def _holding(self) -> bool:
         return time.monotonic() - self._caught_up_at < HOLD_S and self._yielding()

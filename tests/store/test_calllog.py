@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import sqlite3
+import time
 from dataclasses import fields
 from datetime import timedelta
 
@@ -13,8 +14,8 @@ from sqlalchemy import insert, select
 
 from ivr.engine.events import Deflected, Dial, Entitlement, SenEntered, Severity, Started, Status, Voicemail
 from ivr.engine.outcomes import SHOWN_FIELDS, SILENT_AFTER, Outcome, Summary
-from ivr.store.alert_queue import due_alerts_query
-from ivr.store.calllog import CallFilter, CallLog, StoreUnavailable
+from ivr.store.alert_queue import due_alerts_query, trouble_queries
+from ivr.store.calllog import CallFilter, CallLog, StoreUnavailable, page_query
 from ivr.store.database import database_url, make_engine
 from ivr.store.schema import calls, events
 from ivr.store.writer import Status as WriterStatus
@@ -161,8 +162,8 @@ def test_a_missed_l1_calls_alert_is_stored_with_its_event_and_claimed_once(store
     assert store.alerts.get("CA011") is None
 
 
-def test_the_sweep_reads_the_due_alerts_through_their_index(store):
-    query = due_alerts_query(NOW, 20)
+def plan(store, query) -> str:
+    """The database's plan for `query`, as one line of text."""
     compiled = query.compile(dialect=store.engine.dialect)
     # Instants as stored (naive UTC); the limit and offset as they are.
     params = {name: value.replace(tzinfo=None) if hasattr(value, "tzinfo") else value
@@ -170,13 +171,58 @@ def test_the_sweep_reads_the_due_alerts_through_their_index(store):
     with store.engine.begin() as conn:
         if store.engine.dialect.name == "sqlite":
             positional = tuple(params[name] for name in compiled.positiontup)
-            text = " ".join(row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", positional))
-        else:
-            # A handful of rows would be read whole; what matters is that the index can answer.
-            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-            text = " ".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {compiled}", params))
+            return " ".join(row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", positional))
+        # A handful of rows would be read whole; what matters is that the index can answer.
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        return " ".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {compiled}", params))
+
+
+def test_the_sweep_reads_the_due_alerts_through_their_index(store):
+    text = plan(store, due_alerts_query(NOW, 20))
     assert "alerts_due" in text, text
     assert "SCAN alerts" not in text and "Seq Scan" not in text, text
+
+
+@pytest.mark.parametrize("digests", [False, True], ids=["alerts", "digests"])
+def test_health_reads_the_alerts_through_their_indexes_however_many_are_on_record(store, digests):
+    """Health answers in milliseconds at a million calls: each of its reads of the alerts (the overdue,
+    the retrying, the one finished last) is a range of an index, never a scan of the table."""
+    overdue, retrying, latest = trouble_queries(NOW, timedelta(minutes=2), timedelta(days=1), digests)
+    for query, index in ((overdue, "alerts_due"), (retrying, "alerts_due"), (latest, "alerts_finished")):
+        text = plan(store, query)
+        assert index in text, text
+        assert "SCAN alerts" not in text and "Seq Scan" not in text and "TEMP B-TREE" not in text, text
+
+
+def test_a_page_filtered_by_outcome_and_severity_walks_their_index_newest_first(sqlite_store):
+    """However rare the combination (failed L1 calls among a million answered ones), the page reads
+    only its own rows, in the order shown: no scan of either column's calls, no sort."""
+    text = plan(sqlite_store, page_query(CallFilter(outcome="failed", severity=1), 51))
+    assert text == "SEARCH calls USING INDEX calls_by_outcome_severity (outcome=? AND severity=?)", text
+
+
+def test_the_writer_keeps_sqlites_planner_statistics_so_a_filter_walks_its_narrowest_index(sqlite_store):
+    """Once caught up, the writer refreshes SQLite's statistics: a customer's L1 calls are then read
+    from that customer's few calls, not from every L1 call of the log."""
+    with sqlite_store.engine.begin() as conn:
+        conn.execute(insert(calls), [
+            {"sid": f"CA{n:032d}", "started_at": START + timedelta(seconds=n), "customer": f"Customer {n % 500}",
+             "sen": f"SEN-{1000000 + n % 500}", "severity": 1 if n % 5 else 2, "outcome": "answered", "no_candidates": False, "event_count": 1}
+            for n in range(5000)])
+    customers_l1 = page_query(CallFilter(customer="Customer 7", severity=1), 51)
+    sqlite_store.writer.start()
+    answered_call(sqlite_store, sid="CA700")
+    deadline = time.monotonic() + 10
+    with sqlite_store.engine.connect() as conn:
+        while not conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE name = 'sqlite_stat1'").first():
+            assert time.monotonic() < deadline, "no statistics"
+            time.sleep(0.05)
+            conn.rollback()
+        analysed = {row[0] for row in conn.exec_driver_sql("SELECT tbl FROM sqlite_stat1")}
+    assert {"calls", "alerts"} <= analysed
+    # On a connection opened since (the pool reopens every one within STATISTICS_RELOAD_S).
+    sqlite_store.engine.dispose()
+    assert "calls_by_customer" in plan(sqlite_store, customers_l1)
 
 
 def test_listeners_hear_each_stored_change_of_a_call_once_and_never_a_repeat(store):
