@@ -38,10 +38,11 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from flask import Flask
-from sqlalchemy import Engine, insert, make_url, text
+from sqlalchemy import Connection, Engine, insert, make_url, text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -155,12 +156,12 @@ def fill(engine: Engine, count: int, now: datetime, seed: int = 4) -> dict[str, 
     return {"sid": last, "callback": opened, "missed": len(missed), "day": (now - timedelta(days=30)).date()}
 
 
-def _callbacks(conn, missed: list[Summary]) -> int:
+def _callbacks(conn: Connection, missed: list[Summary]) -> int:
     """The callbacks the missed L1 calls opened (joined within an hour by the same customer); all
     closed by a later call but the newest OPEN_CALLBACKS. The id of an open one."""
-    rows: list[dict[str, object]] = []
-    steps: list[dict[str, object]] = []
-    open_of: dict[str, dict[str, object]] = {}
+    rows: list[dict[str, Any]] = []
+    steps: list[dict[str, Any]] = []
+    open_of: dict[str, dict[str, Any]] = {}
     for summary in missed:
         key = summary.sen or summary.caller or summary.sid
         current = open_of.get(key)
