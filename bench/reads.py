@@ -1,8 +1,8 @@
 """Reads as the call log grows (issue 10): every ops page and API query, /metrics and /healthz, over
 a call log of 1,000,000 calls of 8 events each, on SQLite and PostgreSQL, next to the same requests
-on an empty call log in the same run.
+on a log of 10,000 such calls in the same run (flat: the same time on both).
 
-    python bench/reads.py [--calls 1000000] [--backends sqlite,postgres] [--runs 15]
+    python bench/reads.py [--calls 1000000] [--small 10000] [--backends sqlite,postgres] [--runs 10]
                           [--database-url postgresql://postgres@127.0.0.1:5432/test] [--out FILE]
 
 Targets: /metrics and /healthz under 10 ms; every ops page and API query, the filtered ones
@@ -17,8 +17,10 @@ routed, two dials, status), its summary made from them by `ivr.engine.outcomes.s
 writer makes it; three in four are answered, the rest go to voicemail or are abandoned. Each missed
 L1 call has its alert, delivered; they open callbacks (a customer's missed calls within an hour
 join one), all closed but the last few hundred; `call_counts` and `answer_counts` hold the counts the
-writer would have kept. The PostgreSQL figures are from a fresh database on --database-url's server
-(dropped after), analysed after the fill as autovacuum would.
+writer would have kept. Then the planner's statistics: SQLite's as the writer refreshes them once
+caught up (`ivr.store.database.refresh_statistics`), PostgreSQL's as autovacuum would after such a
+load (`ANALYZE`). PostgreSQL's logs are fresh databases on --database-url's server, dropped after.
+The app is a gunicorn worker's (it reads, a writer beside it holds the journal's lock).
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from ivr.engine import events  # noqa: E402
 from ivr.engine.outcomes import Event, Summary, summarise  # noqa: E402
 from ivr.store.callbacks import alert_key  # noqa: E402
 from ivr.store.calllog import CallLog  # noqa: E402
-from ivr.store.database import make_engine  # noqa: E402
+from ivr.store.database import make_engine, refresh_statistics  # noqa: E402
 from ivr.store.migrate import new_sqlite, upgrade  # noqa: E402
 from ivr.store.schema import (  # noqa: E402
     alerts,
@@ -110,7 +112,7 @@ def call_events(rng: random.Random, sid: str, at: datetime) -> tuple[list[Event]
     return [Event(sid, record.key, at + timedelta(seconds=s), record) for s, record in records], shape
 
 
-def fill(engine: Engine, count: int, now: datetime, seed: int = 4) -> dict[str, object]:
+def fill(engine: Engine, count: int, now: datetime, seed: int = 4) -> dict[str, Any]:
     """`count` calls of 8 events, their alerts, callbacks and counts; what the pages ask for."""
     rng = random.Random(seed)
     start = now - timedelta(days=DAYS)
@@ -227,7 +229,7 @@ def serving(instance: Path, database: str | None) -> Iterator[Flask]:
         writer.close()
 
 
-def requests_of(filled: dict[str, object]) -> list[tuple[str, str]]:
+def requests_of(filled: dict[str, Any]) -> list[tuple[str, str]]:
     """(group, path): every page and API the console and its users read."""
     sid, callback, day = filled["sid"], filled["callback"], filled["day"]
     some = customer(7)[1]
@@ -311,44 +313,54 @@ def database(backend: str, folder: Path, admin: str, name: str) -> Iterator[str]
 
 def run(backend: str, args: argparse.Namespace, folder: Path, out: list[str]) -> bool:
     now = datetime.now(UTC)
-    with database(backend, folder, args.database_url, "empty") as empty_url, \
+    with database(backend, folder, args.database_url, "small") as small_url, \
             database(backend, folder, args.database_url, "full") as full_url:
-        engine = make_engine(full_url)
-        started = time.perf_counter()
-        filled = fill(engine, args.calls, now)
-        fill_s = time.perf_counter() - started
-        with engine.connect() as conn:
-            if backend == "postgres":
-                conn.execute(text("ANALYZE"))
-                conn.commit()
-            stored = conn.execute(text("SELECT count(*) FROM call_events")).scalar_one()
-        engine.dispose()
-        paths = requests_of(filled)
-        # The empty store has no such call or callback: those two are left out of its figures.
-        with serving(folder / f"{backend}-empty", empty_url) as empty:
-            before = timed(empty, [(g, p) for g, p in paths if "/calls/CA" not in p and "/callbacks/" not in p],
-                           args.runs)
-        with serving(folder / f"{backend}-full", full_url) as full:
-            after = timed(full, paths, args.runs)
+        small, _, _ = filled_log(small_url, args.small, now)
+        filled, fill_s, stored = filled_log(full_url, args.calls, now)
+        with serving(folder / f"{backend}-small", small_url) as app:
+            before = timed(app, requests_of(small), args.runs)
+        with serving(folder / f"{backend}-full", full_url) as app:
+            after = timed(app, requests_of(filled), args.runs)
     out.append(f"\n{backend}: {args.calls:,} calls, {stored:,} events, {filled['missed']:,} missed L1 calls "
                f"(filled in {fill_s:.0f} s); median and slowest of {args.runs} requests, ms")
-    out.append(f"  {'request':70} {'empty':>7} {'full':>7} {'slowest':>8}  target")
+    out.append(f"  {'request (at ' + format(args.calls, ',') + ' calls)':70} {format(args.small, ',') + ' calls':>12} "
+               f"{format(args.calls, ',') + ' calls':>15} {'x':>5} {'slowest':>8}  target")
     met = True
-    for group, path in paths:
+    for (group, path), (_, small_path) in zip(requests_of(filled), requests_of(small), strict=True):
         median, slowest = after[path]
         target = TARGET_HEALTH_MS if group == "health" else TARGET_PAGE_MS
         ok = median < target
         met &= ok
-        base = f"{before[path][0]:7.2f}" if path in before else "      -"
-        out.append(f"  {path:70} {base} {median:7.2f} {slowest:8.2f}  < {target:.0f} {'ok' if ok else 'MISSED'}")
+        base = before[small_path][0]
+        out.append(f"  {path:70} {base:12.2f} {median:15.2f} {median / base:5.1f} {slowest:8.2f}  "
+                   f"< {target:.0f} {'ok' if ok else 'MISSED'}")
     return met
+
+
+def filled_log(url: str, count: int, now: datetime) -> tuple[dict[str, Any], float, int]:
+    """The log at `url` filled with `count` calls: what the pages ask for, the seconds it took, the
+    events stored."""
+    engine = make_engine(url)
+    started = time.perf_counter()
+    filled = fill(engine, count, now)
+    took = time.perf_counter() - started
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("ANALYZE"))  # as autovacuum would after such a load
+            conn.commit()
+        stored = conn.execute(text("SELECT count(*) FROM call_events")).scalar_one()
+    # SQLite's statistics as the writer refreshes them once caught up.
+    refresh_statistics(engine)
+    engine.dispose()
+    return filled, took, int(stored)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=1_000_000)
+    parser.add_argument("--small", type=int, default=10_000, help="the calls of the log compared with")
     parser.add_argument("--backends", default="sqlite,postgres")
-    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--out", type=Path, help="also write the table to this file")
     args = parser.parse_args()
