@@ -561,43 +561,41 @@ class Alerter:
         one, or the one whose HEALTH_FILE says so); sent and failed counts (in multiprocess mode) of
         every process."""
         totals = self.counters.totals()
-        state = self._own_health() if self._sending else self._shared_health()
+        pending, last_errors = self._state() if self._sending else self._shared_state()
         return {
-            "pending": state["pending"],
+            "pending": pending,
             **{
                 channel: {
                     "sent": totals.count("ivr_alerts_sent_total", channel=channel),
                     "failures": totals.count("ivr_alert_failures_total", channel=channel),
-                    **state["last_errors"][channel],
+                    "last_error": last.message,
+                    "last_error_at": None if last.at is None else iso(last.at),
                 }
-                for channel in CHANNELS
+                for channel, last in last_errors.items()
             },
         }
 
-    def _own_health(self) -> dict:
+    def _state(self) -> tuple[int, dict[str, _LastError]]:
         with self._changed:
-            return {
-                "pending": self._busy,
-                "last_errors": {
-                    channel: {"last_error": last.message, "last_error_at": None if last.at is None else iso(last.at)}
-                    for channel, last in self.last_errors.items()
-                },
-            }
+            return self._busy, dict(self.last_errors)
 
     def _share_health(self) -> None:
+        pending, last_errors = self._state()
+        shared = {"pending": pending, "last_errors": {channel: [last.message, None if last.at is None else iso(last.at)]
+                                                      for channel, last in last_errors.items()}}
         folder = self.calllog.journal.folder
         with contextlib.suppress(OSError):
             draft = folder / f".{HEALTH_FILE}.{os.getpid()}"
-            draft.write_text(json.dumps(self._own_health()))
+            draft.write_text(json.dumps(shared))
             os.replace(draft, folder / HEALTH_FILE)
 
-    def _shared_health(self) -> dict:
+    def _shared_state(self) -> tuple[int, dict[str, _LastError]]:
         try:
             shared = json.loads((self.calllog.journal.folder / HEALTH_FILE).read_text())
-            return {"pending": int(shared["pending"]),
-                    "last_errors": {channel: {"last_error": shared["last_errors"][channel]["last_error"],
-                                              "last_error_at": shared["last_errors"][channel]["last_error_at"]}
-                                    for channel in CHANNELS}}
+            last_errors = {}
+            for channel in CHANNELS:
+                message, at = shared["last_errors"][channel]
+                last_errors[channel] = _LastError(message, None if at is None else datetime.fromisoformat(at))
+            return int(shared["pending"]), last_errors
         except (OSError, ValueError, TypeError, KeyError):  # no sender yet, or a file from another release
-            return {"pending": 0, "last_errors": {channel: {"last_error": None, "last_error_at": None}
-                                                  for channel in CHANNELS}}
+            return 0, {channel: _LastError() for channel in CHANNELS}
