@@ -65,6 +65,15 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, default=str)  # data may hold instants
 
 
+# Connections a process keeps open: the writer process's alert rounds (up to 20 at once,
+# `ivr.outside.alerts.BATCH`) each take one for their claim, beside its batches and its sweep. The
+# default pool (5, and 10 more closed again after each use) opened and closed PostgreSQL connections
+# by the dozen a second during a burst of missed calls, each a server process forked and set up on
+# the cores the webhooks need. Only what is used at once is ever opened.
+POOL_SIZE = 25
+POOL_OVERFLOW = 5
+
+
 def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
     # hide_parameters: a failed statement's error never carries callers' numbers into logs or health.
     if make_url(url).get_backend_name() == "sqlite":
@@ -76,6 +85,8 @@ def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
             json_serializer=_dumps,
             hide_parameters=True,
             connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
+            pool_size=POOL_SIZE,
+            max_overflow=POOL_OVERFLOW,
             # A connection reads the planner's statistics when it opens (`refresh_statistics`).
             pool_recycle=STATISTICS_RELOAD_S,
         )
@@ -99,6 +110,8 @@ def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
         json_serializer=_dumps,
         hide_parameters=True,
         pool_pre_ping=True,
+        pool_size=POOL_SIZE,
+        max_overflow=POOL_OVERFLOW,
         connect_args={
             "connect_timeout": CONNECT_TIMEOUT_S,
             "tcp_user_timeout": TCP_USER_TIMEOUT_MS,

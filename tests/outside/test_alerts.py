@@ -19,7 +19,7 @@ import requests
 import responses
 from conftest import NOW, SETTLE, answered_call, calls_alerts, utc
 from slow_http import SlowServer, slow_server
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError
 
 from ivr.config import default
@@ -37,7 +37,7 @@ from ivr.engine.events import (
 )
 from ivr.engine.outcomes import SILENT_AFTER, Outcome
 from ivr.engine.phonebook import Alerts
-from ivr.outside.alerts import ROUND_PAUSE, Alerter
+from ivr.outside.alerts import BATCH, ROUND_PAUSE, Alerter
 from ivr.store.alert_queue import AlertDelivery, DeliveryState, DestinationDelivery
 from ivr.store.calllog import CallLog
 from ivr.store.reloading import PhonebookNotice
@@ -637,3 +637,22 @@ def test_a_round_put_off_by_a_busy_database_says_so_in_one_line_and_goes_at_the_
     assert posts_to(MESSAGES) == posts_to(WEBHOOK) == []
     assert sweep(alerter) == 1
     assert len(posts_to(MESSAGES)) == 1 and len(posts_to(WEBHOOK)) == 1
+
+
+@responses.activate
+def test_sweeps_of_a_full_batch_keep_their_connections_open_for_the_next(store, sample, clock):
+    """Each round claims its alert on a connection of its own, up to a batch at once: sweep after
+    sweep reuses them rather than opening more and closing them (on PostgreSQL each is a server
+    process forked and set up, on the cores the webhooks need)."""
+    sms_sent()
+    webhook_ok()
+    sweeps = 4
+    for n in range(sweeps * BATCH):
+        voicemail_call(store, sid=f"CA{900 + n}")
+    alerter = make_alerter(store, sample)
+    opened: list[object] = []
+    event.listen(store.engine, "connect", lambda *_: opened.append(None))
+    claimed = [sweep(alerter) for _ in range(sweeps)]
+    assert all(count > BATCH // 2 for count in claimed), claimed  # a batch of rounds at once, each time
+    # At most one a round under way, the sweep's own and the journal's writer's: never new ones each sweep.
+    assert len(opened) <= BATCH + 2, (len(opened), claimed)
