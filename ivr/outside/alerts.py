@@ -17,10 +17,7 @@ does not wait for its rounds: a slow destination never holds back the next due a
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -49,6 +46,7 @@ from ivr.engine.routing import Candidate, candidates
 from ivr.logs import bind_call
 from ivr.outside.deadline import deadline, deadline_session
 from ivr.outside.sms import twilio_client
+from ivr.store import journal
 from ivr.store.alert_queue import NOTICE_PREFIX, AlertState
 from ivr.store.callbacks import alerted_callback
 from ivr.store.calllog import CallLog
@@ -246,7 +244,6 @@ class Alerter:
     def start(self) -> None:
         """Sweep every `sweep_seconds` from a thread of this process: the one that stores the call
         log (under gunicorn the writer process; the app is never preloaded in the master)."""
-        self._sending = True
         threading.Thread(target=self._run, name="ivr-alerts", daemon=True).start()
 
     def close(self) -> None:
@@ -583,15 +580,11 @@ class Alerter:
         pending, last_errors = self._state()
         shared = {"pending": pending, "last_errors": {channel: [last.message, None if last.at is None else iso(last.at)]
                                                       for channel, last in last_errors.items()}}
-        folder = self.calllog.journal.folder
-        with contextlib.suppress(OSError):
-            draft = folder / f".{HEALTH_FILE}.{os.getpid()}"
-            draft.write_text(json.dumps(shared))
-            os.replace(draft, folder / HEALTH_FILE)
+        journal.share(self.calllog.journal.folder, HEALTH_FILE, shared)
 
     def _shared_state(self) -> tuple[int, dict[str, _LastError]]:
         try:
-            shared = json.loads((self.calllog.journal.folder / HEALTH_FILE).read_text())
+            shared = journal.shared(self.calllog.journal.folder, HEALTH_FILE)
             last_errors = {}
             for channel in CHANNELS:
                 message, at = shared["last_errors"][channel]

@@ -73,6 +73,11 @@ def _dumps(value: Any) -> str:
 POOL_SIZE = 25
 POOL_OVERFLOW = 5
 
+# The tables the console reads with filters, whose index SQLite's planner chooses by their statistics.
+ANALYSED = ("calls", "alerts", "callbacks")
+# SQLite loads the statistics when a connection opens: a pooled one is reopened after this long.
+STATISTICS_RELOAD_S = 600
+
 
 def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
     # hide_parameters: a failed statement's error never carries callers' numbers into logs or health.
@@ -128,12 +133,6 @@ def dialect_insert(conn: Connection, table: Table) -> Any:
 def insert_for(dialect: str, table: Table) -> Any:
     """An INSERT with the ON CONFLICT clauses of the backend named `dialect` (`postgresql`, else SQLite's)."""
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-
-
-# The tables the console reads with filters, whose index SQLite's planner chooses by their statistics.
-ANALYSED = ("calls", "alerts", "callbacks")
-# SQLite loads the statistics when a connection opens: a pooled one is reopened after this long.
-STATISTICS_RELOAD_S = 600
 
 
 def refresh_statistics(engine: Engine) -> None:

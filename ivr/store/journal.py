@@ -131,6 +131,23 @@ class Unreadable:
     error: str
 
 
+def share(folder: Path, name: str, value: object) -> None:
+    """Replace the small JSON file `name` beside the journal whole, so the instance's other processes
+    never read half of it (the writer's status, the alerts' health); a failure to write is ignored:
+    what it says is for health only."""
+    try:
+        draft = folder / f".{name}.{os.getpid()}"
+        draft.write_text(json.dumps(value))
+        os.replace(draft, folder / name)
+    except OSError:
+        pass
+
+
+def shared(folder: Path, name: str) -> Any:
+    """What `share` last wrote as `name`; OSError or ValueError when there is none, or it is not JSON."""
+    return json.loads((folder / name).read_text())
+
+
 def files(folder: Path) -> list[str]:
     """The journal files in `folder`, oldest name first (names are random: order is not meaning)."""
     try:

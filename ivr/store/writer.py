@@ -448,17 +448,14 @@ class Writer:
 
     def _write_status(self) -> None:
         self._status_written = time.monotonic()
-        with contextlib.suppress(OSError):
-            draft = self.folder / f".{STATUS_FILE}.{os.getpid()}"
-            draft.write_text(json.dumps(self._status.__dict__))
-            os.replace(draft, self.folder / STATUS_FILE)
+        journal.share(self.folder, STATUS_FILE, self._status.__dict__)
 
     def status(self) -> Status:
         """The writer's last status, whichever process of the instance writes."""
         if self._lock_fd is not None:
             return self._status
         try:
-            return Status(**json.loads((self.folder / STATUS_FILE).read_text()))
+            return Status(**journal.shared(self.folder, STATUS_FILE))
         except (OSError, ValueError, TypeError):
             return Status()
 
