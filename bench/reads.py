@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import gc
 import logging
 import os
 import random
@@ -222,9 +223,11 @@ def serving(instance: Path, database: str | None) -> Iterator[Flask]:
     writer = CallLog.from_settings(database, str(instance), clock=utc_now, alert_settle_seconds=10)
     writer.start()
     app = create_app(config)
+    gc.freeze()  # as gunicorn_conf's post_worker_init does once a worker has loaded the app
     try:
         yield app
     finally:
+        gc.unfreeze()
         services_of(app).calllog.close()
         writer.close()
 

@@ -503,7 +503,7 @@ def list_calls(since: datetime | None, outcome: str | None, limit: int, as_json:
         # A database nothing was ever recorded in has no calls: it is not a broken log.
         page = log.calls(CallFilter(outcome=outcome, since=since), limit=limit) if log.schema().tables \
             else CallPage((), None)
-        timelines = log.timelines(c.sid for c in page.calls) if as_json else {}
+        timelines = log.stored_timelines(c.sid for c in page.calls) if as_json else {}
     if as_json:
         click.echo(json.dumps([call_json(c, timelines[c.sid]) for c in page.calls], indent=2))
         return

@@ -296,7 +296,7 @@ class EventSink(Protocol):
 def _whole(value: object) -> int | None:
     try:
         return int(value)  # type: ignore[call-overload,no-any-return]  # any stored value; int() may refuse it
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: Infinity, which Python's json writes
         return None
 
 
@@ -322,16 +322,16 @@ def _json_name(f: Field[Any]) -> str:
     return cast(str, f.metadata.get("json", f.name))
 
 
-def _readers(cls: type[Known]) -> tuple[tuple[str, str, Callable[[object], object], bool], ...]:
-    """(field, JSON key, reader, required) for each field of a kind."""
+def _readers(cls: type[Known]) -> tuple[tuple[str, str, Callable[[object], object], object], ...]:
+    """(field, JSON key, reader, default) for each field of a kind; MISSING for a required field's default."""
     hints = get_type_hints(cls)
-    return tuple((f.name, _json_name(f), _READ[hints[f.name]], f.default is MISSING) for f in fields(cls))
+    return tuple((f.name, _json_name(f), _READ[hints[f.name]], f.default) for f in fields(cls))
 
 
 # Built at import, so a field of a type `_READ` cannot read fails at once, not on the first call.
 _READERS = {kind: _readers(cls) for kind, cls in KINDS.items()}
 # (field, JSON key) for each field of a kind, in order: every accepted event is written with them.
-_WRITTEN = {cls: tuple((name, json_name) for name, json_name, _read, _required in _READERS[kind])
+_WRITTEN = {cls: tuple((name, json_name) for name, json_name, _read, _default in _READERS[kind])
             for kind, cls in KINDS.items()}
 
 
@@ -346,17 +346,34 @@ def to_data(event: CallEvent) -> dict[str, object]:
     return data
 
 
+def _read(stored: Mapping[str, object], json_name: str, read: Callable[[object], object], default: object) -> object:
+    """One field's value, read from its stored form."""
+    if json_name in stored:
+        return read(stored[json_name])
+    return read(None) if default is MISSING else default
+
+
 def from_data(kind: str, data: object) -> CallEvent:
     """The record stored as `kind` and `data`; see the module's docstring for what it tolerates."""
-    cls = KINDS.get(kind)
     stored: Mapping[str, object] = data if isinstance(data, Mapping) else {}
+    cls = KINDS.get(kind)
     if cls is None:
         return Unrecognised(kind, dict(stored))
-    values: dict[str, Any] = {}
-    for name, json_name, read, required in _READERS[kind]:
-        if json_name in stored:
-            values[name] = read(stored[json_name])
-        elif required:
-            values[name] = read(None)
+    values: dict[str, Any] = {name: _read(stored, json_name, read, default)
+                              for name, json_name, read, default in _READERS[kind]}
     return cls(**values)
+
+
+def stored_form(kind: str, data: object) -> dict[str, object]:
+    """`to_data(from_data(kind, data))` without the record between them: what a stored event says,
+    read as tolerantly, for pages of thousands of events."""
+    stored: Mapping[str, object] = data if isinstance(data, Mapping) else {}
+    if kind not in KINDS:
+        return dict(stored)
+    shown: dict[str, object] = {}
+    for _name, json_name, read, default in _READERS[kind]:
+        value = _read(stored, json_name, read, default)
+        shown[json_name] = list(value) if isinstance(value, tuple) else value
+    return shown
+
 

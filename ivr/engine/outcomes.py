@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from ivr.engine.events import (
     CallEvent,
@@ -27,7 +27,6 @@ from ivr.engine.events import (
     Started,
     Status,
     Voicemail,
-    to_data,
 )
 from ivr.engine.instants import iso
 
@@ -97,6 +96,16 @@ class Event:
     @property
     def kind(self) -> str:
         return self.record.kind
+
+
+class StoredEvent(NamedTuple):
+    """One stored event as the ops API shows it: the record's stored form (`stored_form`) rather
+    than the record, for pages of thousands of events. A tuple: the cheapest record to make."""
+
+    at: datetime
+    kind: str
+    key: str
+    data: dict[str, object]
 
 
 @dataclass(frozen=True)
@@ -269,28 +278,23 @@ _SUMMARY_FIELDS = tuple(f.name for f in fields(Summary))
 # name but for these.
 _NOT_SHOWN = frozenset({"region", "no_candidates"})
 _SHOWN_AS = {"caller": "from"}
+# (field, shown as) of each shown summary field, in order.
+_SHOWN = tuple((name, _SHOWN_AS.get(name, name)) for name in _SUMMARY_FIELDS if name not in _NOT_SHOWN)
 # Shown after the fields: derived from them, never stored.
 _DERIVED = ("deflection",)
-SHOWN_FIELDS = (*(_SHOWN_AS.get(name, name) for name in _SUMMARY_FIELDS if name not in _NOT_SHOWN), *_DERIVED)
+SHOWN_FIELDS = (*(shown_as for _name, shown_as in _SHOWN), *_DERIVED)
 
 
-def call_json(call: Summary, timeline: list[Event] | None = None) -> dict[str, object]:
+def call_json(call: Summary, timeline: list[StoredEvent] | None = None) -> dict[str, object]:
     """One call as the ops API and `ivr calls --json` show it: the SHOWN_FIELDS, and its events
     unless `timeline` is None (a handoff's digest lists calls without their events)."""
-    shown: dict[str, object] = {}
-    for name in _SUMMARY_FIELDS:
-        if name in _NOT_SHOWN:
-            continue
-        value = getattr(call, name)
-        if name == "started_at":
-            value = iso(value)
-        elif name == "outcome":
-            value = value.value if value else IN_PROGRESS
-        shown[_SHOWN_AS.get(name, name)] = value
+    shown: dict[str, object] = {shown_as: getattr(call, name) for name, shown_as in _SHOWN}
+    shown["started_at"] = iso(call.started_at)
+    shown["outcome"] = call.outcome.value if call.outcome else IN_PROGRESS
     for name in _DERIVED:
         shown[name] = getattr(call, name)
     if timeline is not None:
         shown["events"] = [
-            {"at": iso(e.at), "kind": e.kind, "key": e.key, "data": to_data(e.record)} for e in timeline
+            {"at": iso(e.at), "kind": e.kind, "key": e.key, "data": e.data} for e in timeline
         ]
     return shown

@@ -27,6 +27,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from ivr import logs
 from ivr.config import check_signing, load_settings
 from ivr.web import auth, callbacks, handoffs, health, metrics, ops, public, services, signature, voice
+from ivr.web.json_provider import JSONProvider
 
 IMPORT_NAME = "ivr"
 
@@ -35,6 +36,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     settings = load_settings(config)
     check_signing(settings)
     app = Flask(IMPORT_NAME, instance_path=settings["IVR_INSTANCE_PATH"])
+    app.json = JSONProvider(app)
     app.config.update(settings)
     configure_logger(app)
     register_extensions(app)

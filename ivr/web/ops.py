@@ -400,7 +400,7 @@ def api_calls():
     if not 1 <= limit <= API_PAGE_MAX:
         abort(400, f"limit must be from 1 to {API_PAGE_MAX}")
     page = _page(where, before, limit)
-    timelines = _calllog().timelines(c.sid for c in page.calls)
+    timelines = _calllog().stored_timelines(c.sid for c in page.calls)
     next_url = None
     if page.next_cursor:
         next_url = url_for("ops.api_calls") + "?" + urlencode({**request.args.to_dict(), "before": page.next_cursor})
@@ -411,7 +411,7 @@ def api_calls():
 @basic_auth
 def api_call(sid: str) -> Response:
     found = _call_or_404(sid)
-    return jsonify({**call_json(found, _calllog().timelines([sid])[sid]),
+    return jsonify({**call_json(found, _calllog().stored_timelines([sid])[sid]),
                     "alert": delivery_json(_calllog().alerts.delivery(sid))})
 
 

@@ -7,9 +7,11 @@ import json
 from dataclasses import fields
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ivr.engine import events
-from ivr.engine.events import KINDS, from_data, to_data
+from ivr.engine.events import KINDS, from_data, stored_form, to_data
 
 # (record, its key, the data the webhooks stored for it before events were typed: literally what
 # ivr/web/voice.py wrote, key for key).
@@ -197,6 +199,8 @@ def test_the_key_makes_a_repeated_callback_overwrite(record, key):
         pytest.param("status", {"call_status": "completed", "duration": "42", "extra": 1},
                      events.Status(call_status="completed", duration=42), id="numbers as text; unknown keys ignored"),
         pytest.param("severity", {"severity": "high"}, events.Severity(severity=None), id="a value that is no number"),
+        pytest.param("status", {"duration": float("inf"), "call_status": "completed"},
+                     events.Status(call_status="completed"), id="a number no whole number holds"),
         pytest.param("routed", {"action": "connect", "candidates": None},
                      events.Routed(action="connect", candidates=()), id="no candidates"),
         pytest.param("screened", {"number": "+14155550101", "accepted": 1},
@@ -208,6 +212,21 @@ def test_the_key_makes_a_repeated_callback_overwrite(record, key):
 )
 def test_reading_tolerates_rows_this_version_did_not_write(kind, stored, record):
     assert from_data(kind, stored) == record
+    # The API's pages read the stored form the same way, without the record.
+    assert stored_form(kind, stored) == to_data(record)
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+                     max_leaves=8)
+# Stored data as any version might have left it: this version's keys with values of any type, others.
+_KEYS = sorted({f.metadata.get("json", f.name) for cls in KINDS.values() for f in fields(cls)} | {"extra"})
+
+
+@given(kind=st.sampled_from([*sorted(KINDS), "transfer"]),
+       stored=st.dictionaries(st.sampled_from(_KEYS), _JSON, max_size=6) | _JSON)
+def test_the_stored_form_is_what_the_record_read_from_it_writes(kind, stored):
+    assert stored_form(kind, stored) == to_data(from_data(kind, stored))
 
 
 def test_an_unrecognised_event_is_written_back_as_it_was_stored():

@@ -209,6 +209,19 @@ def test_the_gunicorn_config_reads_port_and_workers_and_gives_up_well_before_twi
     assert conf["control_socket_disable"] is True
 
 
+def test_a_worker_that_loaded_the_app_leaves_its_objects_out_of_garbage_collections():
+    import gc
+    import runpy
+
+    conf = runpy.run_path(str(ROOT / "ivr" / "web" / "gunicorn_conf.py"))
+    assert gc.get_freeze_count() == 0
+    try:
+        conf["post_worker_init"](None)
+        assert gc.get_freeze_count() > 10_000  # this test process's objects, as a worker's app
+    finally:
+        gc.unfreeze()
+
+
 # --- /metrics adds up every worker's counts -------------------------------------------------------
 
 

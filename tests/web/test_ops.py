@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import json
 import re
 import xml.etree.ElementTree as ET
 from datetime import timedelta
@@ -140,6 +141,24 @@ def test_the_api_lists_calls_newest_first_with_their_timelines(app, client, ops_
     assert [c["sid"] for c in rest["calls"]] == ["CA000"] and rest["next"] is None
     one = client.get("/ops/api/calls/CA001", headers=ops_auth).get_json()
     assert one["sid"] == "CA001" and len(one["events"]) == 8
+
+
+def test_the_api_shows_every_value_an_event_kept_as_it_was_given(app, client, ops_auth):
+    # A number beyond 64 bits (the fast JSON writer cannot write it; Flask's does) and text beyond ASCII.
+    log(app).record("CA801", Started(to="+14155550100", caller="+14155551234", caller_name="Zoë 東京"),
+                    utc("2026-12-01T09:00Z"))
+    log(app).record("CA801", Status(call_status="completed", duration=10**30), utc("2026-12-01T09:00:05Z"))
+    assert log(app).caught_up()
+    reply = client.get("/ops/api/calls?limit=500", headers=ops_auth)
+    assert reply.status_code == 200 and reply.mimetype == "application/json"
+    [call] = json.loads(reply.data)["calls"]
+    assert call["caller_name"] == "Zoë 東京" and call["duration"] == 2**31 - 1
+    assert [e["data"] for e in call["events"]] == [
+        {"line": None, "region": None, "from": "+14155551234", "to": "+14155550100", "caller_name": "Zoë 東京"},
+        {"call_status": "completed", "duration": 10**30},
+    ]
+    # Keys in order, as Flask writes them.
+    assert reply.get_data(as_text=True).index('"answer_seconds"') < reply.get_data(as_text=True).index('"caller_name"')
 
 
 def test_api_filters_and_bad_input(app, client, ops_auth):
