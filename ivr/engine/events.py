@@ -6,7 +6,8 @@ within its call, so a repeated callback (Twilio retries and reorders them) overw
 duplicating.
 
 `to_data` and `from_data` are the one place a record meets its stored form: a kind (`dial`) and
-a JSON object whose keys are the record's fields (`from` for `Started.caller`). Reading is
+a JSON object whose keys are the record's fields (`from` for `Started.caller`); `stored_form` is the
+two in one, without the record between them. Reading is
 tolerant: a missing key takes the field's default, a value of the wrong type is read as the
 field's type or dropped, unknown keys are ignored, and an unknown kind comes back as
 `Unrecognised`, so rows stored by another version of the service still read.

@@ -111,7 +111,7 @@ class StoredEvent(NamedTuple):
 @dataclass(frozen=True)
 class Summary:
     """A call at a glance. Its fields are the one list of them: the call log's `calls` table has a
-    column for each (a test checks), and the ops API and CSV show them (`ivr.store.calllog.call_json`)."""
+    column for each (a test checks), and the ops API and CSV show them (`call_json`)."""
 
     sid: str
     started_at: datetime
