@@ -23,15 +23,17 @@ def now_page(app, ops_auth):
 
 
 def test_missed_l1_calls_of_the_last_day_come_first_with_whether_their_alert_went_out(tmp_path, ops_auth):
-    app = make_app(tmp_path, CLOCK=lambda: utc("2026-12-01T10:30Z"))
-    calls = services_of(app).calllog
-    voicemail_call(calls, "CA-yesterday", utc("2026-11-30T10:29Z"))
-    voicemail_call(calls, "CA-today", utc("2026-12-01T10:00Z"))
-    answered_call(calls, sid="CA-answered", at=utc("2026-12-01T09:00Z"))
+    # Twilio and the webhook answer from the start: the app's alert thread sends the late digests of
+    # the morning's handoffs at once, and a text that failed then would be reported as failing.
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         mock.post(MESSAGES, status=201, json={"sid": "SM1", "status": "queued"})
         mock.post(WEBHOOK, status=400, body="no_service")
         mock.add_passthru(re.compile(r"https?://(127\.0\.0\.1|localhost)[:/]"))
+        app = make_app(tmp_path, CLOCK=lambda: utc("2026-12-01T10:30Z"))
+        calls = services_of(app).calllog
+        voicemail_call(calls, "CA-yesterday", utc("2026-11-30T10:29Z"))
+        voicemail_call(calls, "CA-today", utc("2026-12-01T10:00Z"))
+        answered_call(calls, sid="CA-answered", at=utc("2026-12-01T09:00Z"))
         calls.caught_up()
         assert services_of(app).alerts.drain(30)
     page = now_page(app, ops_auth)
