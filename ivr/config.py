@@ -175,10 +175,14 @@ SETTINGS = (
     Setting("IVR_ALERT_BACKOFF_SECONDS", 2.0, "The first pause before an alert is retried (then doubled).", seconds),
     Setting(
         "IVR_ALERT_LEASE_SECONDS", 60.0,
-        "How long a worker holds an alert it is sending; a worker that dies loses it to another after this.",
+        "How long the process sending an alert holds it; if that process dies, another takes it over after this.",
         seconds,
     ),
-    Setting("IVR_ALERT_SWEEP_SECONDS", 5.0, "How often each worker looks for due alerts in the call log.", seconds),
+    Setting(
+        "IVR_ALERT_SWEEP_SECONDS", 5.0,
+        "How often the process that stores the call log (the writer, under gunicorn) looks for due alerts.",
+        seconds,
+    ),
     Setting(
         "IVR_ENTITLEMENTS_TOKEN", None,
         "Bearer token for the licensing API of `[entitlements] url`. Unset: no Authorization header.",

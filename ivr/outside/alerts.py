@@ -226,6 +226,10 @@ class Alerter:
         self._busy = 0
         # Whether this process sweeps and sends (else its health is the sending process's: HEALTH_FILE).
         self._sending = False
+        # What HEALTH_FILE says as this process last wrote it; its sweep and its rounds' threads both
+        # share their health, one at a time, and only when it changed.
+        self._shared: dict[str, object] | None = None
+        self._sharing = threading.Lock()
         self._sweeping = False
         self._woken = False
         self._stopped = False
@@ -577,10 +581,15 @@ class Alerter:
             return self._busy, dict(self.last_errors)
 
     def _share_health(self) -> None:
-        pending, last_errors = self._state()
-        shared = {"pending": pending, "last_errors": {channel: [last.message, None if last.at is None else iso(last.at)]
-                                                      for channel, last in last_errors.items()}}
-        journal.share(self.calllog.journal.folder, HEALTH_FILE, shared)
+        with self._sharing:
+            pending, last_errors = self._state()
+            shared: dict[str, object] = {
+                "pending": pending,
+                "last_errors": {channel: [last.message, None if last.at is None else iso(last.at)]
+                                for channel, last in last_errors.items()},
+            }
+            if shared != self._shared and journal.share(self.calllog.journal.folder, HEALTH_FILE, shared):
+                self._shared = shared
 
     def _shared_state(self) -> tuple[int, dict[str, _LastError]]:
         try:

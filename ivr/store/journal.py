@@ -131,16 +131,18 @@ class Unreadable:
     error: str
 
 
-def share(folder: Path, name: str, value: object) -> None:
+def share(folder: Path, name: str, value: object) -> bool:
     """Replace the small JSON file `name` beside the journal whole, so the instance's other processes
-    never read half of it (the writer's status, the alerts' health); a failure to write is ignored:
-    what it says is for health only."""
+    never read half of it (the writer's status, the alerts' health); False if it could not be
+    written, which is not an error: what it says is for health only. One thread of a process writes
+    a name at a time (the draft is the process's)."""
     try:
         draft = folder / f".{name}.{os.getpid()}"
         draft.write_text(json.dumps(value))
         os.replace(draft, folder / name)
     except OSError:
-        pass
+        return False
+    return True
 
 
 def shared(folder: Path, name: str) -> Any:
