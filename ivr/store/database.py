@@ -7,9 +7,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, DateTime, Dialect, Engine, Table, TypeDecorator, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
@@ -65,6 +67,25 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, default=str)  # data may hold instants
 
 
+# orjson reads a whole number beyond 64 bits as a float; such a number has 19 digits or more.
+_LONG_NUMBER = re.compile("[0-9]{19}")
+_LONG_NUMBER_BYTES = re.compile(b"[0-9]{19}")
+
+
+def loads(text: str | bytes) -> Any:
+    """What `json.loads` reads from the stored JSON, read by orjson where the two agree (a fifth of
+    the time: the ops API's largest page reads 4,000 events). `json.loads` reads what orjson refuses
+    (Infinity and NaN, which `json.dumps` writes; a lone surrogate) and any text with 19 digits in a
+    row, which may hold a number that orjson would read as a float."""
+    long_number = _LONG_NUMBER_BYTES.search(text) if isinstance(text, bytes) else _LONG_NUMBER.search(text)
+    if long_number is None:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
+
+
 # Connections a process keeps open: the writer process's alert rounds (up to 20 at once,
 # `ivr.outside.alerts.BATCH`) each take one for their claim, beside its batches and its sweep. The
 # default pool (5, and 10 more closed again after each use) opened and closed PostgreSQL connections
@@ -88,6 +109,7 @@ def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
         engine = create_engine(
             url,
             json_serializer=_dumps,
+            json_deserializer=loads,
             hide_parameters=True,
             connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
             pool_size=POOL_SIZE,
@@ -113,6 +135,7 @@ def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
     return create_engine(
         url,
         json_serializer=_dumps,
+        json_deserializer=loads,
         hide_parameters=True,
         pool_pre_ping=True,
         pool_size=POOL_SIZE,

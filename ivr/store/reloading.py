@@ -91,15 +91,17 @@ class WatchedFile(Generic[T]):
     def current(self, settled: bool = False) -> T | None:
         """The version in force, after re-reading the file if it changed (checked at most every interval).
         One thread re-reads; the others answer from the version in force meanwhile, but with
-        `settled` (health, which shows the file's state) they wait for a re-read under way."""
-        if self._monotonic() >= self._next_check and self._lock.acquire(blocking=False):
+        `settled` (health, which shows the file's state) they wait for a re-read under way, then
+        look themselves if due: the file may have changed while it was read (an edit written in place)."""
+        if settled:
+            with self._lock:
+                if self._monotonic() >= self._next_check:
+                    self._check()
+        elif self._monotonic() >= self._next_check and self._lock.acquire(blocking=False):
             try:
                 self._check()
             finally:
                 self._lock.release()
-        elif settled:
-            with self._lock:
-                pass
         return self._value
 
     def last_good(self) -> T | None:

@@ -147,6 +147,32 @@ def test_a_settled_read_waits_for_the_re_read_another_thread_has_under_way(tmp_p
     sweep.join()
 
 
+def test_a_settled_read_looks_again_when_the_file_changed_during_the_re_read_it_waited_for(tmp_path):
+    # An editor that writes in place: the sweep re-read the file half-written; a settled read after the
+    # edit is complete shows the edit's verdict, not the half-written one's.
+    path = tmp_path / "limit.txt"
+    _edit(path, "3", 1)
+    reading, finish = threading.Event(), threading.Event()
+
+    def load(p):
+        text = p.read_text()
+        if text == "":
+            reading.set()
+            finish.wait(10)
+        return int(text)
+
+    watched = WatchedFile(path, load, what="limit", log=logging.getLogger("ivr.test"), interval=0)
+    _edit(path, "", 2)
+    sweep = threading.Thread(target=watched.current)
+    sweep.start()
+    assert reading.wait(10)
+    _edit(path, "44", 3)
+    threading.Timer(0.2, finish.set).start()
+    assert watched.current(settled=True) == 44
+    assert watched.last_error is None
+    sweep.join()
+
+
 def test_a_watched_file_may_start_absent_and_a_loader_that_fails_keeps_the_last_good_value(tmp_path, caplog):
     path = tmp_path / "limit.txt"
     ticks = Ticks()
