@@ -33,6 +33,7 @@ import logging
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -50,11 +51,9 @@ from sqlalchemy import Connection, Engine, insert, make_url, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ivr.clock import utc_now  # noqa: E402
 from ivr.engine import events  # noqa: E402
 from ivr.engine.outcomes import Event, Summary, summarise  # noqa: E402
 from ivr.store.callbacks import alert_key  # noqa: E402
-from ivr.store.calllog import CallLog  # noqa: E402
 from ivr.store.database import make_engine, refresh_statistics  # noqa: E402
 from ivr.store.migrate import new_sqlite, upgrade  # noqa: E402
 from ivr.store.schema import (  # noqa: E402
@@ -207,8 +206,10 @@ def _callbacks(conn: Connection, missed: list[Summary]) -> int:
 @contextlib.contextmanager
 def serving(instance: Path, database: str | None) -> Iterator[Flask]:
     """The app as a gunicorn worker runs it (IVR_WRITER=process: it neither stores the journal nor
-    sweeps for alerts), beside a writer holding the journal's lock, as `ivr writer` would."""
-    config: dict[str, object] = {
+    sweeps for alerts), beside `ivr writer` in a process of its own, as gunicorn's master runs it.
+    Timing starts once the writer has settled: its start-up work (a first ANALYZE on SQLite, about a
+    second at a million calls, then hourly) is not the reads' steady state."""
+    config: dict[str, str] = {
         "IVR_PHONEBOOK": str(ROOT / "phonebook.toml"),
         "IVR_INSTANCE_PATH": str(instance),
         "IVR_OPS_PASSWORD": PASSWORD,
@@ -220,16 +221,37 @@ def serving(instance: Path, database: str | None) -> Iterator[Flask]:
     }
     if database:
         config["DATABASE_URL"] = database
-    writer = CallLog.from_settings(database, str(instance), clock=utc_now, alert_settle_seconds=10)
-    writer.start()
-    app = create_app(config)
-    gc.freeze()  # as gunicorn_conf's post_worker_init does once a worker has loaded the app
+    writer = subprocess.Popen([sys.executable, "-m", "ivr", "writer"], cwd=ROOT, env={**os.environ, **config},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        yield app
+        _settled(writer.pid)
+        app = create_app(config)
+        gc.freeze()  # as gunicorn_conf's post_worker_init does once a worker has loaded the app
+        try:
+            yield app
+        finally:
+            gc.unfreeze()
+            services_of(app).calllog.close()
     finally:
-        gc.unfreeze()
-        services_of(app).calllog.close()
-        writer.close()
+        writer.terminate()
+        writer.wait(30)
+
+
+def _settled(pid: int, quiet_s: float = 1.0, at_most_s: float = 60.0) -> None:
+    """Wait until process `pid` has used next to no CPU for `quiet_s` (Linux's /proc)."""
+    def cpu_ticks() -> int:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime
+
+    deadline = time.monotonic() + at_most_s
+    last = cpu_ticks()
+    while time.monotonic() < deadline:
+        time.sleep(quiet_s)
+        now = cpu_ticks()
+        if (now - last) / os.sysconf("SC_CLK_TCK") <= 0.02:
+            return
+        last = now
+    raise SystemExit(f"the writer (pid {pid}) is still busy after {at_most_s:.0f} s")
 
 
 def requests_of(filled: dict[str, Any]) -> list[tuple[str, str]]:

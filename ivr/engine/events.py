@@ -305,8 +305,12 @@ def _text(value: object) -> str | None:
     return None if value is None else value if isinstance(value, str) else str(value)
 
 
+def _text_list(value: object) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list | tuple) else []
+
+
 def _texts(value: object) -> tuple[str, ...]:
-    return tuple(str(v) for v in value) if isinstance(value, list | tuple) else ()
+    return tuple(_text_list(value))
 
 
 # How a stored value is read for a field of each type a record uses.
@@ -317,22 +321,36 @@ _READ: dict[object, Callable[[object], object]] = {
     bool: bool,
     tuple[str, ...]: _texts,
 }
+# ... and read straight to its stored form, where that differs (tuples are stored as lists).
+_READ_STORED: dict[object, Callable[[object], object]] = {**_READ, tuple[str, ...]: _text_list}
 
 
 def _json_name(f: Field[Any]) -> str:
     return cast(str, f.metadata.get("json", f.name))
 
 
-def _readers(cls: type[Known]) -> tuple[tuple[str, str, Callable[[object], object], object], ...]:
-    """(field, JSON key, reader, default) for each field of a kind; MISSING for a required field's default."""
+def _readers(cls: type[Known], read: dict[object, Callable[[object], object]]
+             ) -> tuple[tuple[str, str, Callable[[object], object], object], ...]:
+    """(field, JSON key, reader, what it reads when the key is absent) for each field of a kind: the
+    field's default (which reads as itself), else None, read as the field's type."""
     hints = get_type_hints(cls)
-    return tuple((f.name, _json_name(f), _READ[hints[f.name]], f.default) for f in fields(cls))
+    found = []
+    for f in fields(cls):
+        reader = read[hints[f.name]]
+        if f.default is not MISSING and _READ[hints[f.name]](f.default) != f.default:
+            raise TypeError(f"{cls.__name__}.{f.name}: its default {f.default!r} does not read as itself")
+        found.append((f.name, _json_name(f), reader, None if f.default is MISSING else f.default))
+    return tuple(found)
 
 
 # Built at import, so a field of a type `_READ` cannot read fails at once, not on the first call.
-_READERS = {kind: _readers(cls) for kind, cls in KINDS.items()}
+_READERS = {kind: _readers(cls, _READ) for kind, cls in KINDS.items()}
+# (JSON key, reader, when absent) of each field, read to its stored form.
+_STORED_READERS = {kind: tuple((json_name, read, absent)
+                               for _name, json_name, read, absent in _readers(cls, _READ_STORED))
+                   for kind, cls in KINDS.items()}
 # (field, JSON key) for each field of a kind, in order: every accepted event is written with them.
-_WRITTEN = {cls: tuple((name, json_name) for name, json_name, _read, _default in _READERS[kind])
+_WRITTEN = {cls: tuple((name, json_name) for name, json_name, _read, _absent in _READERS[kind])
             for kind, cls in KINDS.items()}
 
 
@@ -347,21 +365,14 @@ def to_data(event: CallEvent) -> dict[str, object]:
     return data
 
 
-def _read(stored: Mapping[str, object], json_name: str, read: Callable[[object], object], default: object) -> object:
-    """One field's value, read from its stored form."""
-    if json_name in stored:
-        return read(stored[json_name])
-    return read(None) if default is MISSING else default
-
-
 def from_data(kind: str, data: object) -> CallEvent:
     """The record stored as `kind` and `data`; see the module's docstring for what it tolerates."""
     stored: Mapping[str, object] = data if isinstance(data, Mapping) else {}
     cls = KINDS.get(kind)
     if cls is None:
         return Unrecognised(kind, dict(stored))
-    values: dict[str, Any] = {name: _read(stored, json_name, read, default)
-                              for name, json_name, read, default in _READERS[kind]}
+    values: dict[str, Any] = {name: read(stored.get(json_name, absent))
+                              for name, json_name, read, absent in _READERS[kind]}
     return cls(**values)
 
 
@@ -369,12 +380,7 @@ def stored_form(kind: str, data: object) -> dict[str, object]:
     """`to_data(from_data(kind, data))` without the record between them: what a stored event says,
     read as tolerantly, for pages of thousands of events."""
     stored: Mapping[str, object] = data if isinstance(data, Mapping) else {}
-    if kind not in KINDS:
+    readers = _STORED_READERS.get(kind)
+    if readers is None:
         return dict(stored)
-    shown: dict[str, object] = {}
-    for _name, json_name, read, default in _READERS[kind]:
-        value = _read(stored, json_name, read, default)
-        shown[json_name] = list(value) if isinstance(value, tuple) else value
-    return shown
-
-
+    return {json_name: read(stored.get(json_name, absent)) for json_name, read, absent in readers}
