@@ -106,18 +106,16 @@ STATISTICS_RELOAD_S = 600
 
 def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
     # hide_parameters: a failed statement's error never carries callers' numbers into logs or health.
+    common: dict[str, Any] = {"json_serializer": _dumps, "json_deserializer": loads, "hide_parameters": True,
+                              "pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
     if make_url(url).get_backend_name() == "sqlite":
         path = make_url(url).database
         if path and path != ":memory:":
             _private_file(os.path.abspath(path))
         engine = create_engine(
             url,
-            json_serializer=_dumps,
-            json_deserializer=loads,
-            hide_parameters=True,
+            **common,
             connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
-            pool_size=POOL_SIZE,
-            max_overflow=POOL_OVERFLOW,
             # A connection reads the planner's statistics when it opens (`refresh_statistics`).
             pool_recycle=STATISTICS_RELOAD_S,
         )
@@ -138,12 +136,8 @@ def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
                         *([own] if isinstance(own, str) else own or ())])
     return create_engine(
         url,
-        json_serializer=_dumps,
-        json_deserializer=loads,
-        hide_parameters=True,
+        **common,
         pool_pre_ping=True,
-        pool_size=POOL_SIZE,
-        max_overflow=POOL_OVERFLOW,
         connect_args={
             "connect_timeout": CONNECT_TIMEOUT_S,
             "tcp_user_timeout": TCP_USER_TIMEOUT_MS,

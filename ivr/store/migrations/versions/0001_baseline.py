@@ -2,21 +2,13 @@
 at that time). A database made then is stamped at this revision (`ivr.store.migrate.upgrade`).
 
 Instants are naive UTC `DateTime` columns (`ivr.store.database.UTCDateTime` converts them).
-
-Revision ID: 0001
-Revises:
-Create Date: 2026-12-03
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0001"
 down_revision: str | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 TABLES = ("store_meta", "journal_progress", "calls", "call_events", "call_counts", "answer_counts", "alerts")
 

@@ -1,19 +1,11 @@
 """Callbacks owed for missed L1 calls, and each callback's history (`ivr.store.callbacks`).
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-12-03
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003"
 down_revision: str | None = "0002"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

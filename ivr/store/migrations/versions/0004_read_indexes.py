@@ -1,20 +1,12 @@
 """Indexes that keep health and the filtered call pages flat as the log grows: the alert finished
 last (`alerts_finished`), and calls by outcome and severity in time order (`calls_by_outcome_severity`,
 instead of the unordered `calls_outcome_severity`, which no query used since the counts have a table).
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-12-03
 """
-
-from collections.abc import Sequence
 
 from alembic import op
 
 revision: str = "0004"
 down_revision: str | None = "0003"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
