@@ -47,6 +47,7 @@ from typing import Any
 
 import psycopg
 from flask import Flask
+from load import server_cpu_s
 from sqlalchemy import Connection, Engine, insert, make_url, text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -226,6 +227,8 @@ def serving(instance: Path, database: str | None) -> Iterator[Flask]:
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _settled(writer.pid)
+        if writer.poll() is not None:
+            raise SystemExit(f"`ivr writer` exited with status {writer.returncode} before the timing")
         app = create_app(config)
         gc.freeze()  # as gunicorn_conf's post_worker_init does once a worker has loaded the app
         try:
@@ -239,17 +242,13 @@ def serving(instance: Path, database: str | None) -> Iterator[Flask]:
 
 
 def _settled(pid: int, quiet_s: float = 1.0, at_most_s: float = 60.0) -> None:
-    """Wait until process `pid` has used next to no CPU for `quiet_s` (Linux's /proc)."""
-    def cpu_ticks() -> int:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        return int(fields[11]) + int(fields[12])  # utime + stime
-
+    """Wait until process `pid` has used next to no CPU for `quiet_s`."""
     deadline = time.monotonic() + at_most_s
-    last = cpu_ticks()
+    last = server_cpu_s(pid)
     while time.monotonic() < deadline:
         time.sleep(quiet_s)
-        now = cpu_ticks()
-        if (now - last) / os.sysconf("SC_CLK_TCK") <= 0.02:
+        now = server_cpu_s(pid)
+        if now - last <= 0.02:
             return
         last = now
     raise SystemExit(f"the writer (pid {pid}) is still busy after {at_most_s:.0f} s")

@@ -321,34 +321,33 @@ _READ: dict[object, Callable[[object], object]] = {
     bool: bool,
     tuple[str, ...]: _texts,
 }
-# ... and read straight to its stored form, where that differs (tuples are stored as lists).
-_READ_STORED: dict[object, Callable[[object], object]] = {**_READ, tuple[str, ...]: _text_list}
+# A reader that reads straight to the stored form instead, where that differs (tuples are stored as lists).
+_AS_STORED: dict[Callable[[object], object], Callable[[object], object]] = {_texts: _text_list}
 
 
 def _json_name(f: Field[Any]) -> str:
     return cast(str, f.metadata.get("json", f.name))
 
 
-def _readers(cls: type[Known], read: dict[object, Callable[[object], object]]
-             ) -> tuple[tuple[str, str, Callable[[object], object], object], ...]:
+def _readers(cls: type[Known]) -> tuple[tuple[str, str, Callable[[object], object], object], ...]:
     """(field, JSON key, reader, what it reads when the key is absent) for each field of a kind: the
     field's default (which reads as itself), else None, read as the field's type."""
     hints = get_type_hints(cls)
     found = []
     for f in fields(cls):
-        reader = read[hints[f.name]]
-        if f.default is not MISSING and _READ[hints[f.name]](f.default) != f.default:
+        read = _READ[hints[f.name]]
+        if f.default is not MISSING and read(f.default) != f.default:
             raise TypeError(f"{cls.__name__}.{f.name}: its default {f.default!r} does not read as itself")
-        found.append((f.name, _json_name(f), reader, None if f.default is MISSING else f.default))
+        found.append((f.name, _json_name(f), read, None if f.default is MISSING else f.default))
     return tuple(found)
 
 
 # Built at import, so a field of a type `_READ` cannot read fails at once, not on the first call.
-_READERS = {kind: _readers(cls, _READ) for kind, cls in KINDS.items()}
+_READERS = {kind: _readers(cls) for kind, cls in KINDS.items()}
 # (JSON key, reader, when absent) of each field, read to its stored form.
-_STORED_READERS = {kind: tuple((json_name, read, absent)
-                               for _name, json_name, read, absent in _readers(cls, _READ_STORED))
-                   for kind, cls in KINDS.items()}
+_STORED_READERS = {kind: tuple((json_name, _AS_STORED.get(read, read), absent)
+                               for _name, json_name, read, absent in readers)
+                   for kind, readers in _READERS.items()}
 # (field, JSON key) for each field of a kind, in order: every accepted event is written with them.
 _WRITTEN = {cls: tuple((name, json_name) for name, json_name, _read, _absent in _READERS[kind])
             for kind, cls in KINDS.items()}
